@@ -1,0 +1,54 @@
+# Callroster: `make run` starts the service on the embedded defaults; `make test` runs the
+# whole suite. Both set up what they need (virtual environment, Debian packages) and are
+# idempotent.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# What the service itself needs from Debian (nothing yet beyond Python 3.11).
+RUN_PACKAGES := python3-venv
+# What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser.
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server \
+	kamailio espeak-ng sox
+
+.PHONY: run test lint typecheck unit bench lock clean system-run system-test
+
+run: system-run $(STAMP)
+	$(BIN)/callroster serve --demo
+
+test: system-test $(STAMP) lint typecheck unit
+
+system-run:
+	@scripts/ensure-debian-packages $(RUN_PACKAGES)
+
+system-test:
+	@scripts/ensure-debian-packages $(TEST_PACKAGES)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-pin every dependency after changing pyproject.toml (run in a fresh venv).
+lock:
+	rm -rf /tmp/callroster-lock && $(PYTHON) -m venv /tmp/callroster-lock
+	/tmp/callroster-lock/bin/pip install --quiet --disable-pip-version-check '.[test]'
+	/tmp/callroster-lock/bin/pip freeze --exclude-editable | grep -v '^callroster' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""Composition root: builds the web app and runs it beside the SIP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from callroster import __version__
+from callroster.api.routes import router as api_router
+from callroster.config import Settings
+from callroster.io.sip_listener import SipListener
+from callroster.io.sockets import bind_socket
+from callroster.store.store import Store
+from callroster.web.pages import router as pages_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(store: Store, settings: Settings) -> FastAPI:
+    app = FastAPI(title="Callroster", version=__version__)
+    app.state.store = store
+    app.state.settings = settings
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM for both SIP
+    and web, so Ctrl-C stops everything in order and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Sockets:
+    """The three listening sockets, bound before anything starts."""
+
+    def __init__(self, settings: Settings) -> None:
+        opened: list[socket.socket] = []
+        try:
+            self.http = bind_socket(settings.bind, settings.http_port, socket.SOCK_STREAM, "web")
+            opened.append(self.http)
+            self.sip_udp = bind_socket(settings.bind, settings.sip_port, socket.SOCK_DGRAM, "SIP")
+            opened.append(self.sip_udp)
+            sip_port = self.sip_udp.getsockname()[1]
+            self.sip_tcp = bind_socket(settings.bind, sip_port, socket.SOCK_STREAM, "SIP")
+        except Exception:
+            for sock in opened:
+                sock.close()
+            raise
+
+    def close(self) -> None:
+        for sock in (self.http, self.sip_udp, self.sip_tcp):
+            sock.close()
+
+
+async def serve(
+    store: Store,
+    settings: Settings,
+    sockets: Sockets,
+    on_ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Run until SIGINT/SIGTERM, then stop listening and close the store."""
+    app = create_app(store, settings)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = _Server(config)
+    sip = SipListener(sockets.sip_udp, sockets.sip_tcp)
+    await sip.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    web = asyncio.create_task(server.serve(sockets=[sockets.http]))
+    while not server.started and not web.done():
+        await asyncio.sleep(0.01)
+    if web.done():
+        await web  # re-raise whatever stopped it
+        return
+    on_ready()
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await web
+    waiter.cancel()
+    await sip.stop()
+    log.info("stopped")

@@ -1,0 +1,208 @@
+"""The ``callroster`` command. Every known failure is one line on stderr and an exit code
+(see ``callroster.errors``), never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from callroster.accounts import demo
+from callroster.accounts.actor import operator_cli
+from callroster.config import Settings, load_settings
+from callroster.errors import CallrosterError
+from callroster.store import migrate as migrations
+from callroster.store.database import open_engine
+from callroster.store.store import open_store
+
+app = typer.Typer(
+    help="Callroster: an audio conference bridge that shows who is on the call.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Master key and data keys.", no_args_is_help=True)
+account_app = typer.Typer(help="Operator actions on customer accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(account_app, name="account")
+app.add_typer(audit_app, name="audit")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file", exists=False)
+]
+DataOption = Annotated[Path | None, typer.Option("--data", help="Data folder (default ./var)")]
+
+
+def _settings(config: Path | None, data: Path | None = None, **overrides: object) -> Settings:
+    return load_settings(config, data=data, **overrides)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    data: DataOption = None,
+    sip_port: Annotated[int | None, typer.Option(help="SIP port, UDP and TCP")] = None,
+    http_port: Annotated[int | None, typer.Option(help="Web port")] = None,
+    with_demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Seed the demo and print how to join")
+    ] = False,
+) -> None:
+    """Run the service: SIP (UDP and TCP) and the web server."""
+    from callroster.app import Sockets
+    from callroster.app import serve as run_service
+
+    settings = _settings(config, data, sip_port=sip_port, http_port=http_port)
+    sockets = Sockets(settings)  # a taken port fails here, before anything is written
+    try:
+        store = open_store(settings)
+    except CallrosterError:
+        sockets.close()
+        raise
+    # Report the ports really bound (port 0 means "any free port", used by tests).
+    settings = settings.model_copy(
+        update={
+            "http_port": sockets.http.getsockname()[1],
+            "sip_port": sockets.sip_udp.getsockname()[1],
+        }
+    )
+    message = (
+        demo.banner(demo.ensure_demo(store, settings), settings)
+        if with_demo
+        else f"Callroster is running: web {settings.web_base_url}, "
+        f"SIP udp+tcp {settings.bind}:{settings.sip_port}. Press Ctrl-C to stop."
+    )
+
+    def ready() -> None:
+        print(message, flush=True)
+
+    try:
+        _install_event_loop()
+        asyncio.run(run_service(store, settings, sockets, on_ready=ready))
+    finally:
+        sockets.close()
+        store.close()
+
+
+def _install_event_loop() -> None:
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        pass
+
+
+@app.command("demo")
+def demo_command(
+    config: ConfigOption = None,
+    data: DataOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Create (or reuse) the demo account, host and conference, and print how to join."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        details = demo.ensure_demo(store, settings)
+    finally:
+        store.close()
+    print(demo.as_json(details) if as_json else demo.banner(details, settings).rsplit("\n", 2)[0])
+
+
+@app.command()
+def migrate(
+    config: ConfigOption = None,
+    data: DataOption = None,
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to the revision")] = False,
+) -> None:
+    """Bring the database schema up (or down) to a revision."""
+    settings = _settings(config, data)
+    engine = open_engine(settings.resolved_database_url)
+    try:
+        if down:
+            migrations.downgrade(engine, revision if revision != "head" else "base")
+        else:
+            migrations.upgrade(engine, revision)
+        print(f"database at revision {migrations.current_revision(engine) or 'base'}")
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("rotate")
+def keys_rotate(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Re-wrap every data key under a new master key; a running service keeps working."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        key_id, count = store.keys.rotate_master_key()
+    finally:
+        store.close()
+    print(f"master key rotated to {key_id}; {count} data key(s) re-wrapped; old key retired")
+
+
+@account_app.command("shred")
+def account_shred(
+    account_id: str,
+    config: ConfigOption = None,
+    data: DataOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+) -> None:
+    """Destroy an account's data key: all its personal data becomes unreadable, for good."""
+    if not yes:
+        typer.confirm(f"Destroy every piece of personal data of account {account_id}?", abort=True)
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        store.accounts.shred_account(operator_cli("erasure by key destruction"), account_id)
+    finally:
+        store.close()
+    print(f"account {account_id}: data key destroyed")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Check the audit log's hash chain; exit 1 naming the first bad entry."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        problem = store.audit.verify()
+    finally:
+        store.close()
+    if problem is not None:
+        print(f"audit log entry {problem.seq} {problem.what}", file=sys.stderr)
+        raise typer.Exit(1)
+    print("audit log intact")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, turning known errors into one line and an exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Everything we create (database, WAL, keys, demo tokens) is for this user's eyes only.
+    os.umask(0o077)
+    try:
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        result = app(args=argv, standalone_mode=False, prog_name="callroster")
+    except CallrosterError as exc:
+        print(f"callroster: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("callroster: aborted", file=sys.stderr)
+        return 1
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Configuration from environment (``CALLROSTER_*``), an optional TOML file, and defaults.
+
+The defaults are the embedded set a fresh install runs with: SQLite under ``./var``,
+SIP on 127.0.0.1:5060, web on http://127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callroster.errors import ConfigError
+
+REGIONS = ("chicago", "miami", "london", "hong-kong", "sydney", "johannesburg")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment variables are ``CALLROSTER_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLROSTER_", extra="forbid")
+
+    data: Path = Field(default=Path("var"), description="Data folder (SQLite file, master key)")
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path or postgresql+psycopg://user:pass@host/db; "
+        "default sqlite file in the data folder",
+    )
+    master_key: SecretStr | None = Field(
+        default=None, description="Master key ring as text (see docs); overrides the key file"
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="Master key ring file; default <data>/master.key"
+    )
+    bind: str = Field(default="127.0.0.1", description="Address SIP and web listen on")
+    sip_port: int = Field(default=5060, ge=0, le=65535)
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    public_host: str | None = Field(
+        default=None, description="Host name put in URIs and links; default the bind address"
+    )
+    region: str = Field(default="london", description="Home region of this node")
+    log_level: str = Field(default="info")
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_is_an_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError(f"not an IP address: {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; spell it out so SQLAlchemy does not look for 2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in REGIONS:
+            raise ValueError(f"unknown region {value!r}; one of {', '.join(REGIONS)}")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data / 'callroster.db').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or (self.data / "master.key")
+
+    @property
+    def host_for_links(self) -> str:
+        return self.public_host or self.bind
+
+    @property
+    def web_base_url(self) -> str:
+        return f"http://{self.host_for_links}:{self.http_port}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings: explicit overrides > environment > config file > defaults.
+
+    Raises:
+        ConfigError: with one line naming the bad setting.
+    """
+    file_values: dict[str, Any] = {}
+    path = config_file or (Path(p) if (p := os.environ.get("CALLROSTER_CONFIG")) else None)
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    env_names = {
+        name for name in Settings.model_fields if f"CALLROSTER_{name.upper()}" in os.environ
+    }
+    # Environment beats the file: drop file values the environment sets.
+    init = {k: v for k, v in file_values.items() if k not in env_names}
+    init.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"bad setting {where}: {first['msg']}") from exc

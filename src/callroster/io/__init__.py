@@ -1,0 +1,1 @@
+"""Asyncio adapters: sockets and timers around the pure protocol cores."""

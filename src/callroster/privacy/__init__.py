@@ -1,0 +1,1 @@
+"""Privacy engine: keys, encryption of personal data, normalisation, blind indexes."""

@@ -1,0 +1,1 @@
+"""Repositories: the only code that touches the database. Alembic migrations beside them."""

@@ -1,0 +1,254 @@
+"""Accounts, their users and delegations. Personal fields are encrypted on the way in and
+decrypted on the way out only for an authorised actor, with an audit entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.accounts.actor import Actor, Role
+from callroster.accounts.passwords import hash_password, verify_password
+from callroster.config import REGIONS
+from callroster.errors import NotFoundError
+from callroster.privacy import normalise
+from callroster.store.audit import AuditLog
+from callroster.store.errors import AccessDeniedError, DuplicateError
+from callroster.store.keys import KeyStore
+from callroster.store.models import Account, Delegation, User
+
+USER_ROLES = (Role.ADMINISTRATOR, Role.HOST, Role.DELEGATE)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: str
+    name: str
+    home_region: str
+    settings: dict[str, object]
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user with personal fields decrypted. Never carries the password hash."""
+
+    id: str
+    account_id: str
+    role: Role
+    name: str
+    email: str | None
+    phone: str | None
+    suspended: bool
+
+
+def authorise(actor: Actor, account_id: str) -> None:
+    if not actor.may_access_account(account_id):
+        raise AccessDeniedError(f"{actor.label} may not access account {account_id}")
+
+
+class AccountRepository:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._audit = audit
+        self._clock = clock
+
+    # -- accounts -----------------------------------------------------------------------
+    def create_account(self, actor: Actor, name: str, home_region: str) -> str:
+        if home_region not in REGIONS:
+            raise ValueError(f"unknown region {home_region!r}")
+        account_id = str(uuid.uuid4())
+        with self._sessions.begin() as session:
+            session.add(
+                Account(
+                    id=account_id,
+                    name_enc=b"",
+                    home_region=home_region,
+                    settings={"show_numbers_to_guests": True, "recording_allowed": True},
+                    created_at=self._clock(),
+                )
+            )
+            session.flush()
+            cipher = self._keys.create_account_key(session, account_id)
+            account = session.get_one(Account, account_id)
+            account.name_enc = cipher.encrypt("accounts.name", name)
+            self._audit.record(
+                session, actor, "account.create", f"account:{account_id}", account_id
+            )
+        return account_id
+
+    def get_account(self, actor: Actor, account_id: str) -> AccountView:
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            cipher = self._keys.cipher(account_id)
+            self._audit.record(session, actor, "account.read", f"account:{account_id}", account_id)
+            return AccountView(
+                row.id,
+                cipher.decrypt("accounts.name", row.name_enc),
+                row.home_region,
+                dict(row.settings),
+            )
+
+    def account_ids(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(Account.id).order_by(Account.created_at)))
+
+    def shred_account(self, actor: Actor, account_id: str) -> None:
+        """Destroy the account's data key: all its personal data becomes unreadable."""
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            account = session.get(Account, account_id)
+            if account is None:
+                raise NotFoundError(f"no account {account_id}")
+            self._keys.destroy_account_key(session, account_id)
+            account.terminated_at = account.terminated_at or self._clock()
+            self._audit.record(session, actor, "account.shred", f"account:{account_id}", account_id)
+
+    # -- users --------------------------------------------------------------------------
+    def create_user(
+        self,
+        actor: Actor,
+        account_id: str,
+        role: Role,
+        name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        password: str | None = None,
+        phone_region: str = "GB",
+    ) -> str:
+        authorise(actor, account_id)
+        if role not in USER_ROLES:
+            raise ValueError(f"a user cannot have role {role}")
+        index = self._keys.blind_index()
+        cipher = self._keys.cipher(account_id)
+        email_norm = normalise.email(email) if email else None
+        phone_e164 = normalise.phone_e164(phone, phone_region) if phone else None
+        user_id = str(uuid.uuid4())
+        with self._sessions.begin() as session:
+            if email_norm and session.scalar(
+                select(User.id).where(User.email_index == index.of("email", email_norm))
+            ):
+                raise DuplicateError("a user with this email already exists")
+            session.add(
+                User(
+                    id=user_id,
+                    account_id=account_id,
+                    role=role.value,
+                    name_enc=cipher.encrypt("users.name", name),
+                    email_enc=cipher.encrypt_optional("users.email", email_norm),
+                    email_index=index.of("email", email_norm) if email_norm else None,
+                    phone_enc=cipher.encrypt_optional("users.phone", phone_e164),
+                    phone_index=index.of("phone", phone_e164) if phone_e164 else None,
+                    password_hash=hash_password(password) if password else None,
+                    created_at=self._clock(),
+                )
+            )
+            self._audit.record(session, actor, "user.create", f"user:{user_id}", account_id)
+        return user_id
+
+    def _view(self, row: User) -> UserView:
+        cipher = self._keys.cipher(row.account_id)
+        return UserView(
+            id=row.id,
+            account_id=row.account_id,
+            role=Role(row.role),
+            name=cipher.decrypt("users.name", row.name_enc),
+            email=cipher.decrypt_optional("users.email", row.email_enc),
+            phone=cipher.decrypt_optional("users.phone", row.phone_enc),
+            suspended=row.suspended_at is not None,
+        )
+
+    def get_user(self, actor: Actor, user_id: str) -> UserView:
+        with self._sessions.begin() as session:
+            row = session.get(User, user_id)
+            if row is None:
+                raise NotFoundError(f"no user {user_id}")
+            authorise(actor, row.account_id)
+            self._audit.record(session, actor, "user.read", f"user:{user_id}", row.account_id)
+            return self._view(row)
+
+    def find_user_ids_by_email(self, email: str) -> list[str]:
+        """Look-up by blind index: the store is never asked for the plaintext."""
+        digest = self._keys.blind_index().of("email", normalise.email(email))
+        with self._sessions() as session:
+            return list(session.scalars(select(User.id).where(User.email_index == digest)))
+
+    def find_user_ids_by_phone(self, phone: str, region: str = "GB") -> list[str]:
+        digest = self._keys.blind_index().of("phone", normalise.phone_e164(phone, region))
+        with self._sessions() as session:
+            return list(session.scalars(select(User.id).where(User.phone_index == digest)))
+
+    def check_password(self, user_id: str, password: str) -> bool:
+        with self._sessions() as session:
+            row = session.get(User, user_id)
+        if row is None or row.password_hash is None or row.suspended_at is not None:
+            return False
+        return verify_password(row.password_hash, password)
+
+    def users_of(self, account_id: str, role: Role | None = None) -> list[str]:
+        with self._sessions() as session:
+            query = select(User.id).where(User.account_id == account_id)
+            if role is not None:
+                query = query.where(User.role == role.value)
+            return list(session.scalars(query.order_by(User.created_at)))
+
+    def user_account_and_role(self, user_id: str) -> tuple[str, Role]:
+        with self._sessions() as session:
+            row = session.get(User, user_id)
+        if row is None:
+            raise NotFoundError(f"no user {user_id}")
+        return row.account_id, Role(row.role)
+
+    # -- delegations --------------------------------------------------------------------
+    def delegate(self, actor: Actor, host_id: str, delegate_id: str) -> None:
+        with self._sessions.begin() as session:
+            host, dele = session.get(User, host_id), session.get(User, delegate_id)
+            if host is None or dele is None:
+                raise NotFoundError("no such host or delegate")
+            if host.account_id != dele.account_id:
+                raise AccessDeniedError("a delegate must belong to the host's account")
+            authorise(actor, host.account_id)
+            exists = session.scalar(
+                select(Delegation.id).where(
+                    Delegation.host_id == host_id, Delegation.delegate_id == delegate_id
+                )
+            )
+            if exists:
+                raise DuplicateError("already delegated")
+            session.add(
+                Delegation(
+                    id=str(uuid.uuid4()),
+                    host_id=host_id,
+                    delegate_id=delegate_id,
+                    created_at=self._clock(),
+                )
+            )
+            self._audit.record(
+                session,
+                actor,
+                "delegation.create",
+                f"user:{host_id}->user:{delegate_id}",
+                host.account_id,
+            )
+
+    def hosts_delegated_to(self, delegate_id: str) -> list[str]:
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(Delegation.host_id).where(Delegation.delegate_id == delegate_id)
+                )
+            )

@@ -1,0 +1,258 @@
+"""Conferences, their dial-in numbers, and legs (service data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.accounts.actor import Actor
+from callroster.errors import NotFoundError
+from callroster.privacy import normalise
+from callroster.store.accounts import authorise
+from callroster.store.audit import AuditLog
+from callroster.store.errors import DuplicateError
+from callroster.store.keys import KeyStore
+from callroster.store.models import Conference, ConferenceDialIn, DialInNumber, Leg, User
+
+PIN_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class ConferenceView:
+    id: str
+    account_id: str
+    host_id: str
+    title: str
+    pin: str
+    web_link: str
+    dial_in_numbers: tuple[str, ...]
+    lock_by_default: bool
+    record_by_default: bool
+
+
+@dataclass(frozen=True)
+class LegView:
+    id: str
+    conference_id: str
+    joined_via: str
+    status: str
+    name: str | None
+    name_source: str | None
+    number: str | None  # E.164, or "withheld"
+    joined_at: dt.datetime
+    left_at: dt.datetime | None
+
+
+class ConferenceRepository:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._audit = audit
+        self._clock = clock
+
+    def ensure_dial_in_number(self, number: str, country: str, kind: str) -> str:
+        with self._sessions.begin() as session:
+            row = session.scalar(select(DialInNumber).where(DialInNumber.number == number))
+            if row is None:
+                row = DialInNumber(id=str(uuid.uuid4()), number=number, country=country, kind=kind)
+                session.add(row)
+            return row.id
+
+    def create_conference(
+        self,
+        actor: Actor,
+        host_id: str,
+        title: str,
+        *,
+        dial_in_number_ids: tuple[str, ...] = (),
+        pin: str | None = None,
+    ) -> str:
+        index = self._keys.blind_index()
+        with self._sessions.begin() as session:
+            host = session.get(User, host_id)
+            if host is None:
+                raise NotFoundError(f"no host {host_id}")
+            authorise(actor, host.account_id)
+            cipher = self._keys.cipher(host.account_id)
+            for _ in range(20):
+                candidate = pin or "".join(secrets.choice("0123456789") for _ in range(PIN_LENGTH))
+                if not candidate.isdigit() or not 4 <= len(candidate) <= 12:
+                    raise ValueError("a PIN is 4 to 12 digits")
+                taken = session.scalar(
+                    select(Conference.id).where(Conference.pin_index == index.of("pin", candidate))
+                )
+                if not taken:
+                    break
+                if pin is not None:
+                    raise DuplicateError("this PIN is taken")
+            else:  # pragma: no cover - 20 collisions in 10^8 PINs
+                raise DuplicateError("could not find a free PIN")
+            conference_id = str(uuid.uuid4())
+            session.add(
+                Conference(
+                    id=conference_id,
+                    account_id=host.account_id,
+                    host_id=host_id,
+                    title_enc=cipher.encrypt("conferences.title", title),
+                    pin_enc=cipher.encrypt("conferences.pin", candidate),
+                    pin_index=index.of("pin", candidate),
+                    pin_length=len(candidate),
+                    web_link=secrets.token_urlsafe(12),
+                    created_at=self._clock(),
+                )
+            )
+            session.flush()
+            for number_id in dial_in_number_ids:
+                session.add(
+                    ConferenceDialIn(conference_id=conference_id, dial_in_number_id=number_id)
+                )
+            self._audit.record(
+                session, actor, "conference.create", f"conference:{conference_id}", host.account_id
+            )
+        return conference_id
+
+    def get_conference(self, actor: Actor, conference_id: str) -> ConferenceView:
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, row.account_id)
+            numbers = tuple(
+                session.scalars(
+                    select(DialInNumber.number)
+                    .join(ConferenceDialIn)
+                    .where(ConferenceDialIn.conference_id == conference_id)
+                    .order_by(DialInNumber.number)
+                )
+            )
+            self._audit.record(
+                session, actor, "conference.read", f"conference:{conference_id}", row.account_id
+            )
+            cipher = self._keys.cipher(row.account_id)
+            return ConferenceView(
+                id=row.id,
+                account_id=row.account_id,
+                host_id=row.host_id,
+                title=cipher.decrypt("conferences.title", row.title_enc),
+                pin=cipher.decrypt("conferences.pin", row.pin_enc),
+                web_link=row.web_link,
+                dial_in_numbers=numbers,
+                lock_by_default=row.lock_by_default,
+                record_by_default=row.record_by_default,
+            )
+
+    def find_by_pin(self, pin: str) -> str | None:
+        """The conference a PIN opens, found by blind index."""
+        if not pin.isdigit():
+            return None
+        digest = self._keys.blind_index().of("pin", pin)
+        with self._sessions() as session:
+            return session.scalar(select(Conference.id).where(Conference.pin_index == digest))
+
+    def find_by_web_link(self, link: str) -> tuple[str, str] | None:
+        """(conference id, account id) of the conference a web link opens."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Conference.id, Conference.account_id).where(Conference.web_link == link)
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    def conferences_of_host(self, host_id: str) -> list[str]:
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(Conference.id)
+                    .where(Conference.host_id == host_id)
+                    .order_by(Conference.created_at)
+                )
+            )
+
+    # -- legs ---------------------------------------------------------------------------
+    def add_leg(
+        self,
+        actor: Actor,
+        conference_id: str,
+        *,
+        joined_via: str,
+        name: str | None,
+        name_source: str | None,
+        number: str | None,
+        withheld: bool,
+        number_region: str = "GB",
+    ) -> str:
+        """Store a leg. A withheld number is never stored, not even encrypted."""
+        index = self._keys.blind_index()
+        e164: str | None = None
+        if number and not withheld:
+            try:
+                e164 = normalise.phone_e164(number, number_region)
+            except normalise.InvalidValueError:
+                e164 = None
+        with self._sessions.begin() as session:
+            conference = session.get(Conference, conference_id)
+            if conference is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, conference.account_id)
+            cipher = self._keys.cipher(conference.account_id)
+            leg_id = str(uuid.uuid4())
+            session.add(
+                Leg(
+                    id=leg_id,
+                    conference_id=conference_id,
+                    account_id=conference.account_id,
+                    joined_via=joined_via,
+                    status="joining",
+                    name_enc=cipher.encrypt_optional("legs.name", name),
+                    name_source=name_source,
+                    number_enc=cipher.encrypt_optional("legs.number", e164),
+                    number_index=index.of("phone", e164) if e164 else None,
+                    number_withheld=withheld,
+                    joined_at=self._clock(),
+                )
+            )
+            self._audit.record(session, actor, "leg.create", f"leg:{leg_id}", conference.account_id)
+        return leg_id
+
+    def legs(self, actor: Actor, conference_id: str) -> list[LegView]:
+        with self._sessions.begin() as session:
+            conference = session.get(Conference, conference_id)
+            if conference is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, conference.account_id)
+            cipher = self._keys.cipher(conference.account_id)
+            rows = list(
+                session.scalars(
+                    select(Leg).where(Leg.conference_id == conference_id).order_by(Leg.joined_at)
+                )
+            )
+            self._audit.record(
+                session, actor, "legs.read", f"conference:{conference_id}", conference.account_id
+            )
+            return [
+                LegView(
+                    id=r.id,
+                    conference_id=r.conference_id,
+                    joined_via=r.joined_via,
+                    status=r.status,
+                    name=cipher.decrypt_optional("legs.name", r.name_enc),
+                    name_source=r.name_source,
+                    number="withheld"
+                    if r.number_withheld
+                    else cipher.decrypt_optional("legs.number", r.number_enc),
+                    joined_at=r.joined_at,
+                    left_at=r.left_at,
+                )
+                for r in rows
+            ]

@@ -1,0 +1,86 @@
+"""An account's own contact list: used for name resolution on that account's conferences only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.accounts.actor import Actor
+from callroster.privacy import normalise
+from callroster.store.accounts import authorise
+from callroster.store.audit import AuditLog
+from callroster.store.keys import KeyStore
+from callroster.store.models import Contact
+
+
+class ContactRepository:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._audit = audit
+        self._clock = clock
+
+    def add(
+        self,
+        actor: Actor,
+        account_id: str,
+        name: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        region: str = "GB",
+    ) -> str:
+        authorise(actor, account_id)
+        index = self._keys.blind_index()
+        cipher = self._keys.cipher(account_id)
+        e164 = normalise.phone_e164(phone, region) if phone else None
+        mail = normalise.email(email) if email else None
+        contact_id = str(uuid.uuid4())
+        with self._sessions.begin() as session:
+            session.add(
+                Contact(
+                    id=contact_id,
+                    account_id=account_id,
+                    name_enc=cipher.encrypt("contacts.name", name),
+                    phone_enc=cipher.encrypt_optional("contacts.phone", e164),
+                    phone_index=index.of("phone", e164) if e164 else None,
+                    email_enc=cipher.encrypt_optional("contacts.email", mail),
+                    email_index=index.of("email", mail) if mail else None,
+                    created_at=self._clock(),
+                )
+            )
+            self._audit.record(
+                session, actor, "contact.create", f"contact:{contact_id}", account_id
+            )
+        return contact_id
+
+    def name_for_number(
+        self, actor: Actor, account_id: str, phone: str, region: str = "GB"
+    ) -> str | None:
+        """The contact name for a number, searching only ``account_id``'s own list."""
+        authorise(actor, account_id)
+        try:
+            e164 = normalise.phone_e164(phone, region)
+        except normalise.InvalidValueError:
+            return None
+        digest = self._keys.blind_index().of("phone", e164)
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(Contact)
+                .where(Contact.account_id == account_id, Contact.phone_index == digest)
+                .limit(1)
+            )
+            if row is None:
+                return None
+            self._audit.record(session, actor, "contact.match", f"contact:{row.id}", account_id)
+            return self._keys.cipher(account_id).decrypt("contacts.name", row.name_enc)

@@ -1,0 +1,255 @@
+"""Wrapped data keys in the database, and the master key ring they are wrapped by.
+
+Rotation without downtime: ``rotate_master_key`` puts a new key at the front of the ring
+file (old keys stay, so everything still unwraps), re-wraps every data key under it, then
+retires the old keys. A running service notices the ring file changed (its mtime) and reloads
+it before wrapping or when a key id is unknown, so it never wraps under a retired key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.errors import DataKeyDestroyedError, MasterKeyError, NotFoundError
+from callroster.privacy.keys import (
+    BlindIndex,
+    FieldCipher,
+    MasterKeyRing,
+    new_data_key,
+    new_master_key,
+    read_key_ring,
+    write_key_ring,
+)
+from callroster.store.models import AccountKey, PlatformKey
+
+log = logging.getLogger(__name__)
+
+BLIND_INDEX_PURPOSE = "blind_index"
+
+
+class KeyRingSource:
+    """Where the master key ring comes from: a file (reloaded when it changes) or fixed text."""
+
+    def __init__(self, path: Path | None = None, text: str | None = None) -> None:
+        if (path is None) == (text is None):
+            raise ValueError("give exactly one of path or text")
+        self.path = path
+        self._ring = MasterKeyRing.parse(text, source="CALLROSTER_MASTER_KEY") if text else None
+        self._mtime_ns = -1
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool) -> KeyRingSource:
+        """Open a ring file; ``create`` makes a new one (mode 0600) when it is missing."""
+        if not path.exists():
+            if not create:
+                raise MasterKeyError(f"master key file {path} does not exist")
+            write_key_ring(path, MasterKeyRing([new_master_key()]))
+            log.info("created a new master key at %s", path)
+        source = cls(path=path)
+        source.ring()
+        return source
+
+    @property
+    def rotatable(self) -> bool:
+        return self.path is not None
+
+    def ring(self) -> MasterKeyRing:
+        if self.path is None:
+            assert self._ring is not None
+            return self._ring
+        with self._lock:
+            try:
+                mtime = self.path.stat().st_mtime_ns
+            except FileNotFoundError as exc:
+                raise MasterKeyError(f"master key file {self.path} has disappeared") from exc
+            if self._ring is None or mtime != self._mtime_ns:
+                self._ring = read_key_ring(self.path)
+                self._mtime_ns = mtime
+            return self._ring
+
+    def replace(self, ring: MasterKeyRing) -> None:
+        if self.path is None:
+            raise MasterKeyError("the master key comes from the environment; rotate it there")
+        write_key_ring(self.path, ring)
+        with self._lock:
+            self._ring, self._mtime_ns = ring, self.path.stat().st_mtime_ns
+
+
+def _account_context(account_id: str) -> str:
+    return f"account:{account_id}"
+
+
+def _platform_context(purpose: str) -> str:
+    return f"platform:{purpose}"
+
+
+class KeyStore:
+    """Creates, unwraps (with a cache), destroys and re-wraps data keys."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ring_source: KeyRingSource,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._ring_source = ring_source
+        self._clock = clock
+        self._ciphers: dict[str, FieldCipher] = {}
+        self._index: BlindIndex | None = None
+        self._lock = threading.Lock()
+
+    # -- platform key -------------------------------------------------------------------
+    def blind_index(self) -> BlindIndex:
+        if self._index is None:
+            with self._sessions.begin() as session:
+                row = session.get(PlatformKey, BLIND_INDEX_PURPOSE)
+                if row is None:
+                    key = new_data_key()
+                    key_id, blob = self._ring_source.ring().wrap(
+                        key, _platform_context(BLIND_INDEX_PURPOSE)
+                    )
+                    session.add(
+                        PlatformKey(
+                            purpose=BLIND_INDEX_PURPOSE,
+                            master_key_id=key_id,
+                            wrapped_key=blob,
+                            created_at=self._clock(),
+                        )
+                    )
+                else:
+                    key = self._unwrap(
+                        row.master_key_id, row.wrapped_key, _platform_context(BLIND_INDEX_PURPOSE)
+                    )
+            self._index = BlindIndex(key)
+        return self._index
+
+    # -- account keys -------------------------------------------------------------------
+    def create_account_key(self, session: Session, account_id: str) -> FieldCipher:
+        key = new_data_key()
+        key_id, blob = self._ring_source.ring().wrap(key, _account_context(account_id))
+        session.add(
+            AccountKey(
+                account_id=account_id,
+                master_key_id=key_id,
+                wrapped_key=blob,
+                created_at=self._clock(),
+            )
+        )
+        cipher = FieldCipher(account_id, key)
+        with self._lock:
+            self._ciphers[account_id] = cipher
+        return cipher
+
+    def cipher(self, account_id: str) -> FieldCipher:
+        """The account's field cipher.
+
+        Raises:
+            DataKeyDestroyedError: the account's key was destroyed (its data is shredded).
+            NotFoundError: the account has no key.
+        """
+        with self._lock:
+            cached = self._ciphers.get(account_id)
+        if cached is not None:
+            return cached
+        with self._sessions() as session:
+            row = session.get(AccountKey, account_id)
+        if row is None:
+            raise NotFoundError(f"account {account_id} has no data key")
+        if row.wrapped_key is None or row.master_key_id is None:
+            raise DataKeyDestroyedError(f"account {account_id}'s data key was destroyed")
+        key = self._unwrap(row.master_key_id, row.wrapped_key, _account_context(account_id))
+        cipher = FieldCipher(account_id, key)
+        with self._lock:
+            self._ciphers[account_id] = cipher
+        return cipher
+
+    def destroy_account_key(self, session: Session, account_id: str) -> None:
+        """Crypto-shred: overwrite the wrapped key; every ciphertext of the account is dead."""
+        row = session.get(AccountKey, account_id)
+        if row is None:
+            raise NotFoundError(f"account {account_id} has no data key")
+        row.wrapped_key = None
+        row.master_key_id = None
+        row.destroyed_at = self._clock()
+        self.forget(account_id)
+
+    def forget(self, account_id: str) -> None:
+        with self._lock:
+            self._ciphers.pop(account_id, None)
+
+    def _unwrap(self, key_id: str, blob: bytes, context: str) -> bytes:
+        return self._ring_source.ring().unwrap(key_id, blob, context)
+
+    # -- rotation -----------------------------------------------------------------------
+    def rewrap_all(self, ring: MasterKeyRing) -> int:
+        """Re-wrap every live data key under ``ring.current``; returns how many changed."""
+        changed = 0
+        current = ring.current.key_id
+        with self._sessions.begin() as session:
+            for account_key in session.scalars(select(AccountKey).with_for_update()):
+                if account_key.wrapped_key is None or account_key.master_key_id is None:
+                    continue
+                if account_key.master_key_id == current:
+                    continue
+                context = _account_context(account_key.account_id)
+                key = ring.unwrap(account_key.master_key_id, account_key.wrapped_key, context)
+                account_key.master_key_id, account_key.wrapped_key = ring.wrap(key, context)
+                changed += 1
+            for platform_key in session.scalars(select(PlatformKey).with_for_update()):
+                if platform_key.master_key_id == current:
+                    continue
+                context = _platform_context(platform_key.purpose)
+                key = ring.unwrap(platform_key.master_key_id, platform_key.wrapped_key, context)
+                platform_key.master_key_id, platform_key.wrapped_key = ring.wrap(key, context)
+                changed += 1
+        return changed
+
+    def master_key_ids_in_use(self) -> set[str]:
+        with self._sessions() as session:
+            ids = set(session.scalars(select(AccountKey.master_key_id)))
+            ids |= set(session.scalars(select(PlatformKey.master_key_id)))
+        ids.discard(None)
+        return {i for i in ids if i is not None}
+
+    def rotate_master_key(self, *, retire_old: bool = True) -> tuple[str, int]:
+        """Rotate the master key in place. Returns (new key id, data keys re-wrapped)."""
+        if not self._ring_source.rotatable:
+            raise MasterKeyError("the master key comes from the environment; rotate it there")
+        old = self._ring_source.ring()
+        new_key = new_master_key()
+        staged = old.with_current(new_key)
+        self._ring_source.replace(staged)
+        changed = 0
+        # A running service may wrap one more key under an old id before it reloads the
+        # file; loop until nothing refers to an old key.
+        for _ in range(10):
+            changed += self.rewrap_all(staged)
+            if self.master_key_ids_in_use() <= {new_key.key_id}:
+                break
+        else:
+            raise MasterKeyError("data keys keep appearing under the old master key")
+        if retire_old:
+            self._ring_source.replace(MasterKeyRing([new_key]))
+        return new_key.key_id, changed
+
+    def has_any_wrapped_key(self) -> bool:
+        return bool(self.master_key_ids_in_use())
+
+
+def ensure_key_ring_matches(keys: KeyStore, ring_source: KeyRingSource) -> None:
+    """Refuse to run with a key ring that cannot unwrap what the store holds."""
+    missing = keys.master_key_ids_in_use() - set(ring_source.ring().key_ids)
+    if missing:
+        raise MasterKeyError(
+            "the store's data keys were wrapped by master key(s) "
+            f"{', '.join(sorted(missing))}, which the key ring does not hold"
+        )

@@ -1,0 +1,219 @@
+"""Tables. Every personal-data column is ``*_enc`` (AES-GCM ciphertext under the account's
+data key) and, where it is looked up, has a ``*_index`` blind index beside it. No column holds
+a name, number or email in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _id() -> Mapped[str]:
+    return mapped_column(String(36), primary_key=True)
+
+
+class PlatformKey(Base):
+    """Platform-wide keys (the blind-index key), wrapped by the master key."""
+
+    __tablename__ = "platform_keys"
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[str] = _id()
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    home_region: Mapped[str] = mapped_column(String(32))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AccountKey(Base):
+    """An account's data key, wrapped. ``wrapped_key`` NULL means destroyed (shredded)."""
+
+    __tablename__ = "account_keys"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    master_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # administrator | host | delegate
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    email_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, unique=True)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Delegation(Base):
+    __tablename__ = "delegations"
+    __table_args__ = (UniqueConstraint("host_id", "delegate_id"),)
+    id: Mapped[str] = _id()
+    host_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    delegate_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DialInNumber(Base):
+    """An access number people dial. A platform number, not personal data."""
+
+    __tablename__ = "dial_in_numbers"
+    id: Mapped[str] = _id()
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    kind: Mapped[str] = mapped_column(String(16))  # local | toll_free | sip
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+
+
+class Conference(Base):
+    __tablename__ = "conferences"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    host_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    title_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    pin_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    pin_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    pin_length: Mapped[int] = mapped_column(Integer)
+    web_link: Mapped[str] = mapped_column(String(64), unique=True)
+    lock_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    record_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ConferenceDialIn(Base):
+    __tablename__ = "conference_dial_ins"
+    conference_id: Mapped[str] = mapped_column(ForeignKey("conferences.id"), primary_key=True)
+    dial_in_number_id: Mapped[str] = mapped_column(
+        ForeignKey("dial_in_numbers.id"), primary_key=True
+    )
+
+
+class Leg(Base):
+    """One participant's connection to one conference (service data, 12 months)."""
+
+    __tablename__ = "legs"
+    id: Mapped[str] = _id()
+    conference_id: Mapped[str] = mapped_column(ForeignKey("conferences.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    joined_via: Mapped[str] = mapped_column(String(16))  # dial_in | dial_out | web
+    status: Mapped[str] = mapped_column(String(16))  # joining | connected | on_hold | left
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    name_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    number_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    number_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, index=True)
+    number_withheld: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    left_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Contact(Base):
+    """An account's own contact list, used for name resolution on its conferences only."""
+
+    __tablename__ = "contacts"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    email_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_contacts_account_phone", Contact.account_id, Contact.phone_index)
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: ``entry_hash = sha256(prev_hash || canonical entry)``.
+
+    Holds ids and actions, never personal data in clear.
+    """
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    account_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -1,0 +1,104 @@
+"""The store, assembled: engine, key store, audit log and repositories."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.config import Settings
+from callroster.errors import MasterKeyError, StoreUnavailableError
+from callroster.store import migrate
+from callroster.store.accounts import AccountRepository
+from callroster.store.audit import AuditLog
+from callroster.store.conferences import ConferenceRepository
+from callroster.store.contacts import ContactRepository
+from callroster.store.database import open_engine, session_factory
+from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
+from callroster.store.tokens import TokenRepository
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    ring_source: KeyRingSource
+    keys: KeyStore
+    audit: AuditLog
+    accounts: AccountRepository
+    conferences: ConferenceRepository
+    contacts: ContactRepository
+    tokens: TokenRepository
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_ring_source(settings: Settings, *, create: bool) -> KeyRingSource:
+    if settings.master_key is not None:
+        return KeyRingSource(text=settings.master_key.get_secret_value())
+    return KeyRingSource.open(settings.resolved_master_key_file, create=create)
+
+
+def open_store(
+    settings: Settings,
+    *,
+    migrate_to_head: bool = True,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> Store:
+    """Open the database, bring its schema up to date, and load the keys.
+
+    A missing master key file is created only for an empty store: if the store already
+    holds wrapped keys, a missing or different key is an error, never silently replaced.
+    """
+    engine = open_engine(settings.resolved_database_url)
+    try:
+        if migrate_to_head:
+            migrate.upgrade(engine)
+        elif migrate.current_revision(engine) != migrate.head_revision():
+            raise StoreUnavailableError(
+                "the database schema is not up to date; run `callroster migrate`"
+            )
+        sessions = session_factory(engine)
+        fresh = not _has_wrapped_keys(engine)
+        ring_source = open_ring_source(settings, create=fresh)
+        keys = KeyStore(sessions, ring_source, clock)
+        ensure_key_ring_matches(keys, ring_source)
+    except (MasterKeyError, StoreUnavailableError):
+        engine.dispose()
+        raise
+    audit = AuditLog(sessions, clock)
+    return Store(
+        engine=engine,
+        sessions=sessions,
+        ring_source=ring_source,
+        keys=keys,
+        audit=audit,
+        accounts=AccountRepository(sessions, keys, audit, clock),
+        conferences=ConferenceRepository(sessions, keys, audit, clock),
+        contacts=ContactRepository(sessions, keys, audit, clock),
+        tokens=TokenRepository(sessions, audit, clock),
+    )
+
+
+def _has_wrapped_keys(engine: Engine) -> bool:
+    if not inspect(engine).has_table("account_keys"):
+        return False
+    with engine.connect() as connection:
+        from sqlalchemy import text
+
+        count = connection.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM account_keys WHERE wrapped_key IS NOT NULL)"
+                " + (SELECT COUNT(*) FROM platform_keys)"
+            )
+        ).scalar_one()
+    return bool(count)

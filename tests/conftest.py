@@ -1,0 +1,75 @@
+"""Shared fixtures: settings in a temporary data folder, a store on SQLite and on a real
+PostgreSQL server (started once per session on a loopback port, stopped by its pid), and a
+clock the tests move by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.postgres import PostgresServer
+
+from callroster.config import Settings, load_settings
+from callroster.store.store import Store, open_store
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CALLROSTER_") and name != "CALLROSTER_PG_BIN":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'callroster.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = "t_" + uuid.uuid4().hex[:12]
+    url = server.create_database(name)
+    yield url
+    server.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(data=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def store(settings: Settings, clock: FakeClock) -> Iterator[Store]:
+    opened = open_store(settings, clock=clock)
+    yield opened
+    opened.close()

@@ -1,0 +1,50 @@
+"""The audit log's hash chain catches any row edited or deleted behind the service's back."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from callroster.accounts.actor import Role, operator_cli
+from callroster.store.store import Store
+
+OPERATOR = operator_cli("test")
+
+
+def _some_history(store: Store) -> None:
+    account_id = store.accounts.create_account(OPERATOR, "Audit LLP", "london")
+    host = store.accounts.create_user(OPERATOR, account_id, Role.HOST, "Hal Host")
+    store.accounts.get_user(OPERATOR, host)
+    store.accounts.get_user(OPERATOR, host)
+
+
+def test_intact_chain_verifies(store: Store) -> None:
+    _some_history(store)
+    assert [e.seq for e in store.audit.entries()] == [4, 3, 2, 1]
+    assert store.audit.verify() is None
+
+
+def test_an_edited_row_is_named(store: Store) -> None:
+    _some_history(store)
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET actor = 'operator:someone' WHERE seq = 2"))
+    problem = store.audit.verify()
+    assert problem is not None and (problem.seq, problem.what) == (
+        2,
+        "was changed after it was written",
+    )
+
+
+def test_a_deleted_row_is_named(store: Store) -> None:
+    _some_history(store)
+    with store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    problem = store.audit.verify()
+    assert problem is not None and problem.seq == 3 and "missing" in problem.what
+
+
+def test_a_rewritten_hash_breaks_the_next_link(store: Store) -> None:
+    _some_history(store)
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET entry_hash = prev_hash WHERE seq = 2"))
+    problem = store.audit.verify()
+    assert problem is not None and problem.seq == 2

@@ -3,16 +3,11 @@ oversized datagrams are dropped without harming what follows."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from tests.support.service import running_service
 
 OPTIONS = (
     "OPTIONS sip:2000@127.0.0.1 SIP/2.0\r\n"
@@ -28,19 +23,8 @@ OPTIONS = (
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    data = tmp_path_factory.mktemp("sip")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLROSTER_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "callroster.cli", "serve", "--data", str(data), "--sip-port",
-         "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"SIP udp\+tcp 127\.0\.0\.1:(\d+)", line)
-    assert match, line + (proc.stderr.read() if proc.stderr else "")
-    yield int(match.group(1))
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=15) == 0
+    with running_service(tmp_path_factory.mktemp("sip"), demo=False) as running:
+        yield running.sip_port
 
 
 def _udp(port: int, payload: bytes, timeout: float = 2.0) -> bytes | None:
@@ -78,31 +62,3 @@ def test_invite_is_refused_until_the_bridge_exists(service: int) -> None:
     invite = OPTIONS.replace("OPTIONS", "INVITE").format(transport="UDP", branch="i1")
     reply = _udp(service, invite.encode())
     assert reply is not None and reply.startswith(b"SIP/2.0 480 ")
-
-
-def test_sipp_gets_200_for_options(service: int, tmp_path: Path) -> None:
-    """A real SIP peer (sipp) sends OPTIONS and expects 200."""
-    if not Path("/usr/bin/sipp").exists():
-        pytest.fail("sipp is not installed; run `make test`, which installs sip-tester")
-    scenario = tmp_path / "options.xml"
-    scenario.write_text("""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="options">
-  <send><![CDATA[
-OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 OPTIONS
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-""")
-    result = subprocess.run(
-        ["sipp", "-sf", str(scenario), f"127.0.0.1:{service}", "-s", "2000", "-m", "3",
-         "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "10s", "-recv_timeout", "3000"],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

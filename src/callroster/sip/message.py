@@ -11,28 +11,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-__all__ = [
-    "BadRequest",
-    "MessageTooLarge",
-    "Request",
-    "Response",
-    "SipError",
-    "VersionNotSupported",
-    "branch_of",
-    "header_params",
-    "parse_cseq",
-    "parse_message",
-    "parse_stream",
-    "response_to",
-    "serialise",
-    "via_params",
-    "via_sent_by",
-]
-
 _TOKEN_CHARS = r"A-Za-z0-9.!%*_+`'~-"
 _TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
-# A scheme plus printable ASCII: enough to reject garbage without restricting to sip: URIs.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!-~]+")
+# A scheme plus printable ASCII but for the delimiters " < > (RFC 3986 excludes them): enough
+# to reject garbage without restricting to sip: URIs.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!#-;=?-~]+")
 # Controls other than HT never appear in a valid header line; rejecting them also stops
 # bare CRs from smuggling extra lines past a later serialise().
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -45,50 +28,23 @@ _SENT_BY = re.compile(
 )
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?:[ \t]*:[ \t]*([0-9]{1,5}))?")
 
+# RFC 3261 7.3.3 compact forms, plus those later RFCs (6665, 3515, 3892, 4028) registered.
 _COMPACT = {
-    "i": "call-id",
-    "f": "from",
-    "t": "to",
-    "v": "via",
-    "m": "contact",
-    "l": "content-length",
-    "c": "content-type",
-    "k": "supported",
-    "s": "subject",
-    "e": "content-encoding",
-    "o": "event",
-    "u": "allow-events",
-    "r": "refer-to",
-    "b": "referred-by",
-    "x": "session-expires",
+    short: full
+    for short, _, full in (
+        pair.partition("=")
+        for pair in "i=call-id f=from t=to v=via m=contact l=content-length c=content-type "
+        "k=supported s=subject e=content-encoding o=event u=allow-events r=refer-to "
+        "b=referred-by x=session-expires".split()
+    )
 }
 # Only headers whose grammar is a comma list; Date, Authorization and friends contain commas
 # that do not separate values, so they must never be split.
 _LIST_HEADERS = frozenset(
-    {
-        "via",
-        "route",
-        "record-route",
-        "contact",
-        "allow",
-        "allow-events",
-        "supported",
-        "require",
-        "proxy-require",
-        "unsupported",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "content-encoding",
-    }
+    "via route record-route contact allow allow-events supported require proxy-require "
+    "unsupported accept accept-encoding accept-language content-encoding".split()
 )
-_MANDATORY = (
-    ("via", "Via"),
-    ("from", "From"),
-    ("to", "To"),
-    ("call-id", "Call-ID"),
-    ("cseq", "CSeq"),
-)
+_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")  # RFC 3261 8.1.1
 # RFC 3261 12.1.1: responses that establish a dialog carry the request's Record-Route.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 
@@ -302,13 +258,13 @@ def header_params(value: str) -> dict[str, str | None]:
 
 
 def via_params(via_value: str) -> dict[str, str | None]:
-    """Parameters of one Via element (branch, received, rport, ...); see :func:`header_params`.
+    """Parameters of one Via element (``msg.get_all("Via")`` entry); see :func:`header_params`.
 
     Args:
-        via_value: One Via element, e.g. an entry of ``msg.get_all("Via")``.
+        via_value: One Via element.
 
     Returns:
-        Lower-cased parameter names to values (None for valueless ones such as ``rport``).
+        Lower-cased names to values; None for valueless ones such as ``rport``.
     """
     return header_params(via_value)
 
@@ -374,10 +330,9 @@ def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
     except UnicodeDecodeError:
         raise BadRequest("header section is not UTF-8") from None
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if any(_CTL.search(line) for line in lines):
+        raise BadRequest("control character in header section")
     headers: list[tuple[str, str]] = []
-    for line in lines:
-        if _CTL.search(line):
-            raise BadRequest("control character in header section")
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             # RFC 3261 7.3.1: a line starting with whitespace continues the previous one.
@@ -447,9 +402,9 @@ def _content_length(headers: Sequence[tuple[str, str]]) -> int | None:
 
 def _check(message: Request | Response) -> None:
     """The semantic checks every parsed message must pass (RFC 3261 8.1.1, 8.2.2)."""
-    for canon, label in _MANDATORY:
-        if not message.get(canon):
-            raise BadRequest(f"missing {label} header")
+    for name in _MANDATORY:
+        if not message.get(name):
+            raise BadRequest(f"missing {name} header")
     _, method = parse_cseq(message.get("CSeq") or "")
     if isinstance(message, Request) and method != message.method:
         raise BadRequest(f"CSeq method {method} does not match {message.method}")
@@ -636,18 +591,18 @@ def response_to(
             headers.append(("Via", value))
         elif canon == "record-route" and copy_route:
             headers.append(("Record-Route", value))
-    for canon, label in _MANDATORY[1:]:
-        value = request.get(canon)
-        if value is None:
+    for name in _MANDATORY[1:]:
+        copied = request.get(name)
+        if copied is None:
             continue
-        if canon == "to" and to_tag is not None:
+        if name == "To" and to_tag is not None:
             try:
-                tagged = "tag" in header_params(value)
+                tagged = "tag" in header_params(copied)
             except BadRequest:
                 tagged = False
             if not tagged:
-                value = f"{value};tag={to_tag}"
-        headers.append((label, value))
+                copied = f"{copied};tag={to_tag}"
+        headers.append((name, copied))
     headers.extend(h for h in extra_headers if _canon(h[0]) != "content-length")
     if content_type is not None:
         headers.append(("Content-Type", content_type))

@@ -722,11 +722,26 @@ def test_fuzz_mutated_messages(data: bytes, mutations: list[tuple[str, int, byte
     assert len(buffer) <= len(mutated)
 
 
+@FUZZ
+@given(
+    st.sampled_from(["", "sip:", "sips:", "tel:", '"x" <sip:', "<sip:a@", "sip:a@b;"]),
+    st.text('ab@:;?&=[]<>"\\ .0123+-%,\t' + "é", max_size=30) | st.text(max_size=30),
+)
+def test_fuzz_uri_and_name_addr(prefix: str, text: str) -> None:
+    # Either rejected as a SipError, or str() renders something that parses to the same value.
+    for parse in (parse_uri, parse_name_addr):
+        try:
+            parsed = parse(prefix + text)
+        except SipError:
+            continue
+        assert parse(str(parsed)) == parsed
+
+
 TOKEN = st.text("abcXYZ0189.!%*_+`'~-", min_size=1, max_size=12)
 HOST = st.lists(st.text("abcxyz0189-", min_size=1, max_size=10), min_size=1, max_size=4).map(
     ".".join
 )
-VALUE = st.text(st.characters(blacklist_categories=["Cs", "Cc"]) | st.just("\t"), max_size=40).map(
+VALUE = st.text(st.characters(exclude_categories=["Cs", "Cc"]) | st.just("\t"), max_size=40).map(
     lambda s: s.strip(" \t")
 )
 

@@ -91,7 +91,7 @@ class BadRequest(SipError):
 
 
 class VersionNotSupported(BadRequest):
-    """Well-formed SIP version other than 2.0 (RFC 3261 8.2.2 wants 505, not 400)."""
+    """Well-formed SIP version other than 2.0: answered 505 (RFC 3261 21.5.6), not 400."""
 
     code = 505
     reason = "Version Not Supported"
@@ -401,7 +401,7 @@ def _content_length(headers: Sequence[tuple[str, str]]) -> int | None:
 
 
 def _check(message: Request | Response) -> None:
-    """The semantic checks every parsed message must pass (RFC 3261 8.1.1, 8.2.2)."""
+    """The semantic checks every parsed message must pass (RFC 3261 8.1.1)."""
     for name in _MANDATORY:
         if not message.get(name):
             raise BadRequest(f"missing {name} header")

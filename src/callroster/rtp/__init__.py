@@ -1,0 +1,1 @@
+"""RTP: packets, payload codecs and the media path between SIP legs and the mixer."""

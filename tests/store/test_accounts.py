@@ -151,3 +151,22 @@ def test_conference_pin_lookup_and_withheld_legs(store: Store) -> None:
         (None, "withheld"),
         ("Ada", "+447700900456"),
     ]
+
+
+def test_host_pin_opens_as_host_and_leg_status_is_recorded(store: Store) -> None:
+    _, host_id = _account_with_host(store)
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Call", pin="11112222")
+    view = store.conferences.get_conference(OPERATOR, conference_id)
+    assert view.host_pin and view.host_pin != view.pin and len(view.host_pin) == 8
+    guest = store.conferences.open_with_pin("11112222")
+    host = store.conferences.open_with_pin(view.host_pin)
+    assert guest is not None and not guest.as_host and guest.conference_id == conference_id
+    assert host is not None and host.as_host and host.conference_id == conference_id
+    assert store.conferences.open_with_pin("x1") is None
+    with pytest.raises(DuplicateError):
+        store.conferences.create_conference(OPERATOR, host_id, "Twin", pin=view.host_pin)
+    leg = store.conferences.add_leg(OPERATOR, conference_id, joined_via="dial_in", name=None,
+                                    name_source=None, number="sipp", withheld=False)
+    store.conferences.set_leg_status(OPERATOR, leg, "left", left=True)
+    [view_leg] = store.conferences.legs(OPERATOR, conference_id)
+    assert view_leg.status == "left" and view_leg.left_at is not None and view_leg.number is None

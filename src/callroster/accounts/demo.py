@@ -25,6 +25,7 @@ class DemoDetails:
     conference_id: str
     conference_title: str
     pin: str
+    host_pin: str
     dial_in_number: str
     dial_in_uri: str
     direct_uri: str
@@ -108,6 +109,7 @@ def ensure_demo(store: Store, settings: Settings) -> DemoDetails:
         conference_id=conference_id,
         conference_title=conference.title,
         pin=conference.pin,
+        host_pin=conference.host_pin or "",
         dial_in_number=number,
         dial_in_uri=f"sip:{number}@{sip_host}",
         direct_uri=f"sip:{conference.pin}@{sip_host}",
@@ -130,6 +132,7 @@ def banner(details: DemoDetails, settings: Settings) -> str:
             f'Demo conference "{details.conference_title}" ({DEMO_ACCOUNT}):',
             f"  Dial in:     {details.dial_in_uri}  then PIN {details.pin} #",
             f"  Direct:      {details.direct_uri}",
+        f"  Host PIN:    {details.host_pin}  (joins as host: *5 lock, *7 mute all, *6 mute)",
             f"  Web page:    {details.web_url}",
             f"  Host token:  {details.host_token}",
             f"  Admin token: {details.admin_token}",

@@ -30,10 +30,19 @@ class ConferenceView:
     host_id: str
     title: str
     pin: str
+    host_pin: str | None
     web_link: str
     dial_in_numbers: tuple[str, ...]
     lock_by_default: bool
     record_by_default: bool
+
+
+@dataclass(frozen=True)
+class PinMatch:
+    conference_id: str
+    account_id: str
+    as_host: bool
+    locked: bool
 
 
 @dataclass(frozen=True)
@@ -86,19 +95,12 @@ class ConferenceRepository:
                 raise NotFoundError(f"no host {host_id}")
             authorise(actor, host.account_id)
             cipher = self._keys.cipher(host.account_id)
-            for _ in range(20):
-                candidate = pin or "".join(secrets.choice("0123456789") for _ in range(PIN_LENGTH))
-                if not candidate.isdigit() or not 4 <= len(candidate) <= 12:
-                    raise ValueError("a PIN is 4 to 12 digits")
-                taken = session.scalar(
-                    select(Conference.id).where(Conference.pin_index == index.of("pin", candidate))
-                )
-                if not taken:
-                    break
-                if pin is not None:
-                    raise DuplicateError("this PIN is taken")
-            else:  # pragma: no cover - 20 collisions in 10^8 PINs
-                raise DuplicateError("could not find a free PIN")
+            if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 12):
+                raise ValueError("a PIN is 4 to 12 digits")
+            if pin is not None and self._pin_taken(session, pin):
+                raise DuplicateError("this PIN is taken")
+            guest_pin = pin or self._free_pin(session)
+            host_pin = self._free_pin(session, avoid=guest_pin)
             conference_id = str(uuid.uuid4())
             session.add(
                 Conference(
@@ -106,9 +108,11 @@ class ConferenceRepository:
                     account_id=host.account_id,
                     host_id=host_id,
                     title_enc=cipher.encrypt("conferences.title", title),
-                    pin_enc=cipher.encrypt("conferences.pin", candidate),
-                    pin_index=index.of("pin", candidate),
-                    pin_length=len(candidate),
+                    pin_enc=cipher.encrypt("conferences.pin", guest_pin),
+                    pin_index=index.of("pin", guest_pin),
+                    pin_length=len(guest_pin),
+                    host_pin_enc=cipher.encrypt("conferences.host_pin", host_pin),
+                    host_pin_index=index.of("pin", host_pin),
                     web_link=secrets.token_urlsafe(12),
                     created_at=self._clock(),
                 )
@@ -122,6 +126,24 @@ class ConferenceRepository:
                 session, actor, "conference.create", f"conference:{conference_id}", host.account_id
             )
         return conference_id
+
+    def _pin_taken(self, session: Session, pin: str) -> bool:
+        digest = self._keys.blind_index().of("pin", pin)
+        return (
+            session.scalar(
+                select(Conference.id).where(
+                    (Conference.pin_index == digest) | (Conference.host_pin_index == digest)
+                )
+            )
+            is not None
+        )
+
+    def _free_pin(self, session: Session, avoid: str = "") -> str:
+        for _ in range(20):
+            candidate = "".join(secrets.choice("0123456789") for _ in range(PIN_LENGTH))
+            if candidate != avoid and not self._pin_taken(session, candidate):
+                return candidate
+        raise DuplicateError("could not find a free PIN")  # pragma: no cover - 10^8 PINs
 
     def get_conference(self, actor: Actor, conference_id: str) -> ConferenceView:
         with self._sessions.begin() as session:
@@ -147,6 +169,7 @@ class ConferenceRepository:
                 host_id=row.host_id,
                 title=cipher.decrypt("conferences.title", row.title_enc),
                 pin=cipher.decrypt("conferences.pin", row.pin_enc),
+                host_pin=cipher.decrypt_optional("conferences.host_pin", row.host_pin_enc),
                 web_link=row.web_link,
                 dial_in_numbers=numbers,
                 lock_by_default=row.lock_by_default,
@@ -154,12 +177,27 @@ class ConferenceRepository:
             )
 
     def find_by_pin(self, pin: str) -> str | None:
-        """The conference a PIN opens, found by blind index."""
-        if not pin.isdigit():
+        """The conference a guest or host PIN opens, found by blind index."""
+        found = self.open_with_pin(pin)
+        return found.conference_id if found else None
+
+    def open_with_pin(self, pin: str) -> PinMatch | None:
+        """Which conference a PIN opens, and whether as host."""
+        if not pin.isdigit() or len(pin) > 12:
             return None
         digest = self._keys.blind_index().of("pin", pin)
         with self._sessions() as session:
-            return session.scalar(select(Conference.id).where(Conference.pin_index == digest))
+            row = session.execute(
+                select(
+                    Conference.id,
+                    Conference.account_id,
+                    Conference.host_pin_index,
+                    Conference.lock_by_default,
+                ).where((Conference.pin_index == digest) | (Conference.host_pin_index == digest))
+            ).first()
+        if row is None:
+            return None
+        return PinMatch(row[0], row[1], as_host=row[2] == digest, locked=bool(row[3]))
 
     def find_by_web_link(self, link: str) -> tuple[str, str] | None:
         """(conference id, account id) of the conference a web link opens."""
@@ -191,6 +229,8 @@ class ConferenceRepository:
         number: str | None,
         withheld: bool,
         number_region: str = "GB",
+        leg_id: str | None = None,
+        status: str = "joining",
     ) -> str:
         """Store a leg. A withheld number is never stored, not even encrypted."""
         index = self._keys.blind_index()
@@ -206,14 +246,14 @@ class ConferenceRepository:
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, conference.account_id)
             cipher = self._keys.cipher(conference.account_id)
-            leg_id = str(uuid.uuid4())
+            leg_id = leg_id or str(uuid.uuid4())
             session.add(
                 Leg(
                     id=leg_id,
                     conference_id=conference_id,
                     account_id=conference.account_id,
                     joined_via=joined_via,
-                    status="joining",
+                    status=status,
                     name_enc=cipher.encrypt_optional("legs.name", name),
                     name_source=name_source,
                     number_enc=cipher.encrypt_optional("legs.number", e164),
@@ -224,6 +264,17 @@ class ConferenceRepository:
             )
             self._audit.record(session, actor, "leg.create", f"leg:{leg_id}", conference.account_id)
         return leg_id
+
+    def set_leg_status(self, actor: Actor, leg_id: str, status: str, *, left: bool = False) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(Leg, leg_id)
+            if row is None:
+                raise NotFoundError(f"no leg {leg_id}")
+            authorise(actor, row.account_id)
+            row.status = status
+            if left:
+                row.left_at = self._clock()
+            self._audit.record(session, actor, f"leg.{status}", f"leg:{leg_id}", row.account_id)
 
     def legs(self, actor: Actor, conference_id: str) -> list[LegView]:
         with self._sessions.begin() as session:

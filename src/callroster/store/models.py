@@ -136,6 +136,11 @@ class Conference(Base):
     pin_enc: Mapped[bytes] = mapped_column(LargeBinary)
     pin_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     pin_length: Mapped[int] = mapped_column(Integer)
+    # The host's own PIN: joins as host (keypad controls, admitted when locked).
+    host_pin_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    host_pin_index: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), nullable=True, unique=True
+    )
     web_link: Mapped[str] = mapped_column(String(64), unique=True)
     lock_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
     record_by_default: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,238 @@
+"""A conference: its legs, its lock, and every command that changes them.
+
+Commands come from the SIP side (a caller joins, holds, presses ``*6``), from the host's API
+and from the mixer (talk detection). Each command checks the state-transition table, changes
+state through one setter, and appends events (for the roster and the store) and effects (for
+the adapters: prompts, tones, hang-ups). Nothing here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from callroster.conference.events import (
+    ConferenceLocked,
+    ConferenceUnlocked,
+    Effect,
+    Event,
+    HangUp,
+    LegHeld,
+    LegJoined,
+    LegLeft,
+    LegMuted,
+    LegResumed,
+    LegUnmuted,
+    PlayPrompt,
+    PlayTone,
+    TalkingStarted,
+    TalkingStopped,
+)
+from callroster.conference.leg import Leg, LegRole, LegStatus
+from callroster.conference.prompts import count_prompts
+
+log = logging.getLogger(__name__)
+
+TRANSITIONS: dict[LegStatus, frozenset[LegStatus]] = {
+    LegStatus.JOINING: frozenset({LegStatus.CONNECTED, LegStatus.LEFT}),
+    LegStatus.CONNECTED: frozenset({LegStatus.ON_HOLD, LegStatus.LEFT}),
+    LegStatus.ON_HOLD: frozenset({LegStatus.CONNECTED, LegStatus.LEFT}),
+    LegStatus.LEFT: frozenset(),
+}
+STAR_TIMEOUT = 3.0
+
+
+class ConferenceError(Exception):
+    """A command that does not apply (unknown leg, illegal transition)."""
+
+
+class Conference:
+    def __init__(self, conference_id: str, *, locked: bool = False) -> None:
+        self.id = conference_id
+        self.locked = locked
+        self._legs: dict[str, Leg] = {}
+        self._events: list[Event] = []
+        self._effects: list[Effect] = []
+        self._star_pressed_at: dict[str, float] = {}
+
+    # -- reading ------------------------------------------------------------------------
+    @property
+    def legs(self) -> list[Leg]:
+        return list(self._legs.values())
+
+    def leg(self, leg_id: str) -> Leg:
+        try:
+            return self._legs[leg_id]
+        except KeyError:
+            raise ConferenceError(f"no leg {leg_id} in conference {self.id}") from None
+
+    def present(self) -> list[Leg]:
+        return [leg for leg in self._legs.values() if leg.status != LegStatus.LEFT]
+
+    def events(self) -> list[Event]:
+        drained, self._events = self._events, []
+        return drained
+
+    def effects(self) -> list[Effect]:
+        drained, self._effects = self._effects, []
+        return drained
+
+    def _set_status(self, leg: Leg, status: LegStatus) -> None:
+        if status not in TRANSITIONS[leg.status]:
+            raise ConferenceError(f"leg {leg.id}: {leg.status} -> {status} is not allowed")
+        log.debug("conference %s leg %s: %s -> %s", self.id, leg.id, leg.status, status)
+        leg.status = status
+
+    # -- joining and leaving ------------------------------------------------------------
+    def admit(self, leg: Leg, now: float) -> bool:
+        """Join a leg that entered the right PIN. A locked conference admits only hosts."""
+        if self.locked and leg.role != LegRole.HOST:
+            self._effects.append(PlayPrompt(leg.id, ("conference_locked", "goodbye")))
+            self._effects.append(HangUp(leg.id, "locked"))
+            return False
+        if leg.id in self._legs:
+            raise ConferenceError(f"leg {leg.id} is already in conference {self.id}")
+        leg.joined_at = now
+        self._legs[leg.id] = leg
+        self._set_status(leg, LegStatus.CONNECTED)
+        self._events.append(LegJoined(self.id, leg.id))
+        self._effects.append(PlayTone("join", except_leg=leg.id))
+        return True
+
+    def leave(self, leg_id: str, reason: str = "hangup") -> None:
+        leg = self.leg(leg_id)
+        if leg.status == LegStatus.LEFT:
+            return
+        if leg.talking:
+            leg.talking = False
+            self._events.append(TalkingStopped(self.id, leg_id))
+        self._set_status(leg, LegStatus.LEFT)
+        self._star_pressed_at.pop(leg_id, None)
+        self._events.append(LegLeft(self.id, leg_id, reason))
+        self._effects.append(PlayTone("leave", except_leg=leg_id))
+
+    def drop(self, leg_id: str) -> None:
+        """Host control: end a leg's call."""
+        leg = self.leg(leg_id)
+        if leg.status == LegStatus.LEFT:
+            return
+        self._effects.append(HangUp(leg_id, "dropped"))
+        self.leave(leg_id, "dropped")
+
+    # -- mute, hold, lock ---------------------------------------------------------------
+    def mute(self, leg_id: str, by: str) -> None:
+        leg = self.leg(leg_id)
+        if by == "host":
+            leg.muted_by_host = True
+        if leg.muted:
+            return
+        leg.muted = True
+        self._stop_talking(leg)
+        self._events.append(LegMuted(self.id, leg_id, by))
+
+    def unmute(self, leg_id: str, by: str) -> bool:
+        """Unmute. A guest cannot unmute themselves after the host muted them."""
+        leg = self.leg(leg_id)
+        if by == "self" and leg.muted_by_host and leg.role != LegRole.HOST:
+            self._effects.append(PlayPrompt(leg_id, ("host_muted_you",)))
+            return False
+        leg.muted_by_host = False
+        if not leg.muted:
+            return True
+        leg.muted = False
+        self._events.append(LegUnmuted(self.id, leg_id, by))
+        return True
+
+    def mute_all(self, by: str = "host") -> None:
+        """Mute every leg but the hosts'."""
+        for leg in self.present():
+            if leg.role != LegRole.HOST:
+                self.mute(leg.id, by)
+
+    def hold(self, leg_id: str, by: str) -> None:
+        leg = self.leg(leg_id)
+        if leg.status == LegStatus.ON_HOLD:
+            leg.held_by = "host" if "host" in (by, leg.held_by) else by
+            return
+        self._set_status(leg, LegStatus.ON_HOLD)
+        leg.held_by = by
+        self._stop_talking(leg)
+        self._events.append(LegHeld(self.id, leg_id, by))
+
+    def unhold(self, leg_id: str, by: str) -> None:
+        leg = self.leg(leg_id)
+        if leg.status != LegStatus.ON_HOLD:
+            return
+        self._set_status(leg, LegStatus.CONNECTED)
+        leg.held_by = None
+        self._events.append(LegResumed(self.id, leg_id, by))
+
+    def lock(self, by: str) -> None:
+        if not self.locked:
+            self.locked = True
+            self._events.append(ConferenceLocked(self.id, by))
+
+    def unlock(self, by: str) -> None:
+        if self.locked:
+            self.locked = False
+            self._events.append(ConferenceUnlocked(self.id, by))
+
+    # -- talk detection -----------------------------------------------------------------
+    def set_talking(self, leg_id: str, talking: bool) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.talking == talking:
+            return
+        if talking and not leg.heard:
+            return
+        leg.talking = talking
+        event = TalkingStarted if talking else TalkingStopped
+        self._events.append(event(self.id, leg_id))
+
+    def _stop_talking(self, leg: Leg) -> None:
+        if leg.talking:
+            leg.talking = False
+            self._events.append(TalkingStopped(self.id, leg.id))
+
+    # -- keypad controls ----------------------------------------------------------------
+    def keypad(self, leg_id: str, digit: str, now: float) -> None:
+        """``*`` then a key within 3 s: *6 mute/unmute self; hosts also *5 lock/unlock,
+        *7 mute all, *# hear how many are on the call."""
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.status == LegStatus.LEFT:
+            return
+        if digit == "*":
+            self._star_pressed_at[leg_id] = now
+            return
+        pressed = self._star_pressed_at.pop(leg_id, None)
+        if pressed is None or now - pressed > STAR_TIMEOUT:
+            return
+        is_host = leg.role == LegRole.HOST
+        if digit == "6":
+            if leg.muted:
+                if self.unmute(leg_id, "self"):
+                    self._effects.append(PlayPrompt(leg_id, ("you_are_unmuted",)))
+            else:
+                self.mute(leg_id, "self")
+                self._effects.append(PlayPrompt(leg_id, ("you_are_muted",)))
+        elif digit == "5" and is_host:
+            if self.locked:
+                self.unlock("host")
+                self._effects.append(PlayPrompt(leg_id, ("conference_unlocked",)))
+            else:
+                self.lock("host")
+                self._effects.append(PlayPrompt(leg_id, ("conference_now_locked",)))
+        elif digit == "7" and is_host:
+            self.mute_all("host")
+            self._effects.append(PlayPrompt(leg_id, ("all_muted",)))
+        elif digit == "#":
+            self._effects.append(PlayPrompt(leg_id, count_prompts(len(self.present()))))
+
+
+def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
+    """Plain values for the roster; never the leg objects themselves."""
+    return [
+        {"id": leg.id, "role": leg.role.value, "status": leg.status.value, "muted": leg.muted,
+         "held": leg.held, "talking": leg.talking, "name": leg.name,
+         "number": "withheld" if leg.withheld else leg.number, "joined_via": leg.joined_via}
+        for leg in legs
+    ]

@@ -1,0 +1,103 @@
+"""What happened in a conference (events, past tense) and what the adapters must do about it
+(effects). Both are frozen values; the conference only appends them, adapters drain them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LegJoined:
+    conference_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class LegLeft:
+    conference_id: str
+    leg_id: str
+    reason: str  # hangup | dropped | failed
+
+
+@dataclass(frozen=True)
+class LegMuted:
+    conference_id: str
+    leg_id: str
+    by: str  # self | host
+
+
+@dataclass(frozen=True)
+class LegUnmuted:
+    conference_id: str
+    leg_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class LegHeld:
+    conference_id: str
+    leg_id: str
+    by: str  # host | phone
+
+
+@dataclass(frozen=True)
+class LegResumed:
+    conference_id: str
+    leg_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class TalkingStarted:
+    conference_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class TalkingStopped:
+    conference_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ConferenceLocked:
+    conference_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class ConferenceUnlocked:
+    conference_id: str
+    by: str
+
+
+Event = (LegJoined | LegLeft | LegMuted | LegUnmuted | LegHeld | LegResumed | TalkingStarted
+         | TalkingStopped | ConferenceLocked | ConferenceUnlocked)
+
+
+# -- effects: instructions to the adapters ------------------------------------------------
+@dataclass(frozen=True)
+class PlayPrompt:
+    """Play prompts (by name, in order) to one leg only."""
+
+    leg_id: str
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlayTone:
+    """Play a tone (``join`` or ``leave``) to every leg but ``except_leg``."""
+
+    tone: str
+    except_leg: str | None
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """End a leg's call, after its pending prompts have played."""
+
+    leg_id: str
+    reason: str
+
+
+Effect = PlayPrompt | PlayTone | HangUp

@@ -1,0 +1,46 @@
+"""A leg: one participant's connection to a conference, as the conference sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LegStatus(StrEnum):
+    JOINING = "joining"
+    CONNECTED = "connected"
+    ON_HOLD = "on_hold"
+    LEFT = "left"
+
+
+class LegRole(StrEnum):
+    HOST = "host"
+    GUEST = "guest"
+
+
+@dataclass
+class Leg:
+    """Mutable, owned by exactly one ``Conference``; everyone else reads snapshots."""
+
+    id: str
+    role: LegRole
+    joined_via: str  # dial_in | dial_out | web
+    number: str | None  # E.164 or SIP user as signalled; None when withheld
+    withheld: bool
+    name: str | None = None
+    name_source: str | None = None
+    status: LegStatus = LegStatus.JOINING
+    muted: bool = False
+    muted_by_host: bool = False
+    held_by: str | None = None  # host | phone
+    talking: bool = False
+    joined_at: float = 0.0
+
+    @property
+    def held(self) -> bool:
+        return self.held_by is not None
+
+    @property
+    def heard(self) -> bool:
+        """Whether the others hear this leg."""
+        return self.status == LegStatus.CONNECTED and not self.muted and not self.held

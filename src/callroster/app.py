@@ -14,8 +14,10 @@ from fastapi import FastAPI
 
 from callroster import __version__
 from callroster.api.routes import router as api_router
+from callroster.bridge.directory import StoreDirectory
+from callroster.bridge.service import BridgeService
+from callroster.bus import EventBus
 from callroster.config import Settings
-from callroster.io.sip_listener import SipListener
 from callroster.io.sockets import bind_socket
 from callroster.store.store import Store
 from callroster.web.pages import router as pages_router
@@ -75,11 +77,19 @@ async def serve(
     on_ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop listening and close the store."""
+    bus = EventBus()
+    bridge = BridgeService(
+        StoreDirectory(store),
+        bus,
+        media_address=settings.bind,
+        advertised_address=settings.host_for_links,
+    )
     app = create_app(store, settings)
+    app.state.bridge = bridge
+    app.state.bus = bus
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = _Server(config)
-    sip = SipListener(sockets.sip_udp, sockets.sip_tcp)
-    await sip.start()
+    await bridge.start(sockets.sip_udp, sockets.sip_tcp)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -97,5 +107,5 @@ async def serve(
     with contextlib.suppress(asyncio.CancelledError):
         await web
     waiter.cancel()
-    await sip.stop()
+    await bridge.stop()
     log.info("stopped")

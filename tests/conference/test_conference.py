@@ -21,8 +21,7 @@ from callroster.conference.leg import Leg, LegRole, LegStatus
 
 
 def _leg(leg_id: str, role: LegRole = LegRole.GUEST) -> Leg:
-    return Leg(id=leg_id, role=role, joined_via="dial_in", number="+447700900001",
-               withheld=False)
+    return Leg(id=leg_id, role=role, joined_via="dial_in", number="+447700900001", withheld=False)
 
 
 def _with_host_and_guest() -> Conference:
@@ -48,8 +47,10 @@ def test_join_and_leave_history_and_tones() -> None:
 def test_locked_conference_refuses_guests_but_admits_hosts() -> None:
     conference = Conference("c1", locked=True)
     assert not conference.admit(_leg("g"), 0.0)
-    assert conference.effects() == [PlayPrompt("g", ("conference_locked", "goodbye")),
-                                    HangUp("g", "locked")]
+    assert conference.effects() == [
+        PlayPrompt("g", ("conference_locked", "goodbye")),
+        HangUp("g", "locked"),
+    ]
     assert conference.admit(_leg("h", LegRole.HOST), 0.0)
 
 
@@ -61,8 +62,10 @@ def test_host_mute_cannot_be_undone_by_the_guest() -> None:
     assert conference.leg("guest").muted
     assert conference.effects() == [PlayPrompt("guest", ("host_muted_you",))]
     conference.unmute("guest", "host")
-    assert conference.events() == [LegMuted("c1", "guest", "host"),
-                                   LegUnmuted("c1", "guest", "host")]
+    assert conference.events() == [
+        LegMuted("c1", "guest", "host"),
+        LegUnmuted("c1", "guest", "host"),
+    ]
 
 
 def test_guest_mutes_and_unmutes_self_with_star_six() -> None:
@@ -73,8 +76,10 @@ def test_guest_mutes_and_unmutes_self_with_star_six() -> None:
     for key in "*6":
         conference.keypad("guest", key, 3.0)
     assert not conference.leg("guest").muted
-    assert conference.effects() == [PlayPrompt("guest", ("you_are_muted",)),
-                                    PlayPrompt("guest", ("you_are_unmuted",))]
+    assert conference.effects() == [
+        PlayPrompt("guest", ("you_are_muted",)),
+        PlayPrompt("guest", ("you_are_unmuted",)),
+    ]
 
 
 def test_star_codes_time_out_and_guests_cannot_lock() -> None:
@@ -94,8 +99,10 @@ def test_host_keypad_lock_mute_all_and_count() -> None:
     assert conference.locked and conference.leg("guest").muted
     assert not conference.leg("host").muted
     assert conference.effects() == [
-        PlayPrompt("host", ("conference_now_locked",)), PlayPrompt("host", ("all_muted",)),
-        PlayPrompt("host", ("there_are", "two", "people_on_the_call"))]
+        PlayPrompt("host", ("conference_now_locked",)),
+        PlayPrompt("host", ("all_muted",)),
+        PlayPrompt("host", ("there_are", "two", "people_on_the_call")),
+    ]
     assert ConferenceLocked("c1", "host") in conference.events()
 
 
@@ -106,9 +113,12 @@ def test_hold_and_resume_from_phone_and_host() -> None:
     assert conference.leg("guest").status == LegStatus.ON_HOLD
     conference.set_talking("guest", True)  # a held leg is not heard, so never "talking"
     conference.unhold("guest", "phone")
-    assert conference.events() == [TalkingStarted("c1", "guest"), TalkingStopped("c1", "guest"),
-                                   LegHeld("c1", "guest", "phone"),
-                                   LegResumed("c1", "guest", "phone")]
+    assert conference.events() == [
+        TalkingStarted("c1", "guest"),
+        TalkingStopped("c1", "guest"),
+        LegHeld("c1", "guest", "phone"),
+        LegResumed("c1", "guest", "phone"),
+    ]
 
 
 def test_drop_hangs_up_and_illegal_moves_raise() -> None:

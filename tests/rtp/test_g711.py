@@ -110,4 +110,4 @@ def test_bad_codec_and_bad_dtype_are_refused() -> None:
     with pytest.raises(ValueError, match="pcmu"):
         g711.encode("pcmu", np.zeros(4, np.int16))
     with pytest.raises(TypeError, match="int32"):
-        g711.encode("PCMU", np.zeros(4, np.int32))  # type: ignore[arg-type]
+        g711.encode("PCMU", np.zeros(4, np.int32))

@@ -165,8 +165,15 @@ def test_host_pin_opens_as_host_and_leg_status_is_recorded(store: Store) -> None
     assert store.conferences.open_with_pin("x1") is None
     with pytest.raises(DuplicateError):
         store.conferences.create_conference(OPERATOR, host_id, "Twin", pin=view.host_pin)
-    leg = store.conferences.add_leg(OPERATOR, conference_id, joined_via="dial_in", name=None,
-                                    name_source=None, number="sipp", withheld=False)
+    leg = store.conferences.add_leg(
+        OPERATOR,
+        conference_id,
+        joined_via="dial_in",
+        name=None,
+        name_source=None,
+        number="sipp",
+        withheld=False,
+    )
     store.conferences.set_leg_status(OPERATOR, leg, "left", left=True)
     [view_leg] = store.conferences.legs(OPERATOR, conference_id)
     assert view_leg.status == "left" and view_leg.left_at is not None and view_leg.number is None

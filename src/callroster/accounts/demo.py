@@ -132,7 +132,7 @@ def banner(details: DemoDetails, settings: Settings) -> str:
             f'Demo conference "{details.conference_title}" ({DEMO_ACCOUNT}):',
             f"  Dial in:     {details.dial_in_uri}  then PIN {details.pin} #",
             f"  Direct:      {details.direct_uri}",
-        f"  Host PIN:    {details.host_pin}  (joins as host: *5 lock, *7 mute all, *6 mute)",
+            f"  Host PIN:    {details.host_pin}  (joins as host: *5 lock, *7 mute all, *6 mute)",
             f"  Web page:    {details.web_url}",
             f"  Host token:  {details.host_token}",
             f"  Admin token: {details.admin_token}",

@@ -231,8 +231,16 @@ class Conference:
 def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
     """Plain values for the roster; never the leg objects themselves."""
     return [
-        {"id": leg.id, "role": leg.role.value, "status": leg.status.value, "muted": leg.muted,
-         "held": leg.held, "talking": leg.talking, "name": leg.name,
-         "number": "withheld" if leg.withheld else leg.number, "joined_via": leg.joined_via}
+        {
+            "id": leg.id,
+            "role": leg.role.value,
+            "status": leg.status.value,
+            "muted": leg.muted,
+            "held": leg.held,
+            "talking": leg.talking,
+            "name": leg.name,
+            "number": "withheld" if leg.withheld else leg.number,
+            "joined_via": leg.joined_via,
+        }
         for leg in legs
     ]

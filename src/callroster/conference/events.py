@@ -71,8 +71,18 @@ class ConferenceUnlocked:
     by: str
 
 
-Event = (LegJoined | LegLeft | LegMuted | LegUnmuted | LegHeld | LegResumed | TalkingStarted
-         | TalkingStopped | ConferenceLocked | ConferenceUnlocked)
+Event = (
+    LegJoined
+    | LegLeft
+    | LegMuted
+    | LegUnmuted
+    | LegHeld
+    | LegResumed
+    | TalkingStarted
+    | TalkingStopped
+    | ConferenceLocked
+    | ConferenceUnlocked
+)
 
 
 # -- effects: instructions to the adapters ------------------------------------------------

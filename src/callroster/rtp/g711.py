@@ -91,28 +91,27 @@ def _alaw_decode_all(code: NDArray[np.int32]) -> NDArray[np.int16]:
     return np.where(value & 0x80, magnitude, -magnitude).astype(np.int16)
 
 
-def _read_only(array: NDArray[np.generic]) -> None:
-    array.setflags(write=False)
-
+_Item = TypeVar("_Item", bound=np.generic)
 
 _ALL_CODES = np.arange(256, dtype=np.int32)
 # Position i holds the int16 sample whose bit pattern is the uint16 i, so that encode() can
 # index with a zero-copy uint16 view of its input.
 _ALL_SAMPLES = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.int16).astype(np.int32)
 
+
+def _frozen(table: NDArray[_Item]) -> NDArray[_Item]:
+    table.setflags(write=False)  # shared by every call; a stray write would corrupt all audio
+    return table
+
+
 _DECODE: Final[dict[str, NDArray[np.int16]]] = {
-    "PCMU": _ulaw_decode_all(_ALL_CODES),
-    "PCMA": _alaw_decode_all(_ALL_CODES),
+    "PCMU": _frozen(_ulaw_decode_all(_ALL_CODES)),
+    "PCMA": _frozen(_alaw_decode_all(_ALL_CODES)),
 }
 _ENCODE: Final[dict[str, NDArray[np.uint8]]] = {
-    "PCMU": _ulaw_encode_all(_ALL_SAMPLES),
-    "PCMA": _alaw_encode_all(_ALL_SAMPLES),
+    "PCMU": _frozen(_ulaw_encode_all(_ALL_SAMPLES)),
+    "PCMA": _frozen(_alaw_encode_all(_ALL_SAMPLES)),
 }
-for _table in (*_DECODE.values(), *_ENCODE.values()):
-    _read_only(_table)
-
-
-_Item = TypeVar("_Item", bound=np.generic)
 
 
 def _table(tables: dict[str, NDArray[_Item]], codec: str) -> NDArray[_Item]:

@@ -199,6 +199,13 @@ class ConferenceRepository:
             return None
         return PinMatch(row[0], row[1], as_host=row[2] == digest, locked=bool(row[3]))
 
+    def is_dial_in_number(self, number: str) -> bool:
+        with self._sessions() as session:
+            return (
+                session.scalar(select(DialInNumber.id).where(DialInNumber.number == number))
+                is not None
+            )
+
     def find_by_web_link(self, link: str) -> tuple[str, str] | None:
         """(conference id, account id) of the conference a web link opens."""
         with self._sessions() as session:

@@ -1,5 +1,6 @@
-"""The SIP listener in a running service: OPTIONS answered on UDP and TCP; garbage and
-oversized datagrams are dropped without harming what follows."""
+"""SIP signalling of a running service: OPTIONS answered on UDP and TCP; garbage and
+oversized datagrams are dropped (or answered 400) without harming what follows; INVITEs for
+numbers that are not ours get 404."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.support.service import running_service
 
 OPTIONS = (
     "OPTIONS sip:2000@127.0.0.1 SIP/2.0\r\n"
-    "Via: SIP/2.0/{transport} 127.0.0.1:5999;branch=z9hG4bK{branch}\r\n"
+    "Via: SIP/2.0/{transport} 127.0.0.1:5999;rport;branch=z9hG4bK{branch}\r\n"
     "From: <sip:probe@127.0.0.1>;tag=p1\r\n"
     "To: <sip:2000@127.0.0.1>\r\n"
     "Call-ID: {branch}@probe\r\n"
@@ -52,13 +53,27 @@ def test_options_over_tcp(service: int) -> None:
 
 def test_garbage_and_oversized_datagrams_do_not_harm_the_listener(service: int) -> None:
     assert _udp(service, b"\x00\xff garbage \r\n\r\n", timeout=0.3) is None
-    assert _udp(service, b"INVITE sip:x SIP/2.0\r\nVia: nothing\r\n\r\n", timeout=0.3) is None
+    reply = _udp(service, b"INVITE sip:x SIP/2.0\r\nVia: nothing\r\n\r\n", timeout=0.3)
+    assert reply is None or reply.startswith(b"SIP/2.0 400 ")
     assert _udp(service, b"X" * 60000, timeout=0.3) is None
     reply = _udp(service, OPTIONS.format(transport="UDP", branch="u2").encode())
     assert reply is not None and reply.startswith(b"SIP/2.0 200 OK")
 
 
-def test_invite_is_refused_until_the_bridge_exists(service: int) -> None:
+def test_invite_without_contact_is_a_bad_request(service: int) -> None:
     invite = OPTIONS.replace("OPTIONS", "INVITE").format(transport="UDP", branch="i1")
     reply = _udp(service, invite.encode())
-    assert reply is not None and reply.startswith(b"SIP/2.0 480 ")
+    assert reply is not None and reply.startswith(b"SIP/2.0 400 ")
+
+
+def test_invite_for_a_number_that_is_not_ours_gets_404(service: int) -> None:
+    invite = (OPTIONS.replace("OPTIONS", "INVITE").replace("sip:2000@", "sip:9999@")
+              .replace("Max-Forwards", "Contact: <sip:probe@127.0.0.1:5999>\r\nMax-Forwards")
+              .format(transport="UDP", branch="i2"))
+    replies = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(invite.encode(), ("127.0.0.1", service))
+        while not replies or replies[-1].startswith(b"SIP/2.0 1"):
+            replies.append(sock.recv(65536))
+    assert replies[-1].startswith(b"SIP/2.0 404 ")

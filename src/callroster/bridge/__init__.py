@@ -1,0 +1,1 @@
+"""The bridge: SIP calls, their media, PIN entry and conferences, tied together."""

@@ -1,0 +1,60 @@
+"""What the bridge asks the store, behind a small interface (so the bridge never touches the
+database, and tests can give it a table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from callroster.accounts.actor import system
+from callroster.store.conferences import PinMatch
+from callroster.store.store import Store
+
+
+@dataclass(frozen=True)
+class LegRecord:
+    leg_id: str
+    conference_id: str
+    number: str | None
+    withheld: bool
+    joined_via: str
+
+
+class ConferenceDirectory(Protocol):
+    def is_dial_in_number(self, user: str) -> bool: ...
+
+    def open_with_pin(self, pin: str) -> PinMatch | None: ...
+
+    def leg_joined(self, record: LegRecord) -> None: ...
+
+    def leg_status(self, leg_id: str, status: str, left: bool) -> None: ...
+
+
+class StoreDirectory:
+    """The directory backed by the store; every write is audit-logged as the bridge."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._actor = system("conference bridge")
+
+    def is_dial_in_number(self, user: str) -> bool:
+        return self._store.conferences.is_dial_in_number(user)
+
+    def open_with_pin(self, pin: str) -> PinMatch | None:
+        return self._store.conferences.open_with_pin(pin)
+
+    def leg_joined(self, record: LegRecord) -> None:
+        self._store.conferences.add_leg(
+            self._actor,
+            record.conference_id,
+            joined_via=record.joined_via,
+            name=None,
+            name_source=None,
+            number=record.number,
+            withheld=record.withheld,
+            leg_id=record.leg_id,
+            status="connected",
+        )
+
+    def leg_status(self, leg_id: str, status: str, left: bool) -> None:
+        self._store.conferences.set_leg_status(self._actor, leg_id, status, left=left)

@@ -1,0 +1,601 @@
+"""The bridge at run time: SIP and RTP sockets, the 20 ms media clock, and the calls.
+
+This is the asyncio adapter around pure parts: ``SipEndpoint`` (transactions, dialogs),
+``RtpSession`` (media per call), ``PinEntry``, ``Conference`` (the one owner of call state)
+and ``Mixer``. It moves bytes and time between them and carries out their effects; it
+decides nothing about SIP, media or who may do what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from collections import deque
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from callroster.bridge.caller_id import CallerId, caller_id
+from callroster.bridge.directory import ConferenceDirectory, LegRecord
+from callroster.bridge.dtmf_info import digit_from_info
+from callroster.bridge.rtp_session import RtpSession
+from callroster.bridge.store_writer import StoreWriter
+from callroster.bus import EventBus
+from callroster.conference.conference import Conference
+from callroster.conference.events import (
+    HangUp,
+    LegHeld,
+    LegLeft,
+    LegResumed,
+    PlayPrompt,
+    PlayTone,
+)
+from callroster.conference.leg import Leg, LegRole, LegStatus
+from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
+from callroster.media.mixer import Mixer
+from callroster.media.prompt_library import PromptPlayer
+from callroster.media.talk import TalkDetector
+from callroster.media.tones import hold_music, join_tone, leave_tone
+from callroster.rtp import g711
+from callroster.rtp.packet import RtpSender
+from callroster.sdp.offer_answer import Negotiated, answer_offer
+from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
+from callroster.sip import events as sip_events
+from callroster.sip.endpoint import SipEndpoint
+from callroster.sip.message import Request
+from callroster.sip.uri import parse_uri
+from callroster.store.conferences import PinMatch
+
+log = logging.getLogger(__name__)
+
+TICK = 0.020
+SILENT_PCM = np.zeros(160, dtype=np.int16)
+
+
+class Phase(StrEnum):
+    PIN = "pin"
+    JOINED = "joined"
+    ENDED = "ended"
+
+
+@dataclass
+class Call:
+    call_id: str
+    leg_id: str
+    caller: CallerId
+    rtp: RtpSession
+    rtp_transport: asyncio.DatagramTransport
+    local_port: int
+    phase: Phase = Phase.PIN
+    pin: PinEntry | None = None
+    conference_id: str | None = None
+    role: LegRole = LegRole.GUEST
+    prompts: PromptPlayer = field(default_factory=PromptPlayer)
+    talk: TalkDetector = field(default_factory=TalkDetector)
+    hang_up_after_prompts: bool = False
+    sdp_version: int = 1
+    # False while the phone holds us (it said sendonly/inactive): RFC 3264 forbids sending.
+    sending: bool = True
+
+
+@dataclass
+class Room:
+    """A conference in progress on this node, with its mixer and sounds."""
+
+    conference: Conference
+    mixer: Mixer = field(default_factory=Mixer)
+    music: Iterator[NDArray[np.int16]] = field(default_factory=hold_music)
+    tones: deque[NDArray[np.int16]] = field(default_factory=deque)
+
+
+class TickStats:
+    """How late each media tick ran (seconds), for the benchmark and the health endpoint."""
+
+    def __init__(self, keep: int = 30_000) -> None:
+        self.lateness: deque[float] = deque(maxlen=keep)
+        self.ticks = 0
+
+    def record(self, lateness: float) -> None:
+        self.ticks += 1
+        self.lateness.append(lateness)
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, bridge: BridgeService, call_id: str) -> None:
+        self._bridge = bridge
+        self._call_id = call_id
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._bridge.on_rtp(self._call_id, data, (str(addr[0]), int(addr[1])))
+
+
+class _SipUdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, bridge: BridgeService) -> None:
+        self._bridge = bridge
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._bridge.on_sip(data, (str(addr[0]), int(addr[1])), "udp")
+
+
+class BridgeService:
+    def __init__(
+        self,
+        directory: ConferenceDirectory,
+        bus: EventBus,
+        *,
+        media_address: str,
+        advertised_address: str | None = None,
+    ) -> None:
+        self._directory = directory
+        self._bus = bus
+        self._media_address = media_address
+        self._advertised = advertised_address or media_address
+        self.calls: dict[str, Call] = {}
+        self.rooms: dict[str, Room] = {}
+        self.stats = TickStats()
+        self._endpoint: SipEndpoint | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._tcp: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sip_timer: asyncio.TimerHandle | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._next_tick = 0.0
+        self._writer = StoreWriter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self, udp_socket: socket.socket, tcp_socket: socket.socket) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        host, port = udp_socket.getsockname()[:2]
+        self._endpoint = SipEndpoint(self._advertised, int(port), ids=lambda: secrets.token_hex(8))
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SipUdpProtocol(self), sock=udp_socket
+        )
+        self._udp = transport
+        self._tcp_server = await asyncio.start_server(self._serve_tcp, sock=tcp_socket)
+        self._writer.start()
+        self._next_tick = loop.time() + TICK
+        self._tick_handle = loop.call_at(self._next_tick, self._tick)
+        log.info("bridge listening for SIP on %s:%s", host, port)
+
+    async def stop(self) -> None:
+        """Hang up every call (BYE), stop the clock, finish the store writes."""
+        now = self._now()
+        for call in list(self.calls.values()):
+            self._hang_up(call, now, "shutdown")
+        self._pump()
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        if self._sip_timer is not None:
+            self._sip_timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            for writer in self._tcp.values():
+                writer.close()
+            await self._tcp_server.wait_closed()
+        await self._writer.drain_and_stop()
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine as a tracked task: kept, logged if it fails, cancelled on stop."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error("bridge task failed", exc_info=done.exception())
+
+        task.add_done_callback(finished)
+
+    # -- SIP ------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> SipEndpoint:
+        assert self._endpoint is not None
+        return self._endpoint
+
+    def _answer(
+        self,
+        call_id: str,
+        status: int,
+        reason: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        self.endpoint.answer(
+            call_id, status, reason, body=body, content_type=content_type, now=self._now()
+        )
+
+    def on_sip(self, data: bytes, source: tuple[str, int], transport: str) -> None:
+        self.endpoint.receive(data, source, transport, self._now())  # type: ignore[arg-type]
+        self._pump()
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        source = (str(peer[0]), int(peer[1]))
+        self._tcp[source] = writer
+        try:
+            while chunk := await reader.read(65536):
+                self.on_sip(chunk, source, "tcp")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tcp.pop(source, None)
+            self.endpoint.connection_closed(source)
+            writer.close()
+
+    def _pump(self) -> None:
+        """Send what the endpoint wants sent, act on its events, re-arm its timer."""
+        endpoint = self.endpoint
+        for _ in range(100):  # handling an event can produce more; bounded, never a loop
+            for out in endpoint.datagrams():
+                if out.transport == "tcp":
+                    writer = self._tcp.get(out.destination)
+                    if writer is not None:
+                        writer.write(out.data)
+                elif self._udp is not None:
+                    self._udp.sendto(out.data, out.destination)
+            events = endpoint.events()
+            if not events:
+                break
+            for event in events:
+                self._on_sip_event(event)
+        if self._sip_timer is not None:
+            self._sip_timer.cancel()
+            self._sip_timer = None
+        when = endpoint.next_timer()
+        if when is not None and self._loop is not None:
+            self._sip_timer = self._loop.call_at(when, self._on_sip_timer)
+
+    def _on_sip_timer(self) -> None:
+        self._sip_timer = None
+        self.endpoint.handle_timer(self._now())
+        self._pump()
+
+    def _on_sip_event(self, event: object) -> None:
+        if isinstance(event, sip_events.IncomingCall):
+            self._spawn(self._route(event.call_id, event.request))
+        elif isinstance(event, (sip_events.CallEnded, sip_events.CallCancelled)):
+            call = self.calls.get(event.call_id)
+            if call is not None:
+                self._end(call, "hangup")
+        elif isinstance(event, sip_events.ReInvite):
+            self._reinvite(event.call_id, event.request)
+        elif isinstance(event, sip_events.InfoReceived):
+            call = self.calls.get(event.call_id)
+            digit = digit_from_info(event.request)
+            if call is not None and digit is not None:
+                self._digit(call, digit)
+
+    # -- a new call -----------------------------------------------------------------------
+    async def _route(self, call_id: str, request: Request) -> None:
+        """Decide where an INVITE goes, open its media, answer it."""
+        try:
+            user = parse_uri(request.uri).user or ""
+        except ValueError:
+            user = ""
+        match: PinMatch | None = None
+        is_dial_in = bool(user) and await asyncio.to_thread(self._is_dial_in, user)
+        if is_dial_in:
+            pass
+        elif user.isdigit() and (
+            match := await asyncio.to_thread(self._directory.open_with_pin, user)
+        ):
+            pass
+        else:
+            self._answer(call_id, 404, "Not Found")
+            self._pump()
+            return
+        try:
+            offer = parse_sdp(request.body)
+        except SdpError as exc:
+            self._answer(call_id, exc.code, exc.reason)
+            self._pump()
+            return
+        assert self._loop is not None
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _RtpProtocol(self, call_id), local_addr=(self._media_address, 0)
+        )
+        rtp_transport = transport
+        local_port = int(rtp_transport.get_extra_info("sockname")[1])
+        try:
+            negotiated = self._negotiate(offer, local_port, 1)
+        except SdpError as exc:
+            rtp_transport.close()
+            self._answer(call_id, exc.code, exc.reason)
+            self._pump()
+            return
+        rtp = RtpSession(
+            codec=negotiated.codec,
+            payload_type=negotiated.payload_type,
+            telephone_event_pt=negotiated.telephone_event_pt,
+            remote=(negotiated.remote_address, negotiated.remote_port),
+            sender=RtpSender(
+                ssrc=secrets.randbits(32),
+                initial_sequence=secrets.randbits(16),
+                initial_timestamp=secrets.randbits(32),
+                payload_type=negotiated.payload_type,
+            ),
+        )
+        call = Call(
+            call_id=call_id,
+            leg_id=secrets.token_hex(8),
+            caller=caller_id(request),
+            rtp=rtp,
+            rtp_transport=rtp_transport,
+            local_port=local_port,
+            sending=not negotiated.on_hold,
+        )
+        self.calls[call_id] = call
+        self._answer(
+            call_id,
+            200,
+            "OK",
+            body=serialise_sdp(negotiated.answer).encode(),
+            content_type="application/sdp",
+        )
+        self._pump()
+        if match is not None:
+            self._join(call, match)
+        else:
+            call.pin = PinEntry(self._now())
+            self._apply_pin_effects(call)
+
+    def _is_dial_in(self, user: str) -> bool:
+        return self._directory.is_dial_in_number(user)
+
+    def _negotiate(self, offer: SessionDescription, local_port: int, version: int) -> Negotiated:
+        return answer_offer(
+            offer,
+            local_address=self._advertised,
+            local_port=local_port,
+            session_id=local_port,
+            session_version=version,
+        )
+
+    def _reinvite(self, call_id: str, request: Request) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            self._answer(call_id, 481, "Call/Transaction Does Not Exist")
+            return
+        try:
+            call.sdp_version += 1
+            negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
+        except SdpError as exc:
+            self._answer(call_id, exc.code, exc.reason)
+            return
+        call.rtp.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        call.sending = not negotiated.on_hold
+        self._answer(
+            call_id,
+            200,
+            "OK",
+            body=serialise_sdp(negotiated.answer).encode(),
+            content_type="application/sdp",
+        )
+        room = self.rooms.get(call.conference_id or "")
+        if room is not None and call.phase == Phase.JOINED:
+            if negotiated.on_hold:
+                room.conference.hold(call.leg_id, "phone")
+            else:
+                room.conference.unhold(call.leg_id, "phone")
+            self._after_conference_change(room)
+
+    # -- PIN and joining ------------------------------------------------------------------
+    def _digit(self, call: Call, digit: str) -> None:
+        now = self._now()
+        if call.phase == Phase.PIN and call.pin is not None:
+            call.pin.digit(digit, now)
+            self._apply_pin_effects(call)
+        elif call.phase == Phase.JOINED and call.conference_id in self.rooms:
+            room = self.rooms[call.conference_id]
+            room.conference.keypad(call.leg_id, digit, now)
+            self._after_conference_change(room)
+
+    def _apply_pin_effects(self, call: Call) -> None:
+        assert call.pin is not None
+        for effect in call.pin.effects():
+            if isinstance(effect, Say):
+                call.prompts.interrupt()
+                call.prompts.say(effect.prompts)
+            elif isinstance(effect, CheckPin):
+                self._spawn(self._check_pin(call, effect.digits))
+            elif isinstance(effect, GiveUp):
+                call.hang_up_after_prompts = True
+
+    async def _check_pin(self, call: Call, digits: str) -> None:
+        match = await asyncio.to_thread(self._directory.open_with_pin, digits)
+        if call.phase != Phase.PIN or call.pin is None:
+            return
+        call.pin.result(match is not None, self._now())
+        if match is not None:
+            self._join(call, match)
+        else:
+            self._apply_pin_effects(call)
+
+    def _join(self, call: Call, match: PinMatch) -> None:
+        room = self.rooms.get(match.conference_id)
+        if room is None:
+            room = Room(Conference(match.conference_id, locked=match.locked))
+            self.rooms[match.conference_id] = room
+        call.role = LegRole.HOST if match.as_host else LegRole.GUEST
+        call.conference_id = match.conference_id
+        call.prompts.interrupt()
+        leg = Leg(
+            id=call.leg_id,
+            role=call.role,
+            joined_via="dial_in",
+            number=call.caller.number,
+            withheld=call.caller.withheld,
+        )
+        if room.conference.admit(leg, self._now()):
+            call.phase = Phase.JOINED
+            room.mixer.add_leg(call.leg_id, call.rtp.codec)
+            call.prompts.say(("joining",))
+            record = LegRecord(
+                call.leg_id,
+                match.conference_id,
+                call.caller.number,
+                call.caller.withheld,
+                "dial_in",
+            )
+            self._writer.submit(lambda: self._directory.leg_joined(record))
+        self._after_conference_change(room)
+
+    def _after_conference_change(self, room: Room) -> None:
+        for effect in room.conference.effects():
+            if isinstance(effect, PlayPrompt):
+                target = self._call_for_leg(effect.leg_id)
+                if target is not None:
+                    target.prompts.say(effect.prompts)
+            elif isinstance(effect, PlayTone):
+                room.tones.extend(join_tone() if effect.tone == "join" else leave_tone())
+            elif isinstance(effect, HangUp):
+                target = self._call_for_leg(effect.leg_id)
+                if target is not None:
+                    target.hang_up_after_prompts = True
+        for event in room.conference.events():
+            self._bus.publish(event)
+            if isinstance(event, LegHeld | LegResumed | LegLeft):
+                status = {LegHeld: "on_hold", LegResumed: "connected", LegLeft: "left"}[type(event)]
+                leg_id, left = event.leg_id, isinstance(event, LegLeft)
+                self._writer.submit(
+                    lambda leg_id=leg_id, status=status, left=left: (  # type: ignore[misc]
+                        self._directory.leg_status(leg_id, status, left)
+                    )
+                )
+
+    def _call_for_leg(self, leg_id: str) -> Call | None:
+        for call in self.calls.values():
+            if call.leg_id == leg_id:
+                return call
+        return None
+
+    # -- ending ---------------------------------------------------------------------------
+    def _hang_up(self, call: Call, now: float, reason: str) -> None:
+        self.endpoint.hangup(call.call_id, now)
+        self._end(call, reason)
+
+    def _end(self, call: Call, reason: str) -> None:
+        if call.phase == Phase.ENDED:
+            return
+        was_joined = call.phase == Phase.JOINED
+        call.phase = Phase.ENDED
+        call.rtp_transport.close()
+        self.calls.pop(call.call_id, None)
+        room = self.rooms.get(call.conference_id or "")
+        if room is None or not was_joined:
+            return
+        if room.conference.leg(call.leg_id).status != LegStatus.LEFT:
+            room.conference.leave(call.leg_id, reason)
+        room.mixer.remove_leg(call.leg_id)
+        self._after_conference_change(room)
+        if not room.conference.present():
+            del self.rooms[room.conference.id]
+
+    # -- media ----------------------------------------------------------------------------
+    def on_rtp(self, call_id: str, data: bytes, source: tuple[str, int]) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        digit = call.rtp.receive(data, source, self._now())
+        if digit is not None:
+            self._digit(call, digit)
+
+    def _send(self, call: Call, payload: bytes) -> None:
+        if call.sending:
+            call.rtp_transport.sendto(call.rtp.packet(payload), call.rtp.remote)
+
+    def _tick(self) -> None:
+        """One 20 ms media tick, scheduled on an absolute grid so it never drifts."""
+        now = self._now()
+        self.stats.record(now - self._next_tick)
+        try:
+            self._mix_rooms(now)
+            self._play_to_callers_outside_rooms(now)
+            self._hang_up_when_told(now)
+            for call in self.calls.values():
+                if call.pin is not None and call.phase == Phase.PIN:
+                    call.pin.handle_timer(now)
+                    self._apply_pin_effects(call)
+        except Exception:  # noqa: BLE001 - one bad tick must not stop the clock
+            log.exception("media tick failed")
+        self._pump()
+        self._next_tick += TICK
+        if self._next_tick < now - 5 * TICK:  # we were stopped (debugger, suspend): catch up
+            self._next_tick = now + TICK
+        assert self._loop is not None
+        self._tick_handle = self._loop.call_at(self._next_tick, self._tick)
+
+    def _mix_rooms(self, now: float) -> None:
+        for room in list(self.rooms.values()):
+            inputs: dict[str, NDArray[np.int16] | None] = {}
+            talking: list[str] = []
+            conference = room.conference
+            members = [(leg, self._call_for_leg(leg.id)) for leg in conference.present()]
+            for leg, call in members:
+                if call is None:
+                    continue
+                pcm = call.rtp.next_pcm(now)
+                inputs[leg.id] = pcm
+                update = call.talk.update(pcm if leg.heard else None)
+                conference.set_talking(leg.id, update.talking and leg.heard)
+                if leg.talking:
+                    talking.append(leg.id)
+                room.mixer.set_muted(leg.id, leg.muted)
+                room.mixer.set_held(leg.id, leg.held)
+            extra = room.tones.popleft() if room.tones else None
+            output = room.mixer.mix(
+                inputs, hold_music=next(room.music), extra=extra, talking=talking
+            )
+            for leg, call in members:
+                if call is None:
+                    continue
+                prompt = call.prompts.next_frame()
+                payload = (
+                    g711.encode(call.rtp.codec, prompt)
+                    if prompt is not None
+                    else output.encoded(leg.id)
+                )
+                self._send(call, payload)
+            self._after_conference_change(room)
+
+    def _play_to_callers_outside_rooms(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            if call.phase == Phase.JOINED:
+                continue
+            call.rtp.next_pcm(now)  # keep the jitter buffer moving while they key in
+            prompt = call.prompts.next_frame()
+            self._send(
+                call, g711.encode(call.rtp.codec, prompt if prompt is not None else SILENT_PCM)
+            )
+
+    def _hang_up_when_told(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            if call.hang_up_after_prompts and not call.prompts.playing:
+                self._hang_up(call, now, "dropped" if call.phase == Phase.JOINED else "failed")
+
+    def pin_entry_state(self, call_id: str) -> PinState | None:
+        call = self.calls.get(call_id)
+        return call.pin.state if call and call.pin else None

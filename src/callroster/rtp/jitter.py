@@ -1,0 +1,331 @@
+"""Adaptive jitter buffer: turns RTP packets arriving at uneven times into one frame per tick.
+
+The mixer calls :meth:`JitterBuffer.pop` once every 20 ms and always gets exactly one frame.
+Frames are placed by RTP timestamp, not by arrival or sequence number, so reordering and the
+gaps a sender leaves in silence (same sequence run, timestamp jump) both come out right.
+
+How long a frame waits is the play-out delay: the time from a packet's arrival to the tick
+that plays it. Packets arriving later than that are lost to the listener, so the delay follows
+the RFC 3550 A.8 interarrival-jitter estimate J: the target is three J plus half a frame,
+clamped to ``[min_delay, max_delay]``. It rises at once when jitter rises (late packets are
+audible) and falls slowly (10 ms per second) so that periodic spikes, common on Wi-Fi, do not
+make it hunt. The buffer reaches the target one frame at a time: it holds a frame back for a
+tick to grow, and skips one to shrink, at most once every ten ticks so that a burst of early
+packets never makes speech play noticeably fast.
+
+Delay is measured against the mean transit time (arrival minus media time), so the sender's
+clock drifting against ours is absorbed by the same occasional hold or skip. Because skips are
+rationed, the delay can overshoot ``max_delay`` for a while under extreme jitter; the target
+never does. A step in network delay (three late packets in a row) moves the mean at once
+instead of letting it creep up while every packet misses its tick.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from callroster.rtp.packet import SEQUENCE_MODULO, TIMESTAMP_MODULO, RtpPacket
+
+FrameKind = Literal["audio", "concealed", "silence"]
+
+#: Consecutive frames the caller is asked to conceal before the buffer reports silence.
+MAX_CONCEALED = 3
+_JITTER_GAIN = 1 / 16  # RFC 3550 A.8
+_MEAN_GAIN = 1 / 16
+_JITTER_MARGIN = 3.0  # J is about 1.1 standard deviations; three J leaves few packets late
+_DECAY_PER_SECOND = 0.01
+_SHRINK_AFTER = 10  # ticks the delay must stay too high before one frame is skipped
+_REANCHOR_AFTER = 3  # consecutive late packets: the network path got slower, not jittery
+_LATE_RESYNC = 25  # consecutive late packets (half a second): the sender's clock jumped back
+_RESET_JUMP = 1.0  # seconds of timestamp discontinuity that starts the stream afresh
+_SEQUENCE_HISTORY = 512  # sequence numbers remembered to recognise duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What to play for one tick.
+
+    Attributes:
+        payload: The frame's payload bytes for "audio"; None otherwise.
+        kind: "audio" for a received frame; "concealed" when a frame is missing and the caller
+            should conceal it (e.g. from :attr:`JitterBuffer.last_payload`); "silence" before
+            the stream starts or after :data:`MAX_CONCEALED` missing frames in a row.
+    """
+
+    payload: bytes | None
+    kind: FrameKind
+
+
+SILENCE = Frame(None, "silence")
+CONCEALED = Frame(None, "concealed")
+
+
+@dataclass(frozen=True, slots=True)
+class JitterStats:
+    """Counters since the buffer was created (they survive stream resets).
+
+    Attributes:
+        received: Packets pushed, including duplicates and late ones.
+        duplicates: Packets dropped because their sequence number or slot was already held.
+        late: Packets dropped because their play-out tick had passed.
+        lost: Sequence numbers never received (RFC 3550 cumulative loss, floored at 0).
+        concealed: Ticks that returned "concealed".
+        dropped: Frames discarded unplayed: to bound memory, to shrink the delay, or left
+            over when the stream restarted.
+        resets: Times a new SSRC, a timestamp jump or a run of late packets restarted the
+            stream.
+        current_delay: Seconds a packet of average transit currently waits before it plays
+            (the target delay until play-out starts).
+        target_delay: Seconds the buffer is steering towards.
+        jitter: RFC 3550 interarrival jitter estimate, in seconds.
+    """
+
+    received: int
+    duplicates: int
+    late: int
+    lost: int
+    concealed: int
+    dropped: int
+    resets: int
+    current_delay: float
+    target_delay: float
+    jitter: float
+
+
+def _unwrap(value: int, reference: int, modulo: int) -> int:
+    """Extends a wrapping counter to the value nearest ``reference``."""
+    delta = (value - reference) % modulo
+    if delta >= modulo // 2:
+        delta -= modulo
+    return reference + delta
+
+
+class JitterBuffer:
+    """Play-out buffer for one incoming RTP stream of fixed-size frames."""
+
+    def __init__(
+        self,
+        frame_samples: int = 160,
+        clock_rate: int = 8000,
+        min_delay: float = 0.02,
+        max_delay: float = 0.2,
+        *,
+        initial_delay: float = 0.06,
+        max_frames: int = 64,
+    ) -> None:
+        """Creates an empty buffer.
+
+        Args:
+            frame_samples: Timestamp units per packet and per tick (160 is 20 ms of G.711).
+            clock_rate: RTP clock rate in Hz.
+            min_delay: Lowest play-out delay in seconds.
+            max_delay: Highest play-out delay in seconds.
+            initial_delay: Delay a new stream starts with, before any jitter is measured;
+                clamped to ``[min_delay, max_delay]``.
+            max_frames: Most frames held; the oldest are dropped beyond it.
+
+        Raises:
+            ValueError: A size or rate is not positive, or the delays are out of order.
+        """
+        if frame_samples <= 0 or clock_rate <= 0 or max_frames <= 0:
+            raise ValueError("frame_samples, clock_rate and max_frames must be positive")
+        if not 0 <= min_delay <= max_delay:
+            raise ValueError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
+        self.frame_samples = frame_samples
+        self.clock_rate = clock_rate
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.initial_delay = self._clamp(initial_delay)
+        self.max_frames = max_frames
+        self._frame_seconds = frame_samples / clock_rate
+        self._received = self._duplicates = self._late = self._concealed = 0
+        self._dropped = self._resets = self._lost_before = 0
+        self._missing_run = 0
+        self._last_payload: bytes | None = None
+        self._ssrc: int | None = None
+        # Per-stream state; _begin sets every field for real before any is read.
+        self._origin = self._high_ts = self._high_seq = self._low_seq = self._unique = 0
+        self._seen: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._frames: dict[int, bytes] = {}
+        self._cursor: int | None = None
+        self._transit = self._mean_transit = self._late_transit = self._jitter = 0.0
+        self._target = self._delay = self.initial_delay
+        self._late_run = self._high_run = 0
+
+    @property
+    def last_payload(self) -> bytes | None:
+        """Payload of the last "audio" frame popped, for the caller's concealment."""
+        return self._last_payload
+
+    @property
+    def buffered(self) -> int:
+        """Frames currently held."""
+        return len(self._frames)
+
+    def stats(self) -> JitterStats:
+        """Returns the counters and the current delay.
+
+        Returns:
+            A snapshot; see :class:`JitterStats`.
+        """
+        lost = max(0, self._high_seq - self._low_seq + 1 - self._unique) if self._unique else 0
+        return JitterStats(
+            received=self._received,
+            duplicates=self._duplicates,
+            late=self._late,
+            lost=self._lost_before + lost,
+            concealed=self._concealed,
+            dropped=self._dropped,
+            resets=self._resets,
+            current_delay=self._delay if self._cursor is not None else self._target,
+            target_delay=self._target,
+            jitter=self._jitter,
+        )
+
+    def push(self, packet: RtpPacket, arrival: float) -> None:
+        """Accepts one received packet of the stream.
+
+        Args:
+            packet: The packet; its payload is stored as is.
+            arrival: When it arrived, in seconds on the same clock as :meth:`pop`'s ``now``.
+        """
+        self._received += 1
+        if self._starts_new_stream(packet):
+            if self._ssrc is not None:
+                self._resets += 1
+            self._begin(packet, arrival)
+        ext_ts = _unwrap(packet.timestamp, self._high_ts, TIMESTAMP_MODULO)
+        ext_seq = _unwrap(packet.sequence, self._high_seq, SEQUENCE_MODULO)
+        if ext_seq in self._seen:
+            self._duplicates += 1
+            return
+        self._remember(ext_seq)
+        self._high_ts = max(self._high_ts, ext_ts)
+        self._measure(ext_ts, arrival)
+        # Nearest slot, so a sender whose timestamps are off the 20 ms grid still lines up.
+        slot = (ext_ts - self._origin + self.frame_samples // 2) // self.frame_samples
+        if self._cursor is not None and slot < self._cursor:
+            self._late += 1
+            self._late_run += 1
+            first_late = self._late_run == 1
+            self._late_transit = (
+                self._transit if first_late else min(self._late_transit, self._transit)
+            )
+            return
+        self._late_run = 0
+        if slot in self._frames:
+            self._duplicates += 1
+            return
+        self._frames[slot] = packet.payload
+        while len(self._frames) > self.max_frames:
+            del self._frames[min(self._frames)]
+            self._dropped += 1
+
+    def pop(self, now: float) -> Frame:
+        """Returns the frame for this tick; call exactly once per tick.
+
+        Args:
+            now: The tick's time in seconds, on the same clock as the arrivals.
+
+        Returns:
+            Exactly one frame: audio, or a request to conceal, or silence.
+        """
+        if self._cursor is None:
+            if not self._frames:
+                return self._fill()
+            first = min(self._frames)
+            if now < first * self._frame_seconds + self._mean_transit + self._target:
+                return self._fill()  # still filling up to the target delay
+            # Start at the oldest frame even if the tick is late: skipping ahead here would
+            # throw away a burst the sender sent early, which gradual shrinking plays out.
+            self._cursor = first
+        if self._late_run >= _REANCHOR_AFTER:
+            # A step in network delay (route change) makes every packet late, and the mean
+            # would take a second to follow: take the run's quickest transit as the new mean
+            # at once, so the holds below restore the margin within a few ticks. A burst after
+            # a stall does not get here: its on-time tail ends the run before the tick.
+            self._mean_transit = max(self._mean_transit, self._late_transit)
+        self._delay = now - self._cursor * self._frame_seconds - self._mean_transit
+        if self._delay < self._target - self._frame_seconds / 2:
+            # Holding the cursor makes every later frame wait one tick longer.
+            self._high_run = 0
+            return self._fill()
+        self._high_run = (
+            self._high_run + 1 if self._delay > self._target + self._frame_seconds else 0
+        )
+        if self._high_run >= _SHRINK_AFTER:
+            self._high_run = 0
+            if self._frames.pop(self._cursor, None) is not None:
+                self._dropped += 1
+            self._cursor += 1
+        payload = self._frames.pop(self._cursor, None)
+        self._cursor += 1
+        if payload is None:
+            return self._fill()
+        self._missing_run = 0
+        self._last_payload = payload
+        return Frame(payload, "audio")
+
+    def _fill(self) -> Frame:
+        # Repeating the last frame helps for a packet or two; beyond that it sounds like a
+        # stuck record, so the caller is told to play silence instead.
+        self._missing_run += 1
+        if self._last_payload is not None and self._missing_run <= MAX_CONCEALED:
+            self._concealed += 1
+            return CONCEALED
+        return SILENCE
+
+    def _starts_new_stream(self, packet: RtpPacket) -> bool:
+        if self._ssrc is None or packet.ssrc != self._ssrc or self._late_run >= _LATE_RESYNC:
+            return True
+        ext_ts = _unwrap(packet.timestamp, self._high_ts, TIMESTAMP_MODULO)
+        # Compared with what is playing now, so that a sender resuming after a silence it
+        # did not send (timestamp advanced in step with real time) is not a discontinuity.
+        if self._cursor is None:
+            reference = self._high_ts
+        else:
+            reference = self._origin + self._cursor * self.frame_samples
+        return abs(ext_ts - reference) > _RESET_JUMP * self.clock_rate
+
+    def _begin(self, packet: RtpPacket, arrival: float) -> None:
+        # last_payload and the concealment run carry over: to the listener it is one leg,
+        # and a restart mid-word should fade out like a loss rather than cut off.
+        if self._unique:
+            self._lost_before += max(0, self._high_seq - self._low_seq + 1 - self._unique)
+        self._dropped += len(self._frames)  # the old stream's unplayed frames
+        self._ssrc = packet.ssrc
+        self._origin = self._high_ts = packet.timestamp
+        self._high_seq = self._low_seq = packet.sequence
+        self._unique = 0
+        self._seen.clear()
+        self._seen_order.clear()
+        self._frames.clear()
+        self._cursor = None
+        self._transit = self._mean_transit = arrival
+        self._jitter = 0.0
+        self._target = self._delay = self.initial_delay
+        self._late_run = self._high_run = 0
+
+    def _remember(self, ext_seq: int) -> None:
+        self._seen.add(ext_seq)
+        self._seen_order.append(ext_seq)
+        if len(self._seen_order) > _SEQUENCE_HISTORY:
+            self._seen.discard(self._seen_order.popleft())
+        self._unique += 1
+        self._high_seq = max(self._high_seq, ext_seq)
+        self._low_seq = min(self._low_seq, ext_seq)
+
+    def _measure(self, ext_ts: int, arrival: float) -> None:
+        transit = arrival - (ext_ts - self._origin) / self.clock_rate
+        self._jitter += (abs(transit - self._transit) - self._jitter) * _JITTER_GAIN
+        self._transit = transit
+        self._mean_transit += (transit - self._mean_transit) * _MEAN_GAIN
+        wanted = self._clamp(self._frame_seconds / 2 + _JITTER_MARGIN * self._jitter)
+        decayed = self._target - _DECAY_PER_SECOND * self._frame_seconds
+        self._target = wanted if wanted >= self._target else max(wanted, decayed)
+
+    def _clamp(self, delay: float) -> float:
+        return min(self.max_delay, max(self.min_delay, delay))

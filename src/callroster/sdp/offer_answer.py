@@ -1,0 +1,434 @@
+"""SDP offer/answer (RFC 3264) for the bridge's single audio stream.
+
+The bridge speaks G.711 only (PCMU, static payload type 0, and PCMA, 8) plus RFC 4733
+telephone-event at 8 kHz for DTMF, on plain RTP/AVP. It accepts the first audio stream it can
+use and rejects every other offered stream with port 0, so the answer always has as many
+m-lines as the offer (RFC 3264 section 6).
+
+Dial-in uses :func:`answer_offer`; dial-out and re-INVITE (including hold) use
+:func:`make_offer` and then :func:`accept_answer` on what the far end returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from callroster.sdp.session import (
+    Connection,
+    MediaDescription,
+    Origin,
+    SdpError,
+    SdpSyntaxError,
+    SessionDescription,
+    Timing,
+)
+
+Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
+
+STATIC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+"""The codecs the bridge supports, with their RFC 3551 static payload types."""
+CLOCK_RATE = 8000
+DEFAULT_PTIME = 20
+TELEPHONE_EVENT = "telephone-event"
+
+# Narrows a parsed attribute name to Direction without a cast.
+_DIRECTIONS: dict[str, Direction] = {
+    "sendrecv": "sendrecv",
+    "sendonly": "sendonly",
+    "recvonly": "recvonly",
+    "inactive": "inactive",
+}
+# RFC 3264 6.1: the answer's direction is the offer's seen from the other end.
+_MIRROR: dict[str, Direction] = {
+    "sendrecv": "sendrecv",
+    "sendonly": "recvonly",
+    "recvonly": "sendonly",
+    "inactive": "inactive",
+}
+# RFC 4733 events the bridge acts on: DTMF 0-9, *, # and A-D. Flash (16) and the rest mean
+# nothing to a conference, so they are not accepted even when offered.
+_OUR_EVENTS = frozenset(range(16))
+# RFC 4733 section 2.4.1: no fmtp means the peer supports 0-15.
+_DEFAULT_EVENTS = frozenset(range(16))
+_EVENT_ITEM = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
+_ADDRESS = re.compile(r"[!-~]+")
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """The outcome of one offer/answer exchange for the audio stream.
+
+    Attributes:
+        answer: The answer: the one the bridge built (:func:`answer_offer`) or the one the
+            far end sent (:func:`accept_answer`).
+        codec: ``"PCMU"`` or ``"PCMA"``.
+        payload_type: RTP payload type of ``codec`` in this session.
+        telephone_event_pt: Payload type of telephone-event/8000, or None without DTMF.
+        remote_address: Where to send RTP (the effective ``c=``, multicast suffix removed).
+        remote_port: Where to send RTP.
+        remote_direction: Direction the far end declared for itself (``a=`` attribute at
+            media or session level, ``sendrecv`` when absent).
+        on_hold: The far end does not want our audio: it declared ``sendonly`` or
+            ``inactive``, or used the old RFC 2543 hold address ``0.0.0.0``.
+        ptime: Packet time to send with, in milliseconds (the far end's ``a=ptime`` when
+            sane, else 20).
+        local_direction: The bridge's own direction in this exchange.
+        media_index: Position of the audio stream among the m-lines of offer and answer.
+    """
+
+    answer: SessionDescription
+    codec: str
+    payload_type: int
+    telephone_event_pt: int | None
+    remote_address: str
+    remote_port: int
+    remote_direction: Direction
+    on_hold: bool
+    ptime: int = DEFAULT_PTIME
+    local_direction: Direction = "sendrecv"
+    media_index: int = 0
+
+
+def answer_offer(
+    offer: SessionDescription,
+    *,
+    local_address: str,
+    local_port: int,
+    session_id: int,
+    session_version: int,
+    preferred: Sequence[str] = ("PCMU", "PCMA"),
+) -> Negotiated:
+    """Answers an offer received in an INVITE (or re-INVITE, UPDATE).
+
+    The codec is the first one in the offer's order that is in ``preferred``: the offerer's
+    preference wins, ``preferred`` only says what the bridge is willing to use.
+
+    Args:
+        offer: The parsed offer.
+        local_address: Address the bridge receives RTP on (IPv4, IPv6 or host name).
+        local_port: Port the bridge receives RTP on.
+        session_id: ``o=`` session id; constant for the dialog, chosen by the caller.
+        session_version: ``o=`` version; the caller increments it on each new answer.
+        preferred: Codecs the bridge may use, a subset of ``("PCMU", "PCMA")``.
+
+    Returns:
+        The answer and the negotiated parameters.
+
+    Raises:
+        SdpError: 488 when no RTP/AVP audio stream has a codec in common with
+            ``preferred``; :class:`~callroster.sdp.session.SdpSyntaxError` (400) when the
+            chosen stream has no connection address.
+        ValueError: For bad local arguments (unknown codec, port out of range, ...).
+    """
+    allowed = _codec_names(preferred)
+    origin = _local_origin(local_address, session_id, session_version)
+    _check_port(local_port)
+    index, codec, payload_type = _first_usable_audio(offer, allowed)
+    media = offer.media[index]
+    remote = _effective_connection(offer, media)
+    remote_direction = _effective_direction(offer, media)
+    local_direction = _MIRROR[remote_direction]
+    dtmf = _answer_telephone_event(media, exclude=payload_type)
+    audio = _audio_section(
+        port=local_port,
+        proto=media.proto,
+        codecs=[(codec, payload_type)],
+        telephone_event=dtmf,
+        direction=local_direction,
+    )
+    answer = SessionDescription(
+        origin=origin,
+        connection=_local_connection(local_address),
+        timing=offer.timing,  # RFC 3264 6: the answer's t= equals the offer's
+        media=tuple(audio if i == index else _rejected(m) for i, m in enumerate(offer.media)),
+    )
+    return Negotiated(
+        answer=answer,
+        codec=codec,
+        payload_type=payload_type,
+        telephone_event_pt=dtmf[0] if dtmf else None,
+        remote_address=remote.host,
+        remote_port=media.port,
+        remote_direction=remote_direction,
+        on_hold=_on_hold(remote_direction, remote),
+        ptime=_usable_ptime(media.ptime),
+        local_direction=local_direction,
+        media_index=index,
+    )
+
+
+def make_offer(
+    *,
+    local_address: str,
+    local_port: int,
+    session_id: int,
+    session_version: int,
+    codecs: Sequence[str] = ("PCMU", "PCMA"),
+    telephone_event_pt: int | None = 101,
+    direction: Direction = "sendrecv",
+) -> SessionDescription:
+    """Builds an offer for dial-out or a re-INVITE (``direction="sendonly"`` puts on hold).
+
+    Args:
+        local_address: Address the bridge receives RTP on.
+        local_port: Port the bridge receives RTP on.
+        session_id: ``o=`` session id; constant for the dialog, chosen by the caller.
+        session_version: ``o=`` version; the caller increments it for each re-INVITE.
+        codecs: Codecs to offer, most preferred first; a subset of ``("PCMU", "PCMA")``.
+        telephone_event_pt: Dynamic payload type (96-127) for telephone-event/8000, or None
+            to offer no DTMF.
+        direction: The bridge's direction: ``sendrecv``, or ``sendonly`` / ``inactive`` to
+            hold the call.
+
+    Returns:
+        A description with one RTP/AVP audio stream.
+
+    Raises:
+        ValueError: For an unknown codec or direction, a payload type outside 96-127, a port
+            out of range, or a malformed address.
+    """
+    names = _codec_names(codecs)
+    origin = _local_origin(local_address, session_id, session_version)
+    _check_port(local_port)
+    if telephone_event_pt is not None and not 96 <= telephone_event_pt <= 127:
+        raise ValueError(f"telephone-event payload type must be 96-127: {telephone_event_pt}")
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}")
+    audio = _audio_section(
+        port=local_port,
+        proto="RTP/AVP",
+        codecs=[(name, STATIC_PAYLOAD_TYPES[name]) for name in names],
+        telephone_event=None if telephone_event_pt is None else (telephone_event_pt, "0-15"),
+        direction=direction,
+    )
+    return SessionDescription(
+        origin=origin,
+        connection=_local_connection(local_address),
+        timing=Timing(),
+        media=(audio,),
+    )
+
+
+def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Negotiated:
+    """Reads the answer to an offer the bridge made (:func:`make_offer`).
+
+    Args:
+        offer: The offer the bridge sent.
+        answer: The parsed answer from the far end.
+
+    Returns:
+        The negotiated parameters; ``answer`` is the far end's description and
+        ``local_direction`` the direction the bridge offered.
+
+    Raises:
+        SdpError: 488 when the answer's m-line count differs from the offer's, the audio
+            stream was rejected or changed, or the answer uses no codec that was offered;
+            :class:`~callroster.sdp.session.SdpSyntaxError` (400) when it has no connection
+            address.
+        ValueError: If ``offer`` has no usable audio stream (it was not made by us).
+    """
+    if len(answer.media) != len(offer.media):
+        raise SdpError(f"answer has {len(answer.media)} m-lines, offer had {len(offer.media)}")
+    offered = [i for i, m in enumerate(offer.media) if _is_usable_audio(m)]
+    if not offered:
+        raise ValueError("the offer has no RTP/AVP audio stream")
+    # The answerer may take any one of several offered audio streams; port 0 rejects.
+    index = next((i for i in offered if answer.media[i].port != 0), None)
+    if index is None:
+        raise SdpError("the audio stream was rejected")
+    ours, theirs = offer.media[index], answer.media[index]
+    if theirs.media.lower() != "audio" or theirs.proto.upper() != ours.proto.upper():
+        raise SdpError(f"answer changed the audio stream to {theirs.media} {theirs.proto}")
+    names = [name for name, _ in _supported_codecs(ours, tuple(STATIC_PAYLOAD_TYPES))]
+    chosen = next(iter(_supported_codecs(theirs, names)), None)
+    if chosen is None:
+        raise SdpError("the answer uses no codec that was offered")
+    codec, payload_type = chosen
+    dtmf = _telephone_event_pt(theirs) if _telephone_event_pt(ours) is not None else None
+    remote = _effective_connection(answer, theirs)
+    remote_direction = _effective_direction(answer, theirs)
+    return Negotiated(
+        answer=answer,
+        codec=codec,
+        payload_type=payload_type,
+        telephone_event_pt=dtmf if dtmf != payload_type else None,
+        remote_address=remote.host,
+        remote_port=theirs.port,
+        remote_direction=remote_direction,
+        on_hold=_on_hold(remote_direction, remote),
+        ptime=_usable_ptime(theirs.ptime),
+        local_direction=_effective_direction(offer, ours),
+        media_index=index,
+    )
+
+
+def _codec_names(codecs: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(codecs, str):
+        codecs = (codecs,)  # a lone "PCMU" would otherwise be read as "P", "C", "M", "U"
+    names: list[str] = []
+    for codec in codecs:
+        name = codec.upper()
+        if name not in STATIC_PAYLOAD_TYPES:
+            raise ValueError(f"unsupported codec {codec!r}; use PCMU or PCMA")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValueError("no codecs given")
+    return tuple(names)
+
+
+def _local_origin(address: str, session_id: int, session_version: int) -> Origin:
+    if session_id < 0 or session_version < 0:
+        raise ValueError("session id and version must not be negative")
+    connection = _local_connection(address)
+    return Origin("-", session_id, session_version, "IN", connection.addr_type, address)
+
+
+def _local_connection(address: str) -> Connection:
+    if not _ADDRESS.fullmatch(address):
+        raise ValueError(f"malformed local address {address!r}")
+    return Connection("IN", "IP6" if ":" in address else "IP4", address)
+
+
+def _check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+
+
+def _is_usable_audio(media: MediaDescription) -> bool:
+    # Port 0 means the offerer disabled the stream. Only plain RTP/AVP: answering SAVP or
+    # AVPF would promise SRTP or RTCP feedback the bridge does not do.
+    return media.media.lower() == "audio" and media.port != 0 and media.proto.upper() == "RTP/AVP"
+
+
+def _supported_codecs(media: MediaDescription, allowed: Sequence[str]) -> list[tuple[str, int]]:
+    """(codec, payload type) for each format in offer order that is an allowed G.711."""
+    found = []
+    for payload_type in media.payload_types:
+        rtpmap = media.rtpmap(payload_type)
+        # Matching by name rather than number covers dynamic types mapped to PCMU or PCMA;
+        # encoding names are case-insensitive (RFC 4855 3).
+        if rtpmap is None or rtpmap.clock_rate != CLOCK_RATE or rtpmap.channels not in (None, 1):
+            continue
+        name = rtpmap.encoding.upper()
+        if name in allowed:
+            found.append((name, payload_type))
+    return found
+
+
+def _first_usable_audio(offer: SessionDescription, allowed: Sequence[str]) -> tuple[int, str, int]:
+    saw_audio = False
+    for index, media in enumerate(offer.media):
+        if not _is_usable_audio(media):
+            continue
+        saw_audio = True
+        codecs = _supported_codecs(media, allowed)
+        if codecs:
+            return index, *codecs[0]
+    if saw_audio:
+        raise SdpError(f"no audio codec in common; the bridge supports {', '.join(allowed)}")
+    raise SdpError("no RTP/AVP audio stream offered")
+
+
+def _telephone_event_pt(media: MediaDescription) -> int | None:
+    # Linphone offers telephone-event at 48, 16 and 8 kHz; only 8 kHz matches G.711's clock.
+    for payload_type in media.payload_types:
+        rtpmap = media.rtpmap(payload_type)
+        if (
+            rtpmap is not None
+            and rtpmap.encoding.lower() == TELEPHONE_EVENT
+            and rtpmap.clock_rate == CLOCK_RATE
+        ):
+            return payload_type
+    return None
+
+
+def _answer_telephone_event(media: MediaDescription, *, exclude: int) -> tuple[int, str] | None:
+    payload_type = _telephone_event_pt(media)
+    if payload_type is None or payload_type == exclude:
+        return None
+    events = _parse_events(media.fmtp(payload_type)) & _OUR_EVENTS
+    if not events:
+        return None
+    return payload_type, _format_events(events)
+
+
+def _parse_events(text: str | None) -> frozenset[int]:
+    if text is None or not text.strip(" \t"):
+        return _DEFAULT_EVENTS
+    events: set[int] = set()
+    for item in text.split(","):
+        match = _EVENT_ITEM.fullmatch(item.strip(" \t"))
+        if match is None:
+            continue  # not an event list item; ignoring it beats refusing DTMF altogether
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        events.update(range(low, min(high, 255) + 1))
+    return frozenset(events)
+
+
+def _format_events(events: frozenset[int]) -> str:
+    ranges: list[str] = []
+    ordered = sorted(events)
+    start = previous = ordered[0]
+    for event in [*ordered[1:], None]:
+        if event is not None and event == previous + 1:
+            previous = event
+            continue
+        ranges.append(str(start) if start == previous else f"{start}-{previous}")
+        if event is not None:
+            start = previous = event
+    return ",".join(ranges)
+
+
+def _effective_connection(sd: SessionDescription, media: MediaDescription) -> Connection:
+    connection = media.connection or sd.connection
+    if connection is None:
+        raise SdpSyntaxError("no c= line for the audio stream")
+    return connection
+
+
+def _effective_direction(sd: SessionDescription, media: MediaDescription) -> Direction:
+    # Media-level overrides session-level; none at all means sendrecv (RFC 3264 5.1).
+    return _DIRECTIONS[media.direction or sd.direction or "sendrecv"]
+
+
+def _on_hold(direction: Direction, connection: Connection) -> bool:
+    return direction in ("sendonly", "inactive") or connection.host == "0.0.0.0"
+
+
+def _usable_ptime(ptime: int | None) -> int:
+    # G.711 stacks packetise in 10 ms steps; anything else is a typo or a trap.
+    if ptime is not None and 10 <= ptime <= 120 and ptime % 10 == 0:
+        return ptime
+    return DEFAULT_PTIME
+
+
+def _audio_section(
+    *,
+    port: int,
+    proto: str,
+    codecs: Sequence[tuple[str, int]],
+    telephone_event: tuple[int, str] | None,
+    direction: Direction,
+) -> MediaDescription:
+    formats = [str(pt) for _, pt in codecs]
+    # rtpmap even for the static types: harmless, and some PBXes log warnings without it.
+    attributes: list[tuple[str, str | None]] = [
+        ("rtpmap", f"{pt} {name}/{CLOCK_RATE}") for name, pt in codecs
+    ]
+    if telephone_event is not None:
+        pt, events = telephone_event
+        formats.append(str(pt))
+        attributes.append(("rtpmap", f"{pt} {TELEPHONE_EVENT}/{CLOCK_RATE}"))
+        attributes.append(("fmtp", f"{pt} {events}"))
+    attributes += [("ptime", str(DEFAULT_PTIME)), (direction, None)]
+    return MediaDescription("audio", port, proto, tuple(formats), attributes=tuple(attributes))
+
+
+def _rejected(media: MediaDescription) -> MediaDescription:
+    # RFC 3264 6: port 0 rejects; the formats are ignored but at least one must be listed.
+    return MediaDescription(media.media, 0, media.proto, media.formats or ("0",))

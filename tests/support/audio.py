@@ -1,0 +1,71 @@
+"""Measuring what a caller heard: levels, the dominant frequency, likeness to a reference."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+RATE = 8000
+
+
+def read_wav(path: Path) -> NDArray[np.float64]:
+    """Mono samples scaled to -1..1 (the first channel of a stereo file)."""
+    with wave.open(str(path), "rb") as wav:
+        channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+        raw = wav.readframes(wav.getnframes())
+    assert width == 2, f"{path} is not 16-bit"
+    samples = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+    samples = samples[::channels]
+    if rate != RATE:  # decimate simply; enough for a peak frequency and a level
+        samples = samples[:: max(1, rate // RATE)]
+    return samples
+
+
+def write_wav(path: Path, samples: NDArray[np.float64], rate: int = RATE) -> None:
+    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(data)
+
+
+def rms_dbfs(samples: NDArray[np.float64]) -> float:
+    rms = float(np.sqrt(np.mean(np.square(samples)))) if len(samples) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else -120.0
+
+
+def peak_frequency(samples: NDArray[np.float64], rate: int = RATE) -> float:
+    window = samples * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(window))
+    spectrum[:5] = 0  # ignore DC
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def band_energy_ratio(
+    samples: NDArray[np.float64], low: float, high: float, rate: int = RATE
+) -> float:
+    """Share of the signal's energy between ``low`` and ``high`` Hz."""
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    total = float(spectrum.sum()) or 1.0
+    return float(spectrum[(freqs >= low) & (freqs <= high)].sum()) / total
+
+
+def windows(samples: NDArray[np.float64], seconds: float = 0.5) -> list[NDArray[np.float64]]:
+    size = int(seconds * RATE)
+    return [samples[i : i + size] for i in range(0, len(samples) - size + 1, size)]
+
+
+def speech_like_tone(
+    path: Path, frequency: float, seconds: float, level: float = 0.35, pad_seconds: float = 0.0
+) -> None:
+    """A tone in syllable-sized bursts (300 ms on, 100 ms off), as talk detection expects
+    of a voice; a steady tone would (rightly) be taken for line noise."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    gate = ((t % 0.4) < 0.3).astype(np.float64)
+    tone = level * np.sin(2 * np.pi * frequency * t) * gate
+    write_wav(path, np.concatenate([tone, np.zeros(int(pad_seconds * RATE))]))

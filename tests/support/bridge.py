@@ -1,0 +1,51 @@
+"""The bridge in-process on free loopback ports, with a real store and the demo seeded, so an
+interop test can drive real peers at it and also read its state and use the conference's
+command interface (as the host's API will)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from callroster.accounts.demo import DemoDetails, ensure_demo
+from callroster.app import Sockets
+from callroster.bridge.directory import StoreDirectory
+from callroster.bridge.service import BridgeService, Room
+from callroster.bus import EventBus
+from callroster.conference.events import Event
+from callroster.config import load_settings
+from callroster.store.store import Store, open_store
+
+
+@dataclass
+class BridgeHarness:
+    bridge: BridgeService
+    store: Store
+    demo: DemoDetails
+    sip_port: int
+    events: list[Event] = field(default_factory=list)
+
+    def room(self) -> Room:
+        return self.bridge.rooms[self.demo.conference_id]
+
+
+@asynccontextmanager
+async def running_bridge(data: Path) -> AsyncIterator[BridgeHarness]:
+    settings = load_settings(data=data, sip_port=0, http_port=0)
+    store = open_store(settings)
+    sockets = Sockets(settings)
+    sip_port = int(sockets.sip_udp.getsockname()[1])
+    demo = ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
+    bus = EventBus()
+    bridge = BridgeService(StoreDirectory(store), bus, media_address="127.0.0.1")
+    harness = BridgeHarness(bridge, store, demo, sip_port)
+    bus.subscribe(harness.events.append)
+    await bridge.start(sockets.sip_udp, sockets.sip_tcp)
+    try:
+        yield harness
+    finally:
+        await bridge.stop()
+        sockets.close()
+        store.close()

@@ -67,9 +67,12 @@ def test_invite_without_contact_is_a_bad_request(service: int) -> None:
 
 
 def test_invite_for_a_number_that_is_not_ours_gets_404(service: int) -> None:
-    invite = (OPTIONS.replace("OPTIONS", "INVITE").replace("sip:2000@", "sip:9999@")
-              .replace("Max-Forwards", "Contact: <sip:probe@127.0.0.1:5999>\r\nMax-Forwards")
-              .format(transport="UDP", branch="i2"))
+    invite = (
+        OPTIONS.replace("OPTIONS", "INVITE")
+        .replace("sip:2000@", "sip:9999@")
+        .replace("Max-Forwards", "Contact: <sip:probe@127.0.0.1:5999>\r\nMax-Forwards")
+        .format(transport="UDP", branch="i2")
+    )
     replies = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(3)

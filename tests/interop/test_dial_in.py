@@ -89,3 +89,170 @@ async def test_second_caller_hears_the_first_callers_tone(tmp_path: Path) -> Non
     assert len(legs) == 2 and all(leg.status == "left" for leg in legs)
     numbers = {leg.number for leg in legs}
     assert "+447700900101" in numbers
+
+
+def _leg_of_number(harness: BridgeHarness, number: str | None, withheld: bool = False) -> str:
+    for leg in harness.room().conference.present():
+        if (withheld and leg.withheld) or (not withheld and leg.number == number):
+            return leg.id
+    raise AssertionError(f"no leg for {number} in {harness.room().conference.present()}")
+
+
+async def test_pin_by_rfc4733_over_tcp_and_heard_by_others(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        listener = await _listener_joins(harness, tmp_path, seconds=25)
+        _tone_files(tmp_path, 700.0)
+        talker = await run_sipp(
+            "pin_by_rfc4733",
+            harness.sip_port,
+            harness.demo.dial_in_number,
+            tmp_path,
+            transport="t1",
+            fill={"PIN": harness.demo.pin},
+            duration_ms=8000,
+        )
+        assert talker.returncode == 0, talker.stdout + talker.stderr
+        await listener.hang_up()
+        heard = audio.read_wav(listener.heard())
+    assert len(_tone_windows(heard, 700)) >= 8, _describe(heard)
+
+
+async def test_a_muted_leg_is_not_heard(tmp_path: Path) -> None:
+    """The talker presses *6 after 5 s: the listener hears the tone before, not after."""
+    async with running_bridge(tmp_path / "data") as harness:
+        listener = await _listener_joins(harness, tmp_path, seconds=25)
+        await asyncio.sleep(2)
+        _tone_files(tmp_path)
+        talker = await run_sipp(
+            "direct_then_mute", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=5000
+        )
+        assert talker.returncode == 0, talker.stdout + talker.stderr
+        await listener.hang_up()
+        heard = audio.read_wav(listener.heard())
+        muted = [e for e in harness.events if type(e).__name__ == "LegMuted"]
+    assert len(muted) == 1 and muted[0].by == "self"
+    flags = [
+        audio.band_energy_ratio(w, 970, 1030) > 0.8 and audio.rms_dbfs(w) > -40
+        for w in audio.windows(heard)
+    ]
+    first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
+    # About 5 s of tone (10 windows), then none for the 5 s the talker stayed on muted.
+    assert 7 <= sum(flags) <= 12 and all(flags[first + 1 : last]), flags
+    assert not any(flags[last + 1 :]) and len(flags) - last > 6, flags
+
+
+async def test_phone_hold_takes_the_leg_out_and_resume_brings_it_back(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        listener = await _listener_joins(harness, tmp_path, seconds=30)
+        await asyncio.sleep(2)
+        _tone_files(tmp_path)
+        talker = await run_sipp(
+            "direct_then_hold", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=4000
+        )
+        assert talker.returncode == 0, talker.stdout + talker.stderr
+        await listener.hang_up()
+        heard = audio.read_wav(listener.heard())
+        kinds = [(type(e).__name__, getattr(e, "by", None)) for e in harness.events]
+        legs = harness.store.conferences.legs(operator_cli("test"), harness.demo.conference_id)
+    assert ("LegHeld", "phone") in kinds and ("LegResumed", "phone") in kinds
+    flags = [
+        audio.band_energy_ratio(w, 970, 1030) > 0.8 and audio.rms_dbfs(w) > -40
+        for w in audio.windows(heard)
+    ]
+    # tone (4 s) - held, silent (4 s) - tone again (4 s)
+    runs = [k for k, _ in __import__("itertools").groupby(flags)]
+    assert runs[-3:] in ([True, False, True], [True, False, True, False][:3]) or runs[-4:] == [
+        True,
+        False,
+        True,
+        False,
+    ], flags
+    assert all(leg.status == "left" for leg in legs)
+
+
+async def test_host_hold_plays_music_to_the_held_leg(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        held = await _listener_joins(harness, tmp_path, seconds=30)
+        await asyncio.sleep(3)
+        [leg] = harness.room().conference.present()
+        harness.bridge.control(harness.demo.conference_id, "hold", leg.id)
+        _tone_files(tmp_path)
+        talker = await run_sipp(
+            "direct_then_mute", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=4000
+        )
+        assert talker.returncode == 0
+        await held.hang_up()
+        heard = audio.read_wav(held.heard())
+    from callroster.media.tones import hold_music_loop
+
+    music = np.concatenate(hold_music_loop()).astype(np.float64) / 32768
+    tail = heard[-8 * audio.RATE :]  # the last 8 s: on hold while the talker talked
+    # Never the talker's tone...
+    assert all(audio.band_energy_ratio(w, 970, 1030) < 0.2 for w in audio.windows(tail))
+    # ...but the hold music, found in what was heard by cross-correlation.
+    correlation = np.correlate(tail[: 4 * audio.RATE], music, mode="valid")
+    peak = float(
+        np.max(
+            np.abs(
+                np.fft.irfft(
+                    np.fft.rfft(tail, 2 * len(tail)) * np.conj(np.fft.rfft(music, 2 * len(tail)))
+                )
+            )
+        )
+    )
+    energy = float(np.sqrt(np.sum(tail[: len(music)] ** 2) * np.sum(music**2)))
+    assert correlation is not None and peak / energy > 0.5
+
+
+async def test_three_wrong_pins_end_the_call(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        wrong = "9" * 8 if harness.demo.pin != "9" * 8 else "1" * 8
+        result = await run_sipp(
+            "wrong_pin",
+            harness.sip_port,
+            harness.demo.dial_in_number,
+            tmp_path,
+            keys={"w": wrong[0]},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr  # sipp got our BYE
+        assert harness.bridge.rooms == {} and harness.bridge.calls == {}
+
+
+async def test_host_locks_from_the_keypad_and_a_guest_is_refused(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        host = Baresip(tmp_path, _silence(tmp_path), name="host")
+        await host.dial(f"sip:{harness.demo.host_pin}@127.0.0.1:{harness.sip_port}", 25)
+        await asyncio.sleep(3)
+        await host.keys("*5")
+        await asyncio.sleep(1)
+        assert harness.room().conference.locked
+        _tone_files(tmp_path)
+        refused = await run_sipp("refused", harness.sip_port, harness.demo.pin, tmp_path)
+        assert refused.returncode == 0, refused.stdout + refused.stderr
+        assert [leg.role.value for leg in harness.room().conference.present()] == ["host"]
+        await host.hang_up()
+
+
+async def test_drop_sends_bye_and_withheld_number_is_not_stored(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        _tone_files(tmp_path)
+        caller = asyncio.create_task(
+            run_sipp(
+                "refused",
+                harness.sip_port,
+                harness.demo.pin,
+                tmp_path,
+                keys={"caller": "anonymous"},
+            )
+        )
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if harness.bridge.rooms:
+                break
+        leg_id = _leg_of_number(harness, None, withheld=True)
+        harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
+        result = await caller
+        assert result.returncode == 0, result.stdout + result.stderr
+        await asyncio.sleep(0.5)
+        [leg] = harness.store.conferences.legs(operator_cli("test"), harness.demo.conference_id)
+    assert leg.number == "withheld" and leg.status == "left"

@@ -130,6 +130,12 @@ def test_press_held_past_the_duration_field_is_one_digit() -> None:
     assert feed(DtmfReceiver(), first + second) == "0"
 
 
+def test_same_digit_sent_back_to_back_by_a_machine_is_two_digits() -> None:
+    # An autodialler may start the next press exactly where the ended one stopped.
+    receiver = DtmfReceiver()
+    assert feed(receiver, press("1", 8000, duration=800) + press("1", 8800)) == "11"
+
+
 def test_presses_across_timestamp_wrap_around() -> None:
     receiver = DtmfReceiver()
     assert feed(receiver, press("4", (1 << 32) - 400) + press("4", 2000)) == "44"

@@ -11,14 +11,15 @@ from tests.sip.sipp import ANSWER_SDP, SENDONLY_SDP, SippUac, bridge, reply
 from tests.sip.test_uac import TARGET, advance, pair, pump
 
 from callroster.sip.endpoint import MAX_STREAMS, Outgoing, SipEndpoint
-from callroster.sip.message import Request, SipError, parse_message, serialise
+from callroster.sip.message import Request, Response, SipError, parse_message, serialise
+from callroster.sip.transaction import Transport
 
 FUZZ = settings(
     max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 LIMITS = {"max_calls": 3, "max_transactions": 12}
 METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "INFO", "UPDATE", "OPTIONS", "REGISTER", "PRACK"]
-EXTRAS = [
+EXTRAS: list[list[tuple[str, str]]] = [
     [],
     [("Supported", "timer"), ("Session-Expires", "90;refresher=uas")],
     [("Supported", "timer"), ("Session-Expires", "90")],
@@ -28,29 +29,128 @@ EXTRAS = [
     [("Require", "100rel")],
     [("Allow", "INVITE, UPDATE")],
 ]
+Mutation = tuple[str, int, bytes]
 
 
-@dataclass
-class World:
-    endpoint: SipEndpoint
-    now: float = 0.0
-    sent: list[Outgoing] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)  # To tags the endpoint chose, for the peer
+@dataclass(frozen=True)
+class PeerRequest:
+    """A sipp-shaped request from one of four callers."""
 
-    def drain(self) -> None:
-        out = self.endpoint.datagrams()
-        self.sent = (self.sent + out)[-16:]
-        self.endpoint.events()
-        for datagram in out:
-            head = datagram.data.split(b"\r\n\r\n", 1)[0]
-            for line in head.split(b"\r\n"):
-                if line.startswith(b"To:") and b";tag=" in line:
-                    tag = line.split(b";tag=")[1].decode(errors="replace")
-                    if tag not in self.tags:
-                        self.tags = (self.tags + [tag])[-8:]
+    number: int
+    method: str
+    to_tag: int  # -2: none, -1: a wrong one, n: the n-th tag the endpoint chose
+    cseq: int
+    branch: int
+    transport: str
+    extra: int
+    mutation: Mutation
 
 
-def mutate(data: bytes, mutation: tuple[str, int, bytes]) -> bytes:
+@dataclass(frozen=True)
+class DialogRequest:
+    """The peer's next request in a dialog one of our responses set up."""
+
+    index: int
+    method: str
+    cseq_step: int
+    extra: int
+    mutation: Mutation
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A peer's response to one of our requests."""
+
+    index: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Echo:
+    """One of our own datagrams, perhaps mutated, fed back in."""
+
+    index: int
+    mutation: Mutation
+
+
+@dataclass(frozen=True)
+class Garbage:
+    data: bytes
+    transport: Transport
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    index: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    index: int
+
+
+@dataclass(frozen=True)
+class Dial:
+    transport: Transport
+
+
+Step = PeerRequest | DialogRequest | Reply | Echo | Garbage | Wait | Answer | Hangup | Dial
+
+mutations = st.tuples(
+    st.sampled_from(["none"] * 6 + ["truncate", "flip", "insert"]),
+    st.integers(0, 2000),
+    st.binary(min_size=1, max_size=12) | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
+)
+extras = st.sampled_from([0, 0, 0, *range(len(EXTRAS))])
+transports = st.sampled_from(["udp", "udp", "tcp"])
+steps: st.SearchStrategy[Step] = st.one_of(
+    st.builds(
+        PeerRequest,
+        st.integers(1, 4),
+        st.sampled_from(METHODS),
+        st.integers(-2, 7),
+        st.integers(0, 4),
+        st.integers(0, 3),
+        transports,
+        extras,
+        mutations,
+    ),
+    st.builds(  # a clean new call
+        PeerRequest,
+        st.integers(1, 4),
+        st.just("INVITE"),
+        st.just(-2),
+        st.integers(0, 4),
+        st.integers(0, 3),
+        transports,
+        st.sampled_from([0, 1, 2, 4]),
+        st.just(("none", 0, b"")),
+    ),
+    st.builds(
+        DialogRequest,
+        st.integers(0, 7),
+        st.sampled_from(["ACK", "ACK", "BYE", "INFO", "INVITE", "UPDATE", "CANCEL", "OPTIONS"]),
+        st.integers(-1, 2),
+        extras,
+        mutations,
+    ),
+    st.builds(Reply, st.integers(0, 7), st.sampled_from([100, 180, 200, 200, 481, 491])),
+    st.builds(Echo, st.integers(0, 15), mutations),
+    st.builds(Garbage, st.binary(max_size=200), transports),
+    st.builds(Wait, st.floats(0, 40, allow_nan=False)),
+    st.builds(Answer, st.integers(0, 5), st.sampled_from([180, 183, 200, 200, 486])),
+    st.builds(Hangup, st.integers(0, 5)),
+    st.builds(Dial, transports),
+)
+
+
+def mutate(data: bytes, mutation: Mutation) -> bytes:
     kind, at, stuff = mutation
     at = at % (len(data) + 1)
     if kind == "truncate":
@@ -62,91 +162,115 @@ def mutate(data: bytes, mutation: tuple[str, int, bytes]) -> bytes:
     return data
 
 
-mutations = st.tuples(
-    st.sampled_from(["none"] * 6 + ["truncate", "flip", "insert"]),
-    st.integers(0, 2000),
-    st.binary(min_size=1, max_size=12)
-    | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
-)
-peer_messages = st.tuples(
-    st.just("peer"),
-    st.integers(1, 4),  # call number
-    st.sampled_from(METHODS),
-    st.integers(-2, 7),  # To tag: none, a wrong one, or one the endpoint chose
-    st.integers(0, 4),  # CSeq
-    st.integers(0, 3),  # branch
-    st.sampled_from(["UDP", "UDP", "TCP"]),
-    st.sampled_from([0, 0, 0, *range(len(EXTRAS))]),
-    mutations,
-)
-steps = st.one_of(
-    peer_messages,
-    st.tuples(st.just("timer"), st.floats(0, 40, allow_nan=False)),
-    st.tuples(st.just("answer"), st.integers(1, 4), st.sampled_from([180, 183, 200, 200, 486])),
-    st.tuples(st.just("hangup"), st.integers(1, 4)),
-    st.tuples(st.just("dial"), st.sampled_from(["udp", "tcp"])),
-    st.tuples(
-        st.just("reply"), st.integers(0, 15), st.sampled_from([100, 180, 200, 200, 481, 491])
-    ),
-    st.tuples(st.just("echo"), st.integers(0, 15), mutations),
-    st.tuples(st.just("garbage"), st.binary(max_size=200), st.sampled_from(["udp", "tcp"])),
-)
+def recent(items: list[Outgoing], item: Outgoing, keep: int) -> list[Outgoing]:
+    return (items + [item])[-keep:]
 
 
-def message_for(world: World, step: tuple[object, ...]) -> tuple[bytes, tuple[str, int], str]:
-    _, number, method, tag, cseq, branch, transport, extra, mutation = step
-    peer = SippUac(number, transport=str(transport))  # type: ignore[arg-type]
-    assert isinstance(tag, int)
-    if tag == -1:
+@dataclass
+class World:
+    """The endpoint under test and what the fake peers remember of it."""
+
+    endpoint: SipEndpoint
+    now: float = 0.0
+    sent: list[Outgoing] = field(default_factory=list)  # everything, for Echo
+    requests: list[Outgoing] = field(default_factory=list)  # our requests, for Reply
+    answers: list[Outgoing] = field(default_factory=list)  # tagged INVITE responses
+    tags: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)  # Call-IDs the events named
+
+    def drain(self) -> None:
+        for out in self.endpoint.datagrams():
+            self.sent = recent(self.sent, out, 16)
+            try:
+                message = parse_message(out.data)
+            except SipError:
+                continue
+            if isinstance(message, Request):
+                if message.method != "ACK":
+                    self.requests = recent(self.requests, out, 8)
+                continue
+            tag = (message.get("To") or "").partition(";tag=")[2]
+            if tag and (message.get("CSeq") or "").endswith("INVITE"):
+                self.answers = recent(self.answers, out, 8)
+                self.tags = [t for t in self.tags if t != tag][-7:] + [tag]
+        for event in self.endpoint.events():
+            if event.call_id not in self.calls:
+                self.calls = (self.calls + [event.call_id])[-6:]
+
+    def deliver(self, data: bytes, source: tuple[str, int], transport: Transport) -> None:
+        self.endpoint.receive(data, source, transport, self.now)
+
+
+def peer_request(world: World, step: PeerRequest) -> None:
+    peer = SippUac(step.number, transport=step.transport.upper())
+    if step.to_tag == -1:
         peer.to_tag = "wrong"
-    elif tag >= 0 and world.tags:
-        peer.to_tag = world.tags[tag % len(world.tags)]
-    body, content_type = b"", None
-    if method in ("INVITE", "INFO"):
-        body, content_type = SENDONLY_SDP, "application/sdp"
+    elif step.to_tag >= 0 and world.tags:
+        peer.to_tag = world.tags[step.to_tag % len(world.tags)]
+    body = SENDONLY_SDP if step.method in ("INVITE", "INFO") else b""
     request = peer.request(
-        str(method),
-        cseq=int(cseq),  # type: ignore[call-overload]
-        branch=f"z9hG4bK-{number}-{branch}",
+        step.method,
+        cseq=step.cseq,
+        branch=f"z9hG4bK-{step.number}-{step.branch}",
         body=body,
-        content_type=content_type,
-        extra=EXTRAS[extra],  # type: ignore[index]
+        content_type="application/sdp" if body else None,
+        extra=EXTRAS[step.extra],
     )
-    data = mutate(serialise(request), mutation)  # type: ignore[arg-type]
-    return data, peer.source, "tcp" if transport == "TCP" else "udp"
+    world.deliver(mutate(serialise(request), step.mutation), peer.source, step.transport)  # type: ignore[arg-type]
 
 
-def apply(world: World, step: tuple[object, ...]) -> None:
-    ep, kind = world.endpoint, step[0]
-    call_id = f"{step[1]}-3862@127.0.1.1" if kind in ("answer", "hangup") else ""
-    if kind == "peer":
-        data, source, transport = message_for(world, step)
-        ep.receive(data, source, transport, world.now)  # type: ignore[arg-type]
-    elif kind == "timer":
-        world.now += float(step[1])  # type: ignore[arg-type]
-        ep.handle_timer(world.now)
-    elif kind == "answer":
-        ep.answer(call_id, int(step[2]), "Reason", body=ANSWER_SDP, content_type="application/sdp")  # type: ignore[call-overload]
-    elif kind == "hangup":
-        ep.hangup(call_id, world.now)
-    elif kind == "dial":
-        if ep.counts["calls"] < LIMITS["max_calls"]:
-            ep.dial(TARGET, ("127.0.0.2", 5070), step[1], world.now, body=ANSWER_SDP)  # type: ignore[arg-type]
-    elif kind == "reply" and world.sent:
-        out = world.sent[int(step[1]) % len(world.sent)]  # type: ignore[call-overload]
-        try:
-            request = parse_message(out.data)
-        except SipError:
-            return
-        if isinstance(request, Request) and request.method != "ACK":
+def dialog_request(world: World, step: DialogRequest) -> None:
+    if not world.answers:
+        return
+    out = world.answers[step.index % len(world.answers)]
+    response = parse_message(out.data)
+    number = int((response.get("CSeq") or "0").split()[0])
+    if step.method not in ("ACK", "CANCEL"):
+        number = max(number + step.cseq_step, 0)
+    body = SENDONLY_SDP if step.method in ("INVITE", "UPDATE") else b""
+    via = (response.get("Via") or "").split(";")[0]
+    headers = [
+        ("Via", f"{via};branch=z9hG4bK-d{len(world.sent)}-{world.now}"),
+        *((name, response.get(name) or "") for name in ("From", "To", "Call-ID")),
+        ("CSeq", f"{number} {step.method}"),
+        ("Contact", "<sip:sipp@127.0.1.1:5061>"),
+        ("Max-Forwards", "70"),
+        *EXTRAS[step.extra],
+    ]
+    if body:
+        headers.append(("Content-Type", "application/sdp"))
+    request = Request(step.method, "sip:service@127.0.0.1:5060", headers, body)
+    world.deliver(mutate(serialise(request), step.mutation), out.destination, out.transport)
+
+
+def apply(world: World, step: Step) -> None:
+    ep = world.endpoint
+    call_id = "none"
+    if isinstance(step, Answer | Hangup) and world.calls:
+        call_id = world.calls[step.index % len(world.calls)]
+    match step:
+        case PeerRequest():
+            peer_request(world, step)
+        case DialogRequest():
+            dialog_request(world, step)
+        case Reply(index, status) if world.requests:
+            out = world.requests[index % len(world.requests)]
             extra = [("Contact", "<sip:bob@127.0.0.2:5070>"), ("Allow", "UPDATE")]
-            data = reply(out.data, int(step[2]), "Reason", extra_headers=extra)  # type: ignore[call-overload]
-            ep.receive(data, out.destination, out.transport, world.now)
-    elif kind == "echo" and world.sent:
-        out = world.sent[int(step[1]) % len(world.sent)]  # type: ignore[call-overload]
-        ep.receive(mutate(out.data, step[2]), out.destination, out.transport, world.now)  # type: ignore[arg-type]
-    elif kind == "garbage":
-        ep.receive(step[1], ("198.51.100.7", 5060), step[2], world.now)  # type: ignore[arg-type]
+            world.deliver(reply(out.data, status, "Reason", extra_headers=extra), out.destination, out.transport)
+        case Echo(index, mutation) if world.sent:
+            out = world.sent[index % len(world.sent)]
+            world.deliver(mutate(out.data, mutation), out.destination, out.transport)
+        case Garbage(data, transport):
+            world.deliver(data, ("198.51.100.7", 5060), transport)
+        case Wait(seconds):
+            world.now += seconds
+            ep.handle_timer(world.now)
+        case Answer(_, status):
+            ep.answer(call_id, status, "Reason", body=ANSWER_SDP, content_type="application/sdp")
+        case Hangup():
+            ep.hangup(call_id, world.now)
+        case Dial(transport) if ep.counts["calls"] < LIMITS["max_calls"]:
+            ep.dial(TARGET, ("127.0.0.2", 5070), transport, world.now, body=ANSWER_SDP)
     world.drain()
 
 
@@ -160,9 +284,7 @@ def check_bounds(ep: SipEndpoint) -> None:
 
 @FUZZ
 @given(st.lists(steps, max_size=40))
-def test_random_traffic_never_raises_and_state_stays_bounded(
-    script: list[tuple[object, ...]],
-) -> None:
+def test_random_traffic_never_raises_and_state_stays_bounded(script: list[Step]) -> None:
     world = World(bridge(**LIMITS))
     for step in script:
         apply(world, step)
@@ -173,8 +295,8 @@ def test_random_traffic_never_raises_and_state_stays_bounded(
         deadline = ep.next_timer()
         if deadline is None:
             break
-        ep.handle_timer(max(deadline, world.now))
         world.now = max(deadline, world.now)
+        ep.handle_timer(world.now)
         ep.datagrams(), ep.events()
     assert ep.next_timer() is None
     assert ep.counts["server_transactions"] == 0 and ep.counts["client_transactions"] == 0
@@ -183,13 +305,11 @@ def test_random_traffic_never_raises_and_state_stays_bounded(
 @FUZZ
 @given(
     st.lists(st.booleans(), max_size=60),
-    st.lists(
-        st.sampled_from(["ring", "answer", "reject", "hangup_a", "hangup_b", "wait"]), max_size=8
-    ),
+    st.lists(st.sampled_from(["ring", "answer", "reject", "hangup_a", "hangup_b", "wait"]), max_size=8),
     st.sampled_from(["udp", "tcp"]),
 )
 def test_random_loss_between_two_endpoints_leaves_no_state(
-    losses: list[bool], actions: list[str], transport: str
+    losses: list[bool], actions: list[str], transport: Transport
 ) -> None:
     a, b = pair(session_expires=90)
     pattern = iter(losses)
@@ -198,7 +318,7 @@ def test_random_loss_between_two_endpoints_leaves_no_state(
         return next(pattern, False)
 
     now = 0.0
-    call_id = a.dial(TARGET, ("127.0.0.2", 5070), transport, now, body=ANSWER_SDP)  # type: ignore[arg-type]
+    call_id = a.dial(TARGET, ("127.0.0.2", 5070), transport, now, body=ANSWER_SDP)
     for action in actions:
         pump(a, b, now, drop)
         if action == "ring":
@@ -217,10 +337,5 @@ def test_random_loss_between_two_endpoints_leaves_no_state(
     b.hangup(call_id, now)
     advance(a, b, now + 1000.0, drop)
     for ep in (a, b):
-        assert ep.counts == {
-            "calls": 0,
-            "server_transactions": 0,
-            "client_transactions": 0,
-            "streams": 0,
-        }
+        assert ep.counts == {"calls": 0, "server_transactions": 0, "client_transactions": 0, "streams": 0}
         assert ep.next_timer() is None

@@ -99,7 +99,7 @@ async def run_sipp(
         "-error_file",
         str(workdir / f"{scenario}-errors.log"),
     ]
-    for key, value in (keys or {}).items():
+    for key, value in {"caller": "+447700900101", **(keys or {})}.items():
         args += ["-key", key, value]
     proc = await asyncio.create_subprocess_exec(
         *args,

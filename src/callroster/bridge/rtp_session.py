@@ -80,6 +80,14 @@ class RtpSession:
         except RtpError:
             self.counters.malformed += 1
             return None
+        # Telephone-events may come with an SSRC of their own (sipp does this); the source
+        # address check above is what keeps strangers out, and the receiver dedupes events.
+        if self.telephone_event_pt is not None and packet.payload_type == self.telephone_event_pt:
+            self.counters.received += 1
+            digit = self.dtmf.receive(packet)
+            if digit is not None:
+                self.counters.digits += 1
+            return digit
         if self._ssrc is None or (
             packet.ssrc != self._ssrc and now - self._last_from_ssrc > SSRC_TAKEOVER_SILENCE
         ):
@@ -89,11 +97,6 @@ class RtpSession:
             return None
         self._last_from_ssrc = now
         self.counters.received += 1
-        if self.telephone_event_pt is not None and packet.payload_type == self.telephone_event_pt:
-            digit = self.dtmf.receive(packet)
-            if digit is not None:
-                self.counters.digits += 1
-            return digit
         if packet.payload_type != self.payload_type or len(packet.payload) != FRAME_SAMPLES:
             self.counters.wrong_payload_type += 1
             return None

@@ -55,12 +55,20 @@ from callroster.store.conferences import PinMatch
 log = logging.getLogger(__name__)
 
 TICK = 0.020
+LEG_ACTIONS = {
+    "mute": "mute",
+    "unmute": "unmute",
+    "hold": "hold",
+    "unhold": "unhold",
+    "drop": "drop",
+}
 SILENT_PCM = np.zeros(160, dtype=np.int16)
 
 
 class Phase(StrEnum):
     PIN = "pin"
     JOINED = "joined"
+    LEAVING = "leaving"  # out of the conference, hearing its last prompt before BYE
     ENDED = "ended"
 
 
@@ -137,6 +145,7 @@ class BridgeService:
         self._media_address = media_address
         self._advertised = advertised_address or media_address
         self.calls: dict[str, Call] = {}
+        self._calls_by_leg: dict[str, Call] = {}
         self.rooms: dict[str, Room] = {}
         self.stats = TickStats()
         self._endpoint: SipEndpoint | None = None
@@ -343,6 +352,7 @@ class BridgeService:
             sending=not negotiated.on_hold,
         )
         self.calls[call_id] = call
+        self._calls_by_leg[call.leg_id] = call
         self._answer(
             call_id,
             200,
@@ -475,6 +485,9 @@ class BridgeService:
                 target = self._call_for_leg(effect.leg_id)
                 if target is not None:
                     target.hang_up_after_prompts = True
+                    if target.phase == Phase.JOINED:
+                        target.phase = Phase.LEAVING
+                        room.mixer.remove_leg(target.leg_id)
         for event in room.conference.events():
             self._bus.publish(event)
             if isinstance(event, LegHeld | LegResumed | LegLeft):
@@ -486,11 +499,36 @@ class BridgeService:
                     )
                 )
 
+    # -- host controls --------------------------------------------------------------------
+    def control(self, conference_id: str, action: str, leg_id: str | None = None) -> None:
+        """Carry out a host command on a conference in progress, as the host's API will.
+
+        Raises:
+            KeyError: the conference is not in progress on this node.
+            ConferenceError: the leg is unknown, or the move is illegal.
+            ValueError: an unknown action.
+        """
+        room = self.rooms[conference_id]
+        conference = room.conference
+        if action in LEG_ACTIONS:
+            if leg_id is None:
+                raise ValueError(f"{action} needs a leg")
+            getattr(conference, LEG_ACTIONS[action])(
+                leg_id, *(() if action == "drop" else ("host",))
+            )
+        elif action == "lock":
+            conference.lock("host")
+        elif action == "unlock":
+            conference.unlock("host")
+        elif action == "mute_all":
+            conference.mute_all("host")
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        self._after_conference_change(room)
+        self._pump()
+
     def _call_for_leg(self, leg_id: str) -> Call | None:
-        for call in self.calls.values():
-            if call.leg_id == leg_id:
-                return call
-        return None
+        return self._calls_by_leg.get(leg_id)
 
     # -- ending ---------------------------------------------------------------------------
     def _hang_up(self, call: Call, now: float, reason: str) -> None:
@@ -500,16 +538,18 @@ class BridgeService:
     def _end(self, call: Call, reason: str) -> None:
         if call.phase == Phase.ENDED:
             return
-        was_joined = call.phase == Phase.JOINED
+        was_joined = call.phase in (Phase.JOINED, Phase.LEAVING)
         call.phase = Phase.ENDED
         call.rtp_transport.close()
         self.calls.pop(call.call_id, None)
+        self._calls_by_leg.pop(call.leg_id, None)
         room = self.rooms.get(call.conference_id or "")
         if room is None or not was_joined:
             return
         if room.conference.leg(call.leg_id).status != LegStatus.LEFT:
             room.conference.leave(call.leg_id, reason)
-        room.mixer.remove_leg(call.leg_id)
+        if call.leg_id in room.mixer.leg_ids:
+            room.mixer.remove_leg(call.leg_id)
         self._after_conference_change(room)
         if not room.conference.present():
             del self.rooms[room.conference.id]
@@ -594,7 +634,8 @@ class BridgeService:
     def _hang_up_when_told(self, now: float) -> None:
         for call in list(self.calls.values()):
             if call.hang_up_after_prompts and not call.prompts.playing:
-                self._hang_up(call, now, "dropped" if call.phase == Phase.JOINED else "failed")
+                joined = call.phase in (Phase.JOINED, Phase.LEAVING)
+                self._hang_up(call, now, "dropped" if joined else "failed")
 
     def pin_entry_state(self, call_id: str) -> PinState | None:
         call = self.calls.get(call_id)

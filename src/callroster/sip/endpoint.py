@@ -178,6 +178,16 @@ def _stamp_via(request: Request, source: Address) -> Request:
     return request
 
 
+def _to_tag(message: Request | Response) -> str | None:
+    """The To tag, after checking that From and To parse (so later code can rely on it).
+
+    Raises:
+        BadRequest: From or To is malformed.
+    """
+    parse_name_addr(message.get("From") or "")
+    return parse_name_addr(message.get("To") or "").tag
+
+
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -541,16 +551,19 @@ class SipEndpoint:
     def _on_request(
         self, request: Request, source: Address, transport: Transport, now: float
     ) -> None:
+        _to_tag(request)  # a malformed From or To is answered 400 before anything changes
         if request.method != "ACK":
             request = _stamp_via(request, source)
         key = server_key(request)
         tx = self._server.get(key)
         if tx is not None:
-            effect = tx.receive_request(request, now)
-            self._send(effect.send, tx.destination, tx.transport)
-            if effect.deliver:
-                self._on_ack(request, now)
-            self._reap_server(key)
+            try:
+                effect = tx.receive_request(request, now)
+                self._send(effect.send, tx.destination, tx.transport)
+                if effect.deliver:
+                    self._on_ack(request, now)
+            finally:
+                self._reap_server(key)
             return
         if request.method == "ACK":
             self._on_ack(request, now)
@@ -569,7 +582,8 @@ class SipEndpoint:
             log.info("sip: refused %s from %s: %s", request.method, source, exc)
             if not tx.final:
                 self._respond(tx, exc.response_for(request, to_tag=self._ids()), now)
-        self._reap_server(key)
+        finally:
+            self._reap_server(key)
 
     def _on_new_request(
         self, tx: ServerTransaction, request: Request, source: Address, now: float
@@ -697,22 +711,25 @@ class SipEndpoint:
                 self._finish(call, now, None)
 
     def _on_response(self, response: Response, now: float) -> None:
+        to_tag = _to_tag(response)  # malformed responses are dropped before anything changes
         key = client_key(response)
         entry = self._client.get(key)
         if entry is None:
             self._on_stray_response(response)
             return
-        effect = entry.tx.receive_response(response, now)
-        self._send(effect.send, entry.tx.destination, entry.tx.transport)
-        ack = entry.acks.get(parse_name_addr(response.get("To") or "").tag or "")
-        if ack is not None and 200 <= response.status < 300:
-            self._outgoing.append(ack)  # a retransmitted 2xx: the same ACK again
-        elif effect.deliver:
-            if entry.purpose == "invite":
-                self._on_invite_response(entry, response, now)
-            elif entry.purpose == "refresh":
-                self._on_refresh_response(entry, response, now)
-        self._reap_client(key)
+        try:
+            effect = entry.tx.receive_response(response, now)
+            self._send(effect.send, entry.tx.destination, entry.tx.transport)
+            ack = entry.acks.get(to_tag or "")
+            if ack is not None and 200 <= response.status < 300:
+                self._outgoing.append(ack)  # a retransmitted 2xx: the same ACK again
+            elif effect.deliver:
+                if entry.purpose == "invite":
+                    self._on_invite_response(entry, response, now)
+                elif entry.purpose == "refresh":
+                    self._on_refresh_response(entry, response, now)
+        finally:
+            self._reap_client(key)
 
     def _on_stray_response(self, response: Response) -> None:
         """A 2xx to our INVITE after its transaction ended: re-send the ACK (RFC 3261 13.2.2.4)."""

@@ -105,7 +105,8 @@ Step = PeerRequest | DialogRequest | Reply | Echo | Garbage | Wait | Answer | Ha
 mutations = st.tuples(
     st.sampled_from(["none"] * 6 + ["truncate", "flip", "insert"]),
     st.integers(0, 2000),
-    st.binary(min_size=1, max_size=12) | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
+    st.binary(min_size=1, max_size=12)
+    | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
 )
 extras = st.sampled_from([0, 0, 0, *range(len(EXTRAS))])
 transports = st.sampled_from(["udp", "udp", "tcp"])
@@ -256,7 +257,11 @@ def apply(world: World, step: Step) -> None:
         case Reply(index, status) if world.requests:
             out = world.requests[index % len(world.requests)]
             extra = [("Contact", "<sip:bob@127.0.0.2:5070>"), ("Allow", "UPDATE")]
-            world.deliver(reply(out.data, status, "Reason", extra_headers=extra), out.destination, out.transport)
+            world.deliver(
+                reply(out.data, status, "Reason", extra_headers=extra),
+                out.destination,
+                out.transport,
+            )
         case Echo(index, mutation) if world.sent:
             out = world.sent[index % len(world.sent)]
             world.deliver(mutate(out.data, mutation), out.destination, out.transport)
@@ -305,7 +310,9 @@ def test_random_traffic_never_raises_and_state_stays_bounded(script: list[Step])
 @FUZZ
 @given(
     st.lists(st.booleans(), max_size=60),
-    st.lists(st.sampled_from(["ring", "answer", "reject", "hangup_a", "hangup_b", "wait"]), max_size=8),
+    st.lists(
+        st.sampled_from(["ring", "answer", "reject", "hangup_a", "hangup_b", "wait"]), max_size=8
+    ),
     st.sampled_from(["udp", "tcp"]),
 )
 def test_random_loss_between_two_endpoints_leaves_no_state(
@@ -337,5 +344,10 @@ def test_random_loss_between_two_endpoints_leaves_no_state(
     b.hangup(call_id, now)
     advance(a, b, now + 1000.0, drop)
     for ep in (a, b):
-        assert ep.counts == {"calls": 0, "server_transactions": 0, "client_transactions": 0, "streams": 0}
+        assert ep.counts == {
+            "calls": 0,
+            "server_transactions": 0,
+            "client_transactions": 0,
+            "streams": 0,
+        }
         assert ep.next_timer() is None

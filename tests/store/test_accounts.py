@@ -177,3 +177,15 @@ def test_host_pin_opens_as_host_and_leg_status_is_recorded(store: Store) -> None
     store.conferences.set_leg_status(OPERATOR, leg, "left", left=True)
     [view_leg] = store.conferences.legs(OPERATOR, conference_id)
     assert view_leg.status == "left" and view_leg.left_at is not None and view_leg.number is None
+
+
+def test_talk_sensitivity_is_per_conference(store: Store) -> None:
+    _, host_id = _account_with_host(store)
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Call", pin="33334444")
+    match = store.conferences.open_with_pin("33334444")
+    assert match is not None and match.talk_sensitivity == 0.5
+    store.conferences.set_talk_sensitivity(OPERATOR, conference_id, 0.9)
+    match = store.conferences.open_with_pin("33334444")
+    assert match is not None and match.talk_sensitivity == 0.9
+    with pytest.raises(ValueError):
+        store.conferences.set_talk_sensitivity(OPERATOR, conference_id, 1.5)

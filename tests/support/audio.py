@@ -69,3 +69,18 @@ def speech_like_tone(
     gate = ((t % 0.4) < 0.3).astype(np.float64)
     tone = level * np.sin(2 * np.pi * frequency * t) * gate
     write_wav(path, np.concatenate([tone, np.zeros(int(pad_seconds * RATE))]))
+
+
+def best_match(heard: NDArray[np.float64], reference: NDArray[np.float64]) -> float:
+    """How well ``reference`` appears anywhere in ``heard``: the peak of the normalised
+    cross-correlation, 1.0 for an exact (scaled) copy, near 0 for unrelated sound."""
+    n = len(heard) + len(reference)
+    size = 1 << (n - 1).bit_length()
+    correlation = np.fft.irfft(
+        np.fft.rfft(heard, size) * np.conj(np.fft.rfft(reference, size)), size
+    )[: len(heard) - len(reference) + 1]
+    # Energy of each window of ``heard`` the length of the reference.
+    squares = np.concatenate([[0.0], np.cumsum(heard**2)])
+    window_energy = squares[len(reference) :] - squares[: -len(reference)]
+    norm = np.sqrt(np.maximum(window_energy, 1e-12) * float(np.sum(reference**2)))
+    return float(np.max(np.abs(correlation) / norm))

@@ -450,6 +450,7 @@ class BridgeService:
             room = Room(Conference(match.conference_id, locked=match.locked))
             self.rooms[match.conference_id] = room
         call.role = LegRole.HOST if match.as_host else LegRole.GUEST
+        call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
         call.conference_id = match.conference_id
         call.prompts.interrupt()
         leg = Leg(

@@ -43,6 +43,7 @@ class PinMatch:
     account_id: str
     as_host: bool
     locked: bool
+    talk_sensitivity: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -193,17 +194,37 @@ class ConferenceRepository:
                     Conference.account_id,
                     Conference.host_pin_index,
                     Conference.lock_by_default,
+                    Conference.talk_sensitivity,
                 ).where((Conference.pin_index == digest) | (Conference.host_pin_index == digest))
             ).first()
         if row is None:
             return None
-        return PinMatch(row[0], row[1], as_host=row[2] == digest, locked=bool(row[3]))
+        return PinMatch(
+            row[0],
+            row[1],
+            as_host=row[2] == digest,
+            locked=bool(row[3]),
+            talk_sensitivity=float(row[4]),
+        )
 
     def is_dial_in_number(self, number: str) -> bool:
         with self._sessions() as session:
             return (
                 session.scalar(select(DialInNumber.id).where(DialInNumber.number == number))
                 is not None
+            )
+
+    def set_talk_sensitivity(self, actor: Actor, conference_id: str, sensitivity: float) -> None:
+        if not 0.0 <= sensitivity <= 1.0:
+            raise ValueError("talk sensitivity is between 0 and 1")
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, row.account_id)
+            row.talk_sensitivity = sensitivity
+            self._audit.record(
+                session, actor, "conference.settings", f"conference:{conference_id}", row.account_id
             )
 
     def find_by_web_link(self, link: str) -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -143,6 +144,8 @@ class Conference(Base):
     )
     web_link: Mapped[str] = mapped_column(String(64), unique=True)
     lock_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Talk detection: 0 needs a voice 16 dB above the line noise, 1 only 4 dB.
+    talk_sensitivity: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
     record_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -1,0 +1,215 @@
+"""The bridge under test, alone in its own process on uvloop: ``python -m bench.bridge_node DIR``.
+
+It runs a real ``BridgeService`` on free loopback ports with a SQLite store in ``DIR`` and the
+demo seeded, and takes commands as JSON lines on stdin, answering each with one JSON line on
+stdout (the first line it writes says where SIP listens). Commands:
+
+- ``{"cmd": "pins", "big": 100, "small": 20}``: PINs of one conference for ``big`` legs (when
+  ``big`` > 0) and of ``small`` small conferences, created on first use and then reused.
+- ``{"cmd": "pin"}``: the PIN of a fresh conference (for sipp).
+- ``{"cmd": "status"}``: calls and rooms in progress, RSS.
+- ``{"cmd": "window_start"}`` / ``{"cmd": "window_end"}``: the measurement window: tick
+  lateness, CPU time, RSS and RTP counters over it.
+- ``{"cmd": "profile", "seconds": 5, "path": "..."}``: cProfile the event loop for a while.
+- ``{"cmd": "quit"}``: hang up every call, stop, exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import logging
+import pstats
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from callroster.accounts.actor import operator_cli
+from callroster.accounts.demo import DEMO_HOST_EMAIL, ensure_demo
+from callroster.app import Sockets
+from callroster.bridge.directory import StoreDirectory
+from callroster.bridge.service import BridgeService, Phase
+from callroster.bus import EventBus
+from callroster.config import load_settings
+from callroster.store.store import Store, open_store
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+class Node:
+    def __init__(self, store: Store, bridge: BridgeService, host_id: str) -> None:
+        self.store = store
+        self.bridge = bridge
+        self.host_id = host_id
+        self.big_pin: str | None = None
+        self.small_pins: list[str] = []
+        self._window: dict[str, float] = {}
+
+    def _new_pin(self, title: str) -> str:
+        actor = operator_cli("bridge benchmark")
+        conference_id = self.store.conferences.create_conference(actor, self.host_id, title)
+        return self.store.conferences.get_conference(actor, conference_id).pin
+
+    def pins(self, big: int, small: int) -> dict[str, Any]:
+        if big > 0 and self.big_pin is None:
+            self.big_pin = self._new_pin("Bench big room")
+        while len(self.small_pins) < small:
+            self.small_pins.append(self._new_pin(f"Bench room {len(self.small_pins)}"))
+        return {"big": self.big_pin if big > 0 else None, "small": self.small_pins[:small]}
+
+    def _counters(self) -> dict[str, float]:
+        totals = {"received": 0.0, "sent": 0.0, "lost": 0.0, "late": 0.0}
+        for call in self.bridge.calls.values():
+            totals["received"] += call.rtp.counters.received
+            totals["sent"] += call.rtp.counters.sent
+            jitter = call.rtp.jitter.stats()
+            totals["lost"] += jitter.lost
+            totals["late"] += jitter.late
+        return totals
+
+    def status(self) -> dict[str, Any]:
+        joined = sum(1 for call in self.bridge.calls.values() if call.phase == Phase.JOINED)
+        return {
+            "calls": len(self.bridge.calls),
+            "joined": joined,
+            "rooms": len(self.bridge.rooms),
+            "rss_kib": rss_kib(),
+        }
+
+    def window_start(self) -> dict[str, Any]:
+        self.bridge.stats.lateness.clear()
+        loop = asyncio.get_running_loop()
+        self._window = {"cpu": cpu_seconds(), "wall": loop.time(), "ticks": self.bridge.stats.ticks}
+        self._window.update({f"c_{k}": v for k, v in self._counters().items()})
+        return self.status()
+
+    def window_end(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        wall = loop.time() - self._window["wall"]
+        cpu = cpu_seconds() - self._window["cpu"]
+        late_ms = [x * 1000.0 for x in self.bridge.stats.lateness]
+        counters = self._counters()
+        deltas = {k: counters[k] - self._window[f"c_{k}"] for k in counters}
+        return {
+            **self.status(),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "ticks": self.bridge.stats.ticks - int(self._window["ticks"]),
+            "late_p50_ms": percentile(late_ms, 0.50),
+            "late_p99_ms": percentile(late_ms, 0.99),
+            "late_max_ms": max(late_ms, default=0.0),
+            "rtp_received": deltas["received"],
+            "rtp_sent": deltas["sent"],
+            "jitter_lost": deltas["lost"],
+            "jitter_late": deltas["late"],
+        }
+
+    async def profile(self, seconds: float, path: str) -> dict[str, Any]:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await asyncio.sleep(seconds)
+        profiler.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("tottime").print_stats(40)
+        Path(path).write_text(text.getvalue())
+        rows: list[dict[str, Any]] = []
+        raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+        total = sum(entry[2] for entry in raw.values()) or 1.0
+        for (file, line, name), (_, calls, tottime, cumtime, _) in sorted(
+            raw.items(), key=lambda item: -item[1][2]
+        )[:20]:
+            rows.append(
+                {
+                    "function": f"{Path(file).name}:{line}({name})",
+                    "calls": calls,
+                    "tottime_s": round(tottime, 3),
+                    "cumtime_s": round(cumtime, 3),
+                    "share_pct": round(100.0 * tottime / total, 1),
+                }
+            )
+        return {"seconds": seconds, "top": rows}
+
+
+def reply(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def serve(data: Path) -> None:
+    settings = load_settings(data=data, sip_port=0, http_port=0)
+    store = open_store(settings)
+    sockets = Sockets(settings)
+    sip_port = int(sockets.sip_udp.getsockname()[1])
+    ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
+    host_id = store.accounts.find_user_ids_by_email(DEMO_HOST_EMAIL)[0]
+    bridge = BridgeService(StoreDirectory(store), EventBus(), media_address="127.0.0.1")
+    await bridge.start(sockets.sip_udp, sockets.sip_tcp)
+    node = Node(store, bridge, host_id)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    reply({"sip_port": sip_port, "rss_kib": rss_kib()})
+    try:
+        while line := await reader.readline():
+            command = json.loads(line)
+            name = command["cmd"]
+            if name == "quit":
+                break
+            try:
+                if name == "pins":
+                    answer = await asyncio.to_thread(node.pins, command["big"], command["small"])
+                elif name == "pin":
+                    answer = {"pin": await asyncio.to_thread(node._new_pin, "Bench sipp room")}
+                elif name == "status":
+                    answer = node.status()
+                elif name == "window_start":
+                    answer = node.window_start()
+                elif name == "window_end":
+                    answer = node.window_end()
+                elif name == "profile":
+                    answer = await node.profile(float(command["seconds"]), str(command["path"]))
+                else:
+                    answer = {"error": f"unknown command {name!r}"}
+            except Exception as exc:  # noqa: BLE001 - report it to the parent, keep serving
+                logging.exception("command %s failed", name)
+                answer = {"error": repr(exc)}
+            reply(answer)
+    finally:
+        await bridge.stop()
+        sockets.close()
+        store.close()
+        reply({"stopped": True})
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    uvloop.run(serve(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -148,7 +148,9 @@ class Core:
         if data is not None:
             self.outgoing.append(Outgoing(data, destination, transport))
 
-    def send_stateless(self, response: Response, destination: Address, transport: Transport) -> None:
+    def send_stateless(
+        self, response: Response, destination: Address, transport: Transport
+    ) -> None:
         """Sends a response outside any transaction (refusals before one exists)."""
         self.send(serialise(response), destination, transport)
 

@@ -71,7 +71,9 @@ def stamp_via(request: Request, source: Address) -> Request:
         _, host, _ = via_sent_by(first)
         parts = _split_top(first, ";")
         if "rport" in params and params["rport"] is None:
-            parts = [f"rport={source[1]}" if p.strip(" \t").lower() == "rport" else p for p in parts]
+            parts = [
+                f"rport={source[1]}" if p.strip(" \t").lower() == "rport" else p for p in parts
+            ]
         if "received" not in params and (host != source[0] or "rport" in params):
             parts.append(f"received={source[0]}")
         headers[index] = (name, ",".join([";".join(parts), *rest]))
@@ -79,7 +81,9 @@ def stamp_via(request: Request, source: Address) -> Request:
     return request
 
 
-def on_request(core: Core, request: Request, source: Address, transport: Transport, now: float) -> None:
+def on_request(
+    core: Core, request: Request, source: Address, transport: Transport, now: float
+) -> None:
     """Handles a received request: a retransmission, an ACK, or a new server transaction.
 
     Raises:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.sip.sipp import (
+from tests.sip.peers import (
     ANSWER_SDP,
     SDP,
     SENDONLY_SDP,
@@ -131,10 +131,9 @@ def test_cancel_before_the_answer() -> None:
     ep.events()
     out = send(ep, peer, peer.cancel(), 1.0)
     assert sorted(statuses(out)) == [200, 487]
-    by_method = {m.get("CSeq"): m for m in parse_all(out)}
-    assert by_method["1 CANCEL"].status == 200  # type: ignore[union-attr]
-    assert by_method["1 INVITE"].status == 487  # type: ignore[union-attr]
-    assert ";tag=" in (by_method["1 INVITE"].get("To") or "")
+    by_cseq = {m.get("CSeq"): m for m in parse_all(out) if isinstance(m, Response)}
+    assert by_cseq["1 CANCEL"].status == 200 and by_cseq["1 INVITE"].status == 487
+    assert ";tag=" in (by_cseq["1 INVITE"].get("To") or "")
     assert ep.events() == [CallCancelled(peer.call_id)]
     # The 487 is retransmitted until the ACK arrives, which is then absorbed.
     assert statuses(o for _, o in run_timers(ep, 1.5)) == [487]
@@ -224,6 +223,16 @@ def test_reinvite_with_sendonly_sdp() -> None:
     assert send(ep, peer, peer.ack(cseq=2), 10.2) == []
     assert ep.events() == []  # the ACK of a re-INVITE is no new CallAcknowledged
     assert run_timers(ep, 60.0) == []  # acknowledged: no retransmission, no BYE
+
+
+def test_reinvite_before_our_2xx_is_acknowledged_gets_491() -> None:
+    ep, peer = bridge(), SippUac()
+    send(ep, peer, peer.invite(), 0.0)
+    ep.answer(peer.call_id, 200, "OK", body=ANSWER_SDP, content_type="application/sdp", now=0.0)
+    peer.learn(ep.datagrams()[0].data)
+    reinvite = peer.in_dialog("INVITE", body=SENDONLY_SDP, content_type="application/sdp")
+    assert statuses(send(ep, peer, reinvite, 0.1)) == [491]
+    assert [type(e) for e in ep.events()] == [IncomingCall]
 
 
 def test_info_with_dtmf_relay() -> None:

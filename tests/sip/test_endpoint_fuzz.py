@@ -7,15 +7,24 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.sip.sipp import ANSWER_SDP, SENDONLY_SDP, SippUac, bridge, reply
-from tests.sip.test_uac import TARGET, advance, pair, pump
+from tests.sip.peers import (
+    ANSWER_SDP,
+    SENDONLY_SDP,
+    TARGET,
+    SippUac,
+    advance,
+    bridge,
+    pair,
+    pump,
+    reply,
+)
 
 from callroster.sip.endpoint import MAX_STREAMS, Outgoing, SipEndpoint
-from callroster.sip.message import Request, Response, SipError, parse_message, serialise
+from callroster.sip.message import Request, SipError, parse_message, serialise
 from callroster.sip.transaction import Transport
 
 FUZZ = settings(
-    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 LIMITS = {"max_calls": 3, "max_transactions": 12}
 METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "INFO", "UPDATE", "OPTIONS", "REGISTER", "PRACK"]
@@ -41,7 +50,7 @@ class PeerRequest:
     to_tag: int  # -2: none, -1: a wrong one, n: the n-th tag the endpoint chose
     cseq: int
     branch: int
-    transport: str
+    transport: Transport
     extra: int
     mutation: Mutation
 
@@ -109,7 +118,7 @@ mutations = st.tuples(
     | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
 )
 extras = st.sampled_from([0, 0, 0, *range(len(EXTRAS))])
-transports = st.sampled_from(["udp", "udp", "tcp"])
+transports: st.SearchStrategy[Transport] = st.sampled_from(["udp", "udp", "tcp"])
 steps: st.SearchStrategy[Step] = st.one_of(
     st.builds(
         PeerRequest,
@@ -217,7 +226,7 @@ def peer_request(world: World, step: PeerRequest) -> None:
         content_type="application/sdp" if body else None,
         extra=EXTRAS[step.extra],
     )
-    world.deliver(mutate(serialise(request), step.mutation), peer.source, step.transport)  # type: ignore[arg-type]
+    world.deliver(mutate(serialise(request), step.mutation), peer.source, step.transport)
 
 
 def dialog_request(world: World, step: DialogRequest) -> None:

@@ -11,6 +11,7 @@ from callroster.sip.transaction import (
     ServerInviteTransaction,
     ServerNonInviteTransaction,
     TransactionError,
+    Transport,
     TxState,
     _Transaction,
     client_key,
@@ -217,9 +218,9 @@ def test_client_key_matches_responses() -> None:
         ("SIP/2.0/TCP 10.0.0.1:5080;branch=z9hG4bK1", "tcp", ("192.0.2.1", 40000)),
     ],
 )
-def test_response_destination(via: str, transport: str, expected: tuple[str, int]) -> None:
+def test_response_destination(via: str, transport: Transport, expected: tuple[str, int]) -> None:
     req = Request("OPTIONS", "sip:x@y", [("Via", via)])
-    assert response_destination(req, ("192.0.2.1", 40000), transport) == expected  # type: ignore[arg-type]
+    assert response_destination(req, ("192.0.2.1", 40000), transport) == expected
 
 
 def test_every_network_input_is_in_the_tables() -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tests.sip.sipp import ANSWER_SDP, SDP, counter_ids, methods, statuses
+from tests.sip.peers import (
+    ANSWER_SDP,
+    SDP,
+    TARGET,
+    advance,
+    methods,
+    pair,
+    pump,
+    statuses,
+)
 
 from callroster.sip.endpoint import (
     CallAcknowledged,
@@ -18,51 +25,6 @@ from callroster.sip.endpoint import (
     Outgoing,
     SipEndpoint,
 )
-
-Drop = Callable[[Outgoing], bool]
-TARGET = "sip:bob@127.0.0.2:5070"
-
-
-def pair(session_expires: int | None = 1800) -> tuple[SipEndpoint, SipEndpoint]:
-    a = SipEndpoint("127.0.0.1", 5060, counter_ids("a"), session_expires=session_expires)
-    b = SipEndpoint("127.0.0.2", 5070, counter_ids("b"), session_expires=session_expires)
-    return a, b
-
-
-def transfer(
-    a: SipEndpoint, b: SipEndpoint, now: float, drop: Drop | None = None
-) -> list[Outgoing]:
-    """Delivers what ``a`` sent to ``b``, except what ``drop`` loses; returns what was sent."""
-    sent = a.datagrams()
-    for out in sent:
-        if drop is None or not drop(out):
-            b.receive(out.data, (a.local_host, a.local_port), out.transport, now)
-    return sent
-
-
-def pump(a: SipEndpoint, b: SipEndpoint, now: float, drop: Drop | None = None) -> list[Outgoing]:
-    """Transfers both ways until both are quiet."""
-    log: list[Outgoing] = []
-    while moved := transfer(a, b, now, drop) + transfer(b, a, now, drop):
-        log += moved
-    return log
-
-
-def advance(
-    a: SipEndpoint, b: SipEndpoint, until: float, drop: Drop | None = None
-) -> list[Outgoing]:
-    """Runs both endpoints' timers in time order up to ``until``, delivering as it goes."""
-    log: list[Outgoing] = []
-    while True:
-        due = [t for t in (a.next_timer(), b.next_timer()) if t is not None and t <= until]
-        if not due:
-            return log
-        now = min(due)
-        for ep in (a, b):
-            deadline = ep.next_timer()
-            if deadline is not None and deadline <= now:
-                ep.handle_timer(now)
-        log += pump(a, b, now, drop)
 
 
 def dial(a: SipEndpoint, b: SipEndpoint, now: float = 0.0) -> tuple[str, IncomingCall]:
@@ -123,7 +85,7 @@ def test_a_lost_ack_is_sent_again_for_the_retransmitted_200() -> None:
     a, b = pair()
     call_id, _ = dial(a, b)
     b.answer(call_id, 200, "OK", body=ANSWER_SDP, content_type="application/sdp", now=0.0)
-    lost = []
+    lost: list[Outgoing] = []
 
     def lose_first_ack(out: Outgoing) -> bool:
         if out.data.startswith(b"ACK") and not lost:

@@ -378,10 +378,7 @@ class SipEndpoint:
         log.info("sip: refused a message from %s: %s", source, exc)
         if request is None or request.method == "ACK" or not request.get("Via"):
             return
-        try:
-            response = exc.response_for(request, to_tag=self._core.ids())
-        except ValueError:
-            response = response_to(request, 400, "Bad Request")
+        response = exc.response_for(request, to_tag=self._core.ids())
         destination = response_destination(request, source, transport)
         self._core.send_stateless(response, destination, transport)
 

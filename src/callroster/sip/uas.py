@@ -194,8 +194,8 @@ def _on_reinvite(
 ) -> None:
     if call.invite_key is not None or call.reinvite_key is not None:
         raise Refused(500, "Server Internal Error", headers=[("Retry-After", "5")])  # 14.2
-    if call.refresh_key is not None:
-        raise Refused(491, "Request Pending")  # glare with our refresh (RFC 3261 14.2)
+    if call.refresh_key is not None or (call.dialog and call.dialog.awaiting_ack):
+        raise Refused(491, "Request Pending")  # our refresh or 2xx in progress (RFC 3261 14.2)
     call.session_terms = negotiate_as_uas(request, core.limits.min_se)
     call.reinvite_key = tx.key
     call.deadline = now + TIMEOUT

@@ -1,6 +1,7 @@
-"""A fake SIP peer for the endpoint tests: the messages sipp's built-in ``uac`` scenario sends
+"""Fake peers for the endpoint tests: the messages sipp's built-in ``uac`` scenario sends
 (``sipp -sn uac``), with the extra requests (re-INVITE, INFO, UPDATE, CANCEL) in the same
-shape, plus helpers to drive endpoints with a fake clock."""
+shape; helpers to run an endpoint's timers on a fake clock; and ``transfer(a, b)`` wiring
+between two endpoints with an optional loss pattern."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from callroster.sip.endpoint import Outgoing, SipEndpoint
 from callroster.sip.message import Request, Response, parse_message, response_to, serialise
+from callroster.sip.transaction import Transport
 
 BRIDGE = ("127.0.0.1", 5060)
 
@@ -89,11 +91,9 @@ class SippUac:
         extra: Iterable[tuple[str, str]] = (),
         to_tag: bool = True,
     ) -> Request:
+        branch = branch or self._branch()
         headers = [
-            (
-                "Via",
-                f"SIP/2.0/{self.transport} {self.host}:{self.port};branch={branch or self._branch()}",
-            ),
+            ("Via", f"SIP/2.0/{self.transport} {self.host}:{self.port};branch={branch}"),
             ("From", f"sipp <sip:sipp@{self.host}:{self.port}>;tag={self.from_tag}"),
             ("To", self._to() if to_tag else "service <sip:service@127.0.0.1:5060>"),
             ("Call-ID", self.call_id),
@@ -143,7 +143,7 @@ class SippUac:
 
 def send(endpoint: SipEndpoint, peer: SippUac, message: Request, now: float) -> list[Outgoing]:
     """Delivers ``message`` from ``peer`` and returns what the endpoint sends."""
-    transport = "tcp" if peer.transport == "TCP" else "udp"
+    transport: Transport = "tcp" if peer.transport == "TCP" else "udp"
     endpoint.receive(serialise(message), peer.source, transport, now)
     return endpoint.datagrams()
 
@@ -175,3 +175,51 @@ def reply(request_data: bytes, status: int, reason: str, **kwargs: Any) -> bytes
     assert isinstance(request, Request)
     kwargs.setdefault("to_tag", "peer1")
     return serialise(response_to(request, status, reason, **kwargs))
+
+
+# -- two endpoints wired together ------------------------------------------------------
+
+Drop = Callable[[Outgoing], bool]
+TARGET = "sip:bob@127.0.0.2:5070"
+
+
+def pair(session_expires: int | None = 1800) -> tuple[SipEndpoint, SipEndpoint]:
+    a = SipEndpoint("127.0.0.1", 5060, counter_ids("a"), session_expires=session_expires)
+    b = SipEndpoint("127.0.0.2", 5070, counter_ids("b"), session_expires=session_expires)
+    return a, b
+
+
+def transfer(
+    a: SipEndpoint, b: SipEndpoint, now: float, drop: Drop | None = None
+) -> list[Outgoing]:
+    """Delivers what ``a`` sent to ``b``, except what ``drop`` loses; returns what was sent."""
+    sent = a.datagrams()
+    for out in sent:
+        if drop is None or not drop(out):
+            b.receive(out.data, (a.local_host, a.local_port), out.transport, now)
+    return sent
+
+
+def pump(a: SipEndpoint, b: SipEndpoint, now: float, drop: Drop | None = None) -> list[Outgoing]:
+    """Transfers both ways until both are quiet."""
+    log: list[Outgoing] = []
+    while moved := transfer(a, b, now, drop) + transfer(b, a, now, drop):
+        log += moved
+    return log
+
+
+def advance(
+    a: SipEndpoint, b: SipEndpoint, until: float, drop: Drop | None = None
+) -> list[Outgoing]:
+    """Runs both endpoints' timers in time order up to ``until``, delivering as it goes."""
+    log: list[Outgoing] = []
+    while True:
+        due = [t for t in (a.next_timer(), b.next_timer()) if t is not None and t <= until]
+        if not due:
+            return log
+        now = min(due)
+        for ep in (a, b):
+            deadline = ep.next_timer()
+            if deadline is not None and deadline <= now:
+                ep.handle_timer(now)
+        log += pump(a, b, now, drop)

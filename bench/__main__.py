@@ -1,4 +1,5 @@
-"""Run every benchmark and write bench/results/<name>.json with the machine's description."""
+"""Run every benchmark and write bench/results/<name>.json with the machine's description
+(and bench/results/bridge.md for the bridge under load)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import machine, store
+from bench import bridge_load, machine, store
+from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -24,6 +26,20 @@ def main() -> None:
         print(f"{name}:")
         for key, value in figures.items():
             print(f"  {key:32} {value:>12,.1f}")
+    # The bridge under load: its own process and a ladder of synthetic phones (a few minutes);
+    # writes bridge.json and bridge.md itself.
+    print("bridge:")
+    figures = bridge_load.run_and_report(RESULTS)
+    print(table(figures["ladder"]))
+    stopped = figures["stopped"]
+    print(f"  stopped: {stopped['reason']}" + (f" (N = {stopped['at']})" if stopped["at"] else ""))
+    for result in figures["sipp"]:
+        print(
+            f"  sipp {result['rate']:>4}/s: {result.get('successful', '-')} ok, "
+            f"{result.get('failed', result.get('error', '-'))} failed, "
+            f"{result.get('achieved_calls_per_s', '-')} calls/s achieved, "
+            f"INVITE->200 {result.get('invite_to_200_ms', '-')} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from callroster.bus import EventBus
 from callroster.config import load_settings
 from callroster.store.store import Store, open_store
 
+ENTRY_POINTS = ("datagram_received", "_tick", "_mix_rooms", "_pump", "on_sip", "_route")
+
 
 def rss_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -152,7 +154,11 @@ class Node:
                     "share_pct": round(100.0 * tottime / total, 1),
                 }
             )
-        return {"seconds": seconds, "top": rows}
+        paths = {}  # where the loop's time goes, by entry point (cumulative, % of profiled)
+        for (file, _, name), entry in raw.items():
+            if name in ENTRY_POINTS and file.endswith("service.py"):
+                paths[name] = round(100.0 * entry[3] / total, 1)
+        return {"seconds": seconds, "top": rows, "entry_points": paths}
 
 
 def reply(message: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import socket
 import struct
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -93,8 +94,7 @@ class SipClient(asyncio.DatagramProtocol):
         self.bridge_addr: tuple[str, int] = ("127.0.0.1", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is no subclass
         self.port = int(transport.get_extra_info("sockname")[1])
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
@@ -183,7 +183,10 @@ class Generator:
         local = f"127.0.0.1:{self.sip.port}"
         return [
             ("Via", f"SIP/2.0/UDP {local};branch=z9hG4bK{secrets.token_hex(8)};rport"),
-            ("From", f'"Bench {leg.index}" <sip:+4477009{leg.index:05d}@{local}>;tag={leg.from_tag}'),
+            (
+                "From",
+                f'"Bench {leg.index}" <sip:+4477009{leg.index:05d}@{local}>;tag={leg.from_tag}',
+            ),
             ("To", to),
             ("Call-ID", leg.call_id),
             ("CSeq", f"{cseq} {method}"),

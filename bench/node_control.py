@@ -15,7 +15,8 @@ class NodeError(RuntimeError):
 
 
 class NodeProcess:
-    def __init__(self, data: Path, log_path: Path) -> None:
+    def __init__(self, data: Path, log_path: Path, module: str = "bench.bridge_node") -> None:
+        self._module = module
         self._data = data
         self._log_path = log_path
         self._log: BinaryIO | None = None
@@ -28,7 +29,7 @@ class NodeProcess:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.bridge_node",
+            self._module,
             str(self._data),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -48,3 +48,22 @@ def test_a_rewritten_hash_breaks_the_next_link(store: Store) -> None:
         connection.execute(text("UPDATE audit_log SET entry_hash = prev_hash WHERE seq = 2"))
     problem = store.audit.verify()
     assert problem is not None and problem.seq == 2
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(store: Store) -> None:
+    """Threads writing at once (the API beside the bridge's store writer) never collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    account_id = store.accounts.create_account(OPERATOR, "Busy LLP", "london")
+    host = store.accounts.create_user(OPERATOR, account_id, Role.HOST, "Busy Host")
+    conference = store.conferences.create_conference(OPERATOR, host, "Busy call")
+
+    def write(i: int) -> None:
+        store.conferences.add_leg(OPERATOR, conference, joined_via="dial_in", name=None,
+                                  name_source=None, number=None, withheld=True)
+        store.accounts.get_user(OPERATOR, host)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, range(40)))
+    assert store.audit.verify() is None
+    assert store.audit.entries(limit=1)[0].seq == 3 + 80

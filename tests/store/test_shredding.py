@@ -60,7 +60,7 @@ def test_shredding_makes_personal_data_unreadable(
 
     # Before: readable through the service, absent from the raw bytes.
     assert store.accounts.get_user(OPERATOR, user_id).phone == NUMBER
-    store.engine.dispose()  # flush SQLite's WAL into the file we read
+    store.close()  # the last connection closing checkpoints SQLite's WAL into the file
     for view in _raw_views(settings, request):
         for form in _hex_forms(NUMBER) + _hex_forms(NAME):
             assert form not in view
@@ -85,7 +85,7 @@ def test_shredding_makes_personal_data_unreadable(
             restarted.conferences.legs(OPERATOR, conference)
     finally:
         restarted.close()
-    store.engine.dispose()
+    store.close()
     views = _raw_views(settings, request)
     # ...and gone after it; the ciphertext remains but no key in the store opens it.
     assert not any(wrapped.hex().encode() in v or wrapped in v for v in views)

@@ -204,8 +204,10 @@ class Mixer:
         Raises:
             KeyError: if the leg is not in the conference.
         """
-        self._leg(leg_id).muted = muted
-        self._changed()
+        leg = self._leg(leg_id)
+        if leg.muted != muted:  # called every tick; rebuilding the sets is per room, not per leg
+            leg.muted = muted
+            self._changed()
 
     def set_held(self, leg_id: str, held: bool) -> None:
         """Put a leg on hold or take it off.
@@ -213,8 +215,10 @@ class Mixer:
         Raises:
             KeyError: if the leg is not in the conference.
         """
-        self._leg(leg_id).held = held
-        self._changed()
+        leg = self._leg(leg_id)
+        if leg.held != held:
+            leg.held = held
+            self._changed()
 
     def _leg(self, leg_id: str) -> _Leg:
         try:

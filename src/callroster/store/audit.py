@@ -60,10 +60,14 @@ class AuditLog:
         subject: str,
         account_id: str | None,
     ) -> AuditEntry:
-        """Append one entry inside the caller's transaction (so it commits with the change)."""
+        """Append one entry inside the caller's transaction (so it commits with the change).
+
+        Appenders are serialised until their transaction commits: on PostgreSQL by a
+        transaction-scoped advisory lock, on SQLite by its write lock, which every write
+        transaction takes at BEGIN (``BEGIN IMMEDIATE``, see ``store.database``).
+        """
         with _append_lock:
             if session.get_bind().dialect.name == "postgresql":
-                # Serialise appenders across processes for the length of the transaction.
                 session.execute(text("SELECT pg_advisory_xact_lock(7151)"))
             last = session.execute(
                 select(AuditEntry.seq, AuditEntry.entry_hash)

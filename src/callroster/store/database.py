@@ -14,6 +14,8 @@ from callroster.errors import ConfigError, StoreUnavailableError
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -21,6 +23,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Freed pages are zeroed, so deleted ciphertext and keys do not linger in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    """Take SQLite's write lock at BEGIN, so two writers queue (busy_timeout) instead of both
+    reading the same audit-chain head and colliding at COMMIT. Readers are not blocked: WAL."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def describe_url(url: str) -> str:
@@ -31,7 +39,7 @@ def describe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, write_lock_at_begin: bool = True) -> Engine:
     """Create an engine and prove the database answers.
 
     Raises:
@@ -62,6 +70,8 @@ def open_engine(url: str) -> Engine:
         raise ConfigError(f"unsupported database URL {describe_url(url)}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if write_lock_at_begin:
+            event.listen(engine, "begin", _sqlite_begin_immediate)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -99,8 +99,12 @@ class KeyStore:
         sessions: sessionmaker[Session],
         ring_source: KeyRingSource,
         clock: Callable[[], dt.datetime],
+        read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self._sessions = sessions
+        # Key look-ups happen inside other transactions; on SQLite they need a connection
+        # that does not queue for the write lock those transactions hold.
+        self._read_sessions = read_sessions or sessions
         self._ring_source = ring_source
         self._clock = clock
         self._ciphers: dict[str, FieldCipher] = {}
@@ -160,7 +164,7 @@ class KeyStore:
             cached = self._ciphers.get(account_id)
         if cached is not None:
             return cached
-        with self._sessions() as session:
+        with self._read_sessions() as session:
             row = session.get(AccountKey, account_id)
         if row is None:
             raise NotFoundError(f"account {account_id} has no data key")

@@ -29,6 +29,7 @@ def utc_now() -> dt.datetime:
 @dataclass
 class Store:
     engine: Engine
+    read_engine: Engine
     sessions: sessionmaker[Session]
     ring_source: KeyRingSource
     keys: KeyStore
@@ -40,6 +41,7 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def open_ring_source(settings: Settings, *, create: bool) -> KeyRingSource:
@@ -60,6 +62,7 @@ def open_store(
     holds wrapped keys, a missing or different key is an error, never silently replaced.
     """
     engine = open_engine(settings.resolved_database_url)
+    read_engine = engine
     try:
         if migrate_to_head:
             migrate.upgrade(engine)
@@ -68,16 +71,23 @@ def open_store(
                 "the database schema is not up to date; run `callroster migrate`"
             )
         sessions = session_factory(engine)
+        read_engine = (
+            open_engine(settings.resolved_database_url, write_lock_at_begin=False)
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
         fresh = not _has_wrapped_keys(engine)
         ring_source = open_ring_source(settings, create=fresh)
-        keys = KeyStore(sessions, ring_source, clock)
+        keys = KeyStore(sessions, ring_source, clock, session_factory(read_engine))
         ensure_key_ring_matches(keys, ring_source)
     except (MasterKeyError, StoreUnavailableError):
         engine.dispose()
+        read_engine.dispose()
         raise
     audit = AuditLog(sessions, clock)
     return Store(
         engine=engine,
+        read_engine=read_engine,
         sessions=sessions,
         ring_source=ring_source,
         keys=keys,

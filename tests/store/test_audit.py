@@ -59,8 +59,15 @@ def test_concurrent_writers_keep_one_unbroken_chain(store: Store) -> None:
     conference = store.conferences.create_conference(OPERATOR, host, "Busy call")
 
     def write(i: int) -> None:
-        store.conferences.add_leg(OPERATOR, conference, joined_via="dial_in", name=None,
-                                  name_source=None, number=None, withheld=True)
+        store.conferences.add_leg(
+            OPERATOR,
+            conference,
+            joined_via="dial_in",
+            name=None,
+            name_source=None,
+            number=None,
+            withheld=True,
+        )
         store.accounts.get_user(OPERATOR, host)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

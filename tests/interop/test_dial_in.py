@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support import audio
+from tests.support import audio, pcap
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.peers import Baresip, run_sipp
 
@@ -298,3 +298,20 @@ async def test_join_and_leave_tones_and_bad_traffic_do_not_disturb_a_call(tmp_pa
     leave = np.concatenate(leave_tone()).astype(np.float64) / 32768
     assert audio.best_match(heard, join) > 0.8
     assert audio.best_match(heard, leave) > 0.8
+
+
+async def test_sipp_plays_a_law_from_a_pcap_and_others_hear_it(tmp_path: Path) -> None:
+    """sipp replays a capture of A-law RTP (a 1.2 kHz tone, 20 ms packets); the listener,
+    on u-law, hears that tone: the bridge decodes and re-encodes per leg."""
+    async with running_bridge(tmp_path / "data") as harness:
+        listener = await _listener_joins(harness, tmp_path, seconds=25)
+        await asyncio.sleep(2)
+        t = np.arange(6 * audio.RATE) / audio.RATE
+        gate = (t % 0.4) < 0.3  # speech-like bursts, as talk detection expects
+        tone = (0.3 * np.sin(2 * np.pi * 1200 * t) * gate * 32767).astype(np.int16)
+        pcap.write_rtp_pcap(tmp_path / "tone_pcma.pcap", "PCMA", 8, tone)
+        result = await run_sipp("pcap_direct", harness.sip_port, harness.demo.pin, tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        await listener.hang_up()
+        heard = audio.read_wav(listener.heard())
+    assert len(_tone_windows(heard, 1200)) >= 8, _describe(heard)

@@ -35,14 +35,21 @@ def _silence(workdir: Path, seconds: float = 40.0) -> Path:
     return path
 
 
+def _is_tone(window: np.ndarray, frequency: float) -> bool:
+    return bool(
+        audio.rms_dbfs(window) > -40
+        and audio.band_energy_ratio(window, frequency - 30, frequency + 30) > 0.8
+    )
+
+
 def _tone_windows(heard: np.ndarray, frequency: float) -> list[np.ndarray]:
     """The half-second windows that are mostly the given tone."""
-    return [
-        w
-        for w in audio.windows(heard)
-        if audio.rms_dbfs(w) > -40
-        and audio.band_energy_ratio(w, frequency - 30, frequency + 30) > 0.8
-    ]
+    return [w for w in audio.windows(heard) if _is_tone(w, frequency)]
+
+
+def _tone_flags(heard: np.ndarray, frequency: float) -> list[bool]:
+    """For each half second: was it mostly the given tone?"""
+    return [_is_tone(w, frequency) for w in audio.windows(heard)]
 
 
 def _describe(heard: np.ndarray) -> list[tuple[int, int]]:
@@ -131,10 +138,7 @@ async def test_a_muted_leg_is_not_heard(tmp_path: Path) -> None:
         heard = audio.read_wav(listener.heard())
         muted = [e for e in harness.events if type(e).__name__ == "LegMuted"]
     assert len(muted) == 1 and muted[0].by == "self"
-    flags = [
-        audio.band_energy_ratio(w, 970, 1030) > 0.8 and audio.rms_dbfs(w) > -40
-        for w in audio.windows(heard)
-    ]
+    flags = _tone_flags(heard, 1000)
     first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
     # About 5 s of tone (10 windows), then none for the 5 s the talker stayed on muted.
     assert 7 <= sum(flags) <= 12 and all(flags[first + 1 : last]), flags
@@ -155,10 +159,7 @@ async def test_phone_hold_takes_the_leg_out_and_resume_brings_it_back(tmp_path: 
         kinds = [(type(e).__name__, getattr(e, "by", None)) for e in harness.events]
         legs = harness.store.conferences.legs(operator_cli("test"), harness.demo.conference_id)
     assert ("LegHeld", "phone") in kinds and ("LegResumed", "phone") in kinds
-    flags = [
-        audio.band_energy_ratio(w, 970, 1030) > 0.8 and audio.rms_dbfs(w) > -40
-        for w in audio.windows(heard)
-    ]
+    flags = _tone_flags(heard, 1000)
     # tone (4 s) - held, silent (4 s) - tone again (4 s)
     runs = [k for k, _ in __import__("itertools").groupby(flags)]
     assert runs[-3:] in ([True, False, True], [True, False, True, False][:3]) or runs[-4:] == [
@@ -288,10 +289,7 @@ async def test_join_and_leave_tones_and_bad_traffic_do_not_disturb_a_call(tmp_pa
         await listener.hang_up()
         heard = audio.read_wav(listener.heard())
     assert counters and counters[0].from_strangers >= 1000
-    flags = [
-        audio.band_energy_ratio(w, 970, 1030) > 0.8 and audio.rms_dbfs(w) > -40
-        for w in audio.windows(heard)
-    ]
+    flags = _tone_flags(heard, 1000)
     first = flags.index(True)
     assert all(flags[first : first + 9]), flags  # 5 s of talk before *6, no gap
     join = np.concatenate(join_tone()).astype(np.float64) / 32768

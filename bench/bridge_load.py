@@ -96,6 +96,7 @@ async def _rung(
             "late_p99_ms": round(bridge["late_p99_ms"], 2),
             "late_max_ms": round(bridge["late_max_ms"], 2),
             "ticks": bridge["ticks"],
+            "ticks_skipped": bridge["ticks_skipped"],
             "bridge_cpu_pct": round(100.0 * bridge["cpu_s"] / bridge["wall_s"], 1),
             "cpu_per_leg_pct": round(100.0 * bridge["cpu_s"] / bridge["wall_s"] / n, 3),
             "rss_idle_kib": idle["rss_kib"],

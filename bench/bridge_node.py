@@ -105,7 +105,12 @@ class Node:
     def window_start(self) -> dict[str, Any]:
         self.bridge.stats.lateness.clear()
         loop = asyncio.get_running_loop()
-        self._window = {"cpu": cpu_seconds(), "wall": loop.time(), "ticks": self.bridge.stats.ticks}
+        self._window = {
+            "cpu": cpu_seconds(),
+            "wall": loop.time(),
+            "ticks": self.bridge.stats.ticks,
+            "skipped": self.bridge.stats.skipped,
+        }
         self._window.update({f"c_{k}": v for k, v in self._counters().items()})
         return self.status()
 
@@ -121,6 +126,7 @@ class Node:
             "wall_s": wall,
             "cpu_s": cpu,
             "ticks": self.bridge.stats.ticks - int(self._window["ticks"]),
+            "ticks_skipped": self.bridge.stats.skipped - int(self._window["skipped"]),
             "late_p50_ms": percentile(late_ms, 0.50),
             "late_p99_ms": percentile(late_ms, 0.99),
             "late_max_ms": max(late_ms, default=0.0),

@@ -83,11 +83,14 @@ def markdown(record: dict[str, Any]) -> str:
         "p50/p99/max: lateness of the bridge's 20 ms media tick. CPU %: bridge process "
         "user+sys over the window (100 % = one core). KiB/leg: (RSS under load - RSS with the "
         "conferences created but no call yet) / N; the detail table also gives the marginal "
-        "cost between rungs. Lateness is in whole ms: uvloop's clock (libuv) ticks in ms. "
+        "cost between rungs. Lateness is measured with perf_counter mapped onto the loop's "
+        "clock (libuv's counts whole ms; a tick can fire up to 1 ms early, hence small "
+        "negative values). "
         "pps: RTP packets/s counted by the bridge. loss: 1 - packets the legs got back "
         "/ (legs held x 50/s x window). gen: the load generator itself.",
         "",
-        "Detail per rung (setup time, jitter-buffer lost/late, RSS):",
+        "Detail per rung (setup time, jitter-buffer lost/late, media ticks skipped by the "
+        "catch-up after a stall, RSS):",
         "",
     ]
     lines += _md_table(
@@ -97,6 +100,7 @@ def markdown(record: dict[str, Any]) -> str:
             "failures",
             "jitter lost",
             "jitter late",
+            "ticks skipped",
             "RSS idle KiB",
             "RSS load KiB",
             "marginal KiB/leg",
@@ -109,6 +113,7 @@ def markdown(record: dict[str, Any]) -> str:
                 ", ".join(r["setup_failures"]) or "-",
                 str(r["jitter_lost"]),
                 str(r["jitter_late"]),
+                str(r.get("ticks_skipped", "-")),
                 f"{r['rss_idle_kib']:,}",
                 f"{r['rss_load_kib']:,}",
                 _marginal(figures["ladder"], i),

@@ -289,6 +289,8 @@ def apply(world: World, step: Step) -> None:
 
 
 def check_bounds(ep: SipEndpoint) -> None:
+    # next_timer() is cached between state changes; it must equal a fresh scan.
+    assert ep.next_timer() == ep._scan_timers()
     counts = ep.counts
     assert counts["calls"] <= LIMITS["max_calls"]
     assert counts["server_transactions"] <= LIMITS["max_transactions"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from callroster.conference.leg import Leg, LegRole, LegStatus
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
 from callroster.media.mixer import Mixer
 from callroster.media.prompt_library import PromptPlayer
-from callroster.media.talk import TalkDetector
+from callroster.media.talk import TalkDetector, level_dbfs, level_from_power
 from callroster.media.tones import hold_music, join_tone, leave_tone
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpSender
@@ -63,6 +65,10 @@ LEG_ACTIONS = {
     "drop": "drop",
 }
 SILENT_PCM = np.zeros(160, dtype=np.int16)
+FRAME_SAMPLES = 160
+# A leg's frame this tick, from RtpSession.next_audio: a payload, a concealment, or nothing.
+Audio = bytes | NDArray[np.int16] | None
+_PROMPT_CACHE_FRAMES = 20_000  # about 6 minutes of prompts per codec; cleared when full
 
 
 class Phase(StrEnum):
@@ -103,11 +109,26 @@ class Room:
 
 
 class TickStats:
-    """How late each media tick ran (seconds), for the benchmark and the health endpoint."""
+    """How late each media tick ran (seconds), for the benchmark and the health endpoint.
+
+    The loop's clock (libuv's under uvloop) counts whole milliseconds, too coarse for a
+    lateness that should stay well under one. :meth:`precise` maps ``time.perf_counter()``
+    onto the loop's clock instead: the loop's reading is never ahead of the true time, so the
+    smallest ``perf_counter() - loop.time()`` seen so far is the offset between the two,
+    accurate to microseconds after a few ticks.
+    """
 
     def __init__(self, keep: int = 30_000) -> None:
         self.lateness: deque[float] = deque(maxlen=keep)
         self.ticks = 0
+        self.skipped = 0  # ticks never run because the clock jumped (catch-up after a stall)
+        self._offset = math.inf
+
+    def precise(self, loop_now: float) -> float:
+        """The current time on the loop's clock, to the precision of ``perf_counter``."""
+        counter = time.perf_counter()
+        self._offset = min(self._offset, counter - loop_now)
+        return counter - self._offset
 
     def record(self, lateness: float) -> None:
         self.ticks += 1
@@ -118,9 +139,18 @@ class _RtpProtocol(asyncio.DatagramProtocol):
     def __init__(self, bridge: BridgeService, call_id: str) -> None:
         self._bridge = bridge
         self._call_id = call_id
+        self._calls = bridge.calls
+        self._time = asyncio.get_running_loop().time
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._bridge.on_rtp(self._call_id, data, (str(addr[0]), int(addr[1])))
+        # BridgeService.on_rtp, inlined: this runs for every packet of every leg. The loop
+        # gives the address as (host str, port int, ...), which RtpSession.receive compares.
+        call = self._calls.get(self._call_id)
+        if call is None:
+            return
+        digit = call.rtp.receive(data, addr, self._time())
+        if digit is not None:
+            self._bridge.on_digit(call, digit)
 
 
 class _SipUdpProtocol(asyncio.DatagramProtocol):
@@ -158,6 +188,7 @@ class BridgeService:
         self._next_tick = 0.0
         self._writer = StoreWriter()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._prompt_payloads: dict[tuple[int, str], tuple[NDArray[np.int16], bytes]] = {}
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self, udp_socket: socket.socket, tcp_socket: socket.socket) -> None:
@@ -564,6 +595,10 @@ class BridgeService:
         if digit is not None:
             self._digit(call, digit)
 
+    def on_digit(self, call: Call, digit: str) -> None:
+        """A key press arrived as an RFC 4733 telephone-event."""
+        self._digit(call, digit)
+
     def _send(self, call: Call, payload: bytes) -> None:
         if call.sending:
             call.rtp_transport.sendto(call.rtp.packet(payload), call.rtp.remote)
@@ -571,7 +606,7 @@ class BridgeService:
     def _tick(self) -> None:
         """One 20 ms media tick, scheduled on an absolute grid so it never drifts."""
         now = self._now()
-        self.stats.record(now - self._next_tick)
+        self.stats.record(self.stats.precise(now) - self._next_tick)
         try:
             self._mix_rooms(now)
             self._play_to_callers_outside_rooms(now)
@@ -585,42 +620,100 @@ class BridgeService:
         self._pump()
         self._next_tick += TICK
         if self._next_tick < now - 5 * TICK:  # we were stopped (debugger, suspend): catch up
+            self.stats.skipped += math.ceil((now - self._next_tick) / TICK)
             self._next_tick = now + TICK
         assert self._loop is not None
         self._tick_handle = self._loop.call_at(self._next_tick, self._tick)
 
     def _mix_rooms(self, now: float) -> None:
+        # Two passes: first every leg's frame, then per room talk detection, mix and send.
+        # Between them, the levels of all received frames of all rooms are computed in one
+        # table lookup per codec (most rooms are small; per-room numpy calls would dominate).
+        rooms: list[tuple[Room, list[tuple[Leg, Call]], list[Audio], list[float | None]]] = []
+        pending: dict[str, tuple[list[list[float | None]], list[int], list[bytes]]] = {}
+        calls_by_leg = self._calls_by_leg
         for room in list(self.rooms.values()):
-            inputs: dict[str, NDArray[np.int16] | None] = {}
-            talking: list[str] = []
-            conference = room.conference
-            members = [(leg, self._call_for_leg(leg.id)) for leg in conference.present()]
-            for leg, call in members:
+            members: list[tuple[Leg, Call]] = []
+            audio: list[Audio] = []
+            levels: list[float | None] = []
+            for leg in room.conference.present():
+                call = calls_by_leg.get(leg.id)
                 if call is None:
                     continue
-                pcm = call.rtp.next_pcm(now)
-                inputs[leg.id] = pcm
-                update = call.talk.update(pcm if leg.heard else None)
-                conference.set_talking(leg.id, update.talking and leg.heard)
-                if leg.talking:
-                    talking.append(leg.id)
-                room.mixer.set_muted(leg.id, leg.muted)
-                room.mixer.set_held(leg.id, leg.held)
-            extra = room.tones.popleft() if room.tones else None
-            output = room.mixer.mix(
-                inputs, hold_music=next(room.music), extra=extra, talking=talking
+                frame = call.rtp.next_audio(now)
+                level: float | None = None
+                # Not heard: the talk detector is told nothing arrived (see _mix_room).
+                if frame is not None and leg.heard:
+                    if isinstance(frame, bytes):
+                        batch = pending.get(call.rtp.codec)
+                        if batch is None:
+                            batch = pending[call.rtp.codec] = ([], [], [])
+                        batch[0].append(levels)
+                        batch[1].append(len(levels))
+                        batch[2].append(frame)
+                    else:
+                        level = level_dbfs(frame)
+                members.append((leg, call))
+                audio.append(frame)
+                levels.append(level)
+            rooms.append((room, members, audio, levels))
+        for codec, (owners, indexes, payloads) in pending.items():
+            sums = g711.sums_of_squares(codec, b"".join(payloads))
+            for owner, index, total in zip(owners, indexes, sums, strict=True):
+                owner[index] = level_from_power(total / FRAME_SAMPLES)
+        for room, members, audio, levels in rooms:
+            self._mix_room(room, members, audio, levels)
+
+    def _mix_room(
+        self,
+        room: Room,
+        members: list[tuple[Leg, Call]],
+        audio: list[Audio],
+        levels: list[float | None],
+    ) -> None:
+        conference = room.conference
+        mixer = room.mixer
+        inputs: dict[str, NDArray[np.int16] | None] = {}
+        talking: list[str] = []
+        for (leg, call), frame, level in zip(members, audio, levels, strict=True):
+            # level is None for a leg that is not heard (see _mix_rooms).
+            now_talking = call.talk.update_talking(level) and leg.heard
+            if leg.talking != now_talking:
+                conference.set_talking(leg.id, now_talking)
+            if leg.talking:
+                talking.append(leg.id)
+                # Only talkers are mixed, so only their frames are decoded.
+                inputs[leg.id] = call.rtp.last_pcm() if isinstance(frame, bytes) else frame
+            mixer.set_flags(leg.id, muted=leg.muted, held=leg.held)
+        extra = room.tones.popleft() if room.tones else None
+        music = next(room.music)
+        # Only held legs hear the music: without one, copying it into the output is waste.
+        output = mixer.mix(
+            inputs, hold_music=music if mixer.any_held else None, extra=extra, talking=talking
+        )
+        for leg, call in members:
+            prompt = call.prompts.next_frame()
+            payload = (
+                self._encode_prompt(call.rtp.codec, prompt)
+                if prompt is not None
+                else output.encoded(leg.id)
             )
-            for leg, call in members:
-                if call is None:
-                    continue
-                prompt = call.prompts.next_frame()
-                payload = (
-                    g711.encode(call.rtp.codec, prompt)
-                    if prompt is not None
-                    else output.encoded(leg.id)
-                )
-                self._send(call, payload)
-            self._after_conference_change(room)
+            self._send(call, payload)
+        self._after_conference_change(room)
+
+    def _encode_prompt(self, codec: str, frame: NDArray[np.int16]) -> bytes:
+        """A prompt frame in a codec, encoded once: everyone who joins hears the same frames.
+
+        Keyed by the frame's identity (prompt frames are loaded once and kept); the frame is
+        kept in the entry so that its id cannot be reused by another array.
+        """
+        key = (id(frame), codec)
+        entry = self._prompt_payloads.get(key)
+        if entry is None or entry[0] is not frame:
+            if len(self._prompt_payloads) >= _PROMPT_CACHE_FRAMES:
+                self._prompt_payloads.clear()
+            entry = self._prompt_payloads[key] = (frame, g711.encode(codec, frame))
+        return entry[1]
 
     def _play_to_callers_outside_rooms(self, now: float) -> None:
         for call in list(self.calls.values()):
@@ -629,7 +722,8 @@ class BridgeService:
             call.rtp.next_pcm(now)  # keep the jitter buffer moving while they key in
             prompt = call.prompts.next_frame()
             self._send(
-                call, g711.encode(call.rtp.codec, prompt if prompt is not None else SILENT_PCM)
+                call,
+                self._encode_prompt(call.rtp.codec, prompt if prompt is not None else SILENT_PCM),
             )
 
     def _hang_up_when_told(self, now: float) -> None:

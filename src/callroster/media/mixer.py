@@ -163,6 +163,11 @@ class Mixer:
         """The legs in the conference, in the order they were added."""
         return tuple(self._legs)
 
+    @property
+    def any_held(self) -> bool:
+        """Whether any leg is on hold (and so hears the hold music)."""
+        return bool(self._held)
+
     def codec(self, leg_id: str) -> str:
         """The codec a leg is sent in."""
         return self._leg(leg_id).codec
@@ -220,6 +225,17 @@ class Mixer:
             leg.held = held
             self._changed()
 
+    def set_flags(self, leg_id: str, *, muted: bool, held: bool) -> None:
+        """:meth:`set_muted` and :meth:`set_held` in one step (the bridge's per-tick call).
+
+        Raises:
+            KeyError: if the leg is not in the conference.
+        """
+        leg = self._leg(leg_id)
+        if leg.muted != muted or leg.held != held:
+            leg.muted, leg.held = muted, held
+            self._changed()
+
     def _leg(self, leg_id: str) -> _Leg:
         try:
             return self._legs[leg_id]
@@ -272,17 +288,20 @@ class Mixer:
                 ids.append(leg_id)
                 frames.append(_frame(frame, "leg", leg_id))
 
-        total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        if extra is not None:
-            total += _frame(extra, "extra")
         per_leg: dict[str, NDArray[np.int16]] = {}
-        if frames:
-            stack = np.array(frames, dtype=np.int32)  # shapes checked above: k x 160
-            total += stack.sum(axis=0, dtype=np.int32)
-            # Every contributor's N-1 mix at once: (full sum) - (own row), saturated once.
-            minus_own = _frozen(_saturate(total - stack))
-            per_leg = dict(zip(ids, minus_own, strict=True))
-        common = _frozen(_saturate(total)) if frames or extra is not None else _SILENT_FRAME
+        if not frames and extra is None:
+            common = _SILENT_FRAME  # the usual tick of a quiet room: nothing to add up
+        else:
+            total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+            if extra is not None:
+                total += _frame(extra, "extra")
+            if frames:
+                stack = np.array(frames, dtype=np.int32)  # shapes checked above: k x 160
+                total += stack.sum(axis=0, dtype=np.int32)
+                # Every contributor's N-1 mix at once: (full sum) - (own row), saturated once.
+                minus_own = _frozen(_saturate(total - stack))
+                per_leg = dict(zip(ids, minus_own, strict=True))
+            common = _frozen(_saturate(total))
         if hold_music is None:
             hold = _SILENT_FRAME
         else:

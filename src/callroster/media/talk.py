@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,7 +42,16 @@ def level_dbfs(frame: NDArray[np.int16]) -> float:
     samples = np.asarray(frame, dtype=np.float64).reshape(-1)
     if samples.size == 0:
         return SILENT_DBFS
-    power = float(np.dot(samples, samples)) / samples.size
+    return level_from_power(float(np.dot(samples, samples)) / samples.size)
+
+
+def level_from_power(power: float) -> float:
+    """The level in dBFS of a frame whose mean square sample value is ``power``.
+
+    :func:`level_dbfs` is this of ``sum(samples**2) / len(samples)``; the bridge computes the
+    sums for a whole room at once and calls this per leg. The sums of squares of int16
+    samples are integers well below 2**53, so any summation order gives the same float.
+    """
     if power <= 0.0:
         return SILENT_DBFS
     return max(SILENT_DBFS, 10.0 * math.log10(power / _FULL_SCALE_POWER))
@@ -123,8 +133,13 @@ class TalkDetector:
         self._hangover_frames = max(1, math.ceil(hangover_ms / frame_ms))
         self._rise_per_frame = floor_rise_db_per_s * frame_ms / 1000.0
         window = 0 if steady_noise_s is None else math.ceil(steady_noise_s * 1000.0 / frame_ms)
-        self._steady_levels = np.full(window, np.nan)
+        self._steady_window = window
         self._steady_range_db = steady_range_db
+        # Sliding minimum and maximum of the last ``window`` levels (monotonic queues of
+        # (frame number, level)): O(1) per frame where min()/max() over the window cost two
+        # numpy reductions on every frame of every leg.
+        self._steady_lows: deque[tuple[int, float]] = deque()
+        self._steady_highs: deque[tuple[int, float]] = deque()
         self.reset()
 
     def reset(self) -> None:
@@ -133,8 +148,9 @@ class TalkDetector:
         self._talking = False
         self._loud_run = 0  # consecutive frames above the start threshold
         self._quiet_run = 0  # consecutive frames below the stop threshold
-        self._steady_levels.fill(np.nan)
-        self._steady_next = 0
+        self._steady_lows.clear()
+        self._steady_highs.clear()
+        self._steady_next = 0  # levels seen since the reset
 
     @property
     def talking(self) -> bool:
@@ -154,36 +170,75 @@ class TalkDetector:
                 discontinuous transmission). A missing frame counts as quiet and leaves the
                 floor alone, since it says nothing about the room's noise.
         """
-        level: float | None = None
+        return self.update_level(None if frame is None else level_dbfs(frame))
+
+    def update_level(self, level: float | None) -> TalkUpdate:
+        """:meth:`update` for a frame whose level (:func:`level_dbfs`) is already known.
+
+        Args:
+            level: the frame's level in dBFS, or None when no frame arrived.
+        """
+        event = self._step(level)
+        return TalkUpdate(self._talking, event, level, self._floor)
+
+    def update_talking(self, level: float | None) -> bool:
+        """:meth:`update_level` without building a :class:`TalkUpdate`: whether the leg is
+        talking as of this frame (the bridge's per-leg, per-tick call)."""
+        self._step(level)
+        return self._talking
+
+    def _step(self, level: float | None) -> TalkEvent | None:
         loud = False
         quiet = True
-        if frame is not None:
-            level = level_dbfs(frame)
+        if level is not None:
             # Judge against the floor as it was before this frame, then let it follow.
-            floor = level if self._floor is None else self._floor
-            loud = level > max(floor + self.start_margin_db, self.min_level_dbfs)
-            quiet = level < max(floor + self.stop_margin_db, self.min_level_dbfs)
+            floor = self._floor
+            if floor is None:
+                floor = level
+            min_level = self.min_level_dbfs
+            loud = level > max(floor + self.start_margin_db, min_level)
+            quiet = level < max(floor + self.stop_margin_db, min_level)
             self._track_floor(floor, level)
 
-        event: TalkEvent | None = None
         if not self._talking:
             self._loud_run = self._loud_run + 1 if loud else 0
             if self._loud_run >= self._attack_frames:
-                self._talking, self._quiet_run, event = True, 0, TalkEvent.STARTED
+                self._talking, self._quiet_run = True, 0
+                return TalkEvent.STARTED
         else:
             self._quiet_run = self._quiet_run + 1 if quiet else 0
             if self._quiet_run >= self._hangover_frames:
-                self._talking, self._loud_run, event = False, 0, TalkEvent.STOPPED
-        return TalkUpdate(self._talking, event, level, self._floor)
+                self._talking, self._loud_run = False, 0
+                return TalkEvent.STOPPED
+        return None
 
     def _track_floor(self, floor: float, level: float) -> None:
-        floor = level if level < floor else min(level, floor + self._rise_per_frame)
-        window = self._steady_levels
-        if window.size:
-            window[self._steady_next] = level
-            self._steady_next = (self._steady_next + 1) % window.size
-            # NaN until the window has filled once, which keeps max - min false until then.
-            lowest = float(window.min())
-            if float(window.max()) - lowest <= self._steady_range_db and lowest > floor:
-                floor = lowest
+        if level < floor:
+            floor = level
+        else:
+            risen = floor + self._rise_per_frame
+            floor = level if level < risen else risen  # min(level, risen)
+        size = self._steady_window
+        if size:
+            index = self._steady_next
+            self._steady_next = index + 1
+            lows, highs = self._steady_lows, self._steady_highs
+            while lows and lows[-1][1] >= level:
+                lows.pop()
+            while highs and highs[-1][1] <= level:
+                highs.pop()
+            entry = (index, level)
+            lows.append(entry)
+            highs.append(entry)
+            # One level enters per frame, so at most the front one has left the window.
+            gone = index - size
+            if lows[0][0] <= gone:
+                lows.popleft()
+            if highs[0][0] <= gone:
+                highs.popleft()
+            # Only once the window has filled, as a window padded with NaN would behave.
+            if gone >= -1:
+                lowest = lows[0][1]
+                if highs[0][1] - lowest <= self._steady_range_db and lowest > floor:
+                    floor = lowest
         self._floor = floor

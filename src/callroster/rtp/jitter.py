@@ -41,6 +41,8 @@ _REANCHOR_AFTER = 3  # consecutive late packets: the network path got slower, no
 _LATE_RESYNC = 25  # consecutive late packets (half a second): the sender's clock jumped back
 _RESET_JUMP = 1.0  # seconds of timestamp discontinuity that starts the stream afresh
 _SEQUENCE_HISTORY = 512  # sequence numbers remembered to recognise duplicates
+_HALF_TIMESTAMP = TIMESTAMP_MODULO // 2
+_HALF_SEQUENCE = SEQUENCE_MODULO // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,11 @@ class JitterBuffer:
         self.initial_delay = self._clamp(initial_delay)
         self.max_frames = max_frames
         self._frame_seconds = frame_samples / clock_rate
+        # Derived once for push_fields; each is the same float the expressions give.
+        self._half_frame = self._frame_seconds / 2
+        self._half_samples = frame_samples // 2
+        self._decay_step = _DECAY_PER_SECOND * self._frame_seconds
+        self._reset_jump = _RESET_JUMP * clock_rate
         self._received = self._duplicates = self._late = self._concealed = 0
         self._dropped = self._resets = self._lost_before = 0
         self._missing_run = 0
@@ -192,21 +199,71 @@ class JitterBuffer:
             packet: The packet; its payload is stored as is.
             arrival: When it arrived, in seconds on the same clock as :meth:`pop`'s ``now``.
         """
+        self.push_fields(packet.sequence, packet.timestamp, packet.ssrc, packet.payload, arrival)
+
+    def push_fields(
+        self, sequence: int, timestamp: int, ssrc: int, payload: bytes, arrival: float
+    ) -> None:
+        """:meth:`push` for a packet already taken apart (the receiver's fast path).
+
+        The steps of :meth:`_starts_new_stream`, ``_unwrap``, :meth:`_remember` and
+        :meth:`_measure` are inlined here: this runs for every packet of every leg, and the
+        calls cost more than the arithmetic. The results are the same to the last bit.
+        """
         self._received += 1
-        if self._starts_new_stream(packet):
+        high_ts = self._high_ts
+        delta = (timestamp - high_ts) % TIMESTAMP_MODULO
+        ext_ts = high_ts + (delta - TIMESTAMP_MODULO if delta >= _HALF_TIMESTAMP else delta)
+        if ssrc != self._ssrc or self._late_run >= _LATE_RESYNC:
+            new_stream = True
+        else:
+            cursor = self._cursor
+            reference = high_ts if cursor is None else self._origin + cursor * self.frame_samples
+            new_stream = abs(ext_ts - reference) > self._reset_jump
+        if new_stream:
             if self._ssrc is not None:
                 self._resets += 1
-            self._begin(packet, arrival)
-        ext_ts = _unwrap(packet.timestamp, self._high_ts, TIMESTAMP_MODULO)
-        ext_seq = _unwrap(packet.sequence, self._high_seq, SEQUENCE_MODULO)
-        if ext_seq in self._seen:
+            self._begin(ssrc, sequence, timestamp, arrival)
+            ext_ts = timestamp
+        high_seq = self._high_seq
+        delta = (sequence - high_seq) % SEQUENCE_MODULO
+        ext_seq = high_seq + (delta - SEQUENCE_MODULO if delta >= _HALF_SEQUENCE else delta)
+        seen = self._seen
+        if ext_seq in seen:
             self._duplicates += 1
             return
-        self._remember(ext_seq)
-        self._high_ts = max(self._high_ts, ext_ts)
-        self._measure(ext_ts, arrival)
+        # _remember
+        seen.add(ext_seq)
+        order = self._seen_order
+        order.append(ext_seq)
+        if len(order) > _SEQUENCE_HISTORY:
+            seen.discard(order.popleft())
+        self._unique += 1
+        if ext_seq > high_seq:
+            self._high_seq = ext_seq
+        elif ext_seq < self._low_seq:
+            self._low_seq = ext_seq
+        if ext_ts > self._high_ts:
+            self._high_ts = ext_ts
+        # _measure
+        transit = arrival - (ext_ts - self._origin) / self.clock_rate
+        jitter = self._jitter + (abs(transit - self._transit) - self._jitter) * _JITTER_GAIN
+        self._jitter = jitter
+        self._transit = transit
+        self._mean_transit += (transit - self._mean_transit) * _MEAN_GAIN
+        wanted = self._half_frame + _JITTER_MARGIN * jitter
+        if wanted < self.min_delay:
+            wanted = self.min_delay
+        if wanted > self.max_delay:
+            wanted = self.max_delay
+        target = self._target
+        if wanted < target:
+            decayed = target - self._decay_step
+            self._target = wanted if wanted >= decayed else decayed
+        else:
+            self._target = wanted
         # Nearest slot, so a sender whose timestamps are off the 20 ms grid still lines up.
-        slot = (ext_ts - self._origin + self.frame_samples // 2) // self.frame_samples
+        slot = (ext_ts - self._origin + self._half_samples) // self.frame_samples
         if self._cursor is not None and slot < self._cursor:
             self._late += 1
             self._late_run += 1
@@ -216,12 +273,28 @@ class JitterBuffer:
             )
             return
         self._late_run = 0
-        if slot in self._frames:
+        frames = self._frames
+        if slot in frames:
             self._duplicates += 1
             return
-        self._frames[slot] = packet.payload
-        while len(self._frames) > self.max_frames:
-            del self._frames[min(self._frames)]
+        frames[slot] = payload
+        if len(frames) > self.max_frames:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        frames = self._frames
+        cursor = self._cursor
+        while len(frames) > self.max_frames:
+            if cursor is None:
+                oldest = min(frames)
+            else:
+                # Nothing below the cursor is ever stored, so the oldest frame is found by
+                # walking up from it (usually one step) instead of min() over 64 keys: an
+                # overloaded bridge gets here on every packet.
+                oldest = cursor
+                while oldest not in frames:
+                    oldest += 1
+            del frames[oldest]
             self._dropped += 1
 
     def pop(self, now: float) -> Frame:
@@ -279,6 +352,7 @@ class JitterBuffer:
         return SILENCE
 
     def _starts_new_stream(self, packet: RtpPacket) -> bool:
+        """The reference form of the new-stream test that :meth:`push_fields` inlines."""
         if self._ssrc is None or packet.ssrc != self._ssrc or self._late_run >= _LATE_RESYNC:
             return True
         ext_ts = _unwrap(packet.timestamp, self._high_ts, TIMESTAMP_MODULO)
@@ -290,15 +364,15 @@ class JitterBuffer:
             reference = self._origin + self._cursor * self.frame_samples
         return abs(ext_ts - reference) > _RESET_JUMP * self.clock_rate
 
-    def _begin(self, packet: RtpPacket, arrival: float) -> None:
+    def _begin(self, ssrc: int, sequence: int, timestamp: int, arrival: float) -> None:
         # last_payload and the concealment run carry over: to the listener it is one leg,
         # and a restart mid-word should fade out like a loss rather than cut off.
         if self._unique:
             self._lost_before += max(0, self._high_seq - self._low_seq + 1 - self._unique)
         self._dropped += len(self._frames)  # the old stream's unplayed frames
-        self._ssrc = packet.ssrc
-        self._origin = self._high_ts = packet.timestamp
-        self._high_seq = self._low_seq = packet.sequence
+        self._ssrc = ssrc
+        self._origin = self._high_ts = timestamp
+        self._high_seq = self._low_seq = sequence
         self._unique = 0
         self._seen.clear()
         self._seen_order.clear()

@@ -16,6 +16,7 @@ SEQUENCE_MODULO = 1 << 16
 TIMESTAMP_MODULO = 1 << 32
 _MAX_CSRCS = 15
 _HEADER = struct.Struct("!BBHII")
+_PLAIN_FIRST_OCTET = RTP_VERSION << 6  # no padding, no extension, no CSRCs
 # RFC 5761 section 4: with the marker bit masked, 64-95 is where RTCP packet types 192-223
 # land (SR..APP are 72-76; RTPFB, PSFB and XR are 77-79), and RTP MUST NOT use those payload
 # types on a multiplexed port. Taking the whole range also ignores feedback RTCP from phones.
@@ -205,14 +206,20 @@ class RtpSender:
         """
         if samples < 0:
             raise ValueError(f"samples {samples} is negative")
-        packet = RtpPacket(
-            payload_type=self.payload_type if payload_type is None else payload_type,
-            sequence=self._sequence,
-            timestamp=self._timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=marker,
+        if payload_type is None:
+            payload_type = self.payload_type
+        if not 0 <= payload_type < 128:
+            raise ValueError(f"payload type {payload_type} is not 7 bits")
+        # What serialise_rtp(RtpPacket(...)) gives, without building and validating a packet
+        # per frame: sequence and timestamp stay in range by construction, the SSRC was
+        # checked in __init__.
+        header = _HEADER.pack(
+            _PLAIN_FIRST_OCTET,
+            (0x80 if marker else 0) | payload_type,
+            self._sequence,
+            self._timestamp,
+            self.ssrc,
         )
         self._sequence = (self._sequence + 1) % SEQUENCE_MODULO
         self._timestamp = (self._timestamp + samples) % TIMESTAMP_MODULO
-        return serialise_rtp(packet)
+        return header + payload

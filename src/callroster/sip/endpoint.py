@@ -115,6 +115,11 @@ class SipEndpoint:
     ) -> None:
         limits = Limits(max_calls, max_transactions, min_se, answer_timeout, session_expires)
         self._core = Core(local_host, local_port, ids, user_agent, limits)
+        # next_timer() scans every transaction and call; the adapter asks after every message
+        # and every 20 ms tick. Deadlines change only inside the methods below that take the
+        # state forward, so each of them marks the answer stale and it is computed once.
+        self._next_timer: float | None = None
+        self._next_timer_stale = True
         self._streams: dict[Address, bytearray] = {}
 
     @property
@@ -142,6 +147,7 @@ class SipEndpoint:
             transport: ``"udp"`` or ``"tcp"``.
             now: Current time in seconds (any monotonic clock).
         """
+        self._next_timer_stale = True
         self._core.now = now
         if transport == "tcp":
             messages = self._frame(data, source)
@@ -181,6 +187,12 @@ class SipEndpoint:
 
     def next_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
+        if self._next_timer_stale:
+            self._next_timer = self._scan_timers()
+            self._next_timer_stale = False
+        return self._next_timer
+
+    def _scan_timers(self) -> float | None:
         core = self._core
         deadlines = [tx.next_timer() for tx in core.server.values()]
         deadlines += [entry.tx.next_timer() for entry in core.client.values()]
@@ -192,6 +204,7 @@ class SipEndpoint:
 
     def handle_timer(self, now: float) -> None:
         """Fires every timer due at ``now``: retransmissions, timeouts, session timers."""
+        self._next_timer_stale = True
         core = self._core
         core.now = now
         for key, tx in list(core.server.items()):
@@ -252,6 +265,7 @@ class SipEndpoint:
         Raises:
             ValueError: ``status`` outside 100-699, or an invalid header.
         """
+        self._next_timer_stale = True
         if not 100 <= status <= 699:
             raise ValueError(f"status {status} outside 100-699")
         now = self._core.now if now is None else now
@@ -275,6 +289,7 @@ class SipEndpoint:
             call_id: The call's Call-ID.
             now: Current time.
         """
+        self._next_timer_stale = True
         core = self._core
         core.now = now
         call = core.calls.get(call_id)
@@ -330,6 +345,7 @@ class SipEndpoint:
             CallLimitReached: ``max_calls`` calls in progress.
             ValueError: ``uri`` is not a SIP URI.
         """
+        self._next_timer_stale = True
         self._core.now = now
         if len(self._core.calls) >= self._core.limits.max_calls:
             raise CallLimitReached(f"{len(self._core.calls)} calls in progress")

@@ -46,7 +46,7 @@ from callroster.media.talk import TalkDetector, level_dbfs, level_from_power
 from callroster.media.tones import hold_music, join_tone, leave_tone
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpSender
-from callroster.sdp.offer_answer import Negotiated, answer_offer
+from callroster.sdp.offer_answer import Negotiated, answer_offer, make_offer
 from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
 from callroster.sip import events as sip_events
 from callroster.sip.endpoint import SipEndpoint
@@ -176,6 +176,8 @@ class BridgeService:
         self._advertised = advertised_address or media_address
         self.calls: dict[str, Call] = {}
         self._calls_by_leg: dict[str, Call] = {}
+        self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
+        self._abandoned: set[str] = set()  # ...of which the caller already gave up
         self.rooms: dict[str, Room] = {}
         self.stats = TickStats()
         self._endpoint: SipEndpoint | None = None
@@ -315,6 +317,9 @@ class BridgeService:
             call = self.calls.get(event.call_id)
             if call is not None:
                 self._end(call, "hangup")
+            elif event.call_id in self._routing:
+                # CANCEL (or a time-out) while we were still looking the call up.
+                self._abandoned.add(event.call_id)
         elif isinstance(event, sip_events.ReInvite):
             self._reinvite(event.call_id, event.request)
         elif isinstance(event, sip_events.InfoReceived):
@@ -326,6 +331,14 @@ class BridgeService:
     # -- a new call -----------------------------------------------------------------------
     async def _route(self, call_id: str, request: Request) -> None:
         """Decide where an INVITE goes, open its media, answer it."""
+        self._routing.add(call_id)
+        try:
+            await self._route_call(call_id, request)
+        finally:
+            self._routing.discard(call_id)
+            self._abandoned.discard(call_id)
+
+    async def _route_call(self, call_id: str, request: Request) -> None:
         try:
             user = parse_uri(request.uri).user or ""
         except ValueError:
@@ -353,6 +366,9 @@ class BridgeService:
             lambda: _RtpProtocol(self, call_id), local_addr=(self._media_address, 0)
         )
         rtp_transport = transport
+        if call_id in self._abandoned:  # the caller gave up while we opened the socket
+            rtp_transport.close()
+            return
         local_port = int(rtp_transport.get_extra_info("sockname")[1])
         try:
             negotiated = self._negotiate(offer, local_port, 1)
@@ -415,8 +431,28 @@ class BridgeService:
         if call is None:
             self._answer(call_id, 481, "Call/Transaction Does Not Exist")
             return
+        call.sdp_version += 1
+        if not request.body.strip():
+            # An offerless re-INVITE (a session refresh, typically): we make the offer, the
+            # same media as now. The answer comes in the ACK; a change of media made there
+            # is not applied (not supported yet), the call carries on as it was.
+            offer = make_offer(
+                local_address=self._advertised,
+                local_port=call.local_port,
+                session_id=call.local_port,
+                session_version=call.sdp_version,
+                codecs=(call.rtp.codec,),
+                telephone_event_pt=call.rtp.telephone_event_pt,
+            )
+            self._answer(
+                call_id,
+                200,
+                "OK",
+                body=serialise_sdp(offer).encode(),
+                content_type="application/sdp",
+            )
+            return
         try:
-            call.sdp_version += 1
             negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
         except SdpError as exc:
             self._answer(call_id, exc.code, exc.reason)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "callroster"
-PURE = ["sip", "sdp", "rtp", "conference", "privacy"]
+PURE = ["sip", "sdp", "rtp", "conference", "privacy", "roster"]
 FORBIDDEN = ("asyncio", "socket", "sqlalchemy", "callroster.store", "callroster.io", "time")
 
 

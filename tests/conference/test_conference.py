@@ -6,6 +6,7 @@ from callroster.conference.conference import Conference, ConferenceError
 from callroster.conference.events import (
     ConferenceLocked,
     HangUp,
+    LegDetails,
     LegHeld,
     LegJoined,
     LegLeft,
@@ -37,7 +38,8 @@ def test_join_and_leave_history_and_tones() -> None:
     conference = Conference("c1")
     assert conference.admit(_leg("a"), 0.0)
     conference.leave("a")
-    assert conference.events() == [LegJoined("c1", "a"), LegLeft("c1", "a", "hangup")]
+    details = LegDetails("guest", "dial_in", "+447700900001", False)
+    assert conference.events() == [LegJoined("c1", "a", details), LegLeft("c1", "a", "hangup")]
     assert conference.effects() == [PlayTone("join", "a"), PlayTone("leave", "a")]
     assert conference.leg("a").status == LegStatus.LEFT
     conference.leave("a")  # twice is harmless

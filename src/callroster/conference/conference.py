@@ -17,6 +17,7 @@ from callroster.conference.events import (
     Effect,
     Event,
     HangUp,
+    LegDetails,
     LegHeld,
     LegJoined,
     LegLeft,
@@ -95,7 +96,20 @@ class Conference:
         leg.joined_at = now
         self._legs[leg.id] = leg
         self._set_status(leg, LegStatus.CONNECTED)
-        self._events.append(LegJoined(self.id, leg.id))
+        self._events.append(
+            LegJoined(
+                self.id,
+                leg.id,
+                LegDetails(
+                    role=leg.role.value,
+                    joined_via=leg.joined_via,
+                    number=leg.number,
+                    withheld=leg.withheld,
+                    name=leg.name,
+                    name_source=leg.name_source,
+                ),
+            )
+        )
         self._effects.append(PlayTone("join", except_leg=leg.id))
         return True
 

@@ -7,9 +7,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class LegDetails:
+    """Who joined, as the roster shows them: what was known at the moment of joining."""
+
+    role: str  # host | guest
+    joined_via: str  # dial_in | dial_out | web
+    number: str | None  # None when withheld
+    withheld: bool
+    name: str | None = None
+    name_source: str | None = None
+
+
+@dataclass(frozen=True)
 class LegJoined:
     conference_id: str
     leg_id: str
+    details: LegDetails | None = None
 
 
 @dataclass(frozen=True)

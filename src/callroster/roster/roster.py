@@ -1,0 +1,144 @@
+"""The roster of a conference in progress, built only from conference events (it never
+reaches into the bridge), with a sequence number per change so a client that reconnects can
+resume from where it was instead of reloading everything.
+
+Messages are plain dicts, ready for JSON: ``snapshot`` on connect, then one message per
+change, each carrying the whole updated leg (or the conference flags).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from callroster.conference.events import (
+    ConferenceLocked,
+    ConferenceUnlocked,
+    Event,
+    LegHeld,
+    LegJoined,
+    LegLeft,
+    LegMuted,
+    LegResumed,
+    LegUnmuted,
+    TalkingStarted,
+    TalkingStopped,
+)
+
+Message = dict[str, Any]
+
+
+@dataclass
+class RosterLeg:
+    id: str
+    name: str | None
+    name_source: str | None
+    number: str | None  # E.164 as signalled, "withheld", or None when unknown
+    joined_via: str
+    role: str
+    status: str  # joining | connected | on_hold | left
+    muted: bool
+    talking: bool
+    joined_at: str
+    left_at: str | None = None
+
+
+class ConferenceRoster:
+    def __init__(self, conference_id: str, *, history: int = 2000) -> None:
+        self.conference_id = conference_id
+        self.seq = 0
+        self.locked = False
+        self.recording = False
+        self.legs: dict[str, RosterLeg] = {}
+        self._log: deque[Message] = deque(maxlen=history)
+
+    def apply(self, event: Event, at: dt.datetime) -> Message | None:
+        """Fold one event in; returns the message to send to watchers, or None."""
+        when = at.isoformat(timespec="milliseconds")
+        message: Message
+        if isinstance(event, LegJoined):
+            details = event.details
+            leg = RosterLeg(
+                id=event.leg_id,
+                name=details.name if details else None,
+                name_source=details.name_source if details else None,
+                number="withheld"
+                if details and details.withheld
+                else (details.number if details else None),
+                joined_via=details.joined_via if details else "dial_in",
+                role=details.role if details else "guest",
+                status="connected",
+                muted=False,
+                talking=False,
+                joined_at=when,
+            )
+            self.legs[leg.id] = leg
+            message = {"event": "joined", "leg": asdict(leg)}
+        elif isinstance(event, ConferenceLocked | ConferenceUnlocked):
+            self.locked = isinstance(event, ConferenceLocked)
+            message = {"event": "locked", "locked": self.locked}
+        else:
+            leg_or_none = self.legs.get(getattr(event, "leg_id", ""))
+            if leg_or_none is None:
+                return None
+            leg = leg_or_none
+            if isinstance(event, LegLeft):
+                leg.status, leg.left_at, leg.talking = "left", when, False
+                name = "left"
+            elif isinstance(event, LegMuted | LegUnmuted):
+                leg.muted = isinstance(event, LegMuted)
+                name = "muted"
+            elif isinstance(event, LegHeld | LegResumed):
+                leg.status = "on_hold" if isinstance(event, LegHeld) else "connected"
+                name = "held"
+            elif isinstance(event, TalkingStarted | TalkingStopped):
+                leg.talking = isinstance(event, TalkingStarted)
+                name = "talking"
+            else:
+                return None
+            message = {"event": name, "leg": asdict(leg)}
+        self.seq += 1
+        message = {"type": "event", "seq": self.seq, **message}
+        self._log.append(message)
+        return message
+
+    def snapshot(self) -> Message:
+        return {
+            "type": "snapshot",
+            "seq": self.seq,
+            "conference_id": self.conference_id,
+            "locked": self.locked,
+            "recording": self.recording,
+            "legs": [asdict(leg) for leg in self.legs.values()],
+        }
+
+    def since(self, seq: int) -> list[Message] | None:
+        """The messages after ``seq``, or None when they are no longer kept (take a
+        snapshot instead)."""
+        if seq > self.seq:
+            return None
+        missed = [m for m in self._log if m["seq"] > seq]
+        if len(missed) != self.seq - seq:
+            return None
+        return missed
+
+
+class Roster:
+    """Every conference in progress on this node."""
+
+    def __init__(self) -> None:
+        self._conferences: dict[str, ConferenceRoster] = {}
+
+    def apply(self, event: Event, at: dt.datetime) -> tuple[str, Message] | None:
+        conference = self._conferences.get(event.conference_id)
+        if conference is None:
+            conference = self._conferences[event.conference_id] = ConferenceRoster(
+                event.conference_id
+            )
+        message = conference.apply(event, at)
+        return None if message is None else (event.conference_id, message)
+
+    def get(self, conference_id: str) -> ConferenceRoster | None:
+        return self._conferences.get(conference_id)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from callroster.conference.events import (
+    ConferenceLocked,
+    LegDetails,
+    LegHeld,
+    LegJoined,
+    LegLeft,
+    LegMuted,
+    TalkingStarted,
+)
+from callroster.roster.roster import ConferenceRoster, Roster
+
+AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+
+
+def _joined(leg_id: str, number: str | None = "+447700900001", withheld: bool = False) -> LegJoined:
+    return LegJoined("c1", leg_id, LegDetails("guest", "dial_in", number, withheld))
+
+
+def test_snapshot_and_events_carry_the_whole_leg() -> None:
+    roster = ConferenceRoster("c1")
+    first = roster.apply(_joined("a"), AT)
+    assert first is not None and first["seq"] == 1 and first["event"] == "joined"
+    assert first["leg"]["number"] == "+447700900001" and first["leg"]["status"] == "connected"
+    roster.apply(_joined("b", None, withheld=True), AT)
+    roster.apply(LegMuted("c1", "a", "host"), AT)
+    roster.apply(TalkingStarted("c1", "b"), AT)
+    roster.apply(LegHeld("c1", "b", "phone"), AT)
+    roster.apply(ConferenceLocked("c1", "host"), AT)
+    left = roster.apply(LegLeft("c1", "a", "dropped"), AT + dt.timedelta(seconds=5))
+    assert left is not None and left["leg"]["left_at"].startswith("2026-11-23T10:00:05")
+    snapshot = roster.snapshot()
+    assert snapshot["seq"] == 7 and snapshot["locked"] is True
+    by_id = {leg["id"]: leg for leg in snapshot["legs"]}
+    assert by_id["a"]["muted"] and by_id["a"]["status"] == "left"
+    assert by_id["b"]["number"] == "withheld" and by_id["b"]["status"] == "on_hold"
+    assert by_id["b"]["talking"] is True
+
+
+def test_resume_from_a_sequence_number() -> None:
+    roster = ConferenceRoster("c1", history=3)
+    for i in range(5):
+        roster.apply(_joined(f"l{i}"), AT)
+    missed = roster.since(3)
+    assert missed is not None and [m["seq"] for m in missed] == [4, 5]
+    assert roster.since(5) == []
+    assert roster.since(1) is None  # no longer kept: take a snapshot
+    assert roster.since(9) is None  # from the future: take a snapshot
+
+
+def test_events_for_unknown_legs_are_ignored_and_conferences_kept_apart() -> None:
+    roster = Roster()
+    assert roster.apply(LegMuted("c1", "ghost", "host"), AT) is None
+    roster.apply(_joined("a"), AT)
+    roster.apply(LegJoined("c2", "z", LegDetails("host", "dial_in", None, True)), AT)
+    c1, c2 = roster.get("c1"), roster.get("c2")
+    assert c1 is not None and c2 is not None
+    assert list(c1.legs) == ["a"] and list(c2.legs) == ["z"]

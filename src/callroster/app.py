@@ -13,13 +13,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from callroster import __version__
+from callroster.api.live import router as live_router
 from callroster.api.routes import router as api_router
 from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
+from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.io.sockets import bind_socket
-from callroster.store.store import Store
+from callroster.roster.roster import Roster
+from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,20 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api_router)
+    app.include_router(live_router)
     app.include_router(pages_router)
     return app
+
+
+def wire_roster(bus: EventBus) -> Roster:
+    """A roster fed by the bus, stamping each change with the wall-clock time it happened."""
+    roster = Roster()
+
+    def apply(event: Event) -> None:
+        roster.apply(event, utc_now())
+
+    bus.subscribe(apply)
+    return roster
 
 
 class _Server(uvicorn.Server):
@@ -78,6 +93,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop listening and close the store."""
     bus = EventBus()
+    roster = wire_roster(bus)
     bridge = BridgeService(
         StoreDirectory(store),
         bus,
@@ -87,6 +103,7 @@ async def serve(
     app = create_app(store, settings)
     app.state.bridge = bridge
     app.state.bus = bus
+    app.state.roster = roster
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = _Server(config)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callroster.accounts.demo import DemoDetails, ensure_demo
-from callroster.app import Sockets
+from callroster.app import Sockets, wire_roster
 from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.service import BridgeService, Room
 from callroster.bus import EventBus
 from callroster.conference.events import Event
-from callroster.config import load_settings
+from callroster.config import Settings, load_settings
+from callroster.roster.roster import Roster
 from callroster.store.store import Store, open_store
 
 
@@ -25,6 +26,8 @@ class BridgeHarness:
     store: Store
     demo: DemoDetails
     sip_port: int
+    settings: Settings
+    roster: Roster
     events: list[Event] = field(default_factory=list)
 
     def room(self) -> Room:
@@ -37,10 +40,12 @@ async def running_bridge(data: Path) -> AsyncIterator[BridgeHarness]:
     store = open_store(settings)
     sockets = Sockets(settings)
     sip_port = int(sockets.sip_udp.getsockname()[1])
-    demo = ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
+    settings = settings.model_copy(update={"sip_port": sip_port})
+    demo = ensure_demo(store, settings)
     bus = EventBus()
+    roster = wire_roster(bus)
     bridge = BridgeService(StoreDirectory(store), bus, media_address="127.0.0.1")
-    harness = BridgeHarness(bridge, store, demo, sip_port)
+    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster)
     bus.subscribe(harness.events.append)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)
     try:

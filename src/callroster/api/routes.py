@@ -1,4 +1,4 @@
-"""API v1 routes of the foundation: who am I, and a conference's join details."""
+"""API v1: who am I, and a conference's join details."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, store_of
 from callroster.errors import DataKeyDestroyedError, NotFoundError
+from callroster.store.conferences import ConferenceView
 from callroster.store.errors import AccessDeniedError
+from callroster.store.store import Store
 
 router = APIRouter(prefix="/api/v1")
 CallerDep = Annotated[Caller, Depends(authenticated)]
@@ -47,16 +49,13 @@ def me(caller: CallerDep, request: Request) -> Me:
     )
 
 
-@router.get("/conferences/{conference_id}", response_model=ConferenceOut)
-def conference(conference_id: str, caller: CallerDep, request: Request) -> ConferenceOut:
-    """A conference's join details, for its host, the host's delegates and administrators."""
-    store = store_of(request)
-    settings = request.app.state.settings
-    not_found = HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+def authorised_conference(store: Store, caller: Caller, conference_id: str) -> ConferenceView:
+    """The conference, if the caller is its host, a delegate of its host, or an administrator
+    of its account. Another account's conference is "not found", never "forbidden"."""
     try:
         view = store.conferences.get_conference(caller.actor, conference_id)
     except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
-        raise not_found from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference") from None
     principal = caller.principal
     allowed = (
         principal.role == Role.ADMINISTRATOR
@@ -70,8 +69,16 @@ def conference(conference_id: str, caller: CallerDep, request: Request) -> Confe
     if not allowed:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            "only the host, a delegate or an administrator may see this conference",
+            "only the host, a delegate or an administrator may do this",
         )
+    return view
+
+
+@router.get("/conferences/{conference_id}", response_model=ConferenceOut)
+def conference(conference_id: str, caller: CallerDep, request: Request) -> ConferenceOut:
+    """A conference's join details, for its host, the host's delegates and administrators."""
+    settings = request.app.state.settings
+    view = authorised_conference(store_of(request), caller, conference_id)
     sip_host = f"{settings.host_for_links}:{settings.sip_port}"
     return ConferenceOut(
         id=view.id,

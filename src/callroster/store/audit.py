@@ -92,6 +92,12 @@ class AuditLog:
             session.flush()
             return entry
 
+    def log(self, actor: Actor, action: str, subject: str, account_id: str | None) -> None:
+        """Record an action that changed nothing in the store (a host control on a live
+        call), in a transaction of its own."""
+        with self._sessions.begin() as session:
+            self.record(session, actor, action, subject, account_id)
+
     def entries(self, account_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         with self._sessions() as session:
             query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)

@@ -1,0 +1,152 @@
+"""Live Call Status over HTTP: the roster of a conference in progress, and the host's
+controls on it. Controls go to the bridge as commands (``BridgeService.control``); the
+roster answers from conference events. Every control is audit-logged.
+
+These routes are ``async`` so that commands reach the bridge on its own event loop; store
+calls go to a thread so the media clock never waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel
+
+from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.routes import authorised_conference
+from callroster.bridge.service import BridgeService
+from callroster.conference.conference import ConferenceError
+from callroster.roster.roster import Roster
+from callroster.store.conferences import ConferenceView
+
+router = APIRouter(prefix="/api/v1")
+CallerDep = Annotated[Caller, Depends(authenticated)]
+
+
+class LegOut(BaseModel):
+    id: str
+    name: str | None
+    name_source: str | None
+    number: str | None
+    joined_via: str
+    role: str
+    status: str
+    muted: bool
+    talking: bool
+    joined_at: str
+    left_at: str | None
+
+
+class RosterOut(BaseModel):
+    conference_id: str
+    seq: int
+    locked: bool
+    recording: bool
+    legs: list[LegOut]
+
+
+def _roster(request: Request) -> Roster:
+    roster = request.app.state.roster
+    assert isinstance(roster, Roster)
+    return roster
+
+
+def _bridge(request: Request) -> BridgeService:
+    bridge = request.app.state.bridge
+    assert isinstance(bridge, BridgeService)
+    return bridge
+
+
+async def _authorise(request: Request, caller: Caller, conference_id: str) -> ConferenceView:
+    return await asyncio.to_thread(authorised_conference, store_of(request), caller, conference_id)
+
+
+def _snapshot(request: Request, conference_id: str) -> dict[str, Any]:
+    roster = _roster(request).get(conference_id)
+    if roster is None:
+        return {
+            "conference_id": conference_id,
+            "seq": 0,
+            "locked": False,
+            "recording": False,
+            "legs": [],
+        }
+    snapshot = roster.snapshot()
+    snapshot.pop("type")
+    return snapshot
+
+
+@router.get("/conferences/{conference_id}/legs", response_model=RosterOut)
+async def legs(conference_id: str, caller: CallerDep, request: Request) -> RosterOut:
+    """Who is on the call now (and who was, with ``status: left``), by name where known."""
+    await _authorise(request, caller, conference_id)
+    return RosterOut.model_validate(_snapshot(request, conference_id))
+
+
+async def _control(
+    request: Request, caller: Caller, conference_id: str, action: str, leg_id: str | None = None
+) -> None:
+    view = await _authorise(request, caller, conference_id)
+    roster = _roster(request).get(conference_id)
+    if leg_id is not None and (roster is None or leg_id not in roster.legs):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such leg on this call")
+    try:
+        _bridge(request).control(conference_id, action, leg_id)
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "this conference is not in progress"
+        ) from None
+    except ConferenceError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    subject = f"leg:{leg_id}" if leg_id else f"conference:{conference_id}"
+    await asyncio.to_thread(
+        store_of(request).audit.log, caller.actor, f"control.{action}", subject, view.account_id
+    )
+
+
+def _leg(request: Request, conference_id: str, leg_id: str) -> LegOut:
+    snapshot = _snapshot(request, conference_id)
+    [leg] = [leg for leg in snapshot["legs"] if leg["id"] == leg_id]
+    return LegOut.model_validate(leg)
+
+
+def _leg_route(action: str) -> None:
+    async def control_leg(
+        conference_id: str, leg_id: str, caller: CallerDep, request: Request
+    ) -> LegOut:
+        await _control(request, caller, conference_id, action, leg_id)
+        return _leg(request, conference_id, leg_id)
+
+    control_leg.__doc__ = f"Host control: {action} one leg."
+    router.add_api_route(
+        f"/conferences/{{conference_id}}/legs/{{leg_id}}/{action}",
+        control_leg,
+        methods=["POST"],
+        response_model=LegOut,
+        name=f"leg_{action}",
+    )
+
+
+def _conference_route(path: str, action: str) -> None:
+    async def control_conference(
+        conference_id: str, caller: CallerDep, request: Request
+    ) -> RosterOut:
+        await _control(request, caller, conference_id, action)
+        return RosterOut.model_validate(_snapshot(request, conference_id))
+
+    control_conference.__doc__ = f"Host control: {path} the conference."
+    router.add_api_route(
+        f"/conferences/{{conference_id}}/{path}",
+        control_conference,
+        methods=["POST"],
+        response_model=RosterOut,
+        name=f"conference_{action}",
+    )
+
+
+for _action in ("mute", "unmute", "hold", "unhold", "drop"):
+    _leg_route(_action)
+for _path, _action in (("lock", "lock"), ("unlock", "unlock"), ("mute-all", "mute_all")):
+    _conference_route(_path, _action)

@@ -1,0 +1,131 @@
+"""Live Call Status API against a running bridge with a real caller (sipp): the host sees the
+leg, mutes, holds and drops it; others are refused; every control is audit-logged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.interop.test_dial_in import _tone_files
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.peers import run_sipp
+
+from callroster.accounts.actor import Role, operator_cli
+from callroster.app import create_app
+
+pytestmark = pytest.mark.interop
+OPERATOR = operator_cli("test")
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings)
+        app.state.bridge = harness.bridge
+        app.state.roster = harness.roster
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
+        ) as client:
+            yield harness, client
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _caller_on_the_call(harness: BridgeHarness, workdir: Path) -> asyncio.Task[object]:
+    _tone_files(workdir)
+    task = asyncio.create_task(
+        run_sipp(
+            "refused", harness.sip_port, harness.demo.pin, workdir, keys={"caller": "+447700900777"}
+        )
+    )
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if harness.bridge.rooms:
+            return task
+    raise AssertionError("the caller never joined")
+
+
+async def test_host_sees_and_controls_a_live_caller(
+    live: tuple[BridgeHarness, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    harness, client = live
+    conference = harness.demo.conference_id
+    host = _bearer(harness.demo.host_token)
+    caller = await _caller_on_the_call(harness, tmp_path)
+
+    roster = (await client.get(f"/api/v1/conferences/{conference}/legs", headers=host)).json()
+    [leg] = roster["legs"]
+    assert (leg["number"], leg["status"], leg["joined_via"], leg["muted"]) == (
+        "+447700900777",
+        "connected",
+        "dial_in",
+        False,
+    )
+    url = f"/api/v1/conferences/{conference}/legs/{leg['id']}"
+
+    muted = await client.post(f"{url}/mute", headers=host)
+    assert muted.status_code == 200 and muted.json()["muted"] is True
+    assert harness.room().conference.leg(leg["id"]).muted_by_host
+    held = await client.post(f"{url}/hold", headers=host)
+    assert held.json()["status"] == "on_hold"
+    assert (await client.post(f"{url}/unhold", headers=host)).json()["status"] == "connected"
+    locked = await client.post(f"/api/v1/conferences/{conference}/lock", headers=host)
+    assert locked.json()["locked"] is True
+
+    dropped = await client.post(f"{url}/drop", headers=host)
+    assert dropped.json()["status"] == "left"
+    result = await caller
+    assert result.returncode == 0  # type: ignore[attr-defined]  # sipp received our BYE
+
+    actions = [e.action for e in harness.store.audit.entries(harness.demo.account_id, 30)]
+    for action in (
+        "control.mute",
+        "control.hold",
+        "control.unhold",
+        "control.lock",
+        "control.drop",
+    ):
+        assert action in actions
+    # The last leg left: the call is over, so there is nothing to hold.
+    again = await client.post(f"{url}/hold", headers=host)
+    assert again.status_code == 404 and "not in progress" in again.json()["detail"]
+    # The roster still tells who was on it.
+    [gone] = (await client.get(f"/api/v1/conferences/{conference}/legs", headers=host)).json()[
+        "legs"
+    ]
+    assert gone["status"] == "left" and gone["left_at"] is not None
+
+
+async def test_who_may_see_and_control(
+    live: tuple[BridgeHarness, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    harness, client = live
+    conference = harness.demo.conference_id
+    caller = await _caller_on_the_call(harness, tmp_path)
+    legs_url = f"/api/v1/conferences/{conference}/legs"
+    assert (await client.get(legs_url)).status_code == 401
+    assert (await client.get(legs_url, headers=_bearer("cr_forged"))).status_code == 401
+    colleague = harness.store.accounts.create_user(
+        OPERATOR, harness.demo.account_id, Role.HOST, "Other Host"
+    )
+    token = harness.store.tokens.issue(
+        OPERATOR, harness.demo.account_id, colleague, {"roster:read"}, "t"
+    )
+    assert (await client.get(legs_url, headers=_bearer(token))).status_code == 403
+    other = harness.store.accounts.create_account(OPERATOR, "Elsewhere Ltd", "sydney")
+    outsider = harness.store.accounts.create_user(OPERATOR, other, Role.HOST, "Out Sider")
+    token = harness.store.tokens.issue(OPERATOR, other, outsider, {"roster:read"}, "t")
+    assert (await client.get(legs_url, headers=_bearer(token))).status_code == 404
+    [leg] = (await client.get(legs_url, headers=_bearer(harness.demo.admin_token))).json()["legs"]
+    mute = f"{legs_url}/{leg['id']}/mute"
+    assert (await client.post(mute, headers=_bearer(token))).status_code == 404
+    assert not harness.room().conference.leg(leg["id"]).muted
+    unknown = f"{legs_url}/no-such-leg/mute"
+    assert (await client.post(unknown, headers=_bearer(harness.demo.host_token))).status_code == 404
+    harness.bridge.control(conference, "drop", leg["id"])
+    await caller

@@ -21,6 +21,7 @@ from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.io.sockets import bind_socket
+from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
@@ -43,15 +44,19 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     return app
 
 
-def wire_roster(bus: EventBus) -> Roster:
-    """A roster fed by the bus, stamping each change with the wall-clock time it happened."""
+def wire_roster(bus: EventBus) -> tuple[Roster, RosterFeed]:
+    """A roster fed by the bus (each change stamped with the wall-clock time it happened)
+    and the feed that sends each change to the conference's watchers."""
     roster = Roster()
+    feed = RosterFeed()
 
     def apply(event: Event) -> None:
-        roster.apply(event, utc_now())
+        change = roster.apply(event, utc_now())
+        if change is not None:
+            feed.publish(*change)
 
     bus.subscribe(apply)
-    return roster
+    return roster, feed
 
 
 class _Server(uvicorn.Server):
@@ -93,7 +98,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop listening and close the store."""
     bus = EventBus()
-    roster = wire_roster(bus)
+    roster, feed = wire_roster(bus)
     bridge = BridgeService(
         StoreDirectory(store),
         bus,
@@ -104,6 +109,7 @@ async def serve(
     app.state.bridge = bridge
     app.state.bus = bus
     app.state.roster = roster
+    app.state.feed = feed
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = _Server(config)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)

@@ -129,3 +129,51 @@ async def test_who_may_see_and_control(
     assert (await client.post(unknown, headers=_bearer(harness.demo.host_token))).status_code == 404
     harness.bridge.control(conference, "drop", leg["id"])
     await caller
+
+
+async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
+    """A watcher gets the snapshot, then each change with its sequence number; reconnecting
+    with ?since= gets only what it missed. Served by uvicorn, read by a real WS client."""
+    import json
+    import socket
+
+    import uvicorn
+    import websockets
+
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings)
+        app.state.bridge, app.state.roster = harness.bridge, harness.roster
+        app.state.feed = harness.feed
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        base = f"ws://127.0.0.1:{port}/api/v1/conferences/{harness.demo.conference_id}/live"
+        try:
+            async with websockets.connect(f"{base}?token={harness.demo.host_token}") as ws:
+                snapshot = json.loads(await ws.recv())
+                assert (snapshot["type"], snapshot["seq"], snapshot["legs"]) == ("snapshot", 0, [])
+                caller = await _caller_on_the_call(harness, tmp_path)
+                joined = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert (joined["seq"], joined["event"]) == (1, "joined")
+                assert joined["leg"]["number"] == "+447700900777"
+                leg_id = joined["leg"]["id"]
+            # Disconnected; meanwhile the host mutes the caller and locks the call.
+            harness.bridge.control(harness.demo.conference_id, "mute", leg_id)
+            harness.bridge.control(harness.demo.conference_id, "lock")
+            headers = {"Authorization": f"Bearer {harness.demo.host_token}"}
+            async with websockets.connect(f"{base}?since=1", additional_headers=headers) as ws:
+                resumed = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+            assert [(m["seq"], m["event"]) for m in resumed] == [(2, "muted"), (3, "locked")]
+            for bad in (f"{base}", f"{base}?token=cr_forged"):
+                with pytest.raises(websockets.exceptions.InvalidStatus):
+                    async with websockets.connect(bad) as ws:
+                        await ws.recv()
+            harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
+            await caller
+        finally:
+            server.should_exit = True
+            await serving

@@ -16,6 +16,7 @@ from callroster.bridge.service import BridgeService, Room
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings, load_settings
+from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, open_store
 
@@ -28,6 +29,7 @@ class BridgeHarness:
     sip_port: int
     settings: Settings
     roster: Roster
+    feed: RosterFeed
     events: list[Event] = field(default_factory=list)
 
     def room(self) -> Room:
@@ -43,9 +45,9 @@ async def running_bridge(data: Path) -> AsyncIterator[BridgeHarness]:
     settings = settings.model_copy(update={"sip_port": sip_port})
     demo = ensure_demo(store, settings)
     bus = EventBus()
-    roster = wire_roster(bus)
+    roster, feed = wire_roster(bus)
     bridge = BridgeService(StoreDirectory(store), bus, media_address="127.0.0.1")
-    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster)
+    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster, feed)
     bus.subscribe(harness.events.append)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)
     try:

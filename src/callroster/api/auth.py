@@ -3,9 +3,10 @@ address and the request as its reason (for the audit log)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, WebSocket, status
 
 from callroster.accounts.actor import Actor
 from callroster.store.store import Store
@@ -18,34 +19,48 @@ class Caller:
     principal: TokenPrincipal
 
 
-def store_of(request: Request) -> Store:
+def store_of(request: Request | WebSocket) -> Store:
     store = request.app.state.store
     assert isinstance(store, Store)
     return store
 
 
-def authenticated(request: Request) -> Caller:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "sign in or send a bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    principal = store_of(request).tokens.authenticate(token.strip())
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def caller_for_token(store: Store, token: str, source: str, reason: str) -> Caller | None:
+    """The caller a bearer token stands for, or None if it is not a valid token."""
+    principal = store.tokens.authenticate(token)
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "this token is not valid",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    source = request.client.host if request.client else "unknown"
+        return None
     actor = Actor(
         actor_id=principal.user_id or f"token:{principal.token_id}",
         role=principal.role,
         account_id=principal.account_id,
         source=source,
-        reason=f"{request.method} {request.url.path}",
+        reason=reason,
     )
     return Caller(actor, principal)
+
+
+def authenticated(request: Request) -> Caller:
+    token = bearer_token(request.headers)
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "sign in or send a bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    source = request.client.host if request.client else "unknown"
+    caller = caller_for_token(
+        store_of(request), token, source, f"{request.method} {request.url.path}"
+    )
+    if caller is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this token is not valid",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return caller

@@ -11,14 +11,23 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    HTTPException,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
 from pydantic import BaseModel
 
-from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_token, store_of
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
-from callroster.roster.roster import Roster
+from callroster.roster.feed import RosterFeed
+from callroster.roster.roster import ConferenceRoster, Roster
 from callroster.store.conferences import ConferenceView
 
 router = APIRouter(prefix="/api/v1")
@@ -64,15 +73,8 @@ async def _authorise(request: Request, caller: Caller, conference_id: str) -> Co
 
 
 def _snapshot(request: Request, conference_id: str) -> dict[str, Any]:
-    roster = _roster(request).get(conference_id)
-    if roster is None:
-        return {
-            "conference_id": conference_id,
-            "seq": 0,
-            "locked": False,
-            "recording": False,
-            "legs": [],
-        }
+    """The roster of a conference; empty when it is not in progress on this node."""
+    roster = _roster(request).get(conference_id) or ConferenceRoster(conference_id)
     snapshot = roster.snapshot()
     snapshot.pop("type")
     return snapshot
@@ -150,3 +152,55 @@ for _action in ("mute", "unmute", "hold", "unhold", "drop"):
     _leg_route(_action)
 for _path, _action in (("lock", "lock"), ("unlock", "unlock"), ("mute-all", "mute_all")):
     _conference_route(_path, _action)
+
+
+@router.websocket("/conferences/{conference_id}/live")
+async def live(
+    websocket: WebSocket, conference_id: str, token: str | None = None, since: int | None = None
+) -> None:
+    """The roster as it changes. Authenticate with ``Authorization: Bearer`` or, since
+    browsers cannot set headers on WebSockets, ``?token=``. On connect: a snapshot, or, with
+    ``?since=N``, only the changes after N when they are still kept. Then one message per
+    change, each with its sequence number."""
+    credential = bearer_token(websocket.headers) or token
+    source = websocket.client.host if websocket.client else "unknown"
+    store = store_of(websocket)
+    caller = (
+        await asyncio.to_thread(
+            caller_for_token, store, credential, source, f"WS /conferences/{conference_id}/live"
+        )
+        if credential
+        else None
+    )
+    if caller is None:
+        await websocket.close(code=4401, reason="sign in or send a valid token")
+        return
+    try:
+        await asyncio.to_thread(authorised_conference, store, caller, conference_id)
+    except HTTPException as exc:
+        await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
+        return
+    feed: RosterFeed = websocket.app.state.feed
+    watcher = feed.watch(conference_id)  # before the snapshot, so nothing falls between
+    try:
+        await websocket.accept()
+        roster = websocket.app.state.roster.get(conference_id)
+        missed = roster.since(since) if roster is not None and since is not None else None
+        if missed is None:
+            # A conference not in progress has an empty roster (nobody is on the call).
+            first = (roster or ConferenceRoster(conference_id)).snapshot()
+            await websocket.send_json(first)
+            sent: int = first["seq"]
+        else:
+            for message in missed:
+                await websocket.send_json(message)
+            sent = missed[-1]["seq"] if missed else (since or 0)
+        while (message := await watcher.queue.get()) is not None:
+            if int(message["seq"]) > sent:
+                await websocket.send_json(message)
+                sent = int(message["seq"])
+        await websocket.close(code=4008, reason="too far behind; reconnect with ?since=")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        feed.unwatch(conference_id, watcher)

@@ -20,7 +20,9 @@ from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings
+from callroster.errors import ConfigError
 from callroster.io.sockets import bind_socket
+from callroster.privacy.directory import CountryGate, FileDirectory
 from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, utc_now
@@ -42,6 +44,15 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(live_router)
     app.include_router(pages_router)
     return app
+
+
+def third_party_directory(settings: Settings) -> CountryGate | None:
+    """The configured directory for name resolution, gated to the allowed countries."""
+    if settings.directory_file is None:
+        return None
+    if not settings.directory_file.exists():
+        raise ConfigError(f"directory file {settings.directory_file} does not exist")
+    return CountryGate(FileDirectory(settings.directory_file), settings.directory_country_codes)
 
 
 def wire_roster(bus: EventBus) -> tuple[Roster, RosterFeed]:
@@ -100,7 +111,7 @@ async def serve(
     bus = EventBus()
     roster, feed = wire_roster(bus)
     bridge = BridgeService(
-        StoreDirectory(store),
+        StoreDirectory(store, third_party_directory(settings)),
         bus,
         media_address=settings.bind,
         advertised_address=settings.host_for_links,

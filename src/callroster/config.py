@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         default=None, description="Host name put in URIs and links; default the bind address"
     )
     region: str = Field(default="london", description="Home region of this node")
+    directory_file: Path | None = Field(
+        default=None, description="CSV (number,name) of a third-party directory for names"
+    )
+    directory_countries: str = Field(
+        default="",
+        description="Countries (ISO codes, comma-separated) where the directory "
+        "may be consulted; empty: nowhere",
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -73,6 +81,10 @@ class Settings(BaseSettings):
         if value not in REGIONS:
             raise ValueError(f"unknown region {value!r}; one of {', '.join(REGIONS)}")
         return value
+
+    @property
+    def directory_country_codes(self) -> list[str]:
+        return [c.strip().upper() for c in self.directory_countries.split(",") if c.strip()]
 
     @property
     def resolved_database_url(self) -> str:

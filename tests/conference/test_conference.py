@@ -131,3 +131,13 @@ def test_drop_hangs_up_and_illegal_moves_raise() -> None:
         conference.hold("guest", "host")
     with pytest.raises(ConferenceError):
         conference.mute("nobody", "host")
+
+
+def test_rename_emits_once() -> None:
+    from callroster.conference.events import LegRenamed
+
+    conference = _with_host_and_guest()
+    conference.rename("guest", "Ada Lovelace", "contact")
+    conference.rename("guest", "Ada Lovelace", "contact")
+    assert conference.events() == [LegRenamed("c1", "guest", "Ada Lovelace", "contact")]
+    assert conference.leg("guest").name == "Ada Lovelace"

@@ -16,6 +16,7 @@ from callroster.bridge.service import BridgeService, Room
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings, load_settings
+from callroster.privacy.directory import Directory
 from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, open_store
@@ -37,7 +38,9 @@ class BridgeHarness:
 
 
 @asynccontextmanager
-async def running_bridge(data: Path) -> AsyncIterator[BridgeHarness]:
+async def running_bridge(
+    data: Path, directory: Directory | None = None
+) -> AsyncIterator[BridgeHarness]:
     settings = load_settings(data=data, sip_port=0, http_port=0)
     store = open_store(settings)
     sockets = Sockets(settings)
@@ -46,7 +49,7 @@ async def running_bridge(data: Path) -> AsyncIterator[BridgeHarness]:
     demo = ensure_demo(store, settings)
     bus = EventBus()
     roster, feed = wire_roster(bus)
-    bridge = BridgeService(StoreDirectory(store), bus, media_address="127.0.0.1")
+    bridge = BridgeService(StoreDirectory(store, directory), bus, media_address="127.0.0.1")
     harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster, feed)
     bus.subscribe(harness.events.append)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callroster.accounts.actor import system
+from callroster.privacy import normalise
+from callroster.privacy.directory import Directory
 from callroster.store.conferences import PinMatch
 from callroster.store.store import Store
 
@@ -29,12 +31,17 @@ class ConferenceDirectory(Protocol):
 
     def leg_status(self, leg_id: str, status: str, left: bool) -> None: ...
 
+    def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None: ...
+
+    def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None: ...
+
 
 class StoreDirectory:
     """The directory backed by the store; every write is audit-logged as the bridge."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, directory: Directory | None = None) -> None:
         self._store = store
+        self._directory = directory
         self._actor = system("conference bridge")
 
     def is_dial_in_number(self, user: str) -> bool:
@@ -58,3 +65,27 @@ class StoreDirectory:
 
     def leg_status(self, leg_id: str, status: str, left: bool) -> None:
         self._store.conferences.set_leg_status(self._actor, leg_id, status, left=left)
+
+    def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
+        """The back-end look-up, in the policy's order: a registered user of any account,
+        then this account's own contact list, then the third-party directory where the
+        caller's country allows it. Returns (name, source) or None."""
+        actor = system("name resolution")
+        name = self._store.accounts.name_for_number(actor, number)
+        if name:
+            return name, "user"
+        name = self._store.contacts.name_for_number(actor, account_id, number)
+        if name:
+            return name, "contact"
+        if self._directory is not None:
+            try:
+                e164 = normalise.phone_e164(number)
+            except normalise.InvalidValueError:
+                return None
+            name = self._directory.lookup(e164)
+            if name:
+                return name, "directory"
+        return None
+
+    def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None:
+        self._store.conferences.set_leg_name(self._actor, leg_id, name, source)

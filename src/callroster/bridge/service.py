@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,9 +32,11 @@ from callroster.bridge.store_writer import StoreWriter
 from callroster.bus import EventBus
 from callroster.conference.conference import Conference
 from callroster.conference.events import (
+    Event,
     HangUp,
     LegHeld,
     LegLeft,
+    LegRenamed,
     LegResumed,
     PlayPrompt,
     PlayTone,
@@ -531,6 +534,8 @@ class BridgeService:
             call.phase = Phase.JOINED
             room.mixer.add_leg(call.leg_id, call.rtp.codec)
             call.prompts.say(("joining",))
+            if call.caller.number and not call.caller.withheld:
+                self._spawn(self._resolve_name(call, match.account_id, call.caller.number))
             record = LegRecord(
                 call.leg_id,
                 match.conference_id,
@@ -540,6 +545,16 @@ class BridgeService:
             )
             self._writer.submit(lambda: self._directory.leg_joined(record))
         self._after_conference_change(room)
+
+    async def _resolve_name(self, call: Call, account_id: str, number: str) -> None:
+        found = await asyncio.to_thread(self._directory.resolve_name, account_id, number)
+        room = self.rooms.get(call.conference_id or "")
+        if found is None or room is None or call.phase != Phase.JOINED:
+            return
+        leg = room.conference.leg(call.leg_id)
+        if leg.name is None:  # a name typed or given by the host wins
+            room.conference.rename(call.leg_id, *found)
+            self._after_conference_change(room)
 
     def _after_conference_change(self, room: Room) -> None:
         for effect in room.conference.effects():
@@ -558,14 +573,20 @@ class BridgeService:
                         room.mixer.remove_leg(target.leg_id)
         for event in room.conference.events():
             self._bus.publish(event)
-            if isinstance(event, LegHeld | LegResumed | LegLeft):
-                status = {LegHeld: "on_hold", LegResumed: "connected", LegLeft: "left"}[type(event)]
-                leg_id, left = event.leg_id, isinstance(event, LegLeft)
-                self._writer.submit(
-                    lambda leg_id=leg_id, status=status, left=left: (  # type: ignore[misc]
-                        self._directory.leg_status(leg_id, status, left)
-                    )
-                )
+            self._record(event)
+
+    def _record(self, event: Event) -> None:
+        """Write what changed about a leg to the store, off the media path."""
+        directory = self._directory
+        if isinstance(event, LegHeld | LegResumed | LegLeft):
+            status = {LegHeld: "on_hold", LegResumed: "connected", LegLeft: "left"}[type(event)]
+            self._writer.submit(
+                partial(directory.leg_status, event.leg_id, status, isinstance(event, LegLeft))
+            )
+        elif isinstance(event, LegRenamed):
+            self._writer.submit(
+                partial(directory.leg_renamed, event.leg_id, event.name, event.name_source)
+            )
 
     # -- host controls --------------------------------------------------------------------
     def control(self, conference_id: str, action: str, leg_id: str | None = None) -> None:

@@ -22,6 +22,7 @@ from callroster.conference.events import (
     LegJoined,
     LegLeft,
     LegMuted,
+    LegRenamed,
     LegResumed,
     LegUnmuted,
     PlayPrompt,
@@ -132,6 +133,15 @@ class Conference:
             return
         self._effects.append(HangUp(leg_id, "dropped"))
         self.leave(leg_id, "dropped")
+
+    # -- names ----------------------------------------------------------------------------
+    def rename(self, leg_id: str, name: str | None, source: str | None) -> None:
+        """Give a leg a name (from name resolution, or the host renaming or publishing)."""
+        leg = self.leg(leg_id)
+        if (leg.name, leg.name_source) == (name, source):
+            return
+        leg.name, leg.name_source = name, source
+        self._events.append(LegRenamed(self.id, leg_id, name, source))
 
     # -- mute, hold, lock ---------------------------------------------------------------
     def mute(self, leg_id: str, by: str) -> None:

@@ -26,6 +26,14 @@ class LegJoined:
 
 
 @dataclass(frozen=True)
+class LegRenamed:
+    conference_id: str
+    leg_id: str
+    name: str | None
+    name_source: str | None  # entered | host | user | contact | directory | published
+
+
+@dataclass(frozen=True)
 class LegLeft:
     conference_id: str
     leg_id: str
@@ -86,6 +94,7 @@ class ConferenceUnlocked:
 
 Event = (
     LegJoined
+    | LegRenamed
     | LegLeft
     | LegMuted
     | LegUnmuted

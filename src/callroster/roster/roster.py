@@ -21,6 +21,7 @@ from callroster.conference.events import (
     LegJoined,
     LegLeft,
     LegMuted,
+    LegRenamed,
     LegResumed,
     LegUnmuted,
     TalkingStarted,
@@ -93,6 +94,9 @@ class ConferenceRoster:
             elif isinstance(event, LegHeld | LegResumed):
                 leg.status = "on_hold" if isinstance(event, LegHeld) else "connected"
                 name = "held"
+            elif isinstance(event, LegRenamed):
+                leg.name, leg.name_source = event.name, event.name_source
+                name = "renamed"
             elif isinstance(event, TalkingStarted | TalkingStopped):
                 leg.talking = isinstance(event, TalkingStarted)
                 name = "talking"

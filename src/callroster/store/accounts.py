@@ -192,6 +192,25 @@ class AccountRepository:
         with self._sessions() as session:
             return list(session.scalars(select(User.id).where(User.phone_index == digest)))
 
+    def name_for_number(self, actor: Actor, phone: str, region: str = "GB") -> str | None:
+        """The name of a registered user (of any account) with this number, for name
+        resolution; the match is audit-logged against the user's account."""
+        try:
+            digest = self._keys.blind_index().of("phone", normalise.phone_e164(phone, region))
+        except normalise.InvalidValueError:
+            return None
+        with self._sessions.begin() as session:
+            row = session.scalars(
+                select(User)
+                .where(User.phone_index == digest, User.suspended_at.is_(None))
+                .order_by(User.created_at)
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            self._audit.record(session, actor, "user.match", f"user:{row.id}", row.account_id)
+            return self._keys.cipher(row.account_id).decrypt("users.name", row.name_enc)
+
     def check_password(self, user_id: str, password: str) -> bool:
         with self._sessions() as session:
             row = session.get(User, user_id)

@@ -304,6 +304,19 @@ class ConferenceRepository:
                 row.left_at = self._clock()
             self._audit.record(session, actor, f"leg.{status}", f"leg:{leg_id}", row.account_id)
 
+    def set_leg_name(
+        self, actor: Actor, leg_id: str, name: str | None, name_source: str | None
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(Leg, leg_id)
+            if row is None:
+                raise NotFoundError(f"no leg {leg_id}")
+            authorise(actor, row.account_id)
+            cipher = self._keys.cipher(row.account_id)
+            row.name_enc = cipher.encrypt_optional("legs.name", name)
+            row.name_source = name_source
+            self._audit.record(session, actor, "leg.rename", f"leg:{leg_id}", row.account_id)
+
     def legs(self, actor: Actor, conference_id: str) -> list[LegView]:
         with self._sessions.begin() as session:
             conference = session.get(Conference, conference_id)

@@ -74,6 +74,11 @@ async def test_host_sees_and_controls_a_live_caller(
     held = await client.post(f"{url}/hold", headers=host)
     assert held.json()["status"] == "on_hold"
     assert (await client.post(f"{url}/unhold", headers=host)).json()["status"] == "connected"
+    renamed = await client.patch(url, headers=host, json={"name": "Bob from Legal"})
+    assert (renamed.json()["name"], renamed.json()["name_source"]) == (
+        "Bob from Legal", "published")
+    too_long = await client.patch(url, headers=host, json={"name": "x" * 81})
+    assert too_long.status_code == 422
     locked = await client.post(f"/api/v1/conferences/{conference}/lock", headers=host)
     assert locked.json()["locked"] is True
 

@@ -20,7 +20,7 @@ from fastapi import (
     WebSocketDisconnect,
     status,
 )
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_token, store_of
 from callroster.api.routes import authorised_conference
@@ -146,6 +146,36 @@ def _conference_route(path: str, action: str) -> None:
         response_model=RosterOut,
         name=f"conference_{action}",
     )
+
+
+class RenameIn(BaseModel):
+    name: str | None = Field(max_length=80)
+
+
+@router.patch("/conferences/{conference_id}/legs/{leg_id}", response_model=LegOut)
+async def rename_leg(
+    conference_id: str, leg_id: str, body: RenameIn, caller: CallerDep, request: Request
+) -> LegOut:
+    """Host control: name a leg for everyone on the call (``name_source: published``)."""
+    view = await _authorise(request, caller, conference_id)
+    roster = _roster(request).get(conference_id)
+    if roster is None or leg_id not in roster.legs:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such leg on this call")
+    name = body.name.strip() if body.name else None
+    try:
+        _bridge(request).rename(conference_id, leg_id, name or None, "published")
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "this conference is not in progress"
+        ) from None
+    await asyncio.to_thread(
+        store_of(request).audit.log,
+        caller.actor,
+        "control.rename",
+        f"leg:{leg_id}",
+        view.account_id,
+    )
+    return _leg(request, conference_id, leg_id)
 
 
 for _action in ("mute", "unmute", "hold", "unhold", "drop"):

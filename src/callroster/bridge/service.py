@@ -616,6 +616,17 @@ class BridgeService:
         self._after_conference_change(room)
         self._pump()
 
+    def rename(self, conference_id: str, leg_id: str, name: str | None, source: str) -> None:
+        """Name a leg for everyone on the call (the host publishing a name).
+
+        Raises:
+            KeyError: the conference is not in progress on this node.
+            ConferenceError: no such leg.
+        """
+        room = self.rooms[conference_id]
+        room.conference.rename(leg_id, name, source if name else None)
+        self._after_conference_change(room)
+
     def _call_for_leg(self, leg_id: str) -> Call | None:
         return self._calls_by_leg.get(leg_id)
 

@@ -76,7 +76,9 @@ async def test_host_sees_and_controls_a_live_caller(
     assert (await client.post(f"{url}/unhold", headers=host)).json()["status"] == "connected"
     renamed = await client.patch(url, headers=host, json={"name": "Bob from Legal"})
     assert (renamed.json()["name"], renamed.json()["name_source"]) == (
-        "Bob from Legal", "published")
+        "Bob from Legal",
+        "published",
+    )
     too_long = await client.patch(url, headers=host, json={"name": "x" * 81})
     assert too_long.status_code == 422
     locked = await client.post(f"/api/v1/conferences/{conference}/lock", headers=host)
@@ -182,3 +184,38 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
         finally:
             server.should_exit = True
             await serving
+
+
+async def test_guests_watch_with_the_link_and_never_control(
+    live: tuple[BridgeHarness, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    harness, client = live
+    conference = harness.demo.conference_id
+    link = harness.demo.web_url.rsplit("/", 1)[1]
+    caller = await _caller_on_the_call(harness, tmp_path)
+    legs_url = f"/api/v1/conferences/{conference}/legs"
+    guest = _bearer(link)
+    [leg] = (await client.get(legs_url, headers=guest)).json()["legs"]
+    assert leg["number"] == "+447700900777"
+    assert (await client.post(f"{legs_url}/{leg['id']}/mute", headers=guest)).status_code == 403
+    assert (
+        await client.post(f"/api/v1/conferences/{conference}/lock", headers=guest)
+    ).status_code == 403
+    # The account hides numbers from guests: the guest sees the leg, not the number.
+    harness.store.accounts.update_settings(
+        OPERATOR, harness.demo.account_id, show_numbers_to_guests=False
+    )
+    [hidden] = (await client.get(legs_url, headers=guest)).json()["legs"]
+    assert hidden["number"] is None and hidden["id"] == leg["id"]
+    host_view = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()
+    assert host_view["legs"][0]["number"] == "+447700900777"
+    # A link opens its own conference only.
+    other = harness.store.conferences.create_conference(
+        OPERATOR,
+        harness.store.accounts.find_user_ids_by_email("host@demo-llp.example")[0],
+        "Another call",
+    )
+    assert (await client.get(f"/api/v1/conferences/{other}/legs", headers=guest)).status_code == 404
+    assert (await client.get(legs_url, headers=_bearer("not-a-link"))).status_code == 401
+    harness.bridge.control(conference, "drop", leg["id"])
+    await caller

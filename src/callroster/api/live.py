@@ -22,13 +22,14 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 
-from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_token, store_of
+from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_credential, store_of
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
 from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import ConferenceRoster, Roster
 from callroster.store.conferences import ConferenceView
+from callroster.store.store import Store
 
 router = APIRouter(prefix="/api/v1")
 CallerDep = Annotated[Caller, Depends(authenticated)]
@@ -80,11 +81,42 @@ def _snapshot(request: Request, conference_id: str) -> dict[str, Any]:
     return snapshot
 
 
+def _watch_allowed(store: Store, caller: Caller, conference_id: str) -> bool:
+    """May this caller watch the roster? Returns whether numbers must be hidden from them.
+
+    The host, delegates and administrators always see numbers; a guest with the link sees
+    them unless the account hides numbers from guests.
+
+    Raises:
+        HTTPException: 404 for another conference's link or another account, 403 for a user
+            of the account who is not the host, a delegate or an administrator.
+    """
+    if caller.guest_of is None:
+        authorised_conference(store, caller, conference_id)
+        return False
+    if caller.guest_of != conference_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+    account = store.accounts.get_account(caller.actor, caller.principal.account_id)
+    return not account.settings.get("show_numbers_to_guests", True)
+
+
+def _as_guest(message: dict[str, Any], hide_numbers: bool) -> dict[str, Any]:
+    if not hide_numbers:
+        return message
+    hidden = dict(message)
+    if "leg" in hidden:
+        hidden["leg"] = {**hidden["leg"], "number": None}
+    if "legs" in hidden:
+        hidden["legs"] = [{**leg, "number": None} for leg in hidden["legs"]]
+    return hidden
+
+
 @router.get("/conferences/{conference_id}/legs", response_model=RosterOut)
 async def legs(conference_id: str, caller: CallerDep, request: Request) -> RosterOut:
-    """Who is on the call now (and who was, with ``status: left``), by name where known."""
-    await _authorise(request, caller, conference_id)
-    return RosterOut.model_validate(_snapshot(request, conference_id))
+    """Who is on the call now (and who was, with ``status: left``), by name where known.
+    Guests may read it with the conference link as their bearer credential."""
+    hide = await asyncio.to_thread(_watch_allowed, store_of(request), caller, conference_id)
+    return RosterOut.model_validate(_as_guest(_snapshot(request, conference_id), hide))
 
 
 async def _control(
@@ -197,7 +229,11 @@ async def live(
     store = store_of(websocket)
     caller = (
         await asyncio.to_thread(
-            caller_for_token, store, credential, source, f"WS /conferences/{conference_id}/live"
+            caller_for_credential,
+            store,
+            credential,
+            source,
+            f"WS /conferences/{conference_id}/live",
         )
         if credential
         else None
@@ -206,7 +242,7 @@ async def live(
         await websocket.close(code=4401, reason="sign in or send a valid token")
         return
     try:
-        await asyncio.to_thread(authorised_conference, store, caller, conference_id)
+        hide = await asyncio.to_thread(_watch_allowed, store, caller, conference_id)
     except HTTPException as exc:
         await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
         return
@@ -219,15 +255,15 @@ async def live(
         if missed is None:
             # A conference not in progress has an empty roster (nobody is on the call).
             first = (roster or ConferenceRoster(conference_id)).snapshot()
-            await websocket.send_json(first)
+            await websocket.send_json(_as_guest(first, hide))
             sent: int = first["seq"]
         else:
             for message in missed:
-                await websocket.send_json(message)
+                await websocket.send_json(_as_guest(message, hide))
             sent = missed[-1]["seq"] if missed else (since or 0)
         while (message := await watcher.queue.get()) is not None:
             if int(message["seq"]) > sent:
-                await websocket.send_json(message)
+                await websocket.send_json(_as_guest(message, hide))
                 sent = int(message["seq"])
         await websocket.close(code=4008, reason="too far behind; reconnect with ?since=")
     except WebSocketDisconnect:

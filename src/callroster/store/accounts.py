@@ -102,6 +102,18 @@ class AccountRepository:
                 dict(row.settings),
             )
 
+    def update_settings(self, actor: Actor, account_id: str, **changes: object) -> None:
+        """Change account settings (e.g. ``show_numbers_to_guests=False``)."""
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            row.settings = {**row.settings, **changes}
+            self._audit.record(
+                session, actor, "account.settings", f"account:{account_id}", account_id
+            )
+
     def account_ids(self) -> list[str]:
         with self._sessions() as session:
             return list(session.scalars(select(Account.id).order_by(Account.created_at)))

@@ -8,9 +8,11 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
 from callroster.api.live import router as live_router
@@ -29,6 +31,7 @@ from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("web") / "static"
 
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
@@ -43,6 +46,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(live_router)
     app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "interop" / "scenarios"
 
@@ -49,7 +50,7 @@ class PeerResult:
     stderr: str
 
 
-async def run_sipp(
+def sipp_command(
     scenario: str,
     sip_port: int,
     service: str,
@@ -60,12 +61,12 @@ async def run_sipp(
     transport: str = "u1",
     duration_ms: int = 3000,
     timeout: float = 40.0,
-) -> PeerResult:
-    """Run one sipp call with ``tests/interop/scenarios/<scenario>.xml``.
+) -> list[str]:
+    """The command line for one sipp call with ``tests/interop/scenarios/<scenario>.xml``.
 
     ``keys`` become sipp's ``[key]`` substitutions in messages; ``fill`` replaces ``@NAME@``
     in the file itself (sipp does not substitute inside ``exec`` actions, e.g. play_dtmf).
-    The scenario streams ``tone.ulaw`` from ``workdir``, where sipp runs.
+    The scenario streams ``tone.ulaw`` from ``workdir``, where sipp must run.
     """
     text = (SCENARIOS / f"{scenario}.xml").read_text()
     for name, value in (fill or {}).items():
@@ -101,6 +102,20 @@ async def run_sipp(
     ]
     for key, value in {"caller": "+447700900101", **(keys or {})}.items():
         args += ["-key", key, value]
+    return args
+
+
+async def run_sipp(
+    scenario: str,
+    sip_port: int,
+    service: str,
+    workdir: Path,
+    *,
+    timeout: float = 40.0,
+    **options: Any,
+) -> PeerResult:
+    """Run one sipp call (see ``sipp_command``) and wait for it."""
+    args = sipp_command(scenario, sip_port, service, workdir, timeout=timeout, **options)
     proc = await asyncio.create_subprocess_exec(
         *args,
         cwd=workdir,

@@ -1,6 +1,8 @@
-"""The conference page a guest opens from an invitation link: how to join.
+"""The conference page: Live Call Status (who is on the call, live) and how to join.
 
-Live Call Status (the roster) is not built yet; this page shows the join details only.
+Everyone with the link sees the roster; the host opens the same page with their token in
+the URL fragment (``#token=…``) and gets the controls. The page's script is
+``web/static/roster.js``.
 """
 
 from __future__ import annotations
@@ -20,19 +22,50 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Callroster</title>
 <style>
-body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;
+body{{font-family:system-ui,sans-serif;max-width:40rem;margin:1.5rem auto;padding:0 1rem;
 color:#111;background:#fff;line-height:1.5}}
-h1{{font-size:1.5rem}} dt{{font-weight:600;margin-top:.75rem}} code{{font-size:1.1rem}}
+h1{{font-size:1.4rem;margin:.2rem 0}} h2{{font-size:1.1rem}}
+dt{{font-weight:600;margin-top:.5rem}} code{{font-size:1rem}}
+[hidden]{{display:none !important}}
+.banner{{padding:.4rem .7rem;border-radius:.3rem;font-weight:600;display:inline-block}}
+#recording{{background:#b00020;color:#fff}} #locked{{background:#333;color:#fff}}
+ul#legs{{list-style:none;padding:0}}
+.leg{{border:1px solid #ccc;border-radius:.4rem;padding:.5rem .7rem;margin:.4rem 0;
+transition:opacity .4s,transform .4s}}
+.leg.joining,.leg.leaving{{opacity:0;transform:translateX(-1rem)}}
+.who{{font-weight:600;font-size:1.05rem}} .number{{color:#444;font-size:.9rem}}
+.speaking{{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;background:#bbb;
+margin-right:.4rem}}
+.leg.talking .speaking{{background:#0a7d28;box-shadow:0 0 0 .25rem #0a7d2855}}
+.badge{{font-size:.8rem;border-radius:.2rem;padding:0 .35rem;margin-right:.3rem;
+background:#eee;color:#111}}
+.badge.muted{{background:#6b2c00;color:#fff}} .badge.held{{background:#003f88;color:#fff}}
+.badge.talk{{background:#0a7d28;color:#fff}} .badge.local{{background:#fff3c4}}
+button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
 </style></head>
-<body><main>
+<body><main data-conference="{conference_id}" data-link="{link}">
 <h1>{title}</h1>
-<p>Join this conference by phone.</p>
+<p><span id="recording" class="banner" hidden>Recording</span>
+<span id="locked" class="banner" hidden>Locked</span></p>
+<section aria-labelledby="on-call">
+<h2 id="on-call">On the call (<span id="count">0</span>)</h2>
+<div id="host-controls" hidden>
+<button type="button" id="lock">Lock</button>
+<button type="button" id="mute-all">Mute all but host</button></div>
+<ul id="legs" aria-live="polite"></ul>
+<p id="status" role="status">Connecting…</p>
+<p><label>Your own address book (stays on this device):
+<input type="file" id="vcard" accept=".vcf,text/vcard"></label></p>
+</section>
+<section aria-labelledby="join"><h2 id="join">Join by phone</h2>
 <dl>
 {numbers}
 <dt>PIN</dt><dd><code id="pin">{pin}</code> then <kbd>#</kbd></dd>
 <dt>Direct SIP address</dt><dd><code id="direct">{direct}</code></dd>
-</dl>
-</main></body></html>
+</dl></section>
+</main>
+<script src="/static/roster.js" defer></script>
+</body></html>
 """
 
 
@@ -55,6 +88,8 @@ def conference_page(link: str, request: Request) -> HTMLResponse:
     )
     return HTMLResponse(
         PAGE.format(
+            conference_id=escape(conference_id),
+            link=escape(link),
             title=escape(view.title),
             numbers=numbers,
             pin=escape(view.pin),

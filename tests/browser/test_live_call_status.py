@@ -1,0 +1,160 @@
+"""Live Call Status in a real browser (Debian chromium through Playwright) against a running
+service and real callers (sipp): the host sees who joined within a second and controls the
+leg; a guest sees no controls; the speaking indicator follows the talker; a name from the
+private address book never leaves the browser."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+from tests.interop.test_dial_in import _tone_files
+from tests.support.browser import chromium
+from tests.support.peers import sipp_command
+from tests.support.service import RunningService, running_service
+
+pytestmark = pytest.mark.browser
+CALLER = "+447700900999"
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[RunningService]:
+    with running_service(tmp_path / "data") as running:
+        yield running
+
+
+def _legs(service: RunningService, demo: dict[str, Any]) -> list[dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{service.base_url}/api/v1/conferences/{demo['conference_id']}/legs",
+        headers={"Authorization": f"Bearer {demo['host_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        legs: list[dict[str, Any]] = json.load(response)["legs"]
+    return legs
+
+
+def _call(
+    service: RunningService,
+    demo: dict[str, Any],
+    workdir: Path,
+    scenario: str,
+    duration_ms: int = 3000,
+) -> subprocess.Popen[bytes]:
+    _tone_files(workdir)
+    return subprocess.Popen(
+        sipp_command(
+            scenario,
+            service.sip_port,
+            demo["pin"],
+            workdir,
+            keys={"caller": CALLER},
+            duration_ms=duration_ms,
+        ),
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _watch_additions(page: Page) -> None:
+    page.evaluate("""() => {
+        window.added = [];
+        new MutationObserver((changes) => {
+            for (const c of changes) for (const n of c.addedNodes) window.added.push(Date.now());
+        }).observe(document.getElementById('legs'), {childList: true});
+    }""")
+
+
+def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
+    service: RunningService, tmp_path: Path
+) -> None:
+    demo = service.demo()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{demo['web_url']}#token={demo['host_token']}")
+        page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
+        _watch_additions(page)
+        caller = _call(service, demo, tmp_path, "refused")
+        joined_at = None
+        for _ in range(200):
+            if _legs(service, demo):
+                joined_at = time.time()
+                break
+            time.sleep(0.02)
+        assert joined_at is not None
+        leg = page.locator("#legs li").first
+        leg.wait_for(timeout=5_000)
+        shown_at = page.evaluate("window.added[0]") / 1000
+        assert shown_at - joined_at < 1.0
+        assert CALLER in leg.inner_text()
+
+        assert page.locator("#locked").is_hidden() and page.locator("#recording").is_hidden()
+        page.locator("#lock").click()
+        page.locator("#locked").wait_for(state="visible", timeout=5_000)
+        leg.locator("button[data-action=mute]").click()
+        leg.locator(".badge.muted").wait_for(timeout=5_000)
+        assert _legs(service, demo)[0]["muted"] is True
+        page.screenshot(path=str(tmp_path / "host.png"))
+        page.once("dialog", lambda dialog: dialog.accept())
+        leg.locator("button[data-action=drop]").click()
+        assert caller.wait(timeout=20) == 0  # sipp received the bridge's BYE
+        page.locator("#legs li").first.wait_for(state="detached", timeout=5_000)
+
+
+def test_guest_sees_no_controls_and_a_local_name_never_leaves_the_browser(
+    service: RunningService, tmp_path: Path
+) -> None:
+    demo = service.demo()
+    secret_name = "Zanzibar Quokka"
+    sent: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page()
+        page.on("request", lambda r: sent.append(r.url + (r.post_data or "")))
+        page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(str(f))))
+        page.goto(demo["web_url"])
+        page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
+        caller = _call(service, demo, tmp_path, "refused")
+        leg = page.locator("#legs li").first
+        leg.wait_for(timeout=5_000)
+        assert leg.locator("button[data-action=mute]").count() == 0
+        assert leg.locator("button[data-action=drop]").count() == 0
+        assert page.locator("#host-controls").is_hidden()
+        page.once("dialog", lambda dialog: dialog.accept(secret_name))
+        leg.locator("button[data-action=local-name]").click()
+        leg.locator(".name", has_text=secret_name).wait_for(timeout=5_000)
+        # The name is on this screen only: the API (what everyone else sees) never got it.
+        assert _legs(service, demo)[0]["name"] != secret_name
+        page.reload()  # it is remembered on this device...
+        page.locator(".name", has_text=secret_name).wait_for(timeout=5_000)
+        # ...and never sent anywhere: not in a request, not in a WebSocket frame.
+        assert sent and not any(secret_name in s or "Zanzibar" in s for s in sent)
+        for leg_data in _legs(service, demo):
+            request = urllib.request.Request(
+                f"{service.base_url}/api/v1/conferences/{demo['conference_id']}/legs/"
+                f"{leg_data['id']}/drop",
+                method="POST",
+                headers={"Authorization": f"Bearer {demo['host_token']}"},
+            )
+            urllib.request.urlopen(request, timeout=5).close()
+        assert caller.wait(timeout=20) == 0
+
+
+def test_the_speaking_indicator_follows_the_talker(service: RunningService, tmp_path: Path) -> None:
+    demo = service.demo()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(demo["web_url"])
+        page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
+        talker = _call(service, demo, tmp_path, "direct_then_mute", duration_ms=4000)
+        page.locator("#legs li.talking").wait_for(timeout=8_000)  # talking: lit
+        page.locator("#legs li .badge.muted").wait_for(timeout=10_000)  # pressed *6
+        assert page.locator("#legs li.talking").count() == 0  # muted: dark
+        assert talker.wait(timeout=30) == 0

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
+from callroster.api.contacts import router as contacts_router
 from callroster.api.live import router as live_router
 from callroster.api.routes import router as api_router
 from callroster.bridge.directory import StoreDirectory
@@ -45,6 +46,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(live_router)
+    app.include_router(contacts_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

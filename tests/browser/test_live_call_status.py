@@ -134,6 +134,11 @@ def test_guest_sees_no_controls_and_a_local_name_never_leaves_the_browser(
         assert _legs(service, demo)[0]["name"] != secret_name
         page.reload()  # it is remembered on this device...
         page.locator(".name", has_text=secret_name).wait_for(timeout=5_000)
+        # A vCard imported into the private address book names the caller the same way.
+        card = tmp_path / "mine.vcf"
+        card.write_text(f"BEGIN:VCARD\nFN:Zanzibar Card\nTEL:{CALLER}\nEND:VCARD\n")
+        page.locator("#vcard").set_input_files(str(card))
+        page.locator(".name", has_text="Zanzibar Card").wait_for(timeout=5_000)
         # ...and never sent anywhere: not in a request, not in a WebSocket frame.
         assert sent and not any(secret_name in s or "Zanzibar" in s for s in sent)
         for leg_data in _legs(service, demo):

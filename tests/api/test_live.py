@@ -219,3 +219,51 @@ async def test_guests_watch_with_the_link_and_never_control(
     assert (await client.get(legs_url, headers=_bearer("not-a-link"))).status_code == 401
     harness.bridge.control(conference, "drop", leg["id"])
     await caller
+
+
+async def test_host_mute_through_the_api_stops_the_callers_audio(tmp_path: Path) -> None:
+    """A talker (sipp, 1 kHz) and a listener (baresip, recording): after the host mutes the
+    talker through the API, the listener no longer hears the tone."""
+    from tests.interop.test_dial_in import _listener_joins, _tone_flags
+    from tests.support import audio
+
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings)
+        app.state.bridge, app.state.roster = harness.bridge, harness.roster
+        listener = await _listener_joins(harness, tmp_path, seconds=30)
+        await asyncio.sleep(2)
+        _tone_files(tmp_path)
+        talker = asyncio.create_task(
+            run_sipp(
+                "direct_then_mute",
+                harness.sip_port,
+                harness.demo.pin,
+                tmp_path,
+                keys={"caller": "+447700900444"},
+                duration_ms=5000,
+            )
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
+        ) as client:
+            host = _bearer(harness.demo.host_token)
+            url = f"/api/v1/conferences/{harness.demo.conference_id}/legs"
+            talker_leg = None
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                legs = (await client.get(url, headers=host)).json()["legs"]
+                talker_leg = next((g for g in legs if g["number"] == "+447700900444"), None)
+                if talker_leg:
+                    break
+            assert talker_leg is not None
+            await asyncio.sleep(3)  # the listener hears the tone...
+            muted = await client.post(f"{url}/{talker_leg['id']}/mute", headers=host)
+            assert muted.status_code == 200
+        result = await talker  # ...it keeps talking (then presses *6, refused: host muted)
+        assert result.returncode == 0
+        await listener.hang_up()
+        heard = audio.read_wav(listener.heard())
+    flags = _tone_flags(heard, 1000)
+    first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
+    assert 4 <= last - first <= 9 and not any(flags[last + 1 :]), flags
+    assert len(flags) - last > 8, flags  # at least 4 s of the talker, muted, unheard

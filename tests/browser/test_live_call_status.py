@@ -77,6 +77,12 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
     service: RunningService, tmp_path: Path
 ) -> None:
     demo = service.demo()
+    contact = urllib.request.Request(
+        f"{service.base_url}/api/v1/contacts",
+        data=f"Rhoda Resolved,{CALLER}\n".encode(),
+        headers={"Authorization": f"Bearer {demo['host_token']}", "Content-Type": "text/csv"},
+    )
+    urllib.request.urlopen(contact, timeout=10).close()
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(f"{demo['web_url']}#token={demo['host_token']}")
@@ -94,7 +100,9 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
         leg.wait_for(timeout=5_000)
         shown_at = page.evaluate("window.added[0]") / 1000
         assert shown_at - joined_at < 1.0
-        assert CALLER in leg.inner_text()
+        # By its resolved name (from the account's contact list), the number beneath.
+        leg.locator(".name", has_text="Rhoda Resolved").wait_for(timeout=1_000)
+        assert CALLER in leg.locator(".number").inner_text()
 
         assert page.locator("#locked").is_hidden() and page.locator("#recording").is_hidden()
         page.locator("#lock").click()

@@ -4,6 +4,7 @@ what it hears. Assertions are about what a person on the call would hear."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -124,18 +125,26 @@ async def test_pin_by_rfc4733_over_tcp_and_heard_by_others(tmp_path: Path) -> No
     assert len(_tone_windows(heard, 700)) >= 8, _describe(heard)
 
 
+async def _talk_to_a_listener(
+    harness: BridgeHarness, workdir: Path, scenario: str, duration_ms: int
+) -> np.ndarray:
+    """baresip joins and listens; sipp dials the PIN directly and plays the 1 kHz tone
+    through ``scenario``. Returns what the listener heard."""
+    listener = await _listener_joins(harness, workdir, seconds=30)
+    await asyncio.sleep(2)
+    _tone_files(workdir)
+    talker = await run_sipp(
+        scenario, harness.sip_port, harness.demo.pin, workdir, duration_ms=duration_ms
+    )
+    assert talker.returncode == 0, talker.stdout + talker.stderr
+    await listener.hang_up()
+    return audio.read_wav(listener.heard())
+
+
 async def test_a_muted_leg_is_not_heard(tmp_path: Path) -> None:
     """The talker presses *6 after 5 s: the listener hears the tone before, not after."""
     async with running_bridge(tmp_path / "data") as harness:
-        listener = await _listener_joins(harness, tmp_path, seconds=25)
-        await asyncio.sleep(2)
-        _tone_files(tmp_path)
-        talker = await run_sipp(
-            "direct_then_mute", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=5000
-        )
-        assert talker.returncode == 0, talker.stdout + talker.stderr
-        await listener.hang_up()
-        heard = audio.read_wav(listener.heard())
+        heard = await _talk_to_a_listener(harness, tmp_path, "direct_then_mute", 5000)
         muted = [e for e in harness.events if type(e).__name__ == "LegMuted"]
     assert len(muted) == 1 and muted[0].by == "self"
     flags = _tone_flags(heard, 1000)
@@ -147,21 +156,13 @@ async def test_a_muted_leg_is_not_heard(tmp_path: Path) -> None:
 
 async def test_phone_hold_takes_the_leg_out_and_resume_brings_it_back(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
-        listener = await _listener_joins(harness, tmp_path, seconds=30)
-        await asyncio.sleep(2)
-        _tone_files(tmp_path)
-        talker = await run_sipp(
-            "direct_then_hold", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=4000
-        )
-        assert talker.returncode == 0, talker.stdout + talker.stderr
-        await listener.hang_up()
-        heard = audio.read_wav(listener.heard())
+        heard = await _talk_to_a_listener(harness, tmp_path, "direct_then_hold", 4000)
         kinds = [(type(e).__name__, getattr(e, "by", None)) for e in harness.events]
         legs = harness.store.conferences.legs(operator_cli("test"), harness.demo.conference_id)
     assert ("LegHeld", "phone") in kinds and ("LegResumed", "phone") in kinds
     flags = _tone_flags(heard, 1000)
     # tone (4 s) - held, silent (4 s) - tone again (4 s)
-    runs = [k for k, _ in __import__("itertools").groupby(flags)]
+    runs = [k for k, _ in itertools.groupby(flags)]
     assert runs[-3:] in ([True, False, True], [True, False, True, False][:3]) or runs[-4:] == [
         True,
         False,

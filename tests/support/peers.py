@@ -4,6 +4,7 @@ sndfile recording out), configured as shared/notes/real-peers.md measured."""
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 from dataclasses import dataclass
@@ -13,27 +14,26 @@ from typing import Any
 SCENARIOS = Path(__file__).resolve().parents[1] / "interop" / "scenarios"
 
 
-def free_udp_port(pair: bool = False) -> int:
-    """A free even port (RTP), with the odd one above it free too when ``pair``."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port % 2 or port > 65000:
-            continue
-        if not pair:
-            return port
+def free_udp_port(pair: bool = False, span: int = 2) -> int:
+    """A free even UDP port for a peer (with the ``span - 1`` ports above it free too when
+    ``pair``), chosen below the kernel's ephemeral range (32768 and up), so that sockets the
+    bridge opens on port 0 meanwhile can never take it."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000 - span, 2)
+        sockets = []
         try:
-            with (
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a,
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b,
-            ):
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
+            for offset in range(span if pair else 1):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port + offset))
             return port
         except OSError:
             continue
-    raise RuntimeError("no free port pair")
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def require(program: str) -> str:
@@ -154,7 +154,7 @@ ausrc_srate 8000
 auplay_srate 8000
 ausrc_channels 1
 auplay_channels 1
-rtp_ports {free_udp_port(pair=True)}-{65000}
+rtp_ports {(rtp := free_udp_port(pair=True, span=40))}-{rtp + 39}
 module_path /usr/lib/baresip/modules
 module stdio.so
 module g711.so
@@ -189,8 +189,12 @@ snd_path {self.records}
     async def keys(self, keys: str, gap: float = 0.4) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         for key in keys:
-            self.proc.stdin.write(key.encode())
-            await self.proc.stdin.drain()
+            try:
+                self.proc.stdin.write(key.encode())
+                await self.proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                out = await self.proc.stdout.read() if self.proc.stdout else b""
+                raise AssertionError(f"baresip has exited: {out.decode()[-2000:]}") from exc
             await asyncio.sleep(gap)
 
     async def hang_up(self) -> str:

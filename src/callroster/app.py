@@ -24,9 +24,9 @@ from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.errors import ConfigError
+from callroster.io.roster_feed import RosterFeed
 from callroster.io.sockets import bind_socket
 from callroster.privacy.directory import CountryGate, FileDirectory
-from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router

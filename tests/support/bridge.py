@@ -16,8 +16,8 @@ from callroster.bridge.service import BridgeService, Room
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings, load_settings
+from callroster.io.roster_feed import RosterFeed
 from callroster.privacy.directory import Directory
-from callroster.roster.feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, open_store
 

@@ -26,7 +26,7 @@ from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
-from callroster.roster.feed import RosterFeed
+from callroster.io.roster_feed import RosterFeed
 from callroster.roster.roster import ConferenceRoster, Roster
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store

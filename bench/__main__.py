@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import bridge_load, machine, store
+from bench import bridge_load, machine, roster_fanout, store
 from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
@@ -40,6 +40,9 @@ def main() -> None:
             f"{result.get('achieved_calls_per_s', '-')} calls/s achieved, "
             f"INVITE->200 {result.get('invite_to_200_ms', '-')} ms"
         )
+    # Live Call Status fan-out: 1,000 WebSocket watchers of one conference (about 2.5 minutes);
+    # writes roster.json and roster.md and prints its table.
+    roster_fanout.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import time
 import zlib
 from array import array
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 
@@ -142,6 +142,7 @@ class Fleet:
             if w.lost or w.close_code is not None
         )
         expected = len(self.watchers) * len(sent)
+        mean = sum(latencies) / len(latencies) if latencies else None
         return {
             "watchers": len(self.watchers),
             "events": len(sent),
@@ -149,11 +150,17 @@ class Fleet:
             "missing": expected - len(latencies),
             "out_of_order": out_of_order,
             "closed": dict(closes),
-            "p50_ms": percentile(latencies, 0.50),
-            "p90_ms": percentile(latencies, 0.90),
-            "p99_ms": percentile(latencies, 0.99),
-            "max_ms": latencies[-1] if latencies else 0.0,
-            "mean_ms": sum(latencies) / len(latencies) if latencies else 0.0,
+            # Over every expected delivery, a missing one counting as later than any: None
+            # when the percentile falls among the missing.
+            "p50_ms": _rank(latencies, expected, 0.50),
+            "p90_ms": _rank(latencies, expected, 0.90),
+            "p99_ms": _rank(latencies, expected, 0.99),
+            "max_ms": _rank(latencies, expected, 1.0),
+            "mean_ms": mean if len(latencies) == expected else None,
+            # Over the deliveries received only.
+            "received_p50_ms": percentile(latencies, 0.50),
+            "received_p99_ms": percentile(latencies, 0.99),
+            "received_max_ms": latencies[-1] if latencies else 0.0,
             "first_p50_ms": percentile(first, 0.50),
             "last_p50_ms": percentile(last, 0.50),
             "last_p99_ms": percentile(last, 0.99),
@@ -173,6 +180,15 @@ class Fleet:
                 watcher.abort()
                 aborted += 1
         return {"closed": len(self.watchers) - aborted, "aborted": aborted}
+
+
+def _rank(received: list[float], expected: int, fraction: float) -> float | None:
+    """Nearest-rank percentile of ``expected`` values of which ``received`` (sorted) are the
+    lowest and the rest are missing; None when it falls among the missing."""
+    if expected == 0:
+        return 0.0
+    rank = min(expected - 1, max(0, int(round(fraction * expected + 0.5)) - 1))
+    return received[rank] if rank < len(received) else None
 
 
 class Watcher(asyncio.Protocol):
@@ -199,8 +215,7 @@ class Watcher(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         lines = [
             f"GET {self.fleet.path} HTTP/1.1",
             f"Host: 127.0.0.1:{self.fleet.port}",
@@ -211,7 +226,7 @@ class Watcher(asyncio.Protocol):
         ]
         if self.deflate:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
-        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def data_received(self, data: bytes) -> None:
         self.fleet.received(self, data, time.time())

@@ -8,6 +8,8 @@ the demo conference at start, then talk-state changes on demand. Commands (JSON 
 stdin, one JSON line answered on stdout; the first line says where it listens):
 
 - ``{"cmd": "watching"}``: how many watchers the feed has on the conference.
+- ``{"cmd": "sweep", "wait_s": 5}``: after the clients have closed, publish one change so the
+  route notices the closed sockets, and wait until no watcher is left.
 - ``{"cmd": "run", "rate": 25, "seconds": 20}``: publish TalkingStarted/TalkingStopped at that
   rate; answers ``published`` ([seq, time.time() just before publish] per change), CPU time
   and wall time over the run, and how late each publish was against its schedule (the
@@ -24,6 +26,7 @@ import json
 import logging
 import pstats
 import random
+import resource
 import secrets
 import socket
 import sys
@@ -42,7 +45,7 @@ from callroster.app import create_app, wire_roster
 from callroster.bus import EventBus
 from callroster.conference.events import LegDetails, LegJoined, TalkingStarted, TalkingStopped
 from callroster.config import load_settings
-from callroster.roster.feed import RosterFeed
+from callroster.io.roster_feed import RosterFeed
 from callroster.roster.roster import Roster
 from callroster.store.store import open_store
 
@@ -61,7 +64,15 @@ class _Server(uvicorn.Server):
 class Driver:
     """Stands in for the bridge: publishes conference events on the bus."""
 
-    def __init__(self, bus: EventBus, roster: Roster, feed: RosterFeed, conference: str) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        roster: Roster,
+        feed: RosterFeed,
+        conference: str,
+        connections: set[Any],
+    ) -> None:
+        self.connections = connections  # uvicorn's, to see which are paused for writing
         self.bus = bus
         self.roster = roster
         self.feed = feed
@@ -102,6 +113,9 @@ class Driver:
         count = max(1, round(rate * seconds))
         published: list[list[float]] = []
         late: list[float] = []
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
+        paused: list[int] = []
+        sampler = asyncio.create_task(self._sample_paused(paused))
         cpu0 = cpu_seconds()
         start = time.perf_counter() + 0.01
         for i in range(count):
@@ -114,6 +128,8 @@ class Driver:
         # One more interval so the last change's fan-out falls inside the window.
         await asyncio.sleep(max(0.0, start + count / rate - time.perf_counter()))
         wall = time.perf_counter() - start
+        sampler.cancel()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         late.sort()
         return {
             "published": published,
@@ -123,7 +139,37 @@ class Driver:
             "publish_late_p99_ms": percentile(late, 0.99),
             "publish_late_max_ms": late[-1],
             "watching": self.feed.watching(self.conference),
+            "voluntary_switches": usage.ru_nvcsw - usage0.ru_nvcsw,
+            "involuntary_switches": usage.ru_nivcsw - usage0.ru_nivcsw,
+            "paused_max": max(paused, default=0),
+            "paused_samples": sum(1 for p in paused if p),
+            "samples": len(paused),
         }
+
+    async def _sample_paused(self, paused: list[int]) -> None:
+        """Every 50 ms: how many connections uvicorn holds back because the client does not
+        read fast enough (transport above its high-water mark)."""
+        while True:
+            paused.append(
+                sum(
+                    1
+                    for c in self.connections
+                    if getattr(c, "writable", None) is not None and not c.writable.is_set()
+                )
+            )
+            await asyncio.sleep(0.05)
+
+    async def sweep(self, wait_s: float) -> dict[str, Any]:
+        """Rid the feed of watchers whose clients have gone: the route notices a closed
+        WebSocket only when it next sends to it, so publish one change (not counted) and wait
+        until nobody is left watching."""
+        stale = self.feed.watching(self.conference)
+        if stale:
+            self.change()
+        started = time.perf_counter()
+        while self.feed.watching(self.conference) and time.perf_counter() - started < wait_s:
+            await asyncio.sleep(0.05)
+        return {"stale": stale, "left": self.feed.watching(self.conference)}
 
     async def profile(self, rate: float, seconds: float) -> dict[str, Any]:
         profiler = cProfile.Profile()
@@ -155,26 +201,34 @@ class Driver:
 def encoding_costs(driver: Driver) -> dict[str, Any]:
     """What one delivery costs in JSON encoding (as Starlette's ``send_json``) and in
     permessage-deflate (as uvicorn's websockets: window 12 bits, memLevel 5, one compressor
-    per connection), measured on a typical talk-state message."""
+    per connection), measured on talk-state messages of every leg in turn."""
     conference = driver.roster.get(driver.conference)
     assert conference is not None
-    leg = conference.legs[driver.legs[1]]
-    message = {"type": "event", "seq": 1234, "event": "talking", "leg": vars(leg)}
-    rounds = 20_000
+    messages = [
+        {"type": "event", "seq": 1000 + i, "event": "talking", "leg": {**vars(leg), "talking": t}}
+        for i, (leg, t) in enumerate(
+            (leg, t) for leg in conference.legs.values() for t in (True, False)
+        )
+    ]
+    rounds = 200
     start = time.perf_counter()
-    for _ in range(rounds):
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-    dumps_us = (time.perf_counter() - start) / rounds * 1e6
-    data = text.encode()
+    texts = [
+        json.dumps(m, separators=(",", ":"), ensure_ascii=False)
+        for _ in range(rounds)
+        for m in messages
+    ]
+    dumps_us = (time.perf_counter() - start) / len(texts) * 1e6
+    data = [text.encode() for text in texts]
     compressor = zlib.compressobj(wbits=-12, memLevel=5)
+    sizes = 0
     start = time.perf_counter()
-    for _ in range(rounds):
-        compressed = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    deflate_us = (time.perf_counter() - start) / rounds * 1e6
+    for chunk in data:
+        sizes += len(compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)) - 4
+    deflate_us = (time.perf_counter() - start) / len(data) * 1e6
     snapshot = json.dumps(conference.snapshot(), separators=(",", ":"), ensure_ascii=False)
     return {
-        "message_bytes": len(data),
-        "message_deflated_bytes": len(compressed) - 4,
+        "message_bytes": round(sum(len(chunk) for chunk in data) / len(data)),
+        "message_deflated_bytes": round(sizes / len(data)),
         "snapshot_bytes": len(snapshot.encode()),
         "json_dumps_us": round(dumps_us, 2),
         "deflate_us": round(deflate_us, 2),
@@ -194,7 +248,10 @@ async def serve(data: Path) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    # As `callroster serve` runs it: no per-message compression.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, ws_per_message_deflate=False
+    )
     server = _Server(config)
     web = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -203,7 +260,7 @@ async def serve(data: Path) -> None:
         if web.done():
             await web
             raise RuntimeError("uvicorn stopped before it started")
-        driver = Driver(bus, roster, feed, demo.conference_id)
+        driver = Driver(bus, roster, feed, demo.conference_id, server.server_state.connections)
         driver.join_legs(LEGS)
         reply(
             {
@@ -220,6 +277,8 @@ async def serve(data: Path) -> None:
         async def handle(name: str, args: dict[str, Any]) -> dict[str, Any]:
             if name == "watching":
                 return {"watching": feed.watching(demo.conference_id)}
+            if name == "sweep":
+                return await driver.sweep(float(args["wait_s"]))
             if name == "run":
                 rate, seconds = float(args["rate"]), float(args["seconds"])
                 if args.get("profile"):

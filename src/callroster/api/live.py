@@ -26,8 +26,8 @@ from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
-from callroster.io.roster_feed import RosterFeed
-from callroster.roster.roster import ConferenceRoster, Roster
+from callroster.io.roster_feed import RosterFeed, encode
+from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
 
@@ -101,14 +101,7 @@ def _watch_allowed(store: Store, caller: Caller, conference_id: str) -> bool:
 
 
 def _as_guest(message: dict[str, Any], hide_numbers: bool) -> dict[str, Any]:
-    if not hide_numbers:
-        return message
-    hidden = dict(message)
-    if "leg" in hidden:
-        hidden["leg"] = {**hidden["leg"], "number": None}
-    if "legs" in hidden:
-        hidden["legs"] = [{**leg, "number": None} for leg in hidden["legs"]]
-    return hidden
+    return without_numbers(message) if hide_numbers else message
 
 
 @router.get("/conferences/{conference_id}/legs", response_model=RosterOut)
@@ -248,25 +241,39 @@ async def live(
         return
     feed: RosterFeed = websocket.app.state.feed
     watcher = feed.watch(conference_id)  # before the snapshot, so nothing falls between
+    reader: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
+
+        async def until_closed() -> None:
+            # Notice a client that goes away at once, not at the next change.
+            try:
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+            finally:
+                watcher.close()
+
+        reader = asyncio.create_task(until_closed())
         roster = websocket.app.state.roster.get(conference_id)
         missed = roster.since(since) if roster is not None and since is not None else None
         if missed is None:
             # A conference not in progress has an empty roster (nobody is on the call).
             first = (roster or ConferenceRoster(conference_id)).snapshot()
-            await websocket.send_json(_as_guest(first, hide))
+            await websocket.send_text(encode(_as_guest(first, hide)))
             sent: int = first["seq"]
         else:
             for message in missed:
-                await websocket.send_json(_as_guest(message, hide))
+                await websocket.send_text(encode(_as_guest(message, hide)))
             sent = missed[-1]["seq"] if missed else (since or 0)
-        while (message := await watcher.queue.get()) is not None:
-            if int(message["seq"]) > sent:
-                await websocket.send_json(_as_guest(message, hide))
-                sent = int(message["seq"])
-        await websocket.close(code=4008, reason="too far behind; reconnect with ?since=")
-    except WebSocketDisconnect:
-        pass
+        while (delivery := await watcher.queue.get()) is not None:
+            if delivery.seq > sent:
+                await websocket.send_text(delivery.text(hide))
+                sent = delivery.seq
+        if watcher.overflowed:
+            await websocket.close(code=4008, reason="too far behind; reconnect with ?since=")
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away mid-send
     finally:
+        if reader is not None:
+            reader.cancel()
         feed.unwatch(conference_id, watcher)

@@ -46,6 +46,16 @@ class RosterLeg:
     left_at: str | None = None
 
 
+def without_numbers(message: Message) -> Message:
+    """The message as a guest sees it when the account hides numbers from guests."""
+    hidden = dict(message)
+    if "leg" in hidden:
+        hidden["leg"] = {**hidden["leg"], "number": None}
+    if "legs" in hidden:
+        hidden["legs"] = [{**leg, "number": None} for leg in hidden["legs"]]
+    return hidden
+
+
 class ConferenceRoster:
     def __init__(self, conference_id: str, *, history: int = 2000) -> None:
         self.conference_id = conference_id

@@ -26,7 +26,7 @@ from typing import Any
 import uvloop
 
 from bench import machine
-from bench.roster_fanout_proc import Child
+from bench.child_process import Child
 
 # BENCH_ROSTER_LADDER=100,200 and BENCH_ROSTER_WINDOW_S=5 give a quick try-out.
 LADDER = tuple(int(n) for n in os.environ.get("BENCH_ROSTER_LADDER", "250,500,1000").split(","))

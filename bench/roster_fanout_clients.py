@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import uvloop
 
-from bench.roster_fanout_proc import command_loop, cpu_seconds, percentile, raise_nofile, reply
+from bench.child_process import command_loop, cpu_seconds, percentile, raise_nofile, reply
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SNAPSHOT_TIMEOUT_S = 30.0

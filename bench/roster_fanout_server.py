@@ -39,7 +39,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
-from bench.roster_fanout_proc import command_loop, cpu_seconds, percentile, raise_nofile, reply
+from bench.child_process import command_loop, cpu_seconds, percentile, raise_nofile, reply
 from callroster.accounts.demo import ensure_demo
 from callroster.app import create_app, wire_roster
 from callroster.bus import EventBus

@@ -1,6 +1,6 @@
-"""Plumbing shared by the roster fan-out benchmark's processes: the parent's handle on a child
-(JSON lines over stdin/stdout, stopped by its pid), the child's command loop, and small
-measures (CPU time, percentiles, the open-files limit)."""
+"""Plumbing shared by the benchmarks' processes: the parent's handle on a child (JSON lines
+over stdin/stdout, stopped by its pid), the child's command loop, and small measures (CPU
+time, percentiles, the open-files limit)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ class Child:
         except OSError:
             return ""
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
         """Ask it to quit; kill it by its pid if it will not."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
@@ -134,7 +134,7 @@ class Child:
                 await proc.stdin.drain()
                 proc.stdin.close()
             try:
-                await asyncio.wait_for(proc.wait(), 20.0)
+                await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 proc.kill()  # this child only, by its pid
                 await proc.wait()

@@ -29,6 +29,7 @@ from callroster.bridge.directory import ConferenceDirectory, LegRecord
 from callroster.bridge.dtmf_info import digit_from_info
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.store_writer import StoreWriter
+from callroster.bridge.web_peer import WebPeer
 from callroster.bus import EventBus
 from callroster.conference.conference import Conference
 from callroster.conference.events import (
@@ -74,6 +75,10 @@ Audio = bytes | NDArray[np.int16] | None
 _PROMPT_CACHE_FRAMES = 20_000  # about 6 minutes of prompts per codec; cleared when full
 
 
+class ConferenceLocked(Exception):
+    """The conference is locked: only its hosts may join."""
+
+
 class Phase(StrEnum):
     PIN = "pin"
     JOINED = "joined"
@@ -99,6 +104,7 @@ class Call:
     sdp_version: int = 1
     # False while the phone holds us (it said sendonly/inactive): RFC 3264 forbids sending.
     sending: bool = True
+    joined_via: str = "dial_in"  # dial_in | web
 
 
 @dataclass
@@ -514,11 +520,15 @@ class BridgeService:
         else:
             self._apply_pin_effects(call)
 
-    def _join(self, call: Call, match: PinMatch) -> None:
+    def _room(self, match: PinMatch) -> Room:
         room = self.rooms.get(match.conference_id)
         if room is None:
             room = Room(Conference(match.conference_id, locked=match.locked))
             self.rooms[match.conference_id] = room
+        return room
+
+    def _join(self, call: Call, match: PinMatch, name: str | None = None) -> None:
+        room = self._room(match)
         call.role = LegRole.HOST if match.as_host else LegRole.GUEST
         call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
         call.conference_id = match.conference_id
@@ -526,9 +536,11 @@ class BridgeService:
         leg = Leg(
             id=call.leg_id,
             role=call.role,
-            joined_via="dial_in",
+            joined_via=call.joined_via,
             number=call.caller.number,
             withheld=call.caller.withheld,
+            name=name,
+            name_source="entered" if name else None,
         )
         if room.conference.admit(leg, self._now()):
             call.phase = Phase.JOINED
@@ -541,9 +553,12 @@ class BridgeService:
                 match.conference_id,
                 call.caller.number,
                 call.caller.withheld,
-                "dial_in",
+                call.joined_via,
             )
-            self._writer.submit(lambda: self._directory.leg_joined(record))
+            directory = self._directory
+            self._writer.submit(lambda: directory.leg_joined(record))
+            if name:
+                self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, "entered"))
         self._after_conference_change(room)
 
     async def _resolve_name(self, call: Call, account_id: str, number: str) -> None:
@@ -626,6 +641,65 @@ class BridgeService:
         room = self.rooms[conference_id]
         room.conference.rename(leg_id, name, source if name else None)
         self._after_conference_change(room)
+
+    # -- browsers -------------------------------------------------------------------------
+    async def join_web(self, match: PinMatch, name: str, offer_sdp: str) -> tuple[str, str]:
+        """A browser joins a conference under the name it typed: answers its WebRTC offer
+        and admits it as a leg (``joined_via: web``). Returns the leg's id and the answer.
+
+        Raises:
+            ConferenceLocked: the conference is locked and the browser is not a host's.
+            WebPeerError: the offer cannot be answered.
+        """
+        room = self.rooms.get(match.conference_id)
+        locked = room.conference.locked if room is not None else match.locked
+        if locked and not match.as_host:
+            raise ConferenceLocked(match.conference_id)
+        call_id = f"web-{secrets.token_hex(8)}"
+        calls = self.calls
+
+        def on_packet(packet: bytes) -> None:
+            self.on_rtp(call_id, packet, WebPeer.address)
+
+        def on_closed() -> None:
+            call = calls.get(call_id)
+            if call is not None:
+                self._end(call, "hangup")
+
+        peer = WebPeer(on_packet, on_closed)
+        try:
+            answer = await peer.answer(offer_sdp)
+        except BaseException:
+            peer.close()
+            raise
+        call = Call(
+            call_id=call_id,
+            leg_id=secrets.token_hex(8),
+            caller=CallerId(number=None, withheld=False),
+            rtp=RtpSession(
+                codec="PCMU",
+                payload_type=0,
+                telephone_event_pt=None,
+                remote=WebPeer.address,
+                sender=RtpSender(ssrc=0, initial_sequence=0, initial_timestamp=0),
+            ),
+            rtp_transport=peer.transport,
+            local_port=0,
+            joined_via="web",
+        )
+        calls[call_id] = call
+        self._calls_by_leg[call.leg_id] = call
+        self._join(call, match, name)
+        if call.phase != Phase.JOINED:  # locked between the check and now
+            self._end(call, "locked")
+            raise ConferenceLocked(match.conference_id)
+        return call.leg_id, answer
+
+    def leave_web(self, leg_id: str) -> None:
+        """The browser said goodbye (its page closed or the Leave button)."""
+        call = self._calls_by_leg.get(leg_id)
+        if call is not None and call.joined_via == "web":
+            self._end(call, "hangup")
 
     def _call_for_leg(self, leg_id: str) -> Call | None:
         return self._calls_by_leg.get(leg_id)

@@ -207,6 +207,26 @@ class ConferenceRepository:
             talk_sensitivity=float(row[4]),
         )
 
+    def open_for_web(self, conference_id: str, as_host: bool) -> PinMatch | None:
+        """What a browser that may join (checked by the caller) joins: like a PIN's match."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(
+                    Conference.account_id,
+                    Conference.lock_by_default,
+                    Conference.talk_sensitivity,
+                ).where(Conference.id == conference_id)
+            ).first()
+        if row is None:
+            return None
+        return PinMatch(
+            conference_id,
+            row[0],
+            as_host=as_host,
+            locked=bool(row[1]),
+            talk_sensitivity=float(row[2]),
+        )
+
     def is_dial_in_number(self, number: str) -> bool:
         with self._sessions() as session:
             return (

@@ -1,0 +1,142 @@
+"""Joining from the browser through the API: who may, under which name, and leaving. The
+browser is a real WebRTC peer (aiortc) against the bridge in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.web_client import WebClient
+
+from callroster.accounts.actor import Role, operator_cli
+from callroster.app import create_app
+
+pytestmark = pytest.mark.interop
+OPERATOR = operator_cli("test")
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings)
+        app.state.bridge = harness.bridge
+        app.state.roster = harness.roster
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
+        ) as client:
+            yield harness, client
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _link(harness: BridgeHarness) -> str:
+    return harness.demo.web_url.rsplit("/", 1)[1]
+
+
+async def _join(
+    client: httpx.AsyncClient, harness: BridgeHarness, credential: str, name: str
+) -> tuple[httpx.Response, WebClient]:
+    browser = WebClient(1000.0)
+    response = await client.post(
+        f"/api/v1/conferences/{harness.demo.conference_id}/web-legs",
+        json={"name": name, "sdp": await browser.offer()},
+        headers=_bearer(credential),
+    )
+    if response.status_code == 201:
+        await browser.accept(response.json()["sdp"])
+    return response, browser
+
+
+async def test_a_guest_joins_by_name_and_leaves_with_its_key(
+    live: tuple[BridgeHarness, httpx.AsyncClient],
+) -> None:
+    harness, client = live
+    conference = harness.demo.conference_id
+    legs_url = f"/api/v1/conferences/{conference}/legs"
+    anonymous = await client.post(
+        f"/api/v1/conferences/{conference}/web-legs", json={"name": "X", "sdp": "v=0"}
+    )
+    assert anonymous.status_code == 401
+    other = harness.store.accounts.create_account(OPERATOR, "Elsewhere Ltd", "sydney")
+    outsider = harness.store.accounts.create_user(OPERATOR, other, Role.HOST, "Out Sider")
+    token = harness.store.tokens.issue(OPERATOR, other, outsider, {"roster:read"}, "t")
+    refused, stranger = await _join(client, harness, token, "Out Sider")
+    assert refused.status_code == 404
+    await stranger.close()
+    assert not harness.bridge.calls
+
+    response, browser = await _join(client, harness, _link(harness), "  Gina   Guest ")
+    assert response.status_code == 201, response.text
+    joined = response.json()
+    [leg] = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()["legs"]
+    assert leg["id"] == joined["leg_id"]
+    assert (leg["name"], leg["name_source"], leg["joined_via"], leg["role"], leg["number"]) == (
+        "Gina Guest",
+        "entered",
+        "web",
+        "guest",
+        None,
+    )
+    audited = harness.store.audit.entries(harness.demo.account_id, 30)
+    assert ("web.join", f"leg:{joined['leg_id']}") in [(e.action, e.subject) for e in audited]
+
+    for _ in range(100):  # connected (ICE and DTLS done), as a browser is before it leaves
+        if browser.pc.connectionState == "connected":
+            break
+        await asyncio.sleep(0.05)
+    leave = f"/api/v1/conferences/{conference}/web-legs/{joined['leg_id']}"
+    assert (await client.delete(leave)).status_code == 404
+    assert (await client.delete(leave, headers={"X-Leave-Key": "guess"})).status_code == 404
+    assert harness.room().conference.leg(joined["leg_id"]).status == "connected"
+    gone = await client.delete(leave, headers={"X-Leave-Key": joined["leave_key"]})
+    assert gone.status_code == 204
+    assert harness.bridge.rooms == {}  # the only leg left, so the call is over
+    again = await client.delete(leave, headers={"X-Leave-Key": joined["leave_key"]})
+    assert again.status_code == 404
+    for _ in range(100):
+        if browser.pc.connectionState == "closed":
+            break
+        await asyncio.sleep(0.05)
+    assert browser.pc.connectionState == "closed"
+    await browser.close()
+
+
+async def test_locked_blank_and_unusable_joins_are_refused_clearly(
+    live: tuple[BridgeHarness, httpx.AsyncClient],
+) -> None:
+    harness, client = live
+    conference = harness.demo.conference_id
+    host, host_browser = await _join(client, harness, harness.demo.host_token, "Hannah Host")
+    assert host.status_code == 201, host.text
+    assert harness.room().conference.leg(host.json()["leg_id"]).role == "host"
+    locked = await client.post(
+        f"/api/v1/conferences/{conference}/lock", headers=_bearer(harness.demo.host_token)
+    )
+    assert locked.status_code == 200
+    refused, guest_browser = await _join(client, harness, _link(harness), "Gus Guest")
+    assert refused.status_code == 423
+    assert refused.json()["detail"] == "the host has locked this conference"
+    blank, _ = await _join(client, harness, _link(harness), "   ")
+    assert blank.status_code == 422
+    no_audio = await client.post(
+        f"/api/v1/conferences/{conference}/web-legs",
+        json={"name": "Hannah Host", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"},
+        headers=_bearer(harness.demo.host_token),
+    )
+    assert no_audio.status_code == 422
+    too_big = await client.post(
+        f"/api/v1/conferences/{conference}/web-legs",
+        json={"name": "Big", "sdp": "v=0\r\n" + "a=x\r\n" * 20_000},
+        headers=_bearer(harness.demo.host_token),
+    )
+    assert too_big.status_code == 422
+    # Only the host's browser is on the call.
+    assert len(harness.room().conference.present()) == 1 and len(harness.bridge.calls) == 1
+    await host_browser.close()
+    await guest_browser.close()

@@ -91,13 +91,32 @@ async def test_a_guest_joins_by_name_and_leaves_with_its_key(
             break
         await asyncio.sleep(0.05)
     leave = f"/api/v1/conferences/{conference}/web-legs/{joined['leg_id']}"
+    mine = {"X-Leg-Key": joined["key"]}
+
+    async def muted() -> bool:
+        legs = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()
+        return bool(legs["legs"][0]["muted"])
+
+    # The browser mutes and unmutes itself; the roster shows it. Not with another's key.
+    assert (await client.post(f"{leave}/mute", headers={"X-Leg-Key": "guess"})).status_code == 404
+    assert not await muted()
+    assert (await client.post(f"{leave}/mute", headers=mine)).json() == {"muted": True}
+    assert await muted()
+    assert (await client.post(f"{leave}/unmute", headers=mine)).json() == {"muted": False}
+    assert not await muted()
+    # After the host mutes it, only the host can unmute it.
+    host = _bearer(harness.demo.host_token)
+    assert (await client.post(f"{legs_url}/{joined['leg_id']}/mute", headers=host)).is_success
+    refused = await client.post(f"{leave}/unmute", headers=mine)
+    assert refused.status_code == 409 and "host" in refused.json()["detail"]
+    assert await muted()
     assert (await client.delete(leave)).status_code == 404
-    assert (await client.delete(leave, headers={"X-Leave-Key": "guess"})).status_code == 404
+    assert (await client.delete(leave, headers={"X-Leg-Key": "guess"})).status_code == 404
     assert harness.room().conference.leg(joined["leg_id"]).status == "connected"
-    gone = await client.delete(leave, headers={"X-Leave-Key": joined["leave_key"]})
+    gone = await client.delete(leave, headers={"X-Leg-Key": joined["key"]})
     assert gone.status_code == 204
     assert harness.bridge.rooms == {}  # the only leg left, so the call is over
-    again = await client.delete(leave, headers={"X-Leave-Key": joined["leave_key"]})
+    again = await client.delete(leave, headers={"X-Leg-Key": joined["key"]})
     assert again.status_code == 404
     for _ in range(100):
         if browser.pc.connectionState == "closed":

@@ -53,10 +53,9 @@ async def test_a_browser_and_a_phone_hear_each_other(tmp_path: Path) -> None:
         phone = await _phone_joins(harness, tmp_path, 700.0)
         assert await _until(lambda: harness.demo.conference_id in harness.bridge.rooms, 10)
         web = WebClient(1000.0)
-        leg_id, answer = await harness.bridge.join_web(
-            _match(harness), "Wendy Web", await web.offer()
-        )
-        await web.accept(answer)
+        joined = await harness.bridge.join_web(_match(harness), "Wendy Web", await web.offer())
+        await web.accept(joined.answer)
+        leg_id = joined.leg_id
         leg = harness.room().conference.leg(leg_id)
         assert (leg.name, leg.name_source, leg.joined_via) == ("Wendy Web", "entered", "web")
         roster = harness.roster.get(harness.demo.conference_id)
@@ -95,10 +94,11 @@ async def test_a_locked_conference_refuses_a_guest_browser_but_not_the_host(
 ) -> None:
     async with running_bridge(tmp_path / "data") as harness:
         host = WebClient(1000.0)
-        leg_id, answer = await harness.bridge.join_web(
+        joined = await harness.bridge.join_web(
             _match(harness, as_host=True), "Hannah Host", await host.offer()
         )
-        await host.accept(answer)
+        await host.accept(joined.answer)
+        leg_id = joined.leg_id
         harness.bridge.control(harness.demo.conference_id, "lock")
         guest = WebClient(1000.0)
         with pytest.raises(ConferenceLocked):

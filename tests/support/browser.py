@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+from playwright.async_api import Browser as AsyncBrowser
+from playwright.async_api import async_playwright
 from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,3 +35,19 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@asynccontextmanager
+async def async_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[AsyncBrowser]:
+    """The same browser for asyncio tests (which also drive asyncio peers such as baresip).
+    ``extra_args`` adds flags, e.g. ``--use-file-for-fake-audio-capture=tone.wav``."""
+    if not CHROMIUM.exists():
+        raise RuntimeError("chromium is not installed; run `make test`, which installs it")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*FLAGS, *extra_args]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -8,8 +8,6 @@ link as their credential; the host, a delegate or an administrator with a token 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -42,14 +40,7 @@ class WebJoinIn(BaseModel):
 class WebJoinOut(BaseModel):
     leg_id: str
     sdp: str = Field(description="the answer, with the service's ICE candidates")
-    leave_key: str = Field(description="send as X-Leave-Key to leave; known only to you")
-
-
-def _leave_keys(request: Request) -> dict[str, str]:
-    keys: dict[str, str] | None = getattr(request.app.state, "web_leave_keys", None)
-    if keys is None:
-        keys = request.app.state.web_leave_keys = {}
-    return keys
+    key: str = Field(description="send as X-Leg-Key to mute yourself or leave; only you have it")
 
 
 def _bridge(request: Request) -> BridgeService:
@@ -86,17 +77,58 @@ async def join_from_browser(
     422 when the offer has no usable audio."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
     try:
-        leg_id, answer = await _bridge(request).join_web(match, body.name, body.sdp)
+        joined = await _bridge(request).join_web(match, body.name, body.sdp)
     except ConferenceLocked:
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference") from None
     except WebPeerError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    key = secrets.token_urlsafe(24)
-    _leave_keys(request)[leg_id] = key
     await asyncio.to_thread(
-        store_of(request).audit.log, caller.actor, "web.join", f"leg:{leg_id}", match.account_id
+        store_of(request).audit.log,
+        caller.actor,
+        "web.join",
+        f"leg:{joined.leg_id}",
+        match.account_id,
     )
-    return WebJoinOut(leg_id=leg_id, sdp=answer, leave_key=key)
+    return WebJoinOut(leg_id=joined.leg_id, sdp=joined.answer, key=joined.key)
+
+
+def _own_leg(request: Request, leg_id: str) -> None:
+    """Only the browser that joined holds the leg's key."""
+    if not _bridge(request).owns_web_leg(leg_id, request.headers.get("x-leg-key", "")):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg")
+
+
+class SelfMuteOut(BaseModel):
+    muted: bool
+
+
+def _self_mute_route(action: str) -> None:
+    async def mute_from_browser(conference_id: str, leg_id: str, request: Request) -> SelfMuteOut:
+        _own_leg(request, leg_id)
+        try:
+            allowed = _bridge(request).mute_self(leg_id, action == "mute")
+        except KeyError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg") from None
+        if not allowed:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "the host has muted you; only the host can unmute you"
+            )
+        return SelfMuteOut(muted=action == "mute")
+
+    mute_from_browser.__doc__ = (
+        f"The browser that joined {action}s itself (send its X-Leg-Key); the roster shows it."
+    )
+    router.add_api_route(
+        f"/conferences/{{conference_id}}/web-legs/{{leg_id}}/{action}",
+        mute_from_browser,
+        methods=["POST"],
+        response_model=SelfMuteOut,
+        name=f"web_leg_{action}",
+    )
+
+
+for _action in ("mute", "unmute"):
+    _self_mute_route(_action)
 
 
 @router.delete(
@@ -104,11 +136,6 @@ async def join_from_browser(
 )
 async def leave_from_browser(conference_id: str, leg_id: str, request: Request) -> Response:
     """Leave the call from the browser that joined it (the key came with the answer)."""
-    keys = _leave_keys(request)
-    expected = keys.get(leg_id)
-    given = request.headers.get("x-leave-key", "")
-    if expected is None or not hmac.compare_digest(expected, given):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg")
-    del keys[leg_id]
+    _own_leg(request, leg_id)
     _bridge(request).leave_web(leg_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

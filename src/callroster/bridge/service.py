@@ -9,6 +9,7 @@ decides nothing about SIP, media or who may do what.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import math
 import secrets
@@ -79,6 +80,13 @@ class ConferenceLocked(Exception):
     """The conference is locked: only its hosts may join."""
 
 
+@dataclass(frozen=True)
+class WebJoined:
+    leg_id: str
+    answer: str  # SDP
+    key: str  # the browser's secret for acting as its leg (mute itself, leave)
+
+
 class Phase(StrEnum):
     PIN = "pin"
     JOINED = "joined"
@@ -105,6 +113,7 @@ class Call:
     # False while the phone holds us (it said sendonly/inactive): RFC 3264 forbids sending.
     sending: bool = True
     joined_via: str = "dial_in"  # dial_in | web
+    web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
 
 
 @dataclass
@@ -643,9 +652,9 @@ class BridgeService:
         self._after_conference_change(room)
 
     # -- browsers -------------------------------------------------------------------------
-    async def join_web(self, match: PinMatch, name: str, offer_sdp: str) -> tuple[str, str]:
+    async def join_web(self, match: PinMatch, name: str, offer_sdp: str) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer
-        and admits it as a leg (``joined_via: web``). Returns the leg's id and the answer.
+        and admits it as a leg (``joined_via: web``).
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
@@ -686,6 +695,7 @@ class BridgeService:
             rtp_transport=peer.transport,
             local_port=0,
             joined_via="web",
+            web_key=secrets.token_urlsafe(24),
         )
         calls[call_id] = call
         self._calls_by_leg[call.leg_id] = call
@@ -693,13 +703,41 @@ class BridgeService:
         if call.phase != Phase.JOINED:  # locked between the check and now
             self._end(call, "locked")
             raise ConferenceLocked(match.conference_id)
-        return call.leg_id, answer
+        return WebJoined(call.leg_id, answer, call.web_key)
+
+    def owns_web_leg(self, leg_id: str, key: str) -> bool:
+        """Whether ``key`` is the secret of this browser leg (still on the call)."""
+        call = self._calls_by_leg.get(leg_id)
+        return (
+            call is not None
+            and call.joined_via == "web"
+            and hmac.compare_digest(call.web_key.encode(), key.encode())
+        )
 
     def leave_web(self, leg_id: str) -> None:
         """The browser said goodbye (its page closed or the Leave button)."""
         call = self._calls_by_leg.get(leg_id)
         if call is not None and call.joined_via == "web":
             self._end(call, "hangup")
+
+    def mute_self(self, leg_id: str, muted: bool) -> bool:
+        """A browser leg mutes or unmutes itself (as ``*6`` does for a phone). Returns False
+        when it may not unmute because the host muted it.
+
+        Raises:
+            KeyError: no such browser leg on this node.
+        """
+        call = self._calls_by_leg[leg_id]
+        if call.joined_via != "web" or call.phase != Phase.JOINED:
+            raise KeyError(leg_id)
+        room = self.rooms[call.conference_id or ""]
+        allowed = True
+        if muted:
+            room.conference.mute(leg_id, "self")
+        else:
+            allowed = room.conference.unmute(leg_id, "self")
+        self._after_conference_change(room)
+        return allowed
 
     def _call_for_leg(self, leg_id: str) -> Call | None:
         return self._calls_by_leg.get(leg_id)

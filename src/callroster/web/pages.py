@@ -2,7 +2,7 @@
 
 Everyone with the link sees the roster; the host opens the same page with their token in
 the URL fragment (``#token=…``) and gets the controls. The page's script is
-``web/static/roster.js``.
+``web/static/roster.js``; joining from the browser (WebRTC) is ``web/static/join.js``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
 <p><label>Your own address book (stays on this device):
 <input type="file" id="vcard" accept=".vcf,text/vcard"></label></p>
 </section>
+<section aria-labelledby="web-join"><h2 id="web-join">Join from this browser</h2>
+<form id="join-form"><p><label for="join-name">Your name, as everyone on the call will see
+it</label><br><input id="join-name" name="name" autocomplete="name" required maxlength="80">
+<button type="submit" id="join-button">Join with my microphone</button></p></form>
+<p id="in-call" hidden><button type="button" id="mic" aria-pressed="false">Mute me</button>
+<button type="button" id="leave">Leave the call</button></p>
+<p id="join-status" role="status"></p><audio id="call-audio" autoplay></audio></section>
 <section aria-labelledby="join"><h2 id="join">Join by phone</h2>
 <dl>
 {numbers}
@@ -65,6 +72,7 @@ button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
 </dl></section>
 </main>
 <script src="/static/roster.js" defer></script>
+<script src="/static/join.js" defer></script>
 </body></html>
 """
 

@@ -1,0 +1,121 @@
+// Joining the call from this browser: type your name, allow the microphone, and you are on
+// the call over WebRTC, heard by the phones and hearing them. The name is shown to everyone.
+// The host's token (URL fragment) joins as host; guests use the conference link.
+"use strict";
+(() => {
+  const main = document.querySelector("main");
+  const conferenceId = main.dataset.conference;
+  const hostToken = new URLSearchParams(location.hash.slice(1)).get("token");
+  const credential = hostToken || main.dataset.link;
+  const form = document.getElementById("join-form");
+  const nameInput = document.getElementById("join-name");
+  const joinButton = document.getElementById("join-button");
+  const inCall = document.getElementById("in-call");
+  const micButton = document.getElementById("mic");
+  const leaveButton = document.getElementById("leave");
+  const note = document.getElementById("join-status");
+  const player = document.getElementById("call-audio");
+  let pc = null;
+  let leg = null;
+  let microphone = null;
+
+  const say = (text) => { note.textContent = text; };
+  const legUrl = () => `/api/v1/conferences/${conferenceId}/web-legs/${leg.leg_id}`;
+
+  function problem(body, fallback) {
+    const detail = body && body.detail;
+    if (Array.isArray(detail)) return detail.map((d) => d.msg).join("; ");
+    return detail || fallback;
+  }
+
+  function gathered(connection, ms = 5000) {
+    // The service takes the offer with its candidates in one go (no trickle).
+    return new Promise((resolve) => {
+      if (connection.iceGatheringState === "complete") return resolve();
+      const done = () => { if (connection.iceGatheringState === "complete") resolve(); };
+      connection.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, ms);
+    });
+  }
+
+  function finish(message) {
+    if (pc) pc.close();
+    if (microphone) microphone.getTracks().forEach((t) => t.stop());
+    pc = null; leg = null; microphone = null;
+    player.srcObject = null;
+    inCall.hidden = true;
+    form.hidden = false;
+    joinButton.disabled = false;
+    micButton.setAttribute("aria-pressed", "false");
+    micButton.textContent = "Mute me";
+    say(message);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim();
+    if (!name) { say("Type the name the others should see first."); nameInput.focus(); return; }
+    joinButton.disabled = true;
+    say("Asking for your microphone…");
+    try {
+      microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (error) {
+      finish(`Without a microphone you cannot join from this browser (${error.message}). Join by phone below.`);
+      return;
+    }
+    say("Connecting…");
+    pc = new RTCPeerConnection();
+    microphone.getAudioTracks().forEach((track) => pc.addTrack(track, microphone));
+    pc.addEventListener("track", (e) => { player.srcObject = e.streams[0] || new MediaStream([e.track]); });
+    pc.addEventListener("connectionstatechange", () => {
+      if (!pc) return;
+      if (pc.connectionState === "connected") say(`You are on the call as ${name}.`);
+      if (pc.connectionState === "failed") finish("The connection to the call failed. Try again, or join by phone.");
+      if (pc.connectionState === "closed") finish("You are no longer on the call.");
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    let response;
+    let body;
+    try {
+      response = await fetch(`/api/v1/conferences/${conferenceId}/web-legs`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ name, sdp: pc.localDescription.sdp }),
+      });
+      body = await response.json();
+    } catch (error) {
+      finish(`Could not reach the service (${error.message}).`);
+      return;
+    }
+    if (!response.ok) { finish(problem(body, "Could not join the call.")); return; }
+    leg = body;
+    main.dataset.webLeg = leg.leg_id;
+    await pc.setRemoteDescription({ type: "answer", sdp: leg.sdp });
+    form.hidden = true;
+    inCall.hidden = false;
+    micButton.focus();
+  });
+
+  micButton.addEventListener("click", async () => {
+    if (!leg) return;
+    const mute = micButton.getAttribute("aria-pressed") !== "true";
+    const response = await fetch(`${legUrl()}/${mute ? "mute" : "unmute"}`, {
+      method: "POST", headers: { "X-Leg-Key": leg.key },
+    });
+    if (!response.ok) { say(problem(await response.json(), "Could not change your microphone.")); return; }
+    // Muted is muted on this device too: the microphone's audio is not even sent.
+    microphone.getAudioTracks().forEach((t) => { t.enabled = !mute; });
+    micButton.setAttribute("aria-pressed", String(mute));
+    micButton.textContent = mute ? "Unmute me" : "Mute me";
+    say(mute ? "You are muted." : `You are on the call as ${nameInput.value.trim()}.`);
+  });
+
+  function leave() {
+    if (!leg) return;
+    fetch(legUrl(), { method: "DELETE", headers: { "X-Leg-Key": leg.key }, keepalive: true });
+    finish("You have left the call.");
+  }
+  leaveButton.addEventListener("click", leave);
+  window.addEventListener("pagehide", leave);
+})();

@@ -106,6 +106,13 @@ async def test_a_guest_joins_from_the_browser_by_name_and_talks_with_a_phone(
             await host.locator("#legs li .name", has_text="Wendy Web").wait_for(
                 state="detached", timeout=10_000
             )
+            # Joining again works; when the host drops the leg, the guest's page says so.
+            await _join(guest, "Wendy Again")
+            again = host.locator("#legs li", has_text="Wendy Again")
+            host.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await again.locator("button[data-action=drop]").click()
+            await guest.get_by_text("You are no longer on the call.").wait_for(timeout=10_000)
+            assert await guest.get_by_role("button", name="Join with my microphone").is_enabled()
     finally:
         await phone.hang_up()
     heard = audio.read_wav(phone.heard())

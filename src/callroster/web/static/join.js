@@ -92,6 +92,11 @@
     leg = body;
     main.dataset.webLeg = leg.leg_id;
     await pc.setRemoteDescription({ type: "answer", sdp: leg.sdp });
+    // The service ends the call (the host dropped us) by closing DTLS.
+    const dtls = pc.getSenders()[0] && pc.getSenders()[0].transport;
+    if (dtls) dtls.addEventListener("statechange", () => {
+      if (pc && dtls.state === "closed") finish("You are no longer on the call.");
+    });
     form.hidden = true;
     inCall.hidden = false;
     micButton.focus();

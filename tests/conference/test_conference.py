@@ -8,6 +8,7 @@ from callroster.conference.events import (
     HangUp,
     LegDetails,
     LegHeld,
+    LegInvited,
     LegJoined,
     LegLeft,
     LegMuted,
@@ -141,3 +142,57 @@ def test_rename_emits_once() -> None:
     conference.rename("guest", "Ada Lovelace", "contact")
     assert conference.events() == [LegRenamed("c1", "guest", "Ada Lovelace", "contact")]
     assert conference.leg("guest").name == "Ada Lovelace"
+
+
+def _invited(leg_id: str = "callee") -> Leg:
+    return Leg(
+        id=leg_id,
+        role=LegRole.GUEST,
+        joined_via="dial_out",
+        number="+447700900002",
+        withheld=False,
+        name="Carol Callee",
+        name_source="host",
+    )
+
+
+def test_an_invited_leg_rings_outside_the_call_until_it_accepts() -> None:
+    conference = _with_host_and_guest()
+    conference.lock("host")  # the host's own invitation is not stopped by the lock
+    conference.events()
+    conference.invite(_invited(), 5.0)
+    [invited] = conference.events()
+    assert isinstance(invited, LegInvited) and invited.details.name == "Carol Callee"
+    assert invited.details.joined_via == "dial_out"
+    assert conference.leg("callee").status == LegStatus.JOINING
+    assert [leg.id for leg in conference.connected()] == ["host", "guest"]
+    assert not conference.effects()  # no join tone while it only rings
+    with pytest.raises(ConferenceError):
+        conference.hold("callee", "host")  # nothing to hold yet
+    conference.accept("callee", 9.0)
+    [joined] = conference.events()
+    assert isinstance(joined, LegJoined) and joined.details is not None
+    assert conference.leg("callee").status == LegStatus.CONNECTED
+    assert conference.leg("callee").joined_at == 9.0
+    assert conference.effects() == [PlayTone("join", except_leg="callee")]
+
+
+@pytest.mark.parametrize("reason", ["busy", "no_answer", "declined", "failed"])
+def test_an_invitation_that_fails_leaves_with_its_reason_and_no_tone(reason: str) -> None:
+    conference = _with_host_and_guest()
+    conference.invite(_invited(), 5.0)
+    conference.events()
+    conference.leave("callee", reason)
+    assert conference.events() == [LegLeft("c1", "callee", reason)]
+    assert not conference.effects()
+    with pytest.raises(ConferenceError):
+        conference.accept("callee", 6.0)
+
+
+def test_the_host_dropping_a_ringing_leg_cancels_the_invitation() -> None:
+    conference = _with_host_and_guest()
+    conference.invite(_invited(), 5.0)
+    conference.events()
+    conference.drop("callee")
+    assert conference.events() == [LegLeft("c1", "callee", "cancelled")]
+    assert conference.effects() == [HangUp("callee", "dropped")]

@@ -6,6 +6,7 @@ from callroster.conference.events import (
     ConferenceLocked,
     LegDetails,
     LegHeld,
+    LegInvited,
     LegJoined,
     LegLeft,
     LegMuted,
@@ -59,3 +60,19 @@ def test_events_for_unknown_legs_are_ignored_and_conferences_kept_apart() -> Non
     c1, c2 = roster.get("c1"), roster.get("c2")
     assert c1 is not None and c2 is not None
     assert list(c1.legs) == ["a"] and list(c2.legs) == ["z"]
+
+
+def test_an_invited_leg_shows_as_joining_then_joined_or_left_with_its_reason() -> None:
+    roster = ConferenceRoster("c1")
+    details = LegDetails("guest", "dial_out", "+447700900002", False, "Carol Callee", "host")
+    ringing = roster.apply(LegInvited("c1", "x", details), AT)
+    assert ringing is not None and ringing["event"] == "joining"
+    assert ringing["leg"]["status"] == "joining" and ringing["leg"]["name"] == "Carol Callee"
+    roster.apply(LegMuted("c1", "x", "host"), AT)  # mute all while it rings
+    joined = roster.apply(LegJoined("c1", "x", details), AT + dt.timedelta(seconds=3))
+    assert joined is not None and joined["event"] == "joined"
+    assert joined["leg"]["status"] == "connected" and joined["leg"]["muted"] is True
+    roster.apply(LegInvited("c1", "y", details), AT)
+    busy = roster.apply(LegLeft("c1", "y", "busy"), AT)
+    assert busy is not None and busy["leg"]["status"] == "left"
+    assert busy["leg"]["left_reason"] == "busy"

@@ -19,6 +19,7 @@ from callroster.conference.events import (
     HangUp,
     LegDetails,
     LegHeld,
+    LegInvited,
     LegJoined,
     LegLeft,
     LegMuted,
@@ -97,26 +98,43 @@ class Conference:
         leg.joined_at = now
         self._legs[leg.id] = leg
         self._set_status(leg, LegStatus.CONNECTED)
-        self._events.append(
-            LegJoined(
-                self.id,
-                leg.id,
-                LegDetails(
-                    role=leg.role.value,
-                    joined_via=leg.joined_via,
-                    number=leg.number,
-                    withheld=leg.withheld,
-                    name=leg.name,
-                    name_source=leg.name_source,
-                ),
-            )
-        )
+        self._events.append(LegJoined(self.id, leg.id, _details(leg)))
         self._effects.append(PlayTone("join", except_leg=leg.id))
         return True
+
+    def invite(self, leg: Leg, now: float) -> None:
+        """The host dials someone in: the leg rings (``joining``) and is in no one's mix
+        until :meth:`accept`. The host's own action, so a lock does not stop it."""
+        if leg.id in self._legs:
+            raise ConferenceError(f"leg {leg.id} is already in conference {self.id}")
+        leg.status = LegStatus.JOINING
+        leg.joined_at = now
+        self._legs[leg.id] = leg
+        self._events.append(LegInvited(self.id, leg.id, _details(leg)))
+
+    def accept(self, leg_id: str, now: float) -> None:
+        """The invited person answered and accepted (pressed 1): they are on the call."""
+        leg = self.leg(leg_id)
+        self._set_status(leg, LegStatus.CONNECTED)
+        leg.joined_at = now
+        self._events.append(LegJoined(self.id, leg.id, _details(leg)))
+        self._effects.append(PlayTone("join", except_leg=leg.id))
+
+    def connected(self) -> list[Leg]:
+        """The legs on the call now (present and not still ringing)."""
+        return [
+            leg
+            for leg in self._legs.values()
+            if leg.status not in (LegStatus.LEFT, LegStatus.JOINING)
+        ]
 
     def leave(self, leg_id: str, reason: str = "hangup") -> None:
         leg = self.leg(leg_id)
         if leg.status == LegStatus.LEFT:
+            return
+        if leg.status == LegStatus.JOINING:  # never on the call: no leave tone
+            self._set_status(leg, LegStatus.LEFT)
+            self._events.append(LegLeft(self.id, leg_id, reason))
             return
         if leg.talking:
             leg.talking = False
@@ -132,7 +150,8 @@ class Conference:
         if leg.status == LegStatus.LEFT:
             return
         self._effects.append(HangUp(leg_id, "dropped"))
-        self.leave(leg_id, "dropped")
+        # A leg still ringing is not dropped from the call but its invitation is cancelled.
+        self.leave(leg_id, "cancelled" if leg.status == LegStatus.JOINING else "dropped")
 
     # -- names ----------------------------------------------------------------------------
     def rename(self, leg_id: str, name: str | None, source: str | None) -> None:
@@ -249,7 +268,18 @@ class Conference:
             self.mute_all("host")
             self._effects.append(PlayPrompt(leg_id, ("all_muted",)))
         elif digit == "#":
-            self._effects.append(PlayPrompt(leg_id, count_prompts(len(self.present()))))
+            self._effects.append(PlayPrompt(leg_id, count_prompts(len(self.connected()))))
+
+
+def _details(leg: Leg) -> LegDetails:
+    return LegDetails(
+        role=leg.role.value,
+        joined_via=leg.joined_via,
+        number=leg.number,
+        withheld=leg.withheld,
+        name=leg.name,
+        name_source=leg.name_source,
+    )
 
 
 def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:

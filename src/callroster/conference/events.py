@@ -26,6 +26,15 @@ class LegJoined:
 
 
 @dataclass(frozen=True)
+class LegInvited:
+    """The host dialled someone: the leg rings (status ``joining``) until they accept."""
+
+    conference_id: str
+    leg_id: str
+    details: LegDetails
+
+
+@dataclass(frozen=True)
 class LegRenamed:
     conference_id: str
     leg_id: str
@@ -37,7 +46,9 @@ class LegRenamed:
 class LegLeft:
     conference_id: str
     leg_id: str
-    reason: str  # hangup | dropped | failed
+    # hangup | dropped | failed | locked; for a leg never connected (dial-out): busy |
+    # no_answer | declined | failed | cancelled
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,8 @@ class ConferenceUnlocked:
 
 
 Event = (
-    LegJoined
+    LegInvited
+    | LegJoined
     | LegRenamed
     | LegLeft
     | LegMuted

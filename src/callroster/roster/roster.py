@@ -18,6 +18,7 @@ from callroster.conference.events import (
     ConferenceUnlocked,
     Event,
     LegHeld,
+    LegInvited,
     LegJoined,
     LegLeft,
     LegMuted,
@@ -44,6 +45,9 @@ class RosterLeg:
     talking: bool
     joined_at: str
     left_at: str | None = None
+    # Why it left: hangup | dropped | failed | locked, and for an invited leg that never
+    # joined: busy | no_answer | declined | failed | cancelled.
+    left_reason: str | None = None
 
 
 def without_numbers(message: Message) -> Message:
@@ -69,8 +73,10 @@ class ConferenceRoster:
         """Fold one event in; returns the message to send to watchers, or None."""
         when = at.isoformat(timespec="milliseconds")
         message: Message
-        if isinstance(event, LegJoined):
+        if isinstance(event, LegJoined | LegInvited):
             details = event.details
+            invited = isinstance(event, LegInvited)
+            before = self.legs.get(event.leg_id)
             leg = RosterLeg(
                 id=event.leg_id,
                 name=details.name if details else None,
@@ -80,13 +86,13 @@ class ConferenceRoster:
                 else (details.number if details else None),
                 joined_via=details.joined_via if details else "dial_in",
                 role=details.role if details else "guest",
-                status="connected",
-                muted=False,
+                status="joining" if invited else "connected",
+                muted=before.muted if before else False,
                 talking=False,
                 joined_at=when,
             )
             self.legs[leg.id] = leg
-            message = {"event": "joined", "leg": asdict(leg)}
+            message = {"event": "joining" if invited else "joined", "leg": asdict(leg)}
         elif isinstance(event, ConferenceLocked | ConferenceUnlocked):
             self.locked = isinstance(event, ConferenceLocked)
             message = {"event": "locked", "locked": self.locked}
@@ -97,6 +103,7 @@ class ConferenceRoster:
             leg = leg_or_none
             if isinstance(event, LegLeft):
                 leg.status, leg.left_at, leg.talking = "left", when, False
+                leg.left_reason = event.reason
                 name = "left"
             elif isinstance(event, LegMuted | LegUnmuted):
                 leg.muted = isinstance(event, LegMuted)

@@ -3,13 +3,9 @@ or its SQL dump, and once the account's data key is destroyed nothing decrypts i
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
-from tests.support.postgres import PostgresServer
+from tests.store.raw_bytes import clear_forms, raw_views
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.config import Settings
@@ -21,23 +17,6 @@ from callroster.store.store import Store, open_store
 OPERATOR = operator_cli("test")
 NUMBER = "+447700900461"
 NAME = "Rosalind Franklin"
-
-
-def _raw_views(settings: Settings, request: pytest.FixtureRequest) -> list[bytes]:
-    """What an attacker holding the storage would see: the file(s) and a full SQL dump."""
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() == "sqlite":
-        path = Path(str(url.database))
-        files = [p.read_bytes() for p in path.parent.glob(path.name + "*")]
-        with sqlite3.connect(path) as connection:
-            dump = "\n".join(connection.iterdump()).encode()
-        return [*files, dump]
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return [server.dump(str(url.database)).encode()]
-
-
-def _hex_forms(text: str) -> list[bytes]:
-    return [text.encode(), text.encode().hex().encode(), text[1:].encode()]
 
 
 def test_shredding_makes_personal_data_unreadable(
@@ -61,8 +40,8 @@ def test_shredding_makes_personal_data_unreadable(
     # Before: readable through the service, absent from the raw bytes.
     assert store.accounts.get_user(OPERATOR, user_id).phone == NUMBER
     store.close()  # the last connection closing checkpoints SQLite's WAL into the file
-    for view in _raw_views(settings, request):
-        for form in _hex_forms(NUMBER) + _hex_forms(NAME):
+    for view in raw_views(settings, request):
+        for form in clear_forms(NUMBER) + clear_forms(NAME):
             assert form not in view
 
     with store.sessions() as session:
@@ -70,7 +49,7 @@ def test_shredding_makes_personal_data_unreadable(
         wrapped = session.get_one(AccountKey, account_id).wrapped_key
     assert phone_blob is not None and wrapped is not None
     # The wrapped key as stored is itself in the dump before shredding...
-    assert any(wrapped.hex().encode() in v or wrapped in v for v in _raw_views(settings, request))
+    assert any(wrapped.hex().encode() in v or wrapped in v for v in raw_views(settings, request))
 
     store.accounts.shred_account(OPERATOR, account_id)
 
@@ -86,11 +65,11 @@ def test_shredding_makes_personal_data_unreadable(
     finally:
         restarted.close()
     store.close()
-    views = _raw_views(settings, request)
+    views = raw_views(settings, request)
     # ...and gone after it; the ciphertext remains but no key in the store opens it.
     assert not any(wrapped.hex().encode() in v or wrapped in v for v in views)
     for view in views:
-        for form in _hex_forms(NUMBER) + _hex_forms(NAME):
+        for form in clear_forms(NUMBER) + clear_forms(NAME):
             assert form not in view
     # Even the master key cannot help: there is nothing left to unwrap.
     with store.sessions() as session:

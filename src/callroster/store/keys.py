@@ -1,5 +1,8 @@
 """Wrapped data keys in the database, and the master key ring they are wrapped by.
 
+Platform keys (the blind-index key, the key of SIP trunk secrets) are wrapped the same way
+under the context ``platform:<purpose>`` and are re-wrapped by the same rotation.
+
 Rotation without downtime: ``rotate_master_key`` puts a new key at the front of the ring
 file (old keys stay, so everything still unwraps), re-wraps every data key under it, then
 retires the old keys. A running service notices the ring file changed (its mtime) and reloads
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.errors import DataKeyDestroyedError, MasterKeyError, NotFoundError
@@ -32,6 +36,9 @@ from callroster.store.models import AccountKey, PlatformKey
 log = logging.getLogger(__name__)
 
 BLIND_INDEX_PURPOSE = "blind_index"
+TRUNK_SECRETS_PURPOSE = "trunk_secrets"
+# Stands where an account id stands in a field's associated data (``...:account:platform``).
+PLATFORM_CIPHER_OWNER = "platform"
 
 
 class KeyRingSource:
@@ -109,32 +116,68 @@ class KeyStore:
         self._clock = clock
         self._ciphers: dict[str, FieldCipher] = {}
         self._index: BlindIndex | None = None
+        self._platform_keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    # -- platform key -------------------------------------------------------------------
+    # -- platform keys ------------------------------------------------------------------
     def blind_index(self) -> BlindIndex:
         if self._index is None:
-            with self._sessions.begin() as session:
-                row = session.get(PlatformKey, BLIND_INDEX_PURPOSE)
-                if row is None:
-                    key = new_data_key()
-                    key_id, blob = self._ring_source.ring().wrap(
-                        key, _platform_context(BLIND_INDEX_PURPOSE)
-                    )
-                    session.add(
-                        PlatformKey(
-                            purpose=BLIND_INDEX_PURPOSE,
-                            master_key_id=key_id,
-                            wrapped_key=blob,
-                            created_at=self._clock(),
-                        )
-                    )
-                else:
-                    key = self._unwrap(
-                        row.master_key_id, row.wrapped_key, _platform_context(BLIND_INDEX_PURPOSE)
-                    )
-            self._index = BlindIndex(key)
+            self._index = BlindIndex(self._platform_key(BLIND_INDEX_PURPOSE))
         return self._index
+
+    def trunk_secrets(self) -> FieldCipher:
+        """The cipher for SIP trunk credentials, which belong to the operator, not an account.
+
+        Its key is made on first use. The associated data of each ciphertext names the field
+        and ``platform`` where an account cipher names the account, so a trunk secret never
+        opens under an account's key or the other way round.
+        """
+        return FieldCipher(PLATFORM_CIPHER_OWNER, self._platform_key(TRUNK_SECRETS_PURPOSE))
+
+    def _platform_key(self, purpose: str) -> bytes:
+        """A platform key, unwrapped; made and stored wrapped the first time it is asked for.
+
+        Reads go through the read sessions, so a caller may ask from inside its own write
+        transaction once the key exists (on SQLite a second writer would wait for itself).
+        """
+        with self._lock:
+            cached = self._platform_keys.get(purpose)
+        if cached is not None:
+            return cached
+        context = _platform_context(purpose)
+        with self._read_sessions() as session:
+            row = session.get(PlatformKey, purpose)
+            stored = (row.master_key_id, row.wrapped_key) if row is not None else None
+        if stored is not None:
+            key = self._unwrap(*stored, context)
+        else:
+            key = self._create_platform_key(purpose, context)
+        with self._lock:
+            self._platform_keys[purpose] = key
+        return key
+
+    def _create_platform_key(self, purpose: str, context: str) -> bytes:
+        try:
+            with self._sessions.begin() as session:
+                row = session.get(PlatformKey, purpose)
+                if row is not None:  # another writer made it while we looked
+                    return self._unwrap(row.master_key_id, row.wrapped_key, context)
+                key = new_data_key()
+                key_id, blob = self._ring_source.ring().wrap(key, context)
+                session.add(
+                    PlatformKey(
+                        purpose=purpose,
+                        master_key_id=key_id,
+                        wrapped_key=blob,
+                        created_at=self._clock(),
+                    )
+                )
+            return key
+        except IntegrityError:
+            # Another process inserted it between our read and our insert: use theirs.
+            with self._read_sessions() as session:
+                row = session.get_one(PlatformKey, purpose)
+                return self._unwrap(row.master_key_id, row.wrapped_key, context)
 
     # -- account keys -------------------------------------------------------------------
     def create_account_key(self, session: Session, account_id: str) -> FieldCipher:

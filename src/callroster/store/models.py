@@ -63,7 +63,8 @@ def _id() -> Mapped[str]:
 
 
 class PlatformKey(Base):
-    """Platform-wide keys (the blind-index key), wrapped by the master key."""
+    """Platform-wide keys (the blind-index key, the trunk-secrets key), wrapped by the
+    master key."""
 
     __tablename__ = "platform_keys"
     purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -206,6 +207,54 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Trunk(Base):
+    """A SIP trunk calls leave through. The operator's, not an account's: its password is
+    encrypted under the platform's trunk-secrets key (``store.keys``), never stored in clear.
+    """
+
+    __tablename__ = "trunks"
+    id: Mapped[str] = _id()
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))  # udp | tcp
+    username: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    password_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    caller_id: Mapped[str | None] = mapped_column(String(16), nullable=True)  # E.164
+    # E.164 prefixes ("+44", "+1"); an empty list serves every number.
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class CallRecord(Base):
+    """A call detail record: one per outbound attempt, answered or not (kept 6 months).
+
+    No foreign key to ``legs``: legs are written by the bridge's store writer on their own
+    schedule and kept for another period.
+    """
+
+    __tablename__ = "call_records"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    conference_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conferences.id"), nullable=True, index=True
+    )
+    leg_id: Mapped[str] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(16))  # outbound
+    number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    number_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    trunk_id: Mapped[str | None] = mapped_column(ForeignKey("trunks.id"), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(36))  # a user id, or "guest"
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # None while the call is in progress; then answered | busy | no_answer | declined |
+    # failed | cancelled.
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sip_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AuditEntry(Base):

@@ -15,11 +15,13 @@ from callroster.errors import MasterKeyError, StoreUnavailableError
 from callroster.store import migrate
 from callroster.store.accounts import AccountRepository
 from callroster.store.audit import AuditLog
+from callroster.store.call_records import CallRecordRepository
 from callroster.store.conferences import ConferenceRepository
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
 from callroster.store.tokens import TokenRepository
+from callroster.store.trunks import TrunkRepository
 
 
 def utc_now() -> dt.datetime:
@@ -38,6 +40,8 @@ class Store:
     conferences: ConferenceRepository
     contacts: ContactRepository
     tokens: TokenRepository
+    trunks: TrunkRepository
+    call_records: CallRecordRepository
 
     def close(self) -> None:
         self.engine.dispose()
@@ -96,6 +100,8 @@ def open_store(
         conferences=ConferenceRepository(sessions, keys, audit, clock),
         contacts=ContactRepository(sessions, keys, audit, clock),
         tokens=TokenRepository(sessions, audit, clock),
+        trunks=TrunkRepository(sessions, keys, audit, clock),
+        call_records=CallRecordRepository(sessions, keys, audit, clock),
     )
 
 

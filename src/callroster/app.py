@@ -24,7 +24,7 @@ from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings
-from callroster.errors import ConfigError
+from callroster.errors import ConfigError, PortInUseError
 from callroster.io.roster_feed import RosterFeed
 from callroster.io.sockets import bind_socket
 from callroster.privacy.directory import CountryGate, FileDirectory
@@ -95,14 +95,26 @@ class Sockets:
         try:
             self.http = bind_socket(settings.bind, settings.http_port, socket.SOCK_STREAM, "web")
             opened.append(self.http)
-            self.sip_udp = bind_socket(settings.bind, settings.sip_port, socket.SOCK_DGRAM, "SIP")
-            opened.append(self.sip_udp)
-            sip_port = self.sip_udp.getsockname()[1]
-            self.sip_tcp = bind_socket(settings.bind, sip_port, socket.SOCK_STREAM, "SIP")
+            self.sip_udp, self.sip_tcp = self._bind_sip(settings)
         except Exception:
             for sock in opened:
                 sock.close()
             raise
+
+    @staticmethod
+    def _bind_sip(settings: Settings) -> tuple[socket.socket, socket.socket]:
+        """UDP and TCP on the same port. With port 0 (any), the port the system gives UDP
+        may be taken for TCP; then another is tried."""
+        for attempt in range(20):
+            udp = bind_socket(settings.bind, settings.sip_port, socket.SOCK_DGRAM, "SIP")
+            port = udp.getsockname()[1]
+            try:
+                return udp, bind_socket(settings.bind, port, socket.SOCK_STREAM, "SIP")
+            except PortInUseError:
+                udp.close()
+                if settings.sip_port != 0 or attempt == 19:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         for sock in (self.http, self.sip_udp, self.sip_tcp):

@@ -186,6 +186,20 @@ snd_path {self.records}
             cwd=self.dir,
         )
 
+    async def answer_calls(self, seconds: float) -> None:
+        """Start without dialling: baresip answers the call that comes (answermode=auto)."""
+        self.proc = await asyncio.create_subprocess_exec(
+            require("baresip"),
+            "-f",
+            str(self.dir),
+            "-t",
+            str(int(seconds) + 5),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=self.dir,
+        )
+
     async def keys(self, keys: str, gap: float = 0.4) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         for key in keys:

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from callroster.bridge.caller_id import CallerId, caller_id
+from callroster.bridge.dial_target import DialTarget, dial_failure
 from callroster.bridge.directory import ConferenceDirectory, LegRecord
 from callroster.bridge.dtmf_info import digit_from_info
 from callroster.bridge.rtp_session import RtpSession
@@ -51,11 +52,11 @@ from callroster.media.talk import TalkDetector, level_dbfs, level_from_power
 from callroster.media.tones import hold_music, join_tone, leave_tone
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpSender
-from callroster.sdp.offer_answer import Negotiated, answer_offer, make_offer
+from callroster.sdp.offer_answer import Negotiated, accept_answer, answer_offer, make_offer
 from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
 from callroster.sip import events as sip_events
 from callroster.sip.endpoint import SipEndpoint
-from callroster.sip.message import Request
+from callroster.sip.message import Request, Response
 from callroster.sip.uri import parse_uri
 from callroster.store.conferences import PinMatch
 
@@ -74,6 +75,8 @@ FRAME_SAMPLES = 160
 # A leg's frame this tick, from RtpSession.next_audio: a payload, a concealment, or nothing.
 Audio = bytes | NDArray[np.int16] | None
 _PROMPT_CACHE_FRAMES = 20_000  # about 6 minutes of prompts per codec; cleared when full
+INVITATION = ("invited", "press_one", "press_one")
+ACCEPT_SECONDS = 20.0  # after answering, time to press 1 (the prompt repeats meanwhile)
 
 
 class ConferenceLocked(Exception):
@@ -88,6 +91,7 @@ class WebJoined:
 
 
 class Phase(StrEnum):
+    INVITED = "invited"  # dial-out: ringing, then asked to press 1
     PIN = "pin"
     JOINED = "joined"
     LEAVING = "leaving"  # out of the conference, hearing its last prompt before BYE
@@ -114,6 +118,9 @@ class Call:
     sending: bool = True
     joined_via: str = "dial_in"  # dial_in | web
     web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
+    offer: SessionDescription | None = None  # ours, when we dialled (dial-out)
+    deadline: float | None = None  # dial-out: ring time, then the time to press 1
+    answered: bool = False
 
 
 @dataclass
@@ -156,7 +163,7 @@ class TickStats:
 class _RtpProtocol(asyncio.DatagramProtocol):
     def __init__(self, bridge: BridgeService, call_id: str) -> None:
         self._bridge = bridge
-        self._call_id = call_id
+        self._call_id = call_id  # set after the socket opens when we dial (dial-out)
         self._calls = bridge.calls
         self._time = asyncio.get_running_loop().time
 
@@ -338,6 +345,12 @@ class BridgeService:
             elif event.call_id in self._routing:
                 # CANCEL (or a time-out) while we were still looking the call up.
                 self._abandoned.add(event.call_id)
+        elif isinstance(event, sip_events.CallAnswered):
+            self._dialled_answered(event.call_id, event.response)
+        elif isinstance(event, sip_events.CallFailed):
+            call = self.calls.get(event.call_id)
+            if call is not None:
+                self._end(call, dial_failure(event.status))
         elif isinstance(event, sip_events.ReInvite):
             self._reinvite(event.call_id, event.request)
         elif isinstance(event, sip_events.InfoReceived):
@@ -500,7 +513,10 @@ class BridgeService:
     # -- PIN and joining ------------------------------------------------------------------
     def _digit(self, call: Call, digit: str) -> None:
         now = self._now()
-        if call.phase == Phase.PIN and call.pin is not None:
+        if call.phase == Phase.INVITED and call.answered:
+            if digit == "1":
+                self._accept_invitation(call, now)
+        elif call.phase == Phase.PIN and call.pin is not None:
             call.pin.digit(digit, now)
             self._apply_pin_effects(call)
         elif call.phase == Phase.JOINED and call.conference_id in self.rooms:
@@ -739,6 +755,135 @@ class BridgeService:
         self._after_conference_change(room)
         return allowed
 
+    # -- dial-out -------------------------------------------------------------------------
+    async def dial_out(
+        self, match: PinMatch, target: DialTarget, name: str | None, ring_seconds: float
+    ) -> str:
+        """Call someone into a conference (the host adding a guest by number). The leg shows
+        as ``joining`` while it rings; answered, the callee hears who invites them and joins
+        by pressing 1. Returns the leg's id at once; the outcome comes as conference events
+        (joined, or left with busy, no_answer, declined or failed).
+
+        Raises:
+            CallLimitReached: too many calls in progress.
+        """
+        assert self._loop is not None
+        protocol = _RtpProtocol(self, "")
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: protocol, local_addr=(self._media_address, 0)
+        )
+        local_port = int(transport.get_extra_info("sockname")[1])
+        offer = make_offer(
+            local_address=self._advertised,
+            local_port=local_port,
+            session_id=local_port,
+            session_version=1,
+        )
+        now = self._now()
+        try:
+            call_id = self.endpoint.dial(
+                target.request_uri,
+                (target.host, target.port),
+                target.transport,
+                now,
+                from_user=target.caller_id or "callroster",
+                body=serialise_sdp(offer).encode(),
+                content_type="application/sdp",
+                **({"credentials": target.credentials} if target.credentials else {}),
+            )
+        except Exception:
+            transport.close()
+            raise
+        protocol._call_id = call_id
+        call = Call(
+            call_id=call_id,
+            leg_id=secrets.token_hex(8),
+            caller=CallerId(number=target.number, withheld=False),
+            rtp=RtpSession(
+                codec="PCMU",
+                payload_type=0,
+                telephone_event_pt=101,
+                remote=("0.0.0.0", 0),
+                sender=RtpSender(
+                    ssrc=secrets.randbits(32),
+                    initial_sequence=secrets.randbits(16),
+                    initial_timestamp=secrets.randbits(32),
+                ),
+            ),
+            rtp_transport=transport,
+            local_port=local_port,
+            phase=Phase.INVITED,
+            conference_id=match.conference_id,
+            sending=False,  # nothing to send to before the answer says where
+            joined_via="dial_out",
+            offer=offer,
+            deadline=now + ring_seconds,
+        )
+        call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
+        self.calls[call_id] = call
+        self._calls_by_leg[call.leg_id] = call
+        room = self._room(match)
+        leg = Leg(
+            id=call.leg_id,
+            role=LegRole.GUEST,
+            joined_via="dial_out",
+            number=target.number,
+            withheld=False,
+            name=name,
+            name_source="host" if name else None,
+        )
+        room.conference.invite(leg, now)
+        record = LegRecord(call.leg_id, match.conference_id, target.number, False, "dial_out")
+        directory = self._directory
+        self._writer.submit(lambda: directory.leg_joined(record))
+        if name:
+            self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, "host"))
+        self._after_conference_change(room)
+        self._pump()
+        return call.leg_id
+
+    def _dialled_answered(self, call_id: str, response: Response) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.offer is None:
+            return
+        try:
+            negotiated = accept_answer(call.offer, parse_sdp(response.body))
+        except SdpError as exc:
+            log.info("[%s] unusable answer: %s", call_id, exc.reason)
+            self._hang_up(call, self._now(), "failed")
+            return
+        call.rtp.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        call.sending = not negotiated.on_hold
+        call.answered = True
+        call.deadline = self._now() + ACCEPT_SECONDS
+        call.prompts.say(INVITATION)
+
+    def _accept_invitation(self, call: Call, now: float) -> None:
+        room = self.rooms.get(call.conference_id or "")
+        if room is None:
+            return
+        call.phase = Phase.JOINED
+        call.deadline = None
+        call.prompts.interrupt()
+        call.prompts.say(("joining",))
+        room.conference.accept(call.leg_id, now)
+        room.mixer.add_leg(call.leg_id, call.rtp.codec)
+        self._after_conference_change(room)
+
+    def _invitation_expired(self, call: Call, now: float) -> None:
+        """Nobody answered in time (CANCEL), or answered and never pressed 1 (BYE): an
+        answering machine, most likely."""
+        call.deadline = None
+        if call.phase == Phase.INVITED and call.answered and call.prompts.playing:
+            call.deadline = now + 1.0  # let the prompt finish first
+            return
+        self._hang_up(call, now, "no_answer")
+
     def _call_for_leg(self, leg_id: str) -> Call | None:
         return self._calls_by_leg.get(leg_id)
 
@@ -750,6 +895,13 @@ class BridgeService:
     def _end(self, call: Call, reason: str) -> None:
         if call.phase == Phase.ENDED:
             return
+        if call.phase == Phase.INVITED and call.conference_id in self.rooms:
+            # Never on the call: the invitation failed. Hanging up while asked to press 1 is
+            # declining it.
+            invited = self.rooms[call.conference_id or ""].conference
+            if invited.leg(call.leg_id).status != LegStatus.LEFT:
+                invited.leave(call.leg_id, "declined" if reason == "hangup" else reason)
+            call.phase = Phase.JOINED  # so that the room is tidied below like any leg's
         was_joined = call.phase in (Phase.JOINED, Phase.LEAVING)
         call.phase = Phase.ENDED
         call.rtp_transport.close()
@@ -791,10 +943,12 @@ class BridgeService:
             self._mix_rooms(now)
             self._play_to_callers_outside_rooms(now)
             self._hang_up_when_told(now)
-            for call in self.calls.values():
+            for call in list(self.calls.values()):
                 if call.pin is not None and call.phase == Phase.PIN:
                     call.pin.handle_timer(now)
                     self._apply_pin_effects(call)
+                elif call.deadline is not None and now >= call.deadline:
+                    self._invitation_expired(call, now)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the clock
             log.exception("media tick failed")
         self._pump()
@@ -818,8 +972,8 @@ class BridgeService:
             levels: list[float | None] = []
             for leg in room.conference.present():
                 call = calls_by_leg.get(leg.id)
-                if call is None:
-                    continue
+                if call is None or call.phase is not Phase.JOINED:
+                    continue  # (an invited leg rings or is asked to press 1: not in the mix)
                 frame = call.rtp.next_audio(now)
                 level: float | None = None
                 # Not heard: the talk detector is told nothing arrived (see _mix_room).

@@ -34,6 +34,8 @@ TEXTS: dict[str, str] = {
     "pin_failed": "Sorry, that PIN was not recognised.",
     "goodbye": "Goodbye.",
     "joining": "You are joining the conference now.",
+    "invited": "Hello. You are invited to join a conference call.",
+    "press_one": "To join the call now, press 1.",
     "conference_locked": "This conference is locked.",
     "you_are_muted": "You are muted.",
     "you_are_unmuted": "You are unmuted.",

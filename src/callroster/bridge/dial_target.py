@@ -1,0 +1,37 @@
+"""Where a dial-out call goes (a number through a trunk), and what its failure means to the
+host watching the roster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DialTarget:
+    """One number to call, through one trunk. ``credentials`` (the SIP stack's digest
+    credentials) answer the trunk's 401/407 challenges; never shown in ``repr``."""
+
+    number: str  # E.164
+    host: str
+    port: int = 5060
+    transport: Literal["udp", "tcp"] = "udp"
+    caller_id: str | None = None
+    credentials: Any = field(default=None, repr=False)
+
+    @property
+    def request_uri(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        suffix = ";transport=tcp" if self.transport == "tcp" else ""
+        return f"sip:{self.number}@{host}:{self.port}{suffix}"
+
+
+def dial_failure(status: int) -> str:
+    """The roster's reason for a final failure response to our INVITE (RFC 3261 21)."""
+    if status in (486, 600):
+        return "busy"
+    if status in (603, 607):
+        return "declined"
+    if status in (408, 480, 487):
+        return "no_answer"
+    return "failed"

@@ -1,0 +1,174 @@
+"""Dial-out with real peers: the bridge calls a baresip phone into the conference (it rings as
+``joining``, hears who invites it, joins by pressing 1 and then hears the call), and sipp
+carriers that are busy, fail or never answer leave no leg behind, with the right reason."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.interop.test_dial_in import _describe, _tone_files, _tone_flags, _tone_windows
+from tests.support import audio
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.peers import Baresip, free_udp_port, require, run_sipp
+
+from callroster.bridge.dial_target import DialTarget
+from callroster.conference.events import LegInvited, LegJoined, LegLeft
+from callroster.store.conferences import PinMatch
+
+pytestmark = pytest.mark.interop
+SCENARIOS = Path(__file__).with_name("scenarios")
+CALLEE = "+447700900555"
+
+
+def _match(harness: BridgeHarness) -> PinMatch:
+    match = harness.store.conferences.open_for_web(harness.demo.conference_id, as_host=False)
+    assert match is not None
+    return match
+
+
+async def _until(condition: object, seconds: float) -> bool:
+    assert callable(condition)
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def _left_reason(harness: BridgeHarness, leg_id: str) -> str | None:
+    for event in harness.events:
+        if isinstance(event, LegLeft) and event.leg_id == leg_id:
+            return event.reason
+    return None
+
+
+async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        _tone_files(tmp_path)
+        talker = asyncio.create_task(
+            run_sipp("refused", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=20000)
+        )
+        assert await _until(lambda: harness.bridge.rooms, 10), "the talker never joined"
+        silence = tmp_path / "callee.wav"
+        audio.write_wav(silence, np.zeros(40 * audio.RATE))
+        callee = Baresip(tmp_path, silence, name=CALLEE)  # answers calls for that number
+        await callee.answer_calls(30)
+        await asyncio.sleep(1)  # baresip is listening
+        leg_id = await harness.bridge.dial_out(
+            _match(harness),
+            DialTarget(CALLEE, "127.0.0.1", callee.port),
+            "Carol Callee",
+            ring_seconds=20,
+        )
+        invited = [e for e in harness.events if isinstance(e, LegInvited)]
+        assert [e.leg_id for e in invited] == [leg_id]
+        assert invited[0].details.name == "Carol Callee"
+        assert invited[0].details.number == CALLEE
+        roster = harness.roster.get(harness.demo.conference_id)
+        assert roster is not None and roster.legs[leg_id].status == "joining"
+        # Answered (auto): the callee hears the invitation, not the call, for 5 s; then 1.
+        await asyncio.sleep(5)
+        assert roster.legs[leg_id].status == "joining"
+        await callee.keys("1")
+        assert await _until(lambda: roster.legs[leg_id].status == "connected", 5)
+        assert any(isinstance(e, LegJoined) and e.leg_id == leg_id for e in harness.events)
+        await asyncio.sleep(5)  # the callee hears the talker
+        harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
+        assert await _until(lambda: roster.legs[leg_id].status == "left", 5)
+        await callee.hang_up()
+        talker.cancel()
+        heard = audio.read_wav(callee.heard())
+    flags = _tone_flags(heard, 1000)
+    first_tone = flags.index(True) if True in flags else None
+    # Nothing of the call before pressing 1 (about 5 s of invitation), then the talker.
+    assert first_tone is not None and first_tone >= 8, _describe(heard)
+    assert len(_tone_windows(heard, 1000)) >= 6, _describe(heard)
+
+
+def _carrier(workdir: Path, scenario: str, port: int, **fill: str) -> subprocess.Popen[bytes]:
+    """sipp as the carrier behind a trunk; ``fill`` replaces ``@NAME@`` in the scenario
+    (sipp reads a response's status when it loads the file, before any substitution)."""
+    text = (SCENARIOS / f"{scenario}.xml").read_text()
+    for name, value in fill.items():
+        text = text.replace(f"@{name.upper()}@", value)
+    scenario_file = workdir / f"{scenario}.xml"
+    scenario_file.write_text(text)
+    args = [
+        require("sipp"),
+        "-sf",
+        str(scenario_file),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "60s",
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"{scenario}-errors.log"),
+    ]
+    return subprocess.Popen(
+        args,
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "expected"),
+    [
+        ("486", "Busy Here", "busy"),
+        ("503", "Service Unavailable", "failed"),
+        ("603", "Decline", "declined"),
+    ],
+)
+async def test_a_refusing_carrier_leaves_the_reason_and_no_leg(
+    tmp_path: Path, status: str, reason: str, expected: str
+) -> None:
+    port = free_udp_port()
+    carrier = _carrier(tmp_path, "uas_reject", port, status=status, reason=reason)
+    try:
+        async with running_bridge(tmp_path / "data") as harness:
+            await asyncio.sleep(0.5)
+            leg_id = await harness.bridge.dial_out(
+                _match(harness), DialTarget(CALLEE, "127.0.0.1", port), None, ring_seconds=20
+            )
+            assert await _until(lambda: _left_reason(harness, leg_id) is not None, 10)
+            assert _left_reason(harness, leg_id) == expected
+            assert not harness.bridge.calls and not harness.bridge.rooms
+            roster = harness.roster.get(harness.demo.conference_id)
+            assert roster is not None and roster.legs[leg_id].left_reason == expected
+        assert carrier.wait(timeout=10) == 0, carrier.stderr.read() if carrier.stderr else ""
+    finally:
+        if carrier.poll() is None:
+            carrier.kill()
+
+
+async def test_a_phone_that_never_answers_is_cancelled_after_the_ring_time(tmp_path: Path) -> None:
+    port = free_udp_port()
+    carrier = _carrier(tmp_path, "uas_ring_forever", port)
+    try:
+        async with running_bridge(tmp_path / "data") as harness:
+            await asyncio.sleep(0.5)
+            leg_id = await harness.bridge.dial_out(
+                _match(harness), DialTarget(CALLEE, "127.0.0.1", port), None, ring_seconds=3
+            )
+            await asyncio.sleep(2)
+            assert _left_reason(harness, leg_id) is None  # still ringing
+            assert await _until(lambda: _left_reason(harness, leg_id) is not None, 5)
+            assert _left_reason(harness, leg_id) == "no_answer"
+            assert await _until(lambda: not harness.bridge.calls, 5)
+        # sipp saw our CANCEL, answered it and ended cleanly.
+        assert carrier.wait(timeout=10) == 0, carrier.stderr.read() if carrier.stderr else ""
+    finally:
+        if carrier.poll() is None:
+            carrier.kill()

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import bridge_load, machine, roster_fanout, store
+from bench import bridge_load, machine, roster_fanout, speaking, store
 from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
@@ -43,6 +43,9 @@ def main() -> None:
     # Live Call Status fan-out: 1,000 WebSocket watchers of one conference (about 2.5 minutes);
     # writes roster.json and roster.md and prints its table.
     roster_fanout.run_and_report(RESULTS)
+    # The speaking indicator: how soon the Live Call Status page in chromium shows a caller
+    # talking (about 2 minutes); writes speaking.json and speaking.md and prints its figures.
+    speaking.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ import typer
 from callroster.accounts import demo
 from callroster.accounts.actor import operator_cli
 from callroster.config import Settings, load_settings
-from callroster.errors import CallrosterError
+from callroster.errors import CallrosterError, ConfigError
 from callroster.store import migrate as migrations
 from callroster.store.database import open_engine
+from callroster.store.errors import DuplicateError
 from callroster.store.store import open_store
+from callroster.store.trunks import TrunkView
 
 app = typer.Typer(
     help="Callroster: an audio conference bridge that shows who is on the call.",
@@ -29,9 +31,11 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Master key and data keys.", no_args_is_help=True)
 account_app = typer.Typer(help="Operator actions on customer accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+trunk_app = typer.Typer(help="SIP trunks that dial-out calls leave through.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(account_app, name="account")
 app.add_typer(audit_app, name="audit")
+app.add_typer(trunk_app, name="trunk")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file", exists=False)
@@ -178,6 +182,114 @@ def audit_verify(config: ConfigOption = None, data: DataOption = None) -> None:
         print(f"audit log entry {problem.seq} {problem.what}", file=sys.stderr)
         raise typer.Exit(1)
     print("audit log intact")
+
+
+@trunk_app.command("add")
+def trunk_add(
+    name: Annotated[str, typer.Argument(help="A name for the trunk: letters, digits, . _ -")],
+    uri: Annotated[
+        str, typer.Option("--uri", help="sip:HOST[:PORT][;transport=udp|tcp] (port 5060, udp)")
+    ],
+    username: Annotated[
+        str | None, typer.Option("--username", help="Digest user name the trunk expects")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            help="Digest password (other users can see a command line: prefer --password-stdin)",
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+    prefix: Annotated[
+        list[str] | None,
+        typer.Option("--prefix", help="E.164 prefix the trunk serves, e.g. +44 (repeatable)"),
+    ] = None,
+    caller_id: Annotated[
+        str | None, typer.Option("--caller-id", help="Caller ID in E.164, e.g. +442079460000")
+    ] = None,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Add a SIP trunk. Without --prefix it serves every number no other trunk's prefix does."""
+    if password_stdin:
+        if password is not None:
+            raise ConfigError("give the password with --password or --password-stdin, not both")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise ConfigError("no password on standard input")
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        view = store.trunks.add(
+            operator_cli("trunk add"),
+            name,
+            uri,
+            username=username,
+            password=password,
+            prefixes=prefix or (),
+            caller_id=caller_id,
+        )
+    except (ValueError, DuplicateError) as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        store.close()
+    secret = "with a password" if view.has_password else "without a password"
+    print(f"trunk {view.name} added: {view.uri}, {secret}")
+
+
+@trunk_app.command("list")
+def trunk_list(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Show the trunks (never their passwords: only whether one is set)."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        trunks = store.trunks.list(operator_cli("trunk list"))
+    finally:
+        store.close()
+    if not trunks:
+        print("no trunks")
+        return
+    print(_trunk_table(trunks))
+
+
+def _trunk_table(trunks: list[TrunkView]) -> str:
+    header = ("NAME", "URI", "TRANSPORT", "USERNAME", "PASSWORD", "PREFIXES", "CALLER ID")
+    rows = [header] + [
+        (
+            t.name,
+            t.uri,
+            t.transport,
+            t.username or "-",
+            "set" if t.has_password else "-",
+            ",".join(t.prefixes) or "all",
+            t.caller_id or "-",
+        )
+        for t in trunks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@trunk_app.command("remove")
+def trunk_remove(
+    name: Annotated[str, typer.Argument(help="The trunk's name")],
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Remove a SIP trunk. Call records that went through it are kept."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        store.trunks.remove(operator_cli("trunk remove"), name)
+    finally:
+        store.close()
+    print(f"trunk {name} removed")
 
 
 def main(argv: list[str] | None = None) -> int:

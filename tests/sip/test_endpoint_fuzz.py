@@ -19,7 +19,7 @@ from tests.sip.peers import (
     reply,
 )
 
-from callroster.sip.endpoint import MAX_STREAMS, Outgoing, SipEndpoint
+from callroster.sip.endpoint import MAX_STREAMS, Credentials, Outgoing, SipEndpoint
 from callroster.sip.message import Request, SipError, parse_message, serialise
 from callroster.sip.transaction import Transport
 
@@ -150,7 +150,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
         extras,
         mutations,
     ),
-    st.builds(Reply, st.integers(0, 7), st.sampled_from([100, 180, 200, 200, 481, 491])),
+    st.builds(Reply, st.integers(0, 7), st.sampled_from([100, 180, 200, 200, 401, 407, 481, 491])),
     st.builds(Echo, st.integers(0, 15), mutations),
     st.builds(Garbage, st.binary(max_size=200), transports),
     st.builds(Wait, st.floats(0, 40, allow_nan=False)),
@@ -266,6 +266,10 @@ def apply(world: World, step: Step) -> None:
         case Reply(index, status) if world.requests:
             out = world.requests[index % len(world.requests)]
             extra = [("Contact", "<sip:bob@127.0.0.2:5070>"), ("Allow", "UPDATE")]
+            if status in (401, 407):  # a digest challenge, now and then a stale one
+                nonce, stale = len(world.sent), ", stale=true" if index % 2 else ""
+                header = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
+                extra.append((header, f'Digest realm="r{index % 2}", nonce="n{nonce}"{stale}'))
             world.deliver(
                 reply(out.data, status, "Reason", extra_headers=extra),
                 out.destination,
@@ -284,7 +288,14 @@ def apply(world: World, step: Step) -> None:
         case Hangup():
             ep.hangup(call_id, world.now)
         case Dial(transport) if ep.counts["calls"] < LIMITS["max_calls"]:
-            ep.dial(TARGET, ("127.0.0.2", 5070), transport, world.now, body=ANSWER_SDP)
+            ep.dial(
+                TARGET,
+                ("127.0.0.2", 5070),
+                transport,
+                world.now,
+                body=ANSWER_SDP,
+                credentials=Credentials("trunk", "secret"),
+            )
     world.drain()
 
 

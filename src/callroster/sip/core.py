@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from callroster.sip.dialog import Dialog, DialogState
+from callroster.sip.digest import Challenge, Credentials
 from callroster.sip.events import Event, Outgoing
 from callroster.sip.message import Request, Response, SipError, response_to, serialise
 from callroster.sip.session_timer import SessionTerms, SessionTimer
@@ -75,6 +76,9 @@ class Call:
     peer_allows_update: bool = False
     hangup_requested: bool = False
     cancel_sent: bool = False
+    credentials: Credentials | None = None  # to answer a 401/407 to our INVITE
+    # (from a proxy, realm) -> the challenge answered and its nonce count so far
+    challenges: dict[tuple[bool, str], tuple[Challenge, int]] = field(default_factory=dict)
 
 
 @dataclass(eq=False)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from callroster.sip import uac, uas
 from callroster.sip.core import Call, Core, Limits, log
 from callroster.sip.dialog import DialogState
+from callroster.sip.digest import Credentials
 from callroster.sip.events import (
     CallAcknowledged,
     CallAnswered,
@@ -63,6 +64,7 @@ __all__ = [
     "CallFailed",
     "CallLimitReached",
     "CallProgressed",
+    "Credentials",
     "EndpointError",
     "Event",
     "IncomingCall",
@@ -324,8 +326,13 @@ class SipEndpoint:
         body: bytes = b"",
         content_type: str | None = None,
         extra_headers: Iterable[tuple[str, str]] = (),
+        credentials: Credentials | None = None,
     ) -> str:
         """Sends an INVITE (the bridge dialling out).
+
+        With ``credentials``, a 401 or 407 is answered by sending the INVITE again with
+        digest credentials, in the same call (the Call-ID does not change) and unreported;
+        the call fails with the 401/407 when the credentials are refused.
 
         Args:
             uri: Request-URI and To, e.g. ``sip:+442071234567@carrier.example``.
@@ -337,6 +344,7 @@ class SipEndpoint:
             body: SDP offer.
             content_type: Its Content-Type.
             extra_headers: More headers.
+            credentials: Username and password for the trunk's digest challenges.
 
         Returns:
             The new call's Call-ID, which later events carry.
@@ -360,6 +368,7 @@ class SipEndpoint:
             body=body,
             content_type=content_type,
             extra_headers=extra_headers,
+            credentials=credentials,
         )
 
     # -- internals ---------------------------------------------------------------------------

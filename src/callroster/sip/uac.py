@@ -4,6 +4,9 @@ for every 2xx, and the responses to all of them (RFC 3261 9.1, 13.2, 14.1; RFC 4
 A 2xx is ACKed by us, not by the transaction (RFC 3261 13.2.2.4): the ACK is remembered per
 To tag and sent again for each retransmission of that 2xx. A 2xx from a second (forked)
 dialog, or for a call we gave up, is ACKed and then ended with BYE.
+
+A 401 or 407 to our INVITE, when the call has credentials, is answered by sending the INVITE
+again with them (RFC 3261 22.2); see :func:`_retry_with_credentials`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from callroster.sip.core import (
     to_tag,
 )
 from callroster.sip.dialog import Dialog
+from callroster.sip.digest import (
+    Challenge,
+    Credentials,
+    DigestError,
+    authorization,
+    choose_challenge,
+)
 from callroster.sip.events import (
     CallAnswered,
     CallEnded,
@@ -35,6 +45,8 @@ from callroster.sip.transaction import TIMEOUT, Address, Transport, client_key
 from callroster.sip.uri import parse_uri
 
 MAX_FORKS = 8  # 2xx from further dialogs of one INVITE are ignored
+MAX_AUTH_RETRIES = 3  # INVITEs re-sent with credentials per call (new realms, stale nonces)
+_CREDENTIALS = ("authorization", "proxy-authorization")
 
 
 def dial(
@@ -49,6 +61,7 @@ def dial(
     body: bytes,
     content_type: str | None,
     extra_headers: Iterable[tuple[str, str]],
+    credentials: Credentials | None = None,
 ) -> str:
     """Sends an INVITE in a new call; see ``SipEndpoint.dial``.
 
@@ -84,6 +97,7 @@ def dial(
     invite = Request("INVITE", uri, headers, body)
     call = Call(call_id, "uac", transport, destination, None)
     call.local_body, call.local_body_type = body, content_type
+    call.credentials = credentials
     call.deadline = now + core.limits.answer_timeout
     call.invite_key = core.start_client(invite, destination, transport, call_id, "invite", now)
     core.calls[call_id] = call
@@ -142,11 +156,93 @@ def _on_invite_response(core: Core, entry: ClientEntry, response: Response, now:
         elif status > 100 and not call.hangup_requested:
             core.events.append(CallProgressed(call.call_id, response))
     elif status >= 300:
+        if status in (401, 407) and _retry_with_credentials(core, call, entry, response, now):
+            return  # the challenged attempt is not reported
         call.invite_key = None
         event = CallFailed(call.call_id, status, response.reason)
         core.finish(call, now, None if call.hangup_requested else event)
     else:
         _on_answered(core, call, entry, response, now)
+
+
+def _retry_with_credentials(
+    core: Core, call: Call, entry: ClientEntry, response: Response, now: float
+) -> bool:
+    """Sends the INVITE again with credentials for a 401/407 (RFC 3261 22.2), if we may.
+
+    A challenge for a realm (of the callee, or of a proxy) not yet answered in this call is
+    answered once. One for a realm already answered means the credentials were refused,
+    unless it says ``stale=true`` with a new nonce (they were right, the nonce had expired).
+    At most :data:`MAX_AUTH_RETRIES` times per call. The new INVITE has the same Call-ID,
+    From, To and body, CSeq + 1 and a new branch, and answers every challenge so far; the
+    call follows its transaction.
+
+    Returns:
+        Whether the INVITE went out again (else the call fails with the 401/407).
+    """
+    credentials = call.credentials
+    invite = entry.tx.request
+    number, _ = parse_cseq(invite.get("CSeq") or "")
+    if credentials is None or call.hangup_requested or number > MAX_AUTH_RETRIES:
+        return False
+    proxy = response.status == 407
+    offered = response.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+    try:
+        challenge = choose_challenge(offered, proxy)
+    except DigestError as exc:
+        log.info("[%s] %d with no challenge we can answer: %s", call.call_id, response.status, exc)
+        return False
+    key = (proxy, challenge.realm)
+    previous = call.challenges.get(key)
+    if previous is not None and not (challenge.stale and challenge.nonce != previous[0].nonce):
+        log.info("[%s] credentials refused for realm %r", call.call_id, challenge.realm)
+        return False
+    challenges = {**call.challenges, key: (challenge, 0)}
+    try:
+        retry = _with_credentials(core, invite, entry.tx.transport, credentials, challenges)
+    except DigestError as exc:
+        log.warning("[%s] cannot answer the challenge: %s", call.call_id, exc)
+        return False
+    call.challenges = challenges
+    tx = entry.tx
+    call.invite_key = core.start_client(
+        retry, tx.destination, tx.transport, call.call_id, "invite", now
+    )
+    log.info("[%s] INVITE again with credentials for realm %r", call.call_id, challenge.realm)
+    return True
+
+
+def _with_credentials(
+    core: Core,
+    invite: Request,
+    transport: Transport,
+    credentials: Credentials,
+    challenges: dict[tuple[bool, str], tuple[Challenge, int]],
+) -> Request:
+    """``invite`` again (RFC 3261 8.1.3.5): CSeq + 1, a new branch, an answer to each of
+    ``challenges``, whose nonce counts it advances.
+
+    Raises:
+        DigestError: The credentials cannot go into a header.
+    """
+    number, _ = parse_cseq(invite.get("CSeq") or "")
+    headers = []
+    for name, value in invite.headers:
+        canon = name.lower()
+        if canon in ("via", "v"):
+            value = core.via(transport)  # ours is the only Via
+        elif canon == "cseq":
+            value = f"{number + 1} INVITE"
+        elif canon in _CREDENTIALS:
+            continue
+        headers.append((name, value))
+    for key, (challenge, count) in list(challenges.items()):
+        value = authorization(
+            challenge, credentials, "INVITE", invite.uri, core.ids(), count + 1, invite.body
+        )
+        headers.append((challenge.header_name, value))
+        challenges[key] = (challenge, count + 1)
+    return Request("INVITE", invite.uri, headers, invite.body)
 
 
 def _on_answered(
@@ -271,8 +367,13 @@ def _ack_and_bye(core: Core, entry: ClientEntry, response: Response, now: float)
 
 def _ack(core: Core, entry: ClientEntry, dialog: Dialog, hop: tuple[str, int, Transport]) -> None:
     """ACKs a 2xx (RFC 3261 13.2.2.4), remembering the ACK for the 2xx's retransmissions."""
-    number, _ = parse_cseq(entry.tx.request.get("CSeq") or "")
+    invite = entry.tx.request
+    number, _ = parse_cseq(invite.get("CSeq") or "")
     host, port, transport = hop
     ack = dialog.create_ack(number, core.via(transport))
+    credentials = [(n, v) for n, v in invite.headers if n.lower() in _CREDENTIALS]
+    if credentials:  # the ACK carries the INVITE's credentials (RFC 3261 13.2.2.4)
+        ack = Request("ACK", ack.uri, [*ack.headers, *credentials])
+        dialog.last_ack = (number, serialise(ack))
     entry.acks[dialog.remote_tag] = Outgoing(serialise(ack), (host, port), transport)
     core.outgoing.append(entry.acks[dialog.remote_tag])

@@ -15,13 +15,16 @@ from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.peers import Baresip, free_udp_port, require, run_sipp
 
+from callroster.accounts.actor import operator_cli
 from callroster.bridge.dial_target import DialTarget
 from callroster.conference.events import LegInvited, LegJoined, LegLeft
+from callroster.store.call_records import CallRecordView
 from callroster.store.conferences import PinMatch
 
 pytestmark = pytest.mark.interop
 SCENARIOS = Path(__file__).with_name("scenarios")
 CALLEE = "+447700900555"
+OPERATOR = operator_cli("test")
 
 
 def _match(harness: BridgeHarness) -> PinMatch:
@@ -37,6 +40,17 @@ async def _until(condition: object, seconds: float) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def _record(harness: BridgeHarness, leg_id: str) -> CallRecordView:
+    """The leg's call detail record, once it is finished (written off the media path)."""
+    for _ in range(100):
+        records = harness.store.call_records.for_account(OPERATOR, harness.demo.account_id)
+        done = [r for r in records if r.leg_id == leg_id and r.outcome is not None]
+        if done:
+            return done[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no finished call record for {leg_id}")
 
 
 def _left_reason(harness: BridgeHarness, leg_id: str) -> str | None:
@@ -79,6 +93,10 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         await asyncio.sleep(5)  # the callee hears the talker
         harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
         assert await _until(lambda: roster.legs[leg_id].status == "left", 5)
+        record = await _record(harness, leg_id)
+        assert (record.number, record.outcome, record.sip_status) == (CALLEE, "answered", 200)
+        assert record.duration_s is not None and 9 <= record.duration_s <= 14
+        assert record.conference_id == harness.demo.conference_id
         await callee.hang_up()
         talker.cancel()
         heard = audio.read_wav(callee.heard())
@@ -147,6 +165,12 @@ async def test_a_refusing_carrier_leaves_the_reason_and_no_leg(
             assert not harness.bridge.calls and not harness.bridge.rooms
             roster = harness.roster.get(harness.demo.conference_id)
             assert roster is not None and roster.legs[leg_id].left_reason == expected
+            record = await _record(harness, leg_id)
+            assert (record.outcome, record.sip_status, record.answered_at) == (
+                expected,
+                int(status),
+                None,
+            )
         assert carrier.wait(timeout=10) == 0, carrier.stderr.read() if carrier.stderr else ""
     finally:
         if carrier.poll() is None:
@@ -167,6 +191,12 @@ async def test_a_phone_that_never_answers_is_cancelled_after_the_ring_time(tmp_p
             assert await _until(lambda: _left_reason(harness, leg_id) is not None, 5)
             assert _left_reason(harness, leg_id) == "no_answer"
             assert await _until(lambda: not harness.bridge.calls, 5)
+            record = await _record(harness, leg_id)
+            assert (record.outcome, record.answered_at, record.number) == (
+                "no_answer",
+                None,
+                CALLEE,
+            )
         # sipp saw our CANCEL, answered it and ended cleanly.
         assert carrier.wait(timeout=10) == 0, carrier.stderr.read() if carrier.stderr else ""
     finally:

@@ -17,6 +17,7 @@ class DialTarget:
     port: int = 5060
     transport: Literal["udp", "tcp"] = "udp"
     caller_id: str | None = None
+    trunk_id: str | None = None
     credentials: Any = field(default=None, repr=False)
 
     @property

@@ -3,6 +3,8 @@ database, and tests can give it a table)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +22,23 @@ class LegRecord:
     number: str | None
     withheld: bool
     joined_via: str
+    status: str = "connected"  # joining for a leg we dial, until it accepts
+
+
+@dataclass(frozen=True)
+class CallAttempt:
+    """An outbound call as it starts, for its call detail record."""
+
+    account_id: str
+    conference_id: str | None
+    leg_id: str
+    number: str
+    trunk_id: str | None
+    requested_by: str  # a user id, or "guest"
+    started_at: dt.datetime
+
+
+log = logging.getLogger(__name__)
 
 
 class ConferenceDirectory(Protocol):
@@ -35,6 +54,14 @@ class ConferenceDirectory(Protocol):
 
     def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None: ...
 
+    def call_started(self, attempt: CallAttempt) -> None: ...
+
+    def call_answered(self, leg_id: str, at: dt.datetime) -> None: ...
+
+    def call_finished(
+        self, leg_id: str, outcome: str, sip_status: int | None, at: dt.datetime
+    ) -> None: ...
+
 
 class StoreDirectory:
     """The directory backed by the store; every write is audit-logged as the bridge."""
@@ -43,6 +70,7 @@ class StoreDirectory:
         self._store = store
         self._directory = directory
         self._actor = system("conference bridge")
+        self._records: dict[str, str] = {}  # leg id -> its call detail record, while it lasts
 
     def is_dial_in_number(self, user: str) -> bool:
         return self._store.conferences.is_dial_in_number(user)
@@ -60,7 +88,7 @@ class StoreDirectory:
             number=record.number,
             withheld=record.withheld,
             leg_id=record.leg_id,
-            status="connected",
+            status=record.status,
         )
 
     def leg_status(self, leg_id: str, status: str, left: bool) -> None:
@@ -89,3 +117,29 @@ class StoreDirectory:
 
     def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None:
         self._store.conferences.set_leg_name(self._actor, leg_id, name, source)
+
+    # -- call detail records (outbound) ---------------------------------------------------
+    def call_started(self, attempt: CallAttempt) -> None:
+        self._records[attempt.leg_id] = self._store.call_records.start(
+            attempt.account_id,
+            attempt.conference_id,
+            attempt.leg_id,
+            attempt.number,
+            attempt.trunk_id,
+            attempt.requested_by,
+            attempt.started_at,
+        )
+
+    def call_answered(self, leg_id: str, at: dt.datetime) -> None:
+        record = self._records.get(leg_id)
+        if record is not None:
+            self._store.call_records.answered(record, at)
+
+    def call_finished(
+        self, leg_id: str, outcome: str, sip_status: int | None, at: dt.datetime
+    ) -> None:
+        record = self._records.pop(leg_id, None)
+        if record is None:
+            log.warning("no call record for leg %s", leg_id)
+            return
+        self._store.call_records.finish(record, outcome, sip_status, at)

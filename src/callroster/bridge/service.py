@@ -9,6 +9,7 @@ decides nothing about SIP, media or who may do what.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import logging
 import math
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 from callroster.bridge.caller_id import CallerId, caller_id
 from callroster.bridge.dial_target import DialTarget, dial_failure
-from callroster.bridge.directory import ConferenceDirectory, LegRecord
+from callroster.bridge.directory import CallAttempt, ConferenceDirectory, LegRecord
 from callroster.bridge.dtmf_info import digit_from_info
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.store_writer import StoreWriter
@@ -48,7 +49,7 @@ from callroster.conference.leg import Leg, LegRole, LegStatus
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
 from callroster.media.mixer import Mixer
 from callroster.media.prompt_library import PromptPlayer
-from callroster.media.talk import TalkDetector, level_dbfs, level_from_power
+from callroster.media.talk import TalkDetector, level_from_power
 from callroster.media.tones import hold_music, join_tone, leave_tone
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpSender
@@ -76,7 +77,13 @@ FRAME_SAMPLES = 160
 Audio = bytes | NDArray[np.int16] | None
 _PROMPT_CACHE_FRAMES = 20_000  # about 6 minutes of prompts per codec; cleared when full
 INVITATION = ("invited", "press_one", "press_one")
+CALL_OUTCOMES = frozenset({"answered", "busy", "no_answer", "declined", "failed", "cancelled"})
 ACCEPT_SECONDS = 20.0  # after answering, time to press 1 (the prompt repeats meanwhile)
+
+
+def wall_clock() -> dt.datetime:
+    """The time of day, for records people read (the media clock is the loop's)."""
+    return dt.datetime.now(dt.UTC)
 
 
 class ConferenceLocked(Exception):
@@ -121,6 +128,7 @@ class Call:
     offer: SessionDescription | None = None  # ours, when we dialled (dial-out)
     deadline: float | None = None  # dial-out: ring time, then the time to press 1
     answered: bool = False
+    sip_status: int | None = None  # dial-out: the final failure status, if one came
 
 
 @dataclass
@@ -350,6 +358,7 @@ class BridgeService:
         elif isinstance(event, sip_events.CallFailed):
             call = self.calls.get(event.call_id)
             if call is not None:
+                call.sip_status = event.status
                 self._end(call, dial_failure(event.status))
         elif isinstance(event, sip_events.ReInvite):
             self._reinvite(event.call_id, event.request)
@@ -757,7 +766,12 @@ class BridgeService:
 
     # -- dial-out -------------------------------------------------------------------------
     async def dial_out(
-        self, match: PinMatch, target: DialTarget, name: str | None, ring_seconds: float
+        self,
+        match: PinMatch,
+        target: DialTarget,
+        name: str | None,
+        ring_seconds: float,
+        requested_by: str = "guest",
     ) -> str:
         """Call someone into a conference (the host adding a guest by number). The leg shows
         as ``joining`` while it rings; answered, the callee hears who invites them and joins
@@ -833,9 +847,21 @@ class BridgeService:
             name_source="host" if name else None,
         )
         room.conference.invite(leg, now)
-        record = LegRecord(call.leg_id, match.conference_id, target.number, False, "dial_out")
+        record = LegRecord(
+            call.leg_id, match.conference_id, target.number, False, "dial_out", "joining"
+        )
+        attempt = CallAttempt(
+            match.account_id,
+            match.conference_id,
+            call.leg_id,
+            target.number,
+            target.trunk_id,
+            requested_by,
+            wall_clock(),
+        )
         directory = self._directory
         self._writer.submit(lambda: directory.leg_joined(record))
+        self._writer.submit(lambda: directory.call_started(attempt))
         if name:
             self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, "host"))
         self._after_conference_change(room)
@@ -861,6 +887,7 @@ class BridgeService:
         call.sending = not negotiated.on_hold
         call.answered = True
         call.deadline = self._now() + ACCEPT_SECONDS
+        self._writer.submit(partial(self._directory.call_answered, call.leg_id, wall_clock()))
         call.prompts.say(INVITATION)
 
     def _accept_invitation(self, call: Call, now: float) -> None:
@@ -873,6 +900,7 @@ class BridgeService:
         call.prompts.say(("joining",))
         room.conference.accept(call.leg_id, now)
         room.mixer.add_leg(call.leg_id, call.rtp.codec)
+        self._writer.submit(partial(self._directory.leg_status, call.leg_id, "connected", False))
         self._after_conference_change(room)
 
     def _invitation_expired(self, call: Call, now: float) -> None:
@@ -895,13 +923,25 @@ class BridgeService:
     def _end(self, call: Call, reason: str) -> None:
         if call.phase == Phase.ENDED:
             return
-        if call.phase == Phase.INVITED and call.conference_id in self.rooms:
+        if call.phase == Phase.INVITED:
             # Never on the call: the invitation failed. Hanging up while asked to press 1 is
             # declining it.
-            invited = self.rooms[call.conference_id or ""].conference
-            if invited.leg(call.leg_id).status != LegStatus.LEFT:
-                invited.leave(call.leg_id, "declined" if reason == "hangup" else reason)
+            reason = "declined" if reason == "hangup" else reason
+            room = self.rooms.get(call.conference_id or "")
+            if room is not None and room.conference.leg(call.leg_id).status != LegStatus.LEFT:
+                room.conference.leave(call.leg_id, reason)
             call.phase = Phase.JOINED  # so that the room is tidied below like any leg's
+        if call.joined_via == "dial_out":
+            outcome = "answered" if call.answered else reason
+            self._writer.submit(
+                partial(
+                    self._directory.call_finished,
+                    call.leg_id,
+                    outcome if outcome in CALL_OUTCOMES else "failed",
+                    200 if call.answered else call.sip_status,
+                    wall_clock(),
+                )
+            )
         was_joined = call.phase in (Phase.JOINED, Phase.LEAVING)
         call.phase = Phase.ENDED
         call.rtp_transport.close()
@@ -976,17 +1016,17 @@ class BridgeService:
                     continue  # (an invited leg rings or is asked to press 1: not in the mix)
                 frame = call.rtp.next_audio(now)
                 level: float | None = None
-                # Not heard: the talk detector is told nothing arrived (see _mix_room).
-                if frame is not None and leg.heard:
-                    if isinstance(frame, bytes):
-                        batch = pending.get(call.rtp.codec)
-                        if batch is None:
-                            batch = pending[call.rtp.codec] = ([], [], [])
-                        batch[0].append(levels)
-                        batch[1].append(len(levels))
-                        batch[2].append(frame)
-                    else:
-                        level = level_dbfs(frame)
+                # Not heard, or a gap filled by concealment (a quieter repeat, not the
+                # caller's level): the talk detector is told nothing arrived (see _mix_room).
+                # Were concealment measured, its fading level would drag the noise floor
+                # down and plain line noise would then count as talk.
+                if isinstance(frame, bytes) and leg.heard:
+                    batch = pending.get(call.rtp.codec)
+                    if batch is None:
+                        batch = pending[call.rtp.codec] = ([], [], [])
+                    batch[0].append(levels)
+                    batch[1].append(len(levels))
+                    batch[2].append(frame)
                 members.append((leg, call))
                 audio.append(frame)
                 levels.append(level)
@@ -1064,7 +1104,10 @@ class BridgeService:
         for call in list(self.calls.values()):
             if call.hang_up_after_prompts and not call.prompts.playing:
                 joined = call.phase in (Phase.JOINED, Phase.LEAVING)
-                self._hang_up(call, now, "dropped" if joined else "failed")
+                invited = call.phase == Phase.INVITED  # the host cancelled the invitation
+                self._hang_up(
+                    call, now, "dropped" if joined else "cancelled" if invited else "failed"
+                )
 
     def pin_entry_state(self, call_id: str) -> PinState | None:
         call = self.calls.get(call_id)

@@ -154,10 +154,15 @@ class WebPeer:
             raise WebPeerError(f"the offer cannot be read ({type(exc).__name__})") from None
         if transceiver.mid is None:
             raise WebPeerError("the offer has no audio")
-        answer = await self._pc.createAnswer()
-        if answer is None:
-            raise WebPeerError("the offer cannot be answered")
-        await self._pc.setLocalDescription(answer)
+        try:
+            answer = await self._pc.createAnswer()
+            if answer is None:
+                raise WebPeerError("the offer cannot be answered")
+            await self._pc.setLocalDescription(answer)
+        except WebPeerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. an offer with no usable direction
+            raise WebPeerError(f"the offer cannot be answered ({type(exc).__name__})") from None
         local = self._pc.localDescription
         assert local is not None
         return local.sdp

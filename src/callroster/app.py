@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
 from callroster.api.contacts import router as contacts_router
+from callroster.api.dial_out import router as dial_out_router
 from callroster.api.live import router as live_router
 from callroster.api.routes import router as api_router
 from callroster.api.web_join import router as web_join_router
@@ -49,6 +50,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(live_router)
     app.include_router(contacts_router)
     app.include_router(web_join_router)
+    app.include_router(dial_out_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

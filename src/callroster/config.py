@@ -52,6 +52,20 @@ class Settings(BaseSettings):
         description="Countries (ISO codes, comma-separated) where the directory "
         "may be consulted; empty: nowhere",
     )
+    dial_out_ring_seconds: float = Field(
+        default=45.0, gt=0, le=300, description="How long a dialled phone may ring unanswered"
+    )
+    dial_out_blocked: str = Field(
+        default="+449,+4487,+4470,+1900,+1976",
+        description="Number prefixes (E.164, comma-separated) that are never called: "
+        "premium-rate and personal numbers, the usual toll-fraud targets",
+    )
+    call_me_per_conference: int = Field(
+        default=10, ge=0, description="'We call you' calls per conference per 10 minutes"
+    )
+    call_me_per_address: int = Field(
+        default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -85,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def directory_country_codes(self) -> list[str]:
         return [c.strip().upper() for c in self.directory_countries.split(",") if c.strip()]
+
+    @property
+    def dial_out_blocked_prefixes(self) -> list[str]:
+        return [p.strip() for p in self.dial_out_blocked.split(",") if p.strip()]
 
     @property
     def resolved_database_url(self) -> str:

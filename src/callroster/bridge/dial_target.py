@@ -4,13 +4,15 @@ host watching the roster."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
+
+from callroster.sip.digest import Credentials
 
 
 @dataclass(frozen=True)
 class DialTarget:
-    """One number to call, through one trunk. ``credentials`` (the SIP stack's digest
-    credentials) answer the trunk's 401/407 challenges; never shown in ``repr``."""
+    """One number to call, through one trunk. ``credentials`` answer the trunk's 401/407
+    digest challenges; never shown in ``repr``."""
 
     number: str  # E.164
     host: str
@@ -18,7 +20,7 @@ class DialTarget:
     transport: Literal["udp", "tcp"] = "udp"
     caller_id: str | None = None
     trunk_id: str | None = None
-    credentials: Any = field(default=None, repr=False)
+    credentials: Credentials | None = field(default=None, repr=False)
 
     @property
     def request_uri(self) -> str:

@@ -78,7 +78,12 @@ Audio = bytes | NDArray[np.int16] | None
 _PROMPT_CACHE_FRAMES = 20_000  # about 6 minutes of prompts per codec; cleared when full
 INVITATION = ("invited", "press_one", "press_one")
 CALL_OUTCOMES = frozenset({"answered", "busy", "no_answer", "declined", "failed", "cancelled"})
+TCP_CONNECT_SECONDS = 5.0
 ACCEPT_SECONDS = 20.0  # after answering, time to press 1 (the prompt repeats meanwhile)
+
+
+class _Unreachable(Exception):
+    pass
 
 
 def wall_clock() -> dt.datetime:
@@ -128,6 +133,7 @@ class Call:
     offer: SessionDescription | None = None  # ours, when we dialled (dial-out)
     deadline: float | None = None  # dial-out: ring time, then the time to press 1
     answered: bool = False
+    progressed: bool = False  # dial-out: a provisional response came (it rings)
     sip_status: int | None = None  # dial-out: the final failure status, if one came
 
 
@@ -301,9 +307,15 @@ class BridgeService:
         self.endpoint.receive(data, source, transport, self._now())  # type: ignore[arg-type]
         self._pump()
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        source = (str(peer[0]), int(peer[1]))
+    async def _serve_tcp(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        source: tuple[str, int] | None = None,
+    ) -> None:
+        if source is None:
+            peer = writer.get_extra_info("peername")
+            source = (str(peer[0]), int(peer[1]))
         self._tcp[source] = writer
         try:
             while chunk := await reader.read(65536):
@@ -359,7 +371,14 @@ class BridgeService:
             call = self.calls.get(event.call_id)
             if call is not None:
                 call.sip_status = event.status
-                self._end(call, dial_failure(event.status))
+                # No answer at all from the trunk (our own time-out) is a failure, not a
+                # phone left ringing.
+                silent = event.status == 408 and not call.progressed
+                self._end(call, "failed" if silent else dial_failure(event.status))
+        elif isinstance(event, sip_events.CallProgressed):
+            call = self.calls.get(event.call_id)
+            if call is not None:
+                call.progressed = True
         elif isinstance(event, sip_events.ReInvite):
             self._reinvite(event.call_id, event.request)
         elif isinstance(event, sip_events.InfoReceived):
@@ -772,6 +791,7 @@ class BridgeService:
         name: str | None,
         ring_seconds: float,
         requested_by: str = "guest",
+        name_source: str = "host",
     ) -> str:
         """Call someone into a conference (the host adding a guest by number). The leg shows
         as ``joining`` while it rings; answered, the callee hears who invites them and joins
@@ -793,8 +813,21 @@ class BridgeService:
             session_id=local_port,
             session_version=1,
         )
+        unreachable = False
+        if target.transport == "tcp" and (target.host, target.port) not in self._tcp:
+            try:  # our own connection to the trunk; its responses come back on it
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(target.host, target.port), TCP_CONNECT_SECONDS
+                )
+            except (OSError, TimeoutError) as exc:
+                log.warning("trunk %s:%s unreachable over TCP: %s", target.host, target.port, exc)
+                unreachable = True
+            else:
+                self._spawn(self._serve_tcp(reader, writer, (target.host, target.port)))
         now = self._now()
         try:
+            if unreachable:
+                raise _Unreachable
             call_id = self.endpoint.dial(
                 target.request_uri,
                 (target.host, target.port),
@@ -803,8 +836,10 @@ class BridgeService:
                 from_user=target.caller_id or "callroster",
                 body=serialise_sdp(offer).encode(),
                 content_type="application/sdp",
-                **({"credentials": target.credentials} if target.credentials else {}),
+                credentials=target.credentials,
             )
+        except _Unreachable:
+            call_id = f"unreachable-{secrets.token_hex(8)}"
         except Exception:
             transport.close()
             raise
@@ -844,7 +879,7 @@ class BridgeService:
             number=target.number,
             withheld=False,
             name=name,
-            name_source="host" if name else None,
+            name_source=name_source if name else None,
         )
         room.conference.invite(leg, now)
         record = LegRecord(
@@ -863,8 +898,10 @@ class BridgeService:
         self._writer.submit(lambda: directory.leg_joined(record))
         self._writer.submit(lambda: directory.call_started(attempt))
         if name:
-            self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, "host"))
+            self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, name_source))
         self._after_conference_change(room)
+        if unreachable:
+            self._end(call, "failed")
         self._pump()
         return call.leg_id
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from callroster.accounts.actor import Actor
 from callroster.store.models import AuditEntry
 
 GENESIS = b"\x00" * 32
-_append_lock = threading.Lock()
 
 
 def entry_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
@@ -64,33 +62,32 @@ class AuditLog:
 
         Appenders are serialised until their transaction commits: on PostgreSQL by a
         transaction-scoped advisory lock, on SQLite by its write lock, which every write
-        transaction takes at BEGIN (``BEGIN IMMEDIATE``, see ``store.database``).
+        transaction takes at BEGIN (``BEGIN IMMEDIATE``, see ``store.database``). Only those
+        database locks: a lock of our own on top would be taken in the other order by a
+        transaction that began before it appends, and two threads would wait for each other.
         """
-        with _append_lock:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(7151)"))
-            last = session.execute(
-                select(AuditEntry.seq, AuditEntry.entry_hash)
-                .order_by(AuditEntry.seq.desc())
-                .limit(1)
-            ).first()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            entry = AuditEntry(
-                seq=seq,
-                at=self._clock().replace(microsecond=0),
-                account_id=account_id,
-                actor=actor.label[:80],
-                action=action[:64],
-                subject=subject[:120],
-                source=actor.source[:64],
-                reason=actor.reason[:200],
-                prev_hash=prev,
-                entry_hash=b"",
-            )
-            entry.entry_hash = entry_hash(prev, entry)
-            session.add(entry)
-            session.flush()
-            return entry
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(7151)"))
+        last = session.execute(
+            select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        entry = AuditEntry(
+            seq=seq,
+            at=self._clock().replace(microsecond=0),
+            account_id=account_id,
+            actor=actor.label[:80],
+            action=action[:64],
+            subject=subject[:120],
+            source=actor.source[:64],
+            reason=actor.reason[:200],
+            prev_hash=prev,
+            entry_hash=b"",
+        )
+        entry.entry_hash = entry_hash(prev, entry)
+        session.add(entry)
+        session.flush()
+        return entry
 
     def log(self, actor: Actor, action: str, subject: str, account_id: str | None) -> None:
         """Record an action that changed nothing in the store (a host control on a live

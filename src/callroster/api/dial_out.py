@@ -1,0 +1,168 @@
+"""Dialling out from a conference: the host adds a guest by number, or a guest on the web page
+asks to be called ("we call you"). Calls leave through the operator's trunk for the number.
+
+A guest can make the service call any number, so "we call you" is held to a few calls per
+conference and per source address in any ten minutes, and numbers on the block list
+(premium-rate and the like: toll fraud) are refused for everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from callroster.accounts.actor import system
+from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.rate_limit import SlidingWindow
+from callroster.api.routes import authorised_conference
+from callroster.bridge.dial_target import DialTarget
+from callroster.bridge.service import BridgeService
+from callroster.config import Settings
+from callroster.privacy import normalise
+from callroster.sip.digest import Credentials
+from callroster.sip.endpoint import CallLimitReached
+from callroster.store.conferences import PinMatch
+
+router = APIRouter(prefix="/api/v1")
+CallerDep = Annotated[Caller, Depends(authenticated)]
+WINDOW_S = 600.0
+
+
+class DialRequest(BaseModel):
+    number: str = Field(min_length=3, max_length=40, description="E.164, or national + country")
+    country: str = Field(
+        default="GB", min_length=2, max_length=2, description="ISO country of a national number"
+    )
+    name: str | None = Field(
+        default=None, max_length=80, description="shown in the roster; a guest must give one"
+    )
+
+
+class DialResult(BaseModel):
+    leg_id: str
+    number: str = Field(description="the number dialled, E.164")
+    status: str = Field(description="joining: ringing; watch the roster for the outcome")
+
+
+class _Limits:
+    def __init__(self, settings: Settings) -> None:
+        self.per_conference = SlidingWindow(settings.call_me_per_conference, WINDOW_S)
+        self.per_address = SlidingWindow(settings.call_me_per_address, WINDOW_S)
+
+
+def _limits(request: Request) -> _Limits:
+    limits: _Limits | None = getattr(request.app.state, "call_me_limits", None)
+    if limits is None:
+        limits = request.app.state.call_me_limits = _Limits(request.app.state.settings)
+    return limits
+
+
+def _bridge(request: Request) -> BridgeService:
+    bridge = request.app.state.bridge
+    assert isinstance(bridge, BridgeService)
+    return bridge
+
+
+def _plan(
+    request: Request, caller: Caller, conference_id: str, e164: str
+) -> tuple[PinMatch, DialTarget]:
+    store = store_of(request)
+    if caller.guest_of is None:
+        authorised_conference(store, caller, conference_id)
+    elif caller.guest_of != conference_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+    match = store.conferences.open_for_web(conference_id, as_host=False)
+    if match is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+    route = store.trunks.route(system("dial-out"), e164)
+    if route is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "this service cannot call numbers like this one"
+        )
+    credentials = (
+        Credentials(route.username, route.password or "") if route.username is not None else None
+    )
+    target = DialTarget(
+        e164,
+        route.host,
+        route.port,
+        "tcp" if route.transport == "tcp" else "udp",
+        route.caller_id,
+        route.trunk_id,
+        credentials,
+    )
+    return match, target
+
+
+@router.post(
+    "/conferences/{conference_id}/legs",
+    response_model=DialResult,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def dial_into_conference(
+    conference_id: str, body: DialRequest, caller: CallerDep, request: Request
+) -> DialResult:
+    """Call a number into the conference. The host (or a delegate, or an administrator) adds
+    a guest by number and name; a guest with the conference link asks to be called ("we call
+    you") under their own name. The leg shows as ``joining`` while it rings; the callee joins
+    by pressing 1, or the leg leaves with ``left_reason`` busy, no_answer, declined or
+    failed. 403 for a blocked number, 422 for one that is not a phone number or that no
+    trunk serves, 429 (with Retry-After) when a guest asks too often."""
+    settings: Settings = request.app.state.settings
+    try:
+        e164 = normalise.phone_e164(body.number, body.country.upper())
+    except normalise.InvalidValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "that is not a phone number we can call"
+        ) from None
+    if any(e164.startswith(prefix) for prefix in settings.dial_out_blocked_prefixes):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "calls to this number are not allowed")
+    guest = caller.guest_of is not None
+    name = " ".join((body.name or "").split()) or None
+    if guest and name is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "type the name others should see"
+        )
+    source = request.client.host if request.client else "unknown"
+    limits = _limits(request)
+    now = time.monotonic()
+    if guest:
+        wait = max(
+            limits.per_conference.retry_after(conference_id, now),
+            limits.per_address.retry_after(source, now),
+        )
+        if wait > 0:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many calls from this page; try again later",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+    match, target = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
+    try:
+        leg_id = await _bridge(request).dial_out(
+            match,
+            target,
+            name,
+            settings.dial_out_ring_seconds,
+            requested_by=caller.principal.user_id or "guest",
+            name_source="entered" if guest else "host",
+        )
+    except CallLimitReached:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
+        ) from None
+    if guest:
+        limits.per_conference.record(conference_id, now)
+        limits.per_address.record(source, now)
+    await asyncio.to_thread(
+        store_of(request).audit.log,
+        caller.actor,
+        "web.call_me" if guest else "control.dial_out",
+        f"leg:{leg_id}",
+        match.account_id,
+    )
+    return DialResult(leg_id=leg_id, number=e164, status="joining")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+import phonenumbers
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 
@@ -16,6 +17,19 @@ from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import store_of
 
 router = APIRouter()
+
+
+def _countries(default: str = "GB") -> str:
+    """The country picker for a national number: every region phonenumbers knows."""
+    options = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        code = phonenumbers.country_code_for_region(region)
+        selected = " selected" if region == default else ""
+        options.append(f'<option value="{region}"{selected}>{region} (+{code})</option>')
+    return "".join(options)
+
+
+COUNTRIES = _countries()
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -64,6 +78,14 @@ it</label><br><input id="join-name" name="name" autocomplete="name" required max
 <p id="in-call" hidden><button type="button" id="mic" aria-pressed="false">Mute me</button>
 <button type="button" id="leave">Leave the call</button></p>
 <p id="join-status" role="status"></p><audio id="call-audio" autoplay></audio></section>
+<section aria-labelledby="call-me"><h2 id="call-me">Have the call phone you</h2>
+<form id="call-form"><p><label for="call-name" id="call-name-label">Your name, as everyone on
+the call will see it</label><br><input id="call-name" autocomplete="name" maxlength="80"></p>
+<p><label for="call-country">Country</label> <select id="call-country">{countries}</select>
+<label for="call-number">Phone number</label> <input id="call-number" type="tel"
+autocomplete="tel" required maxlength="40"></p>
+<p><button type="submit" id="call-button">Call me</button></p></form>
+<p id="call-status" role="status"></p></section>
 <section aria-labelledby="join"><h2 id="join">Join by phone</h2>
 <dl>
 {numbers}
@@ -73,6 +95,7 @@ it</label><br><input id="join-name" name="name" autocomplete="name" required max
 </main>
 <script src="/static/roster.js" defer></script>
 <script src="/static/join.js" defer></script>
+<script src="/static/call_me.js" defer></script>
 </body></html>
 """
 
@@ -102,5 +125,6 @@ def conference_page(link: str, request: Request) -> HTMLResponse:
             numbers=numbers,
             pin=escape(view.pin),
             direct=escape(f"sip:{view.pin}@{sip_host}"),
+            countries=COUNTRIES,
         )
     )

@@ -1,0 +1,134 @@
+"""'We call you' in a real chromium against a running service: a guest types a name and a
+number, the service phones it through the operator's trunk (sipp as the carrier, asking for
+digest credentials), the callee presses 1, and everyone's roster shows the typed name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.interop.test_dial_in import _tone_files
+from tests.support.browser import chromium
+from tests.support.peers import free_udp_port, require
+from tests.support.service import RunningService, clean_env, running_service
+
+pytestmark = pytest.mark.browser
+SCENARIO = Path(__file__).parents[1] / "interop" / "scenarios" / "uas_digest_join.xml"
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[RunningService]:
+    with running_service(tmp_path / "data") as running:
+        yield running
+
+
+def _legs(service: RunningService, demo: dict[str, Any]) -> list[dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{service.base_url}/api/v1/conferences/{demo['conference_id']}/legs",
+        headers={"Authorization": f"Bearer {demo['host_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        legs: list[dict[str, Any]] = json.load(response)["legs"]
+    return legs
+
+
+def _post(service: RunningService, path: str, token: str) -> None:
+    request = urllib.request.Request(
+        f"{service.base_url}{path}",
+        data=b"",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
+    service: RunningService, tmp_path: Path
+) -> None:
+    demo = service.demo()
+    carrier_port = free_udp_port()
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callroster.cli",
+            "trunk",
+            "add",
+            "carrier",
+            "--uri",
+            f"sip:127.0.0.1:{carrier_port}",
+            "--username",
+            "callroster",
+            "--password-stdin",
+            "--prefix",
+            "+44",
+            "--data",
+            str(service.data),
+        ],
+        input="s3cret-trunk\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert added.returncode == 0, added.stderr
+    _tone_files(tmp_path)
+    carrier = subprocess.Popen(
+        [require("sipp"), "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(carrier_port)]
+        + ["-mp", str(free_udp_port(pair=True)), "-m", "1", "-nostdin", "-timeout", "60s"]
+        + ["-key", "realm", "carrier.test", "-key", "nonce", "n0nce7"]
+        + ["-key", "username", "callroster", "-key", "password", "s3cret-trunk"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with chromium() as browser:
+            host = browser.new_page()
+            host.goto(f"{demo['web_url']}#token={demo['host_token']}")
+            host.get_by_role("heading", name="Add a guest by phone").wait_for(timeout=5_000)
+            guest = browser.new_page(viewport={"width": 390, "height": 844})
+            guest.goto(demo["web_url"])
+            form = guest.locator("#call-form")
+            form.get_by_label("Your name, as everyone on the call will see it").fill("Gail Guest")
+            form.get_by_label("Country").select_option("GB")
+            form.get_by_label("Phone number").fill("07700 900777")
+            form.get_by_role("button", name="Call me").click()
+            guest.get_by_text(
+                "Calling you on +447700900777. Answer, then press 1 to join."
+            ).wait_for(timeout=10_000)
+            # Ringing, then (the callee pressed 1) on the call, under the typed name for all.
+            host.locator("#legs li .name", has_text="Gail Guest").wait_for(timeout=10_000)
+            guest.locator("#legs li .name", has_text="Gail Guest").wait_for(timeout=5_000)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                [leg] = _legs(service, demo)
+                if leg["status"] == "connected":
+                    break
+                time.sleep(0.2)
+            assert (leg["status"], leg["name_source"], leg["joined_via"]) == (
+                "connected",
+                "entered",
+                "dial_out",
+            )
+            _post(
+                service,
+                f"/api/v1/conferences/{demo['conference_id']}/legs/{leg['id']}/drop",
+                demo["host_token"],
+            )
+            assert carrier.wait(timeout=15) == 0  # our BYE reached the carrier
+            # A number on the block list is refused with a clear message.
+            form.get_by_label("Phone number").fill("+44 909 879 0000")
+            form.get_by_role("button", name="Call me").click()
+            guest.get_by_text("calls to this number are not allowed").wait_for(timeout=5_000)
+    finally:
+        if carrier.poll() is None:
+            carrier.kill()

@@ -55,7 +55,8 @@ async def _phone_joins(service: RunningService, pin: str, workdir: Path) -> Bare
 
 
 async def _join(page: Page, name: str) -> None:
-    await page.get_by_label("Your name, as everyone on the call will see it").fill(name)
+    form = page.locator("#join-form")
+    await form.get_by_label("Your name, as everyone on the call will see it").fill(name)
     await page.get_by_role("button", name="Join with my microphone").click()
     try:
         await page.get_by_text(f"You are on the call as {name}.").wait_for(timeout=15_000)

@@ -31,6 +31,7 @@ class BridgeHarness:
     settings: Settings
     roster: Roster
     feed: RosterFeed
+    bus: EventBus
     events: list[Event] = field(default_factory=list)
 
     def room(self) -> Room:
@@ -50,7 +51,7 @@ async def running_bridge(
     bus = EventBus()
     roster, feed = wire_roster(bus)
     bridge = BridgeService(StoreDirectory(store, directory), bus, media_address="127.0.0.1")
-    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster, feed)
+    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster, feed, bus)
     bus.subscribe(harness.events.append)
     await bridge.start(sockets.sip_udp, sockets.sip_tcp)
     try:

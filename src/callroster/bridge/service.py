@@ -134,6 +134,7 @@ class Call:
     deadline: float | None = None  # dial-out: ring time, then the time to press 1
     answered: bool = False
     progressed: bool = False  # dial-out: a provisional response came (it rings)
+    press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     sip_status: int | None = None  # dial-out: the final failure status, if one came
 
 
@@ -218,6 +219,7 @@ class BridgeService:
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
         self.rooms: dict[str, Room] = {}
+        self._unstored_rooms: set[str] = set()  # rooms that are no conference of the store
         self.stats = TickStats()
         self._endpoint: SipEndpoint | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -645,6 +647,8 @@ class BridgeService:
 
     def _record(self, event: Event) -> None:
         """Write what changed about a leg to the store, off the media path."""
+        if event.conference_id in self._unstored_rooms:
+            return
         directory = self._directory
         if isinstance(event, LegHeld | LegResumed | LegLeft):
             status = {LegHeld: "on_hold", LegResumed: "connected", LegLeft: "left"}[type(event)]
@@ -792,16 +796,25 @@ class BridgeService:
         ring_seconds: float,
         requested_by: str = "guest",
         name_source: str = "host",
+        *,
+        press_to_accept: bool = True,
+        stored: bool = True,
     ) -> str:
         """Call someone into a conference (the host adding a guest by number). The leg shows
         as ``joining`` while it rings; answered, the callee hears who invites them and joins
         by pressing 1. Returns the leg's id at once; the outcome comes as conference events
         (joined, or left with busy, no_answer, declined or failed).
 
+        With ``press_to_accept`` False the callee is on the call as soon as it answers (the
+        two ends of a click-to-call). ``stored`` False: the room is not a conference of the
+        store (click-to-call), so no leg rows are written, only the call detail record.
+
         Raises:
             CallLimitReached: too many calls in progress.
         """
         assert self._loop is not None
+        if not stored:
+            self._unstored_rooms.add(match.conference_id)
         protocol = _RtpProtocol(self, "")
         transport, _ = await self._loop.create_datagram_endpoint(
             lambda: protocol, local_addr=(self._media_address, 0)
@@ -867,6 +880,7 @@ class BridgeService:
             joined_via="dial_out",
             offer=offer,
             deadline=now + ring_seconds,
+            press_to_accept=press_to_accept,
         )
         call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
         self.calls[call_id] = call
@@ -887,7 +901,7 @@ class BridgeService:
         )
         attempt = CallAttempt(
             match.account_id,
-            match.conference_id,
+            match.conference_id if stored else None,
             call.leg_id,
             target.number,
             target.trunk_id,
@@ -895,9 +909,10 @@ class BridgeService:
             wall_clock(),
         )
         directory = self._directory
-        self._writer.submit(lambda: directory.leg_joined(record))
+        if stored:
+            self._writer.submit(lambda: directory.leg_joined(record))
         self._writer.submit(lambda: directory.call_started(attempt))
-        if name:
+        if name and stored:
             self._writer.submit(partial(directory.leg_renamed, call.leg_id, name, name_source))
         self._after_conference_change(room)
         if unreachable:
@@ -925,7 +940,10 @@ class BridgeService:
         call.answered = True
         call.deadline = self._now() + ACCEPT_SECONDS
         self._writer.submit(partial(self._directory.call_answered, call.leg_id, wall_clock()))
-        call.prompts.say(INVITATION)
+        if call.press_to_accept:
+            call.prompts.say(INVITATION)
+        else:
+            self._accept_invitation(call, self._now())
 
     def _accept_invitation(self, call: Call, now: float) -> None:
         room = self.rooms.get(call.conference_id or "")
@@ -934,10 +952,14 @@ class BridgeService:
         call.phase = Phase.JOINED
         call.deadline = None
         call.prompts.interrupt()
-        call.prompts.say(("joining",))
+        if call.press_to_accept:
+            call.prompts.say(("joining",))
         room.conference.accept(call.leg_id, now)
         room.mixer.add_leg(call.leg_id, call.rtp.codec)
-        self._writer.submit(partial(self._directory.leg_status, call.leg_id, "connected", False))
+        if room.conference.id not in self._unstored_rooms:
+            self._writer.submit(
+                partial(self._directory.leg_status, call.leg_id, "connected", False)
+            )
         self._after_conference_change(room)
 
     def _invitation_expired(self, call: Call, now: float) -> None:
@@ -994,6 +1016,7 @@ class BridgeService:
         self._after_conference_change(room)
         if not room.conference.present():
             del self.rooms[room.conference.id]
+            self._unstored_rooms.discard(room.conference.id)
 
     # -- media ----------------------------------------------------------------------------
     def on_rtp(self, call_id: str, data: bytes, source: tuple[str, int]) -> None:

@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
+from callroster.api.calls import router as calls_router
 from callroster.api.contacts import router as contacts_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.live import router as live_router
 from callroster.api.routes import router as api_router
 from callroster.api.web_join import router as web_join_router
+from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
@@ -51,6 +53,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(web_join_router)
     app.include_router(dial_out_router)
+    app.include_router(calls_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -143,6 +146,7 @@ async def serve(
     app.state.bus = bus
     app.state.roster = roster
     app.state.feed = feed
+    app.state.click_to_call = ClickToCall(bridge, bus)
     # No per-message compression: each connection would keep its own zlib state and
     # compress every roster message again (measured: p99 0.65 s instead of 2.4 s at 1,000
     # watchers); roster messages are a few hundred bytes.

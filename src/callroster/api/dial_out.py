@@ -26,6 +26,7 @@ from callroster.privacy import normalise
 from callroster.sip.digest import Credentials
 from callroster.sip.endpoint import CallLimitReached
 from callroster.store.conferences import PinMatch
+from callroster.store.store import Store
 
 router = APIRouter(prefix="/api/v1")
 CallerDep = Annotated[Caller, Depends(authenticated)]
@@ -78,6 +79,15 @@ def _plan(
     match = store.conferences.open_for_web(conference_id, as_host=False)
     if match is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+    return match, route_target(store, e164)
+
+
+def route_target(store: Store, e164: str) -> DialTarget:
+    """Where a number is dialled: the operator's trunk for it, with its credentials.
+
+    Raises:
+        HTTPException: 422 when no trunk serves the number.
+    """
     route = store.trunks.route(system("dial-out"), e164)
     if route is None:
         raise HTTPException(
@@ -86,7 +96,7 @@ def _plan(
     credentials = (
         Credentials(route.username, route.password or "") if route.username is not None else None
     )
-    target = DialTarget(
+    return DialTarget(
         e164,
         route.host,
         route.port,
@@ -95,7 +105,23 @@ def _plan(
         route.trunk_id,
         credentials,
     )
-    return match, target
+
+
+def callable_number(settings: Settings, number: str, country: str) -> str:
+    """The number in E.164, if it may be called.
+
+    Raises:
+        HTTPException: 422 for what is not a phone number, 403 for a blocked one.
+    """
+    try:
+        e164 = normalise.phone_e164(number, country.upper())
+    except normalise.InvalidValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "that is not a phone number we can call"
+        ) from None
+    if any(e164.startswith(prefix) for prefix in settings.dial_out_blocked_prefixes):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "calls to this number are not allowed")
+    return e164
 
 
 @router.post(
@@ -113,14 +139,7 @@ async def dial_into_conference(
     failed. 403 for a blocked number, 422 for one that is not a phone number or that no
     trunk serves, 429 (with Retry-After) when a guest asks too often."""
     settings: Settings = request.app.state.settings
-    try:
-        e164 = normalise.phone_e164(body.number, body.country.upper())
-    except normalise.InvalidValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "that is not a phone number we can call"
-        ) from None
-    if any(e164.startswith(prefix) for prefix in settings.dial_out_blocked_prefixes):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "calls to this number are not allowed")
+    e164 = callable_number(settings, body.number, body.country)
     guest = caller.guest_of is not None
     name = " ".join((body.name or "").split()) or None
     if guest and name is None:

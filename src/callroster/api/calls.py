@@ -1,0 +1,96 @@
+"""Click-to-call (the policy's CallEffect): a host asks the service to phone them, then the
+person they want to talk to, and to log the call with their notes in the account's CRM.
+
+The host's own phone is the number on their profile. When the call ends, the summary and
+the notes go to ``app.state.call_reporter`` (the CRM webhook, wired in ``app.serve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from callroster.accounts.actor import Role
+from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.dial_out import callable_number, route_target
+from callroster.bridge.click_to_call import CallSummary, ClickToCall
+from callroster.bridge.dial_target import DialTarget
+from callroster.config import Settings
+from callroster.sip.endpoint import CallLimitReached
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1")
+CallerDep = Annotated[Caller, Depends(authenticated)]
+CallReporter = Callable[[CallSummary, str], None]
+
+
+class CallRequest(BaseModel):
+    number: str = Field(min_length=3, max_length=40, description="whom to call: E.164, or national")
+    country: str = Field(default="GB", min_length=2, max_length=2)
+    notes: str = Field(default="", max_length=4000, description="logged with the call in the CRM")
+
+
+class CallStarted(BaseModel):
+    call_id: str
+    status: str = Field(description="calling_you: your phone rings first")
+
+
+def _plan(request: Request, caller: Caller, e164: str) -> tuple[DialTarget, DialTarget]:
+    store = store_of(request)
+    user_id = caller.principal.user_id
+    assert user_id is not None
+    me = store.accounts.get_user(caller.actor, user_id)
+    if not me.phone:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "add your own phone number to your profile first: the call rings you first",
+        )
+    return route_target(store, me.phone), route_target(store, e164)
+
+
+@router.post("/calls", response_model=CallStarted, status_code=status.HTTP_202_ACCEPTED)
+async def click_to_call(body: CallRequest, caller: CallerDep, request: Request) -> CallStarted:
+    """Phone me, then ``number``, and bridge us. When the call ends, its log (outcome,
+    duration, the notes) is posted to the account's CRM webhook, signed. For hosts,
+    delegates and administrators with their own phone on their profile."""
+    if caller.guest_of is not None or caller.principal.user_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "click-to-call is for signed-in users")
+    if caller.principal.role not in (Role.HOST, Role.DELEGATE, Role.ADMINISTRATOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "click-to-call is for hosts")
+    settings: Settings = request.app.state.settings
+    e164 = callable_number(settings, body.number, body.country)
+    host, target = await asyncio.to_thread(_plan, request, caller, e164)
+    click: ClickToCall = request.app.state.click_to_call
+    reporter: CallReporter | None = getattr(request.app.state, "call_reporter", None)
+    notes = body.notes
+
+    def ended(summary: CallSummary) -> None:
+        if reporter is not None:
+            reporter(summary, notes)
+
+    try:
+        call_id = await click.start(
+            caller.principal.account_id,
+            host,
+            target,
+            caller.principal.user_id,
+            settings.dial_out_ring_seconds,
+            ended,
+        )
+    except CallLimitReached:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
+        ) from None
+    await asyncio.to_thread(
+        store_of(request).audit.log,
+        caller.actor,
+        "click_to_call.start",
+        f"call:{call_id}",
+        caller.principal.account_id,
+    )
+    return CallStarted(call_id=call_id, status="calling_you")

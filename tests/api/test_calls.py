@@ -1,0 +1,121 @@
+"""Click-to-call through the API: a host with a phone on their profile asks to be connected
+to a number; both phones are real (baresip behind trunks). The call log with the notes is
+handed to the reporter when the call ends. Who may, and what is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support import audio
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.peers import Baresip
+
+from callroster.accounts.actor import Role, operator_cli
+from callroster.app import create_app
+from callroster.bridge.click_to_call import CallSummary, ClickToCall
+
+pytestmark = pytest.mark.interop
+OPERATOR = operator_cli("test")
+HOST = "+447700900111"
+TARGET = "+447700900222"
+
+
+@pytest.fixture
+async def live(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient, list[tuple[CallSummary, str]]]]:
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings)
+        app.state.bridge = harness.bridge
+        app.state.roster = harness.roster
+        app.state.click_to_call = ClickToCall(harness.bridge, harness.bus)
+        reported: list[tuple[CallSummary, str]] = []
+        app.state.call_reporter = lambda summary, notes: reported.append((summary, notes))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
+        ) as client:
+            yield harness, client, reported
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _host_with_phone(harness: BridgeHarness, phone: str | None) -> str:
+    user = harness.store.accounts.create_user(
+        OPERATOR, harness.demo.account_id, Role.HOST, "Hilary Host", phone=phone
+    )
+    return harness.store.tokens.issue(OPERATOR, harness.demo.account_id, user, set(), "t")
+
+
+async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes(
+    live: tuple[BridgeHarness, httpx.AsyncClient, list[tuple[CallSummary, str]]],
+    tmp_path: Path,
+) -> None:
+    harness, client, reported = live
+    phones = []
+    for number, frequency in ((HOST, 700.0), (TARGET, 1000.0)):
+        source = tmp_path / f"{number}.wav"
+        audio.speech_like_tone(source, frequency, 40)
+        phone = Baresip(tmp_path, source, name=number)
+        harness.store.trunks.add(
+            OPERATOR, f"to-{number[1:]}", f"sip:127.0.0.1:{phone.port}", prefixes=[number]
+        )
+        await phone.answer_calls(30)
+        phones.append(phone)
+    await asyncio.sleep(1)
+    token = _host_with_phone(harness, "07700 900111")
+    response = await client.post(
+        "/api/v1/calls",
+        json={"number": "07700900222", "notes": "Renewal: wants the annual plan"},
+        headers=_bearer(token),
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "calling_you"
+    for _ in range(200):
+        room = harness.bridge.rooms.get(response.json()["call_id"])
+        if room is not None and len(room.conference.connected()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the two phones were never connected")
+    await asyncio.sleep(3)
+    await phones[1].hang_up()  # the target hangs up
+    for _ in range(200):
+        if reported:
+            break
+        await asyncio.sleep(0.05)
+    await phones[0].hang_up()
+    [(summary, notes)] = reported
+    assert notes == "Renewal: wants the annual plan"
+    assert (summary.outcome, summary.target_number) == ("answered", TARGET)
+    assert summary.duration_s >= 2 and summary.call_id == response.json()["call_id"]
+    actions = [e.action for e in harness.store.audit.entries(harness.demo.account_id, 50)]
+    assert "click_to_call.start" in actions
+
+
+async def test_who_may_click_to_call(
+    live: tuple[BridgeHarness, httpx.AsyncClient, list[tuple[CallSummary, str]]],
+) -> None:
+    harness, client, _ = live
+    body = {"number": "+447700900222"}
+    assert (await client.post("/api/v1/calls", json=body)).status_code == 401
+    link = harness.demo.web_url.rsplit("/", 1)[1]
+    guest = await client.post("/api/v1/calls", json=body, headers=_bearer(link))
+    assert guest.status_code == 403
+    no_phone = await client.post(
+        "/api/v1/calls", json=body, headers=_bearer(_host_with_phone(harness, None))
+    )
+    assert no_phone.status_code == 422 and "your own phone number" in no_phone.json()["detail"]
+    with_phone = _bearer(_host_with_phone(harness, "+447700900111"))
+    no_trunk = await client.post("/api/v1/calls", json=body, headers=with_phone)
+    assert no_trunk.status_code == 422 and "cannot call" in no_trunk.json()["detail"]
+    blocked = await client.post(
+        "/api/v1/calls", json={"number": "+19005550100"}, headers=with_phone
+    )
+    assert blocked.status_code == 403
+    assert not harness.bridge.calls

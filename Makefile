@@ -6,8 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# What the service itself needs from Debian (nothing yet beyond Python 3.11).
-RUN_PACKAGES := python3-venv
+# What the service itself needs from Debian: Python's venv, and espeak-ng to speak the name
+# of whoever invites a callee (without it, a recorded prompt is played instead).
+RUN_PACKAGES := python3-venv espeak-ng
 # What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser.
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server \
 	kamailio espeak-ng sox

@@ -18,6 +18,7 @@ from tests.support.peers import Baresip, free_udp_port, require, run_sipp
 from callroster.accounts.actor import operator_cli
 from callroster.bridge.dial_target import DialTarget
 from callroster.conference.events import LegInvited, LegJoined, LegLeft
+from callroster.media.speech import speak
 from callroster.store.call_records import CallRecordView
 from callroster.store.conferences import PinMatch
 
@@ -77,6 +78,7 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
             DialTarget(CALLEE, "127.0.0.1", callee.port),
             "Carol Callee",
             ring_seconds=20,
+            inviter="Hannah Host",
         )
         invited = [e for e in harness.events if isinstance(e, LegInvited)]
         assert [e.leg_id for e in invited] == [leg_id]
@@ -100,6 +102,13 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         await callee.hang_up()
         talker.cancel()
         heard = audio.read_wav(callee.heard())
+    # It heard who invites it: the sentence spoken for it (cross-correlation with a fresh
+    # rendering; unrelated audio scores far lower).
+    spoken = speak("Hannah Host invites you to join a conference call.")
+    assert spoken is not None
+    reference = np.concatenate(spoken).astype(np.float64) / 32768
+    assert audio.best_match(heard[: 8 * audio.RATE], reference) > 0.8
+    assert audio.best_match(heard[-4 * audio.RATE :], reference) < 0.5
     flags = _tone_flags(heard, 1000)
     first_tone = flags.index(True) if True in flags else None
     # Nothing of the call before pressing 1 (about 5 s of invitation), then the talker.

@@ -70,16 +70,21 @@ def _bridge(request: Request) -> BridgeService:
 
 def _plan(
     request: Request, caller: Caller, conference_id: str, e164: str
-) -> tuple[PinMatch, DialTarget]:
+) -> tuple[PinMatch, DialTarget, str | None]:
+    """The conference, the trunk, and who invites the callee (the user's name; a guest
+    who asked to be called hears no name)."""
     store = store_of(request)
+    inviter = None
     if caller.guest_of is None:
         authorised_conference(store, caller, conference_id)
+        if caller.principal.user_id is not None:
+            inviter = store.accounts.get_user(caller.actor, caller.principal.user_id).name
     elif caller.guest_of != conference_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
     match = store.conferences.open_for_web(conference_id, as_host=False)
     if match is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
-    return match, route_target(store, e164)
+    return match, route_target(store, e164), inviter
 
 
 def route_target(store: Store, e164: str) -> DialTarget:
@@ -160,7 +165,7 @@ async def dial_into_conference(
                 "too many calls from this page; try again later",
                 headers={"Retry-After": str(int(wait) + 1)},
             )
-    match, target = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
+    match, target, inviter = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
     try:
         leg_id = await _bridge(request).dial_out(
             match,
@@ -169,6 +174,7 @@ async def dial_into_conference(
             settings.dial_out_ring_seconds,
             requested_by=caller.principal.user_id or "guest",
             name_source="entered" if guest else "host",
+            inviter=inviter,
         )
     except CallLimitReached:
         raise HTTPException(

@@ -49,6 +49,7 @@ from callroster.conference.leg import Leg, LegRole, LegStatus
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
 from callroster.media.mixer import Mixer
 from callroster.media.prompt_library import PromptPlayer
+from callroster.media.speech import speak
 from callroster.media.talk import TalkDetector, level_from_power
 from callroster.media.tones import hold_music, join_tone, leave_tone
 from callroster.rtp import g711
@@ -135,6 +136,7 @@ class Call:
     answered: bool = False
     progressed: bool = False  # dial-out: a provisional response came (it rings)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
+    invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
     sip_status: int | None = None  # dial-out: the final failure status, if one came
 
 
@@ -799,6 +801,7 @@ class BridgeService:
         *,
         press_to_accept: bool = True,
         stored: bool = True,
+        inviter: str | None = None,
     ) -> str:
         """Call someone into a conference (the host adding a guest by number). The leg shows
         as ``joining`` while it rings; answered, the callee hears who invites them and joins
@@ -813,6 +816,12 @@ class BridgeService:
             CallLimitReached: too many calls in progress.
         """
         assert self._loop is not None
+        # Who invites them, spoken for this callee alone (a recorded prompt if it cannot be).
+        invitation = (
+            await asyncio.to_thread(speak, f"{inviter} invites you to join a conference call.")
+            if inviter
+            else None
+        )
         if not stored:
             self._unstored_rooms.add(match.conference_id)
         protocol = _RtpProtocol(self, "")
@@ -881,6 +890,7 @@ class BridgeService:
             offer=offer,
             deadline=now + ring_seconds,
             press_to_accept=press_to_accept,
+            invitation=invitation,
         )
         call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
         self.calls[call_id] = call
@@ -940,7 +950,10 @@ class BridgeService:
         call.answered = True
         call.deadline = self._now() + ACCEPT_SECONDS
         self._writer.submit(partial(self._directory.call_answered, call.leg_id, wall_clock()))
-        if call.press_to_accept:
+        if call.press_to_accept and call.invitation:
+            call.prompts.play(call.invitation)
+            call.prompts.say(INVITATION[1:])
+        elif call.press_to_accept:
             call.prompts.say(INVITATION)
         else:
             self._accept_invitation(call, self._now())

@@ -55,6 +55,12 @@ class PromptPlayer:
                 self._frames.extend([_SILENCE] * GAP_FRAMES)
             self._frames.extend(prompt_frames(name))
 
+    def play(self, frames: Iterable[NDArray[np.int16]]) -> None:
+        """Frames made for this leg alone (a sentence spoken for it, see ``media.speech``)."""
+        if self._frames:
+            self._frames.extend([_SILENCE] * GAP_FRAMES)
+        self._frames.extend(frames)
+
     def interrupt(self) -> None:
         self._frames.clear()
 

@@ -91,9 +91,10 @@ def test_malformed_headers_are_refused() -> None:
         assert not verify(SECRET, header, BODY, now=T), header
 
 
-def test_negative_timestamps_are_not_signed() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        sign(SECRET, -1, BODY)
+def test_timestamps_out_of_range_are_not_signed() -> None:
+    for timestamp in (-1, 10**12):
+        with pytest.raises(ValueError, match="from 0 to 999999999999"):
+            sign(SECRET, timestamp, BODY)
 
 
 @given(header=st.text(max_size=300), body=st.binary(max_size=64), now=st.integers())
@@ -112,7 +113,11 @@ def test_verify_never_raises_on_near_miss_headers(header: str) -> None:
     assert verify(SECRET, header, BODY, now=T) in (True, False)
 
 
-@given(secret=st.binary(min_size=1, max_size=64), timestamp=st.integers(0, 2**40), body=st.binary())
+@given(
+    secret=st.binary(min_size=1, max_size=64),
+    timestamp=st.integers(0, 10**12 - 1),
+    body=st.binary(),
+)
 def test_every_signature_verifies_at_its_own_time(
     secret: bytes, timestamp: int, body: bytes
 ) -> None:

@@ -19,6 +19,7 @@ import re
 SCHEME = "v1"
 DEFAULT_TOLERANCE = 300
 MAX_HEADER_LENGTH = 1024
+MAX_TIMESTAMP = 10**12 - 1  # twelve digits: far beyond any real clock, and bounded
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -37,10 +38,10 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
         body: the exact bytes of the request body.
 
     Raises:
-        ValueError: the timestamp is negative.
+        ValueError: the timestamp is negative or has more than twelve digits.
     """
-    if timestamp < 0:
-        raise ValueError("a signature's timestamp cannot be negative")
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise ValueError("a signature's timestamp must be from 0 to 999999999999")
     return f"t={timestamp},{SCHEME}={_digest(secret, timestamp, body)}"
 
 

@@ -100,7 +100,11 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         assert record.duration_s is not None and 9 <= record.duration_s <= 14
         assert record.conference_id == harness.demo.conference_id
         await callee.hang_up()
-        talker.cancel()
+        # The host drops the talker too: its sipp gets our BYE and ends (no process left).
+        for leg in harness.room().conference.present():
+            harness.bridge.control(harness.demo.conference_id, "drop", leg.id)
+        finished = await asyncio.wait_for(talker, 40)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
         heard = audio.read_wav(callee.heard())
     # It heard who invites it: the sentence spoken for it (cross-correlation with a fresh
     # rendering; unrelated audio scores far lower).

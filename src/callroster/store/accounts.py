@@ -4,6 +4,7 @@ decrypted on the way out only for an authorised actor, with an audit entry."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,14 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password, verify_password
 from callroster.config import REGIONS
+from callroster.crm.target import WebhookTarget, check_secret, check_url
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
 from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.keys import KeyStore
-from callroster.store.models import Account, Delegation, User
+from callroster.store.models import Account, CrmWebhook, Delegation, User
 
 USER_ROLES = (Role.ADMINISTRATOR, Role.HOST, Role.DELEGATE)
+# Who may set or read an account's CRM webhook: its administrators, and the platform.
+CRM_WEBHOOK_ROLES = (Role.ADMINISTRATOR, Role.OPERATOR, Role.SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,14 @@ class UserView:
 def authorise(actor: Actor, account_id: str) -> None:
     if not actor.may_access_account(account_id):
         raise AccessDeniedError(f"{actor.label} may not access account {account_id}")
+
+
+def _authorise_crm_webhook(actor: Actor, account_id: str) -> None:
+    authorise(actor, account_id)
+    if actor.role not in CRM_WEBHOOK_ROLES:
+        raise AccessDeniedError(
+            f"{actor.label} may not manage account {account_id}'s CRM webhook: administrators only"
+        )
 
 
 class AccountRepository:
@@ -128,6 +140,86 @@ class AccountRepository:
             self._keys.destroy_account_key(session, account_id)
             account.terminated_at = account.terminated_at or self._clock()
             self._audit.record(session, actor, "account.shred", f"account:{account_id}", account_id)
+
+    # -- CRM webhook ----------------------------------------------------------------------
+    def set_crm_webhook(
+        self, actor: Actor, account_id: str, url: str | None, secret: str | None
+    ) -> str | None:
+        """Set where the account's click-to-call logs are posted, or clear it (``url`` None).
+
+        The URL and the signing secret are encrypted under the account's data key. Without a
+        ``secret`` a new one is made (``secrets.token_urlsafe(32)``) and returned, so it can
+        be shown once; a secret given is not returned. The audit entry names the account,
+        never the URL or the secret.
+
+        Raises:
+            AccessDeniedError: the actor is not an administrator of this account (nor the
+                operator or the system).
+            NotFoundError: there is no such account.
+            ValueError: the URL is not http or https, the secret is not 16 to 256 printable
+                characters, or a secret is given without a URL.
+        """
+        _authorise_crm_webhook(actor, account_id)
+        sealed: tuple[bytes, bytes] | None = None
+        generated = None
+        if url is None:
+            if secret is not None:
+                raise ValueError("a signing secret needs a webhook URL")
+        else:
+            check_url(url)
+            if secret is None:
+                secret = generated = secrets.token_urlsafe(32)
+            check_secret(secret)
+            cipher = self._keys.cipher(account_id)
+            sealed = (
+                cipher.encrypt("crm_webhooks.url", url),
+                cipher.encrypt("crm_webhooks.secret", secret),
+            )
+        with self._sessions.begin() as session:
+            if session.get(Account, account_id) is None:
+                raise NotFoundError(f"no account {account_id}")
+            row = session.get(CrmWebhook, account_id)
+            if sealed is None:
+                if row is not None:
+                    session.delete(row)
+                action = "crm_webhook.clear"
+            else:
+                if row is None:
+                    row = CrmWebhook(account_id=account_id)
+                    session.add(row)
+                row.url_enc, row.secret_enc = sealed
+                row.updated_at = self._clock()
+                action = "crm_webhook.set"
+            self._audit.record(session, actor, action, f"account:{account_id}", account_id)
+        return generated
+
+    def crm_webhook(self, actor: Actor, account_id: str) -> WebhookTarget | None:
+        """The account's CRM webhook, decrypted, or None when none is set. Audit-logged.
+
+        The target's secret is the UTF-8 encoding of the stored secret: the key a receiver
+        checks ``Callroster-Signature`` with.
+
+        Raises:
+            AccessDeniedError: the actor is not an administrator of this account (nor the
+                operator or the system).
+            NotFoundError: there is no such account.
+            DataKeyDestroyedError: the account was shredded.
+        """
+        _authorise_crm_webhook(actor, account_id)
+        with self._sessions.begin() as session:
+            if session.get(Account, account_id) is None:
+                raise NotFoundError(f"no account {account_id}")
+            row = session.get(CrmWebhook, account_id)
+            self._audit.record(
+                session, actor, "crm_webhook.read", f"account:{account_id}", account_id
+            )
+            if row is None:
+                return None
+            cipher = self._keys.cipher(account_id)
+            return WebhookTarget(
+                url=cipher.decrypt("crm_webhooks.url", row.url_enc),
+                secret=cipher.decrypt("crm_webhooks.secret", row.secret_enc).encode(),
+            )
 
     # -- users --------------------------------------------------------------------------
     def create_user(

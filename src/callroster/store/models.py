@@ -257,6 +257,17 @@ class CallRecord(Base):
     duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class CrmWebhook(Base):
+    """Where an account's click-to-call logs go. The URL (which may embed the CRM's token)
+    and the signing secret are both encrypted under the account's data key."""
+
+    __tablename__ = "crm_webhooks"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    url_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained: ``entry_hash = sha256(prev_hash || canonical entry)``.
 

@@ -15,8 +15,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
+from callroster.api.calls import crm_reporter
 from callroster.api.calls import router as calls_router
 from callroster.api.contacts import router as contacts_router
+from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.live import router as live_router
 from callroster.api.routes import router as api_router
@@ -27,6 +29,7 @@ from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.config import Settings
+from callroster.crm.webhook import WebhookSender
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.roster_feed import RosterFeed
 from callroster.io.sockets import bind_socket
@@ -54,6 +57,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(web_join_router)
     app.include_router(dial_out_router)
     app.include_router(calls_router)
+    app.include_router(crm_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -147,6 +151,8 @@ async def serve(
     app.state.roster = roster
     app.state.feed = feed
     app.state.click_to_call = ClickToCall(bridge, bus)
+    crm_sender = WebhookSender()
+    app.state.call_reporter = crm_reporter(store, crm_sender)
     # No per-message compression: each connection would keep its own zlib state and
     # compress every roster message again (measured: p99 0.65 s instead of 2.4 s at 1,000
     # watchers); roster messages are a few hundred bytes.
@@ -173,4 +179,5 @@ async def serve(
         await web
     waiter.cancel()
     await bridge.stop()
+    await crm_sender.aclose()  # call logs still being retried are dropped (and logged)
     log.info("stopped")

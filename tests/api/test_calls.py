@@ -5,18 +5,22 @@ handed to the reporter when the call ends. Who may, and what is refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.crm.receiver import Receiver, Reply, serving
 from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.peers import Baresip
 
 from callroster.accounts.actor import Role, operator_cli
+from callroster.api.calls import call_log, crm_reporter
 from callroster.app import create_app
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
+from callroster.crm.webhook import WebhookSender
 
 pytestmark = pytest.mark.interop
 OPERATOR = operator_cli("test")
@@ -94,6 +98,26 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
     assert notes == "Renewal: wants the annual plan"
     assert (summary.outcome, summary.target_number) == ("answered", TARGET)
     assert summary.duration_s >= 2 and summary.call_id == response.json()["call_id"]
+    # The same log reaches the account's CRM: signed, once, with the notes.
+    secret = harness.store.accounts.set_crm_webhook(
+        OPERATOR, harness.demo.account_id, "http://127.0.0.1:1/placeholder", None
+    )
+    assert secret is not None
+    async with serving(Receiver(secret.encode(), script=[Reply(500), Reply(200)])) as crm:
+        harness.store.accounts.set_crm_webhook(OPERATOR, harness.demo.account_id, crm.url, secret)
+        sender = WebhookSender(base_delay=0.05, jitter=0.0)
+        crm_reporter(harness.store, sender)(summary, notes)
+        for _ in range(100):
+            if crm.processed:
+                break
+            await asyncio.sleep(0.05)
+        await sender.aclose()
+    [delivered] = crm.processed
+    assert [r.signature_ok for r in crm.requests] == [True, True]  # a 500, then retried
+    assert len({r.headers["idempotency-key"] for r in crm.requests}) == 1
+    log = json.loads(delivered)
+    assert log == call_log(summary, notes)
+    assert (log["to"], log["notes"], log["outcome"]) == (TARGET, notes, "answered")
     actions = [e.action for e in harness.store.audit.entries(harness.demo.account_id, 50)]
     assert "click_to_call.start" in actions
 

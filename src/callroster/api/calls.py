@@ -15,18 +15,60 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from callroster.accounts.actor import Role
+from callroster.accounts.actor import Role, system
 from callroster.api.auth import Caller, authenticated, store_of
 from callroster.api.dial_out import callable_number, route_target
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
 from callroster.bridge.dial_target import DialTarget
 from callroster.config import Settings
+from callroster.crm.webhook import WebhookSender
 from callroster.sip.endpoint import CallLimitReached
+from callroster.store.store import Store
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 CallerDep = Annotated[Caller, Depends(authenticated)]
 CallReporter = Callable[[CallSummary, str], None]
+
+
+def call_log(summary: CallSummary, notes: str) -> dict[str, object]:
+    """The CRM's call log: what a CRM files against the contact (the number called)."""
+    return {
+        "event": "call.ended",
+        "call_id": summary.call_id,
+        "to": summary.target_number,
+        "notes": notes,
+        "outcome": summary.outcome,
+        "failed_leg": summary.failed_leg,
+        "requested_by": summary.requested_by,
+        "started_at": summary.started_at.isoformat(),
+        "answered_at": summary.answered_at.isoformat() if summary.answered_at else None,
+        "ended_at": summary.ended_at.isoformat(),
+        "duration_s": summary.duration_s,
+    }
+
+
+def crm_reporter(store: Store, sender: WebhookSender) -> CallReporter:
+    """Posts each ended click-to-call to its account's CRM webhook, signed and retried (see
+    ``crm.webhook``); nothing when the account has none. The look-up runs off the event
+    loop, which the media clock shares."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def send(summary: CallSummary, notes: str) -> None:
+        target = await asyncio.to_thread(
+            store.accounts.crm_webhook, system("click-to-call log"), summary.account_id
+        )
+        if target is None:
+            log.info("click-to-call %s: the account has no CRM webhook", summary.call_id)
+            return
+        sender.schedule(target, summary.call_id, call_log(summary, notes))
+
+    def report(summary: CallSummary, notes: str) -> None:
+        task = asyncio.ensure_future(send(summary, notes))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return report
 
 
 class CallRequest(BaseModel):

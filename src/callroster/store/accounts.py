@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
-from callroster.accounts.passwords import hash_password, verify_password
+from callroster.accounts.passwords import hash_password, verify_against_dummy, verify_password
 from callroster.config import REGIONS
 from callroster.crm.target import WebhookTarget, check_secret, check_url
 from callroster.errors import NotFoundError
@@ -47,6 +47,19 @@ class UserView:
     email: str | None
     phone: str | None
     suspended: bool
+
+
+@dataclass(frozen=True)
+class SignInCheck:
+    """What a sign-in attempt found: the user the email belongs to (None when none does)
+    and whether the password is theirs. Never carries the password or its hash."""
+
+    user_id: str | None
+    account_id: str | None
+    role: Role | None
+    suspended: bool
+    password_ok: bool
+    second_factor_enrolled: bool
 
 
 def authorise(actor: Actor, account_id: str) -> None:
@@ -321,6 +334,40 @@ class AccountRepository:
         if row is None or row.password_hash is None or row.suspended_at is not None:
             return False
         return verify_password(row.password_hash, password)
+
+    def check_sign_in(self, email: str, password: str) -> SignInCheck:
+        """Find the user an email belongs to (by blind index) and check the password.
+
+        Argon2 runs whether or not the email is registered or has a password (against a
+        dummy hash then), so the time taken does not tell them apart. A suspended user's
+        password is checked too; the caller decides what to say.
+        """
+        try:
+            digest: bytes | None = self._keys.blind_index().of("email", normalise.email(email))
+        except normalise.InvalidValueError:
+            digest = None
+        row = None
+        if digest is not None:
+            with self._sessions() as session:
+                row = session.scalar(select(User).where(User.email_index == digest))
+        if row is None or row.password_hash is None:
+            verify_against_dummy(password)
+            return SignInCheck(
+                user_id=row.id if row else None,
+                account_id=row.account_id if row else None,
+                role=Role(row.role) if row else None,
+                suspended=row is not None and row.suspended_at is not None,
+                password_ok=False,
+                second_factor_enrolled=False,
+            )
+        return SignInCheck(
+            user_id=row.id,
+            account_id=row.account_id,
+            role=Role(row.role),
+            suspended=row.suspended_at is not None,
+            password_ok=verify_password(row.password_hash, password),
+            second_factor_enrolled=row.totp_state == "enrolled",
+        )
 
     def users_of(self, account_id: str, role: Role | None = None) -> list[str]:
         with self._sessions() as session:

@@ -107,6 +107,13 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The TOTP second factor: the secret encrypted under the account's data key; the state
+    # is None (never enrolled), "pending" (secret shown, not yet confirmed) or "enrolled".
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    totp_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The last 30-second step a code was accepted for: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Delegation(Base):
@@ -207,6 +214,45 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SignInSession(Base):
+    """A signed-in browser. ``id`` is the SHA-256 of the session token the cookie carries;
+    the token itself is never stored, so a leaked database opens no session."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # the absolute cap
+    stay_signed_in: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(64))
+    second_factor_done: Mapped[bool] = mapped_column(Boolean)
+
+
+class RecoveryCode(Base):
+    """A second-factor recovery code: only its SHA-256 (the codes carry 80 random bits), each
+    usable once."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SignInFailure(Base):
+    """One failed sign-in (or second-factor) attempt, for lock-out. ``key`` is a blind index
+    of what was tried against (an email, a source address, a user's second factor), never
+    the value itself; rows older than an hour are purged."""
+
+    __tablename__ = "sign_in_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class Trunk(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
@@ -20,6 +20,11 @@ from callroster.store.conferences import ConferenceRepository
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
+from callroster.store.sessions import (
+    SecondFactorRepository,
+    SessionRepository,
+    SignInFailureRepository,
+)
 from callroster.store.tokens import TokenRepository
 from callroster.store.trunks import TrunkRepository
 
@@ -42,6 +47,11 @@ class Store:
     tokens: TokenRepository
     trunks: TrunkRepository
     call_records: CallRecordRepository
+    # Sign-in: browser sessions (``sessions`` above is the SQLAlchemy session factory).
+    web_sessions: SessionRepository
+    sign_in_failures: SignInFailureRepository
+    second_factor: SecondFactorRepository
+    clock: Callable[[], dt.datetime] = field(default=utc_now)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -102,6 +112,10 @@ def open_store(
         tokens=TokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
         call_records=CallRecordRepository(sessions, keys, audit, clock),
+        web_sessions=SessionRepository(sessions, audit, clock),
+        sign_in_failures=SignInFailureRepository(sessions, clock),
+        second_factor=SecondFactorRepository(sessions, keys, audit, clock),
+        clock=clock,
     )
 
 

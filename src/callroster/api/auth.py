@@ -1,5 +1,12 @@
-"""Who is calling the API: a bearer token becomes an ``Actor`` carrying role, account, source
-address and the request as its reason (for the audit log)."""
+"""Who is calling the API: a bearer token, or the session cookie of a signed-in browser,
+becomes an ``Actor`` carrying role, account, source address and the request as its reason
+(for the audit log).
+
+A request authenticated by the session cookie that changes something (POST, PUT, PATCH,
+DELETE) must also send the session's CSRF token in ``X-CSRF-Token`` (pages rendered for a
+signed-in user carry it in ``<meta name="csrf-token">``; ``GET /api/v1/session`` returns it):
+a browser sends the cookie on its own, but another site cannot read the token. Bearer-token
+requests need no CSRF token: no browser attaches them by itself."""
 
 from __future__ import annotations
 
@@ -9,9 +16,21 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, WebSocket, status
 
 from callroster.accounts.actor import Actor, Role
+from callroster.store.sessions import PREFIX as SESSION_PREFIX
+from callroster.store.sessions import csrf_matches
 from callroster.store.store import Store
 from callroster.store.tokens import PREFIX as TOKEN_PREFIX
 from callroster.store.tokens import TokenPrincipal
+
+SESSION_COOKIE = "callroster_session"
+CSRF_HEADER = "x-csrf-token"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a signed-in browser may do: everything its user's role allows.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.ADMINISTRATOR: frozenset({"admin", "roster:read", "legs:control", "recordings:read"}),
+    Role.HOST: frozenset({"roster:read", "legs:control", "recordings:read"}),
+    Role.DELEGATE: frozenset({"roster:read", "legs:control", "recordings:read"}),
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,39 @@ def caller_for_token(store: Store, token: str, source: str, reason: str) -> Call
     return Caller(actor, principal)
 
 
+def caller_for_session(store: Store, token: str, source: str, reason: str) -> Caller | None:
+    """The user a signed-in browser's session stands for, as their bearer token would: None
+    when the session is unknown, expired, or still waits for its second factor. Each use
+    slides the session's idle limit."""
+    view = store.web_sessions.authenticate(token)
+    if view is None or not view.complete:
+        return None
+    principal = TokenPrincipal(
+        f"session:{view.id[:12]}",
+        view.account_id,
+        view.user_id,
+        view.role,
+        ROLE_SCOPES.get(view.role, frozenset()),
+    )
+    actor = Actor(view.user_id, view.role, view.account_id, source, reason)
+    return Caller(actor, principal)
+
+
+def websocket_session(websocket: WebSocket) -> str | None:
+    """The session cookie of a WebSocket opened by a page of this site, else None.
+
+    A browser sends cookies on a WebSocket handshake from any site, so the cookie counts only
+    when the ``Origin`` is this service's own (a WebSocket has no CSRF token).
+    """
+    token = websocket.cookies.get(SESSION_COOKIE)
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    if not token or not origin or not host:
+        return None
+    scheme, _, rest = origin.partition("://")
+    return token if scheme in ("http", "https") and rest == host else None
+
+
 def guest_for_link(store: Store, link: str, source: str, reason: str) -> Caller | None:
     """A guest holding a conference's link: may watch that conference's roster, no more."""
     target = store.conferences.find_by_web_link(link) if 0 < len(link) <= 64 else None
@@ -59,21 +111,44 @@ def guest_for_link(store: Store, link: str, source: str, reason: str) -> Caller 
 
 
 def caller_for_credential(store: Store, credential: str, source: str, reason: str) -> Caller | None:
-    """A bearer token (``cr_…``) of a user, or a conference link of a guest."""
+    """A bearer token (``cr_…``) of a user, a session (``crs_…``, from the cookie of a
+    signed-in browser: see ``websocket_session``), or a conference link of a guest."""
     if credential.startswith(TOKEN_PREFIX):
         return caller_for_token(store, credential, source, reason)
+    if credential.startswith(SESSION_PREFIX):
+        return caller_for_session(store, credential, source, reason)
     return guest_for_link(store, credential, source, reason)
 
 
 def authenticated(request: Request) -> Caller:
+    """The caller behind a bearer token or, without one, behind the session cookie."""
     token = bearer_token(request.headers)
-    if token is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "sign in or send a bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
     source = request.client.host if request.client else "unknown"
+    if token is None:
+        session_token = request.cookies.get(SESSION_COOKIE)
+        if not session_token:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "sign in or send a bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if request.method in STATE_CHANGING and not csrf_matches(
+            session_token, request.headers.get(CSRF_HEADER)
+        ):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "a request signed in by cookie that changes something needs X-CSRF-Token",
+            )
+        session_caller = caller_for_session(
+            store_of(request), session_token, source, f"{request.method} {request.url.path}"
+        )
+        if session_caller is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "your session has ended: sign in again",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return session_caller
     caller = caller_for_credential(
         store_of(request), token, source, f"{request.method} {request.url.path}"
     )

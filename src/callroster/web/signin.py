@@ -486,9 +486,9 @@ def me_page(request: Request) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this account is gone") from None
     csrf = csrf_token_for(token)
     until = (
-        "until " + view.expires_at.strftime("%d %b %Y %H:%M UTC")
+        "You stay signed in until " + view.expires_at.strftime("%d %b %Y %H:%M UTC") + "."
         if view.stay_signed_in
-        else "until 15 minutes without activity, or until you close the browser"
+        else "You are signed out after 15 minutes without activity, or when you close the browser."
     )
     email = f'<dt>Email</dt><dd id="email">{escape(user.email)}</dd>' if user.email else ""
     factor = ""
@@ -504,7 +504,7 @@ def me_page(request: Request) -> Response:
 <dt>Role</dt><dd id="role">{escape(_ROLE_NAMES.get(user.role.value, user.role.value))}</dd>
 <dt>Account</dt><dd id="account">{escape(account.name)}</dd>
 </dl>
-<p class="note">You stay signed in {escape(until)}.</p>
+<p class="note">{escape(until)}</p>
 {factor}
 <form method="post" action="/logout">
 <input type="hidden" name="csrf_token" value="{escape(csrf)}">

@@ -43,6 +43,7 @@ COLUMNS = (
     ("connected", "held", "{}"),
     ("events", "events", "{}"),
     ("deliveries", "delivered", "{:,}"),
+    ("changes_per_message", "per msg", "{:.2f}"),
     ("missing", "missing", "{:,}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
@@ -135,6 +136,8 @@ async def _rung(
         "events": got["events"],
         "achieved_changes_per_s": round(got["events"] / run["wall_s"], 1),
         "deliveries": got["deliveries"],
+        "messages": got["messages"],
+        "changes_per_message": round(got["deliveries"] / max(1, got["messages"]), 2),
         "missing": got["missing"],
         "out_of_order": got["out_of_order"],
         "closed_during_run": got["closed"],
@@ -272,7 +275,7 @@ def markdown(record: dict[str, Any]) -> str:
         f"token) opened at up to {s['connect_per_s']:.0f}/s before the window; only changes "
         "published after every watcher has its snapshot count. The server is the real app "
         "(`create_app` + `wire_roster`) on uvicorn configured as `serve()` configures it "
-        "(permessage-deflate on by default, pings every 20 s), without a bridge: a driver on "
+        "(no permessage-deflate, pings every 20 s), without a bridge: a driver on "
         "the same event loop publishes where the bridge would. The watchers offer "
         "permessage-deflate as browsers do (deflate = no: they do not offer it). Target: p99 "
         f"< {s['target_p99_ms']:.0f} ms.",
@@ -290,7 +293,10 @@ def markdown(record: dict[str, Any]) -> str:
         "",
         "How to read it. Latency: the watcher's receipt time minus `time.time()` just "
         "before `EventBus.publish` (one machine, one clock), one value per delivery (watcher "
-        "x change). delivered should be held x events; missing: not received "
+        "x change; every change in a batch counts, with its own latency). delivered should "
+        "be held x events; per msg: changes per WebSocket message (the server sends a "
+        "watcher everything it has not been sent yet in one message, so 1.00 means every "
+        "change went alone and more means watchers had fallen behind); missing: not received "
         f"{s['drain_s']:.0f} s after the last change. p50/p99/max count every expected "
         'delivery, a missing one as later than any ("lost" when the percentile falls among '
         "them; the detail table gives them over the received ones). span: per change, the "
@@ -308,7 +314,7 @@ def markdown(record: dict[str, Any]) -> str:
         "Detail per run (snapshot: connect until the snapshot arrived, while the others "
         "connect; paused: most connections uvicorn held back at once because a client was not "
         "reading; stale after close: watchers still in the feed once every client had closed "
-        "- the route notices a closed socket only when it next sends to it):",
+        "- the route notices a closed socket at once, so this should be 0):",
         "",
     ]
     lines += _md_table(
@@ -365,8 +371,10 @@ def markdown(record: dict[str, Any]) -> str:
             f"{costs['snapshot_bytes']:,} bytes. Measured alone in the server process: "
             f"`json.dumps` as Starlette's `send_json` does it {costs['json_dumps_us']} us, "
             "permessage-deflate as uvicorn's websockets does it (12-bit window, memLevel 5, "
-            f"one compressor per connection) {costs['deflate_us']} us. The route pays both "
-            "once per watcher per change (`send_json` in each watcher's task); compare with "
+            f"one compressor per connection) {costs['deflate_us']} us. The route pays neither "
+            "per watcher: each change is encoded once for all watchers (once more without "
+            "numbers, for guests who may not see them), a batch is those texts joined, and "
+            "nothing is compressed. What remains per watcher is the send; compare with "
             "us/deliv above.",
         ]
     profile = figures.get("profile") or {}

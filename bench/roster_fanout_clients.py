@@ -4,7 +4,9 @@
 Each watcher is a minimal WebSocket client on a raw asyncio protocol (the handshake checked,
 permessage-deflate offered as browsers offer it, pings answered, every message inflated and
 parsed as JSON), so that a thousand of them cost this process little and the latency measured
-is the server's. ``time.time()`` is read as each read arrives; the parsing is deferred until
+is the server's. A message is an array of roster messages (the server batches the changes a
+watcher has not yet been sent); each change in it counts as one delivery, with its own
+latency. ``time.time()`` is read as each read arrives; the parsing is deferred until
 every read of that loop iteration has been stamped, so one watcher's parsing never delays
 another's stamp. Commands (JSON lines on stdin, one JSON line answered on stdout):
 
@@ -121,12 +123,16 @@ class Fleet:
         slowest: dict[int, float] = {}
         fastest: dict[int, float] = {}
         out_of_order = 0
+        messages = 0  # WebSocket messages that brought those changes
         for watcher in self.watchers:
             out_of_order += watcher.out_of_order
-            for seq, at in zip(watcher.seqs, watcher.times, strict=True):
+            last_batch = -1
+            for seq, at, batch in zip(watcher.seqs, watcher.times, watcher.batches, strict=True):
                 published_at = sent.get(seq)
                 if published_at is None:
                     continue
+                if batch != last_batch:
+                    messages, last_batch = messages + 1, batch
                 latency = (at - published_at) * 1000.0
                 latencies.append(latency)
                 if latency > slowest.get(seq, -1e9):
@@ -147,6 +153,7 @@ class Fleet:
             "watchers": len(self.watchers),
             "events": len(sent),
             "deliveries": len(latencies),
+            "messages": messages,
             "missing": expected - len(latencies),
             "out_of_order": out_of_order,
             "closed": dict(closes),
@@ -208,6 +215,8 @@ class Watcher(asyncio.Protocol):
         self.compressed = False
         self.seqs = array("q")
         self.times = array("d")
+        self.batches = array("q")  # per change: the number of the message that brought it
+        self.received_messages = 0
         self.last_seq = 0
         self.out_of_order = 0
         self.close_code: int | None = None
@@ -311,7 +320,11 @@ class Watcher(asyncio.Protocol):
         self.fragments = []
         if self.compressed:
             message = self.inflater.decompress(message + b"\x00\x00\xff\xff")
-        self._message(json.loads(message), at)
+        # One WebSocket message is a batch: every change in it counts, each with its own
+        # latency (this receipt minus its own publish time).
+        self.received_messages += 1
+        for roster_message in json.loads(message):
+            self._message(roster_message, at)
 
     def _message(self, message: dict[str, Any], at: float) -> None:
         seq = int(message["seq"])
@@ -326,6 +339,7 @@ class Watcher(asyncio.Protocol):
         self.last_seq = seq
         self.seqs.append(seq)
         self.times.append(at)
+        self.batches.append(self.received_messages)
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -160,8 +160,8 @@ class Driver:
             await asyncio.sleep(0.05)
 
     async def sweep(self, wait_s: float) -> dict[str, Any]:
-        """Rid the feed of watchers whose clients have gone: the route notices a closed
-        WebSocket only when it next sends to it, so publish one change (not counted) and wait
+        """Rid the feed of watchers whose clients have gone (the route notices a closed
+        WebSocket at once; publish one change, not counted, in case one did not) and wait
         until nobody is left watching."""
         stale = self.feed.watching(self.conference)
         if stale:

@@ -140,7 +140,8 @@ async def test_who_may_see_and_control(
 
 async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
     """A watcher gets the snapshot, then each change with its sequence number; reconnecting
-    with ?since= gets only what it missed. Served by uvicorn, read by a real WS client."""
+    with ?since= gets only what it missed, in one message. Served by uvicorn, read by a real
+    WS client."""
     import json
     import socket
 
@@ -161,10 +162,10 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
         base = f"ws://127.0.0.1:{port}/api/v1/conferences/{harness.demo.conference_id}/live"
         try:
             async with websockets.connect(f"{base}?token={harness.demo.host_token}") as ws:
-                snapshot = json.loads(await ws.recv())
+                [snapshot] = json.loads(await ws.recv())  # each message is an array
                 assert (snapshot["type"], snapshot["seq"], snapshot["legs"]) == ("snapshot", 0, [])
                 caller = await _caller_on_the_call(harness, tmp_path)
-                joined = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                [joined] = json.loads(await asyncio.wait_for(ws.recv(), 5))
                 assert (joined["seq"], joined["event"]) == (1, "joined")
                 assert joined["leg"]["number"] == "+447700900777"
                 leg_id = joined["leg"]["id"]
@@ -173,7 +174,7 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
             harness.bridge.control(harness.demo.conference_id, "lock")
             headers = {"Authorization": f"Bearer {harness.demo.host_token}"}
             async with websockets.connect(f"{base}?since=1", additional_headers=headers) as ws:
-                resumed = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+                resumed = json.loads(await asyncio.wait_for(ws.recv(), 5))  # both at once
             assert [(m["seq"], m["event"]) for m in resumed] == [(2, "muted"), (3, "locked")]
             for bad in (f"{base}", f"{base}?token=cr_forged"):
                 with pytest.raises(websockets.exceptions.InvalidStatus):

@@ -26,7 +26,7 @@ from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
-from callroster.io.roster_feed import RosterFeed, encode
+from callroster.io.roster_feed import BATCH_LIMIT, RosterFeed, batch_text, encode
 from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
@@ -107,7 +107,14 @@ def _as_guest(message: dict[str, Any], hide_numbers: bool) -> dict[str, Any]:
 @router.get("/conferences/{conference_id}/legs", response_model=RosterOut)
 async def legs(conference_id: str, caller: CallerDep, request: Request) -> RosterOut:
     """Who is on the call now (and who was, with ``status: left``), by name where known.
-    Guests may read it with the conference link as their bearer credential."""
+    Guests may read it with the conference link as their bearer credential.
+
+    To follow it live, open the WebSocket ``/api/v1/conferences/{conference_id}/live`` (the
+    same credential, as ``?token=`` from a browser). Every WebSocket message is a JSON array
+    of roster messages, oldest first: ``[snapshot]`` on connect, or with ``?since=N`` the
+    changes after N; then one or more changes per message, each with its ``seq`` (several
+    when the watcher had fallen behind). A watcher 1,000 changes behind is closed with code
+    4008 and should reconnect with ``?since=`` its last ``seq``."""
     hide = await asyncio.to_thread(_watch_allowed, store_of(request), caller, conference_id)
     return RosterOut.model_validate(_as_guest(_snapshot(request, conference_id), hide))
 
@@ -214,9 +221,15 @@ async def live(
     websocket: WebSocket, conference_id: str, token: str | None = None, since: int | None = None
 ) -> None:
     """The roster as it changes. Authenticate with ``Authorization: Bearer`` or, since
-    browsers cannot set headers on WebSockets, ``?token=``. On connect: a snapshot, or, with
-    ``?since=N``, only the changes after N when they are still kept. Then one message per
-    change, each with its sequence number."""
+    browsers cannot set headers on WebSockets, ``?token=``.
+
+    Every WebSocket message is a JSON array of roster messages, oldest first. The first is
+    ``[snapshot]``, or, with ``?since=N``, the changes after N when they are still kept
+    (nothing when none were missed; a snapshot when they are too old). Then each message
+    holds one or more changes, each with its sequence number: a watcher that keeps up gets
+    each change alone as it happens; one that fell behind gets everything it missed in one
+    message. A watcher 1,000 changes behind is closed with code 4008 and should reconnect
+    with ``?since=`` its last sequence number."""
     credential = bearer_token(websocket.headers) or token
     source = websocket.client.host if websocket.client else "unknown"
     store = store_of(websocket)
@@ -259,16 +272,20 @@ async def live(
         if missed is None:
             # A conference not in progress has an empty roster (nobody is on the call).
             first = (roster or ConferenceRoster(conference_id)).snapshot()
-            await websocket.send_text(encode(_as_guest(first, hide)))
+            await websocket.send_text(encode([_as_guest(first, hide)]))
             sent: int = first["seq"]
         else:
-            for message in missed:
-                await websocket.send_text(encode(_as_guest(message, hide)))
+            for start in range(0, len(missed), BATCH_LIMIT):
+                chunk = missed[start : start + BATCH_LIMIT]
+                await websocket.send_text(encode([_as_guest(m, hide) for m in chunk]))
             sent = missed[-1]["seq"] if missed else (since or 0)
-        while (delivery := await watcher.queue.get()) is not None:
-            if delivery.seq > sent:
-                await websocket.send_text(delivery.text(hide))
-                sent = delivery.seq
+        while (batch := await watcher.changes()) is not None:
+            if batch[0].seq <= sent:  # already in the snapshot or the resumed changes
+                batch = [delivery for delivery in batch if delivery.seq > sent]
+                if not batch:
+                    continue
+            await websocket.send_text(batch_text(batch, hide))
+            sent = batch[-1].seq
         if watcher.overflowed:
             await websocket.close(code=4008, reason="too far behind; reconnect with ?since=")
     except (WebSocketDisconnect, RuntimeError):

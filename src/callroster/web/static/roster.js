@@ -137,7 +137,9 @@ function connect() {
   const since = lastSeq === null ? "" : `&since=${lastSeq}`;
   const ws = new WebSocket(`${scheme}://${location.host}/api/v1/conferences/${conferenceId}/live?token=${encodeURIComponent(credential)}${since}`);
   ws.onopen = () => say("Live");
-  ws.onmessage = (event) => handle(JSON.parse(event.data));
+  // Each message is an array of roster messages, oldest first: the snapshot, or one or more
+  // changes (several at once when this page fell behind).
+  ws.onmessage = (event) => { for (const message of JSON.parse(event.data)) handle(message); };
   ws.onclose = () => { say("Reconnecting…"); setTimeout(connect, 1000); };
 }
 

@@ -1,7 +1,8 @@
 """Live Call Status in a real browser (Debian chromium through Playwright) against a running
 service and real callers (sipp): the host sees who joined within a second and controls the
-leg; a guest sees no controls; the speaking indicator follows the talker; a name from the
-private address book never leaves the browser."""
+leg, renaming it inline (the published name reaches a guest's page); a guest sees no
+controls; the speaking indicator follows the talker; a name from the private address book
+never leaves the browser."""
 
 from __future__ import annotations
 
@@ -64,6 +65,20 @@ def _call(
     )
 
 
+def _control(service: RunningService, demo: dict[str, Any], leg_id: str, action: str) -> None:
+    request = urllib.request.Request(
+        f"{service.base_url}/api/v1/conferences/{demo['conference_id']}/legs/{leg_id}/{action}",
+        method="POST",
+        headers={"Authorization": f"Bearer {demo['host_token']}"},
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def _focused(page: Page) -> str:
+    focused: str = page.evaluate("document.activeElement.id")
+    return focused
+
+
 def _watch_additions(page: Page) -> None:
     page.evaluate("""() => {
         window.added = [];
@@ -110,6 +125,47 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
         leg.locator("button[data-action=mute]").click()
         leg.locator(".badge.muted").wait_for(timeout=5_000)
         assert _legs(service, demo)[0]["muted"] is True
+
+        # Rename inline. A guest's page shows the leg by its resolved name first.
+        guest = browser.new_page()
+        guest.goto(demo["web_url"])
+        guest_leg = guest.locator("#legs li").first
+        guest_leg.locator(".name", has_text="Rhoda Resolved").wait_for(timeout=5_000)
+        leg.locator("button[data-action=rename]").click()
+        field = leg.get_by_label("Name shown to everyone on the call")
+        assert field.input_value() == "Rhoda Resolved" and _focused(page) == field.get_attribute(
+            "id"
+        )
+        field.fill("Nobody")
+        page.keyboard.press("Escape")  # puts the name back, focus on Rename again
+        field.wait_for(state="detached", timeout=2_000)
+        assert leg.locator(".name").inner_text() == "Rhoda Resolved"
+        assert page.evaluate("document.activeElement.dataset.action") == "rename"
+        page.keyboard.press("Enter")  # keyboard only: the focused Rename button
+        field.wait_for(timeout=2_000)
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Bob from")
+        # A live update arrives while the host types: the field and what is typed stay.
+        _control(service, demo, _legs(service, demo)[0]["id"], "unmute")
+        leg.locator(".badge.muted").wait_for(state="detached", timeout=5_000)
+        assert leg.locator("button[data-action=mute]").inner_text() == "Mute"
+        assert field.input_value() == "Bob from" and _focused(page) == field.get_attribute("id")
+        page.keyboard.type(" Legal")
+        page.keyboard.press("Enter")
+        field.wait_for(state="detached", timeout=5_000)
+        leg.locator(".name", has_text="Bob from Legal").wait_for(timeout=5_000)
+        [renamed] = _legs(service, demo)
+        assert (renamed["name"], renamed["name_source"]) == ("Bob from Legal", "published")
+        # Published: the guest's page shows it too, live, and the guest has no Rename.
+        guest_leg.locator(".name", has_text="Bob from Legal").wait_for(timeout=5_000)
+        assert guest_leg.locator("button[data-action=rename]").count() == 0
+        # Cancel (the button) leaves the published name as it is.
+        leg.locator("button[data-action=rename]").click()
+        field.fill("Someone else")
+        leg.get_by_role("button", name="Cancel").click()
+        field.wait_for(state="detached", timeout=2_000)
+        assert leg.locator(".name").inner_text() == "Bob from Legal"
+        assert _legs(service, demo)[0]["name"] == "Bob from Legal"
         page.screenshot(path=str(tmp_path / "host.png"))
         page.once("dialog", lambda dialog: dialog.accept())
         leg.locator("button[data-action=drop]").click()

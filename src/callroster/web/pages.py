@@ -56,6 +56,11 @@ background:#eee;color:#111}}
 .badge.muted{{background:#6b2c00;color:#fff}} .badge.held{{background:#003f88;color:#fff}}
 .badge.talk{{background:#0a7d28;color:#fff}} .badge.local{{background:#fff3c4}}
 button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
+.rename{{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem;font-weight:400;font-size:1rem}}
+.rename label{{flex-basis:100%;font-size:.85rem;color:#444}}
+.rename input{{font:inherit;flex:1 1 12rem;min-width:0;padding:.25rem .4rem}}
+.rename button{{margin:0}}
+:focus-visible{{outline:3px solid #1a5fb4;outline-offset:2px}}
 </style></head>
 <body><main data-conference="{conference_id}" data-link="{link}">
 <h1>{title}</h1>

@@ -38,7 +38,12 @@ function api(path, method, body) {
     method,
     headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
     body: body ? JSON.stringify(body) : undefined,
-  }).then((r) => { if (!r.ok) r.json().then((e) => say(e.detail || r.statusText)); return r; });
+  }).then((r) => {
+    if (!r.ok) {
+      r.json().then((e) => say(Array.isArray(e.detail) ? e.detail.map((d) => d.msg).join("; ") : e.detail || r.statusText));
+    }
+    return r;
+  });
 }
 
 function say(text) { status.textContent = text; }
@@ -52,60 +57,138 @@ function button(label, action, extra = {}) {
   return b;
 }
 
+function shownName(leg) {
+  const named = book.name(leg.number) || leg.name;
+  return named || (leg.number && leg.number !== "withheld" ? leg.number : "Caller");
+}
+
+// One list item per leg, built once; render() then changes its parts in place, so a live
+// update never takes away the host's keyboard focus or a name being typed (rename inline).
+function itemFor(leg) {
+  const existing = document.getElementById(`leg-${leg.id}`);
+  if (existing) return existing;
+  const item = document.createElement("li");
+  item.id = `leg-${leg.id}`;
+  item.className = "leg joining";
+  item.innerHTML = '<div class="who"><span class="speaking" aria-hidden="true"></span><span class="name"></span>'
+    + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span></div>'
+    + '<div class="number"></div><div class="badges"></div><div class="controls"></div>';
+  const id = leg.id;
+  const current = () => legs.get(id);
+  const controls = item.querySelector(".controls");
+  controls.append(button("Name for me", () => {
+    const { number } = current();
+    const name = prompt("Your own name for this number (kept on this device only)", book.name(number) || "");
+    if (name !== null) { book.set(number, name.trim()); render(current()); }
+  }, { action: "local-name" }));
+  if (isHost) {
+    const url = `/legs/${id}`;
+    controls.append(
+      button("Mute", () => api(`${url}/${current().muted ? "unmute" : "mute"}`, "POST"), { action: "mute" }),
+      button("Hold", () => api(`${url}/${current().status === "on_hold" ? "unhold" : "hold"}`, "POST"), { action: "hold" }),
+      button("Rename", () => startRename(id), { action: "rename" }),
+      button("Drop", () => { if (confirm(`Drop ${shownName(current())} from the call?`)) api(`${url}/drop`, "POST"); }, { action: "drop" }),
+    );
+  }
+  list.append(item);
+  requestAnimationFrame(() => item.classList.remove("joining"));
+  return item;
+}
+
 function render(leg) {
-  let item = document.getElementById(`leg-${leg.id}`);
   if (leg.status === "left") {
-    if (item) { item.classList.add("leaving"); setTimeout(() => item.remove(), 400); }
+    const item = document.getElementById(`leg-${leg.id}`);
+    if (item && !item.classList.contains("leaving")) {
+      item.classList.add("leaving");
+      setTimeout(() => item.remove(), 400);
+    }
     return;
   }
-  if (!item) {
-    item = document.createElement("li");
-    item.id = `leg-${leg.id}`;
-    item.className = "leg joining";
-    list.append(item);
-    requestAnimationFrame(() => item.classList.remove("joining"));
-  }
+  const item = itemFor(leg);
   const local = book.name(leg.number);
   const named = local || leg.name;
-  const shown = named || (leg.number && leg.number !== "withheld" ? leg.number : "Caller");
   item.classList.toggle("talking", leg.talking);
-  item.innerHTML = "";
-  const who = document.createElement("div");
-  who.className = "who";
-  who.innerHTML = `<span class="speaking" aria-hidden="true"></span><span class="name"></span>`;
-  who.querySelector(".name").textContent = shown;
-  if (local) who.insertAdjacentHTML("beforeend", ' <span class="badge local" title="From your own address book, on this device only">yours</span>');
-  const number = document.createElement("div");
-  number.className = "number";
+  // While the name is being edited the editor stands in for it and is left alone.
+  item.querySelector(".name").textContent = shownName(leg);
+  item.querySelector(".badge.local").hidden = !local;
   // Beneath the name: the number, or "withheld"; nothing again when the number is the name.
-  number.textContent = leg.number === "withheld" ? "withheld" : (named ? leg.number || "" : "");
-  item.append(who, number);
-  const badges = document.createElement("div");
+  item.querySelector(".number").textContent = leg.number === "withheld" ? "withheld" : (named ? leg.number || "" : "");
+  const badges = item.querySelector(".badges");
+  badges.innerHTML = "";
   if (leg.talking) badges.insertAdjacentHTML("beforeend", '<span class="badge talk">speaking</span>');
   if (leg.muted) badges.insertAdjacentHTML("beforeend", '<span class="badge muted">muted</span>');
   if (leg.status === "on_hold") badges.insertAdjacentHTML("beforeend", '<span class="badge held">on hold</span>');
-  item.append(badges);
-  const controls = document.createElement("div");
-  controls.className = "controls";
-  if (leg.number && leg.number !== "withheld") {
-    controls.append(button("Name for me", () => {
-      const name = prompt("Your own name for this number (kept on this device only)", local || "");
-      if (name !== null) { book.set(leg.number, name.trim()); render(legs.get(leg.id)); }
-    }, { action: "local-name" }));
-  }
+  item.querySelector('[data-action="local-name"]').hidden = !(leg.number && leg.number !== "withheld");
   if (isHost) {
-    const url = `/legs/${leg.id}`;
-    controls.append(
-      button(leg.muted ? "Unmute" : "Mute", () => api(`${url}/${leg.muted ? "unmute" : "mute"}`, "POST"), { action: "mute" }),
-      button(leg.status === "on_hold" ? "Resume" : "Hold", () => api(`${url}/${leg.status === "on_hold" ? "unhold" : "hold"}`, "POST"), { action: "hold" }),
-      button("Rename", () => {
-        const name = prompt("Name shown to everyone on the call", leg.name || "");
-        if (name !== null) api(url, "PATCH", { name });
-      }, { action: "rename" }),
-      button("Drop", () => { if (confirm(`Drop ${shown} from the call?`)) api(`${url}/drop`, "POST"); }, { action: "drop" }),
-    );
+    item.querySelector('[data-action="mute"]').textContent = leg.muted ? "Unmute" : "Mute";
+    item.querySelector('[data-action="hold"]').textContent = leg.status === "on_hold" ? "Resume" : "Hold";
   }
-  item.append(controls);
+}
+
+// Rename inline (host): the name becomes a labelled text field in place. Enter or Save
+// publishes it to everyone on the call; Escape or Cancel puts the name back.
+function startRename(id) {
+  const item = document.getElementById(`leg-${id}`);
+  const leg = legs.get(id);
+  if (!item || !leg) return;
+  const open = item.querySelector("form.rename");
+  if (open) { open.elements.name.focus(); return; }
+  const form = document.createElement("form");
+  form.className = "rename";
+  const label = document.createElement("label");
+  label.htmlFor = `rename-${id}`;
+  label.textContent = "Name shown to everyone on the call";
+  const input = document.createElement("input");
+  input.id = `rename-${id}`;
+  input.name = "name";
+  input.maxLength = 80;
+  input.autocomplete = "off";
+  input.value = leg.name || "";
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save";
+  save.dataset.action = "save-name";
+  form.append(label, input, save, button("Cancel", () => stopRename(id), { action: "cancel-name" }));
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); stopRename(id); }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") return;
+    form.setAttribute("aria-busy", "true");
+    try {
+      const response = await api(`/legs/${id}`, "PATCH", { name: input.value.trim() });
+      if (response.ok) {
+        const saved = await response.json();
+        const current = legs.get(id);
+        if (current) Object.assign(current, { name: saved.name, name_source: saved.name_source });
+        stopRename(id);
+        return;
+      }
+    } catch {
+      say("The name was not saved: no connection. Try again.");
+    }
+    form.removeAttribute("aria-busy");
+    input.focus();
+  });
+  item.querySelector(".name").hidden = true;
+  item.querySelector(".who").append(form);
+  item.classList.add("editing");
+  input.focus();
+  input.select();
+}
+
+function stopRename(id) {
+  const item = document.getElementById(`leg-${id}`);
+  if (!item) return;
+  const form = item.querySelector("form.rename");
+  if (form) form.remove();
+  item.classList.remove("editing");
+  item.querySelector(".name").hidden = false;
+  const leg = legs.get(id);
+  if (leg) render(leg);
+  const rename = item.querySelector('[data-action="rename"]');
+  if (rename) rename.focus();
 }
 
 function setConference(state) {
@@ -118,7 +201,9 @@ function setConference(state) {
 
 function handle(message) {
   if (message.type === "snapshot") {
-    list.innerHTML = "";
+    // Items are updated in place (an editor open on one survives); legs no longer there go.
+    const present = new Set(message.legs.map((leg) => `leg-${leg.id}`));
+    for (const item of [...list.children]) if (!present.has(item.id)) item.remove();
     legs.clear();
     for (const leg of message.legs) { legs.set(leg.id, leg); render(leg); }
     setConference(message);

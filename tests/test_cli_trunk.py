@@ -102,3 +102,41 @@ def test_other_mistakes_are_one_line_too(tmp_path: Path) -> None:
     assert_one_line_error(both, ConfigError.exit_code, "--password or --password-stdin")
     missing = run(["trunk", "remove", "nope", *data])
     assert_one_line_error(missing, NotFoundError.exit_code, "no trunk named 'nope'")
+
+
+def test_an_operator_token_from_the_command_line_opens_the_operator_api(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from callroster.app import create_app
+    from callroster.config import load_settings
+    from callroster.store.store import open_store
+
+    data = ["--data", str(tmp_path)]
+    assert run(["trunk", "add", "carrier", "--uri", "sip:carrier.example", *data]).returncode == 0
+    created = run(["operator-token", "create", "noc laptop", *data])
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("cro_")
+    listed = run(["operator-token", "list", *data])
+    assert "noc laptop" in listed.stdout and "never used" in listed.stdout
+    assert token not in listed.stdout
+
+    settings = load_settings(data=tmp_path)
+    store = open_store(settings)
+    try:
+        client = TestClient(create_app(store, settings))
+        trunks = client.get("/api/v1/operator/trunks", headers={"Authorization": f"Bearer {token}"})
+        assert [t["name"] for t in trunks.json()] == ["carrier"]
+    finally:
+        store.close()
+    assert "never used" not in run(["operator-token", "list", *data]).stdout
+
+    token_id = listed.stdout.split()[0]
+    revoked = run(["operator-token", "revoke", token_id, *data])
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked" in run(["operator-token", "list", *data]).stdout
+    unknown = run(["operator-token", "revoke", "ffffffff", *data])
+    assert_one_line_error(unknown, NotFoundError.exit_code, "no operator token")
+    assert_one_line_error(
+        run(["operator-token", "create", " ", *data]), ConfigError.exit_code, "label"
+    )

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
@@ -21,6 +23,7 @@ from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.live import router as live_router
+from callroster.api.operator import router as operator_router
 from callroster.api.routes import router as api_router
 from callroster.api.web_join import router as web_join_router
 from callroster.bridge.click_to_call import ClickToCall
@@ -37,6 +40,7 @@ from callroster.privacy.directory import CountryGate, FileDirectory
 from callroster.roster.roster import Roster
 from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
+from callroster.web.signin import router as signin_router
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("web") / "static"
@@ -46,6 +50,20 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app = FastAPI(title="Callroster", version=__version__)
     app.state.store = store
     app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer repeats what was sent ("input"), which may be a password, a
+        # number or a name: say where and what is wrong, never the value.
+        detail = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -58,6 +76,8 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(dial_out_router)
     app.include_router(calls_router)
     app.include_router(crm_router)
+    app.include_router(operator_router)
+    app.include_router(signin_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

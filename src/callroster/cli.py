@@ -35,7 +35,11 @@ trunk_app = typer.Typer(help="SIP trunks that dial-out calls leave through.", no
 app.add_typer(keys_app, name="keys")
 app.add_typer(account_app, name="account")
 app.add_typer(audit_app, name="audit")
+operator_token_app = typer.Typer(
+    help="Bearer tokens for the operator API (shown once, stored hashed).", no_args_is_help=True
+)
 app.add_typer(trunk_app, name="trunk")
+app.add_typer(operator_token_app, name="operator-token")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file", exists=False)
@@ -290,6 +294,59 @@ def trunk_remove(
     finally:
         store.close()
     print(f"trunk {name} removed")
+
+
+@operator_token_app.command("create")
+def operator_token_create(
+    label: Annotated[str, typer.Argument(help="Who or what the token is for")],
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Create an operator API token and print it once: it cannot be shown again."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        token_id, token = store.operator_tokens.issue(operator_cli("operator-token create"), label)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"operator token {token_id[:8]} created; keep it now, it is not shown again:")
+    print(token)
+
+
+@operator_token_app.command("list")
+def operator_token_list(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Show the operator tokens: id, label, when made, last used and revoked (never a token)."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        tokens = store.operator_tokens.list(operator_cli("operator-token list"))
+    finally:
+        store.close()
+    if not tokens:
+        print("no operator tokens")
+        return
+    for t in tokens:
+        used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never used"
+        state = f"revoked {t.revoked_at.isoformat(timespec='seconds')}" if t.revoked_at else "live"
+        print(f"{t.id[:8]}  {t.label}  created {t.created_at:%Y-%m-%d}  {used}  {state}")
+
+
+@operator_token_app.command("revoke")
+def operator_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id, or its first 8 characters")],
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Revoke an operator token: it opens nothing from now on."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        store.operator_tokens.revoke(operator_cli("operator-token revoke"), token_id)
+    finally:
+        store.close()
+    print(f"operator token {token_id} revoked")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, WebSocket, status
 
 from callroster.accounts.actor import Actor, Role
+from callroster.store.operator_tokens import PREFIX as OPERATOR_PREFIX
 from callroster.store.sessions import PREFIX as SESSION_PREFIX
 from callroster.store.sessions import csrf_matches
 from callroster.store.store import Store
@@ -149,6 +150,11 @@ def authenticated(request: Request) -> Caller:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return session_caller
+    if token.startswith(OPERATOR_PREFIX):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "an operator token opens the operator API (/api/v1/operator/...) only",
+        )
     caller = caller_for_credential(
         store_of(request), token, source, f"{request.method} {request.url.path}"
     )
@@ -159,3 +165,29 @@ def authenticated(request: Request) -> Caller:
             headers={"WWW-Authenticate": "Bearer"},
         )
     return caller
+
+
+def operator(request: Request) -> Actor:
+    """The platform's operator behind an operator token (``cro_…``): 401 without a token or
+    with one that is not live, 403 for any other valid credential (users, guests)."""
+    token = bearer_token(request.headers)
+    source = request.client.host if request.client else "unknown"
+    reason = f"{request.method} {request.url.path}"
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "send an operator token as a bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    store = store_of(request)
+    if token.startswith(OPERATOR_PREFIX):
+        actor = store.operator_tokens.authenticate(token, source, reason)
+        if actor is not None:
+            return actor
+    elif caller_for_credential(store, token, source, reason) is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the operator API is for operators only")
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "this token is not valid",
+        headers={"WWW-Authenticate": "Bearer"},
+    )

@@ -216,6 +216,19 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class OperatorToken(Base):
+    """A bearer token of the platform's operator (``cro_…``), for the operator API. Belongs
+    to no account; only its SHA-256 is stored, so a leaked database opens nothing."""
+
+    __tablename__ = "operator_tokens"
+    id: Mapped[str] = _id()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    label: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class SignInSession(Base):
     """A signed-in browser. ``id`` is the SHA-256 of the session token the cookie carries;
     the token itself is never stored, so a leaked database opens no session."""

@@ -20,6 +20,7 @@ from callroster.store.conferences import ConferenceRepository
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
+from callroster.store.operator_tokens import OperatorTokenRepository
 from callroster.store.sessions import (
     SecondFactorRepository,
     SessionRepository,
@@ -45,6 +46,7 @@ class Store:
     conferences: ConferenceRepository
     contacts: ContactRepository
     tokens: TokenRepository
+    operator_tokens: OperatorTokenRepository
     trunks: TrunkRepository
     call_records: CallRecordRepository
     # Sign-in: browser sessions (``sessions`` above is the SQLAlchemy session factory).
@@ -110,6 +112,7 @@ def open_store(
         conferences=ConferenceRepository(sessions, keys, audit, clock),
         contacts=ContactRepository(sessions, keys, audit, clock),
         tokens=TokenRepository(sessions, audit, clock),
+        operator_tokens=OperatorTokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
         call_records=CallRecordRepository(sessions, keys, audit, clock),
         web_sessions=SessionRepository(sessions, audit, clock),

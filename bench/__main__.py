@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import bridge_load, machine, roster_fanout, speaking, store
+from bench import bridge_load, machine, roster_fanout, speaking, store, web_legs
 from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
@@ -46,6 +46,9 @@ def main() -> None:
     # The speaking indicator: how soon the Live Call Status page in chromium shows a caller
     # talking (about 2 minutes); writes speaking.json and speaking.md and prints its figures.
     speaking.run_and_report(RESULTS)
+    # Browsers on the call: service CPU and audio received with 0, 5, 10 and 20 WebRTC legs
+    # (about 1.5 minutes); writes web.json and web.md.
+    web_legs.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from tests.support.peers import free_udp_port, require
 from tests.support.service import RunningService, clean_env, running_service
 
 pytestmark = pytest.mark.browser
-SCENARIO = Path(__file__).parents[1] / "interop" / "scenarios" / "uas_digest_join.xml"
+SCENARIOS = Path(__file__).parents[1] / "interop" / "scenarios"
+SCENARIO = SCENARIOS / "uas_digest_join.xml"
 
 
 @pytest.fixture
@@ -129,6 +130,67 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
             form.get_by_label("Phone number").fill("+44 909 879 0000")
             form.get_by_role("button", name="Call me").click()
             guest.get_by_text("calls to this number are not allowed").wait_for(timeout=5_000)
+    finally:
+        if carrier.poll() is None:
+            carrier.kill()
+
+
+def test_the_host_sees_why_a_phoned_guest_did_not_join(
+    service: RunningService, tmp_path: Path
+) -> None:
+    """The host adds a guest by phone from the page; the carrier answers 486 Busy Here. The
+    leg shows ringing, then 'Did not join: the line was busy', and goes after a while; the
+    roster API says why (left_reason)."""
+    demo = service.demo()
+    carrier_port = free_udp_port()
+    added = subprocess.run(
+        [sys.executable, "-m", "callroster.cli", "trunk", "add", "carrier"]
+        + ["--uri", f"sip:127.0.0.1:{carrier_port}", "--data", str(service.data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert added.returncode == 0, added.stderr
+    scenario = tmp_path / "uas_busy.xml"
+    scenario.write_text(
+        (SCENARIOS / "uas_reject.xml")
+        .read_text()
+        .replace("@STATUS@", "486")
+        .replace("@REASON@", "Busy Here")
+    )
+    carrier = subprocess.Popen(
+        [require("sipp"), "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(carrier_port)]
+        + ["-m", "1", "-nostdin", "-timeout", "30s"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with chromium() as browser:
+            host = browser.new_page(viewport={"width": 390, "height": 844})
+            host.goto(f"{demo['web_url']}#token={demo['host_token']}")
+            host.get_by_role("heading", name="Add a guest by phone").wait_for(timeout=5_000)
+            form = host.locator("#call-form")
+            form.get_by_label("Their name, as everyone will see it").fill("Bertie Busy")
+            form.get_by_label("Country").select_option("GB")
+            form.get_by_label("Phone number").fill("07700 900486")
+            form.get_by_role("button", name="Call them").click()
+            leg = host.locator("#legs li", has_text="Bertie Busy")
+            leg.get_by_text("Did not join: the line was busy").wait_for(timeout=10_000)
+            status = host.locator("#status")
+            assert status.inner_text() == "Bertie Busy did not join: the line was busy."
+            assert not leg.locator(".controls").is_visible()  # nothing left to mute or drop
+            [gone] = _legs(service, demo)
+            assert (gone["status"], gone["left_reason"], gone["name"]) == (
+                "left",
+                "busy",
+                "Bertie Busy",
+            )
+            # The notice stays for 10 s, then the leg leaves the list.
+            leg.wait_for(state="detached", timeout=15_000)
+            assert carrier.wait(timeout=10) == 0  # the 486 was acknowledged
     finally:
         if carrier.poll() is None:
             carrier.kill()

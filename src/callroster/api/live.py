@@ -47,6 +47,9 @@ class LegOut(BaseModel):
     talking: bool
     joined_at: str
     left_at: str | None
+    # hangup, dropped, failed or locked; for a phoned guest who never joined: busy,
+    # no_answer, declined, failed or cancelled. None while on the call.
+    left_reason: str | None = None
 
 
 class RosterOut(BaseModel):

@@ -71,7 +71,8 @@ function itemFor(leg) {
   item.id = `leg-${leg.id}`;
   item.className = "leg joining";
   item.innerHTML = '<div class="who"><span class="speaking" aria-hidden="true"></span><span class="name"></span>'
-    + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span></div>'
+    + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span>'
+    + ' <span class="badge ringing" hidden>ringing</span></div>'
     + '<div class="number"></div><div class="badges"></div><div class="controls"></div>';
   const id = leg.id;
   const current = () => legs.get(id);
@@ -95,16 +96,38 @@ function itemFor(leg) {
   return item;
 }
 
+// Why a phoned guest never joined, in words; the leg stays on the list a while to say so.
+const NOT_JOINED = {
+  busy: "the line was busy", no_answer: "no answer", declined: "they declined",
+  failed: "the call failed", cancelled: "the call was cancelled",
+};
+const NOTICE_MS = 10000;
+
 function render(leg) {
   if (leg.status === "left") {
     const item = document.getElementById(`leg-${leg.id}`);
-    if (item && !item.classList.contains("leaving")) {
+    if (!item || item.classList.contains("leaving")) return;
+    const why = item.dataset.ringing === "yes" ? NOT_JOINED[leg.left_reason] : undefined;
+    if (why && !item.classList.contains("not-joined")) {
+      item.classList.add("not-joined");
+      item.classList.remove("talking");
+      item.querySelector(".badges").innerHTML = "";
+      const badge = document.createElement("span");
+      badge.className = "badge failed";
+      badge.textContent = `Did not join: ${why}`;
+      item.querySelector(".badges").append(badge);
+      item.querySelector(".controls").hidden = true;
+      say(`${shownName(leg)} did not join: ${why}.`);
+      setTimeout(() => { item.classList.add("leaving"); setTimeout(() => item.remove(), 400); }, NOTICE_MS);
+    } else if (!why) {
       item.classList.add("leaving");
       setTimeout(() => item.remove(), 400);
     }
     return;
   }
   const item = itemFor(leg);
+  item.dataset.ringing = leg.status === "joining" ? "yes" : "no";
+  item.querySelector(".badge.ringing").hidden = leg.status !== "joining";
   const local = book.name(leg.number);
   const named = local || leg.name;
   item.classList.toggle("talking", leg.talking);

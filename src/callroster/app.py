@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
+from callroster.api.account import router as account_router
 from callroster.api.calls import crm_reporter
 from callroster.api.calls import router as calls_router
 from callroster.api.contacts import router as contacts_router
@@ -76,6 +77,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(dial_out_router)
     app.include_router(calls_router)
     app.include_router(crm_router)
+    app.include_router(account_router)
     app.include_router(operator_router)
     app.include_router(signin_router)
     app.include_router(pages_router)

@@ -53,7 +53,9 @@ def _host_with_phone(harness: BridgeHarness, phone: str | None) -> str:
     user = harness.store.accounts.create_user(
         OPERATOR, harness.demo.account_id, Role.HOST, "Hilary Host", phone=phone
     )
-    return harness.store.tokens.issue(OPERATOR, harness.demo.account_id, user, set(), "t")
+    return harness.store.tokens.issue(
+        OPERATOR, harness.demo.account_id, user, {"roster:read", "legs:control"}, "t"
+    )
 
 
 async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes(

@@ -45,7 +45,8 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _token_for(store: Store, account_id: str, role: Role) -> str:
     user = store.accounts.create_user(OPERATOR, account_id, role, f"A {role.value}")
-    return store.tokens.issue(OPERATOR, account_id, user, {"roster:read"}, role.value)
+    scopes = {"admin"} if role == Role.ADMINISTRATOR else {"roster:read", "legs:control"}
+    return store.tokens.issue(OPERATOR, account_id, user, scopes, role.value)
 
 
 def test_administrator_sets_reads_and_clears(

@@ -46,7 +46,7 @@ class Firm:
             password=PASSWORD,
         )
         self.host_token = store.tokens.issue(
-            OPERATOR, self.account_id, self.host_id, {"roster:read"}, "test"
+            OPERATOR, self.account_id, self.host_id, {"roster:read", "legs:control"}, "test"
         )
 
 

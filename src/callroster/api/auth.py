@@ -34,6 +34,10 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
 }
 
 
+# The scopes an API key can carry. ``admin`` covers the others: it is the account's own.
+SCOPES = ("roster:read", "legs:control", "recordings:read", "admin")
+
+
 @dataclass(frozen=True)
 class Caller:
     actor: Actor
@@ -191,3 +195,14 @@ def operator(request: Request) -> Actor:
         "this token is not valid",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def require_scope(caller: Caller, scope: str) -> None:
+    """Refuses (403) a credential that was not given ``scope``; ``admin`` covers every scope.
+    A signed-in browser carries every scope its user's role allows; a guest's link carries
+    ``roster:read`` only."""
+    scopes = caller.principal.scopes
+    if scope not in scopes and "admin" not in scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"this credential does not carry the {scope!r} scope"
+        )

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from callroster.accounts.actor import Role, system
-from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.api.dial_out import callable_number, route_target
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
 from callroster.bridge.dial_target import DialTarget
@@ -104,6 +104,7 @@ async def click_to_call(body: CallRequest, caller: CallerDep, request: Request) 
         raise HTTPException(status.HTTP_403_FORBIDDEN, "click-to-call is for signed-in users")
     if caller.principal.role not in (Role.HOST, Role.DELEGATE, Role.ADMINISTRATOR):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "click-to-call is for hosts")
+    require_scope(caller, "legs:control")
     settings: Settings = request.app.state.settings
     e164 = callable_number(settings, body.number, body.country)
     host, target = await asyncio.to_thread(_plan, request, caller, e164)

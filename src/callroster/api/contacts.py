@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
 from callroster.accounts.actor import Role
-from callroster.api.auth import authenticated, store_of
+from callroster.api.auth import authenticated, require_scope, store_of
 from callroster.privacy.contact_import import ImportError_, parse_csv, parse_vcard
 
 router = APIRouter(prefix="/api/v1")
@@ -41,6 +41,7 @@ async def import_contacts(request: Request) -> Imported:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "only an administrator or a host may import contacts"
         )
+    require_scope(caller, "legs:control")
     declared = int(request.headers.get("content-length") or 0)
     if declared > MAX_UPLOAD:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "at most 2 MiB")

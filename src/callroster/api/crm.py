@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict
 
 from callroster.accounts.actor import Role
-from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.store.errors import AccessDeniedError
 
@@ -49,6 +49,7 @@ def _administrator(caller: Caller) -> str:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "only an administrator may manage the CRM webhook"
         )
+    require_scope(caller, "admin")
     return caller.principal.account_id
 
 

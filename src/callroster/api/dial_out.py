@@ -76,7 +76,7 @@ def _plan(
     store = store_of(request)
     inviter = None
     if caller.guest_of is None:
-        authorised_conference(store, caller, conference_id)
+        authorised_conference(store, caller, conference_id, "legs:control")
         if caller.principal.user_id is not None:
             inviter = store.accounts.get_user(caller.actor, caller.principal.user_id).name
     elif caller.guest_of != conference_id:

@@ -73,7 +73,10 @@ def _bridge(request: Request) -> BridgeService:
 
 
 async def _authorise(request: Request, caller: Caller, conference_id: str) -> ConferenceView:
-    return await asyncio.to_thread(authorised_conference, store_of(request), caller, conference_id)
+    """The conference, for a caller who may control its legs (``legs:control``)."""
+    return await asyncio.to_thread(
+        authorised_conference, store_of(request), caller, conference_id, "legs:control"
+    )
 
 
 def _snapshot(request: Request, conference_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The operator API: the SIP trunks dial-out calls leave through.
+"""The operator API: the SIP trunks dial-out calls leave through, and the whole audit log.
 
 Operators only, by an operator token (``callroster operator-token create``): 401 without
 one, 403 for users and guests. The same rules as ``callroster trunk add|list|remove``: a
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from callroster.accounts.actor import Actor
+from callroster.api.account import AuditEntryOut, audit_out
 from callroster.api.auth import operator, store_of
 from callroster.errors import NotFoundError
 from callroster.store.errors import DuplicateError
@@ -97,3 +98,15 @@ def remove_trunk(name: str, actor: OperatorDep, request: Request) -> Response:
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
+def audit(
+    actor: OperatorDep,
+    request: Request,
+    account_id: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntryOut]:
+    """The audit log of every account and of the platform (or of one account), newest
+    first."""
+    return [audit_out(entry) for entry in store_of(request).audit.entries(account_id, limit)]

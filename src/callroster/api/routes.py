@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
 from callroster.accounts.actor import Role
-from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.store.conferences import ConferenceView
 from callroster.store.errors import AccessDeniedError
@@ -49,9 +49,12 @@ def me(caller: CallerDep, request: Request) -> Me:
     )
 
 
-def authorised_conference(store: Store, caller: Caller, conference_id: str) -> ConferenceView:
+def authorised_conference(
+    store: Store, caller: Caller, conference_id: str, scope: str = "roster:read"
+) -> ConferenceView:
     """The conference, if the caller is its host, a delegate of its host, or an administrator
-    of its account. Another account's conference is "not found", never "forbidden"."""
+    of its account, and their credential carries ``scope``. Another account's conference is
+    "not found", never "forbidden"."""
     try:
         view = store.conferences.get_conference(caller.actor, conference_id)
     except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
@@ -71,6 +74,7 @@ def authorised_conference(store: Store, caller: Caller, conference_id: str) -> C
             status.HTTP_403_FORBIDDEN,
             "only the host, a delegate or an administrator may do this",
         )
+    require_scope(caller, scope)
     return view
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
+from callroster.store.errors import AccessDeniedError
 from callroster.store.models import ApiToken, User
 
 PREFIX = "cr_"
@@ -33,6 +34,19 @@ class TokenPrincipal:
     scopes: frozenset[str]
 
 
+@dataclass(frozen=True)
+class TokenView:
+    """A token as its account's administrators see it: never the token."""
+
+    id: str
+    user_id: str | None  # None: a key of the account itself, not of one user
+    label: str
+    scopes: tuple[str, ...]
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
 class TokenRepository:
     def __init__(
         self, sessions: sessionmaker[Session], audit: AuditLog, clock: Callable[[], dt.datetime]
@@ -44,7 +58,19 @@ class TokenRepository:
     def issue(
         self, actor: Actor, account_id: str, user_id: str | None, scopes: set[str], label: str
     ) -> str:
-        """Create a token and return it; it cannot be shown again."""
+        """Create a token and return it; it cannot be shown again (see ``create``)."""
+        return self.create(actor, account_id, user_id, scopes, label)[1]
+
+    def create(
+        self, actor: Actor, account_id: str, user_id: str | None, scopes: set[str], label: str
+    ) -> tuple[str, str]:
+        """Create a token. Returns (its id, the token); the token cannot be shown again.
+
+        Raises:
+            AccessDeniedError: the actor is not of this account (or the platform).
+        """
+        if not actor.may_access_account(account_id):
+            raise AccessDeniedError(f"{actor.label} may not issue this account's API keys")
         token = PREFIX + secrets.token_urlsafe(32)
         token_id = str(uuid.uuid4())
         with self._sessions.begin() as session:
@@ -60,7 +86,7 @@ class TokenRepository:
                 )
             )
             self._audit.record(session, actor, "token.issue", f"token:{token_id}", account_id)
-        return token
+        return token_id, token
 
     def authenticate(self, token: str) -> TokenPrincipal | None:
         if not token.startswith(PREFIX) or len(token) > 200:
@@ -80,10 +106,44 @@ class TokenRepository:
                 row.id, row.account_id, row.user_id, role, frozenset(row.scopes.split())
             )
 
-    def revoke(self, actor: Actor, token_id: str) -> None:
+    def revoke(self, actor: Actor, token_id: str, account_id: str | None = None) -> bool:
+        """Revoke a token (of ``account_id`` only, when given). Returns whether there was
+        such a token; revoking one already revoked changes nothing."""
         with self._sessions.begin() as session:
             row = session.get(ApiToken, token_id)
-            if row is None or row.revoked_at is not None:
-                return
-            row.revoked_at = self._clock()
-            self._audit.record(session, actor, "token.revoke", f"token:{token_id}", row.account_id)
+            if row is None or (account_id is not None and row.account_id != account_id):
+                return False
+            if row.revoked_at is None:
+                row.revoked_at = self._clock()
+                self._audit.record(
+                    session, actor, "token.revoke", f"token:{token_id}", row.account_id
+                )
+            return True
+
+    def for_account(self, actor: Actor, account_id: str) -> list[TokenView]:
+        """The account's tokens, newest first: what each may do and when it was last used,
+        never the token itself.
+
+        Raises:
+            AccessDeniedError: the actor is not of this account (or the platform).
+        """
+        if not actor.may_access_account(account_id):
+            raise AccessDeniedError(f"{actor.label} may not list this account's API keys")
+        with self._sessions.begin() as session:
+            rows = session.scalars(
+                select(ApiToken)
+                .where(ApiToken.account_id == account_id)
+                .order_by(ApiToken.created_at.desc())
+            )
+            return [
+                TokenView(
+                    r.id,
+                    r.user_id,
+                    r.label,
+                    tuple(sorted(r.scopes.split())),
+                    r.created_at,
+                    r.last_used_at,
+                    r.revoked_at,
+                )
+                for r in rows
+            ]

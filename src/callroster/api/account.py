@@ -1,0 +1,138 @@
+"""The account's own administration over the API: its API keys and its audit log.
+
+Administrators of the caller's account only, with the ``admin`` scope (401 without a
+credential, 403 for hosts, delegates, guests and keys without ``admin``). An API key is the
+account's, not one user's: it acts as an administrator of the account limited to its scopes
+(``roster:read``, ``legs:control``, ``recordings:read``, ``admin``). The key is shown once, in
+the answer to the POST that made it; only its SHA-256 is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from callroster.accounts.actor import Role
+from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.store.models import AuditEntry
+
+router = APIRouter(prefix="/api/v1/account", tags=["account"])
+CallerDep = Annotated[Caller, Depends(authenticated)]
+NO_STORE = {"Cache-Control": "no-store"}
+Scope = Literal["roster:read", "legs:control", "recordings:read", "admin"]
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(min_length=1, max_length=64, description="who or what the key is for")
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    user_id: str | None = Field(description="None: a key of the account, not of one user")
+    label: str
+    scopes: list[str]
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    key: str = Field(description="send as 'Authorization: Bearer <key>'; shown this once")
+    label: str
+    scopes: list[str]
+
+
+class AuditEntryOut(BaseModel):
+    """Who did what, when, from where and why. Subjects are ids, never names or numbers."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    source: str
+    reason: str
+
+
+def audit_out(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        subject=entry.subject,
+        source=entry.source,
+        reason=entry.reason,
+    )
+
+
+def _administrator(caller: Caller) -> str:
+    """The caller's account, if the caller administers it with the ``admin`` scope."""
+    if caller.guest_of is not None or caller.principal.role != Role.ADMINISTRATOR:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only an administrator of the account may do this"
+        )
+    require_scope(caller, "admin")
+    return caller.principal.account_id
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+def create_api_key(
+    body: ApiKeyIn, caller: CallerDep, request: Request, response: Response
+) -> ApiKeyCreated:
+    """Make an API key for the account with the scopes given. The key is in this answer
+    only: keep it now."""
+    account_id = _administrator(caller)
+    store = store_of(request)
+    scopes: set[str] = set(body.scopes)
+    key_id, key = store.tokens.create(caller.actor, account_id, None, scopes, body.label.strip())
+    response.headers.update(NO_STORE)
+    return ApiKeyCreated(id=key_id, key=key, label=body.label.strip(), scopes=sorted(scopes))
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_api_keys(caller: CallerDep, request: Request) -> list[ApiKeyOut]:
+    """The account's keys and its users' tokens, newest first, with when each was last
+    used; never a key itself."""
+    account_id = _administrator(caller)
+    views = store_of(request).tokens.for_account(caller.actor, account_id)
+    return [
+        ApiKeyOut(
+            id=v.id,
+            user_id=v.user_id,
+            label=v.label,
+            scopes=list(v.scopes),
+            created_at=v.created_at,
+            last_used_at=v.last_used_at,
+            revoked_at=v.revoked_at,
+        )
+        for v in views
+    ]
+
+
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_api_key(key_id: str, caller: CallerDep, request: Request) -> Response:
+    """Revoke a key (or a user's token) of the account: it opens nothing from now on."""
+    account_id = _administrator(caller)
+    if not store_of(request).tokens.revoke(caller.actor, key_id, account_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key in this account")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
+def account_audit(
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntryOut]:
+    """The account's audit log, newest first: every read or change of its personal data
+    and every control action, with who, when, from where and why."""
+    account_id = _administrator(caller)
+    entries = store_of(request).audit.entries(account_id, limit)
+    return [audit_out(entry) for entry in entries]

@@ -26,6 +26,7 @@ from callroster.api.dial_out import router as dial_out_router
 from callroster.api.live import router as live_router
 from callroster.api.operator import router as operator_router
 from callroster.api.routes import router as api_router
+from callroster.api.users import router as users_router
 from callroster.api.web_join import router as web_join_router
 from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import StoreDirectory
@@ -78,6 +79,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(calls_router)
     app.include_router(crm_router)
     app.include_router(account_router)
+    app.include_router(users_router)
     app.include_router(operator_router)
     app.include_router(signin_router)
     app.include_router(pages_router)

@@ -101,6 +101,10 @@ CALLS = _row(
     },
 )
 ME = _row("ok", anonymous="401", operator="403")
+# Changing one's own profile: users only (a key is nobody's).
+PROFILE = {**CALLS}
+# Authorising delegates: hosts and administrators, for themselves; never a delegate.
+DELEGATES = {**CALLS, "delegate": "403"}
 SESSION = _row("401", host_session="ok")
 LEG_KEY = _row("hidden")  # only the browser holding the leg's X-Leg-Key
 
@@ -128,6 +132,20 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/account/api-keys"): ADMIN,
     ("DELETE", "/api/v1/account/api-keys/{key_id}"): ADMIN,
     ("GET", "/api/v1/account/audit"): ADMIN,
+    ("GET", "/api/v1/account/users"): ADMIN,
+    ("POST", "/api/v1/account/users"): ADMIN,
+    ("GET", "/api/v1/account/users/{user_id}"): ADMIN,
+    ("PATCH", "/api/v1/account/users/{user_id}"): ADMIN,
+    ("DELETE", "/api/v1/account/users/{user_id}"): ADMIN,
+    ("POST", "/api/v1/account/users/{user_id}/suspend"): ADMIN,
+    ("POST", "/api/v1/account/users/{user_id}/resume"): ADMIN,
+    ("GET", "/api/v1/account/users/{user_id}/conferences"): ADMIN,
+    ("DELETE", "/api/v1/account/contacts"): ADMIN,
+    ("PATCH", "/api/v1/me"): PROFILE,
+    ("GET", "/api/v1/me/delegates"): DELEGATES,
+    ("POST", "/api/v1/me/delegates"): DELEGATES,
+    ("DELETE", "/api/v1/me/delegates/{user_id}"): DELEGATES,
+    ("POST", f"{C}/pin"): CONTROL,
     ("GET", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/trunks/{name}"): OPERATOR_ONLY,
@@ -148,6 +166,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/calls"): {"json": {"number": "+447700900124"}},
     ("PUT", "/api/v1/account/crm-webhook"): {"json": {"url": "https://crm.example/hook"}},
     ("POST", "/api/v1/account/api-keys"): {"json": {"label": "matrix", "scopes": ["roster:read"]}},
+    ("POST", "/api/v1/account/users"): {"json": {"role": "host", "name": "Matrix Host"}},
+    ("PATCH", "/api/v1/account/users/{user_id}"): {"json": {"name": "Nobody"}},
+    ("PATCH", "/api/v1/me"): {"json": {"phone": "+447700900321"}},
+    ("POST", "/api/v1/me/delegates"): {"json": {"user_id": "no-such-user"}},
     ("POST", "/api/v1/operator/trunks"): {
         "json": {"name": "matrix", "uri": "sip:127.0.0.1:5099", "prefixes": ["+1"]}
     },
@@ -254,7 +276,11 @@ async def test_every_caller_gets_what_the_matrix_says(world: World) -> None:
     got: dict[tuple[str, str], dict[str, str]] = {}
     for (method, path), expected in MATRIX.items():
         url = path.format(
-            conference_id=conference, leg_id="no-such-leg", key_id="no-such-key", name="none"
+            conference_id=conference,
+            leg_id="no-such-leg",
+            key_id="no-such-key",
+            name="none",
+            user_id="no-such-user",
         )
         got[(method, path)] = {}
         for role in ROLES:

@@ -72,7 +72,7 @@ def audit_out(entry: AuditEntry) -> AuditEntryOut:
     )
 
 
-def _administrator(caller: Caller) -> str:
+def administered_account(caller: Caller) -> str:
     """The caller's account, if the caller administers it with the ``admin`` scope."""
     if caller.guest_of is not None or caller.principal.role != Role.ADMINISTRATOR:
         raise HTTPException(
@@ -88,7 +88,7 @@ def create_api_key(
 ) -> ApiKeyCreated:
     """Make an API key for the account with the scopes given. The key is in this answer
     only: keep it now."""
-    account_id = _administrator(caller)
+    account_id = administered_account(caller)
     store = store_of(request)
     scopes: set[str] = set(body.scopes)
     key_id, key = store.tokens.create(caller.actor, account_id, None, scopes, body.label.strip())
@@ -100,7 +100,7 @@ def create_api_key(
 def list_api_keys(caller: CallerDep, request: Request) -> list[ApiKeyOut]:
     """The account's keys and its users' tokens, newest first, with when each was last
     used; never a key itself."""
-    account_id = _administrator(caller)
+    account_id = administered_account(caller)
     views = store_of(request).tokens.for_account(caller.actor, account_id)
     return [
         ApiKeyOut(
@@ -119,7 +119,7 @@ def list_api_keys(caller: CallerDep, request: Request) -> list[ApiKeyOut]:
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_api_key(key_id: str, caller: CallerDep, request: Request) -> Response:
     """Revoke a key (or a user's token) of the account: it opens nothing from now on."""
-    account_id = _administrator(caller)
+    account_id = administered_account(caller)
     if not store_of(request).tokens.revoke(caller.actor, key_id, account_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key in this account")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -133,6 +133,6 @@ def account_audit(
 ) -> list[AuditEntryOut]:
     """The account's audit log, newest first: every read or change of its personal data
     and every control action, with who, when, from where and why."""
-    account_id = _administrator(caller)
+    account_id = administered_account(caller)
     entries = store_of(request).audit.entries(account_id, limit)
     return [audit_out(entry) for entry in entries]

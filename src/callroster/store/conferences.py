@@ -195,7 +195,10 @@ class ConferenceRepository:
                     Conference.host_pin_index,
                     Conference.lock_by_default,
                     Conference.talk_sensitivity,
-                ).where((Conference.pin_index == digest) | (Conference.host_pin_index == digest))
+                )
+                .join(User, User.id == Conference.host_id)
+                .where((Conference.pin_index == digest) | (Conference.host_pin_index == digest))
+                .where(User.suspended_at.is_(None))  # a suspended or removed host's: no calls
             ).first()
         if row is None:
             return None
@@ -215,7 +218,9 @@ class ConferenceRepository:
                     Conference.account_id,
                     Conference.lock_by_default,
                     Conference.talk_sensitivity,
-                ).where(Conference.id == conference_id)
+                )
+                .join(User, User.id == Conference.host_id)
+                .where(Conference.id == conference_id, User.suspended_at.is_(None))
             ).first()
         if row is None:
             return None
@@ -226,6 +231,27 @@ class ConferenceRepository:
             locked=bool(row[1]),
             talk_sensitivity=float(row[2]),
         )
+
+    def reset_pin(self, actor: Actor, conference_id: str) -> str:
+        """Give a conference a new random guest PIN; the old one opens nothing any more."""
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, row.account_id)
+            old = self._keys.cipher(row.account_id).decrypt("conferences.pin", row.pin_enc)
+            pin = self._free_pin(session, avoid=old)
+            row.pin_enc = self._keys.cipher(row.account_id).encrypt("conferences.pin", pin)
+            row.pin_index = self._keys.blind_index().of("pin", pin)
+            row.pin_length = len(pin)
+            self._audit.record(
+                session,
+                actor,
+                "conference.pin_reset",
+                f"conference:{conference_id}",
+                row.account_id,
+            )
+            return pin
 
     def is_dial_in_number(self, number: str) -> bool:
         with self._sessions() as session:
@@ -251,7 +277,9 @@ class ConferenceRepository:
         """(conference id, account id) of the conference a web link opens."""
         with self._sessions() as session:
             row = session.execute(
-                select(Conference.id, Conference.account_id).where(Conference.web_link == link)
+                select(Conference.id, Conference.account_id)
+                .join(User, User.id == Conference.host_id)
+                .where(Conference.web_link == link, User.suspended_at.is_(None))
             ).first()
         return (row[0], row[1]) if row else None
 

@@ -107,6 +107,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Removed by an administrator: the personal fields are erased and the user is also
+    # suspended; the row stays so that call history keeps pointing at "a removed user".
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # The TOTP second factor: the secret encrypted under the account's data key; the state
     # is None (never enrolled), "pending" (secret shown, not yet confirmed) or "enrolled".
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -28,6 +28,7 @@ from callroster.store.sessions import (
 )
 from callroster.store.tokens import TokenRepository
 from callroster.store.trunks import TrunkRepository
+from callroster.store.user_admin import UserAdminRepository
 
 
 def utc_now() -> dt.datetime:
@@ -43,6 +44,7 @@ class Store:
     keys: KeyStore
     audit: AuditLog
     accounts: AccountRepository
+    users: UserAdminRepository
     conferences: ConferenceRepository
     contacts: ContactRepository
     tokens: TokenRepository
@@ -109,6 +111,7 @@ def open_store(
         keys=keys,
         audit=audit,
         accounts=AccountRepository(sessions, keys, audit, clock),
+        users=UserAdminRepository(sessions, keys, audit, clock),
         conferences=ConferenceRepository(sessions, keys, audit, clock),
         contacts=ContactRepository(sessions, keys, audit, clock),
         tokens=TokenRepository(sessions, audit, clock),

@@ -1,0 +1,359 @@
+"""The account's users over the API, and each user's own profile and delegates.
+
+- ``/api/v1/account/users…``: the account's administrators (with the ``admin`` scope) list,
+  add, read, edit, suspend, resume and remove its users, and read a host's conference
+  history. An administrator cannot suspend or remove themselves (so an account always keeps
+  one). Passwords can be set, never read.
+- ``/api/v1/me`` (PATCH): anyone signed in changes their own name and phone.
+- ``/api/v1/me/delegates…``: a host authorises a delegate of the same account (who may then
+  manage the host's conferences and use the host controls, never change the host's
+  profile) and withdraws it. Delegates cannot delegate.
+- ``/api/v1/conferences/{id}/pin``: the host or a delegate gives the conference a new PIN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from callroster.accounts.actor import Role
+from callroster.api.account import administered_account
+from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.routes import authorised_conference
+from callroster.errors import DataKeyDestroyedError, NotFoundError
+from callroster.privacy.normalise import InvalidValueError
+from callroster.store.accounts import UserView
+from callroster.store.errors import AccessDeniedError, DuplicateError
+from callroster.store.store import Store
+from callroster.store.user_admin import ConferenceHistory, UserSummary
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+CallerDep = Annotated[Caller, Depends(authenticated)]
+RoleName = Literal["administrator", "host", "delegate"]
+
+
+class UserOut(BaseModel):
+    id: str
+    role: str
+    name: str
+    email: str | None
+    phone: str | None
+    suspended: bool
+    removed: bool = False
+    created_at: dt.datetime | None = None
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: RoleName
+    name: str = Field(min_length=1, max_length=120)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+
+
+class UserPatch(BaseModel):
+    """Only what is given changes; an empty email or phone clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: RoleName | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class DelegateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=36)
+
+
+class ConferenceHistoryOut(BaseModel):
+    id: str
+    title: str
+    pin: str
+    web_link: str
+    created_at: dt.datetime
+    legs: int
+    last_joined_at: dt.datetime | None
+
+
+class PinOut(BaseModel):
+    pin: str
+
+
+def _summary_out(s: UserSummary) -> UserOut:
+    return UserOut(
+        id=s.id,
+        role=s.role.value,
+        name=s.name,
+        email=s.email,
+        phone=s.phone,
+        suspended=s.suspended,
+        removed=s.removed,
+        created_at=s.created_at,
+    )
+
+
+def _view_out(v: UserView) -> UserOut:
+    return UserOut(
+        id=v.id, role=v.role.value, name=v.name, email=v.email, phone=v.phone, suspended=v.suspended
+    )
+
+
+def _history_out(h: ConferenceHistory) -> ConferenceHistoryOut:
+    return ConferenceHistoryOut(
+        id=h.id,
+        title=h.title,
+        pin=h.pin,
+        web_link=h.web_link,
+        created_at=h.created_at,
+        legs=h.legs,
+        last_joined_at=h.last_joined_at,
+    )
+
+
+def _refused(exc: Exception) -> HTTPException:
+    """A store error as the HTTP answer a user can act on."""
+    if isinstance(exc, DuplicateError):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    if isinstance(exc, ValueError | InvalidValueError):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+    if isinstance(exc, DataKeyDestroyedError):
+        return HTTPException(status.HTTP_410_GONE, "this account's data was destroyed")
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such user in this account")
+
+
+STORE_ERRORS = (
+    NotFoundError,
+    AccessDeniedError,
+    DuplicateError,
+    ValueError,
+    InvalidValueError,
+    DataKeyDestroyedError,
+)
+
+
+def _member(store: Store, caller: Caller, account_id: str, user_id: str) -> None:
+    """404 unless the user belongs to the caller's account (never says whether it exists)."""
+    try:
+        owner, _ = store.accounts.user_account_and_role(user_id)
+    except NotFoundError:
+        owner = None
+    if owner != account_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user in this account")
+
+
+# -- the account's users (administrators) -----------------------------------------------------
+@router.get("/account/users", response_model=list[UserOut])
+def list_users(caller: CallerDep, request: Request) -> list[UserOut]:
+    """Everyone of the account: administrators, hosts and delegates (removed ones last)."""
+    account_id = administered_account(caller)
+    return [_summary_out(s) for s in store_of(request).users.list_users(caller.actor, account_id)]
+
+
+@router.post("/account/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def add_user(body: UserIn, caller: CallerDep, request: Request) -> UserOut:
+    """Add a user; with a password they can sign in at /login with their email."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    try:
+        user_id = store.accounts.create_user(
+            caller.actor,
+            account_id,
+            Role(body.role),
+            body.name.strip(),
+            email=body.email or None,
+            phone=body.phone or None,
+            password=body.password,
+        )
+        return _view_out(store.accounts.get_user(caller.actor, user_id))
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+
+
+@router.get("/account/users/{user_id}", response_model=UserOut)
+def get_user(user_id: str, caller: CallerDep, request: Request) -> UserOut:
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    [found] = [s for s in store.users.list_users(caller.actor, account_id) if s.id == user_id]
+    return _summary_out(found)
+
+
+@router.patch("/account/users/{user_id}", response_model=UserOut)
+def edit_user(user_id: str, body: UserPatch, caller: CallerDep, request: Request) -> UserOut:
+    """Change a user's role, name, email, phone or password (never shown again)."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    if (
+        body.role is not None
+        and user_id == caller.principal.user_id
+        and body.role != "administrator"
+    ):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "you cannot take away your own administration"
+        )
+    try:
+        view = store.users.update_user(
+            caller.actor,
+            user_id,
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            role=Role(body.role) if body.role else None,
+        )
+        if body.password is not None:
+            store.users.set_password(caller.actor, user_id, body.password)
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+    return _view_out(view)
+
+
+def _not_yourself(caller: Caller, user_id: str, what: str) -> None:
+    if user_id == caller.principal.user_id:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"you cannot {what} yourself")
+
+
+@router.post("/account/users/{user_id}/suspend", response_model=UserOut)
+def suspend_user(user_id: str, caller: CallerDep, request: Request) -> UserOut:
+    """Suspend: no sign-in, no token, no calls into their conferences; sessions end now."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    _not_yourself(caller, user_id, "suspend")
+    try:
+        store.users.set_suspended(caller.actor, user_id, True)
+        return _view_out(store.accounts.get_user(caller.actor, user_id))
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/account/users/{user_id}/resume", response_model=UserOut)
+def resume_user(user_id: str, caller: CallerDep, request: Request) -> UserOut:
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    try:
+        store.users.set_suspended(caller.actor, user_id, False)
+        return _view_out(store.accounts.get_user(caller.actor, user_id))
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+
+
+@router.delete("/account/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_user(user_id: str, caller: CallerDep, request: Request) -> Response:
+    """Remove a user: their name, email, phone, password and second factor are erased, their
+    tokens revoked and sessions ended; their conferences take no more calls."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    _not_yourself(caller, user_id, "remove")
+    try:
+        store.users.remove_user(caller.actor, user_id)
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/account/users/{user_id}/conferences", response_model=list[ConferenceHistoryOut])
+def user_conferences(
+    user_id: str, caller: CallerDep, request: Request
+) -> list[ConferenceHistoryOut]:
+    """A host's conferences, newest first, with how many legs joined and when last."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    _member(store, caller, account_id, user_id)
+    return [_history_out(h) for h in store.users.conference_history(caller.actor, user_id)]
+
+
+@router.delete("/account/contacts", status_code=status.HTTP_200_OK)
+def delete_contacts(caller: CallerDep, request: Request) -> dict[str, int]:
+    """Delete the account's whole contact list (used for name resolution)."""
+    account_id = administered_account(caller)
+    return {"deleted": store_of(request).users.delete_contacts(caller.actor, account_id)}
+
+
+# -- one's own profile and delegates ----------------------------------------------------------
+def _signed_in_user(caller: Caller) -> str:
+    if caller.guest_of is not None or caller.principal.user_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this is for a user of the account")
+    return caller.principal.user_id
+
+
+@router.patch("/me", response_model=UserOut)
+def edit_profile(body: ProfilePatch, caller: CallerDep, request: Request) -> UserOut:
+    """Change your own name or phone (the phone click-to-call rings first)."""
+    user_id = _signed_in_user(caller)
+    require_scope(caller, "legs:control")
+    try:
+        view = store_of(request).users.update_user(
+            caller.actor, user_id, name=body.name, phone=body.phone
+        )
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+    return _view_out(view)
+
+
+def _host(caller: Caller) -> str:
+    """The caller, if they are a host (or administrator) who may delegate."""
+    user_id = _signed_in_user(caller)
+    if caller.principal.role not in (Role.HOST, Role.ADMINISTRATOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a host may authorise delegates")
+    require_scope(caller, "legs:control")
+    return user_id
+
+
+@router.get("/me/delegates", response_model=list[UserOut])
+def list_delegates(caller: CallerDep, request: Request) -> list[UserOut]:
+    """Who may manage your conferences."""
+    host_id = _host(caller)
+    return [_summary_out(s) for s in store_of(request).users.delegates_of(caller.actor, host_id)]
+
+
+@router.post("/me/delegates", response_model=list[UserOut], status_code=status.HTTP_201_CREATED)
+def add_delegate(body: DelegateIn, caller: CallerDep, request: Request) -> list[UserOut]:
+    """Authorise a delegate (a user of your account with the delegate role)."""
+    host_id = _host(caller)
+    store = store_of(request)
+    _member(store, caller, caller.principal.account_id, body.user_id)
+    _, role = store.accounts.user_account_and_role(body.user_id)
+    if role != Role.DELEGATE:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "that user is not a delegate")
+    try:
+        store.accounts.delegate(caller.actor, host_id, body.user_id)
+    except STORE_ERRORS as exc:
+        raise _refused(exc) from None
+    return [_summary_out(s) for s in store.users.delegates_of(caller.actor, host_id)]
+
+
+@router.delete("/me/delegates/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_delegate(user_id: str, caller: CallerDep, request: Request) -> Response:
+    host_id = _host(caller)
+    if not store_of(request).users.undelegate(caller.actor, host_id, user_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "that user is not your delegate")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- a conference's PIN ------------------------------------------------------------------------
+@router.post("/conferences/{conference_id}/pin", response_model=PinOut)
+async def reset_pin(conference_id: str, caller: CallerDep, request: Request) -> PinOut:
+    """Give the conference a new guest PIN (the host or a delegate); the old one stops."""
+    store = store_of(request)
+
+    def reset() -> str:
+        authorised_conference(store, caller, conference_id, "legs:control")
+        return store.conferences.reset_pin(caller.actor, conference_id)
+
+    return PinOut(pin=await asyncio.to_thread(reset))

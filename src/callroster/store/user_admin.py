@@ -1,0 +1,329 @@
+"""Looking after an account's users: list, edit, suspend, resume and remove them; delegations;
+a host's conference history; deleting the account's contact list.
+
+The store checks only that the actor may reach the account (``authorise``); which role may
+do what (an administrator edits anyone of the account, a host only themselves, a delegate
+never a host's profile) is ``accounts.administration``'s rule. Every read or change of
+personal data is audit-logged with ids only. Passwords never leave: a ``UserView`` has no
+hash, and a password can only be set, never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Delete, delete, func, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, sessionmaker
+
+from callroster.accounts.actor import Actor, Role
+from callroster.accounts.passwords import hash_password
+from callroster.errors import NotFoundError
+from callroster.privacy import normalise
+from callroster.store.accounts import USER_ROLES, UserView, authorise
+from callroster.store.audit import AuditLog
+from callroster.store.errors import DuplicateError
+from callroster.store.keys import KeyStore
+from callroster.store.models import (
+    ApiToken,
+    Conference,
+    Contact,
+    Delegation,
+    Leg,
+    SignInSession,
+    User,
+)
+
+REMOVED_NAME = "Removed user"
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """A user as the account's list shows them."""
+
+    id: str
+    role: Role
+    name: str
+    email: str | None
+    phone: str | None
+    suspended: bool
+    removed: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ConferenceHistory:
+    """One of a host's conferences: its title, PIN, link and how it was used."""
+
+    id: str
+    title: str
+    pin: str
+    web_link: str
+    created_at: dt.datetime
+    legs: int
+    last_joined_at: dt.datetime | None
+
+
+class UserAdminRepository:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._audit = audit
+        self._clock = clock
+
+    def _user(self, session: Session, actor: Actor, user_id: str) -> User:
+        row = session.get(User, user_id)
+        if row is None:
+            raise NotFoundError("no such user")
+        authorise(actor, row.account_id)
+        return row
+
+    def list_users(self, actor: Actor, account_id: str) -> list[UserSummary]:
+        """Everyone of the account, oldest first (removed users last, nameless)."""
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            rows = list(
+                session.scalars(
+                    select(User).where(User.account_id == account_id).order_by(User.created_at)
+                )
+            )
+            self._audit.record(session, actor, "user.list", f"account:{account_id}", account_id)
+            cipher = self._keys.cipher(account_id)
+            summaries = [
+                UserSummary(
+                    id=r.id,
+                    role=Role(r.role),
+                    name=cipher.decrypt("users.name", r.name_enc),
+                    email=cipher.decrypt_optional("users.email", r.email_enc),
+                    phone=cipher.decrypt_optional("users.phone", r.phone_enc),
+                    suspended=r.suspended_at is not None,
+                    removed=r.removed_at is not None,
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+        return sorted(summaries, key=lambda s: s.removed)
+
+    def update_user(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        role: Role | None = None,
+        phone_region: str = "GB",
+    ) -> UserView:
+        """Change a user's name, email, phone or role. An empty email or phone clears it.
+
+        Raises:
+            NotFoundError: no such user (or removed).
+            ValueError: a bad email, phone number or role.
+            DuplicateError: another user has this email.
+        """
+        index = self._keys.blind_index()
+        with self._sessions.begin() as session:
+            row = self._user(session, actor, user_id)
+            if row.removed_at is not None:
+                raise NotFoundError("no such user")
+            cipher = self._keys.cipher(row.account_id)
+            if name is not None:
+                if not name.strip() or len(name) > 120:
+                    raise ValueError("a name is 1 to 120 characters")
+                row.name_enc = cipher.encrypt("users.name", name.strip())
+            if email is not None:
+                email_norm = normalise.email(email) if email.strip() else None
+                digest = index.of("email", email_norm) if email_norm else None
+                if digest is not None and session.scalar(
+                    select(User.id).where(User.email_index == digest, User.id != user_id)
+                ):
+                    raise DuplicateError("another user has this email")
+                row.email_enc = cipher.encrypt_optional("users.email", email_norm)
+                row.email_index = digest
+            if phone is not None:
+                e164 = normalise.phone_e164(phone, phone_region) if phone.strip() else None
+                row.phone_enc = cipher.encrypt_optional("users.phone", e164)
+                row.phone_index = index.of("phone", e164) if e164 else None
+            if role is not None:
+                if role not in USER_ROLES:
+                    raise ValueError(f"a user cannot have role {role}")
+                row.role = role.value
+            self._audit.record(session, actor, "user.update", f"user:{user_id}", row.account_id)
+            return UserView(
+                id=row.id,
+                account_id=row.account_id,
+                role=Role(row.role),
+                name=cipher.decrypt("users.name", row.name_enc),
+                email=cipher.decrypt_optional("users.email", row.email_enc),
+                phone=cipher.decrypt_optional("users.phone", row.phone_enc),
+                suspended=row.suspended_at is not None,
+            )
+
+    def set_password(self, actor: Actor, user_id: str, password: str) -> None:
+        """Set a new password (argon2id): it is never stored or shown in clear."""
+        if not 12 <= len(password) <= 1024:
+            raise ValueError("a password is 12 to 1024 characters")
+        hashed = hash_password(password)
+        with self._sessions.begin() as session:
+            row = self._user(session, actor, user_id)
+            row.password_hash = hashed
+            self._audit.record(session, actor, "user.password", f"user:{user_id}", row.account_id)
+
+    def set_suspended(self, actor: Actor, user_id: str, suspended: bool) -> None:
+        """Suspend (no sign-in, no token, no call into their conferences) or resume a user.
+        Suspending ends their sessions at once."""
+        with self._sessions.begin() as session:
+            row = self._user(session, actor, user_id)
+            if row.removed_at is not None:
+                raise NotFoundError("no such user")
+            if suspended:
+                row.suspended_at = row.suspended_at or self._clock()
+                session.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+            else:
+                row.suspended_at = None
+            action = "user.suspend" if suspended else "user.resume"
+            self._audit.record(session, actor, action, f"user:{user_id}", row.account_id)
+
+    def remove_user(self, actor: Actor, user_id: str) -> None:
+        """Remove a user: name, email, phone, password and second factor are erased, their
+        tokens revoked, sessions ended and delegations dropped. Their conferences take no
+        more calls. The row stays (as "Removed user") so past call history still adds up.
+        """
+        with self._sessions.begin() as session:
+            row = self._user(session, actor, user_id)
+            now = self._clock()
+            cipher = self._keys.cipher(row.account_id)
+            row.name_enc = cipher.encrypt("users.name", REMOVED_NAME)
+            row.email_enc = row.email_index = row.phone_enc = row.phone_index = None
+            row.password_hash = row.totp_secret_enc = row.totp_state = None
+            row.totp_enrolled_at = row.totp_last_step = None
+            row.suspended_at = row.suspended_at or now
+            row.removed_at = row.removed_at or now
+            session.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+            session.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            session.execute(
+                delete(Delegation).where(
+                    (Delegation.host_id == user_id) | (Delegation.delegate_id == user_id)
+                )
+            )
+            self._audit.record(session, actor, "user.remove", f"user:{user_id}", row.account_id)
+
+    # -- delegations ------------------------------------------------------------------------
+    def delegates_of(self, actor: Actor, host_id: str) -> list[UserSummary]:
+        """The users a host has authorised to manage their conferences."""
+        with self._sessions.begin() as session:
+            host = self._user(session, actor, host_id)
+            rows = list(
+                session.scalars(
+                    select(User)
+                    .join(Delegation, Delegation.delegate_id == User.id)
+                    .where(Delegation.host_id == host_id)
+                    .order_by(Delegation.created_at)
+                )
+            )
+            self._audit.record(
+                session, actor, "delegation.list", f"user:{host_id}", host.account_id
+            )
+            cipher = self._keys.cipher(host.account_id)
+            return [
+                UserSummary(
+                    r.id,
+                    Role(r.role),
+                    cipher.decrypt("users.name", r.name_enc),
+                    cipher.decrypt_optional("users.email", r.email_enc),
+                    None,
+                    r.suspended_at is not None,
+                    r.removed_at is not None,
+                    r.created_at,
+                )
+                for r in rows
+            ]
+
+    def undelegate(self, actor: Actor, host_id: str, delegate_id: str) -> bool:
+        """Withdraw a delegation; returns whether there was one."""
+        with self._sessions.begin() as session:
+            host = self._user(session, actor, host_id)
+            done = _deleted(
+                session,
+                delete(Delegation).where(
+                    Delegation.host_id == host_id, Delegation.delegate_id == delegate_id
+                ),
+            )
+            if done:
+                self._audit.record(
+                    session,
+                    actor,
+                    "delegation.remove",
+                    f"user:{host_id}->user:{delegate_id}",
+                    host.account_id,
+                )
+            return bool(done)
+
+    # -- conferences ----------------------------------------------------------------------
+    def conference_history(self, actor: Actor, host_id: str) -> list[ConferenceHistory]:
+        """A host's conferences, newest first, with how many legs joined and when last."""
+        with self._sessions.begin() as session:
+            host = self._user(session, actor, host_id)
+            rows = session.execute(
+                select(Conference, func.count(Leg.id), func.max(Leg.joined_at))
+                .outerjoin(Leg, Leg.conference_id == Conference.id)
+                .where(Conference.host_id == host_id)
+                .group_by(Conference.id)
+                .order_by(Conference.created_at.desc())
+            ).all()
+            self._audit.record(
+                session, actor, "conference.history", f"user:{host_id}", host.account_id
+            )
+            cipher = self._keys.cipher(host.account_id)
+            return [
+                ConferenceHistory(
+                    id=conference.id,
+                    title=cipher.decrypt("conferences.title", conference.title_enc),
+                    pin=cipher.decrypt("conferences.pin", conference.pin_enc),
+                    web_link=conference.web_link,
+                    created_at=conference.created_at,
+                    legs=int(count),
+                    last_joined_at=_aware(last),
+                )
+                for conference, count, last in rows
+            ]
+
+    # -- the account's data ------------------------------------------------------------------
+    def delete_contacts(self, actor: Actor, account_id: str) -> int:
+        """Delete the account's whole contact list; returns how many went."""
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            gone = _deleted(session, delete(Contact).where(Contact.account_id == account_id))
+            self._audit.record(
+                session, actor, "contacts.delete_all", f"account:{account_id}", account_id
+            )
+            return gone
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Runs a DELETE; returns how many rows it removed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount or 0)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Aggregates bypass the column type: SQLite hands back a naive UTC time (or a string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

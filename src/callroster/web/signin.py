@@ -23,11 +23,10 @@ import hashlib
 import hmac
 import secrets
 from html import escape
-from typing import Annotated
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from callroster.accounts import session_policy, signin
 from callroster.accounts.actor import Role
@@ -36,48 +35,28 @@ from callroster.api.auth import SESSION_COOKIE, store_of
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.store.errors import AccessDeniedError
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
+from callroster.web.common import NO_STORE as _NO_STORE
+from callroster.web.common import Form
+from callroster.web.common import current_session as _current
+from callroster.web.common import forbidden as _forbidden
+from callroster.web.common import message as _message
+from callroster.web.common import page as _page
+from callroster.web.common import reason as _reason
+from callroster.web.common import redirect as _redirect
+from callroster.web.common import source as _source
+from callroster.web.common import with_next as _with_next
 
 router = APIRouter()
 
 SIGNIN_COOKIE = "callroster_signin"  # the pre-session cookie the sign-in form's token is tied to
-FORM_LIMIT = 16 * 1024
 EMAIL_LIMIT = 320
 PASSWORD_LIMIT = 1024  # argon2 of a megabyte would be a cheap way to tie the server up
 HOME = "/me"
 _LOGIN_CSRF_CONTEXT = b"callroster sign-in form v1"
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 _ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _source(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _reason(request: Request) -> str:
-    return f"{request.method} {request.url.path}"
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """A URL-encoded form body as a dict (the first value of each field). Any other body
-    is no form at all (empty), so it carries no CSRF token and is refused with 403."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "this form is too large")
-    fields: dict[str, str] = {}
-    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        fields.setdefault(name, value)
-    return fields
-
-
-Form = Annotated[dict[str, str], Depends(form_fields)]
-
-
 def safe_next(value: str | None) -> str | None:
     """``value`` if it is a path on this site (``/c/abc?x=1``), else None: never another
     site (``//evil.example``, ``https://evil.example``, ``/\\evil.example``)."""
@@ -91,21 +70,9 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-def _with_next(path: str, next_path: str | None) -> str:
-    return f"{path}?next={quote(next_path, safe='/')}" if next_path else path
-
-
 def _login_csrf(pre_session: str) -> str:
     digest = hmac.new(pre_session.encode(), _LOGIN_CSRF_CONTEXT, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def _current(request: Request) -> tuple[str, SessionView] | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    view = store_of(request).web_sessions.authenticate(token)
-    return (token, view) if view is not None else None
 
 
 def _set_session_cookie(
@@ -131,64 +98,12 @@ def _clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
 
 
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status.HTTP_303_SEE_OTHER, headers=_NO_STORE)
-
-
 def _step_url(step: NextStep, next_path: str | None) -> str:
     if step == NextStep.SECOND_FACTOR:
         return _with_next("/login/second-factor", next_path)
     if step == NextStep.ENROL:
         return _with_next("/account/second-factor", next_path)
     return next_path or HOME
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{meta}<title>{title} · Callroster</title>
-<link rel="stylesheet" href="/static/signin.css">
-</head>
-<body><main>
-<h1>{title}</h1>
-{body}
-</main></body></html>
-"""
-
-
-def _page(
-    title: str,
-    body: str,
-    *,
-    csrf: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    meta = f'<meta name="csrf-token" content="{escape(csrf)}">\n' if csrf else ""
-    return HTMLResponse(
-        PAGE.format(meta=meta, title=escape(title), body=body),
-        status_code=status_code,
-        headers={
-            **_NO_STORE,
-            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-            **(headers or {}),
-        },
-    )
-
-
-def _message(text: str | None) -> str:
-    if not text:
-        return ""
-    return f'<p class="error" role="alert" id="message">{escape(text)}</p>\n'
-
-
-def _forbidden() -> HTMLResponse:
-    return _page(
-        "This form has expired",
-        '<p role="alert">This form has expired or did not come from this site. '
-        '<a href="/login">Start again</a>.</p>',
-        status_code=status.HTTP_403_FORBIDDEN,
-    )
 
 
 def _refused_headers(refused: Refused) -> dict[str, str]:

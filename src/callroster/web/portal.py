@@ -1,0 +1,386 @@
+"""The administrator's portal: ``/admin`` (the account's people, settings, CRM webhook and
+data), ``/admin/users/{id}`` (one person: details, edit, suspend or resume, remove, their
+conference history and delegates) and ``/admin/audit`` (the account's audit log).
+
+Plain HTML forms, each with the session's CSRF token; no script. Every action goes through
+the same functions as the API (``api.users``, ``api.crm``), with the signed-in user as the
+caller, so the rules (administrators of this account only, never yourself, never a
+password shown) are the API's, enforced once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from callroster.accounts.actor import Role
+from callroster.api import users as users_api
+from callroster.api.account import administered_account
+from callroster.api.auth import store_of
+from callroster.web.common import (
+    Form,
+    SignedIn,
+    csrf_field,
+    forbidden,
+    form_refused,
+    http_detail,
+    message,
+    notice,
+    page,
+    redirect,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+AUDIT_ROWS = 200
+ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
+
+
+def _administrator(request: Request, here: str) -> SignedIn | Response:
+    """The signed-in administrator, or where to send whoever this is instead."""
+    signed = signed_in(request, here)
+    if not isinstance(signed, SignedIn):
+        return signed
+    if signed.view.role != Role.ADMINISTRATOR:
+        return page(
+            "Administrators only",
+            '<p role="alert">This page is for the account\'s administrators. '
+            '<a href="/me">Back to your profile</a>.</p>',
+            status_code=403,
+        )
+    return signed
+
+
+def _status(suspended: bool, removed: bool) -> str:
+    if removed:
+        return "Removed"
+    return '<span class="status-suspended">Suspended</span>' if suspended else "Active"
+
+
+def _when(at: dt.datetime | None) -> str:
+    return at.strftime("%d %b %Y %H:%M") if at else "never"
+
+
+def _validation(exc: ValidationError) -> str:
+    fields = ", ".join(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
+    return f"Please check: {fields}."
+
+
+def _role_options(selected: str = "host") -> str:
+    return "".join(
+        f'<option value="{value}"{" selected" if value == selected else ""}>{label}</option>'
+        for value, label in ROLE_NAMES.items()
+    )
+
+
+# -- the account ----------------------------------------------------------------------------
+@router.get("/admin", response_class=HTMLResponse)
+def portal(request: Request, error: str | None = None, done: str | None = None) -> Response:
+    signed = _administrator(request, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    store = store_of(request)
+    account_id = administered_account(signed.caller)
+    account = store.accounts.get_account(signed.caller.actor, account_id)
+    people = store.users.list_users(signed.caller.actor, account_id)
+    rows = "".join(
+        f'<tr><td><a href="/admin/users/{p.id}">{escape(p.name)}</a></td>'
+        f"<td>{escape(p.email or '')}</td><td>{ROLE_NAMES[p.role.value]}</td>"
+        f"<td>{_status(p.suspended, p.removed)}</td></tr>"
+        for p in people
+    )
+    settings = account.settings
+    show = " checked" if settings.get("show_numbers_to_guests", True) else ""
+    record = " checked" if settings.get("recording_allowed", True) else ""
+    webhook = store.accounts.crm_webhook(signed.caller.actor, account_id)
+    webhook_url = escape(webhook.url) if webhook else ""
+    csrf = csrf_field(signed.csrf)
+    region = escape(account.home_region.replace("-", " ").title())
+    body = f"""<nav><a href="/me">Your profile</a><a href="/admin/audit">Audit log</a></nav>
+{message(error)}{notice(done)}
+<p>Account: <strong id="account-name">{escape(account.name)}</strong>.
+Home region: <span id="home-region">{region}</span> (set by the operator).</p>
+<section aria-labelledby="people"><h2 id="people">People</h2>
+<table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th>
+<th scope="col">Role</th><th scope="col">Status</th></tr></thead><tbody>{rows}</tbody></table>
+</section>
+<section aria-labelledby="add"><h2 id="add">Add a person</h2>
+<form method="post" action="/admin/users">{csrf}
+<p><label for="add-role">Role</label>
+<select id="add-role" name="role">{_role_options()}</select></p>
+<p><label for="add-name">Name</label><input id="add-name" name="name" required maxlength="120"></p>
+<p><label for="add-email">Email (they sign in with it)</label>
+<input id="add-email" name="email" type="email" maxlength="320"></p>
+<p><label for="add-phone">Phone</label><input id="add-phone" name="phone" inputmode="tel"
+ maxlength="40"></p>
+<p><label for="add-password">First password (12 characters or more; never shown again)</label>
+<input id="add-password" name="password" type="password" autocomplete="new-password"
+ maxlength="1024"></p>
+<p><button type="submit">Add</button></p></form></section>
+<section aria-labelledby="settings"><h2 id="settings">Account settings</h2>
+<form method="post" action="/admin/settings">{csrf}
+<p class="check"><input id="show-numbers" name="show_numbers_to_guests" type="checkbox"
+ value="on"{show}> <label for="show-numbers">Show callers' numbers to guests in Live Call
+ Status</label></p>
+<p class="check"><input id="recording" name="recording_allowed" type="checkbox"
+ value="on"{record}> <label for="recording">Hosts may record their conferences</label></p>
+<p><button type="submit">Save settings</button></p></form></section>
+<section aria-labelledby="crm"><h2 id="crm">CRM webhook (click-to-call logs)</h2>
+<form method="post" action="/admin/crm-webhook">{csrf}
+<p><label for="crm-url">Webhook URL (https)</label>
+<input id="crm-url" name="url" type="url" maxlength="2000" value="{webhook_url}"></p>
+<p><button type="submit">Save webhook</button></p></form></section>
+<section aria-labelledby="data"><h2 id="data">The account's data</h2>
+<form method="post" action="/admin/contacts/delete">{csrf}
+<p class="check"><input id="confirm-contacts" name="confirm" type="checkbox" value="yes" required>
+<label for="confirm-contacts">Yes, delete the whole contact list</label></p>
+<p><button type="submit" class="danger">Delete the contact list</button></p></form>
+<p class="note">People are removed one by one, from their own page.</p></section>"""
+    return page("Administration", body, csrf=signed.csrf, wide=True)
+
+
+def _back(path: str, *, error: str | None = None, done: str | None = None) -> Response:
+    """Back to the page, saying what happened (Post/Redirect/Get)."""
+    query = urlencode({k: v for k, v in (("error", error), ("done", done)) if v})
+    return redirect(f"{path}?{query}" if query else path)
+
+
+@router.post("/admin/users")
+def add_person(request: Request, form: Form) -> Response:
+    signed = _administrator(request, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    try:
+        body = users_api.UserIn(
+            role=form.get("role", "host"),  # type: ignore[arg-type]
+            name=form.get("name", "").strip(),
+            email=form.get("email") or None,
+            phone=form.get("phone") or None,
+            password=form.get("password") or None,
+        )
+        added = users_api.add_user(body, signed.caller, request)
+    except ValidationError as exc:
+        return _back("/admin", error=_validation(exc))
+    except HTTPException as exc:
+        return _back("/admin", error=http_detail(exc))
+    return _back(f"/admin/users/{added.id}", done=f"{added.name} was added.")
+
+
+@router.post("/admin/settings")
+def save_settings(request: Request, form: Form) -> Response:
+    signed = _administrator(request, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    store_of(request).accounts.update_settings(
+        signed.caller.actor,
+        administered_account(signed.caller),
+        show_numbers_to_guests=form.get("show_numbers_to_guests") == "on",
+        recording_allowed=form.get("recording_allowed") == "on",
+    )
+    return _back("/admin", done="Settings saved.")
+
+
+@router.post("/admin/crm-webhook", response_class=HTMLResponse)
+def save_webhook(request: Request, form: Form) -> Response:
+    signed = _administrator(request, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    account_id = administered_account(signed.caller)
+    url = form.get("url", "").strip()
+    store = store_of(request)
+    if not url:
+        store.accounts.set_crm_webhook(signed.caller.actor, account_id, None, None)
+        return _back("/admin", done="The CRM webhook was removed.")
+    try:
+        secret = store.accounts.set_crm_webhook(signed.caller.actor, account_id, url, None)
+    except ValueError as exc:
+        return _back("/admin", error=str(exc))
+    shown = (
+        f"<p>Give your CRM this signing secret. It is shown this once:</p>"
+        f'<p><code class="secret" id="crm-secret">{escape(secret)}</code></p>'
+        if secret
+        else ""
+    )
+    return page(
+        "CRM webhook saved",
+        f"{notice('Click-to-call logs will be posted, signed, to ' + url + '.')}{shown}"
+        '<p><a href="/admin">Back to administration</a></p>',
+        wide=True,
+    )
+
+
+@router.post("/admin/contacts/delete")
+def delete_contacts(request: Request, form: Form) -> Response:
+    signed = _administrator(request, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    if form.get("confirm") != "yes":
+        return _back("/admin", error="Tick the box to confirm the deletion.")
+    gone = users_api.delete_contacts(signed.caller, request)["deleted"]
+    return _back("/admin", done=f"The contact list was deleted ({gone} contacts).")
+
+
+# -- one person ----------------------------------------------------------------------------
+@router.get("/admin/users/{user_id}", response_class=HTMLResponse)
+def person(
+    user_id: str, request: Request, error: str | None = None, done: str | None = None
+) -> Response:
+    here = f"/admin/users/{user_id}"
+    signed = _administrator(request, here)
+    if not isinstance(signed, SignedIn):
+        return signed
+    store = store_of(request)
+    try:
+        user = users_api.get_user(user_id, signed.caller, request)
+        history = users_api.user_conferences(user_id, signed.caller, request)
+    except HTTPException:
+        return page("Not found", "<p>No such person in this account.</p>", status_code=404)
+    delegates = store.users.delegates_of(signed.caller.actor, user_id)
+    csrf = csrf_field(signed.csrf)
+    name = escape(user.name)
+    conferences = "".join(
+        f"<tr><td>{escape(c.title)}</td><td>{escape(c.pin)}</td>"
+        f"<td>{c.created_at:%d %b %Y}</td><td>{c.legs}</td>"
+        f"<td>{_when(c.last_joined_at)}</td></tr>"
+        for c in history
+    )
+    delegate_list = "".join(f"<li>{escape(d.name)}</li>" for d in delegates) or "<li>None</li>"
+    if user.removed:
+        actions = "<p>This person was removed; their details are erased.</p>"
+    else:
+        toggle = "resume" if user.suspended else "suspend"
+        toggle_label = f"Resume {name}" if user.suspended else f"Suspend {name}"
+        actions = f"""<section aria-labelledby="edit"><h2 id="edit">Edit</h2>
+<form method="post" action="{here}">{csrf}
+<p><label for="edit-name">Name</label><input id="edit-name" name="name" required
+ maxlength="120" value="{name}"></p>
+<p><label for="edit-email">Email</label><input id="edit-email" name="email" type="email"
+ maxlength="320" value="{escape(user.email or "")}"></p>
+<p><label for="edit-phone">Phone</label><input id="edit-phone" name="phone" inputmode="tel"
+ maxlength="40" value="{escape(user.phone or "")}"></p>
+<p><label for="edit-role">Role</label><select id="edit-role" name="role">
+{_role_options(user.role)}</select></p>
+<p><label for="edit-password">New password (leave empty to keep theirs)</label>
+<input id="edit-password" name="password" type="password" autocomplete="new-password"
+ maxlength="1024"></p>
+<p><button type="submit">Save changes</button></p></form></section>
+<section aria-labelledby="access"><h2 id="access">Access</h2>
+<form method="post" action="{here}/{toggle}">{csrf}
+<p><button type="submit">{toggle_label}</button></p></form>
+<form method="post" action="{here}/remove">{csrf}
+<p class="check"><input id="confirm-remove" name="confirm" type="checkbox" value="yes" required>
+<label for="confirm-remove">Yes, remove {name} and erase their details</label></p>
+<p><button type="submit" class="danger">Remove</button></p></form></section>"""
+    body = f"""<nav><a href="/admin">Back to administration</a></nav>
+{message(error)}{notice(done)}
+<dl><dt>Role</dt><dd id="person-role">{ROLE_NAMES[user.role]}</dd>
+<dt>Email</dt><dd id="person-email">{escape(user.email or "none")}</dd>
+<dt>Phone</dt><dd id="person-phone">{escape(user.phone or "none")}</dd>
+<dt>Status</dt><dd id="person-status">{_status(user.suspended, user.removed)}</dd></dl>
+{actions}
+<section aria-labelledby="history"><h2 id="history">Conference history</h2>
+<table id="conferences"><thead><tr><th scope="col">Conference</th><th scope="col">PIN</th>
+<th scope="col">Created</th><th scope="col">Legs joined</th><th scope="col">Last used</th>
+</tr></thead><tbody>{conferences}</tbody></table></section>
+<section aria-labelledby="delegates"><h2 id="delegates">Delegates</h2>
+<ul id="delegate-list">{delegate_list}</ul></section>"""
+    return page(user.name, body, csrf=signed.csrf, wide=True)
+
+
+@router.post("/admin/users/{user_id}")
+def edit_person(user_id: str, request: Request, form: Form) -> Response:
+    here = f"/admin/users/{user_id}"
+    signed = _administrator(request, here)
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    try:
+        patch = users_api.UserPatch(
+            role=form.get("role") or None,  # type: ignore[arg-type]
+            name=form.get("name", "").strip() or None,
+            email=form.get("email", ""),
+            phone=form.get("phone", ""),
+            password=form.get("password") or None,
+        )
+        users_api.edit_user(user_id, patch, signed.caller, request)
+    except ValidationError as exc:
+        return _back(here, error=_validation(exc))
+    except HTTPException as exc:
+        return _back(here, error=http_detail(exc))
+    return _back(here, done="Changes saved.")
+
+
+def _access(user_id: str, request: Request, form: dict[str, str], action: str) -> Response:
+    here = f"/admin/users/{user_id}"
+    signed = _administrator(request, here)
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    try:
+        if action == "suspend":
+            users_api.suspend_user(user_id, signed.caller, request)
+            done = "Suspended: they are signed out and their conferences take no calls."
+        elif action == "resume":
+            users_api.resume_user(user_id, signed.caller, request)
+            done = "Resumed."
+        else:
+            if form.get("confirm") != "yes":
+                return _back(here, error="Tick the box to confirm the removal.")
+            users_api.remove_user(user_id, signed.caller, request)
+            done = "Removed: their details are erased."
+    except HTTPException as exc:
+        return _back(here, error=http_detail(exc))
+    return _back(here, done=done)
+
+
+@router.post("/admin/users/{user_id}/suspend")
+def suspend_person(user_id: str, request: Request, form: Form) -> Response:
+    return _access(user_id, request, form, "suspend")
+
+
+@router.post("/admin/users/{user_id}/resume")
+def resume_person(user_id: str, request: Request, form: Form) -> Response:
+    return _access(user_id, request, form, "resume")
+
+
+@router.post("/admin/users/{user_id}/remove")
+def remove_person(user_id: str, request: Request, form: Form) -> Response:
+    return _access(user_id, request, form, "remove")
+
+
+# -- the audit log --------------------------------------------------------------------------
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit(request: Request) -> Response:
+    signed = _administrator(request, "/admin/audit")
+    if not isinstance(signed, SignedIn):
+        return signed
+    entries = store_of(request).audit.entries(administered_account(signed.caller), AUDIT_ROWS)
+    rows = "".join(
+        f"<tr><td>{e.seq}</td><td>{e.at:%Y-%m-%d %H:%M:%S}</td><td>{escape(e.actor)}</td>"
+        f"<td>{escape(e.action)}</td><td>{escape(e.subject)}</td><td>{escape(e.source)}</td>"
+        f"<td>{escape(e.reason)}</td></tr>"
+        for e in entries
+    )
+    body = f"""<nav><a href="/admin">Back to administration</a></nav>
+<p class="note">Every read or change of the account's personal data and every control on a
+call, newest first ({len(entries)} shown). Each entry carries the hash of the one before, so
+an edited or deleted entry is found by <code>callroster audit verify</code>.</p>
+<table id="audit"><thead><tr><th scope="col">#</th><th scope="col">When (UTC)</th>
+<th scope="col">Who</th><th scope="col">What</th><th scope="col">Subject</th>
+<th scope="col">From</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table>"""
+    return page("Audit log", body, wide=True)

@@ -43,6 +43,7 @@ from callroster.roster.roster import Roster
 from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
+from callroster.web.profile import router as profile_router
 from callroster.web.signin import router as signin_router
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(operator_router)
     app.include_router(signin_router)
     app.include_router(portal_router)
+    app.include_router(profile_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -22,7 +22,14 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 
-from callroster.api.auth import Caller, authenticated, bearer_token, caller_for_credential, store_of
+from callroster.api.auth import (
+    Caller,
+    authenticated,
+    bearer_token,
+    caller_for_credential,
+    store_of,
+    websocket_session,
+)
 from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
@@ -236,7 +243,8 @@ async def live(
     each change alone as it happens; one that fell behind gets everything it missed in one
     message. A watcher 1,000 changes behind is closed with code 4008 and should reconnect
     with ``?since=`` its last sequence number."""
-    credential = bearer_token(websocket.headers) or token
+    # A bearer header, ?token=, or the session cookie of a page of this very site.
+    credential = bearer_token(websocket.headers) or token or websocket_session(websocket)
     source = websocket.client.host if websocket.client else "unknown"
     store = store_of(websocket)
     caller = (

@@ -29,11 +29,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from callroster.accounts import session_policy, signin
-from callroster.accounts.actor import Role
 from callroster.accounts.signin import NextStep, Refused
 from callroster.api.auth import SESSION_COOKIE, store_of
-from callroster.errors import DataKeyDestroyedError, NotFoundError
-from callroster.store.errors import AccessDeniedError
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
 from callroster.web.common import NO_STORE as _NO_STORE
 from callroster.web.common import Form
@@ -381,52 +378,6 @@ def logout(request: Request, form: Form) -> Response:
     response = _redirect("/login")
     _clear_session_cookie(response)
     return response
-
-
-@router.get("/me", response_class=HTMLResponse, include_in_schema=False)
-def me_page(request: Request) -> Response:
-    current = _current(request)
-    if current is None:
-        return _redirect(_with_next("/login", "/me"))
-    token, view = current
-    step = signin.next_step(view)
-    if step != NextStep.DONE:
-        return _redirect(_step_url(step, "/me"))
-    store = store_of(request)
-    actor = signin.actor_of(view, _source(request), _reason(request))
-    try:
-        user = store.accounts.get_user(actor, view.user_id)
-        account = store.accounts.get_account(actor, view.account_id)
-    except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "this account is gone") from None
-    csrf = csrf_token_for(token)
-    until = (
-        "You stay signed in until " + view.expires_at.strftime("%d %b %Y %H:%M UTC") + "."
-        if view.stay_signed_in
-        else "You are signed out after 15 minutes without activity, or when you close the browser."
-    )
-    email = f'<dt>Email</dt><dd id="email">{escape(user.email)}</dd>' if user.email else ""
-    factor = ""
-    if view.second_factor_enrolled:
-        factor = '<p><a href="/account/second-factor">Second factor</a>: set up</p>'
-    elif view.role != Role.ADMINISTRATOR:
-        factor = '<p><a href="/account/second-factor">Set up a second factor</a></p>'
-    return _page(
-        "Signed in",
-        f"""<dl>
-<dt>Name</dt><dd id="name">{escape(user.name)}</dd>
-{email}
-<dt>Role</dt><dd id="role">{escape(_ROLE_NAMES.get(user.role.value, user.role.value))}</dd>
-<dt>Account</dt><dd id="account">{escape(account.name)}</dd>
-</dl>
-<p class="note">{escape(until)}</p>
-{factor}
-<form method="post" action="/logout">
-<input type="hidden" name="csrf_token" value="{escape(csrf)}">
-<p><button type="submit">Sign out</button></p>
-</form>""",
-        csrf=csrf,
-    )
 
 
 @router.get("/api/v1/session", tags=["sign-in"])

@@ -1,11 +1,12 @@
 // "We call you" (guests) and "add a guest by phone" (the host): the call phones a number and
 // whoever answers joins by pressing 1. The roster shows the leg ringing, then on the call.
 "use strict";
-(() => {
+(async () => {
   const main = document.querySelector("main");
   const conferenceId = main.dataset.conference;
-  const hostToken = new URLSearchParams(location.hash.slice(1)).get("token");
-  const credential = hostToken || main.dataset.link;
+  // roster.js works out whether the host (by token, or signed in) has this page open.
+  const who = await window.callrosterWho;
+  const isHost = who.isHost;
   const form = document.getElementById("call-form");
   const nameInput = document.getElementById("call-name");
   const number = document.getElementById("call-number");
@@ -13,7 +14,7 @@
   const button = document.getElementById("call-button");
   const note = document.getElementById("call-status");
 
-  if (hostToken) {
+  if (isHost) {
     document.getElementById("call-me").textContent = "Add a guest by phone";
     document.getElementById("call-name-label").textContent = "Their name, as everyone will see it";
     button.textContent = "Call them";
@@ -28,14 +29,14 @@
     try {
       const response = await fetch(`/api/v1/conferences/${conferenceId}/legs`, {
         method: "POST",
-        headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
+        headers: { ...who.headers(), "Content-Type": "application/json" },
         body: JSON.stringify({
           number: number.value, country: country.value, name: nameInput.value.trim() || null,
         }),
       });
       const body = await response.json();
       if (response.ok) {
-        note.textContent = hostToken
+        note.textContent = isHost
           ? `Calling ${body.number}. They join when they answer and press 1.`
           : `Calling you on ${body.number}. Answer, then press 1 to join.`;
       } else if (response.status === 429) {

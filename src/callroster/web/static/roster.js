@@ -8,8 +8,33 @@ const main = document.querySelector("main");
 const conferenceId = main.dataset.conference;
 const link = main.dataset.link;
 const hostToken = new URLSearchParams(location.hash.slice(1)).get("token");
-const credential = hostToken || link;
-const isHost = Boolean(hostToken);
+// A bearer credential (the host's token from the fragment, or the guest's link), or null
+// when the host is signed in: then the session cookie goes with every request, and what
+// changes something carries the page's CSRF token.
+let credential = hostToken || link;
+let isHost = Boolean(hostToken);
+let csrf = null;
+
+// Is whoever has this page open the host (or a delegate, or an administrator), signed in?
+// The other scripts wait for the answer: window.callrosterWho resolves to
+// { isHost, headers() }, the headers their API requests need.
+function authHeaders() {
+  return credential ? { Authorization: `Bearer ${credential}` } : { "X-CSRF-Token": csrf };
+}
+async function whoAmI() {
+  if (!hostToken) {
+    try {
+      const session = await fetch("/api/v1/session");
+      if (session.ok) {
+        const token = (await session.json()).csrf_token;
+        const mine = await fetch(`/api/v1/conferences/${conferenceId}`);
+        if (mine.ok) { isHost = true; credential = null; csrf = token; }
+      }
+    } catch { /* not signed in: a guest */ }
+  }
+  return { isHost, headers: authHeaders };
+}
+window.callrosterWho = whoAmI();
 const list = document.getElementById("legs");
 const status = document.getElementById("status");
 const legs = new Map();
@@ -36,7 +61,7 @@ const book = {
 function api(path, method, body) {
   return fetch(`/api/v1/conferences/${conferenceId}${path}`, {
     method,
-    headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
+    headers: { ...authHeaders(), "Content-Type": "application/json" },
     body: body ? JSON.stringify(body) : undefined,
   }).then((r) => {
     if (!r.ok) {
@@ -242,8 +267,11 @@ function handle(message) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const since = lastSeq === null ? "" : `&since=${lastSeq}`;
-  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/conferences/${conferenceId}/live?token=${encodeURIComponent(credential)}${since}`);
+  // Signed in, the cookie opens the WebSocket (it is sent, and accepted, from this site only).
+  const query = new URLSearchParams();
+  if (credential) query.set("token", credential);
+  if (lastSeq !== null) query.set("since", lastSeq);
+  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/conferences/${conferenceId}/live?${query}`);
   ws.onopen = () => say("Live");
   // Each message is an array of roster messages, oldest first: the snapshot, or one or more
   // changes (several at once when this page fell behind).
@@ -251,14 +279,16 @@ function connect() {
   ws.onclose = () => { say("Reconnecting…"); setTimeout(connect, 1000); };
 }
 
-if (isHost) {
-  const bar = document.getElementById("host-controls");
-  bar.hidden = false;
-  document.getElementById("lock").addEventListener("click", () => api(main.dataset.locked === "yes" ? "/unlock" : "/lock", "POST"));
-  document.getElementById("mute-all").addEventListener("click", () => api("/mute-all", "POST"));
-}
+window.callrosterWho.then(() => {
+  if (isHost) {
+    const bar = document.getElementById("host-controls");
+    bar.hidden = false;
+    document.getElementById("lock").addEventListener("click", () => api(main.dataset.locked === "yes" ? "/unlock" : "/lock", "POST"));
+    document.getElementById("mute-all").addEventListener("click", () => api("/mute-all", "POST"));
+  }
+  connect();
+});
 document.getElementById("vcard").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   if (file) { book.importVcard(await file.text()); legs.forEach(render); say("Address book imported (on this device only)"); }
 });
-connect();

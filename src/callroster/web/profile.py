@@ -1,0 +1,237 @@
+"""``/me``: a signed-in user's own page. Who they are; their profile (name, phone); for a
+host, their conferences with the dial-in details, PIN (and a PIN reset) and the personal
+room link, and the delegates they authorise; for a delegate, the conferences they manage;
+for an administrator, the way to the portal. Sign out and the second factor from here.
+
+Plain CSRF-checked forms calling the API's own functions (``api.users``), so a delegate
+can never reach a host's profile from here either.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from callroster.accounts.actor import Role
+from callroster.api import users as users_api
+from callroster.api.auth import store_of
+from callroster.config import Settings
+from callroster.store.conferences import ConferenceView
+from callroster.store.store import Store
+from callroster.web.common import (
+    Form,
+    SignedIn,
+    csrf_field,
+    forbidden,
+    form_refused,
+    http_detail,
+    message,
+    notice,
+    page,
+    redirect,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
+
+
+def _back(*, error: str | None = None, done: str | None = None) -> Response:
+    query = urlencode({k: v for k, v in (("error", error), ("done", done)) if v})
+    return redirect(f"/me?{query}" if query else "/me")
+
+
+def _conference(view: ConferenceView, settings: Settings, csrf: str, resettable: bool) -> str:
+    sip_host = f"{settings.host_for_links}:{settings.sip_port}"
+    link = f"{settings.web_base_url}/c/{view.web_link}"
+    numbers = "".join(
+        f'<li><a href="tel:{escape(n)}">{escape(n)}</a></li>' for n in view.dial_in_numbers
+    )
+    host_pin = (
+        f'<dt>Your host PIN</dt><dd class="host-pin">{escape(view.host_pin)}</dd>'
+        if view.host_pin
+        else ""
+    )
+    reset = (
+        f'<form method="post" action="/me/conferences/{view.id}/pin">{csrf_field(csrf)}'
+        '<p><button type="submit">Give it a new PIN</button></p></form>'
+        if resettable
+        else ""
+    )
+    return f"""<article class="conference" aria-label="{escape(view.title)}">
+<h3>{escape(view.title)}</h3>
+<dl><dt>Dial in</dt><dd><ul>{numbers or "<li>none</li>"}</ul></dd>
+<dt>PIN</dt><dd class="pin">{escape(view.pin)}</dd>{host_pin}
+<dt>Direct SIP address</dt><dd><code>sip:{escape(view.pin)}@{escape(sip_host)}</code></dd>
+<dt>Room link for guests</dt><dd><a class="room-link" href="{escape(link)}">{escape(link)}</a></dd>
+</dl>
+<p><a class="live" href="/c/{escape(view.web_link)}">Open Live Call Status</a></p>
+{reset}</article>"""
+
+
+def _conferences(store: Store, signed: SignedIn, settings: Settings, host_ids: list[str]) -> str:
+    actor = signed.caller.actor
+    views = [
+        store.conferences.get_conference(actor, conference_id)
+        for host_id in host_ids
+        for conference_id in store.conferences.conferences_of_host(host_id)
+    ]
+    return "".join(_conference(v, settings, signed.csrf, True) for v in views)
+
+
+@router.get("/me", response_class=HTMLResponse)
+def me_page(request: Request, error: str | None = None, done: str | None = None) -> Response:
+    signed = signed_in(request, "/me")
+    if not isinstance(signed, SignedIn):
+        return signed
+    store = store_of(request)
+    settings: Settings = request.app.state.settings
+    view, actor = signed.view, signed.caller.actor
+    user = store.accounts.get_user(actor, view.user_id)
+    account = store.accounts.get_account(actor, view.account_id)
+    csrf = csrf_field(signed.csrf)
+    until = (
+        "You stay signed in until " + view.expires_at.strftime("%d %b %Y %H:%M UTC") + "."
+        if view.stay_signed_in
+        else "You are signed out after 15 minutes without activity, or when you close the browser."
+    )
+    email = f'<dt>Email</dt><dd id="email">{escape(user.email)}</dd>' if user.email else ""
+    factor = ""
+    if view.second_factor_enrolled:
+        factor = '<p><a href="/account/second-factor">Second factor</a>: set up</p>'
+    elif view.role != Role.ADMINISTRATOR:
+        factor = '<p><a href="/account/second-factor">Set up a second factor</a></p>'
+    admin = (
+        '<p><a href="/admin">Administration</a> (people, settings, audit log)</p>'
+        if view.role == Role.ADMINISTRATOR
+        else ""
+    )
+    sections = [
+        f"""<section aria-labelledby="profile"><h2 id="profile">Your profile</h2>
+<form method="post" action="/me/profile">{csrf}
+<p><label for="profile-name">Name</label><input id="profile-name" name="name" required
+ maxlength="120" value="{escape(user.name)}"></p>
+<p><label for="profile-phone">Your phone (click-to-call rings it first)</label>
+<input id="profile-phone" name="phone" inputmode="tel" maxlength="40"
+ value="{escape(user.phone or "")}"></p>
+<p><button type="submit">Save profile</button></p></form></section>"""
+    ]
+    if view.role in (Role.HOST, Role.ADMINISTRATOR):
+        own = _conferences(store, signed, settings, [view.user_id])
+        if own:
+            sections.append(
+                '<section aria-labelledby="yours"><h2 id="yours">Your conferences</h2>'
+                f"{own}</section>"
+            )
+        delegates = store.users.delegates_of(actor, view.user_id)
+        rows = "".join(
+            f'<li>{escape(d.name)} <form class="inline" method="post" '
+            f'action="/me/delegates/{d.id}/remove">{csrf}<button type="submit" class="link">'
+            f"Withdraw</button></form></li>"
+            for d in delegates
+        )
+        sections.append(
+            f"""<section aria-labelledby="delegates"><h2 id="delegates">Your delegates</h2>
+<p class="note">A delegate manages your conferences and uses the host controls on your
+calls; they cannot change your profile.</p>
+<ul id="delegate-list">{rows or "<li>None</li>"}</ul>
+<form method="post" action="/me/delegates">{csrf}
+<p><label for="delegate-email">Authorise a delegate by their email</label>
+<input id="delegate-email" name="email" type="email" required maxlength="320"></p>
+<p><button type="submit">Authorise</button></p></form></section>"""
+        )
+    if view.role == Role.DELEGATE:
+        managed = _conferences(
+            store, signed, settings, store.accounts.hosts_delegated_to(view.user_id)
+        )
+        sections.append(
+            '<section aria-labelledby="managed"><h2 id="managed">Conferences you manage</h2>'
+            f"{managed or '<p>No host has authorised you yet.</p>'}</section>"
+        )
+    body = f"""{message(error)}{notice(done)}<dl>
+<dt>Name</dt><dd id="name">{escape(user.name)}</dd>
+{email}
+<dt>Role</dt><dd id="role">{escape(ROLE_NAMES.get(user.role.value, user.role.value))}</dd>
+<dt>Account</dt><dd id="account">{escape(account.name)}</dd>
+</dl>
+{admin}{"".join(sections)}
+<p class="note">{escape(until)}</p>
+{factor}
+<form method="post" action="/logout">{csrf}
+<p><button type="submit">Sign out</button></p>
+</form>"""
+    return page("Signed in", body, csrf=signed.csrf)
+
+
+def _posted(request: Request, form: dict[str, str]) -> SignedIn | Response:
+    signed = signed_in(request, "/me")
+    if isinstance(signed, SignedIn) and form_refused(form, signed):
+        return forbidden()
+    return signed
+
+
+@router.post("/me/profile")
+def save_profile(request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        patch = users_api.ProfilePatch(
+            name=form.get("name", "").strip() or None, phone=form.get("phone", "")
+        )
+        users_api.edit_profile(patch, signed.caller, request)
+    except ValidationError:
+        return _back(error="A name is 1 to 120 characters; a phone, 40 at most.")
+    except HTTPException as exc:
+        return _back(error=http_detail(exc))
+    return _back(done="Profile saved.")
+
+
+@router.post("/me/conferences/{conference_id}/pin")
+async def new_pin(conference_id: str, request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        pin = (await users_api.reset_pin(conference_id, signed.caller, request)).pin
+    except HTTPException as exc:
+        return _back(error=http_detail(exc))
+    return _back(done=f"The conference has a new PIN: {pin}. The old one no longer works.")
+
+
+@router.post("/me/delegates")
+def authorise_delegate(request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    store = store_of(request)
+    try:
+        found = store.accounts.find_user_ids_by_email(form.get("email", ""))
+    except ValueError:
+        found = []
+    if not found:
+        return _back(error="Nobody in your account has that email.")
+    try:
+        users_api.add_delegate(users_api.DelegateIn(user_id=found[0]), signed.caller, request)
+    except HTTPException as exc:
+        detail = http_detail(exc)
+        if exc.status_code == 404:
+            detail = "Nobody in your account has that email."
+        return _back(error=detail)
+    return _back(done="Delegate authorised.")
+
+
+@router.post("/me/delegates/{user_id}/remove")
+def withdraw_delegate(user_id: str, request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        users_api.remove_delegate(user_id, signed.caller, request)
+    except HTTPException as exc:
+        return _back(error=http_detail(exc))
+    return _back(done="Delegation withdrawn.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class DemoDetails:
     web_url: str
     host_token: str
     admin_token: str
+    host_email: str = DEMO_HOST_EMAIL
+    admin_email: str = DEMO_ADMIN_EMAIL
+    password: str = ""  # the demo users' password, made at random once (in demo.json)
 
 
 def _tokens_file(settings: Settings) -> Path:
@@ -99,7 +103,13 @@ def ensure_demo(store: Store, settings: Settings) -> DemoDetails:
         tokens["admin_token"] = store.tokens.issue(
             actor, account_id, admin_id, {"admin"}, "demo administrator"
         )
-    if not (host_ok and admin_ok):
+    password_new = not tokens.get("password")
+    if password_new:
+        # A random password, not a default one: it is in demo.json (0600) and the banner.
+        tokens["password"] = secrets.token_urlsafe(12)
+        for user_id in (host_id, admin_id):
+            store.users.set_password(actor, user_id, tokens["password"])
+    if not (host_ok and admin_ok) or password_new:
         _write_tokens(path, tokens)
 
     sip_host = f"{settings.host_for_links}:{settings.sip_port}"
@@ -116,6 +126,7 @@ def ensure_demo(store: Store, settings: Settings) -> DemoDetails:
         web_url=f"{settings.web_base_url}/c/{conference.web_link}",
         host_token=tokens["host_token"],
         admin_token=tokens["admin_token"],
+        password=tokens["password"],
     )
 
 
@@ -136,6 +147,9 @@ def banner(details: DemoDetails, settings: Settings) -> str:
             f"  Web page:    {details.web_url}",
             f"  Host token:  {details.host_token}",
             f"  Admin token: {details.admin_token}",
+            f"  Sign in:     {settings.web_base_url}/login  as {details.host_email} (host) or",
+            f"               {details.admin_email} (administrator, sets up a second factor),",
+            f"               password {details.password}",
             "  (also in `callroster demo --json`)",
             "",
             "Press Ctrl-C to stop.",

@@ -141,6 +141,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/account/users/{user_id}/resume"): ADMIN,
     ("GET", "/api/v1/account/users/{user_id}/conferences"): ADMIN,
     ("DELETE", "/api/v1/account/contacts"): ADMIN,
+    ("DELETE", "/api/v1/account/conferences/{conference_id}/history"): {
+        **ADMIN,
+        "other_admin": "hidden",
+    },
     ("PATCH", "/api/v1/me"): PROFILE,
     ("GET", "/api/v1/me/delegates"): DELEGATES,
     ("POST", "/api/v1/me/delegates"): DELEGATES,

@@ -90,6 +90,22 @@ def test_an_administrator_adds_edits_suspends_resumes_and_removes_a_host(
 
     history = client.get(f"{USERS}/{host['id']}/conferences", headers=admin).json()
     assert [(c["title"], c["pin"], c["legs"]) for c in history] == [("Partners' call", pin, 0)]
+    for number in ("+447700900701", "+447700900702"):
+        store.conferences.add_leg(
+            OPERATOR,
+            conference,
+            joined_via="dial_in",
+            name="Gwen Guest",
+            name_source="contact",
+            number=number,
+            withheld=False,
+        )
+    history = client.get(f"{USERS}/{host['id']}/conferences", headers=admin).json()
+    assert history[0]["legs"] == 2 and history[0]["last_joined_at"] is not None
+    cleared = client.delete(f"/api/v1/account/conferences/{conference}/history", headers=admin)
+    assert cleared.json() == {"deleted": 2}
+    assert store.conferences.legs(OPERATOR, conference) == []
+    assert client.get(f"{USERS}/{host['id']}/conferences", headers=admin).json()[0]["legs"] == 0
 
     assert client.delete(f"{USERS}/{host['id']}", headers=admin).status_code == 204
     assert client.get("/api/v1/me", headers=_bearer(token)).status_code == 401

@@ -119,11 +119,26 @@ def test_an_administrator_looks_after_a_host_from_the_portal(
         store = open_store(load_settings(data=portal.store_path))
         try:
             [priya] = store.accounts.find_user_ids_by_email(NEW_EMAIL)
-            store.conferences.create_conference(OPERATOR, priya, "Partners' weekly")
+            weekly = store.conferences.create_conference(OPERATOR, priya, "Partners' weekly")
+            store.conferences.add_leg(
+                OPERATOR,
+                weekly,
+                joined_via="dial_in",
+                name="Gwen Guest",
+                name_source="contact",
+                number="+447700900701",
+                withheld=False,
+            )
         finally:
             store.close()
         page.reload()
-        expect(page.locator("#conferences")).to_contain_text("Partners' weekly")
+        row = page.locator("#conferences tbody tr", has_text="Partners' weekly")
+        expect(row.locator("td").nth(3)).to_have_text("1")
+        row.get_by_role("button", name="Delete its call history").click()
+        expect(page.locator("#notice")).to_have_text(
+            "The conference's call history was deleted (1 leg)."
+        )
+        expect(row.locator("td").nth(3)).to_have_text("0")
 
         # Suspended, she cannot sign in; resumed, she can.
         page.get_by_role("button", name="Suspend Priya Partner").click()

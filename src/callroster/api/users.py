@@ -278,6 +278,22 @@ def user_conferences(
     return [_history_out(h) for h in store.users.conference_history(caller.actor, user_id)]
 
 
+@router.delete("/account/conferences/{conference_id}/history")
+def delete_conference_history(
+    conference_id: str, caller: CallerDep, request: Request
+) -> dict[str, int]:
+    """Delete who was on a conference's past calls (names and numbers of its legs)."""
+    account_id = administered_account(caller)
+    store = store_of(request)
+    try:
+        view = store.conferences.get_conference(caller.actor, conference_id)
+    except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
+        view = None
+    if view is None or view.account_id != account_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
+    return {"deleted": store.users.delete_conference_history(caller.actor, conference_id)}
+
+
 @router.delete("/account/contacts", status_code=status.HTTP_200_OK)
 def delete_contacts(caller: CallerDep, request: Request) -> dict[str, int]:
     """Delete the account's whole contact list (used for name resolution)."""

@@ -302,6 +302,21 @@ class UserAdminRepository:
                 for conference, count, last in rows
             ]
 
+    def delete_conference_history(self, actor: Actor, conference_id: str) -> int:
+        """Delete who was on a conference's past calls (its legs: names and numbers);
+        returns how many legs went. The conference itself, and its call detail records for
+        billing, stay."""
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError("no such conference")
+            authorise(actor, row.account_id)
+            gone = _deleted(session, delete(Leg).where(Leg.conference_id == conference_id))
+            self._audit.record(
+                session, actor, "legs.delete_all", f"conference:{conference_id}", row.account_id
+            )
+            return gone
+
     # -- the account's data ------------------------------------------------------------------
     def delete_contacts(self, actor: Actor, account_id: str) -> int:
         """Delete the account's whole contact list; returns how many went."""

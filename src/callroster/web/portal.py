@@ -62,6 +62,10 @@ def _status(suspended: bool, removed: bool) -> str:
     return '<span class="status-suspended">Suspended</span>' if suspended else "Active"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _when(at: dt.datetime | None) -> str:
     return at.strftime("%d %b %Y %H:%M") if at else "never"
 
@@ -230,7 +234,7 @@ def delete_contacts(request: Request, form: Form) -> Response:
     if form.get("confirm") != "yes":
         return _back("/admin", error="Tick the box to confirm the deletion.")
     gone = users_api.delete_contacts(signed.caller, request)["deleted"]
-    return _back("/admin", done=f"The contact list was deleted ({gone} contacts).")
+    return _back("/admin", done=f"The contact list was deleted ({_count(gone, 'contact')}).")
 
 
 # -- one person ----------------------------------------------------------------------------
@@ -254,7 +258,15 @@ def person(
     conferences = "".join(
         f"<tr><td>{escape(c.title)}</td><td>{escape(c.pin)}</td>"
         f"<td>{c.created_at:%d %b %Y}</td><td>{c.legs}</td>"
-        f"<td>{_when(c.last_joined_at)}</td></tr>"
+        f"<td>{_when(c.last_joined_at)}</td><td>"
+        + (
+            f'<form method="post" action="/admin/conferences/{c.id}/history/delete">{csrf}'
+            f'<input type="hidden" name="back" value="{escape(user_id)}">'
+            f'<button type="submit" class="link">Delete its call history</button></form>'
+            if c.legs
+            else ""
+        )
+        + "</td></tr>"
         for c in history
     )
     delegate_list = "".join(f"<li>{escape(d.name)}</li>" for d in delegates) or "<li>None</li>"
@@ -294,7 +306,8 @@ def person(
 <section aria-labelledby="history"><h2 id="history">Conference history</h2>
 <table id="conferences"><thead><tr><th scope="col">Conference</th><th scope="col">PIN</th>
 <th scope="col">Created</th><th scope="col">Legs joined</th><th scope="col">Last used</th>
-</tr></thead><tbody>{conferences}</tbody></table></section>
+<th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+<tbody>{conferences}</tbody></table></section>
 <section aria-labelledby="delegates"><h2 id="delegates">Delegates</h2>
 <ul id="delegate-list">{delegate_list}</ul></section>"""
     return page(user.name, body, csrf=signed.csrf, wide=True)
@@ -361,6 +374,24 @@ def resume_person(user_id: str, request: Request, form: Form) -> Response:
 @router.post("/admin/users/{user_id}/remove")
 def remove_person(user_id: str, request: Request, form: Form) -> Response:
     return _access(user_id, request, form, "remove")
+
+
+@router.post("/admin/conferences/{conference_id}/history/delete")
+def delete_history(conference_id: str, request: Request, form: Form) -> Response:
+    person_id = form.get("back", "")
+    safe = person_id and all(c.isascii() and (c.isalnum() or c == "-") for c in person_id)
+    back = f"/admin/users/{person_id}" if safe else "/admin"
+    signed = _administrator(request, back)
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form_refused(form, signed):
+        return forbidden()
+    try:
+        gone = users_api.delete_conference_history(conference_id, signed.caller, request)
+    except HTTPException as exc:
+        return _back(back, error=http_detail(exc))
+    count = _count(gone["deleted"], "leg")
+    return _back(back, done=f"The conference's call history was deleted ({count}).")
 
 
 # -- the audit log --------------------------------------------------------------------------

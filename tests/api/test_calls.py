@@ -144,4 +144,8 @@ async def test_who_may_click_to_call(
         "/api/v1/calls", json={"number": "+19005550100"}, headers=with_phone
     )
     assert blocked.status_code == 403
+    # The host's own phone is rung first: a premium-rate one is refused as well.
+    premium = _bearer(_host_with_phone(harness, "+449098790000"))
+    refused = await client.post("/api/v1/calls", json=body, headers=premium)
+    assert refused.status_code == 403 and "not allowed" in refused.json()["detail"]
     assert not harness.bridge.calls

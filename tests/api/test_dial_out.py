@@ -206,3 +206,11 @@ async def test_who_may_dial_and_which_numbers(
     assert (await client.post(url, json=uk, headers=host)).status_code == 202
     actions = [e.action for e in harness.store.audit.entries(harness.demo.account_id, 50)]
     assert actions.count("web.call_me") == 2 and actions.count("control.dial_out") == 1
+    # A locked conference lets no guest be called in (checked before any limit); the host
+    # still may call someone in.
+    harness.bridge.control(harness.demo.conference_id, "lock", None)
+    calls = len(harness.bridge.calls)
+    locked = await client.post(url, json={"number": "+447700900204", "name": "G"}, headers=guest)
+    assert locked.status_code == 423 and "locked" in locked.json()["detail"]
+    assert len(harness.bridge.calls) == calls
+    assert (await client.post(url, json=uk, headers=host)).status_code == 202

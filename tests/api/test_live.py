@@ -96,6 +96,7 @@ async def test_host_sees_and_controls_a_live_caller(
         "control.unhold",
         "control.lock",
         "control.drop",
+        "roster.read",  # reading who is on the call is a read of personal data
     ):
         assert action in actions
     # The last leg left: the call is over, so there is nothing to hold.
@@ -176,6 +177,13 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
             async with websockets.connect(f"{base}?since=1", additional_headers=headers) as ws:
                 resumed = json.loads(await asyncio.wait_for(ws.recv(), 5))  # both at once
             assert [(m["seq"], m["event"]) for m in resumed] == [(2, "muted"), (3, "locked")]
+            watches = [
+                e
+                for e in harness.store.audit.entries(harness.demo.account_id, 50)
+                if e.action == "roster.watch"
+            ]
+            assert len(watches) == 2  # each watcher that opened the roster is in the audit log
+            assert watches[0].subject == f"conference:{harness.demo.conference_id}"
             for bad in (f"{base}", f"{base}?token=cr_forged"):
                 with pytest.raises(websockets.exceptions.InvalidStatus):
                     async with websockets.connect(bad) as ws:

@@ -72,6 +72,17 @@ def test_an_administrator_adds_edits_suspends_resumes_and_removes_a_host(
     )
     assert duplicate.status_code == 409
 
+    # A new password set by the administrator ends the sessions the old one opened.
+    signed_in = store.web_sessions.create(
+        OPERATOR, host["id"], stay_signed_in=False, second_factor_done=True
+    )
+    assert store.web_sessions.authenticate(signed_in) is not None
+    reset = client.patch(f"{USERS}/{host['id']}", headers=admin, json={"password": PASSWORD * 2})
+    assert reset.status_code == 200 and PASSWORD not in reset.text
+    assert store.web_sessions.authenticate(signed_in) is None
+    assert store.accounts.check_sign_in("priya.partner@firm.example", PASSWORD * 2).password_ok
+    client.patch(f"{USERS}/{host['id']}", headers=admin, json={"password": PASSWORD})
+
     token = store.tokens.issue(OPERATOR, details.account_id, host["id"], {"roster:read"}, "t")
     conference = store.conferences.create_conference(OPERATOR, host["id"], "Partners' call")
     pin = store.conferences.get_conference(OPERATOR, conference).pin

@@ -92,7 +92,9 @@ def _plan(request: Request, caller: Caller, e164: str) -> tuple[DialTarget, Dial
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "add your own phone number to your profile first: the call rings you first",
         )
-    return route_target(store, me.phone), route_target(store, e164)
+    settings: Settings = request.app.state.settings
+    own = callable_number(settings, me.phone, "GB")  # a blocked number is refused here too
+    return route_target(store, own), route_target(store, e164)
 
 
 @router.post("/calls", response_model=CallStarted, status_code=status.HTTP_202_ACCEPTED)

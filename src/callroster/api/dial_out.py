@@ -142,7 +142,8 @@ async def dial_into_conference(
     you") under their own name. The leg shows as ``joining`` while it rings; the callee joins
     by pressing 1, or the leg leaves with ``left_reason`` busy, no_answer, declined or
     failed. 403 for a blocked number, 422 for one that is not a phone number or that no
-    trunk serves, 429 (with Retry-After) when a guest asks too often."""
+    trunk serves, 423 when a guest asks while the conference is locked, 429 (with
+    Retry-After) when a guest asks too often."""
     settings: Settings = request.app.state.settings
     e164 = callable_number(settings, body.number, body.country)
     guest = caller.guest_of is not None
@@ -151,6 +152,11 @@ async def dial_into_conference(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "type the name others should see"
         )
+    match, target, inviter = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
+    if guest and _bridge(request).is_locked(match):
+        # Like a caller dialling in: a locked conference lets no guest in (the host may still
+        # call someone in).
+        raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference")
     source = request.client.host if request.client else "unknown"
     limits = _limits(request)
     now = time.monotonic()
@@ -165,7 +171,6 @@ async def dial_into_conference(
                 "too many calls from this page; try again later",
                 headers={"Retry-After": str(int(wait) + 1)},
             )
-    match, target, inviter = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
     try:
         leg_id = await _bridge(request).dial_out(
             match,

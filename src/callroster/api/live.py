@@ -128,7 +128,16 @@ async def legs(conference_id: str, caller: CallerDep, request: Request) -> Roste
     changes after N; then one or more changes per message, each with its ``seq`` (several
     when the watcher had fallen behind). A watcher 1,000 changes behind is closed with code
     4008 and should reconnect with ``?since=`` its last ``seq``."""
-    hide = await asyncio.to_thread(_watch_allowed, store_of(request), caller, conference_id)
+    store = store_of(request)
+    hide = await asyncio.to_thread(_watch_allowed, store, caller, conference_id)
+    # The roster carries names and numbers: reading it is audit-logged like any other read.
+    await asyncio.to_thread(
+        store.audit.log,
+        caller.actor,
+        "roster.read",
+        f"conference:{conference_id}",
+        caller.principal.account_id,
+    )
     return RosterOut.model_validate(_as_guest(_snapshot(request, conference_id), hide))
 
 
@@ -266,6 +275,13 @@ async def live(
     except HTTPException as exc:
         await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
         return
+    await asyncio.to_thread(
+        store.audit.log,
+        caller.actor,
+        "roster.watch",
+        f"conference:{conference_id}",
+        caller.principal.account_id,
+    )
     feed: RosterFeed = websocket.app.state.feed
     watcher = feed.watch(conference_id)  # before the snapshot, so nothing falls between
     reader: asyncio.Task[None] | None = None

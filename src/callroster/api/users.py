@@ -216,6 +216,8 @@ def edit_user(user_id: str, body: UserPatch, caller: CallerDep, request: Request
         )
         if body.password is not None:
             store.users.set_password(caller.actor, user_id, body.password)
+            # A new password ends every session the old one opened.
+            store.web_sessions.end_all_for_user(caller.actor, user_id)
     except STORE_ERRORS as exc:
         raise _refused(exc) from None
     return _view_out(view)

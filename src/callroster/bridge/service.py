@@ -702,6 +702,11 @@ class BridgeService:
         self._after_conference_change(room)
 
     # -- browsers -------------------------------------------------------------------------
+    def is_locked(self, match: PinMatch) -> bool:
+        """Whether the conference is locked now (or, not in progress, locked by default)."""
+        room = self.rooms.get(match.conference_id)
+        return room.conference.locked if room is not None else match.locked
+
     async def join_web(self, match: PinMatch, name: str, offer_sdp: str) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer
         and admits it as a leg (``joined_via: web``).
@@ -710,9 +715,7 @@ class BridgeService:
             ConferenceLocked: the conference is locked and the browser is not a host's.
             WebPeerError: the offer cannot be answered.
         """
-        room = self.rooms.get(match.conference_id)
-        locked = room.conference.locked if room is not None else match.locked
-        if locked and not match.as_host:
+        if self.is_locked(match) and not match.as_host:
             raise ConferenceLocked(match.conference_id)
         call_id = f"web-{secrets.token_hex(8)}"
         calls = self.calls

@@ -2,8 +2,9 @@
 
 The operator is platform staff, not a user of any account, so these tokens live apart from
 the accounts' API keys. Only an operator at the server's command line may issue, list or
-revoke one; only the token's SHA-256 is stored; every issue, use and revocation is
-audit-logged with the token's id (never the token).
+revoke one; only the token's SHA-256 is stored; each use updates its last-used time; issue
+and revocation are audit-logged with the token's id (never the token), and what a token is
+used for is audit-logged by the repository it reaches (the trunks').
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Looking after an account's users: list, edit, suspend, resume and remove them; delegations;
-a host's conference history; deleting the account's contact list.
+a host's conference history; deleting the account's contact list or a conference's call
+history.
 
 The store checks only that the actor may reach the account (``authorise``); which role may
 do what (an administrator edits anyone of the account, a host only themselves, a delegate
-never a host's profile) is ``accounts.administration``'s rule. Every read or change of
-personal data is audit-logged with ids only. Passwords never leave: a ``UserView`` has no
-hash, and a password can only be set, never read.
+never a host's profile) is the API's rule (``api.users``), which the pages call too. Every
+read or change of personal data is audit-logged with ids only. Passwords never leave: a
+``UserView`` has no hash, and a password can only be set, never read.
 """
 
 from __future__ import annotations

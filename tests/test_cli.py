@@ -129,6 +129,23 @@ def test_audit_verify_and_tamper(tmp_path: Path) -> None:
     assert result.returncode == 1 and "entry 2 was changed" in result.stderr
 
 
+def test_audit_verify_anchors_the_head_and_catches_a_cut_off_log(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert run(["demo", "--data", str(tmp_path)]).returncode == 0
+    verified = run(["audit", "verify", "--data", str(tmp_path)])
+    assert verified.returncode == 0 and "anchored" in verified.stdout
+    anchor = (tmp_path / "audit.anchor").read_text().split()
+    with sqlite3.connect(tmp_path / "callroster.db") as connection:
+        [newest] = connection.execute("SELECT MAX(seq) FROM audit_log").fetchone()
+        assert int(anchor[0]) == newest
+        connection.execute("DELETE FROM audit_log WHERE seq = ?", (newest,))
+    result = run(["audit", "verify", "--data", str(tmp_path)])
+    assert result.returncode == 1
+    assert f"entry {newest} is missing: the log ends before the entry anchored" in result.stderr
+    assert (tmp_path / "audit.anchor").read_text().split() == anchor  # not moved
+
+
 def test_keys_rotate_and_account_shred_commands(tmp_path: Path) -> None:
     details = json.loads(run(["demo", "--json", "--data", str(tmp_path)]).stdout)
     before = (tmp_path / "master.key").read_text()

@@ -40,6 +40,8 @@ from callroster.io.roster_feed import RosterFeed
 from callroster.io.sockets import bind_socket
 from callroster.privacy.directory import CountryGate, FileDirectory
 from callroster.roster.roster import Roster
+from callroster.store import audit_anchor
+from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store, utc_now
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
@@ -113,6 +115,21 @@ def wire_roster(bus: EventBus) -> tuple[Roster, RosterFeed]:
 
     bus.subscribe(apply)
     return roster, feed
+
+
+async def keep_audit_anchored(
+    store: Store, settings: Settings, every: float = audit_anchor.ANCHOR_SECONDS
+) -> None:
+    """Anchor the audit log's head outside the database now and every ``every`` seconds,
+    after checking the entries since the last anchor (a problem is logged, and the anchor
+    stays where it was)."""
+    anchor_file = AnchorFile(settings.resolved_audit_anchor_file)
+    while True:
+        try:
+            await asyncio.to_thread(audit_anchor.advance, store.audit, anchor_file)
+        except (OSError, ValueError) as exc:
+            log.error("audit log: cannot anchor at %s: %s", anchor_file.path, exc)
+        await asyncio.sleep(every)
 
 
 class _Server(uvicorn.Server):
@@ -200,8 +217,10 @@ async def serve(
         await web  # re-raise whatever stopped it
         return
     on_ready()
+    anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    anchoring.cancel()
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await web

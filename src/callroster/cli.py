@@ -17,7 +17,9 @@ from callroster.accounts import demo
 from callroster.accounts.actor import operator_cli
 from callroster.config import Settings, load_settings
 from callroster.errors import CallrosterError, ConfigError
+from callroster.store import audit_anchor
 from callroster.store import migrate as migrations
+from callroster.store.audit_anchor import AnchorFile
 from callroster.store.database import open_engine
 from callroster.store.errors import DuplicateError
 from callroster.store.store import open_store
@@ -175,17 +177,22 @@ def account_shred(
 
 @audit_app.command("verify")
 def audit_verify(config: ConfigOption = None, data: DataOption = None) -> None:
-    """Check the audit log's hash chain; exit 1 naming the first bad entry."""
+    """Check the audit log's hash chain, and its head against the anchor kept outside the
+    database; exit 1 naming the first bad entry. An intact log is anchored at its head."""
     settings = _settings(config, data)
     store = open_store(settings)
+    anchor_file = AnchorFile(settings.resolved_audit_anchor_file)
     try:
-        problem = store.audit.verify()
+        problem = audit_anchor.advance(store.audit, anchor_file, full=True)
+        head = store.audit.head()
+    except ValueError as exc:  # an anchor file that is not one
+        raise ConfigError(str(exc)) from None
     finally:
         store.close()
     if problem is not None:
         print(f"audit log entry {problem.seq} {problem.what}", file=sys.stderr)
         raise typer.Exit(1)
-    print("audit log intact")
+    print(f"audit log intact ({head.seq if head else 0} entries, anchored)")
 
 
 @trunk_app.command("add")

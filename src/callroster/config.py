@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     call_me_per_address: int = Field(
         default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
     )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="Where the audit log's head is anchored, outside the database; "
+        "default <data>/audit.anchor",
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -113,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or (self.data / "master.key")
+
+    @property
+    def resolved_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or (self.data / "audit.anchor")
 
     @property
     def host_for_links(self) -> str:

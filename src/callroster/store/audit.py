@@ -2,7 +2,9 @@
 
 ``verify`` recomputes the chain and names the first entry that was edited, deleted or
 inserted behind the service's back (a changed field breaks its hash; a deleted row leaves a
-gap in ``seq`` and breaks the next entry's ``prev_hash``).
+gap in ``seq`` and breaks the next entry's ``prev_hash``). Checked against an anchor (the
+head recorded outside the database, ``store.audit_anchor``), it also catches the newest
+entries cut off, and a log rewritten with every later hash recomputed, up to that anchor.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def entry_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
         separators=(",", ":"),
     ).encode()
     return hashlib.sha256(prev_hash + canonical).digest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An entry's number and hash, recorded outside the database to check the log against."""
+
+    seq: int
+    entry_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -102,16 +112,55 @@ class AuditLog:
                 query = query.where(AuditEntry.account_id == account_id)
             return list(session.scalars(query))
 
-    def verify(self) -> AuditProblem | None:
-        """Walk the chain; return the first problem, or None when the log is intact."""
-        prev, expected_seq = GENESIS, 1
+    def head(self) -> Anchor | None:
+        """The newest entry's number and hash (None for an empty log)."""
         with self._sessions() as session:
-            for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+            last = session.execute(
+                select(AuditEntry.seq, AuditEntry.entry_hash)
+                .order_by(AuditEntry.seq.desc())
+                .limit(1)
+            ).first()
+        return Anchor(last[0], last[1]) if last else None
+
+    def verify(
+        self, anchor: Anchor | None = None, *, since: Anchor | None = None
+    ) -> AuditProblem | None:
+        """Walk the chain; return the first problem, or None when the log is intact.
+
+        Args:
+            anchor: The head as it was recorded outside the database (``AnchorFile``): the
+                entry it names must still be there with that hash. This catches what the
+                chain alone cannot: the newest entries cut off, or the log rewritten with
+                every later hash recomputed.
+            since: Start at this (anchored) entry, taking it as given once its hash matches,
+                and walk only the entries after it: how a running service keeps its anchor
+                current without reading the whole log each time.
+        """
+        prev, expected_seq = GENESIS, since.seq if since else 1
+        seen_anchor = anchor is None
+        with self._sessions() as session:
+            query = (
+                select(AuditEntry).where(AuditEntry.seq >= expected_seq).order_by(AuditEntry.seq)
+            )
+            for entry in session.scalars(query):
                 if entry.seq != expected_seq:
                     return AuditProblem(expected_seq, "entry is missing (deleted)")
-                if entry.prev_hash != prev:
+                given = since is not None and entry.seq == since.seq
+                if not given and entry.prev_hash != prev:
                     return AuditProblem(entry.seq, "does not follow the previous entry")
-                if entry.entry_hash != entry_hash(prev, entry):
+                if not given and entry.entry_hash != entry_hash(prev, entry):
                     return AuditProblem(entry.seq, "was changed after it was written")
+                for expected in (since, anchor):
+                    if expected is not None and entry.seq == expected.seq:
+                        if entry.entry_hash != expected.entry_hash:
+                            return AuditProblem(
+                                entry.seq,
+                                "is not the entry anchored outside the database (rewritten)",
+                            )
+                        seen_anchor = seen_anchor or expected is anchor
                 prev, expected_seq = entry.entry_hash, expected_seq + 1
+        if not seen_anchor or (since is not None and expected_seq == since.seq):
+            return AuditProblem(
+                expected_seq, "is missing: the log ends before the entry anchored outside it"
+            )
         return None

@@ -65,7 +65,7 @@ def test_add_list_and_remove(tmp_path: Path) -> None:
     assert (removed.returncode, removed.stdout.strip()) == (0, "trunk lab removed")
     after = run(["trunk", "list", *data]).stdout
     assert "lab" not in after and "carrier" in after
-    assert run(["audit", "verify", *data]).stdout.strip() == "audit log intact"
+    assert run(["audit", "verify", *data]).stdout.startswith("audit log intact")
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +24,7 @@ from callroster.store import migrate as migrations
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.database import open_engine
 from callroster.store.errors import DuplicateError
-from callroster.store.store import open_store
+from callroster.store.store import Store, open_store
 from callroster.store.trunks import TrunkView
 
 app = typer.Typer(
@@ -51,6 +53,16 @@ DataOption = Annotated[Path | None, typer.Option("--data", help="Data folder (de
 
 def _settings(config: Path | None, data: Path | None = None, **overrides: object) -> Settings:
     return load_settings(config, data=data, **overrides)
+
+
+@contextlib.contextmanager
+def _store(config: Path | None, data: Path | None) -> Iterator[Store]:
+    """The store the settings name, closed when the command is done."""
+    store = open_store(_settings(config, data))
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @app.command()
@@ -254,12 +266,8 @@ def trunk_add(
 @trunk_app.command("list")
 def trunk_list(config: ConfigOption = None, data: DataOption = None) -> None:
     """Show the trunks (never their passwords: only whether one is set)."""
-    settings = _settings(config, data)
-    store = open_store(settings)
-    try:
+    with _store(config, data) as store:
         trunks = store.trunks.list(operator_cli("trunk list"))
-    finally:
-        store.close()
     if not trunks:
         print("no trunks")
         return
@@ -294,12 +302,8 @@ def trunk_remove(
     data: DataOption = None,
 ) -> None:
     """Remove a SIP trunk. Call records that went through it are kept."""
-    settings = _settings(config, data)
-    store = open_store(settings)
-    try:
+    with _store(config, data) as store:
         store.trunks.remove(operator_cli("trunk remove"), name)
-    finally:
-        store.close()
     print(f"trunk {name} removed")
 
 
@@ -310,14 +314,13 @@ def operator_token_create(
     data: DataOption = None,
 ) -> None:
     """Create an operator API token and print it once: it cannot be shown again."""
-    settings = _settings(config, data)
-    store = open_store(settings)
-    try:
-        token_id, token = store.operator_tokens.issue(operator_cli("operator-token create"), label)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    finally:
-        store.close()
+    with _store(config, data) as store:
+        try:
+            token_id, token = store.operator_tokens.issue(
+                operator_cli("operator-token create"), label
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     print(f"operator token {token_id[:8]} created; keep it now, it is not shown again:")
     print(token)
 
@@ -325,12 +328,8 @@ def operator_token_create(
 @operator_token_app.command("list")
 def operator_token_list(config: ConfigOption = None, data: DataOption = None) -> None:
     """Show the operator tokens: id, label, when made, last used and revoked (never a token)."""
-    settings = _settings(config, data)
-    store = open_store(settings)
-    try:
+    with _store(config, data) as store:
         tokens = store.operator_tokens.list(operator_cli("operator-token list"))
-    finally:
-        store.close()
     if not tokens:
         print("no operator tokens")
         return
@@ -347,12 +346,8 @@ def operator_token_revoke(
     data: DataOption = None,
 ) -> None:
     """Revoke an operator token: it opens nothing from now on."""
-    settings = _settings(config, data)
-    store = open_store(settings)
-    try:
+    with _store(config, data) as store:
         store.operator_tokens.revoke(operator_cli("operator-token revoke"), token_id)
-    finally:
-        store.close()
     print(f"operator token {token_id} revoked")
 
 

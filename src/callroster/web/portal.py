@@ -56,6 +56,14 @@ def _administrator(request: Request, here: str) -> SignedIn | Response:
     return signed
 
 
+def _posted(request: Request, form: dict[str, str], here: str) -> SignedIn | Response:
+    """The administrator behind a form carrying their session's CSRF token, or the answer."""
+    signed = _administrator(request, here)
+    if isinstance(signed, SignedIn) and form_refused(form, signed):
+        return forbidden()
+    return signed
+
+
 def _status(suspended: bool, removed: bool) -> str:
     if removed:
         return "Removed"
@@ -156,11 +164,9 @@ def _back(path: str, *, error: str | None = None, done: str | None = None) -> Re
 
 @router.post("/admin/users")
 def add_person(request: Request, form: Form) -> Response:
-    signed = _administrator(request, "/admin")
+    signed = _posted(request, form, "/admin")
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     try:
         body = users_api.UserIn(
             role=form.get("role", "host"),  # type: ignore[arg-type]
@@ -179,11 +185,9 @@ def add_person(request: Request, form: Form) -> Response:
 
 @router.post("/admin/settings")
 def save_settings(request: Request, form: Form) -> Response:
-    signed = _administrator(request, "/admin")
+    signed = _posted(request, form, "/admin")
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     store_of(request).accounts.update_settings(
         signed.caller.actor,
         administered_account(signed.caller),
@@ -195,11 +199,9 @@ def save_settings(request: Request, form: Form) -> Response:
 
 @router.post("/admin/crm-webhook", response_class=HTMLResponse)
 def save_webhook(request: Request, form: Form) -> Response:
-    signed = _administrator(request, "/admin")
+    signed = _posted(request, form, "/admin")
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     account_id = administered_account(signed.caller)
     url = form.get("url", "").strip()
     store = store_of(request)
@@ -226,11 +228,9 @@ def save_webhook(request: Request, form: Form) -> Response:
 
 @router.post("/admin/contacts/delete")
 def delete_contacts(request: Request, form: Form) -> Response:
-    signed = _administrator(request, "/admin")
+    signed = _posted(request, form, "/admin")
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     if form.get("confirm") != "yes":
         return _back("/admin", error="Tick the box to confirm the deletion.")
     gone = users_api.delete_contacts(signed.caller, request)["deleted"]
@@ -316,11 +316,9 @@ def person(
 @router.post("/admin/users/{user_id}")
 def edit_person(user_id: str, request: Request, form: Form) -> Response:
     here = f"/admin/users/{user_id}"
-    signed = _administrator(request, here)
+    signed = _posted(request, form, here)
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     try:
         patch = users_api.UserPatch(
             role=form.get("role") or None,  # type: ignore[arg-type]
@@ -339,11 +337,9 @@ def edit_person(user_id: str, request: Request, form: Form) -> Response:
 
 def _access(user_id: str, request: Request, form: dict[str, str], action: str) -> Response:
     here = f"/admin/users/{user_id}"
-    signed = _administrator(request, here)
+    signed = _posted(request, form, here)
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     try:
         if action == "suspend":
             users_api.suspend_user(user_id, signed.caller, request)
@@ -381,11 +377,9 @@ def delete_history(conference_id: str, request: Request, form: Form) -> Response
     person_id = form.get("back", "")
     safe = person_id and all(c.isascii() and (c.isalnum() or c == "-") for c in person_id)
     back = f"/admin/users/{person_id}" if safe else "/admin"
-    signed = _administrator(request, back)
+    signed = _posted(request, form, back)
     if not isinstance(signed, SignedIn):
         return signed
-    if form_refused(form, signed):
-        return forbidden()
     try:
         gone = users_api.delete_conference_history(conference_id, signed.caller, request)
     except HTTPException as exc:

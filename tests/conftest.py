@@ -16,6 +16,9 @@ from tests.support.postgres import PostgresServer
 from callroster.config import Settings, load_settings
 from callroster.store.store import Store, open_store
 
+# Fails the run if a log line of the session holds a test's personal data in clear.
+pytest_plugins = ["tests.support.log_scan"]
+
 
 class FakeClock:
     def __init__(self) -> None:

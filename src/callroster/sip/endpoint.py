@@ -171,7 +171,7 @@ class SipEndpoint:
                 request = message if isinstance(message, Request) else None
                 self._refuse(exc, request, source, transport)
             except ValueError as exc:  # a value we could not put into a message of our own
-                log.warning("sip: dropped a message from %s: %s", source, exc)
+                log.warning("sip: dropped a message from %s: %s", source, type(exc).__name__)
 
     def connection_closed(self, source: Address) -> None:
         """Forgets the TCP receive buffer of a closed connection."""
@@ -400,7 +400,7 @@ class SipEndpoint:
         self, exc: SipError, request: Request | None, source: Address, transport: Transport
     ) -> None:
         """Answers a request refused outside any transaction; drops anything else."""
-        log.info("sip: refused a message from %s: %s", source, exc)
+        log.info("sip: refused a message from %s: %d %s", source, exc.code, type(exc).__name__)
         if request is None or request.method == "ACK" or not request.get("Via"):
             return
         response = exc.response_for(request, to_tag=self._core.ids())

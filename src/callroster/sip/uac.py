@@ -253,7 +253,7 @@ def _on_answered(
         dialog = Dialog.for_uac(entry.tx.request, response)
         hop = dialog.next_hop(call.transport)
     except SipError as exc:
-        log.info("[%s] unusable 2xx: %s", call.call_id, exc)
+        log.info("[%s] unusable 2xx: %s", call.call_id, type(exc).__name__)
         core.finish(call, now, CallFailed(call.call_id, 502, "Bad Gateway"))
         return
     call.dialog = dialog

@@ -117,7 +117,9 @@ def on_request(
     try:
         _on_new_request(core, tx, request, source, now)
     except SipError as exc:
-        log.info("sip: refused %s from %s: %s", request.method, source, exc)
+        log.info(
+            "sip: refused %s from %s: %d %s", request.method, source, exc.code, type(exc).__name__
+        )
         if not tx.final:
             core.respond(tx, exc.response_for(request, to_tag=core.ids()), now)
     finally:

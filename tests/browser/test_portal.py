@@ -181,6 +181,28 @@ def test_an_administrator_looks_after_a_host_from_the_portal(
             page.get_by_label("Show callers' numbers to guests in Live Call Status")
         ).not_to_be_checked()
 
+        # A contact list from a file: all or nothing, through the API with the CSRF token.
+        good = tmp_path / "contacts.csv"
+        good.write_text("name,phone\nConnie Contact,+447700900888\nCarl Contact,07700 900889\n")
+        bad = tmp_path / "bad.csv"
+        bad.write_text("name,phone\nNed Number,not a number\n")
+        contacts = page.locator("#contacts-form")
+        contacts.get_by_label("Import a contact list").set_input_files(str(bad))
+        contacts.get_by_role("button", name="Import", exact=True).click()
+        expect(page.locator("#contacts-status")).to_contain_text("Nothing was imported: line 2")
+        contacts.get_by_label("Import a contact list").set_input_files(str(good))
+        contacts.get_by_role("button", name="Import", exact=True).click()
+        expect(page.locator("#contacts-status")).to_have_text("2 contacts imported.")
+        store = open_store(load_settings(data=portal.store_path))
+        try:
+            named = store.contacts.name_for_number(OPERATOR, portal.account_id, "+447700900889")
+            assert named == "Carl Contact"
+            assert (
+                store.contacts.name_for_number(OPERATOR, portal.account_id, "+447700900990") is None
+            )
+        finally:
+            store.close()
+
         # The audit log has all of it, with who, what and why.
         page.get_by_role("link", name="Audit log").click()
         audit = page.locator("#audit")

@@ -147,13 +147,23 @@ Home region: <span id="home-region">{region}</span> (set by the operator).</p>
 <p><label for="crm-url">Webhook URL (https)</label>
 <input id="crm-url" name="url" type="url" maxlength="2000" value="{webhook_url}"></p>
 <p><button type="submit">Save webhook</button></p></form></section>
+<section aria-labelledby="contacts"><h2 id="contacts">Contact list</h2>
+<p class="note">Callers whose number is on the account's contact list are shown by that name
+on the account's conferences (never on another account's).</p>
+<form id="contacts-form"><p><label for="contacts-file">Import a contact list (CSV with
+name,phone[,email], or vCard; up to 2 MiB)</label>
+<input id="contacts-file" name="file" type="file" accept=".csv,.vcf,text/csv,text/vcard"></p>
+<p><button type="submit">Import</button></p></form>
+<p id="contacts-status" role="status"></p></section>
 <section aria-labelledby="data"><h2 id="data">The account's data</h2>
 <form method="post" action="/admin/contacts/delete">{csrf}
 <p class="check"><input id="confirm-contacts" name="confirm" type="checkbox" value="yes" required>
 <label for="confirm-contacts">Yes, delete the whole contact list</label></p>
 <p><button type="submit" class="danger">Delete the contact list</button></p></form>
 <p class="note">People are removed one by one, from their own page.</p></section>"""
-    return page("Administration", body, csrf=signed.csrf, wide=True)
+    return page(
+        "Administration", body, csrf=signed.csrf, wide=True, scripts=("/static/contacts.js",)
+    )
 
 
 def _back(path: str, *, error: str | None = None, done: str | None = None) -> Response:

@@ -84,7 +84,7 @@ def add_trunk(body: TrunkIn, actor: OperatorDep, request: Request) -> TrunkOut:
             caller_id=body.caller_id,
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except DuplicateError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return _out(view)

@@ -41,7 +41,7 @@ import uvloop
 
 from bench.child_process import command_loop, cpu_seconds, percentile, raise_nofile, reply
 from callroster.accounts.demo import ensure_demo
-from callroster.app import create_app, wire_roster
+from callroster.app import create_app, tune_gc, wire_roster
 from callroster.bus import EventBus
 from callroster.conference.events import LegDetails, LegJoined, TalkingStarted, TalkingStopped
 from callroster.config import load_settings
@@ -262,6 +262,7 @@ async def serve(data: Path) -> None:
             raise RuntimeError("uvicorn stopped before it started")
         driver = Driver(bus, roster, feed, demo.conference_id, server.server_state.connections)
         driver.join_legs(LEGS)
+        tune_gc()  # as `callroster serve` does once it is up
         reply(
             {
                 "port": sock.getsockname()[1],

@@ -134,3 +134,10 @@ def test_administrators_read_their_own_audit_log_and_operators_read_all(
     assert f"conference:{details.conference_id}" in accounts
     assert any(e["action"] == "account.create" for e in everything)
     assert client.get(f"{AUDIT}?limit=0", headers=_bearer(details.admin_token)).status_code == 422
+    # Reading the log is itself in the log.
+    reads = [e for e in store.audit.entries() if e.action == "audit.read"]
+    assert [e.subject for e in reads] == [
+        "audit",
+        f"account:{other}",
+        f"account:{details.account_id}",
+    ]

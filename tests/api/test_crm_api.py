@@ -93,6 +93,9 @@ def test_bad_settings_are_422_without_echoing_them(
         ({"url": f"ftp://crm.example/{TOKEN}"}, "http:// or https://"),
         ({"url": f"javascript:alert('{TOKEN}')"}, "http:// or https://"),
         ({"url": f"https://crm.example/{TOKEN}", "secret": "short"}, "16 to 256"),
+        # Call logs carry numbers and notes: never in clear across a network.
+        ({"url": f"http://crm.example/{TOKEN}"}, "must be https://"),
+        ({"url": f"http://10.0.0.8/{TOKEN}"}, "must be https://"),
     ]:
         response = client.put(PATH, headers=admin, json=body)
         assert response.status_code == 422 and message in response.json()["detail"]

@@ -42,11 +42,11 @@ def test_set_read_replace_and_clear(store: Store) -> None:
     )
 
     # No secret given: one is made, returned (to be shown once) and stored.
-    generated = store.accounts.set_crm_webhook(admin, account_id, "http://crm.example/h", None)
+    generated = store.accounts.set_crm_webhook(admin, account_id, "https://crm.example/h", None)
     assert generated is not None and len(generated) >= 43 and generated != SECRET
     target = store.accounts.crm_webhook(admin, account_id)
-    assert target == WebhookTarget("http://crm.example/h", generated.encode())
-    again = store.accounts.set_crm_webhook(admin, account_id, "http://crm.example/h", None)
+    assert target == WebhookTarget("https://crm.example/h", generated.encode())
+    again = store.accounts.set_crm_webhook(admin, account_id, "https://crm.example/h", None)
     assert again is not None and again != generated
     with store.sessions() as session:
         assert len(session.scalars(select(CrmWebhook)).all()) == 1

@@ -134,5 +134,7 @@ def account_audit(
     """The account's audit log, newest first: every read or change of its personal data
     and every control action, with who, when, from where and why."""
     account_id = administered_account(caller)
-    entries = store_of(request).audit.entries(account_id, limit)
+    audit = store_of(request).audit
+    entries = audit.entries(account_id, limit)
+    audit.log(caller.actor, "audit.read", f"account:{account_id}", account_id)
     return [audit_out(entry) for entry in entries]

@@ -109,4 +109,7 @@ def audit(
 ) -> list[AuditEntryOut]:
     """The audit log of every account and of the platform (or of one account), newest
     first."""
-    return [audit_out(entry) for entry in store_of(request).audit.entries(account_id, limit)]
+    log = store_of(request).audit
+    entries = log.entries(account_id, limit)
+    log.log(actor, "audit.read", f"account:{account_id}" if account_id else "audit", account_id)
+    return [audit_out(entry) for entry in entries]

@@ -6,6 +6,7 @@ token of the CRM's (in its path, query or user part), so error messages never re
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,7 +20,8 @@ _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces: never in a U
 
 
 def check_url(url: str) -> str:
-    """The URL, if it is an absolute http or https URL with a host; ValueError otherwise.
+    """The URL, if it is an absolute https URL with a host (http only to a loopback host);
+    ValueError otherwise.
 
     The message names what is wrong, never the URL itself.
     """
@@ -38,7 +40,21 @@ def check_url(url: str) -> str:
         raise ValueError("the webhook URL must start with http:// or https://")
     if not parts.hostname:
         raise ValueError("the webhook URL has no host")
+    if parts.scheme.lower() == "http" and not _loopback(parts.hostname):
+        raise ValueError(
+            "call logs carry numbers and notes: the webhook URL must be https:// "
+            "(http:// only to this machine, for testing)"
+        )
     return url
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_secret(secret: str) -> str:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from callroster.accounts.actor import Role
+from callroster.api import account as account_api
 from callroster.api import users as users_api
 from callroster.api.account import administered_account
 from callroster.api.auth import store_of
@@ -404,7 +405,7 @@ def audit(request: Request) -> Response:
     signed = _administrator(request, "/admin/audit")
     if not isinstance(signed, SignedIn):
         return signed
-    entries = store_of(request).audit.entries(administered_account(signed.caller), AUDIT_ROWS)
+    entries = account_api.account_audit(signed.caller, request, AUDIT_ROWS)
     rows = "".join(
         f"<tr><td>{e.seq}</td><td>{e.at:%Y-%m-%d %H:%M:%S}</td><td>{escape(e.actor)}</td>"
         f"<td>{escape(e.action)}</td><td>{escape(e.subject)}</td><td>{escape(e.source)}</td>"

@@ -277,3 +277,41 @@ async def test_a_proxy_challenge_is_answered_with_proxy_authorization(tmp_path: 
             assert again.get("Authorization") is None
             assert md5_response(again, "Proxy-Authorization", PASSWORD)
             assert not md5_response(again, "Proxy-Authorization", "not-the-password")
+
+
+async def test_a_challenged_bye_is_sent_again_with_credentials(tmp_path: Path) -> None:
+    """A carrier that challenges our BYE gets it again with the trunk's credentials, so the
+    call ends at the carrier too (and is no longer billed)."""
+    nonce = secrets.token_hex(16)
+    async with sipp("uas_digest_bye", tmp_path, nonce=nonce, password=PASSWORD) as peer:
+        async with dialler() as us:
+            call_id = us.dial(peer.port, Credentials(USERNAME, PASSWORD))
+            event = await us.final_event()
+            assert isinstance(event, CallAnswered), await peer.output()
+            us.hangup(call_id)
+            assert await peer.wait() == 0, await peer.output()  # sipp verified, answered 200
+            messages = [parse_message(data) for data in us.sent]
+            byes = [m for m in messages if isinstance(m, Request) and m.method == "BYE"]
+            assert len(byes) == 2, [m.method for m in messages if isinstance(m, Request)]
+            first, again = byes
+            assert first.get("Authorization") is None
+            number = int((first.get("CSeq") or "").split()[0])
+            assert again.get("CSeq") == f"{number + 1} BYE"
+            assert again.get("Call-ID") == call_id
+            assert params(again.get("Authorization") or "")["nonce"] == nonce
+            assert md5_response(again, "Authorization", PASSWORD)
+
+
+async def test_a_bye_refused_twice_is_not_sent_a_third_time(tmp_path: Path) -> None:
+    nonce = secrets.token_hex(16)
+    async with sipp("uas_digest_bye", tmp_path, nonce=nonce, password=PASSWORD) as peer:
+        async with dialler() as us:
+            call_id = us.dial(peer.port, Credentials(USERNAME, "not-the-password"))
+            assert isinstance(await us.final_event(), CallAnswered), await peer.output()
+            us.hangup(call_id)
+            await peer.wait()  # sipp answered the wrong credentials with 403 and stopped
+            await asyncio.sleep(0.5)
+            messages = [parse_message(data) for data in us.sent]
+            byes = [m for m in messages if isinstance(m, Request) and m.method == "BYE"]
+            assert len(byes) == 2  # once, once more with credentials, and no more
+            assert us.endpoint.counts["calls"] == 0

@@ -89,6 +89,9 @@ class ClientEntry:
     call_id: str
     purpose: Purpose
     acks: dict[str, Outgoing] = field(default_factory=dict)  # To tag of a 2xx -> its ACK
+    # For a BYE of a call that is already forgotten: what answers a 401/407 to it, once.
+    credentials: Credentials | None = None
+    challenged: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,10 @@ class Core:
             return
         host, port, transport = dialog.next_hop(call.transport)
         bye = dialog.create_request("BYE", self.via(transport), extra_headers=self.ua())
-        self.start_client(bye, (host, port), transport, call.call_id, "bye", now)
+        key = self.start_client(bye, (host, port), transport, call.call_id, "bye", now)
+        entry = self.client.get(key) if key is not None else None
+        if entry is not None:  # a trunk may challenge our BYE too (RFC 3261 22.2)
+            entry.credentials = call.credentials
 
     # -- calls -------------------------------------------------------------------------------
 

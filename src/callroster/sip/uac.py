@@ -126,6 +126,8 @@ def on_response(core: Core, response: Response, now: float) -> None:
             _on_invite_response(core, entry, response, now)
         elif effect.deliver and entry.purpose == "refresh":
             _on_refresh_response(core, entry, response, now)
+        elif effect.deliver and entry.purpose == "bye" and response.status in (401, 407):
+            _retry_bye_with_credentials(core, entry, response, now)
     finally:
         core.reap_client(key)
 
@@ -214,35 +216,66 @@ def _retry_with_credentials(
 
 def _with_credentials(
     core: Core,
-    invite: Request,
+    request: Request,
     transport: Transport,
     credentials: Credentials,
     challenges: dict[tuple[bool, str], tuple[Challenge, int]],
 ) -> Request:
-    """``invite`` again (RFC 3261 8.1.3.5): CSeq + 1, a new branch, an answer to each of
+    """``request`` again (RFC 3261 8.1.3.5): CSeq + 1, a new branch, an answer to each of
     ``challenges``, whose nonce counts it advances.
 
     Raises:
         DigestError: The credentials cannot go into a header.
     """
-    number, _ = parse_cseq(invite.get("CSeq") or "")
+    method = request.method
+    number, _ = parse_cseq(request.get("CSeq") or "")
     headers = []
-    for name, value in invite.headers:
+    for name, value in request.headers:
         canon = name.lower()
         if canon in ("via", "v"):
             value = core.via(transport)  # ours is the only Via
         elif canon == "cseq":
-            value = f"{number + 1} INVITE"
+            value = f"{number + 1} {method}"
         elif canon in _CREDENTIALS:
             continue
         headers.append((name, value))
     for key, (challenge, count) in list(challenges.items()):
         value = authorization(
-            challenge, credentials, "INVITE", invite.uri, core.ids(), count + 1, invite.body
+            challenge, credentials, method, request.uri, core.ids(), count + 1, request.body
         )
         headers.append((challenge.header_name, value))
         challenges[key] = (challenge, count + 1)
-    return Request("INVITE", invite.uri, headers, invite.body)
+    return Request(method, request.uri, headers, request.body)
+
+
+def _retry_bye_with_credentials(
+    core: Core, entry: ClientEntry, response: Response, now: float
+) -> None:
+    """A trunk challenged our BYE: send it once more with credentials, so that the carrier's
+    call (and its billing) ends too. Once only: a second challenge means they are refused."""
+    if entry.credentials is None or entry.challenged:
+        log.info("[%s] BYE refused with %d", entry.call_id, response.status)
+        return
+    proxy = response.status == 407
+    offered = response.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+    try:
+        challenge = choose_challenge(offered, proxy)
+        retry = _with_credentials(
+            core,
+            entry.tx.request,
+            entry.tx.transport,
+            entry.credentials,
+            {(proxy, challenge.realm): (challenge, 0)},
+        )
+    except DigestError as exc:
+        log.info("[%s] cannot answer the challenge to our BYE: %s", entry.call_id, exc)
+        return
+    tx = entry.tx
+    key = core.start_client(retry, tx.destination, tx.transport, entry.call_id, "bye", now)
+    again = core.client.get(key) if key is not None else None
+    if again is not None:
+        again.credentials, again.challenged = entry.credentials, True
+    log.info("[%s] BYE again with credentials for realm %r", entry.call_id, challenge.realm)
 
 
 def _on_answered(

@@ -62,6 +62,20 @@ class SignInCheck:
     second_factor_enrolled: bool
 
 
+def user_view(keys: KeyStore, row: User) -> UserView:
+    """A user's row with its personal fields decrypted (never the password hash)."""
+    cipher = keys.cipher(row.account_id)
+    return UserView(
+        id=row.id,
+        account_id=row.account_id,
+        role=Role(row.role),
+        name=cipher.decrypt("users.name", row.name_enc),
+        email=cipher.decrypt_optional("users.email", row.email_enc),
+        phone=cipher.decrypt_optional("users.phone", row.phone_enc),
+        suspended=row.suspended_at is not None,
+    )
+
+
 def authorise(actor: Actor, account_id: str) -> None:
     if not actor.may_access_account(account_id):
         raise AccessDeniedError(f"{actor.label} may not access account {account_id}")
@@ -278,16 +292,7 @@ class AccountRepository:
         return user_id
 
     def _view(self, row: User) -> UserView:
-        cipher = self._keys.cipher(row.account_id)
-        return UserView(
-            id=row.id,
-            account_id=row.account_id,
-            role=Role(row.role),
-            name=cipher.decrypt("users.name", row.name_enc),
-            email=cipher.decrypt_optional("users.email", row.email_enc),
-            phone=cipher.decrypt_optional("users.phone", row.phone_enc),
-            suspended=row.suspended_at is not None,
-        )
+        return user_view(self._keys, row)
 
     def get_user(self, actor: Actor, user_id: str) -> UserView:
         with self._sessions.begin() as session:

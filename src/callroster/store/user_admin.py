@@ -24,7 +24,7 @@ from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
-from callroster.store.accounts import USER_ROLES, UserView, authorise
+from callroster.store.accounts import USER_ROLES, UserView, authorise, user_view
 from callroster.store.audit import AuditLog
 from callroster.store.errors import DuplicateError
 from callroster.store.keys import KeyStore
@@ -88,6 +88,19 @@ class UserAdminRepository:
         authorise(actor, row.account_id)
         return row
 
+    def _summary(self, row: User, *, with_phone: bool = True) -> UserSummary:
+        view = user_view(self._keys, row)
+        return UserSummary(
+            id=view.id,
+            role=view.role,
+            name=view.name,
+            email=view.email,
+            phone=view.phone if with_phone else None,
+            suspended=view.suspended,
+            removed=row.removed_at is not None,
+            created_at=row.created_at,
+        )
+
     def list_users(self, actor: Actor, account_id: str) -> list[UserSummary]:
         """Everyone of the account, oldest first (removed users last, nameless)."""
         authorise(actor, account_id)
@@ -98,20 +111,7 @@ class UserAdminRepository:
                 )
             )
             self._audit.record(session, actor, "user.list", f"account:{account_id}", account_id)
-            cipher = self._keys.cipher(account_id)
-            summaries = [
-                UserSummary(
-                    id=r.id,
-                    role=Role(r.role),
-                    name=cipher.decrypt("users.name", r.name_enc),
-                    email=cipher.decrypt_optional("users.email", r.email_enc),
-                    phone=cipher.decrypt_optional("users.phone", r.phone_enc),
-                    suspended=r.suspended_at is not None,
-                    removed=r.removed_at is not None,
-                    created_at=r.created_at,
-                )
-                for r in rows
-            ]
+            summaries = [self._summary(r) for r in rows]
         return sorted(summaries, key=lambda s: s.removed)
 
     def update_user(
@@ -160,15 +160,7 @@ class UserAdminRepository:
                     raise ValueError(f"a user cannot have role {role}")
                 row.role = role.value
             self._audit.record(session, actor, "user.update", f"user:{user_id}", row.account_id)
-            return UserView(
-                id=row.id,
-                account_id=row.account_id,
-                role=Role(row.role),
-                name=cipher.decrypt("users.name", row.name_enc),
-                email=cipher.decrypt_optional("users.email", row.email_enc),
-                phone=cipher.decrypt_optional("users.phone", row.phone_enc),
-                suspended=row.suspended_at is not None,
-            )
+            return user_view(self._keys, row)
 
     def set_password(self, actor: Actor, user_id: str, password: str) -> None:
         """Set a new password (argon2id): it is never stored or shown in clear."""
@@ -239,20 +231,8 @@ class UserAdminRepository:
             self._audit.record(
                 session, actor, "delegation.list", f"user:{host_id}", host.account_id
             )
-            cipher = self._keys.cipher(host.account_id)
-            return [
-                UserSummary(
-                    r.id,
-                    Role(r.role),
-                    cipher.decrypt("users.name", r.name_enc),
-                    cipher.decrypt_optional("users.email", r.email_enc),
-                    None,
-                    r.suspended_at is not None,
-                    r.removed_at is not None,
-                    r.created_at,
-                )
-                for r in rows
-            ]
+            # A host needs their delegates' names, not their phone numbers.
+            return [self._summary(r, with_phone=False) for r in rows]
 
     def undelegate(self, actor: Actor, host_id: str, delegate_id: str) -> bool:
         """Withdraw a delegation; returns whether there was one."""

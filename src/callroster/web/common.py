@@ -16,6 +16,7 @@ from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
 
 FORM_LIMIT = 16 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
 def source(request: Request) -> str:

@@ -24,6 +24,7 @@ from callroster.api import users as users_api
 from callroster.api.account import administered_account
 from callroster.api.auth import store_of
 from callroster.web.common import (
+    ROLE_NAMES,
     Form,
     SignedIn,
     csrf_field,
@@ -39,7 +40,6 @@ from callroster.web.common import (
 
 router = APIRouter(include_in_schema=False)
 AUDIT_ROWS = 200
-ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
 def _administrator(request: Request, here: str) -> SignedIn | Response:

@@ -23,6 +23,7 @@ from callroster.config import Settings
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
 from callroster.web.common import (
+    ROLE_NAMES,
     Form,
     SignedIn,
     csrf_field,
@@ -37,7 +38,6 @@ from callroster.web.common import (
 )
 
 router = APIRouter(include_in_schema=False)
-ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
 def _back(*, error: str | None = None, done: str | None = None) -> Response:

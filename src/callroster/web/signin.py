@@ -50,7 +50,6 @@ EMAIL_LIMIT = 320
 PASSWORD_LIMIT = 1024  # argon2 of a megabyte would be a cheap way to tie the server up
 HOME = "/me"
 _LOGIN_CSRF_CONTEXT = b"callroster sign-in form v1"
-_ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from callroster.api.calls import router as calls_router
 from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
+from callroster.api.errors import install as install_error_answers
 from callroster.api.live import router as live_router
 from callroster.api.operator import router as operator_router
 from callroster.api.routes import router as api_router
@@ -57,6 +58,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app = FastAPI(title="Callroster", version=__version__)
     app.state.store = store
     app.state.settings = settings
+    install_error_answers(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

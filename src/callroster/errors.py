@@ -1,14 +1,55 @@
-"""Errors a user or operator can act on.
+"""Every exception Callroster raises, drawn in one place.
 
-Every error here carries a one-line message meant for a person, and the CLI turns it into
-that line on stderr and a distinct exit code, never a traceback::
+Errors a user or operator can act on derive from ``CallrosterError``. Each carries a one-line
+message meant for a person: the CLI turns it into that line on stderr and a distinct exit code,
+never a traceback, and the web app answers it with one HTTP status, mapped in one place
+(``callroster.api.errors``)::
 
     CallrosterError                 exit 1
-    ├── ConfigError                 exit 2   bad or contradictory configuration
-    ├── MasterKeyError              exit 3   master key missing, unreadable or wrong
-    ├── StoreUnavailableError       exit 4   database cannot be reached or opened
-    ├── PortInUseError              exit 5   a listening port is taken
-    └── NotFoundError               exit 6   a named thing does not exist
+    ├── ConfigError                 exit 2          bad or contradictory configuration
+    ├── MasterKeyError              exit 3          master key missing, unreadable or wrong
+    ├── StoreUnavailableError       exit 4          database cannot be reached or opened
+    ├── PortInUseError              exit 5          a listening port is taken
+    ├── NotFoundError               exit 6  HTTP 404  a named thing does not exist
+    ├── DataKeyDestroyedError       exit 7  HTTP 410  the account's personal data was shredded
+    ├── AccessDeniedError           exit 1  HTTP 403  the actor may not read or change this
+    │                                                 (404 where a route hides existence)
+    └── DuplicateError              exit 1  HTTP 409  a unique value is already taken
+
+    ValueError                              HTTP 422  a value a person gave is not valid (only
+    │                                                 where a route expects it: elsewhere a
+    │                                                 ValueError is a bug, answered 500)
+    ├── InvalidValueError           privacy/normalise.py       phone or email not normalisable
+    ├── ImportError_                privacy/contact_import.py  contact file with bad lines
+    ├── DigestError                 sip/digest.py              malformed digest challenge
+    ├── SdpError                    sdp/session.py
+    │   └── SdpSyntaxError
+    └── RtpError                    rtp/packet.py              malformed RTP packet
+
+The protocol cores' own errors never reach a person as such: the layer above turns them into
+a SIP reply, an event or a log line::
+
+    SipError                        sip/message.py    knows its reply (code, reason)
+    ├── BadRequest                  sip/message.py    400
+    │   └── VersionNotSupported     sip/message.py    505
+    ├── MessageTooLarge             sip/message.py    513
+    ├── Refused                     sip/core.py       any final status the core chose
+    ├── CSeqOutOfOrder              sip/dialog.py     500
+    └── SessionIntervalTooSmall     sip/session_timer.py  422 with Min-SE
+    DialogError                     sip/dialog.py     an illegal move in a dialog
+    TransactionError                sip/transaction.py  an illegal move in a transaction
+    EndpointError                   sip/endpoint.py   a command the endpoint cannot carry out
+    └── CallLimitReached            sip/endpoint.py   no room for another call
+    ConferenceError                 conference/conference.py  a command that does not apply
+    DecryptionError                 privacy/keys.py   a ciphertext did not authenticate
+    UnknownPromptError (KeyError)   media/prompt_library.py
+    WebPeerError                    bridge/web_peer.py  a browser offer cannot be answered
+    ConferenceLocked                bridge/service.py   only hosts may join now
+    _Unreachable                    bridge/service.py   private to the bridge
+
+A repository raises ``NotFoundError``, ``AccessDeniedError``, ``DuplicateError``,
+``DataKeyDestroyedError`` or ``ValueError``, and nothing about HTTP; routes let them through
+to the app's handler, or name a route's own answer (see ``callroster.api.errors``).
 """
 
 from __future__ import annotations
@@ -44,3 +85,11 @@ class DataKeyDestroyedError(CallrosterError):
     """The account's data key was destroyed: its personal data is unreadable by design."""
 
     exit_code = 7
+
+
+class AccessDeniedError(CallrosterError):
+    """The actor may not read or change this account's data."""
+
+
+class DuplicateError(CallrosterError):
+    """A unique value (email, PIN, link) is already taken."""

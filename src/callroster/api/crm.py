@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
-from callroster.errors import DataKeyDestroyedError, NotFoundError
-from callroster.store.errors import AccessDeniedError
+from callroster.api.errors import answering
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
 CallerDep = Annotated[Caller, Depends(authenticated)]
 PATH = "/account/crm-webhook"
 NO_STORE = {"Cache-Control": "no-store"}
+NO_SUCH_ACCOUNT = "no such account"
 
 
 class CrmWebhookIn(BaseModel):
@@ -53,28 +53,17 @@ def _administrator(caller: Caller) -> str:
     return caller.principal.account_id
 
 
-def _refused(exc: Exception) -> HTTPException:
-    if isinstance(exc, AccessDeniedError):
-        return HTTPException(status.HTTP_403_FORBIDDEN, "not allowed")
-    if isinstance(exc, DataKeyDestroyedError):
-        return HTTPException(status.HTTP_410_GONE, "this account's data was destroyed")
-    return HTTPException(status.HTTP_404_NOT_FOUND, "no such account")
-
-
 @router.put(PATH, response_model=CrmWebhookSet)
 def set_crm_webhook(
     body: CrmWebhookIn, caller: CallerDep, request: Request, response: Response
 ) -> CrmWebhookSet:
     """Set where this account's click-to-call logs are posted (replacing any before)."""
     account_id = _administrator(caller)
-    try:
+    # A refused URL or secret is a 422 whose message never repeats the URL or the secret.
+    with answering(missing=NO_SUCH_ACCOUNT):
         generated = store_of(request).accounts.set_crm_webhook(
             caller.actor, account_id, body.url, body.secret
         )
-    except ValueError as exc:  # the message never repeats the URL or the secret
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    except (AccessDeniedError, NotFoundError, DataKeyDestroyedError) as exc:
-        raise _refused(exc) from None
     response.headers.update(NO_STORE)
     return CrmWebhookSet(url=body.url, secret=generated)
 
@@ -84,10 +73,8 @@ def get_crm_webhook(caller: CallerDep, request: Request, response: Response) -> 
     """The URL this account's click-to-call logs go to, and whether a secret is set (the
     secret itself is never shown again)."""
     account_id = _administrator(caller)
-    try:
+    with answering(missing=NO_SUCH_ACCOUNT):
         target = store_of(request).accounts.crm_webhook(caller.actor, account_id)
-    except (AccessDeniedError, NotFoundError, DataKeyDestroyedError) as exc:
-        raise _refused(exc) from None
     response.headers.update(NO_STORE)
     if target is None:
         return CrmWebhookOut(url=None, has_secret=False)
@@ -98,8 +85,6 @@ def get_crm_webhook(caller: CallerDep, request: Request, response: Response) -> 
 def clear_crm_webhook(caller: CallerDep, request: Request) -> Response:
     """Stop posting click-to-call logs to a CRM: the URL and the secret are deleted."""
     account_id = _administrator(caller)
-    try:
+    with answering(missing=NO_SUCH_ACCOUNT):
         store_of(request).accounts.set_crm_webhook(caller.actor, account_id, None, None)
-    except (AccessDeniedError, NotFoundError, DataKeyDestroyedError) as exc:
-        raise _refused(exc) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

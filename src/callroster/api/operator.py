@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from callroster.accounts.actor import Actor
 from callroster.api.account import AuditEntryOut, audit_out
 from callroster.api.auth import operator, store_of
-from callroster.errors import NotFoundError
-from callroster.store.errors import DuplicateError
+from callroster.api.errors import answering
 from callroster.store.trunks import MAX_SECRET_LENGTH, URI_FORM, TrunkView
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
@@ -73,7 +72,7 @@ def list_trunks(actor: OperatorDep, request: Request) -> list[TrunkOut]:
 def add_trunk(body: TrunkIn, actor: OperatorDep, request: Request) -> TrunkOut:
     """Add a trunk; 422 with one clear message for a bad name, URI, credential, prefix or
     caller ID, 409 when the name is taken."""
-    try:
+    with answering():
         view = store_of(request).trunks.add(
             actor,
             body.name,
@@ -83,20 +82,13 @@ def add_trunk(body: TrunkIn, actor: OperatorDep, request: Request) -> TrunkOut:
             prefixes=body.prefixes,
             caller_id=body.caller_id,
         )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    except DuplicateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return _out(view)
 
 
 @router.delete("/trunks/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_trunk(name: str, actor: OperatorDep, request: Request) -> Response:
     """Remove a trunk; call records that went through it are kept."""
-    try:
-        store_of(request).trunks.remove(actor, name)
-    except NotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    store_of(request).trunks.remove(actor, name)  # a NotFoundError answers 404 (api/errors)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

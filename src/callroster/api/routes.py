@@ -9,9 +9,8 @@ from pydantic import BaseModel
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
-from callroster.errors import DataKeyDestroyedError, NotFoundError
+from callroster.api.errors import UNSEEN
 from callroster.store.conferences import ConferenceView
-from callroster.store.errors import AccessDeniedError
 from callroster.store.store import Store
 
 router = APIRouter(prefix="/api/v1")
@@ -57,7 +56,7 @@ def authorised_conference(
     "not found", never "forbidden"."""
     try:
         view = store.conferences.get_conference(caller.actor, conference_id)
-    except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
+    except UNSEEN:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference") from None
     principal = caller.principal
     allowed = (

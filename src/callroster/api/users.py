@@ -23,11 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from callroster.accounts.actor import Role
 from callroster.api.account import administered_account
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.errors import UNSEEN, answering
 from callroster.api.routes import authorised_conference
-from callroster.errors import DataKeyDestroyedError, NotFoundError
-from callroster.privacy.normalise import InvalidValueError
+from callroster.errors import NotFoundError
 from callroster.store.accounts import UserView
-from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.store import Store
 from callroster.store.user_admin import ConferenceHistory, UserSummary
 
@@ -123,25 +122,7 @@ def _history_out(h: ConferenceHistory) -> ConferenceHistoryOut:
     )
 
 
-def _refused(exc: Exception) -> HTTPException:
-    """A store error as the HTTP answer a user can act on."""
-    if isinstance(exc, DuplicateError):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    if isinstance(exc, ValueError | InvalidValueError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-    if isinstance(exc, DataKeyDestroyedError):
-        return HTTPException(status.HTTP_410_GONE, "this account's data was destroyed")
-    return HTTPException(status.HTTP_404_NOT_FOUND, "no such user in this account")
-
-
-STORE_ERRORS = (
-    NotFoundError,
-    AccessDeniedError,
-    DuplicateError,
-    ValueError,
-    InvalidValueError,
-    DataKeyDestroyedError,
-)
+NO_SUCH_USER = "no such user in this account"
 
 
 def _member(store: Store, caller: Caller, account_id: str, user_id: str) -> None:
@@ -151,7 +132,7 @@ def _member(store: Store, caller: Caller, account_id: str, user_id: str) -> None
     except NotFoundError:
         owner = None
     if owner != account_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user in this account")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_USER)
 
 
 # -- the account's users (administrators) -----------------------------------------------------
@@ -167,7 +148,7 @@ def add_user(body: UserIn, caller: CallerDep, request: Request) -> UserOut:
     """Add a user; with a password they can sign in at /login with their email."""
     account_id = administered_account(caller)
     store = store_of(request)
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         user_id = store.accounts.create_user(
             caller.actor,
             account_id,
@@ -178,8 +159,6 @@ def add_user(body: UserIn, caller: CallerDep, request: Request) -> UserOut:
             password=body.password,
         )
         return _view_out(store.accounts.get_user(caller.actor, user_id))
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
 
 
 @router.get("/account/users/{user_id}", response_model=UserOut)
@@ -205,7 +184,7 @@ def edit_user(user_id: str, body: UserPatch, caller: CallerDep, request: Request
         raise HTTPException(
             status.HTTP_409_CONFLICT, "you cannot take away your own administration"
         )
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         view = store.users.update_user(
             caller.actor,
             user_id,
@@ -218,8 +197,6 @@ def edit_user(user_id: str, body: UserPatch, caller: CallerDep, request: Request
             store.users.set_password(caller.actor, user_id, body.password)
             # A new password ends every session the old one opened.
             store.web_sessions.end_all_for_user(caller.actor, user_id)
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
     return _view_out(view)
 
 
@@ -235,11 +212,9 @@ def suspend_user(user_id: str, caller: CallerDep, request: Request) -> UserOut:
     store = store_of(request)
     _member(store, caller, account_id, user_id)
     _not_yourself(caller, user_id, "suspend")
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         store.users.set_suspended(caller.actor, user_id, True)
         return _view_out(store.accounts.get_user(caller.actor, user_id))
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
 
 
 @router.post("/account/users/{user_id}/resume", response_model=UserOut)
@@ -247,11 +222,9 @@ def resume_user(user_id: str, caller: CallerDep, request: Request) -> UserOut:
     account_id = administered_account(caller)
     store = store_of(request)
     _member(store, caller, account_id, user_id)
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         store.users.set_suspended(caller.actor, user_id, False)
         return _view_out(store.accounts.get_user(caller.actor, user_id))
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
 
 
 @router.delete("/account/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -262,10 +235,8 @@ def remove_user(user_id: str, caller: CallerDep, request: Request) -> Response:
     store = store_of(request)
     _member(store, caller, account_id, user_id)
     _not_yourself(caller, user_id, "remove")
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         store.users.remove_user(caller.actor, user_id)
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -289,7 +260,7 @@ def delete_conference_history(
     store = store_of(request)
     try:
         view = store.conferences.get_conference(caller.actor, conference_id)
-    except (NotFoundError, AccessDeniedError, DataKeyDestroyedError):
+    except UNSEEN:
         view = None
     if view is None or view.account_id != account_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
@@ -315,12 +286,10 @@ def edit_profile(body: ProfilePatch, caller: CallerDep, request: Request) -> Use
     """Change your own name or phone (the phone click-to-call rings first)."""
     user_id = _signed_in_user(caller)
     require_scope(caller, "legs:control")
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         view = store_of(request).users.update_user(
             caller.actor, user_id, name=body.name, phone=body.phone
         )
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
     return _view_out(view)
 
 
@@ -349,10 +318,8 @@ def add_delegate(body: DelegateIn, caller: CallerDep, request: Request) -> list[
     _, role = store.accounts.user_account_and_role(body.user_id)
     if role != Role.DELEGATE:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "that user is not a delegate")
-    try:
+    with answering(missing=NO_SUCH_USER, hide_denied=True):
         store.accounts.delegate(caller.actor, host_id, body.user_id)
-    except STORE_ERRORS as exc:
-        raise _refused(exc) from None
     return [_summary_out(s) for s in store.users.delegates_of(caller.actor, host_id)]
 
 

@@ -1,11 +1,16 @@
-"""Errors raised by repositories; routes translate them to HTTP statuses."""
+"""The errors repositories raise, where the store's code has always imported them from.
+
+They belong to the one hierarchy drawn in ``callroster.errors``; routes translate them to
+HTTP statuses in ``callroster.api.errors``.
+"""
 
 from __future__ import annotations
 
+from callroster.errors import (
+    AccessDeniedError,
+    DataKeyDestroyedError,
+    DuplicateError,
+    NotFoundError,
+)
 
-class AccessDeniedError(Exception):
-    """The actor may not read or change this account's data."""
-
-
-class DuplicateError(Exception):
-    """A unique value (email, PIN, link) is already taken."""
+__all__ = ["AccessDeniedError", "DataKeyDestroyedError", "DuplicateError", "NotFoundError"]

@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 
 from callroster.accounts.actor import system
 from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.deps import bridge_of
 from callroster.api.rate_limit import SlidingWindow
 from callroster.api.routes import authorised_conference
 from callroster.bridge.dial_target import DialTarget
-from callroster.bridge.service import BridgeService
 from callroster.config import Settings
 from callroster.privacy import normalise
 from callroster.sip.digest import Credentials
@@ -60,12 +60,6 @@ def _limits(request: Request) -> _Limits:
     if limits is None:
         limits = request.app.state.call_me_limits = _Limits(request.app.state.settings)
     return limits
-
-
-def _bridge(request: Request) -> BridgeService:
-    bridge = request.app.state.bridge
-    assert isinstance(bridge, BridgeService)
-    return bridge
 
 
 def _plan(
@@ -153,7 +147,7 @@ async def dial_into_conference(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "type the name others should see"
         )
     match, target, inviter = await asyncio.to_thread(_plan, request, caller, conference_id, e164)
-    if guest and _bridge(request).is_locked(match):
+    if guest and bridge_of(request).is_locked(match):
         # Like a caller dialling in: a locked conference lets no guest in (the host may still
         # call someone in).
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference")
@@ -172,7 +166,7 @@ async def dial_into_conference(
                 headers={"Retry-After": str(int(wait) + 1)},
             )
     try:
-        leg_id = await _bridge(request).dial_out(
+        leg_id = await bridge_of(request).dial_out(
             match,
             target,
             name,

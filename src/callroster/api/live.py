@@ -30,8 +30,8 @@ from callroster.api.auth import (
     store_of,
     websocket_session,
 )
+from callroster.api.deps import bridge_of
 from callroster.api.routes import authorised_conference
-from callroster.bridge.service import BridgeService
 from callroster.conference.conference import ConferenceError
 from callroster.io.roster_feed import BATCH_LIMIT, RosterFeed, batch_text, encode
 from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
@@ -71,12 +71,6 @@ def _roster(request: Request) -> Roster:
     roster = request.app.state.roster
     assert isinstance(roster, Roster)
     return roster
-
-
-def _bridge(request: Request) -> BridgeService:
-    bridge = request.app.state.bridge
-    assert isinstance(bridge, BridgeService)
-    return bridge
 
 
 async def _authorise(request: Request, caller: Caller, conference_id: str) -> ConferenceView:
@@ -149,7 +143,7 @@ async def _control(
     if leg_id is not None and (roster is None or leg_id not in roster.legs):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such leg on this call")
     try:
-        _bridge(request).control(conference_id, action, leg_id)
+        bridge_of(request).control(conference_id, action, leg_id)
     except KeyError:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "this conference is not in progress"
@@ -217,7 +211,7 @@ async def rename_leg(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such leg on this call")
     name = body.name.strip() if body.name else None
     try:
-        _bridge(request).rename(conference_id, leg_id, name or None, "published")
+        bridge_of(request).rename(conference_id, leg_id, name or None, "published")
     except KeyError:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "this conference is not in progress"

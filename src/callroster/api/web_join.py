@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.deps import bridge_of
 from callroster.api.routes import authorised_conference
-from callroster.bridge.service import BridgeService, ConferenceLocked
+from callroster.bridge.service import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
 
@@ -41,12 +42,6 @@ class WebJoinOut(BaseModel):
     leg_id: str
     sdp: str = Field(description="the answer, with the service's ICE candidates")
     key: str = Field(description="send as X-Leg-Key to mute yourself or leave; only you have it")
-
-
-def _bridge(request: Request) -> BridgeService:
-    bridge = request.app.state.bridge
-    assert isinstance(bridge, BridgeService)
-    return bridge
 
 
 def _match(request: Request, caller: Caller, conference_id: str) -> PinMatch:
@@ -77,7 +72,7 @@ async def join_from_browser(
     422 when the offer has no usable audio."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
     try:
-        joined = await _bridge(request).join_web(match, body.name, body.sdp)
+        joined = await bridge_of(request).join_web(match, body.name, body.sdp)
     except ConferenceLocked:
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference") from None
     except WebPeerError as exc:
@@ -94,7 +89,7 @@ async def join_from_browser(
 
 def _own_leg(request: Request, leg_id: str) -> None:
     """Only the browser that joined holds the leg's key."""
-    if not _bridge(request).owns_web_leg(leg_id, request.headers.get("x-leg-key", "")):
+    if not bridge_of(request).owns_web_leg(leg_id, request.headers.get("x-leg-key", "")):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg")
 
 
@@ -106,7 +101,7 @@ def _self_mute_route(action: str) -> None:
     async def mute_from_browser(conference_id: str, leg_id: str, request: Request) -> SelfMuteOut:
         _own_leg(request, leg_id)
         try:
-            allowed = _bridge(request).mute_self(leg_id, action == "mute")
+            allowed = bridge_of(request).mute_self(leg_id, action == "mute")
         except KeyError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg") from None
         if not allowed:
@@ -137,5 +132,5 @@ for _action in ("mute", "unmute"):
 async def leave_from_browser(conference_id: str, leg_id: str, request: Request) -> Response:
     """Leave the call from the browser that joined it (the key came with the answer)."""
     _own_leg(request, leg_id)
-    _bridge(request).leave_web(leg_id)
+    bridge_of(request).leave_web(leg_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

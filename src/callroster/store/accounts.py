@@ -3,14 +3,11 @@ decrypted on the way out only for an authorised actor, with an audit entry."""
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password, verify_against_dummy, verify_password
@@ -18,10 +15,10 @@ from callroster.config import REGIONS
 from callroster.crm.target import WebhookTarget, check_secret, check_url
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
-from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.keys import KeyStore
 from callroster.store.models import Account, CrmWebhook, Delegation, User
+from callroster.store.repository import USER_EMAIL, USER_PHONE, Repository
 
 USER_ROLES = (Role.ADMINISTRATOR, Role.HOST, Role.DELEGATE)
 # Who may set or read an account's CRM webhook: its administrators, and the platform.
@@ -70,8 +67,8 @@ def user_view(keys: KeyStore, row: User) -> UserView:
         account_id=row.account_id,
         role=Role(row.role),
         name=cipher.decrypt("users.name", row.name_enc),
-        email=cipher.decrypt_optional("users.email", row.email_enc),
-        phone=cipher.decrypt_optional("users.phone", row.phone_enc),
+        email=USER_EMAIL.open_optional(cipher, row.email_enc),
+        phone=USER_PHONE.open_optional(cipher, row.phone_enc),
         suspended=row.suspended_at is not None,
     )
 
@@ -89,19 +86,7 @@ def _authorise_crm_webhook(actor: Actor, account_id: str) -> None:
         )
 
 
-class AccountRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class AccountRepository(Repository):
     # -- accounts -----------------------------------------------------------------------
     def create_account(self, actor: Actor, name: str, home_region: str) -> str:
         if home_region not in REGIONS:
@@ -268,10 +253,12 @@ class AccountRepository:
         cipher = self._keys.cipher(account_id)
         email_norm = normalise.email(email) if email else None
         phone_e164 = normalise.phone_e164(phone, phone_region) if phone else None
+        email_enc, email_index = USER_EMAIL.seal_optional(cipher, index, email_norm)
+        phone_enc, phone_index = USER_PHONE.seal_optional(cipher, index, phone_e164)
         user_id = str(uuid.uuid4())
         with self._sessions.begin() as session:
-            if email_norm and session.scalar(
-                select(User.id).where(User.email_index == index.of("email", email_norm))
+            if email_index and session.scalar(
+                select(User.id).where(User.email_index == email_index)
             ):
                 raise DuplicateError("a user with this email already exists")
             session.add(
@@ -280,10 +267,10 @@ class AccountRepository:
                     account_id=account_id,
                     role=role.value,
                     name_enc=cipher.encrypt("users.name", name),
-                    email_enc=cipher.encrypt_optional("users.email", email_norm),
-                    email_index=index.of("email", email_norm) if email_norm else None,
-                    phone_enc=cipher.encrypt_optional("users.phone", phone_e164),
-                    phone_index=index.of("phone", phone_e164) if phone_e164 else None,
+                    email_enc=email_enc,
+                    email_index=email_index,
+                    phone_enc=phone_enc,
+                    phone_index=phone_index,
                     password_hash=hash_password(password) if password else None,
                     created_at=self._clock(),
                 )
@@ -305,12 +292,12 @@ class AccountRepository:
 
     def find_user_ids_by_email(self, email: str) -> list[str]:
         """Look-up by blind index: the store is never asked for the plaintext."""
-        digest = self._keys.blind_index().of("email", normalise.email(email))
+        digest = self._index_of(USER_EMAIL, normalise.email(email))
         with self._sessions() as session:
             return list(session.scalars(select(User.id).where(User.email_index == digest)))
 
     def find_user_ids_by_phone(self, phone: str, region: str = "GB") -> list[str]:
-        digest = self._keys.blind_index().of("phone", normalise.phone_e164(phone, region))
+        digest = self._index_of(USER_PHONE, normalise.phone_e164(phone, region))
         with self._sessions() as session:
             return list(session.scalars(select(User.id).where(User.phone_index == digest)))
 
@@ -318,7 +305,7 @@ class AccountRepository:
         """The name of a registered user (of any account) with this number, for name
         resolution; the match is audit-logged against the user's account."""
         try:
-            digest = self._keys.blind_index().of("phone", normalise.phone_e164(phone, region))
+            digest = self._index_of(USER_PHONE, normalise.phone_e164(phone, region))
         except normalise.InvalidValueError:
             return None
         with self._sessions.begin() as session:
@@ -348,7 +335,7 @@ class AccountRepository:
         password is checked too; the caller decides what to say.
         """
         try:
-            digest: bytes | None = self._keys.blind_index().of("email", normalise.email(email))
+            digest: bytes | None = self._index_of(USER_EMAIL, normalise.email(email))
         except normalise.InvalidValueError:
             digest = None
         row = None

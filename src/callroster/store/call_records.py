@@ -14,27 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role, system
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
 from callroster.store.accounts import authorise
-from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError
-from callroster.store.keys import KeyStore
 from callroster.store.models import CallRecord
+from callroster.store.repository import CALL_NUMBER, Repository
 
 OUTBOUND = "outbound"
 OUTCOMES = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
 GUEST_REQUESTER = "guest"
 # Who may read an account's whole call history: its administrators, and platform staff.
 HISTORY_ROLES = (Role.OPERATOR, Role.SYSTEM, Role.ADMINISTRATOR)
-_NUMBER_FIELD = "call_records.number"
 
 
 @dataclass(frozen=True)
@@ -62,19 +59,7 @@ def duration_seconds(answered_at: dt.datetime, ended_at: dt.datetime) -> int:
     return math.ceil((ended_at - answered_at).total_seconds())
 
 
-class CallRecordRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class CallRecordRepository(Repository):
     def start(
         self,
         account_id: str,
@@ -112,6 +97,7 @@ class CallRecordRepository:
         e164 = normalise.phone_e164(number, number_region)
         index = self._keys.blind_index()
         cipher = self._keys.cipher(account_id)
+        number_enc, number_index = CALL_NUMBER.seal(cipher, index, e164)
         record_id = str(uuid.uuid4())
         with self._sessions.begin() as session:
             session.add(
@@ -121,8 +107,8 @@ class CallRecordRepository:
                     conference_id=conference_id,
                     leg_id=leg_id,
                     direction=OUTBOUND,
-                    number_enc=cipher.encrypt(_NUMBER_FIELD, e164),
-                    number_index=index.of("phone", e164),
+                    number_enc=number_enc,
+                    number_index=number_index,
                     trunk_id=trunk_id,
                     requested_by=requested_by,
                     started_at=started_at,
@@ -238,7 +224,7 @@ class CallRecordRepository:
                     conference_id=r.conference_id,
                     leg_id=r.leg_id,
                     direction=r.direction,
-                    number=cipher.decrypt(_NUMBER_FIELD, r.number_enc),
+                    number=CALL_NUMBER.open(cipher, r.number_enc),
                     trunk_id=r.trunk_id,
                     requested_by=r.requested_by,
                     started_at=r.started_at,

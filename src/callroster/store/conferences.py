@@ -5,20 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
 from callroster.store.accounts import authorise
-from callroster.store.audit import AuditLog
 from callroster.store.errors import DuplicateError
-from callroster.store.keys import KeyStore
 from callroster.store.models import Conference, ConferenceDialIn, DialInNumber, Leg, User
+from callroster.store.repository import CONFERENCE_HOST_PIN, CONFERENCE_PIN, LEG_NUMBER, Repository
 
 PIN_LENGTH = 8
 
@@ -59,19 +57,7 @@ class LegView:
     left_at: dt.datetime | None
 
 
-class ConferenceRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class ConferenceRepository(Repository):
     def ensure_dial_in_number(self, number: str, country: str, kind: str) -> str:
         with self._sessions.begin() as session:
             row = session.scalar(select(DialInNumber).where(DialInNumber.number == number))
@@ -102,6 +88,8 @@ class ConferenceRepository:
                 raise DuplicateError("this PIN is taken")
             guest_pin = pin or self._free_pin(session)
             host_pin = self._free_pin(session, avoid=guest_pin)
+            pin_enc, pin_index = CONFERENCE_PIN.seal(cipher, index, guest_pin)
+            host_pin_enc, host_pin_index = CONFERENCE_HOST_PIN.seal(cipher, index, host_pin)
             conference_id = str(uuid.uuid4())
             session.add(
                 Conference(
@@ -109,11 +97,11 @@ class ConferenceRepository:
                     account_id=host.account_id,
                     host_id=host_id,
                     title_enc=cipher.encrypt("conferences.title", title),
-                    pin_enc=cipher.encrypt("conferences.pin", guest_pin),
-                    pin_index=index.of("pin", guest_pin),
+                    pin_enc=pin_enc,
+                    pin_index=pin_index,
                     pin_length=len(guest_pin),
-                    host_pin_enc=cipher.encrypt("conferences.host_pin", host_pin),
-                    host_pin_index=index.of("pin", host_pin),
+                    host_pin_enc=host_pin_enc,
+                    host_pin_index=host_pin_index,
                     web_link=secrets.token_urlsafe(12),
                     created_at=self._clock(),
                 )
@@ -129,7 +117,7 @@ class ConferenceRepository:
         return conference_id
 
     def _pin_taken(self, session: Session, pin: str) -> bool:
-        digest = self._keys.blind_index().of("pin", pin)
+        digest = self._index_of(CONFERENCE_PIN, pin)
         return (
             session.scalar(
                 select(Conference.id).where(
@@ -169,8 +157,8 @@ class ConferenceRepository:
                 account_id=row.account_id,
                 host_id=row.host_id,
                 title=cipher.decrypt("conferences.title", row.title_enc),
-                pin=cipher.decrypt("conferences.pin", row.pin_enc),
-                host_pin=cipher.decrypt_optional("conferences.host_pin", row.host_pin_enc),
+                pin=CONFERENCE_PIN.open(cipher, row.pin_enc),
+                host_pin=CONFERENCE_HOST_PIN.open_optional(cipher, row.host_pin_enc),
                 web_link=row.web_link,
                 dial_in_numbers=numbers,
                 lock_by_default=row.lock_by_default,
@@ -186,7 +174,7 @@ class ConferenceRepository:
         """Which conference a PIN opens, and whether as host."""
         if not pin.isdigit() or len(pin) > 12:
             return None
-        digest = self._keys.blind_index().of("pin", pin)
+        digest = self._index_of(CONFERENCE_PIN, pin)
         with self._sessions() as session:
             row = session.execute(
                 select(
@@ -239,10 +227,11 @@ class ConferenceRepository:
             if row is None:
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, row.account_id)
-            old = self._keys.cipher(row.account_id).decrypt("conferences.pin", row.pin_enc)
+            old = CONFERENCE_PIN.open(self._keys.cipher(row.account_id), row.pin_enc)
             pin = self._free_pin(session, avoid=old)
-            row.pin_enc = self._keys.cipher(row.account_id).encrypt("conferences.pin", pin)
-            row.pin_index = self._keys.blind_index().of("pin", pin)
+            row.pin_enc, row.pin_index = CONFERENCE_PIN.seal(
+                self._keys.cipher(row.account_id), self._keys.blind_index(), pin
+            )
             row.pin_length = len(pin)
             self._audit.record(
                 session,
@@ -323,6 +312,7 @@ class ConferenceRepository:
             authorise(actor, conference.account_id)
             cipher = self._keys.cipher(conference.account_id)
             leg_id = leg_id or str(uuid.uuid4())
+            number_enc, number_index = LEG_NUMBER.seal_optional(cipher, index, e164)
             session.add(
                 Leg(
                     id=leg_id,
@@ -332,8 +322,8 @@ class ConferenceRepository:
                     status=status,
                     name_enc=cipher.encrypt_optional("legs.name", name),
                     name_source=name_source,
-                    number_enc=cipher.encrypt_optional("legs.number", e164),
-                    number_index=index.of("phone", e164) if e164 else None,
+                    number_enc=number_enc,
+                    number_index=number_index,
                     number_withheld=withheld,
                     joined_at=self._clock(),
                 )
@@ -390,7 +380,7 @@ class ConferenceRepository:
                     name_source=r.name_source,
                     number="withheld"
                     if r.number_withheld
-                    else cipher.decrypt_optional("legs.number", r.number_enc),
+                    else LEG_NUMBER.open_optional(cipher, r.number_enc),
                     joined_at=r.joined_at,
                     left_at=r.left_at,
                 )

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor
 from callroster.privacy import normalise
 from callroster.store.accounts import authorise
-from callroster.store.audit import AuditLog
-from callroster.store.keys import KeyStore
 from callroster.store.models import Contact
+from callroster.store.repository import CONTACT_EMAIL, CONTACT_PHONE, Repository
 
 
-class ContactRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class ContactRepository(Repository):
     def add(
         self,
         actor: Actor,
@@ -45,6 +29,8 @@ class ContactRepository:
         cipher = self._keys.cipher(account_id)
         e164 = normalise.phone_e164(phone, region) if phone else None
         mail = normalise.email(email) if email else None
+        phone_enc, phone_index = CONTACT_PHONE.seal_optional(cipher, index, e164)
+        email_enc, email_index = CONTACT_EMAIL.seal_optional(cipher, index, mail)
         contact_id = str(uuid.uuid4())
         with self._sessions.begin() as session:
             session.add(
@@ -52,10 +38,10 @@ class ContactRepository:
                     id=contact_id,
                     account_id=account_id,
                     name_enc=cipher.encrypt("contacts.name", name),
-                    phone_enc=cipher.encrypt_optional("contacts.phone", e164),
-                    phone_index=index.of("phone", e164) if e164 else None,
-                    email_enc=cipher.encrypt_optional("contacts.email", mail),
-                    email_index=index.of("email", mail) if mail else None,
+                    phone_enc=phone_enc,
+                    phone_index=phone_index,
+                    email_enc=email_enc,
+                    email_index=email_index,
                     created_at=self._clock(),
                 )
             )
@@ -73,7 +59,7 @@ class ContactRepository:
             e164 = normalise.phone_e164(phone, region)
         except normalise.InvalidValueError:
             return None
-        digest = self._keys.blind_index().of("phone", e164)
+        digest = self._index_of(CONTACT_PHONE, e164)
         with self._sessions.begin() as session:
             row = session.scalar(
                 select(Contact)

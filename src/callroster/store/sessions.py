@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from callroster.accounts import session_policy, totp
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
-from callroster.store.keys import KeyStore
 from callroster.store.models import RecoveryCode, SignInFailure, SignInSession, User
+from callroster.store.repository import USER_EMAIL, Repository
 
 PREFIX = "crs_"
 _CSRF_CONTEXT = b"callroster csrf v1"
@@ -259,19 +259,7 @@ class SecondFactorMethod(StrEnum):
     RECOVERY_CODE = "recovery_code"
 
 
-class SecondFactorRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class SecondFactorRepository(Repository):
     def state(self, user_id: str) -> TotpState | None:
         with self._sessions() as session:
             state = session.scalar(select(User.totp_state).where(User.id == user_id))
@@ -296,7 +284,7 @@ class SecondFactorRepository:
                 user.totp_secret_enc = cipher.encrypt("users.totp_secret", secret)
                 user.totp_state = TotpState.PENDING.value
                 user.totp_last_step = None
-            label = cipher.decrypt_optional("users.email", user.email_enc) or user.id
+            label = USER_EMAIL.open_optional(cipher, user.email_enc) or user.id
             self._audit.record(
                 session, actor, "second_factor.enrol_begin", f"user:{user_id}", user.account_id
             )

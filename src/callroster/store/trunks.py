@@ -13,23 +13,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
 from callroster.sip.message import BadRequest
 from callroster.sip.uri import parse_uri
-from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError, DuplicateError
-from callroster.store.keys import KeyStore
 from callroster.store.models import CallRecord, Trunk
+from callroster.store.repository import Repository
 
 DEFAULT_PORT = 5060
 TRANSPORTS = ("udp", "tcp")
@@ -215,19 +213,7 @@ def _match_length(prefixes: Iterable[str], e164: str) -> tuple[int, str | None] 
     return (len(best), best) if best is not None else None
 
 
-class TrunkRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class TrunkRepository(Repository):
     def add(
         self,
         actor: Actor,

@@ -12,22 +12,19 @@ read or change of personal data is audit-logged with ids only. Passwords never l
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Delete, delete, func, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
 from callroster.store.accounts import USER_ROLES, UserView, authorise, user_view
-from callroster.store.audit import AuditLog
 from callroster.store.errors import DuplicateError
-from callroster.store.keys import KeyStore
 from callroster.store.models import (
     ApiToken,
     Conference,
@@ -37,6 +34,7 @@ from callroster.store.models import (
     SignInSession,
     User,
 )
+from callroster.store.repository import CONFERENCE_PIN, USER_EMAIL, USER_PHONE, Repository
 
 REMOVED_NAME = "Removed user"
 
@@ -68,19 +66,7 @@ class ConferenceHistory:
     last_joined_at: dt.datetime | None
 
 
-class UserAdminRepository:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        keys: KeyStore,
-        audit: AuditLog,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._sessions = sessions
-        self._keys = keys
-        self._audit = audit
-        self._clock = clock
-
+class UserAdminRepository(Repository):
     def _user(self, session: Session, actor: Actor, user_id: str) -> User:
         row = session.get(User, user_id)
         if row is None:
@@ -144,17 +130,15 @@ class UserAdminRepository:
                 row.name_enc = cipher.encrypt("users.name", name.strip())
             if email is not None:
                 email_norm = normalise.email(email) if email.strip() else None
-                digest = index.of("email", email_norm) if email_norm else None
+                email_enc, digest = USER_EMAIL.seal_optional(cipher, index, email_norm)
                 if digest is not None and session.scalar(
                     select(User.id).where(User.email_index == digest, User.id != user_id)
                 ):
                     raise DuplicateError("another user has this email")
-                row.email_enc = cipher.encrypt_optional("users.email", email_norm)
-                row.email_index = digest
+                row.email_enc, row.email_index = email_enc, digest
             if phone is not None:
                 e164 = normalise.phone_e164(phone, phone_region) if phone.strip() else None
-                row.phone_enc = cipher.encrypt_optional("users.phone", e164)
-                row.phone_index = index.of("phone", e164) if e164 else None
+                row.phone_enc, row.phone_index = USER_PHONE.seal_optional(cipher, index, e164)
             if role is not None:
                 if role not in USER_ROLES:
                     raise ValueError(f"a user cannot have role {role}")
@@ -274,7 +258,7 @@ class UserAdminRepository:
                 ConferenceHistory(
                     id=conference.id,
                     title=cipher.decrypt("conferences.title", conference.title_enc),
-                    pin=cipher.decrypt("conferences.pin", conference.pin_enc),
+                    pin=CONFERENCE_PIN.open(cipher, conference.pin_enc),
                     web_link=conference.web_link,
                     created_at=conference.created_at,
                     legs=int(count),

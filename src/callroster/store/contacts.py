@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor
 from callroster.privacy import normalise
 from callroster.store.accounts import authorise
 from callroster.store.models import Contact
-from callroster.store.repository import CONTACT_EMAIL, CONTACT_PHONE, Repository
+from callroster.store.repository import CONTACT_EMAIL, CONTACT_PHONE, Repository, affected
 
 
 class ContactRepository(Repository):
@@ -70,3 +71,8 @@ class ContactRepository(Repository):
                 return None
             self._audit.record(session, actor, "contact.match", f"contact:{row.id}", account_id)
             return self._keys.cipher(account_id).decrypt("contacts.name", row.name_enc)
+
+    def delete_all_in(self, session: Session, account_id: str) -> int:
+        """Delete the account's whole contact list inside the caller's transaction; returns
+        how many."""
+        return affected(session, delete(Contact).where(Contact.account_id == account_id))

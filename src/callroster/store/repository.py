@@ -16,7 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
+from sqlalchemy import Delete, Update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.privacy.keys import BlindIndex, FieldCipher
@@ -49,6 +52,12 @@ class Repository:
     def _index_of(self, field: IndexedField, normalised: str) -> bytes:
         """The blind index a look-up of ``field`` by this (normalised) value searches for."""
         return field.index_of(self._keys.blind_index(), normalised)
+
+
+def affected(session: Session, statement: Delete | Update) -> int:
+    """Runs a bulk DELETE or UPDATE; returns how many rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount or 0)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from callroster.accounts import session_policy, totp
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
 from callroster.store.models import RecoveryCode, SignInFailure, SignInSession, User
-from callroster.store.repository import USER_EMAIL, Repository
+from callroster.store.repository import USER_EMAIL, Repository, affected
 
 PREFIX = "crs_"
 _CSRF_CONTEXT = b"callroster csrf v1"
@@ -177,18 +177,21 @@ class SessionRepository:
             self._audit.record(session, actor, "signout", f"user:{row.user_id}", row.account_id)
 
     def end_all_for_user(self, actor: Actor, user_id: str) -> int:
-        """End every session of a user (suspension, password change); returns how many."""
+        """End every session of a user; returns how many."""
         with self._sessions.begin() as session:
-            rows = list(
-                session.scalars(select(SignInSession).where(SignInSession.user_id == user_id))
+            account_id = session.scalar(
+                select(SignInSession.account_id).where(SignInSession.user_id == user_id).limit(1)
             )
-            for row in rows:
-                session.delete(row)
-            if rows:
-                self._audit.record(
-                    session, actor, "signout.all", f"user:{user_id}", rows[0].account_id
-                )
-            return len(rows)
+            ended = self.end_all_in(session, user_id)
+            if ended and account_id is not None:
+                self._audit.record(session, actor, "signout.all", f"user:{user_id}", account_id)
+            return ended
+
+    def end_all_in(self, session: Session, user_id: str) -> int:
+        """End every session of a user inside the caller's transaction (a suspension, a
+        removal or a new password ends them with it; the caller audit-logs why). Returns how
+        many ended."""
+        return affected(session, delete(SignInSession).where(SignInSession.user_id == user_id))
 
 
 def _view(row: SignInSession, user: User) -> SessionView:

@@ -103,6 +103,22 @@ def open_store(
         read_engine.dispose()
         raise
     audit = AuditLog(sessions, clock)
+    accounts = AccountRepository(sessions, keys, audit, clock)
+    conferences = ConferenceRepository(sessions, keys, audit, clock)
+    contacts = ContactRepository(sessions, keys, audit, clock)
+    tokens = TokenRepository(sessions, audit, clock)
+    web_sessions = SessionRepository(sessions, audit, clock)
+    users = UserAdminRepository(
+        sessions,
+        keys,
+        audit,
+        clock,
+        accounts=accounts,
+        conferences=conferences,
+        contacts=contacts,
+        tokens=tokens,
+        web_sessions=web_sessions,
+    )
     return Store(
         engine=engine,
         read_engine=read_engine,
@@ -110,15 +126,15 @@ def open_store(
         ring_source=ring_source,
         keys=keys,
         audit=audit,
-        accounts=AccountRepository(sessions, keys, audit, clock),
-        users=UserAdminRepository(sessions, keys, audit, clock),
-        conferences=ConferenceRepository(sessions, keys, audit, clock),
-        contacts=ContactRepository(sessions, keys, audit, clock),
-        tokens=TokenRepository(sessions, audit, clock),
+        accounts=accounts,
+        users=users,
+        conferences=conferences,
+        contacts=contacts,
+        tokens=tokens,
         operator_tokens=OperatorTokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
         call_records=CallRecordRepository(sessions, keys, audit, clock),
-        web_sessions=SessionRepository(sessions, audit, clock),
+        web_sessions=web_sessions,
         sign_in_failures=SignInFailureRepository(sessions, clock),
         second_factor=SecondFactorRepository(sessions, keys, audit, clock),
         clock=clock,

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError
 from callroster.store.models import ApiToken, User
+from callroster.store.repository import affected
 
 PREFIX = "cr_"
 
@@ -119,6 +120,16 @@ class TokenRepository:
                     session, actor, "token.revoke", f"token:{token_id}", row.account_id
                 )
             return True
+
+    def revoke_all_of_user_in(self, session: Session, user_id: str, at: dt.datetime) -> int:
+        """Revoke every live token of a user, as of ``at``, inside the caller's transaction
+        (a removal); returns how many."""
+        return affected(
+            session,
+            update(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=at),
+        )
 
     def for_account(self, actor: Actor, account_id: str) -> list[TokenView]:
         """The account's tokens, newest first: what each may do and when it was last used,

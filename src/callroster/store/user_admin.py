@@ -12,29 +12,26 @@ read or change of personal data is audit-logged with ids only. Passwords never l
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import Delete, delete, func, select, update
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.accounts.passwords import hash_password
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
-from callroster.store.accounts import USER_ROLES, UserView, authorise, user_view
+from callroster.store.accounts import USER_ROLES, AccountRepository, UserView, authorise, user_view
+from callroster.store.audit import AuditLog
+from callroster.store.conferences import ConferenceRepository
+from callroster.store.contacts import ContactRepository
 from callroster.store.errors import DuplicateError
-from callroster.store.models import (
-    ApiToken,
-    Conference,
-    Contact,
-    Delegation,
-    Leg,
-    SignInSession,
-    User,
-)
+from callroster.store.keys import KeyStore
+from callroster.store.models import Conference, Delegation, Leg, User
 from callroster.store.repository import CONFERENCE_PIN, USER_EMAIL, USER_PHONE, Repository
+from callroster.store.sessions import SessionRepository
+from callroster.store.tokens import TokenRepository
 
 REMOVED_NAME = "Removed user"
 
@@ -67,6 +64,30 @@ class ConferenceHistory:
 
 
 class UserAdminRepository(Repository):
+    """Rows other repositories own (sign-in sessions, tokens, delegations, legs, contacts)
+    are changed through those repositories' ``..._in(session, ...)`` methods, inside this
+    repository's transaction: one change, one transaction."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+        *,
+        accounts: AccountRepository,
+        conferences: ConferenceRepository,
+        contacts: ContactRepository,
+        tokens: TokenRepository,
+        web_sessions: SessionRepository,
+    ) -> None:
+        super().__init__(sessions, keys, audit, clock)
+        self._accounts = accounts
+        self._conferences = conferences
+        self._contacts = contacts
+        self._tokens = tokens
+        self._web_sessions = web_sessions
+
     def _user(self, session: Session, actor: Actor, user_id: str) -> User:
         row = session.get(User, user_id)
         if row is None:
@@ -147,7 +168,8 @@ class UserAdminRepository(Repository):
             return user_view(self._keys, row)
 
     def set_password(self, actor: Actor, user_id: str, password: str) -> None:
-        """Set a new password (argon2id): it is never stored or shown in clear."""
+        """Set a new password (argon2id): it is never stored or shown in clear. Every
+        session the old one opened ends in the same transaction."""
         if not 12 <= len(password) <= 1024:
             raise ValueError("a password is 12 to 1024 characters")
         hashed = hash_password(password)
@@ -155,6 +177,8 @@ class UserAdminRepository(Repository):
             row = self._user(session, actor, user_id)
             row.password_hash = hashed
             self._audit.record(session, actor, "user.password", f"user:{user_id}", row.account_id)
+            if self._web_sessions.end_all_in(session, user_id):
+                self._audit.record(session, actor, "signout.all", f"user:{user_id}", row.account_id)
 
     def set_suspended(self, actor: Actor, user_id: str, suspended: bool) -> None:
         """Suspend (no sign-in, no token, no call into their conferences) or resume a user.
@@ -165,7 +189,7 @@ class UserAdminRepository(Repository):
                 raise NotFoundError("no such user")
             if suspended:
                 row.suspended_at = row.suspended_at or self._clock()
-                session.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+                self._web_sessions.end_all_in(session, user_id)
             else:
                 row.suspended_at = None
             action = "user.suspend" if suspended else "user.resume"
@@ -186,17 +210,9 @@ class UserAdminRepository(Repository):
             row.totp_enrolled_at = row.totp_last_step = None
             row.suspended_at = row.suspended_at or now
             row.removed_at = row.removed_at or now
-            session.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
-            session.execute(
-                update(ApiToken)
-                .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            session.execute(
-                delete(Delegation).where(
-                    (Delegation.host_id == user_id) | (Delegation.delegate_id == user_id)
-                )
-            )
+            self._web_sessions.end_all_in(session, user_id)
+            self._tokens.revoke_all_of_user_in(session, user_id, now)
+            self._accounts.remove_delegations_in(session, user_id)
             self._audit.record(session, actor, "user.remove", f"user:{user_id}", row.account_id)
 
     # -- delegations ------------------------------------------------------------------------
@@ -222,12 +238,7 @@ class UserAdminRepository(Repository):
         """Withdraw a delegation; returns whether there was one."""
         with self._sessions.begin() as session:
             host = self._user(session, actor, host_id)
-            done = _deleted(
-                session,
-                delete(Delegation).where(
-                    Delegation.host_id == host_id, Delegation.delegate_id == delegate_id
-                ),
-            )
+            done = self._accounts.remove_delegation_in(session, host_id, delegate_id)
             if done:
                 self._audit.record(
                     session,
@@ -236,7 +247,7 @@ class UserAdminRepository(Repository):
                     f"user:{host_id}->user:{delegate_id}",
                     host.account_id,
                 )
-            return bool(done)
+            return done
 
     # -- conferences ----------------------------------------------------------------------
     def conference_history(self, actor: Actor, host_id: str) -> list[ConferenceHistory]:
@@ -276,7 +287,7 @@ class UserAdminRepository(Repository):
             if row is None:
                 raise NotFoundError("no such conference")
             authorise(actor, row.account_id)
-            gone = _deleted(session, delete(Leg).where(Leg.conference_id == conference_id))
+            gone = self._conferences.delete_legs_in(session, conference_id)
             self._audit.record(
                 session, actor, "legs.delete_all", f"conference:{conference_id}", row.account_id
             )
@@ -287,17 +298,11 @@ class UserAdminRepository(Repository):
         """Delete the account's whole contact list; returns how many went."""
         authorise(actor, account_id)
         with self._sessions.begin() as session:
-            gone = _deleted(session, delete(Contact).where(Contact.account_id == account_id))
+            gone = self._contacts.delete_all_in(session, account_id)
             self._audit.record(
                 session, actor, "contacts.delete_all", f"account:{account_id}", account_id
             )
             return gone
-
-
-def _deleted(session: Session, statement: Delete) -> int:
-    """Runs a DELETE; returns how many rows it removed."""
-    result = cast("CursorResult[Any]", session.execute(statement))
-    return int(result.rowcount or 0)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

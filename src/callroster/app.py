@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import signal
@@ -105,14 +106,18 @@ def third_party_directory(settings: Settings) -> CountryGate | None:
     return CountryGate(FileDirectory(settings.directory_file), settings.directory_country_codes)
 
 
-def wire_roster(bus: EventBus) -> tuple[Roster, RosterFeed]:
-    """A roster fed by the bus (each change stamped with the wall-clock time it happened)
-    and the feed that sends each change to the conference's watchers."""
+def wire_roster(
+    bus: EventBus, clock: Callable[[], dt.datetime] = utc_now
+) -> tuple[Roster, RosterFeed]:
+    """A roster fed by the bus and the feed that sends each change to the conference's
+    watchers. Each change is stamped with the time it happened by ``clock``: the service
+    passes the store's (``store.clock``), so the roster and the records agree and a fake clock
+    governs both."""
     roster = Roster()
     feed = RosterFeed()
 
     def apply(event: Event) -> None:
-        change = roster.apply(event, utc_now())
+        change = roster.apply(event, clock())
         if change is not None:
             feed.publish(*change)
 
@@ -197,7 +202,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop listening and close the store."""
     bus = EventBus()
-    roster, feed = wire_roster(bus)
+    roster, feed = wire_roster(bus, store.clock)
     bridge = BridgeService(
         StoreDirectory(store, third_party_directory(settings)),
         bus,

@@ -60,7 +60,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     store = open_store(settings)
     demo = ensure_demo(store, settings)
     bus = EventBus()
-    roster, feed = wire_roster(bus)
+    roster, feed = wire_roster(bus, store.clock)
     app = create_app(store, settings)
     app.state.bus, app.state.roster, app.state.feed = bus, roster, feed
     bus.publish(

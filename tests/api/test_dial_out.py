@@ -16,6 +16,7 @@ from tests.interop.test_dial_in import _describe, _listener_joins, _tone_files, 
 from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.peers import free_udp_port, require
+from tests.support.waiting import until
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.app import create_app
@@ -44,15 +45,6 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _link(harness: BridgeHarness) -> str:
     return harness.demo.web_url.rsplit("/", 1)[1]
-
-
-async def _until(condition: object, seconds: float) -> bool:
-    assert callable(condition)
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
@@ -105,7 +97,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
     )
     try:
         listener = await _listener_joins(harness, tmp_path, seconds=30)
-        assert await _until(lambda: harness.bridge.rooms, 10), "the listener never joined"
+        assert await until(lambda: harness.bridge.rooms, 10), "the listener never joined"
         legs_url = f"/api/v1/conferences/{harness.demo.conference_id}/legs"
         response = await client.post(
             legs_url,
@@ -127,7 +119,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         roster = harness.roster.get(harness.demo.conference_id)
         assert roster is not None
         # The digest was right (sipp answered), and the callee pressed 1: on the call.
-        assert await _until(lambda: roster.legs[leg_id].status == "connected", 15)
+        assert await until(lambda: roster.legs[leg_id].status == "connected", 15)
         await asyncio.sleep(5)  # the listener hears the callee's tone
         dropped = await client.post(
             f"{legs_url}/{leg_id}/drop", headers=_bearer(harness.demo.host_token)

@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.interop.test_dial_in import _tone_files
 from tests.support.browser import chromium
-from tests.support.peers import free_udp_port, require
+from tests.support.peers import free_udp_port, require, sipp_tone_file
 from tests.support.service import RunningService, clean_env, running_service
+from tests.support.waiting import until_sync
 
 pytestmark = pytest.mark.browser
 SCENARIOS = Path(__file__).parents[1] / "interop" / "scenarios"
@@ -80,7 +79,7 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
         env=clean_env(),
     )
     assert added.returncode == 0, added.stderr
-    _tone_files(tmp_path)
+    sipp_tone_file(tmp_path)
     carrier = subprocess.Popen(
         [require("sipp"), "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(carrier_port)]
         + ["-mp", str(free_udp_port(pair=True)), "-m", "1", "-nostdin", "-timeout", "60s"]
@@ -109,12 +108,8 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
             # Ringing, then (the callee pressed 1) on the call, under the typed name for all.
             host.locator("#legs li .name", has_text="Gail Guest").wait_for(timeout=10_000)
             guest.locator("#legs li .name", has_text="Gail Guest").wait_for(timeout=5_000)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                [leg] = _legs(service, demo)
-                if leg["status"] == "connected":
-                    break
-                time.sleep(0.2)
+            until_sync(lambda: _legs(service, demo)[0]["status"] == "connected", 20, 0.2)
+            [leg] = _legs(service, demo)
             assert (leg["status"], leg["name_source"], leg["joined_via"]) == (
                 "connected",
                 "entered",

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page
-from tests.interop.test_dial_in import _tone_files
 from tests.support.browser import chromium
-from tests.support.peers import sipp_command
+from tests.support.peers import sipp_command, sipp_tone_file
 from tests.support.service import RunningService, running_service
+from tests.support.waiting import until_sync
 
 pytestmark = pytest.mark.browser
 CALLER = "+447700900999"
@@ -48,7 +48,7 @@ def _call(
     scenario: str,
     duration_ms: int = 3000,
 ) -> subprocess.Popen[bytes]:
-    _tone_files(workdir)
+    sipp_tone_file(workdir)
     return subprocess.Popen(
         sipp_command(
             scenario,
@@ -104,13 +104,9 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
         page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
         _watch_additions(page)
         caller = _call(service, demo, tmp_path, "refused")
-        joined_at = None
-        for _ in range(200):
-            if _legs(service, demo):
-                joined_at = time.time()
-                break
-            time.sleep(0.02)
-        assert joined_at is not None
+        # Polled every 20 ms: the moment of joining is measured to that.
+        assert until_sync(lambda: _legs(service, demo), 4, interval=0.02)
+        joined_at = time.time()
         leg = page.locator("#legs li").first
         leg.wait_for(timeout=5_000)
         shown_at = page.evaluate("window.added[0]") / 1000

@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import BrowserContext, Page, expect
 from tests.support.browser import chromium
+from tests.support.waiting import wait_until_sync
 from tests.web.test_signin import signin_app
 
 from callroster.accounts.actor import Role, operator_cli
@@ -61,10 +62,10 @@ def serving(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
+        wait_until_sync(
+            lambda: server.started or not thread.is_alive(), 10, "the server to start", 0.01
+        )
+        assert server.started, "the server did not start"
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True

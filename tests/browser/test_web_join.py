@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from playwright.async_api import Page
-from tests.interop.test_dial_in import _describe, _tone_windows
 from tests.support import audio
 from tests.support.browser import async_chromium
+from tests.support.callers import prompt_seconds
 from tests.support.peers import Baresip
 from tests.support.service import RunningService, running_service
 
@@ -89,12 +89,14 @@ async def test_a_guest_joins_from_the_browser_by_name_and_talks_with_a_phone(
             await _join(guest, "Wendy Web")
             # The host (and everyone) sees the typed name, and that the leg is on the web.
             await host.locator("#legs li .name", has_text="Wendy Web").wait_for(timeout=5_000)
-            # After its "you are joining" prompt, the browser hears the phone's 700 Hz tone.
-            await asyncio.sleep(3)
+            # After its "you are joining" prompt, the browser hears the phone's 700 Hz tone
+            # (the prompt plays in real time; a little more for the page's audio to settle).
+            await asyncio.sleep(prompt_seconds("joining") + 0.5)
             peaks = await guest.evaluate(MEASURE)
             loud = [f for f, level in peaks if level > -60]
             assert len(loud) >= 10 and abs(float(np.median(loud)) - 700) < 15, peaks
-            await asyncio.sleep(4)  # the phone records the browser's tone meanwhile
+            # The phone records the browser's tone meanwhile: real audio, measured below.
+            await asyncio.sleep(4)
             await guest.get_by_role("button", name="Mute me").click()
             await guest.get_by_text("You are muted.").wait_for(timeout=5_000)
             await (
@@ -117,6 +119,6 @@ async def test_a_guest_joins_from_the_browser_by_name_and_talks_with_a_phone(
     finally:
         await phone.hang_up()
     heard = audio.read_wav(phone.heard())
-    from_browser = _tone_windows(heard, 1000)
-    assert len(from_browser) >= 4, _describe(heard)
+    from_browser = audio.tone_windows(heard, 1000)
+    assert len(from_browser) >= 4, audio.describe(heard)
     assert abs(float(np.median([audio.peak_frequency(w) for w in from_browser])) - 1000) < 10

@@ -51,6 +51,7 @@ class Receiver:
         self.requests: list[Received] = []
         self.processed: list[bytes] = []
         self._seen: set[str] = set()
+        self.in_flight = 0  # requests being answered (a delayed reply is still on its way)
         self.port = 0
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
 
@@ -59,6 +60,13 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks/calls"
 
     async def _handle(self, request: Request) -> Response:
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.body()
         signature = request.headers.get("callroster-signature", "")
         self.requests.append(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tests.crm.receiver import Receiver, Reply, closed_port, serving
+from tests.support.waiting import wait_until
 
 from callroster.crm.signing import verify
 from callroster.crm.webhook import DeliveryResult, WebhookSender, WebhookTarget
@@ -173,7 +174,7 @@ async def test_an_attempt_that_takes_too_long_is_abandoned_and_retried() -> None
     assert result == DeliveryResult(True, 2, 200, None)
     assert sleeps.delays == [1.0]
     # The slow answer arrived too, after we gave up on it: the key made it count once.
-    await asyncio.sleep(1.5)
+    await wait_until(lambda: receiver.in_flight == 0, 5, "the slow answer")
     assert len(receiver.processed) == 1
 
 
@@ -240,15 +241,16 @@ async def test_schedule_holds_the_task_and_logs_the_outcome_without_the_payload(
 
 
 async def test_aclose_drops_what_is_still_pending(caplog: pytest.LogCaptureFixture) -> None:
-    never = asyncio.Event()
+    never, retrying = asyncio.Event(), asyncio.Event()
 
     async def sleep_forever(_delay: float) -> None:
+        retrying.set()
         await never.wait()
 
     sender = WebhookSender(sleep=sleep_forever)
     target = WebhookTarget(f"http://127.0.0.1:{closed_port()}/", SECRET)
     task = sender.schedule(target, EVENT, PAYLOAD)
-    await asyncio.sleep(0.2)  # the first attempt is refused; the task waits to retry
+    await asyncio.wait_for(retrying.wait(), 5)  # the first attempt is refused; it waits to retry
     assert not task.done() and sender.pending == 1
     await sender.aclose()
     assert task.cancelled() and sender.pending == 0

@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.interop.test_dial_in import _describe, _tone_windows
 from tests.support import audio
 from tests.support.bridge import running_bridge
-from tests.support.peers import Baresip, free_udp_port, require
+from tests.support.peers import Baresip, free_udp_port, require, wait_listening
+from tests.support.waiting import until
 
 from callroster.accounts.actor import operator_cli
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
@@ -23,15 +23,6 @@ pytestmark = pytest.mark.interop
 HOST = "+447700900111"
 TARGET = "+447700900222"
 SCENARIOS = Path(__file__).with_name("scenarios")
-
-
-async def _until(condition: object, seconds: float) -> bool:
-    assert callable(condition)
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def _phone(workdir: Path, number: str, frequency: float) -> Baresip:
@@ -45,8 +36,7 @@ async def test_the_host_then_the_target_are_called_and_hear_each_other(tmp_path:
         bus_events = harness.events
         host, target = _phone(tmp_path, HOST, 700.0), _phone(tmp_path, TARGET, 1000.0)
         await host.answer_calls(30)
-        await target.answer_calls(30)
-        await asyncio.sleep(1)
+        await target.answer_calls(30)  # each returns once it is listening
         click = ClickToCall(harness.bridge, harness.bus)
         ended: list[CallSummary] = []
         call_id = await click.start(
@@ -59,12 +49,14 @@ async def test_the_host_then_the_target_are_called_and_hear_each_other(tmp_path:
         )
         room = lambda: harness.bridge.rooms.get(call_id)  # noqa: E731
         # Both answer (auto): two legs on the call, no press of 1 needed.
-        assert await _until(
+        assert await until(
             lambda: room() is not None and len(room().conference.connected()) == 2, 15
         )
+        # They talk for 5 s: real audio, recorded and measured below (and the summary's
+        # duration, 4 to 9 s, counts it).
         await asyncio.sleep(5)
         await host.hang_up()  # the host ends the call from the phone
-        assert await _until(lambda: bool(ended), 10)
+        assert await until(lambda: bool(ended), 10)
         await target.hang_up()
         host_heard = audio.read_wav(host.heard())
         target_heard = audio.read_wav(target.heard())
@@ -76,8 +68,8 @@ async def test_the_host_then_the_target_are_called_and_hear_each_other(tmp_path:
         TARGET,
     )
     assert 4 <= summary.duration_s <= 9 and summary.answered_at is not None
-    assert len(_tone_windows(host_heard, 1000)) >= 6, _describe(host_heard)
-    assert len(_tone_windows(target_heard, 700)) >= 6, _describe(target_heard)
+    assert len(audio.tone_windows(host_heard, 1000)) >= 6, audio.describe(host_heard)
+    assert len(audio.tone_windows(target_heard, 700)) >= 6, audio.describe(target_heard)
     # Two outbound attempts, both answered, outside any conference; no leg rows written.
     assert sorted(r.number for r in records) == [HOST, TARGET]
     assert all(r.conference_id is None and r.outcome == "answered" for r in records)
@@ -115,8 +107,8 @@ async def test_a_busy_target_ends_the_hosts_call_with_the_reason(tmp_path: Path)
     try:
         async with running_bridge(tmp_path / "data") as harness:
             host = _phone(tmp_path, HOST, 700.0)
-            await host.answer_calls(20)
-            await asyncio.sleep(1)
+            await host.answer_calls(20)  # returns once it is listening
+            await wait_listening(carrier_port, "the carrier")
             click = ClickToCall(harness.bridge, harness.bus)
             ended: list[CallSummary] = []
             await click.start(
@@ -127,8 +119,8 @@ async def test_a_busy_target_ends_the_hosts_call_with_the_reason(tmp_path: Path)
                 ring_seconds=15,
                 on_end=ended.append,
             )
-            assert await _until(lambda: bool(ended), 15)
-            assert await _until(lambda: not harness.bridge.calls, 5)
+            assert await until(lambda: bool(ended), 15)
+            assert await until(lambda: not harness.bridge.calls, 5)
             await host.hang_up()
         [summary] = ended
         assert (summary.outcome, summary.failed_leg, summary.duration_s) == ("busy", "target", 0)

@@ -10,10 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.interop.test_dial_in import _describe, _tone_files, _tone_flags, _tone_windows
 from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
-from tests.support.peers import Baresip, free_udp_port, require, run_sipp
+from tests.support.peers import (
+    Baresip,
+    free_udp_port,
+    require,
+    run_sipp,
+    sipp_tone_file,
+    wait_listening,
+)
+from tests.support.waiting import until, wait_until
 
 from callroster.accounts.actor import operator_cli
 from callroster.bridge.dial_target import DialTarget
@@ -34,24 +41,15 @@ def _match(harness: BridgeHarness) -> PinMatch:
     return match
 
 
-async def _until(condition: object, seconds: float) -> bool:
-    assert callable(condition)
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 async def _record(harness: BridgeHarness, leg_id: str) -> CallRecordView:
     """The leg's call detail record, once it is finished (written off the media path)."""
-    for _ in range(100):
+
+    def finished() -> list[CallRecordView]:
         records = harness.store.call_records.for_account(OPERATOR, harness.demo.account_id)
-        done = [r for r in records if r.leg_id == leg_id and r.outcome is not None]
-        if done:
-            return done[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no finished call record for {leg_id}")
+        return [r for r in records if r.leg_id == leg_id and r.outcome is not None]
+
+    await wait_until(finished, 5, f"a finished call record for {leg_id}")
+    return finished()[0]
 
 
 def _left_reason(harness: BridgeHarness, leg_id: str) -> str | None:
@@ -63,16 +61,15 @@ def _left_reason(harness: BridgeHarness, leg_id: str) -> str | None:
 
 async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
-        _tone_files(tmp_path)
+        sipp_tone_file(tmp_path)
         talker = asyncio.create_task(
             run_sipp("refused", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=20000)
         )
-        assert await _until(lambda: harness.bridge.rooms, 10), "the talker never joined"
+        assert await until(lambda: harness.bridge.rooms, 10), "the talker never joined"
         silence = tmp_path / "callee.wav"
         audio.write_wav(silence, np.zeros(40 * audio.RATE))
         callee = Baresip(tmp_path, silence, name=CALLEE)  # answers calls for that number
-        await callee.answer_calls(30)
-        await asyncio.sleep(1)  # baresip is listening
+        await callee.answer_calls(30)  # returns once it is listening
         leg_id = await harness.bridge.dial_out(
             _match(harness),
             DialTarget(CALLEE, "127.0.0.1", callee.port),
@@ -87,14 +84,18 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         roster = harness.roster.get(harness.demo.conference_id)
         assert roster is not None and roster.legs[leg_id].status == "joining"
         # Answered (auto): the callee hears the invitation, not the call, for 5 s; then 1.
+        # (Real time is the thing tested: the spoken invitation plays out and nothing of the
+        # call leaks to the callee meanwhile.)
         await asyncio.sleep(5)
         assert roster.legs[leg_id].status == "joining"
         await callee.keys("1")
-        assert await _until(lambda: roster.legs[leg_id].status == "connected", 5)
+        assert await until(lambda: roster.legs[leg_id].status == "connected", 5)
         assert any(isinstance(e, LegJoined) and e.leg_id == leg_id for e in harness.events)
-        await asyncio.sleep(5)  # the callee hears the talker
+        # The callee hears the talker: real audio, recorded and measured below; the record's
+        # duration (9 to 14 s) counts these 5 s too.
+        await asyncio.sleep(5)
         harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
-        assert await _until(lambda: roster.legs[leg_id].status == "left", 5)
+        assert await until(lambda: roster.legs[leg_id].status == "left", 5)
         record = await _record(harness, leg_id)
         assert (record.number, record.outcome, record.sip_status) == (CALLEE, "answered", 200)
         assert record.duration_s is not None and 9 <= record.duration_s <= 14
@@ -113,11 +114,11 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
     reference = np.concatenate(spoken).astype(np.float64) / 32768
     assert audio.best_match(heard[: 8 * audio.RATE], reference) > 0.8
     assert audio.best_match(heard[-4 * audio.RATE :], reference) < 0.5
-    flags = _tone_flags(heard, 1000)
+    flags = audio.tone_flags(heard, 1000)
     first_tone = flags.index(True) if True in flags else None
     # Nothing of the call before pressing 1 (about 5 s of invitation), then the talker.
-    assert first_tone is not None and first_tone >= 8, _describe(heard)
-    assert len(_tone_windows(heard, 1000)) >= 6, _describe(heard)
+    assert first_tone is not None and first_tone >= 8, audio.describe(heard)
+    assert len(audio.tone_windows(heard, 1000)) >= 6, audio.describe(heard)
 
 
 def _carrier(workdir: Path, scenario: str, port: int, **fill: str) -> subprocess.Popen[bytes]:
@@ -169,11 +170,11 @@ async def test_a_refusing_carrier_leaves_the_reason_and_no_leg(
     carrier = _carrier(tmp_path, "uas_reject", port, status=status, reason=reason)
     try:
         async with running_bridge(tmp_path / "data") as harness:
-            await asyncio.sleep(0.5)
+            await wait_listening(port, "the carrier")
             leg_id = await harness.bridge.dial_out(
                 _match(harness), DialTarget(CALLEE, "127.0.0.1", port), None, ring_seconds=20
             )
-            assert await _until(lambda: _left_reason(harness, leg_id) is not None, 10)
+            assert await until(lambda: _left_reason(harness, leg_id) is not None, 10)
             assert _left_reason(harness, leg_id) == expected
             assert not harness.bridge.calls and not harness.bridge.rooms
             roster = harness.roster.get(harness.demo.conference_id)
@@ -196,15 +197,16 @@ async def test_a_phone_that_never_answers_is_cancelled_after_the_ring_time(tmp_p
     carrier = _carrier(tmp_path, "uas_ring_forever", port)
     try:
         async with running_bridge(tmp_path / "data") as harness:
-            await asyncio.sleep(0.5)
+            await wait_listening(port, "the carrier")
             leg_id = await harness.bridge.dial_out(
                 _match(harness), DialTarget(CALLEE, "127.0.0.1", port), None, ring_seconds=3
             )
+            # The bridge's ring time runs in real time: 2 s in, a 3 s ring is not over yet.
             await asyncio.sleep(2)
             assert _left_reason(harness, leg_id) is None  # still ringing
-            assert await _until(lambda: _left_reason(harness, leg_id) is not None, 5)
+            assert await until(lambda: _left_reason(harness, leg_id) is not None, 5)
             assert _left_reason(harness, leg_id) == "no_answer"
-            assert await _until(lambda: not harness.bridge.calls, 5)
+            assert await until(lambda: not harness.bridge.calls, 5)
             record = await _record(harness, leg_id)
             assert (record.outcome, record.answered_at, record.number) == (
                 "no_answer",

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from tests.support.peers import SCENARIOS, free_udp_port, require
+from tests.support.peers import SCENARIOS, free_udp_port, require, udp_port_bound
+from tests.support.waiting import holds_for, until
 
 from callroster.sip.endpoint import (
     CallAnswered,
@@ -174,15 +175,10 @@ class Sipp:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        for _ in range(100):  # listening once its port can no longer be bound
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind(("127.0.0.1", self.port))
-                except OSError:
-                    return
-            if self.proc.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
+        proc = self.proc
+        await until(lambda: udp_port_bound(self.port) or proc.returncode is not None, 5)
+        if udp_port_bound(self.port) and proc.returncode is None:
+            return
         raise AssertionError(f"sipp is not listening on {self.port}: {await self.output()}")
 
     async def wait(self, timeout: float = 15.0) -> int:
@@ -310,8 +306,13 @@ async def test_a_bye_refused_twice_is_not_sent_a_third_time(tmp_path: Path) -> N
             assert isinstance(await us.final_event(), CallAnswered), await peer.output()
             us.hangup(call_id)
             await peer.wait()  # sipp answered the wrong credentials with 403 and stopped
-            await asyncio.sleep(0.5)
-            messages = [parse_message(data) for data in us.sent]
-            byes = [m for m in messages if isinstance(m, Request) and m.method == "BYE"]
+
+            def byes_sent() -> list[Request]:
+                messages = [parse_message(data) for data in us.sent]
+                return [m for m in messages if isinstance(m, Request) and m.method == "BYE"]
+
+            # A third BYE would follow the 403 at once: watch for it a while.
+            await holds_for(lambda: len(byes_sent()) <= 2, 0.5, "no third BYE")
+            byes = byes_sent()
             assert len(byes) == 2  # once, once more with credentials, and no more
             assert us.endpoint.counts["calls"] == 0

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.interop.test_dial_in import _pin_keys, _tone_files
-from tests.support.peers import run_sipp
+from tests.support.peers import pin_keys, run_sipp, sipp_tone_file
 from tests.support.service import clean_env, running_service
 
 pytestmark = pytest.mark.interop
@@ -19,13 +18,13 @@ pytestmark = pytest.mark.interop
 async def test_a_phone_joins_the_demo_conference_of_a_running_service(tmp_path: Path) -> None:
     with running_service(tmp_path / "data") as service:
         demo = service.demo()
-        _tone_files(tmp_path)
+        sipp_tone_file(tmp_path)
         result = await run_sipp(
             "pin_by_info",
             service.sip_port,
             demo["dial_in_number"],
             tmp_path,
-            keys=_pin_keys(demo["pin"]),
+            keys=pin_keys(demo["pin"]),
             duration_ms=2000,
         )
         assert result.returncode == 0, result.stdout + result.stderr

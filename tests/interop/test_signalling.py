@@ -4,13 +4,14 @@ the bridge is still looking the call up, and an offerless re-INVITE (session ref
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
 import pytest
-from tests.interop.test_dial_in import _tone_files
 from tests.support.bridge import running_bridge
-from tests.support.peers import run_sipp
+from tests.support.peers import run_sipp, sipp_tone_file
+from tests.support.waiting import holds_for, wait_until
 
 from callroster.sip.message import Response, parse_message
 
@@ -62,19 +63,36 @@ async def test_cancel_while_routing_leaves_nothing_behind(tmp_path: Path) -> Non
                 if len(statuses) == 2:
                     break
             assert statuses == {"CANCEL": 200, "INVITE": 487}
-            await asyncio.sleep(1.0)
-            assert harness.bridge.calls == {} and harness.bridge.rooms == {}
+            # Nothing is left, nor comes back once the look-up the CANCEL overtook is over.
+            await holds_for(
+                lambda: harness.bridge.calls == {} and harness.bridge.rooms == {},
+                1.0,
+                "no call and no conference in progress",
+            )
 
 
-async def test_offerless_reinvite_keeps_the_call_up(tmp_path: Path) -> None:
+async def test_offerless_reinvite_keeps_the_call_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="callroster.sip.transaction")
+
+    def invites_accepted() -> int:
+        return sum(
+            r.getMessage().startswith("server-invite ") and r.getMessage().endswith("-> accepted")
+            for r in caplog.records
+        )
+
     async with running_bridge(tmp_path / "data") as harness:
-        _tone_files(tmp_path)
+        sipp_tone_file(tmp_path)
         task = asyncio.create_task(
             run_sipp(
                 "offerless_refresh", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=3000
             )
         )
-        await asyncio.sleep(4.5)  # after the refresh, before the BYE
+        # The refresh (the second INVITE) is answered; the call is still up once our offer is
+        # answered in the ACK (sipp hangs up 3 s after the refresh).
+        await wait_until(lambda: invites_accepted() == 2, 10, "the refresh to be answered")
+        await holds_for(lambda: len(harness.bridge.calls) == 1, 1.0, "the call is up")
         calls_after_refresh = len(harness.bridge.calls)
         result = await task
         assert calls_after_refresh == 1, result.stdout + result.stderr

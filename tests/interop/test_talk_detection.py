@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from tests.support.bridge import running_bridge
 from tests.support.talker import Plan, _bound_socket, _noise_frames, sipp_call
+from tests.support.waiting import holds_for
 
 from callroster.conference.events import TalkingStarted
 from callroster.rtp.packet import RtpSender
@@ -48,8 +49,15 @@ async def test_lost_packets_on_a_noisy_line_never_light_the_talk_indicator(
                 packet = sender.next_packet(frames[i % len(frames)], 160)
                 if i not in lost:
                     sock.sendto(packet, remote)
+                # Paced as a phone sends: one packet each 20 ms is the thing under test.
                 await asyncio.sleep(max(0.0, start + (i + 1) * FRAME_S - loop.time()))
-            await asyncio.sleep(0.5)
+            # The last packets are played out of the jitter buffer in real time: watch that
+            # they light nothing either.
+            await holds_for(
+                lambda: not any(isinstance(e, TalkingStarted) for e in harness.events),
+                0.5,
+                "nothing taken for talk",
+            )
             [leg] = harness.room().conference.present()
             lit = [e for e in harness.events if isinstance(e, TalkingStarted)]
             received = harness.bridge.calls[next(iter(harness.bridge.calls))].rtp.counters

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.interop.test_dial_in import _describe, _tone_windows
 from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.callers import phone_joins
 from tests.support.peers import Baresip
+from tests.support.waiting import until
 from tests.support.web_client import WebClient
 
 from callroster.accounts.actor import operator_cli
@@ -32,26 +33,13 @@ def _match(harness: BridgeHarness, as_host: bool = False) -> PinMatch:
 async def _phone_joins(harness: BridgeHarness, workdir: Path, frequency: float) -> Baresip:
     source = workdir / "phone.wav"
     audio.speech_like_tone(source, frequency, 40)
-    phone = Baresip(workdir, source)
-    await phone.dial(f"sip:{harness.demo.dial_in_number}@127.0.0.1:{harness.sip_port}", 30)
-    await asyncio.sleep(2.5)
-    await phone.keys(harness.demo.pin + "#")
-    return phone
-
-
-async def _until(condition: object, seconds: float) -> bool:
-    assert callable(condition)
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    return await phone_joins(harness, workdir, source, 30)
 
 
 async def test_a_browser_and_a_phone_hear_each_other(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
         phone = await _phone_joins(harness, tmp_path, 700.0)
-        assert await _until(lambda: harness.demo.conference_id in harness.bridge.rooms, 10)
+        assert await until(lambda: harness.demo.conference_id in harness.bridge.rooms, 10)
         web = WebClient(1000.0)
         joined = await harness.bridge.join_web(_match(harness), "Wendy Web", await web.offer())
         await web.accept(joined.answer)
@@ -63,25 +51,26 @@ async def test_a_browser_and_a_phone_hear_each_other(tmp_path: Path) -> None:
         shown = roster.legs[leg_id]
         assert (shown.name, shown.name_source, shown.joined_via) == ("Wendy Web", "entered", "web")
         # Long enough for the joining prompt, then several seconds of each other's tone.
-        assert await _until(lambda: leg.talking, 10), "the browser's tone was never taken as talk"
+        assert await until(lambda: leg.talking, 10), "the browser's tone was never taken as talk"
+        # 6 s of each other's tone: real audio, recorded on both sides and measured below.
         await asyncio.sleep(6)
         await web.close()
         # The browser hung up: its leg leaves the call (DTLS close, or ICE consent at worst).
-        assert await _until(lambda: leg.status == "left", 35), leg
+        assert await until(lambda: leg.status == "left", 35), leg
         await phone.hang_up()
         phone_heard = audio.read_wav(phone.heard())
         web_heard = web.heard()
         stored = harness.store.conferences.legs(operator_cli("test"), harness.demo.conference_id)
     # The phone heard the browser's 1 kHz and the browser heard the phone's 700 Hz, each at
     # about the level sent (bursts of a 0.35 sine, 75 % duty: -12.3 dBFS RMS).
-    from_web = _tone_windows(phone_heard, 1000)
-    assert len(from_web) >= 8, _describe(phone_heard)
+    from_web = audio.tone_windows(phone_heard, 1000)
+    assert len(from_web) >= 8, audio.describe(phone_heard)
     assert abs(float(np.median([audio.peak_frequency(w) for w in from_web])) - 1000) < 10
-    assert -16 < float(np.median([audio.rms_dbfs(w) for w in from_web])) < -9, _describe(
+    assert -16 < float(np.median([audio.rms_dbfs(w) for w in from_web])) < -9, audio.describe(
         phone_heard
     )
-    from_phone = _tone_windows(web_heard, 700)
-    assert len(from_phone) >= 8, _describe(web_heard)
+    from_phone = audio.tone_windows(web_heard, 700)
+    assert len(from_phone) >= 8, audio.describe(web_heard)
     assert abs(float(np.median([audio.peak_frequency(w) for w in from_phone])) - 700) < 10
     assert -15 < float(np.median([audio.rms_dbfs(w) for w in from_phone])) < -10
     # The typed name is kept (encrypted) with the leg.
@@ -107,10 +96,8 @@ async def test_a_locked_conference_refuses_a_guest_browser_but_not_the_host(
         assert len(harness.bridge.calls) == 1
         # The host drops their own browser leg: the connection ends and so does the call.
         harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
-        assert await _until(lambda: not harness.bridge.calls, 10)
-        assert await _until(lambda: host.pc.connectionState == "closed", 10), (
-            host.pc.connectionState
-        )
+        assert await until(lambda: not harness.bridge.calls, 10)
+        assert await until(lambda: host.pc.connectionState == "closed", 10), host.pc.connectionState
         await host.close()
         await guest.close()
 

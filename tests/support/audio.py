@@ -84,3 +84,33 @@ def best_match(heard: NDArray[np.float64], reference: NDArray[np.float64]) -> fl
     window_energy = squares[len(reference) :] - squares[: -len(reference)]
     norm = np.sqrt(np.maximum(window_energy, 1e-12) * float(np.sum(reference**2)))
     return float(np.max(np.abs(correlation) / norm))
+
+
+def silence_file(workdir: Path, seconds: float = 40.0) -> Path:
+    """A silent WAV for a peer that should only listen (baresip hangs up when its file ends,
+    so make it longer than the call)."""
+    path = workdir / "silence.wav"
+    write_wav(path, np.zeros(int(seconds * RATE)))
+    return path
+
+
+def is_tone(window: NDArray[np.float64], frequency: float) -> bool:
+    """Is this window mostly the given tone, and loud enough to be heard?"""
+    return bool(
+        rms_dbfs(window) > -40 and band_energy_ratio(window, frequency - 30, frequency + 30) > 0.8
+    )
+
+
+def tone_windows(heard: NDArray[np.float64], frequency: float) -> list[NDArray[np.float64]]:
+    """The half-second windows that are mostly the given tone."""
+    return [w for w in windows(heard) if is_tone(w, frequency)]
+
+
+def tone_flags(heard: NDArray[np.float64], frequency: float) -> list[bool]:
+    """For each half second: was it mostly the given tone?"""
+    return [is_tone(w, frequency) for w in windows(heard)]
+
+
+def describe(heard: NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Each half second as (level in dBFS, peak frequency): what a failed assertion shows."""
+    return [(round(rms_dbfs(w)), round(peak_frequency(w))) for w in windows(heard)]

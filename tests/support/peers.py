@@ -4,12 +4,17 @@ sndfile recording out), configured as shared/notes/real-peers.md measured."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support import audio
+from tests.support.waiting import until, wait_until
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "interop" / "scenarios"
 
@@ -36,11 +41,46 @@ def free_udp_port(pair: bool = False, span: int = 2) -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
+def udp_port_bound(port: int) -> bool:
+    """Has some process bound this UDP port on 127.0.0.1 (or any address)? Read from
+    /proc/net/udp, so that looking never takes the port from the peer that is starting."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local = row.split()[1]
+                if local.endswith(wanted):
+                    return True
+    return False
+
+
+async def wait_listening(port: int, what: str = "the peer", timeout: float = 10.0) -> None:
+    """Wait until a peer we started (sipp as a carrier) has bound its SIP port."""
+    await wait_until(lambda: udp_port_bound(port), timeout, f"{what} listening on {port}")
+
+
 def require(program: str) -> str:
     path = shutil.which(program)
     if path is None:
         raise RuntimeError(f"{program} is not installed; run `make test`, which installs it")
     return path
+
+
+def sipp_tone_file(workdir: Path, frequency: float = 1000.0, seconds: float = 30.0) -> Path:
+    """A speech-like tone as the raw u-law stream file (``tone.ulaw``) that sipp's scenarios
+    play from ``workdir``; returns its path."""
+    wav = workdir / f"tone{int(frequency)}.wav"
+    audio.speech_like_tone(wav, frequency, seconds)
+    raw = workdir / "tone.ulaw"
+    subprocess.run(
+        ["sox", str(wav), "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(raw)], check=True
+    )
+    return raw
+
+
+def pin_keys(pin: str) -> dict[str, str]:
+    """The PIN as the ``p1``..``pN`` keys of the scenarios that send it by SIP INFO."""
+    return {f"p{i}": digit for i, digit in enumerate(pin, start=1)}
 
 
 @dataclass
@@ -170,35 +210,58 @@ snd_path {self.records}
             "audio_codecs=PCMU;dtmfmode=rtpevent\n"
         )
         self.proc: asyncio.subprocess.Process | None = None
+        self._output = bytearray()
+        self._reader: asyncio.Task[None] | None = None
 
     async def dial(self, uri: str, seconds: float) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            require("baresip"),
-            "-f",
-            str(self.dir),
-            "-e",
-            f"/dial {uri}",
-            "-t",
-            str(int(seconds) + 5),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=self.dir,
-        )
+        await self._start("-e", f"/dial {uri}", "-t", str(int(seconds) + 5))
 
     async def answer_calls(self, seconds: float) -> None:
         """Start without dialling: baresip answers the call that comes (answermode=auto)."""
+        await self._start("-t", str(int(seconds) + 5))
+        await self.wait_for_output("baresip is ready.")  # listening on its SIP port
+
+    async def _start(self, *args: str) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             require("baresip"),
             "-f",
             str(self.dir),
-            "-t",
-            str(int(seconds) + 5),
+            *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=self.dir,
         )
+        self._output = bytearray()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(4096):
+            self._output += chunk
+
+    @property
+    def output(self) -> str:
+        """What baresip has printed so far."""
+        return self._output.decode(errors="replace")
+
+    async def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until baresip has printed ``text``, e.g. ``Call established``."""
+        proc = self.proc
+
+        def printed() -> bool:
+            if text in self.output:
+                return True
+            if proc is not None and proc.returncode is not None:
+                raise AssertionError(f"baresip has exited: {self.output[-2000:]}")
+            return False
+
+        await wait_until(printed, timeout, f"baresip to print {text!r}")
+
+    async def media_up(self, timeout: float = 10.0) -> None:
+        """The call is answered and the far end's audio is arriving (so key presses sent as
+        RFC 4733 events now reach a bridge that is listening)."""
+        await self.wait_for_output("incoming rtp for 'audio' established", timeout)
 
     async def keys(self, keys: str, gap: float = 0.4) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -207,26 +270,31 @@ snd_path {self.records}
                 self.proc.stdin.write(key.encode())
                 await self.proc.stdin.drain()
             except (BrokenPipeError, ConnectionResetError) as exc:
-                out = await self.proc.stdout.read() if self.proc.stdout else b""
-                raise AssertionError(f"baresip has exited: {out.decode()[-2000:]}") from exc
+                raise AssertionError(f"baresip has exited: {self.output[-2000:]}") from exc
+            # baresip's own timing: a key sent while the previous one's RFC 4733 event is
+            # still going out is lost, so key presses are spaced as a person would space them.
             await asyncio.sleep(gap)
 
     async def hang_up(self) -> str:
-        assert self.proc is not None and self.proc.stdin is not None
+        """Hang up (``b``), then quit once the call is over (``q``); returns all its output."""
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(b"b")
+            await proc.stdin.drain()
+            # Quit once the call is over (its recording then complete); at most 2 s, as a
+            # call that never was prints no end.
+            await until(lambda: "terminated" in self.output or proc.returncode is not None, 2)
+            proc.stdin.write(b"q")
+            await proc.stdin.drain()
         try:
-            self.proc.stdin.write(b"b")
-            await self.proc.stdin.drain()
-            await asyncio.sleep(0.5)
-            self.proc.stdin.write(b"q")
-            await self.proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        try:
-            out, _ = await asyncio.wait_for(self.proc.communicate(), 10)
+            await asyncio.wait_for(proc.wait(), 10)
         except TimeoutError:
-            self.proc.kill()
-            out, _ = await self.proc.communicate()
-        return out.decode(errors="replace")
+            proc.kill()
+            await proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return self.output
 
     def heard(self) -> Path:
         """The recording of what baresip heard (the decoded stream)."""

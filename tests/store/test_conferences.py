@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 from tests.conftest import FakeClock
+from tests.store.legs import add_leg
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.errors import NotFoundError
@@ -83,15 +84,7 @@ def test_unknown_host_conference_or_leg_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.conferences.set_talk_sensitivity(OPERATOR, "no-such-conference", 0.5)
     with pytest.raises(NotFoundError):
-        store.conferences.add_leg(
-            OPERATOR,
-            "no-such-conference",
-            joined_via="dial_in",
-            name=None,
-            name_source=None,
-            number=None,
-            withheld=True,
-        )
+        add_leg(store, "no-such-conference")
     with pytest.raises(NotFoundError):
         store.conferences.set_leg_status(OPERATOR, "no-such-leg", "connected")
     with pytest.raises(NotFoundError):
@@ -103,10 +96,9 @@ def test_unknown_host_conference_or_leg_is_not_found(store: Store) -> None:
 def test_another_account_may_neither_read_nor_change(store: Store) -> None:
     _, host_id = _host(store)
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "Private")
-    leg_id = store.conferences.add_leg(
-        OPERATOR,
+    leg_id = add_leg(
+        store,
         conference_id,
-        joined_via="dial_in",
         name="Ada",
         name_source="directory",
         number="+447700900123",
@@ -201,34 +193,17 @@ def test_talk_sensitivity_is_kept_and_bounded(store: Store) -> None:
 def test_legs_store_names_and_numbers_encrypted_and_withheld_never(store: Store) -> None:
     account_id, host_id = _host(store)
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "T")
-    known = store.conferences.add_leg(
-        OPERATOR,
+    known = add_leg(
+        store,
         conference_id,
-        joined_via="dial_in",
         name="Ada Lovelace",
         name_source="directory",
         number="020 7946 0123",
         withheld=False,
         leg_id="leg-known",
     )
-    withheld = store.conferences.add_leg(
-        OPERATOR,
-        conference_id,
-        joined_via="dial_in",
-        name=None,
-        name_source=None,
-        number="+447700900123",
-        withheld=True,
-    )
-    odd = store.conferences.add_leg(
-        OPERATOR,
-        conference_id,
-        joined_via="dial_in",
-        name=None,
-        name_source=None,
-        number="not a number",
-        withheld=False,
-    )
+    withheld = add_leg(store, conference_id, number="+447700900123")
+    odd = add_leg(store, conference_id, number="not a number", withheld=False)
     assert known == "leg-known"
     with store.sessions() as session:
         rows = {r.id: r for r in session.scalars(select(Leg))}
@@ -250,15 +225,7 @@ def test_legs_store_names_and_numbers_encrypted_and_withheld_never(store: Store)
 def test_a_legs_status_name_and_leaving_time(store: Store, clock: FakeClock) -> None:
     _, host_id = _host(store)
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "T")
-    leg_id = store.conferences.add_leg(
-        OPERATOR,
-        conference_id,
-        joined_via="web",
-        name=None,
-        name_source=None,
-        number=None,
-        withheld=False,
-    )
+    leg_id = add_leg(store, conference_id, joined_via="web", withheld=False)
     store.conferences.set_leg_status(OPERATOR, leg_id, "connected")
     store.conferences.set_leg_name(OPERATOR, leg_id, "Grace", "entered")
     clock.advance(minutes=5)
@@ -274,15 +241,7 @@ def test_deleting_a_conferences_legs_in_a_callers_transaction(store: Store) -> N
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "T")
     other_id = store.conferences.create_conference(OPERATOR, host_id, "U")
     for conference in (conference_id, conference_id, other_id):
-        store.conferences.add_leg(
-            OPERATOR,
-            conference,
-            joined_via="dial_in",
-            name="N",
-            name_source="entered",
-            number=None,
-            withheld=True,
-        )
+        add_leg(store, conference, name="N", name_source="entered")
     with store.sessions.begin() as session:
         assert store.conferences.delete_legs_in(session, conference_id) == 2
     assert store.conferences.legs(OPERATOR, conference_id) == []

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from tests.conftest import FakeClock
+from tests.store.legs import add_leg
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.errors import NotFoundError
@@ -192,15 +193,7 @@ def test_a_hosts_conference_history(store: Store, clock: FakeClock) -> None:
     busy = store.conferences.create_conference(OPERATOR, host_id, "Busy one", pin="3333")
     for minutes in (2, 3):
         clock.advance(minutes=minutes)
-        store.conferences.add_leg(
-            OPERATOR,
-            busy,
-            joined_via="dial_in",
-            name=None,
-            name_source=None,
-            number=None,
-            withheld=True,
-        )
+        add_leg(store, busy)
     history = store.users.conference_history(OPERATOR, host_id)
     assert [(h.id, h.title, h.pin, h.legs) for h in history] == [
         (busy, "Busy one", "3333", 2),
@@ -216,10 +209,9 @@ def test_deleting_a_conferences_history_keeps_the_conference(store: Store) -> No
     account_id, _, host_id = _account(store)
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "T")
     for _ in range(3):
-        store.conferences.add_leg(
-            OPERATOR,
+        add_leg(
+            store,
             conference_id,
-            joined_via="dial_in",
             name="Caller",
             name_source="entered",
             number="+447700900123",

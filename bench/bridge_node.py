@@ -32,8 +32,9 @@ import uvloop
 from callroster.accounts.actor import operator_cli
 from callroster.accounts.demo import DEMO_HOST_EMAIL, ensure_demo
 from callroster.app import Sockets
+from callroster.bridge.calls import CallState
 from callroster.bridge.directory import StoreDirectory
-from callroster.bridge.service import BridgeService, Phase
+from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.config import load_settings
 from callroster.store.store import Store, open_store
@@ -85,20 +86,19 @@ class Node:
 
     def _counters(self) -> dict[str, float]:
         totals = {"received": 0.0, "sent": 0.0, "lost": 0.0, "late": 0.0}
-        for call in self.bridge.calls.values():
-            totals["received"] += call.rtp.counters.received
-            totals["sent"] += call.rtp.counters.sent
-            jitter = call.rtp.jitter.stats()
+        for counters, jitter in self.bridge.media_reports():
+            totals["received"] += counters.received
+            totals["sent"] += counters.sent
             totals["lost"] += jitter.lost
             totals["late"] += jitter.late
         return totals
 
     def status(self) -> dict[str, Any]:
-        joined = sum(1 for call in self.bridge.calls.values() if call.phase == Phase.JOINED)
+        states = self.bridge.call_states().values()
         return {
-            "calls": len(self.bridge.calls),
-            "joined": joined,
-            "rooms": len(self.bridge.rooms),
+            "calls": len(states),
+            "joined": sum(1 for state in states if state is CallState.JOINED),
+            "rooms": len(self.bridge.conferences_in_progress()),
             "rss_kib": rss_kib(),
         }
 

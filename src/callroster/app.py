@@ -39,6 +39,7 @@ from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.crm.webhook import WebhookSender
 from callroster.errors import ConfigError, PortInUseError
+from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
 from callroster.io.sockets import bind_socket
 from callroster.privacy.directory import CountryGate, FileDirectory
@@ -208,13 +209,14 @@ async def serve(
         bus,
         media_address=settings.bind,
         advertised_address=settings.host_for_links,
+        clock=LoopClock(asyncio.get_running_loop(), store.clock),
     )
     app = create_app(store, settings)
     app.state.bridge = bridge
     app.state.bus = bus
     app.state.roster = roster
     app.state.feed = feed
-    app.state.click_to_call = ClickToCall(bridge, bus)
+    app.state.click_to_call = ClickToCall(bridge, bus, store.clock)
     crm_sender = WebhookSender()
     app.state.call_reporter = crm_reporter(store, crm_sender)
     # No per-message compression: each connection would keep its own zlib state and

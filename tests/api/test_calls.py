@@ -83,8 +83,8 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "calling_you"
     for _ in range(200):
-        room = harness.bridge.rooms.get(response.json()["call_id"])
-        if room is not None and len(room.conference.connected()) == 2:
+        room = harness.bridge.conference(response.json()["call_id"])
+        if room is not None and len(room.connected()) == 2:
             break
         await asyncio.sleep(0.05)
     else:
@@ -148,4 +148,4 @@ async def test_who_may_click_to_call(
     premium = _bearer(_host_with_phone(harness, "+449098790000"))
     refused = await client.post("/api/v1/calls", json=body, headers=premium)
     assert refused.status_code == 403 and "not allowed" in refused.json()["detail"]
-    assert not harness.bridge.calls
+    assert not harness.bridge.call_count()

@@ -45,7 +45,7 @@ async def _caller_on_the_call(harness: BridgeHarness, workdir: Path) -> asyncio.
     )
     for _ in range(200):
         await asyncio.sleep(0.05)
-        if harness.bridge.rooms:
+        if harness.bridge.conferences_in_progress():
             return task
     raise AssertionError("the caller never joined")
 
@@ -70,7 +70,7 @@ async def test_host_sees_and_controls_a_live_caller(
 
     muted = await client.post(f"{url}/mute", headers=host)
     assert muted.status_code == 200 and muted.json()["muted"] is True
-    assert harness.room().conference.leg(leg["id"]).muted_by_host
+    assert harness.conference().leg(leg["id"]).muted_by_host
     held = await client.post(f"{url}/hold", headers=host)
     assert held.json()["status"] == "on_hold"
     assert (await client.post(f"{url}/unhold", headers=host)).json()["status"] == "connected"
@@ -132,7 +132,7 @@ async def test_who_may_see_and_control(
     [leg] = (await client.get(legs_url, headers=_bearer(harness.demo.admin_token))).json()["legs"]
     mute = f"{legs_url}/{leg['id']}/mute"
     assert (await client.post(mute, headers=_bearer(token))).status_code == 404
-    assert not harness.room().conference.leg(leg["id"]).muted
+    assert not harness.conference().leg(leg["id"]).muted
     unknown = f"{legs_url}/no-such-leg/mute"
     assert (await client.post(unknown, headers=_bearer(harness.demo.host_token))).status_code == 404
     harness.bridge.control(conference, "drop", leg["id"])

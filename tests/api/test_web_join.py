@@ -69,7 +69,7 @@ async def test_a_guest_joins_by_name_and_leaves_with_its_key(
     refused, stranger = await _join(client, harness, token, "Out Sider")
     assert refused.status_code == 404
     await stranger.close()
-    assert not harness.bridge.calls
+    assert not harness.bridge.call_count()
 
     response, browser = await _join(client, harness, _link(harness), "  Gina   Guest ")
     assert response.status_code == 201, response.text
@@ -112,10 +112,10 @@ async def test_a_guest_joins_by_name_and_leaves_with_its_key(
     assert await muted()
     assert (await client.delete(leave)).status_code == 404
     assert (await client.delete(leave, headers={"X-Leg-Key": "guess"})).status_code == 404
-    assert harness.room().conference.leg(joined["leg_id"]).status == "connected"
+    assert harness.conference().leg(joined["leg_id"]).status == "connected"
     gone = await client.delete(leave, headers={"X-Leg-Key": joined["key"]})
     assert gone.status_code == 204
-    assert harness.bridge.rooms == {}  # the only leg left, so the call is over
+    assert harness.bridge.conferences_in_progress() == []  # the only leg left, so the call is over
     again = await client.delete(leave, headers={"X-Leg-Key": joined["key"]})
     assert again.status_code == 404
     for _ in range(100):
@@ -133,7 +133,7 @@ async def test_locked_blank_and_unusable_joins_are_refused_clearly(
     conference = harness.demo.conference_id
     host, host_browser = await _join(client, harness, harness.demo.host_token, "Hannah Host")
     assert host.status_code == 201, host.text
-    assert harness.room().conference.leg(host.json()["leg_id"]).role == "host"
+    assert harness.conference().leg(host.json()["leg_id"]).role == "host"
     locked = await client.post(
         f"/api/v1/conferences/{conference}/lock", headers=_bearer(harness.demo.host_token)
     )
@@ -156,6 +156,6 @@ async def test_locked_blank_and_unusable_joins_are_refused_clearly(
     )
     assert too_big.status_code == 422
     # Only the host's browser is on the call.
-    assert len(harness.room().conference.present()) == 1 and len(harness.bridge.calls) == 1
+    assert len(harness.conference().present()) == 1 and harness.bridge.call_count() == 1
     await host_browser.close()
     await guest_browser.close()

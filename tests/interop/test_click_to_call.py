@@ -47,11 +47,9 @@ async def test_the_host_then_the_target_are_called_and_hear_each_other(tmp_path:
             ring_seconds=15,
             on_end=ended.append,
         )
-        room = lambda: harness.bridge.rooms.get(call_id)  # noqa: E731
+        room = lambda: harness.bridge.conference(call_id)  # noqa: E731
         # Both answer (auto): two legs on the call, no press of 1 needed.
-        assert await until(
-            lambda: room() is not None and len(room().conference.connected()) == 2, 15
-        )
+        assert await until(lambda: room() is not None and len(room().connected()) == 2, 15)
         # They talk for 5 s: real audio, recorded and measured below (and the summary's
         # duration, 4 to 9 s, counts it).
         await asyncio.sleep(5)
@@ -120,7 +118,7 @@ async def test_a_busy_target_ends_the_hosts_call_with_the_reason(tmp_path: Path)
                 on_end=ended.append,
             )
             assert await until(lambda: bool(ended), 15)
-            assert await until(lambda: not harness.bridge.calls, 5)
+            assert await until(lambda: not harness.bridge.call_count(), 5)
             await host.hang_up()
         [summary] = ended
         assert (summary.outcome, summary.failed_leg, summary.duration_s) == ("busy", "target", 0)

@@ -64,10 +64,10 @@ def _stored_statuses(harness: BridgeHarness) -> list[str]:
 
 
 def _leg_of_number(harness: BridgeHarness, number: str | None, withheld: bool = False) -> str:
-    for leg in harness.room().conference.present():
+    for leg in harness.conference().present():
         if (withheld and leg.withheld) or (not withheld and leg.number == number):
             return leg.id
-    raise AssertionError(f"no leg for {number} in {harness.room().conference.present()}")
+    raise AssertionError(f"no leg for {number} in {harness.conference().present()}")
 
 
 async def test_pin_by_rfc4733_over_tcp_and_heard_by_others(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ async def test_phone_hold_takes_the_leg_out_and_resume_brings_it_back(tmp_path: 
 async def test_host_hold_plays_music_to_the_held_leg(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
         held = await listener_joins(harness, tmp_path, seconds=30)
-        [leg] = harness.room().conference.present()
+        [leg] = harness.conference().present()
         harness.bridge.control(harness.demo.conference_id, "hold", leg.id)
         sipp_tone_file(tmp_path)
         talker = await run_sipp(
@@ -168,7 +168,7 @@ async def test_three_wrong_pins_end_the_call(tmp_path: Path) -> None:
             keys={"w": wrong[0]},
         )
         assert result.returncode == 0, result.stdout + result.stderr  # sipp got our BYE
-        assert harness.bridge.rooms == {} and harness.bridge.calls == {}
+        assert harness.bridge.conferences_in_progress() == [] and harness.bridge.call_count() == 0
 
 
 async def test_host_locks_from_the_keypad_and_a_guest_is_refused(tmp_path: Path) -> None:
@@ -179,11 +179,11 @@ async def test_host_locks_from_the_keypad_and_a_guest_is_refused(tmp_path: Path)
         await wait_until(lambda: _count(harness, LegJoined) == 1, 10, "the host to join")
         await host.media_up()
         await host.keys("*5")
-        assert await until(lambda: harness.room().conference.locked, 5)
+        assert await until(lambda: harness.conference().locked, 5)
         sipp_tone_file(tmp_path)
         refused = await run_sipp("refused", harness.sip_port, harness.demo.pin, tmp_path)
         assert refused.returncode == 0, refused.stdout + refused.stderr
-        assert [leg.role.value for leg in harness.room().conference.present()] == ["host"]
+        assert [leg.role.value for leg in harness.conference().present()] == ["host"]
         await host.hang_up()
 
 
@@ -199,7 +199,7 @@ async def test_drop_sends_bye_and_withheld_number_is_not_stored(tmp_path: Path) 
                 keys={"caller": "anonymous"},
             )
         )
-        await until(lambda: harness.bridge.rooms, 10)
+        await until(lambda: harness.bridge.conferences_in_progress(), 10)
         leg_id = _leg_of_number(harness, None, withheld=True)
         harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
         result = await caller
@@ -226,10 +226,10 @@ async def test_join_and_leave_tones_and_bad_traffic_do_not_disturb_a_call(tmp_pa
                 "direct_then_mute", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=6000
             )
         )
-        await wait_until(lambda: len(harness.bridge.calls) >= 2, 10, "the talker's call")
+        await wait_until(lambda: harness.bridge.call_count() >= 2, 10, "the talker's call")
         # The talker's tone is flowing (and taken for talk) before the strangers start.
         await wait_until(lambda: _count(harness, TalkingStarted) >= 1, 10, "the talker to talk")
-        ports = [call.local_port for call in harness.bridge.calls.values()]
+        ports = harness.bridge.media_ports()
         rng = np.random.default_rng(7)
         loop = asyncio.get_running_loop()
         stranger, _ = await loop.create_datagram_endpoint(
@@ -247,7 +247,7 @@ async def test_join_and_leave_tones_and_bad_traffic_do_not_disturb_a_call(tmp_pa
         writer.close()
         result = await talker
         assert result.returncode == 0, result.stdout + result.stderr
-        counters = [call.rtp.counters for call in harness.bridge.calls.values()]
+        counters = harness.bridge.media_counters()
         await wait_until(lambda: _count(harness, LegLeft) >= 1, 5, "the talker to leave")
         # The leave tone plays in real time: the listener stays on long enough to hear it.
         await asyncio.sleep(len(leave_tone()) * 0.02 + 0.3)

@@ -65,7 +65,9 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         talker = asyncio.create_task(
             run_sipp("refused", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=20000)
         )
-        assert await until(lambda: harness.bridge.rooms, 10), "the talker never joined"
+        assert await until(lambda: harness.bridge.conferences_in_progress(), 10), (
+            "the talker never joined"
+        )
         silence = tmp_path / "callee.wav"
         audio.write_wav(silence, np.zeros(40 * audio.RATE))
         callee = Baresip(tmp_path, silence, name=CALLEE)  # answers calls for that number
@@ -102,7 +104,7 @@ async def test_the_host_calls_a_phone_in_and_it_joins_by_pressing_one(tmp_path: 
         assert record.conference_id == harness.demo.conference_id
         await callee.hang_up()
         # The host drops the talker too: its sipp gets our BYE and ends (no process left).
-        for leg in harness.room().conference.present():
+        for leg in harness.conference().present():
             harness.bridge.control(harness.demo.conference_id, "drop", leg.id)
         finished = await asyncio.wait_for(talker, 40)
         assert finished.returncode == 0, finished.stdout + finished.stderr
@@ -176,7 +178,7 @@ async def test_a_refusing_carrier_leaves_the_reason_and_no_leg(
             )
             assert await until(lambda: _left_reason(harness, leg_id) is not None, 10)
             assert _left_reason(harness, leg_id) == expected
-            assert not harness.bridge.calls and not harness.bridge.rooms
+            assert not harness.bridge.call_count() and not harness.bridge.conferences_in_progress()
             roster = harness.roster.get(harness.demo.conference_id)
             assert roster is not None and roster.legs[leg_id].left_reason == expected
             record = await _record(harness, leg_id)
@@ -206,7 +208,7 @@ async def test_a_phone_that_never_answers_is_cancelled_after_the_ring_time(tmp_p
             assert _left_reason(harness, leg_id) is None  # still ringing
             assert await until(lambda: _left_reason(harness, leg_id) is not None, 5)
             assert _left_reason(harness, leg_id) == "no_answer"
-            assert await until(lambda: not harness.bridge.calls, 5)
+            assert await until(lambda: not harness.bridge.call_count(), 5)
             record = await _record(harness, leg_id)
             assert (record.outcome, record.answered_at, record.number) == (
                 "no_answer",

@@ -46,7 +46,7 @@ async def _join_and_read_name(
         # Nothing is to come; the look-up (a thread reading the store and a file) is over well
         # within this.
         await holds_for(lambda: shown()[0].name is None, 1.0, f"no name for {number}")
-    for leg in list(harness.room().conference.present()):
+    for leg in list(harness.conference().present()):
         harness.bridge.control(harness.demo.conference_id, "drop", leg.id)
     await task
     [leg] = [

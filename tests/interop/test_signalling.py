@@ -65,7 +65,10 @@ async def test_cancel_while_routing_leaves_nothing_behind(tmp_path: Path) -> Non
             assert statuses == {"CANCEL": 200, "INVITE": 487}
             # Nothing is left, nor comes back once the look-up the CANCEL overtook is over.
             await holds_for(
-                lambda: harness.bridge.calls == {} and harness.bridge.rooms == {},
+                lambda: (
+                    harness.bridge.call_count() == 0
+                    and harness.bridge.conferences_in_progress() == []
+                ),
                 1.0,
                 "no call and no conference in progress",
             )
@@ -92,8 +95,8 @@ async def test_offerless_reinvite_keeps_the_call_up(
         # The refresh (the second INVITE) is answered; the call is still up once our offer is
         # answered in the ACK (sipp hangs up 3 s after the refresh).
         await wait_until(lambda: invites_accepted() == 2, 10, "the refresh to be answered")
-        await holds_for(lambda: len(harness.bridge.calls) == 1, 1.0, "the call is up")
-        calls_after_refresh = len(harness.bridge.calls)
+        await holds_for(lambda: harness.bridge.call_count() == 1, 1.0, "the call is up")
+        calls_after_refresh = harness.bridge.call_count()
         result = await task
         assert calls_after_refresh == 1, result.stdout + result.stderr
         assert result.returncode == 0, result.stdout + result.stderr

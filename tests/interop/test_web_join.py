@@ -17,7 +17,7 @@ from tests.support.waiting import until
 from tests.support.web_client import WebClient
 
 from callroster.accounts.actor import operator_cli
-from callroster.bridge.service import ConferenceLocked
+from callroster.bridge.errors import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
 
@@ -39,12 +39,14 @@ async def _phone_joins(harness: BridgeHarness, workdir: Path, frequency: float) 
 async def test_a_browser_and_a_phone_hear_each_other(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
         phone = await _phone_joins(harness, tmp_path, 700.0)
-        assert await until(lambda: harness.demo.conference_id in harness.bridge.rooms, 10)
+        assert await until(
+            lambda: harness.demo.conference_id in harness.bridge.conferences_in_progress(), 10
+        )
         web = WebClient(1000.0)
         joined = await harness.bridge.join_web(_match(harness), "Wendy Web", await web.offer())
         await web.accept(joined.answer)
         leg_id = joined.leg_id
-        leg = harness.room().conference.leg(leg_id)
+        leg = harness.conference().leg(leg_id)
         assert (leg.name, leg.name_source, leg.joined_via) == ("Wendy Web", "entered", "web")
         roster = harness.roster.get(harness.demo.conference_id)
         assert roster is not None
@@ -92,11 +94,11 @@ async def test_a_locked_conference_refuses_a_guest_browser_but_not_the_host(
         guest = WebClient(1000.0)
         with pytest.raises(ConferenceLocked):
             await harness.bridge.join_web(_match(harness), "Gus Guest", await guest.offer())
-        assert [leg.id for leg in harness.room().conference.present()] == [leg_id]
-        assert len(harness.bridge.calls) == 1
+        assert [leg.id for leg in harness.conference().present()] == [leg_id]
+        assert harness.bridge.call_count() == 1
         # The host drops their own browser leg: the connection ends and so does the call.
         harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
-        assert await until(lambda: not harness.bridge.calls, 10)
+        assert await until(lambda: not harness.bridge.call_count(), 10)
         assert await until(lambda: host.pc.connectionState == "closed", 10), host.pc.connectionState
         await host.close()
         await guest.close()
@@ -118,4 +120,4 @@ async def test_an_offer_that_cannot_be_answered_is_refused_and_leaves_nothing(
     async with running_bridge(tmp_path / "data") as harness:
         with pytest.raises(WebPeerError):
             await harness.bridge.join_web(_match(harness), "Bad Offer", offer)
-        assert not harness.bridge.calls and not harness.bridge.rooms
+        assert not harness.bridge.call_count() and not harness.bridge.conferences_in_progress()

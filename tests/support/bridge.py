@@ -12,8 +12,9 @@ from pathlib import Path
 from callroster.accounts.demo import DemoDetails, ensure_demo
 from callroster.app import Sockets, wire_roster
 from callroster.bridge.directory import StoreDirectory
-from callroster.bridge.service import BridgeService, Room
+from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
+from callroster.conference.conference import Conference
 from callroster.conference.events import Event
 from callroster.config import Settings, load_settings
 from callroster.io.roster_feed import RosterFeed
@@ -34,8 +35,11 @@ class BridgeHarness:
     bus: EventBus
     events: list[Event] = field(default_factory=list)
 
-    def room(self) -> Room:
-        return self.bridge.rooms[self.demo.conference_id]
+    def conference(self) -> Conference:
+        """The demo conference, in progress (to read)."""
+        conference = self.bridge.conference(self.demo.conference_id)
+        assert conference is not None, "the demo conference is not in progress"
+        return conference
 
 
 @asynccontextmanager

@@ -20,9 +20,9 @@ from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.api.dial_out import callable_number, route_target
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
 from callroster.bridge.dial_target import DialTarget
+from callroster.bridge.errors import TooManyCalls
 from callroster.config import Settings
 from callroster.crm.webhook import WebhookSender
-from callroster.sip.endpoint import CallLimitReached
 from callroster.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ async def click_to_call(body: CallRequest, caller: CallerDep, request: Request) 
             settings.dial_out_ring_seconds,
             ended,
         )
-    except CallLimitReached:
+    except TooManyCalls:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
         ) from None

@@ -21,10 +21,10 @@ from callroster.api.deps import bridge_of
 from callroster.api.rate_limit import SlidingWindow
 from callroster.api.routes import authorised_conference
 from callroster.bridge.dial_target import DialTarget
+from callroster.bridge.errors import TooManyCalls
 from callroster.config import Settings
 from callroster.privacy import normalise
 from callroster.sip.digest import Credentials
-from callroster.sip.endpoint import CallLimitReached
 from callroster.store.conferences import PinMatch
 from callroster.store.store import Store
 
@@ -175,7 +175,7 @@ async def dial_into_conference(
             name_source="entered" if guest else "host",
             inviter=inviter,
         )
-    except CallLimitReached:
+    except TooManyCalls:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
         ) from None

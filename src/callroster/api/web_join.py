@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from callroster.api.auth import Caller, authenticated, store_of
 from callroster.api.deps import bridge_of
 from callroster.api.routes import authorised_conference
-from callroster.bridge.service import ConferenceLocked
+from callroster.bridge.errors import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
 

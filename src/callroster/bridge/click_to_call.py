@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from callroster.bridge.dial_target import DialTarget
-from callroster.bridge.service import BridgeService, wall_clock
+from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
+from callroster.clock import utc_now
 from callroster.conference.conference import ConferenceError
 from callroster.conference.events import Event, LegJoined, LegLeft
-from callroster.store.conferences import PinMatch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,17 @@ class CallSummary:
     duration_s: int  # from the target's answer to the end; 0 if never connected
 
 
+@dataclass(frozen=True)
+class PrivateRoom:
+    """A click-to-call's room: two legs, no conference of the store (an ``Admission``)."""
+
+    conference_id: str
+    account_id: str
+    as_host: bool = False
+    locked: bool = False
+    talk_sensitivity: float = 0.5
+
+
 @dataclass
 class _Call:
     call_id: str
@@ -60,8 +71,14 @@ class _Call:
 
 
 class ClickToCall:
-    def __init__(self, bridge: BridgeService, bus: EventBus) -> None:
+    def __init__(
+        self,
+        bridge: BridgeService,
+        bus: EventBus,
+        wall: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self._bridge = bridge
+        self._wall = wall
         self._calls: dict[str, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         bus.subscribe(self._on_event)
@@ -78,10 +95,10 @@ class ClickToCall:
         """Phone the host; the target follows when the host answers. Returns the call's id.
 
         Raises:
-            CallLimitReached: the bridge is at its call limit.
+            TooManyCalls: the bridge is at its call limit.
         """
         call_id = f"call-{uuid.uuid4()}"
-        call = _Call(call_id, account_id, requested_by, target, ring_seconds, on_end, wall_clock())
+        call = _Call(call_id, account_id, requested_by, target, ring_seconds, on_end, self._wall())
         self._calls[call_id] = call
         try:
             call.host_leg = await self._bridge.dial_out(
@@ -102,8 +119,8 @@ class ClickToCall:
         return len(self._calls)
 
     @staticmethod
-    def _room(call: _Call) -> PinMatch:
-        return PinMatch(call.call_id, call.account_id, as_host=False, locked=False)
+    def _room(call: _Call) -> PrivateRoom:
+        return PrivateRoom(call.call_id, call.account_id)
 
     def _on_event(self, event: Event) -> None:
         call = self._calls.get(event.conference_id)
@@ -117,7 +134,7 @@ class ClickToCall:
             if event.leg_id == call.host_leg and call.target_leg is None:
                 self._spawn(self._dial_target(call))
             elif event.leg_id == call.target_leg:
-                call.answered_at = wall_clock()
+                call.answered_at = self._wall()
                 call.outcome = "answered"
             return
         call.left.add(event.leg_id)
@@ -161,7 +178,7 @@ class ClickToCall:
     def _finish(self, call: _Call) -> None:
         if self._calls.pop(call.call_id, None) is None:
             return
-        ended = wall_clock()
+        ended = self._wall()
         answered = call.answered_at
         summary = CallSummary(
             call_id=call.call_id,

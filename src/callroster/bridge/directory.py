@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callroster.accounts.actor import system
+from callroster.bridge.admission import Admission
 from callroster.privacy import normalise
 from callroster.privacy.directory import Directory
 from callroster.store.conferences import PinMatch
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 class ConferenceDirectory(Protocol):
     def is_dial_in_number(self, user: str) -> bool: ...
 
-    def open_with_pin(self, pin: str) -> PinMatch | None: ...
+    def open_with_pin(self, pin: str) -> Admission | None: ...
 
     def leg_joined(self, record: LegRecord) -> None: ...
 

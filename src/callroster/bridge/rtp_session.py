@@ -11,11 +11,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from callroster.rtp import g711
+from callroster.rtp.g711 import FRAME_SAMPLES
 from callroster.rtp.jitter import JitterBuffer
 from callroster.rtp.packet import RtpError, RtpSender, is_rtcp, parse_rtp
 from callroster.rtp.telephone_event import DtmfReceiver
 
-FRAME_SAMPLES = 160
 SSRC_TAKEOVER_SILENCE = 2.0  # seconds of silence from the old SSRC before a new one is taken
 CONCEALMENT_GAIN = 0.5
 # The common case, taken apart without building an RtpPacket: version 2, no padding, no
@@ -48,6 +48,9 @@ class RtpSession:
     remote: tuple[str, int]
     sender: RtpSender
     counters: RtpCounters = field(default_factory=RtpCounters)
+    # False while the phone holds us (it said sendonly/inactive, RFC 3264 forbids sending),
+    # and for a call we dial until its answer says where to send.
+    sending: bool = True
 
     def __post_init__(self) -> None:
         self.jitter = JitterBuffer(frame_samples=FRAME_SAMPLES)

@@ -37,11 +37,11 @@ from av.audio.resampler import AudioResampler
 from numpy.typing import NDArray
 
 from callroster.rtp import g711
+from callroster.rtp.g711 import FRAME_SAMPLES  # 20 ms at 8 kHz
 from callroster.rtp.packet import RtpSender
 
 log = logging.getLogger(__name__)
 
-FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 RATE = 8000
 PAYLOAD_TYPE = 0  # PCMU
 _OUTGOING_QUEUE = 10  # 200 ms: a browser that stops reading loses the oldest frames

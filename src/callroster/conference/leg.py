@@ -20,7 +20,10 @@ class LegRole(StrEnum):
 
 @dataclass
 class Leg:
-    """Mutable, owned by exactly one ``Conference``; everyone else reads snapshots."""
+    """Mutable, owned by exactly one ``Conference``, changed only by its commands. Everyone
+    else reads snapshots (``conference.snapshot``, the events), except the bridge's media
+    tick, which reads the present legs' flags (heard, talking, muted, held) in place every
+    20 ms: a copy per leg per tick would cost more than the mix itself. It never writes."""
 
     id: str
     role: LegRole

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from callroster.rtp import g711
+
 PROMPTS = Path(__file__).with_name("prompts")
-FRAME = 160
+FRAME = g711.FRAME_SAMPLES
 GAP_FRAMES = 4  # 80 ms between consecutive prompts, as a person would pause
 
 

@@ -19,8 +19,10 @@ from av import AudioFrame
 from av.audio.resampler import AudioResampler
 from numpy.typing import NDArray
 
+from callroster.rtp import g711
+
 log = logging.getLogger(__name__)
-FRAME = 160
+FRAME = g711.FRAME_SAMPLES
 RATE = 8000
 TIMEOUT_S = 5.0
 

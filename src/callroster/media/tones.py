@@ -21,8 +21,10 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from callroster.rtp import g711
+
 SAMPLE_RATE: Final = 8000
-FRAME_SAMPLES: Final = 160
+FRAME_SAMPLES: Final = g711.FRAME_SAMPLES
 
 _TONE_PEAK: Final = 0.2  # -14 dBFS: clearly audible over a conversation without startling
 _MUSIC_PEAK: Final = 0.18  # a little quieter: people listen to it for minutes

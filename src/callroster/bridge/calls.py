@@ -1,0 +1,198 @@
+"""One record per call leg on this node, with its life cycle in one table.
+
+A :class:`Call` is what the bridge knows about one phone or browser on the line: its SIP
+call id, its media, the prompts it is hearing and where it is in its life. That life is a
+state machine in the manner of ``sip/transaction.py``: every move is in :data:`TRANSITIONS`,
+goes through one setter that logs it and keeps a ``history``, and an illegal move raises
+:class:`CallStateError` (a bug, never the result of bytes from the network)::
+
+    dial-out:  DIALLING ─progress→ RINGING ─answer→ INVITED ─admit→ JOINED
+    dial-in:                                   PIN ─admit→ JOINED
+    direct dial (PIN in the URI), browser:  ANSWERED ─admit→ JOINED
+    any live state ─farewell→ LEAVING (its last prompts play) ─end→ ENDED
+    any live state ─end→ ENDED
+
+What the conference sees of the leg (connected, muted, on hold) is the conference's own
+table (``conference/conference.py``); this one is only how the call itself stands.
+Facts that used to be loose flags are read from the history: a dialled call was answered
+when it passed INVITED, and the far end rang when it passed RINGING.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from callroster.bridge.caller_id import CallerId
+from callroster.bridge.ports import RtpPort
+from callroster.bridge.rtp_session import RtpSession
+from callroster.conference.leg import LegRole
+from callroster.conference.pin_entry import PinEntry
+from callroster.media.prompt_library import PromptPlayer
+from callroster.media.talk import TalkDetector
+from callroster.sdp.session import SessionDescription
+
+log = logging.getLogger(__name__)
+
+
+class CallStateError(Exception):
+    """A move the call's state table does not allow."""
+
+
+class CallState(StrEnum):
+    DIALLING = "dialling"  # we sent the INVITE (dial-out), nothing back yet
+    RINGING = "ringing"  # ...and the far end rings (a provisional response came)
+    INVITED = "invited"  # answered: hearing who invites them, asked to press 1
+    PIN = "pin"  # dialled in: keying the conference's PIN
+    ANSWERED = "answered"  # answered, admitted at once (the PIN was in the URI; a browser)
+    JOINED = "joined"  # in the conference and its mix
+    LEAVING = "leaving"  # out of the mix, hearing its last prompt before BYE
+    ENDED = "ended"
+
+
+class CallTrigger(StrEnum):
+    PROGRESS = "progress"  # a provisional response to our INVITE
+    ANSWER = "answer"  # a 2xx to our INVITE
+    ADMIT = "admit"  # into the conference (right PIN, direct dial, browser, pressed 1)
+    FAREWELL = "farewell"  # told to hang up once its prompts have played
+    END = "end"  # BYE sent or received, CANCEL, failure, shutdown
+
+
+_S, _T = CallState, CallTrigger
+TRANSITIONS: Mapping[CallState, Mapping[CallTrigger, CallState]] = {
+    _S.DIALLING: {
+        _T.PROGRESS: _S.RINGING,
+        _T.ANSWER: _S.INVITED,
+        _T.FAREWELL: _S.LEAVING,
+        _T.END: _S.ENDED,
+    },
+    _S.RINGING: {
+        _T.PROGRESS: _S.RINGING,
+        _T.ANSWER: _S.INVITED,
+        _T.FAREWELL: _S.LEAVING,
+        _T.END: _S.ENDED,
+    },
+    _S.INVITED: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.PIN: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.ANSWERED: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.JOINED: {_T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.LEAVING: {_T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.ENDED: {},
+}
+# Why a call told to hang up after its prompts goes, by where it stood when told.
+FAREWELL_REASONS: Mapping[CallState, str] = {
+    _S.JOINED: "dropped",
+    _S.DIALLING: "cancelled",
+    _S.RINGING: "cancelled",
+    _S.INVITED: "cancelled",
+    _S.PIN: "failed",
+    _S.ANSWERED: "failed",
+}
+RINGING_STATES = frozenset({_S.DIALLING, _S.RINGING, _S.INVITED})
+
+
+@dataclass
+class Call:
+    """One call leg on this node: signalling id, media, prompts, and its state."""
+
+    call_id: str
+    leg_id: str
+    caller: CallerId
+    rtp: RtpSession
+    port: RtpPort
+    local_port: int  # the media port we told the other end (0 for a browser)
+    state: CallState
+    joined_via: str = "dial_in"  # dial_in | dial_out | web
+    conference_id: str | None = None
+    role: LegRole = LegRole.GUEST
+    pin: PinEntry | None = None
+    prompts: PromptPlayer = field(default_factory=PromptPlayer)
+    talk: TalkDetector = field(default_factory=TalkDetector)
+    sdp_version: int = 1
+    web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
+    offer: SessionDescription | None = None  # ours, when we dialled (dial-out)
+    press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
+    invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
+    sip_status: int | None = None  # dial-out: the final failure status, if one came
+    deadline: float | None = None  # the present state's time limit (ring, press 1)
+    leaving_reason: str = ""  # set with LEAVING: the reason given when the BYE goes
+    history: list[CallState] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.history.append(self.state)
+
+    def fire(self, trigger: CallTrigger, *, deadline: float | None = None) -> None:
+        """Move on ``trigger``, the one way the state changes; ``deadline`` is the new
+        state's time limit (none unless given)."""
+        try:
+            state = TRANSITIONS[self.state][trigger]
+        except KeyError:
+            raise CallStateError(f"call {self.call_id}: {trigger} in {self.state}") from None
+        if trigger is CallTrigger.FAREWELL and self.state is not CallState.LEAVING:
+            self.leaving_reason = FAREWELL_REASONS[self.state]
+        log.debug("call %s leg %s: %s -> %s", self.call_id, self.leg_id, self.state, state)
+        self.state = state
+        self.deadline = deadline
+        self.history.append(state)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the far end answered a call we placed."""
+        return CallState.INVITED in self.history
+
+    @property
+    def rang(self) -> bool:
+        """Whether the far end said it was ringing (a provisional response came)."""
+        return CallState.RINGING in self.history
+
+    @property
+    def ringing(self) -> bool:
+        """Placed by us and not yet on the call (ringing, or asked to press 1)."""
+        return self.state in RINGING_STATES
+
+    @property
+    def never_joined_invitation(self) -> bool:
+        """A call we placed that never got onto the conference."""
+        return self.joined_via == "dial_out" and CallState.JOINED not in self.history
+
+
+class CallTable:
+    """The calls on this node, by SIP call id and by leg id."""
+
+    def __init__(self) -> None:
+        self._by_call: dict[str, Call] = {}
+        self._by_leg: dict[str, Call] = {}
+
+    def add(self, call: Call) -> None:
+        self._by_call[call.call_id] = call
+        self._by_leg[call.leg_id] = call
+
+    def remove(self, call: Call) -> None:
+        self._by_call.pop(call.call_id, None)
+        self._by_leg.pop(call.leg_id, None)
+
+    def get(self, call_id: str) -> Call | None:
+        return self._by_call.get(call_id)
+
+    def for_leg(self, leg_id: str) -> Call | None:
+        return self._by_leg.get(leg_id)
+
+    @property
+    def by_leg(self) -> Mapping[str, Call]:
+        """Read-only, for the media tick's inner loop."""
+        return self._by_leg
+
+    def __iter__(self) -> Iterator[Call]:
+        """A copy: the caller may end calls while iterating."""
+        return iter(list(self._by_call.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_call)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._by_call

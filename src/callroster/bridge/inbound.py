@@ -1,0 +1,255 @@
+"""Calls that come in: an INVITE routed to a conference (by the PIN in its URI, or to the
+PIN prompt of an access number), answered with our SDP, PIN entry, re-INVITEs (hold, a
+moved stream, session refresh) and the caller's name looked up once they are in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+
+from callroster.bridge.admission import Admission
+from callroster.bridge.caller_id import caller_id
+from callroster.bridge.calls import Call, CallState, CallTable
+from callroster.bridge.directory import ConferenceDirectory
+from callroster.bridge.ports import Network, Receive
+from callroster.bridge.rooms import Rooms
+from callroster.bridge.rtp_session import RtpSession
+from callroster.bridge.signalling import Signalling
+from callroster.clock import Clock
+from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, Say
+from callroster.io.tasks import BackgroundTasks
+from callroster.rtp.packet import RtpSender
+from callroster.sdp.offer_answer import Negotiated, answer_offer, make_offer
+from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
+from callroster.sip.message import Request
+from callroster.sip.uri import parse_uri
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    def __init__(
+        self,
+        *,
+        calls: CallTable,
+        rooms: Rooms,
+        signalling: Signalling,
+        network: Network,
+        directory: ConferenceDirectory,
+        clock: Clock,
+        tasks: BackgroundTasks,
+        inlet: Callable[[str], Receive],
+        advertised_host: str,
+    ) -> None:
+        self._calls = calls
+        self._rooms = rooms
+        self._signalling = signalling
+        self._network = network
+        self._directory = directory
+        self._clock = clock
+        self._tasks = tasks
+        self._inlet = inlet
+        self._advertised = advertised_host
+        self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
+        self._abandoned: set[str] = set()  # ...of which the caller already gave up
+
+    # -- a new call -----------------------------------------------------------------------
+    def incoming(self, call_id: str, request: Request) -> None:
+        self._tasks.spawn(self._route(call_id, request))
+
+    def abandoned(self, call_id: str) -> None:
+        """CANCEL (or a time-out) for a call that may still be being looked up."""
+        if call_id in self._routing:
+            self._abandoned.add(call_id)
+
+    async def _route(self, call_id: str, request: Request) -> None:
+        """Decide where an INVITE goes, open its media, answer it."""
+        self._routing.add(call_id)
+        try:
+            await self._route_call(call_id, request)
+        finally:
+            self._routing.discard(call_id)
+            self._abandoned.discard(call_id)
+
+    def _refuse(self, call_id: str, status: int, reason: str) -> None:
+        self._signalling.answer(call_id, status, reason)
+        self._signalling.pump()
+
+    async def _route_call(self, call_id: str, request: Request) -> None:
+        try:
+            user = parse_uri(request.uri).user or ""
+        except ValueError:
+            user = ""
+        match: Admission | None = None
+        is_dial_in = bool(user) and await asyncio.to_thread(self._directory.is_dial_in_number, user)
+        if not is_dial_in and user.isdigit():
+            match = await asyncio.to_thread(self._directory.open_with_pin, user)
+        if not is_dial_in and match is None:
+            self._refuse(call_id, 404, "Not Found")
+            return
+        try:
+            offer = parse_sdp(request.body)
+        except SdpError as exc:
+            self._refuse(call_id, exc.code, exc.reason)
+            return
+        leg_id = secrets.token_hex(8)
+        port, local_port = await self._network.open_rtp(self._inlet(leg_id))
+        if call_id in self._abandoned:  # the caller gave up while we opened the socket
+            port.close()
+            return
+        try:
+            negotiated = self._negotiate(offer, local_port, 1)
+        except SdpError as exc:
+            port.close()
+            self._refuse(call_id, exc.code, exc.reason)
+            return
+        rtp = RtpSession(
+            codec=negotiated.codec,
+            payload_type=negotiated.payload_type,
+            telephone_event_pt=negotiated.telephone_event_pt,
+            remote=(negotiated.remote_address, negotiated.remote_port),
+            sender=RtpSender(
+                ssrc=secrets.randbits(32),
+                initial_sequence=secrets.randbits(16),
+                initial_timestamp=secrets.randbits(32),
+                payload_type=negotiated.payload_type,
+            ),
+            sending=not negotiated.on_hold,
+        )
+        call = Call(
+            call_id=call_id,
+            leg_id=leg_id,
+            caller=caller_id(request),
+            rtp=rtp,
+            port=port,
+            local_port=local_port,
+            state=CallState.ANSWERED if match is not None else CallState.PIN,
+        )
+        self._calls.add(call)
+        self._signalling.answer(
+            call_id,
+            200,
+            "OK",
+            body=serialise_sdp(negotiated.answer).encode(),
+            content_type="application/sdp",
+        )
+        self._signalling.pump()
+        if match is not None:
+            self._join(call, match)
+        else:
+            call.pin = PinEntry(self._clock.time())
+            self._apply_pin_effects(call)
+
+    def _negotiate(self, offer: SessionDescription, local_port: int, version: int) -> Negotiated:
+        return answer_offer(
+            offer,
+            local_address=self._advertised,
+            local_port=local_port,
+            session_id=local_port,
+            session_version=version,
+        )
+
+    # -- re-INVITE ------------------------------------------------------------------------
+    def reinvite(self, call_id: str, request: Request) -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            self._signalling.answer(call_id, 481, "Call/Transaction Does Not Exist")
+            return
+        call.sdp_version += 1
+        if not request.body.strip():
+            # An offerless re-INVITE (a session refresh, typically): we make the offer, the
+            # same media as now. The answer comes in the ACK; a change of media made there
+            # is not applied (not supported yet), the call carries on as it was.
+            offer = make_offer(
+                local_address=self._advertised,
+                local_port=call.local_port,
+                session_id=call.local_port,
+                session_version=call.sdp_version,
+                codecs=(call.rtp.codec,),
+                telephone_event_pt=call.rtp.telephone_event_pt,
+            )
+            self._signalling.answer(
+                call_id,
+                200,
+                "OK",
+                body=serialise_sdp(offer).encode(),
+                content_type="application/sdp",
+            )
+            return
+        try:
+            negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
+        except SdpError as exc:
+            self._signalling.answer(call_id, exc.code, exc.reason)
+            return
+        call.rtp.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        call.rtp.sending = not negotiated.on_hold
+        self._signalling.answer(
+            call_id,
+            200,
+            "OK",
+            body=serialise_sdp(negotiated.answer).encode(),
+            content_type="application/sdp",
+        )
+        room = self._rooms.get(call.conference_id)
+        if room is not None and call.state is CallState.JOINED:
+            if negotiated.on_hold:
+                room.conference.hold(call.leg_id, "phone")
+            else:
+                room.conference.unhold(call.leg_id, "phone")
+            self._rooms.after_change(room)
+
+    # -- PIN entry ------------------------------------------------------------------------
+    def digit(self, call: Call, digit: str) -> None:
+        """A key pressed while keying the PIN."""
+        if call.state is CallState.PIN and call.pin is not None:
+            call.pin.digit(digit, self._clock.time())
+            self._apply_pin_effects(call)
+
+    def pin_timers(self, now: float) -> None:
+        for call in self._calls:
+            if call.state is CallState.PIN and call.pin is not None:
+                call.pin.handle_timer(now)
+                self._apply_pin_effects(call)
+
+    def _apply_pin_effects(self, call: Call) -> None:
+        assert call.pin is not None
+        for effect in call.pin.effects():
+            if isinstance(effect, Say):
+                call.prompts.interrupt()
+                call.prompts.say(effect.prompts)
+            elif isinstance(effect, CheckPin):
+                self._tasks.spawn(self._check_pin(call, effect.digits))
+            elif isinstance(effect, GiveUp):
+                self._rooms.farewell(call)
+
+    async def _check_pin(self, call: Call, digits: str) -> None:
+        match = await asyncio.to_thread(self._directory.open_with_pin, digits)
+        if call.state is not CallState.PIN or call.pin is None:
+            return
+        call.pin.result(match is not None, self._clock.time())
+        if match is not None:
+            self._join(call, match)
+        else:
+            self._apply_pin_effects(call)
+
+    # -- joining --------------------------------------------------------------------------
+    def _join(self, call: Call, match: Admission) -> None:
+        if self._rooms.admit(call, match) and call.caller.number and not call.caller.withheld:
+            self._tasks.spawn(self._resolve_name(call, match.account_id, call.caller.number))
+
+    async def _resolve_name(self, call: Call, account_id: str, number: str) -> None:
+        found = await asyncio.to_thread(self._directory.resolve_name, account_id, number)
+        room = self._rooms.get(call.conference_id)
+        if found is None or room is None or call.state is not CallState.JOINED:
+            return
+        leg = room.conference.leg(call.leg_id)
+        if leg.name is None:  # a name typed or given by the host wins
+            room.conference.rename(call.leg_id, *found)
+            self._rooms.after_change(room)

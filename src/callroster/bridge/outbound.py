@@ -1,0 +1,225 @@
+"""Calls we place: the host adding a guest by number, "we call you", and the two ends of a
+click-to-call. The leg rings (``joining`` in the roster); answered, the callee hears who
+invites them and joins by pressing 1 (or at once, for click-to-call). A call detail record
+follows every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+
+from callroster.bridge.admission import Admission
+from callroster.bridge.caller_id import CallerId
+from callroster.bridge.calls import Call, CallState, CallTable, CallTrigger
+from callroster.bridge.dial_target import DialTarget, dial_failure
+from callroster.bridge.directory import CallAttempt
+from callroster.bridge.errors import TooManyCalls
+from callroster.bridge.ports import Network, Receive
+from callroster.bridge.recorder import Recorder
+from callroster.bridge.rooms import Rooms
+from callroster.bridge.rtp_session import RtpSession
+from callroster.bridge.signalling import Signalling
+from callroster.clock import Clock
+from callroster.conference.leg import Leg, LegRole
+from callroster.media.speech import speak
+from callroster.media.talk import TalkDetector
+from callroster.rtp.packet import RtpSender
+from callroster.sdp.offer_answer import accept_answer, make_offer
+from callroster.sdp.session import SdpError, parse_sdp, serialise_sdp
+from callroster.sip.endpoint import CallLimitReached
+from callroster.sip.message import Response
+
+log = logging.getLogger(__name__)
+
+INVITATION = ("invited", "press_one", "press_one")
+ACCEPT_SECONDS = 20.0  # after answering, time to press 1 (the prompt repeats meanwhile)
+PROMPT_GRACE_SECONDS = 1.0  # the invitation's time is up mid-prompt: let it finish
+
+
+class Outbound:
+    def __init__(
+        self,
+        *,
+        calls: CallTable,
+        rooms: Rooms,
+        signalling: Signalling,
+        network: Network,
+        recorder: Recorder,
+        clock: Clock,
+        inlet: Callable[[str], Receive],
+        advertised_host: str,
+    ) -> None:
+        self._calls = calls
+        self._rooms = rooms
+        self._signalling = signalling
+        self._network = network
+        self._recorder = recorder
+        self._clock = clock
+        self._inlet = inlet
+        self._advertised = advertised_host
+
+    async def dial_out(
+        self,
+        match: Admission,
+        target: DialTarget,
+        name: str | None,
+        ring_seconds: float,
+        requested_by: str = "guest",
+        name_source: str = "host",
+        *,
+        press_to_accept: bool = True,
+        stored: bool = True,
+        inviter: str | None = None,
+    ) -> str:
+        """Call someone into a conference; see :meth:`BridgeService.dial_out`.
+
+        Raises:
+            TooManyCalls: too many calls in progress.
+        """
+        # Who invites them, spoken for this callee alone (a recorded prompt if it cannot be).
+        invitation = (
+            await asyncio.to_thread(speak, f"{inviter} invites you to join a conference call.")
+            if inviter
+            else None
+        )
+        if not stored:
+            self._recorder.unstored(match.conference_id)
+        leg_id = secrets.token_hex(8)
+        port, local_port = await self._network.open_rtp(self._inlet(leg_id))
+        offer = make_offer(
+            local_address=self._advertised,
+            local_port=local_port,
+            session_id=local_port,
+            session_version=1,
+        )
+        reachable = target.transport != "tcp" or await self._network.connect_sip(
+            (target.host, target.port)
+        )
+        now = self._clock.time()
+        if reachable:
+            try:
+                call_id = self._signalling.dial(target, serialise_sdp(offer).encode())
+            except CallLimitReached as exc:
+                port.close()
+                raise TooManyCalls(str(exc)) from exc
+            except Exception:
+                port.close()
+                raise
+        else:
+            call_id = f"unreachable-{secrets.token_hex(8)}"
+        call = Call(
+            call_id=call_id,
+            leg_id=leg_id,
+            caller=CallerId(number=target.number, withheld=False),
+            rtp=RtpSession(
+                codec="PCMU",
+                payload_type=0,
+                telephone_event_pt=101,
+                remote=("0.0.0.0", 0),
+                sender=RtpSender(
+                    ssrc=secrets.randbits(32),
+                    initial_sequence=secrets.randbits(16),
+                    initial_timestamp=secrets.randbits(32),
+                ),
+                sending=False,  # nothing to send to before the answer says where
+            ),
+            port=port,
+            local_port=local_port,
+            state=CallState.DIALLING,
+            conference_id=match.conference_id,
+            joined_via="dial_out",
+            offer=offer,
+            press_to_accept=press_to_accept,
+            invitation=invitation,
+            talk=TalkDetector(sensitivity=match.talk_sensitivity),
+            deadline=now + ring_seconds,
+        )
+        self._calls.add(call)
+        room = self._rooms.open(match)
+        leg = Leg(
+            id=leg_id,
+            role=LegRole.GUEST,
+            joined_via="dial_out",
+            number=target.number,
+            withheld=False,
+            name=name,
+            name_source=name_source if name else None,
+        )
+        room.conference.invite(leg, now)
+        self._recorder.call_started(
+            CallAttempt(
+                match.account_id,
+                match.conference_id if stored else None,
+                leg_id,
+                target.number,
+                target.trunk_id,
+                requested_by,
+                self._clock.wall(),
+            )
+        )
+        self._rooms.after_change(room)
+        if not reachable:
+            self._rooms.end(call, "failed")
+        self._signalling.pump()
+        return leg_id
+
+    # -- what the far end does ------------------------------------------------------------
+    def progressed(self, call_id: str) -> None:
+        call = self._calls.get(call_id)
+        if call is not None and call.state is CallState.DIALLING:
+            call.fire(CallTrigger.PROGRESS, deadline=call.deadline)
+
+    def answered(self, call_id: str, response: Response) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.offer is None or not call.ringing:
+            return
+        try:
+            negotiated = accept_answer(call.offer, parse_sdp(response.body))
+        except SdpError as exc:
+            log.info("[%s] unusable answer: %s", call_id, exc.reason)
+            self._rooms.hang_up(call, "failed")
+            return
+        call.rtp.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        call.rtp.sending = not negotiated.on_hold
+        call.fire(CallTrigger.ANSWER, deadline=self._clock.time() + ACCEPT_SECONDS)
+        self._recorder.call_answered(call.leg_id, self._clock.wall())
+        if call.press_to_accept and call.invitation:
+            call.prompts.play(call.invitation)
+            call.prompts.say(INVITATION[1:])
+        elif call.press_to_accept:
+            call.prompts.say(INVITATION)
+        else:
+            self._rooms.accept(call)
+
+    def failed(self, call_id: str, status: int) -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return
+        call.sip_status = status
+        # No answer at all from the trunk (our own time-out) is a failure, not a phone left
+        # ringing.
+        silent = status == 408 and not call.rang
+        self._rooms.end(call, "failed" if silent else dial_failure(status))
+
+    def digit(self, call: Call, digit: str) -> None:
+        """A key pressed while asked to press 1."""
+        if call.state is CallState.INVITED and digit == "1":
+            self._rooms.accept(call)
+
+    def deadlines(self, now: float) -> None:
+        """Nobody answered in time (CANCEL), or answered and never pressed 1 (BYE): an
+        answering machine, most likely."""
+        for call in self._calls:
+            if call.deadline is None or now < call.deadline or not call.ringing:
+                continue
+            if call.state is CallState.INVITED and call.prompts.playing:
+                call.deadline = now + PROMPT_GRACE_SECONDS  # let the prompt finish first
+                continue
+            self._rooms.hang_up(call, "no_answer")

@@ -1,0 +1,37 @@
+"""The bridge's seam to the network: what it needs of sockets, as protocols. The service
+fills them with ``io/bridge_network.py`` (asyncio sockets); tests fill them with queues in
+memory (``tests/support/fake_network.py``), so the bridge's logic runs without a socket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from callroster.sip.events import Outgoing
+
+Address = tuple[str, int]
+# The loop gives a datagram's source as (host, port, ...); RtpSession compares it as is.
+Receive = Callable[[bytes, tuple[str | int, ...]], None]
+
+
+class RtpPort(Protocol):
+    """One call's media socket (or a browser's WebRTC connection, made to look like one)."""
+
+    def sendto(self, data: bytes, address: Address, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Network(Protocol):
+    def send_sip(self, datagram: Outgoing) -> None:
+        """Send a SIP message over UDP, or over the TCP connection to its destination."""
+        ...
+
+    async def open_rtp(self, receive: Receive) -> tuple[RtpPort, int]:
+        """A new media socket on the bridge's media address; returns it and its port."""
+        ...
+
+    async def connect_sip(self, address: Address) -> bool:
+        """Make sure there is a TCP connection to ``address`` (a trunk), reading what comes
+        back on it; False if it cannot be reached."""
+        ...

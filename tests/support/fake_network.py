@@ -1,0 +1,191 @@
+"""The bridge's network in memory (``bridge/ports.py``): SIP it sends is kept in a list,
+each media port is a queue a test reads and writes. With :class:`FakeClock` this runs the
+whole bridge without a socket or a real clock (tests/bridge/test_service.py). Also a phone
+that speaks to it (SIP messages in the shape sipp sends, RTP packets), and a directory that
+is a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tests.sip.peers import SippUac
+
+from callroster.bridge.directory import CallAttempt, LegRecord
+from callroster.bridge.ports import Address, Receive
+from callroster.bridge.service import BridgeService
+from callroster.rtp import g711
+from callroster.rtp.packet import RtpPacket, RtpSender, parse_rtp
+from callroster.rtp.telephone_event import encode_events
+from callroster.sip.events import Outgoing
+from callroster.sip.message import Request, Response, parse_message, serialise
+from callroster.store.conferences import PinMatch
+
+BRIDGE_HOST = "127.0.0.1"
+
+
+@dataclass
+class FakePort:
+    number: int
+    receive: Receive
+    sent: list[tuple[bytes, Address]] = field(default_factory=list)
+    closed: bool = False
+
+    def sendto(self, data: bytes, address: Address, /) -> None:
+        assert not self.closed, "sent on a closed media port"
+        self.sent.append((data, address))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        """A datagram arrives at this port from ``source``."""
+        self.receive(data, source)
+
+    def packets(self) -> list[RtpPacket]:
+        """What the bridge sent here, parsed, and forget it."""
+        sent, self.sent = self.sent, []
+        return [parse_rtp(data) for data, _ in sent]
+
+
+class FakeNetwork:
+    def __init__(self) -> None:
+        self.sip: list[Outgoing] = []
+        self.ports: dict[int, FakePort] = {}
+        self.unreachable: set[Address] = set()
+        self._numbers = itertools.count(40000, 2)
+
+    def send_sip(self, datagram: Outgoing) -> None:
+        self.sip.append(datagram)
+
+    async def open_rtp(self, receive: Receive) -> tuple[FakePort, int]:
+        port = FakePort(next(self._numbers), receive)
+        self.ports[port.number] = port
+        return port, port.number
+
+    async def connect_sip(self, address: Address) -> bool:
+        return address not in self.unreachable
+
+    def take_sip(self) -> list[Request | Response]:
+        """What the bridge sent over SIP since last asked, parsed."""
+        sent, self.sip = self.sip, []
+        return [parse_message(out.data) for out in sent]
+
+
+class TableDirectory:
+    """:class:`callroster.bridge.directory.ConferenceDirectory` as a table; every write is
+    kept in ``writes`` as (method, arguments)."""
+
+    def __init__(
+        self,
+        pins: dict[str, PinMatch],
+        dial_in_numbers: Iterable[str] = (),
+        names: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        self.pins = pins
+        self.dial_in_numbers = set(dial_in_numbers)
+        self.names = names or {}
+        self.writes: list[tuple[str, tuple[Any, ...]]] = []
+
+    def is_dial_in_number(self, user: str) -> bool:
+        return user in self.dial_in_numbers
+
+    def open_with_pin(self, pin: str) -> PinMatch | None:
+        return self.pins.get(pin)
+
+    def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
+        return self.names.get(number)
+
+    def leg_joined(self, record: LegRecord) -> None:
+        self.writes.append(("leg_joined", (record,)))
+
+    def leg_status(self, leg_id: str, status: str, left: bool) -> None:
+        self.writes.append(("leg_status", (leg_id, status, left)))
+
+    def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None:
+        self.writes.append(("leg_renamed", (leg_id, name, source)))
+
+    def call_started(self, attempt: CallAttempt) -> None:
+        self.writes.append(("call_started", (attempt,)))
+
+    def call_answered(self, leg_id: str, at: dt.datetime) -> None:
+        self.writes.append(("call_answered", (leg_id, at)))
+
+    def call_finished(
+        self, leg_id: str, outcome: str, sip_status: int | None, at: dt.datetime
+    ) -> None:
+        self.writes.append(("call_finished", (leg_id, outcome, sip_status, at)))
+
+    def written(self, method: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.writes if name == method]
+
+
+def phone_sdp(host: str, port: int, *, extra: str = "") -> bytes:
+    return (
+        "v=0\r\n"
+        f"o=phone 1 1 IN IP4 {host}\r\n"
+        "s=-\r\n"
+        f"c=IN IP4 {host}\r\n"
+        "t=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n"
+        f"{extra}"
+    ).encode()
+
+
+class Phone(SippUac):
+    """A phone calling the bridge (sipp's message shapes), with its own RTP stream."""
+
+    def __init__(self, number: int, dialled: str, *, caller: str = "+447700900123") -> None:
+        host = f"127.0.1.{number}"
+        super().__init__(number, host=host, port=5070)
+        self.uri = f"sip:{dialled}@{BRIDGE_HOST}:5060"
+        self.caller = caller
+        self.media: Address = (host, 7000 + 2 * number)
+        self.sender = RtpSender(ssrc=1000 + number, initial_sequence=1, initial_timestamp=0)
+
+    def request(self, method: str, **kwargs: Any) -> Request:
+        message = super().request(method, **kwargs)
+        headers = [
+            (name, value.replace("sipp@", f"{self.caller}@") if name == "From" else value)
+            for name, value in message.headers
+        ]
+        return Request(message.method, self.uri, headers, message.body)
+
+    def dial(self, bridge: BridgeService) -> None:
+        self.send(bridge, self.invite(body=phone_sdp(*self.media)))
+
+    def send(self, bridge: BridgeService, message: Request) -> None:
+        bridge.on_sip(serialise(message), self.source, "udp")
+
+    def audio(self, pcm: NDArray[np.int16]) -> bytes:
+        return self.sender.next_packet(g711.encode("PCMU", pcm), g711.FRAME_SAMPLES)
+
+    def key(self, digit: str) -> list[bytes]:
+        """The RFC 4733 packets of one key press (payload type 101)."""
+        payloads = encode_events(digit)
+        return [
+            self.sender.next_packet(
+                payload,
+                0 if i < len(payloads) - 1 else 800,
+                marker=i == 0,
+                payload_type=101,
+            )
+            for i, payload in enumerate(payloads)
+        ]
+
+
+def tone(frequency: float = 1000.0, level: float = 8000.0) -> Callable[[int], NDArray[np.int16]]:
+    """Frame ``n`` of a steady tone, for a phone to send."""
+
+    def frame(n: int) -> NDArray[np.int16]:
+        t = (np.arange(g711.FRAME_SAMPLES) + n * g711.FRAME_SAMPLES) / 8000.0
+        return (level * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+
+    return frame

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -89,11 +90,14 @@ def test_bad_key_ring_text_is_one_clear_error(text: str, message: str) -> None:
 
 
 def test_bare_base64_key_gets_a_stable_id() -> None:
+    """The id is derived from the key itself (not drawn at random, nor from where it came),
+    so ciphertext written under it can name it after a restart; another key, another id."""
     text = base64.b64encode(b"x" * 32).decode()
-    assert (
-        MasterKeyRing.parse(text, source="env").key_ids
-        == MasterKeyRing.parse(text, source="env").key_ids
-    )
+    [key_id] = MasterKeyRing.parse(text, source="env").key_ids
+    assert key_id == hashlib.sha256(b"x" * 32).hexdigest()[:8]
+    assert MasterKeyRing.parse(text + "\n", source="file").key_ids == [key_id]
+    other = base64.b64encode(b"y" * 32).decode()
+    assert MasterKeyRing.parse(other, source="env").key_ids != [key_id]
 
 
 def test_reprs_never_show_key_material() -> None:

@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from tests.support.clock import FakeClock
-from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirectory, phone_sdp, tone
+from tests.support.bridge_rig import (
+    ACCESS_NUMBER,
+    CALLEE,
+    CALLEE_MEDIA,
+    CONFERENCE,
+    GUEST,
+    GUEST_PIN,
+    HOST_PIN,
+    Rig,
+    answered,
+    bridge_rig,
+    reply,
+)
+from tests.support.fake_network import FakePort, Phone, phone_sdp, tone
 from tests.support.waiting import wait_until
 
 from callroster.bridge.calls import CallState
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.errors import NotInProgress
-from callroster.bridge.service import BridgeService
-from callroster.bus import EventBus
 from callroster.conference.events import (
-    Event,
     LegInvited,
     LegJoined,
     LegLeft,
@@ -31,66 +39,12 @@ from callroster.conference.events import (
 from callroster.rtp import g711
 from callroster.sdp.session import parse_sdp
 from callroster.sip.message import Request, Response, parse_message, response_to, serialise
-from callroster.store.conferences import PinMatch
-
-GUEST_PIN = "12345678"
-HOST_PIN = "87654321"
-ACCESS_NUMBER = "2000"
-CONFERENCE = "conf-1"
-GUEST = PinMatch(CONFERENCE, "acct-1", as_host=False, locked=False)
-HOST = PinMatch(CONFERENCE, "acct-1", as_host=True, locked=False)
-CALLEE = ("127.0.2.1", 5070)
-CALLEE_MEDIA = ("127.0.2.1", 9000)
-
-
-@dataclass
-class Rig:
-    bridge: BridgeService
-    clock: FakeClock
-    network: FakeNetwork
-    directory: TableDirectory
-    events: list[Event] = field(default_factory=list)
-
-    def of(self, kind: type) -> list[Event]:
-        return [event for event in self.events if isinstance(event, kind)]
-
-    def responses(self) -> list[Response]:
-        return [m for m in self.network.take_sip() if isinstance(m, Response)]
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    clock = FakeClock()
-    network = FakeNetwork()
-    directory = TableDirectory(
-        {GUEST_PIN: GUEST, HOST_PIN: HOST},
-        dial_in_numbers=[ACCESS_NUMBER],
-        names={"+447700900101": ("Ada Lovelace", "contact")},
-    )
-    bus = EventBus()
-    bridge = BridgeService(directory, bus, media_address="127.0.0.1", clock=clock, network=network)
-    rig = Rig(bridge, clock, network, directory)
-    bus.subscribe(rig.events.append)
-    await bridge.start(sip_port=5060)
-    yield rig
-    await bridge.stop()
-
-
-async def _answered(rig: Rig, phone: Phone) -> FakePort:
-    """Dial in, wait for the 200 OK (the PIN is looked up in a thread), ACK it; the port
-    the bridge said to send media to."""
-    phone.dial(rig.bridge)
-    found: list[Response] = []
-
-    def ok() -> bool:
-        found.extend(r for r in rig.responses() if r.status == 200)
-        return bool(found)
-
-    await wait_until(ok, 5, "the 200 OK", interval=0.002)
-    phone.learn(serialise(found[0]))
-    phone.send(rig.bridge, phone.ack())
-    answer = parse_sdp(found[0].body)
-    return rig.network.ports[answer.media[0].port]
+    async with bridge_rig() as rig:
+        yield rig
 
 
 def _state(rig: Rig, phone: Phone) -> CallState | None:
@@ -113,7 +67,7 @@ def _rms(pcm: np.ndarray) -> float:
 # -- dialling in --------------------------------------------------------------------------
 async def test_a_direct_dial_is_answered_joined_and_leaves_on_bye(rig: Rig) -> None:
     phone = Phone(1, GUEST_PIN, caller="+447700900101")
-    port = await _answered(rig, phone)
+    port = await answered(rig, phone)
     assert not port.closed
     assert rig.bridge.call_history(phone.call_id) == [CallState.ANSWERED, CallState.JOINED]
     [joined] = rig.of(LegJoined)
@@ -152,7 +106,7 @@ async def test_a_wrong_pin_in_the_uri_is_not_found(rig: Rig) -> None:
 
 async def test_the_pin_keyed_by_rfc4733_joins_as_host(rig: Rig) -> None:
     phone = Phone(1, ACCESS_NUMBER)
-    port = await _answered(rig, phone)
+    port = await answered(rig, phone)
     assert _state(rig, phone) is CallState.PIN
     assert rig.bridge.conferences_in_progress() == []
     for digit in HOST_PIN:  # eight digits: full length submits
@@ -167,7 +121,7 @@ async def test_the_pin_keyed_by_rfc4733_joins_as_host(rig: Rig) -> None:
 
 async def test_the_pin_keyed_by_info_joins(rig: Rig) -> None:
     phone = Phone(1, ACCESS_NUMBER)
-    await _answered(rig, phone)
+    await answered(rig, phone)
     for digit in [*GUEST_PIN]:
         phone.send(
             rig.bridge,
@@ -182,7 +136,7 @@ async def test_the_pin_keyed_by_info_joins(rig: Rig) -> None:
 
 async def test_silence_at_the_pin_prompt_ends_the_call_with_a_bye(rig: Rig) -> None:
     phone = Phone(1, ACCESS_NUMBER)
-    port = await _answered(rig, phone)
+    port = await answered(rig, phone)
     rig.network.take_sip()
     heard = 0
     for _ in range(90):  # three prompts, 10 s apart, then goodbye: all on the fake clock
@@ -214,8 +168,8 @@ def _talk(rig: Rig, port: FakePort, phone: Phone, frames: int, start: int = 0) -
 
 async def test_two_callers_hear_each_other_and_never_themselves(rig: Rig) -> None:
     alice, bob = Phone(1, GUEST_PIN), Phone(2, GUEST_PIN, caller="+447700900102")
-    alice_port = await _answered(rig, alice)
-    bob_port = await _answered(rig, bob)
+    alice_port = await answered(rig, alice)
+    bob_port = await answered(rig, bob)
     _talk(rig, alice_port, alice, TALK_FROM + 75)
     to_bob = [p.payload for p in bob_port.packets()]
     to_alice = [p.payload for p in alice_port.packets()]
@@ -230,8 +184,8 @@ async def test_two_callers_hear_each_other_and_never_themselves(rig: Rig) -> Non
 
 async def test_garbage_and_strangers_on_a_media_port_harm_no_one(rig: Rig) -> None:
     alice, bob = Phone(1, GUEST_PIN), Phone(2, GUEST_PIN)
-    alice_port = await _answered(rig, alice)
-    bob_port = await _answered(rig, bob)
+    alice_port = await answered(rig, alice)
+    bob_port = await answered(rig, bob)
     stranger = Phone(9, "x")
     for n in range(TALK_FROM + 75):
         alice_port.deliver(b"\x80garbage", alice.media)
@@ -246,7 +200,7 @@ async def test_garbage_and_strangers_on_a_media_port_harm_no_one(rig: Rig) -> No
 # -- host controls ------------------------------------------------------------------------
 async def test_a_dropped_caller_hears_goodbye_then_gets_a_bye(rig: Rig) -> None:
     phone = Phone(1, GUEST_PIN)
-    port = await _answered(rig, phone)
+    port = await answered(rig, phone)
     [joined] = rig.of(LegJoined)
     rig.network.take_sip()
     rig.bridge.control(CONFERENCE, "drop", joined.leg_id)
@@ -271,19 +225,6 @@ async def test_controls_on_a_conference_not_in_progress_are_refused(rig: Rig) ->
 
 
 # -- dialling out -------------------------------------------------------------------------
-def _reply(rig: Rig, invite: Request, status: int, reason: str, body: bytes = b"") -> None:
-    response = response_to(
-        invite,
-        status,
-        reason,
-        to_tag="callee1",
-        extra_headers=[("Contact", f"<sip:bob@{CALLEE[0]}:{CALLEE[1]}>")],
-        body=body,
-        content_type="application/sdp" if body else None,
-    )
-    rig.bridge.on_sip(serialise(response), CALLEE, "udp")
-
-
 async def _dial(rig: Rig, ring_seconds: float = 30.0) -> tuple[str, Request]:
     leg_id = await rig.bridge.dial_out(
         GUEST,
@@ -303,10 +244,10 @@ async def test_a_dialled_guest_rings_answers_and_joins_by_pressing_1(rig: Rig) -
     call_id = invite.get("Call-ID") or ""
     [invited] = rig.of(LegInvited)
     assert invited.leg_id == leg_id and invited.details.name == "Bob"
-    _reply(rig, invite, 180, "Ringing")
+    reply(rig, invite, 180, "Ringing")
     assert rig.bridge.call_states()[call_id] is CallState.RINGING
     rig.clock.advance(2.0)
-    _reply(rig, invite, 200, "OK", phone_sdp(*CALLEE_MEDIA))
+    reply(rig, invite, 200, "OK", phone_sdp(*CALLEE_MEDIA))
     assert [m.method for m in rig.network.take_sip() if isinstance(m, Request)] == ["ACK"]
     assert rig.bridge.call_states()[call_id] is CallState.INVITED
     assert not rig.of(LegJoined)  # not on the call before pressing 1
@@ -340,7 +281,7 @@ async def test_a_dialled_guest_who_never_answers_is_cancelled_after_the_ring_tim
     rig: Rig,
 ) -> None:
     leg_id, invite = await _dial(rig, ring_seconds=5.0)
-    _reply(rig, invite, 180, "Ringing")
+    reply(rig, invite, 180, "Ringing")
     rig.clock.advance(4.9)
     assert rig.network.take_sip() == []
     rig.clock.advance(0.2)
@@ -357,7 +298,7 @@ async def test_a_refused_dial_out_leaves_with_its_reason(
     rig: Rig, status: int, reason: str
 ) -> None:
     leg_id, invite = await _dial(rig)
-    _reply(rig, invite, status, "Refused")
+    reply(rig, invite, status, "Refused")
     assert [(e.leg_id, e.reason) for e in rig.of(LegLeft)] == [(leg_id, reason)]
     assert rig.bridge.call_count() == 0
     await wait_until(lambda: rig.directory.written("call_finished"), 5, "the CDR", 0.002)
@@ -379,7 +320,7 @@ async def test_a_trunk_that_cannot_be_reached_fails_the_leg_at_once(rig: Rig) ->
 
 async def test_stop_hangs_up_every_call(rig: Rig) -> None:
     phone = Phone(1, GUEST_PIN)
-    port = await _answered(rig, phone)
+    port = await answered(rig, phone)
     rig.network.take_sip()
     await rig.bridge.stop()
     assert [m.method for m in rig.network.take_sip() if isinstance(m, Request)] == ["BYE"]

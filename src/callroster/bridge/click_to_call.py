@@ -127,14 +127,15 @@ class ClickToCall:
         if call is None or not isinstance(event, LegJoined | LegLeft):
             return
         # Bus events arrive while the bridge is inside a change: act after it.
-        asyncio.get_running_loop().call_soon(self._react, call, event)
+        # The time is taken now, when it happened.
+        asyncio.get_running_loop().call_soon(self._react, call, event, self._wall())
 
-    def _react(self, call: _Call, event: LegJoined | LegLeft) -> None:
+    def _react(self, call: _Call, event: LegJoined | LegLeft, at: dt.datetime) -> None:
         if isinstance(event, LegJoined):
             if event.leg_id == call.host_leg and call.target_leg is None:
                 self._spawn(self._dial_target(call))
             elif event.leg_id == call.target_leg:
-                call.answered_at = self._wall()
+                call.answered_at = at
                 call.outcome = "answered"
             return
         call.left.add(event.leg_id)
@@ -150,7 +151,7 @@ class ClickToCall:
             if other is not None and other not in call.left:
                 self._drop(call, other)
         if {leg for leg in (call.host_leg, call.target_leg) if leg} <= call.left:
-            self._finish(call)
+            self._finish(call, at)
 
     async def _dial_target(self, call: _Call) -> None:
         try:
@@ -175,10 +176,9 @@ class ClickToCall:
         except (KeyError, ValueError, ConferenceError):
             pass  # the room or the leg is already gone
 
-    def _finish(self, call: _Call) -> None:
+    def _finish(self, call: _Call, ended: dt.datetime) -> None:
         if self._calls.pop(call.call_id, None) is None:
             return
-        ended = self._wall()
         answered = call.answered_at
         summary = CallSummary(
             call_id=call.call_id,

@@ -1,0 +1,119 @@
+"""The whole bridge on a fake clock and an in-memory network (tests/support/clock.py,
+tests/support/fake_network.py), with a table for a directory: a conference with a guest
+and a host PIN and an access number. Shared by the bridge's socket-free tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from tests.support.clock import FakeClock
+from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirectory
+from tests.support.waiting import wait_until
+
+from callroster.bridge.service import BridgeService
+from callroster.bus import EventBus
+from callroster.conference.events import Event
+from callroster.sdp.session import parse_sdp
+from callroster.sip.message import Request, Response, response_to, serialise
+from callroster.store.conferences import PinMatch
+
+GUEST_PIN = "12345678"
+HOST_PIN = "87654321"
+ACCESS_NUMBER = "2000"
+CONFERENCE = "conf-1"
+GUEST = PinMatch(CONFERENCE, "acct-1", as_host=False, locked=False)
+HOST = PinMatch(CONFERENCE, "acct-1", as_host=True, locked=False)
+CALLEE = ("127.0.2.1", 5070)
+CALLEE_MEDIA = ("127.0.2.1", 9000)
+
+
+@dataclass
+class Rig:
+    bridge: BridgeService
+    clock: FakeClock
+    network: FakeNetwork
+    directory: TableDirectory
+    bus: EventBus
+    events: list[Event] = field(default_factory=list)
+
+    def of(self, kind: type) -> list[Event]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def responses(self) -> list[Response]:
+        return [m for m in self.network.take_sip() if isinstance(m, Response)]
+
+
+@asynccontextmanager
+async def bridge_rig() -> AsyncIterator[Rig]:
+    clock = FakeClock()
+    network = FakeNetwork()
+    directory = TableDirectory(
+        {GUEST_PIN: GUEST, HOST_PIN: HOST},
+        dial_in_numbers=[ACCESS_NUMBER],
+        names={"+447700900101": ("Ada Lovelace", "contact")},
+    )
+    bus = EventBus()
+    bridge = BridgeService(directory, bus, media_address="127.0.0.1", clock=clock, network=network)
+    rig = Rig(bridge, clock, network, directory, bus)
+    bus.subscribe(rig.events.append)
+    await bridge.start(sip_port=5060)
+    yield rig
+    await bridge.stop()
+
+
+async def answered(rig: Rig, phone: Phone) -> FakePort:
+    """Dial in, wait for the 200 OK (the PIN is looked up in a thread), ACK it; the port
+    the bridge said to send media to."""
+    phone.dial(rig.bridge)
+    found: list[Response] = []
+
+    def ok() -> bool:
+        found.extend(r for r in rig.responses() if r.status == 200)
+        return bool(found)
+
+    await wait_until(ok, 5, "the 200 OK", interval=0.002)
+    phone.learn(serialise(found[0]))
+    phone.send(rig.bridge, phone.ack())
+    answer = parse_sdp(found[0].body)
+    return rig.network.ports[answer.media[0].port]
+
+
+def reply(
+    rig: Rig,
+    invite: Request,
+    status: int,
+    reason: str,
+    body: bytes = b"",
+    peer: tuple[str, int] = CALLEE,
+) -> None:
+    """The phone we called at ``peer`` answers our INVITE (To tag ``callee1``)."""
+    response = response_to(
+        invite,
+        status,
+        reason,
+        to_tag="callee1",
+        extra_headers=[("Contact", f"<sip:bob@{peer[0]}:{peer[1]}>")],
+        body=body,
+        content_type="application/sdp" if body else None,
+    )
+    rig.bridge.on_sip(serialise(response), peer, "udp")
+
+
+def far_end_bye(invite: Request, peer: tuple[str, int] = CALLEE) -> bytes:
+    """The BYE of a phone we called (its dialog: the To tag ``callee1`` it answered with)."""
+
+    def header(name: str) -> str:
+        return invite.get(name) or ""
+
+    headers = [
+        ("Via", f"SIP/2.0/UDP {peer[0]}:{peer[1]};branch=z9hG4bK-bye-{header('Call-ID')[:8]}"),
+        ("From", f"{header('To')};tag=callee1"),
+        ("To", header("From")),
+        ("Call-ID", header("Call-ID")),
+        ("CSeq", "1 BYE"),
+        ("Max-Forwards", "70"),
+    ]
+    contact = header("Contact").strip("<>").split(">")[0]
+    return serialise(Request("BYE", contact, headers, b""))

@@ -17,6 +17,10 @@ Pure: every method takes ``now``; nothing is sent from here. Each method returns
 transaction user, whether a timeout fired) or the wire bytes of what the TU asked to send. On
 TCP nothing is retransmitted and the absorbing timers (D, I, J, K) are zero.
 
+The four machines stay in one module (about 650 lines, longer than our usual few hundred)
+because their one table is the point: read whole, it shows every state and timer of RFC 3261
+section 17 side by side.
+
 Exceptions:
     TransactionError: the TU asked for a move the table does not allow (a bug, never the
         result of received bytes: every network input is listed for every live state).

@@ -7,19 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import caller_id
-from callroster.bridge.calls import Call, CallState, CallTable
+from callroster.bridge.calls import Call, CallState
 from callroster.bridge.directory import ConferenceDirectory
-from callroster.bridge.ports import Network, Receive
-from callroster.bridge.rooms import Rooms
 from callroster.bridge.rtp_session import RtpSession
-from callroster.bridge.signalling import Signalling
-from callroster.clock import Clock
+from callroster.bridge.shared import Shared
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, Say
-from callroster.io.tasks import BackgroundTasks
 from callroster.rtp.packet import RtpSender
 from callroster.sdp.offer_answer import Negotiated, answer_offer, make_offer
 from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
@@ -30,28 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class Inbound:
-    def __init__(
-        self,
-        *,
-        calls: CallTable,
-        rooms: Rooms,
-        signalling: Signalling,
-        network: Network,
-        directory: ConferenceDirectory,
-        clock: Clock,
-        tasks: BackgroundTasks,
-        inlet: Callable[[str], Receive],
-        advertised_host: str,
-    ) -> None:
-        self._calls = calls
-        self._rooms = rooms
-        self._signalling = signalling
-        self._network = network
+    def __init__(self, shared: Shared, directory: ConferenceDirectory) -> None:
+        self._calls = shared.calls
+        self._rooms = shared.rooms
+        self._signalling = shared.signalling
+        self._network = shared.network
+        self._clock = shared.clock
+        self._tasks = shared.tasks
+        self._inlet = shared.inlet
+        self._advertised = shared.advertised_host
         self._directory = directory
-        self._clock = clock
-        self._tasks = tasks
-        self._inlet = inlet
-        self._advertised = advertised_host
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
 
@@ -128,19 +111,19 @@ class Inbound:
             state=CallState.ANSWERED if match is not None else CallState.PIN,
         )
         self._calls.add(call)
-        self._signalling.answer(
-            call_id,
-            200,
-            "OK",
-            body=serialise_sdp(negotiated.answer).encode(),
-            content_type="application/sdp",
-        )
+        self._answer_with(call_id, negotiated.answer)
         self._signalling.pump()
         if match is not None:
             self._join(call, match)
         else:
             call.pin = PinEntry(self._clock.time())
             self._apply_pin_effects(call)
+
+    def _answer_with(self, call_id: str, sdp: SessionDescription) -> None:
+        """200 OK carrying our SDP (an answer, or the offer of a session refresh)."""
+        self._signalling.answer(
+            call_id, 200, "OK", body=serialise_sdp(sdp).encode(), content_type="application/sdp"
+        )
 
     def _negotiate(self, offer: SessionDescription, local_port: int, version: int) -> Negotiated:
         return answer_offer(
@@ -170,13 +153,7 @@ class Inbound:
                 codecs=(call.rtp.codec,),
                 telephone_event_pt=call.rtp.telephone_event_pt,
             )
-            self._signalling.answer(
-                call_id,
-                200,
-                "OK",
-                body=serialise_sdp(offer).encode(),
-                content_type="application/sdp",
-            )
+            self._answer_with(call_id, offer)
             return
         try:
             negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
@@ -190,13 +167,7 @@ class Inbound:
             negotiated.telephone_event_pt,
         )
         call.rtp.sending = not negotiated.on_hold
-        self._signalling.answer(
-            call_id,
-            200,
-            "OK",
-            body=serialise_sdp(negotiated.answer).encode(),
-            content_type="application/sdp",
-        )
+        self._answer_with(call_id, negotiated.answer)
         room = self._rooms.get(call.conference_id)
         if room is not None and call.state is CallState.JOINED:
             if negotiated.on_hold:

@@ -8,20 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
-from callroster.bridge.calls import Call, CallState, CallTable, CallTrigger
+from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.dial_target import DialTarget, dial_failure
 from callroster.bridge.directory import CallAttempt
 from callroster.bridge.errors import TooManyCalls
-from callroster.bridge.ports import Network, Receive
 from callroster.bridge.recorder import Recorder
-from callroster.bridge.rooms import Rooms
 from callroster.bridge.rtp_session import RtpSession
-from callroster.bridge.signalling import Signalling
-from callroster.clock import Clock
+from callroster.bridge.shared import Shared
 from callroster.conference.leg import Leg, LegRole
 from callroster.media.speech import speak
 from callroster.media.talk import TalkDetector
@@ -39,26 +35,15 @@ PROMPT_GRACE_SECONDS = 1.0  # the invitation's time is up mid-prompt: let it fin
 
 
 class Outbound:
-    def __init__(
-        self,
-        *,
-        calls: CallTable,
-        rooms: Rooms,
-        signalling: Signalling,
-        network: Network,
-        recorder: Recorder,
-        clock: Clock,
-        inlet: Callable[[str], Receive],
-        advertised_host: str,
-    ) -> None:
-        self._calls = calls
-        self._rooms = rooms
-        self._signalling = signalling
-        self._network = network
+    def __init__(self, shared: Shared, recorder: Recorder) -> None:
+        self._calls = shared.calls
+        self._rooms = shared.rooms
+        self._signalling = shared.signalling
+        self._network = shared.network
+        self._clock = shared.clock
+        self._inlet = shared.inlet
+        self._advertised = shared.advertised_host
         self._recorder = recorder
-        self._clock = clock
-        self._inlet = inlet
-        self._advertised = advertised_host
 
     async def dial_out(
         self,

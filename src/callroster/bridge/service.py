@@ -37,6 +37,7 @@ from callroster.bridge.ports import Network, Receive
 from callroster.bridge.recorder import Recorder
 from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
+from callroster.bridge.shared import Shared
 from callroster.bridge.signalling import Signalling
 from callroster.bridge.web_legs import WebJoined, WebLegs
 from callroster.bus import EventBus
@@ -111,27 +112,18 @@ class BridgeService:
             port=sip_port,
         )
         rooms = self._rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
-        self._inbound = Inbound(
-            calls=self._calls,
-            rooms=rooms,
-            signalling=signalling,
-            network=self._network,
-            directory=self._directory,
-            clock=clock,
-            tasks=self._tasks,
-            inlet=self._inlet,
-            advertised_host=self._advertised,
+        shared = Shared(
+            self._calls,
+            rooms,
+            signalling,
+            self._network,
+            clock,
+            self._tasks,
+            self._inlet,
+            self._advertised,
         )
-        self._outbound = Outbound(
-            calls=self._calls,
-            rooms=rooms,
-            signalling=signalling,
-            network=self._network,
-            recorder=self._recorder,
-            clock=clock,
-            inlet=self._inlet,
-            advertised_host=self._advertised,
-        )
+        self._inbound = Inbound(shared, self._directory)
+        self._outbound = Outbound(shared, self._recorder)
         self._web = WebLegs(self._calls, rooms, clock)
         self._media = MediaTick(self._calls, rooms, clock, self._after_tick, signalling.pump)
         if isinstance(self._network, AsyncioNetwork):

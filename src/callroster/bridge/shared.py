@@ -1,0 +1,27 @@
+"""What the parts of the bridge share, handed to each in one value: the call table, the
+rooms, SIP, the network, the clock, background tasks, how a leg's media socket delivers
+its packets, and the address we tell the other end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callroster.bridge.calls import CallTable
+from callroster.bridge.ports import Network, Receive
+from callroster.bridge.rooms import Rooms
+from callroster.bridge.signalling import Signalling
+from callroster.clock import Clock
+from callroster.io.tasks import BackgroundTasks
+
+
+@dataclass(frozen=True)
+class Shared:
+    calls: CallTable
+    rooms: Rooms
+    signalling: Signalling
+    network: Network
+    clock: Clock
+    tasks: BackgroundTasks
+    inlet: Callable[[str], Receive]  # leg id -> the receiver of its media socket
+    advertised_host: str

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.cli import close_runner
 from tests.support.postgres import PostgresServer
 
 from callroster.config import Settings, load_settings
@@ -36,6 +37,13 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CALLROSTER_") and name != "CALLROSTER_PG_BIN":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli_fork_server() -> Iterator[None]:
+    """The helper that CLI commands are forked from (tests/support/cli.py) ends with the run."""
+    yield
+    close_runner()
 
 
 @pytest.fixture

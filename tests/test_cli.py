@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cli import runner as cli_runner
 
 from callroster.errors import ConfigError, MasterKeyError, PortInUseError, StoreUnavailableError
 
@@ -20,15 +21,10 @@ CALLROSTER = [sys.executable, "-m", "callroster.cli"]
 def run(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    """One command as its own process (forked from a helper that has imported the CLI once;
+    see tests/support/cli.py), with the environment of this run less any CALLROSTER_ setting."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CALLROSTER_")}
-    return subprocess.run(
-        [*CALLROSTER, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, **(env or {})},
-        stdin=subprocess.DEVNULL,
-    )
+    return cli_runner().run(args, {**base, **(env or {})}, timeout=timeout)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:

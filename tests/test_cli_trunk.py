@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.test_cli import CALLROSTER, assert_one_line_error, run
+from tests.support.cli import runner as cli_runner
+from tests.test_cli import assert_one_line_error, run
 
 from callroster.errors import ConfigError, NotFoundError
 
@@ -17,9 +18,7 @@ PASSWORD = "Okapi-Lantern-5521"
 
 def run_with_input(args: list[str], text: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CALLROSTER_")}
-    return subprocess.run(
-        [*CALLROSTER, *args], capture_output=True, text=True, timeout=60, env=base, input=text
-    )
+    return cli_runner().run(args, base, input=text)
 
 
 def test_add_list_and_remove(tmp_path: Path) -> None:

@@ -26,6 +26,16 @@ never a traceback, and the web app answers it with one HTTP status, mapped in on
     │   └── SdpSyntaxError
     └── RtpError                    rtp/packet.py              malformed RTP packet
 
+The bridge's refusals reach the API, which answers them itself (the SIP core's own errors
+stay inside the bridge)::
+
+    BridgeError                     bridge/errors.py
+    ├── ConferenceLocked            HTTP 423   only hosts may join now
+    ├── TooManyCalls                HTTP 503   the bridge is at its call limit
+    └── NotInProgress (KeyError)    HTTP 404   no such conference or leg on this node
+    WebPeerError                    HTTP 422   a browser's offer cannot be answered
+                                               (bridge/web_peer.py)
+
 The protocol cores' own errors never reach a person as such: the layer above turns them into
 a SIP reply, an event or a log line::
 
@@ -40,12 +50,10 @@ a SIP reply, an event or a log line::
     TransactionError                sip/transaction.py  an illegal move in a transaction
     EndpointError                   sip/endpoint.py   a command the endpoint cannot carry out
     └── CallLimitReached            sip/endpoint.py   no room for another call
+    CallStateError                  bridge/calls.py   an illegal move in a call's state table
     ConferenceError                 conference/conference.py  a command that does not apply
     DecryptionError                 privacy/keys.py   a ciphertext did not authenticate
     UnknownPromptError (KeyError)   media/prompt_library.py
-    WebPeerError                    bridge/web_peer.py  a browser offer cannot be answered
-    ConferenceLocked                bridge/service.py   only hosts may join now
-    _Unreachable                    bridge/service.py   private to the bridge
 
 A repository raises ``NotFoundError``, ``AccessDeniedError``, ``DuplicateError``,
 ``DataKeyDestroyedError`` or ``ValueError``, and nothing about HTTP; routes let them through

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests.support.browser import chromium
+from tests.support.cli import runner as cli_runner
 from tests.support.peers import free_udp_port, require, sipp_tone_file
 from tests.support.service import RunningService, clean_env, running_service
 from tests.support.waiting import until_sync
@@ -54,29 +54,14 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
 ) -> None:
     demo = service.demo()
     carrier_port = free_udp_port()
-    added = subprocess.run(
+    added = cli_runner().run(
         [
-            sys.executable,
-            "-m",
-            "callroster.cli",
-            "trunk",
-            "add",
-            "carrier",
-            "--uri",
-            f"sip:127.0.0.1:{carrier_port}",
-            "--username",
-            "callroster",
-            "--password-stdin",
-            "--prefix",
-            "+44",
-            "--data",
-            str(service.data),
+            *["trunk", "add", "carrier", "--uri", f"sip:127.0.0.1:{carrier_port}"],
+            *["--username", "callroster", "--password-stdin", "--prefix", "+44"],
+            *["--data", str(service.data)],
         ],
+        clean_env(),
         input="s3cret-trunk\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
     )
     assert added.returncode == 0, added.stderr
     sipp_tone_file(tmp_path)
@@ -138,13 +123,10 @@ def test_the_host_sees_why_a_phoned_guest_did_not_join(
     roster API says why (left_reason)."""
     demo = service.demo()
     carrier_port = free_udp_port()
-    added = subprocess.run(
-        [sys.executable, "-m", "callroster.cli", "trunk", "add", "carrier"]
-        + ["--uri", f"sip:127.0.0.1:{carrier_port}", "--data", str(service.data)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
+    added = cli_runner().run(
+        ["trunk", "add", "carrier", "--uri", f"sip:127.0.0.1:{carrier_port}"]
+        + ["--data", str(service.data)],
+        clean_env(),
     )
     assert added.returncode == 0, added.stderr
     scenario = tmp_path / "uas_busy.xml"

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import runner as cli_runner
+
 
 @dataclass
 class RunningService:
@@ -30,14 +32,7 @@ class RunningService:
 
     def demo(self) -> dict[str, Any]:
         """The demo details, re-read through the CLI (which reuses the running store)."""
-        result = subprocess.run(
-            [sys.executable, "-m", "callroster.cli", "demo", "--json", "--data", str(self.data)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-        )
+        result = cli_runner().run(["demo", "--json", "--data", str(self.data)], clean_env())
         assert result.returncode == 0, result.stderr
         details: dict[str, Any] = json.loads(result.stdout)
         for key in ("web_url", "dial_in_uri", "direct_uri"):

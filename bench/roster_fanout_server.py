@@ -1,8 +1,9 @@
 """The Live Call Status server under test, alone in its own process on uvloop:
 ``python -m bench.roster_fanout_server DIR``.
 
-The real app (``create_app`` + ``wire_roster``) served by uvicorn on a pre-bound loopback socket,
-configured as ``serve()`` configures it, with a SQLite store in ``DIR`` and the demo seeded. No
+The real app (``create_app`` with ``services.live_call_status``) served by uvicorn on a
+pre-bound loopback socket, configured as ``serve()`` configures it, with a SQLite store in
+``DIR`` and the demo seeded. No
 bridge: a driver stands in for it and publishes conference events on the bus, 50 legs joining
 the demo conference at start, then talk-state changes on demand. Commands (JSON lines on
 stdin, one JSON line answered on stdout; the first line says where it listens):
@@ -41,12 +42,13 @@ import uvloop
 
 from bench.child_process import command_loop, cpu_seconds, percentile, raise_nofile, reply
 from callroster.accounts.demo import ensure_demo
-from callroster.app import create_app, tune_gc, wire_roster
+from callroster.app import create_app, tune_gc
 from callroster.bus import EventBus
 from callroster.conference.events import LegDetails, LegJoined, TalkingStarted, TalkingStopped
 from callroster.config import load_settings
 from callroster.io.roster_feed import RosterFeed
 from callroster.roster.roster import Roster
+from callroster.services import live_call_status
 from callroster.store.store import open_store
 
 LEGS = 50
@@ -240,11 +242,9 @@ async def serve(data: Path) -> None:
     settings = load_settings(data=data, sip_port=0, http_port=0)
     store = open_store(settings)
     demo = ensure_demo(store, settings)
-    bus = EventBus()
-    roster, feed = wire_roster(bus)
-    app = create_app(store, settings)
-    app.state.bus, app.state.roster, app.state.feed = bus, roster, feed
-    app.state.bridge = None  # only the control routes use it
+    services = live_call_status(store)  # no bridge: only the control routes use it
+    bus, roster, feed = services.bus, services.roster, services.feed
+    app = create_app(store, settings, services)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ from tests.support.peers import Baresip
 from callroster.accounts.actor import Role, operator_cli
 from callroster.api.calls import call_log, crm_reporter
 from callroster.app import create_app
-from callroster.bridge.click_to_call import CallSummary, ClickToCall
+from callroster.bridge.click_to_call import CallSummary
 from callroster.crm.webhook import WebhookSender
 
 pytestmark = pytest.mark.interop
@@ -33,12 +34,12 @@ async def live(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient, list[tuple[CallSummary, str]]]]:
     async with running_bridge(tmp_path / "data") as harness:
-        app = create_app(harness.store, harness.settings)
-        app.state.bridge = harness.bridge
-        app.state.roster = harness.roster
-        app.state.click_to_call = ClickToCall(harness.bridge, harness.bus)
         reported: list[tuple[CallSummary, str]] = []
-        app.state.call_reporter = lambda summary, notes: reported.append((summary, notes))
+        services = replace(
+            harness.services,
+            call_reporter=lambda summary, notes: reported.append((summary, notes)),
+        )
+        app = create_app(harness.store, harness.settings, services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
         ) as client:

@@ -30,9 +30,7 @@ SCENARIOS = Path(__file__).parents[1] / "interop" / "scenarios"
 async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
     async with running_bridge(tmp_path / "data") as harness:
         settings = harness.settings.model_copy(update={"call_me_per_address": 2})
-        app = create_app(harness.store, settings)
-        app.state.bridge = harness.bridge
-        app.state.roster = harness.roster
+        app = create_app(harness.store, settings, harness.services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
         ) as client:

@@ -23,9 +23,7 @@ OPERATOR = operator_cli("test")
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
     async with running_bridge(tmp_path / "data") as harness:
-        app = create_app(harness.store, harness.settings)
-        app.state.bridge = harness.bridge
-        app.state.roster = harness.roster
+        app = create_app(harness.store, harness.settings, harness.services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
         ) as client:
@@ -150,9 +148,7 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
     import websockets
 
     async with running_bridge(tmp_path / "data") as harness:
-        app = create_app(harness.store, harness.settings)
-        app.state.bridge, app.state.roster = harness.bridge, harness.roster
-        app.state.feed = harness.feed
+        app = create_app(harness.store, harness.settings, harness.services)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -237,8 +233,7 @@ async def test_host_mute_through_the_api_stops_the_callers_audio(tmp_path: Path)
     from tests.support import audio
 
     async with running_bridge(tmp_path / "data") as harness:
-        app = create_app(harness.store, harness.settings)
-        app.state.bridge, app.state.roster = harness.bridge, harness.roster
+        app = create_app(harness.store, harness.settings, harness.services)
         listener = await _listener_joins(harness, tmp_path, seconds=30)
         await asyncio.sleep(2)
         _tone_files(tmp_path)

@@ -21,12 +21,13 @@ import websockets
 
 from callroster.accounts.actor import operator_cli
 from callroster.accounts.demo import DemoDetails, ensure_demo
-from callroster.app import create_app, wire_roster
+from callroster.app import create_app
 from callroster.bus import EventBus
 from callroster.conference.events import LegDetails, LegJoined, TalkingStarted, TalkingStopped
 from callroster.config import load_settings
 from callroster.io.roster_feed import BATCH_LIMIT
 from callroster.roster.roster import Roster
+from callroster.services import live_call_status
 from callroster.store.store import Store, open_store
 
 NUMBER = "+447700900321"
@@ -59,10 +60,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = load_settings(data=tmp_path / "data", sip_port=0, http_port=0)
     store = open_store(settings)
     demo = ensure_demo(store, settings)
-    bus = EventBus()
-    roster, feed = wire_roster(bus, store.clock)
-    app = create_app(store, settings)
-    app.state.bus, app.state.roster, app.state.feed = bus, roster, feed
+    services = live_call_status(store)
+    bus, roster = services.bus, services.roster
+    app = create_app(store, settings, services)
     bus.publish(
         LegJoined(
             demo.conference_id,

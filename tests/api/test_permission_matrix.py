@@ -227,9 +227,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         credentials = {role: {"Authorization": f"Bearer {token}"} for role, token in bearer.items()}
         credentials["anonymous"] = {}
         credentials["host_session"] = {"X-CSRF-Token": csrf_token_for(session)}
-        app = create_app(store, harness.settings)
-        app.state.bridge = harness.bridge
-        app.state.roster = harness.roster
+        app = create_app(store, harness.settings, harness.services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
         ) as client:

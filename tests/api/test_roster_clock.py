@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from callroster.app import wire_roster
 from callroster.bus import EventBus
 from callroster.conference.events import LegDetails, LegJoined
+from callroster.services import wire_roster
 
 FAKE_NOW = dt.datetime(2031, 2, 3, 4, 5, 6, 789000, tzinfo=dt.UTC)
 

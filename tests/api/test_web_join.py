@@ -22,9 +22,7 @@ OPERATOR = operator_cli("test")
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
     async with running_bridge(tmp_path / "data") as harness:
-        app = create_app(harness.store, harness.settings)
-        app.state.bridge = harness.bridge
-        app.state.roster = harness.roster
+        app = create_app(harness.store, harness.settings, harness.services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://callroster.test"
         ) as client:

@@ -16,7 +16,7 @@ from tests.support.peers import Baresip, free_udp_port, require, wait_listening
 from tests.support.waiting import until
 
 from callroster.accounts.actor import operator_cli
-from callroster.bridge.click_to_call import CallSummary, ClickToCall
+from callroster.bridge.click_to_call import CallSummary
 from callroster.bridge.dial_target import DialTarget
 
 pytestmark = pytest.mark.interop
@@ -37,7 +37,7 @@ async def test_the_host_then_the_target_are_called_and_hear_each_other(tmp_path:
         host, target = _phone(tmp_path, HOST, 700.0), _phone(tmp_path, TARGET, 1000.0)
         await host.answer_calls(30)
         await target.answer_calls(30)  # each returns once it is listening
-        click = ClickToCall(harness.bridge, harness.bus)
+        click = harness.click_to_call
         ended: list[CallSummary] = []
         call_id = await click.start(
             harness.demo.account_id,
@@ -107,7 +107,7 @@ async def test_a_busy_target_ends_the_hosts_call_with_the_reason(tmp_path: Path)
             host = _phone(tmp_path, HOST, 700.0)
             await host.answer_calls(20)  # returns once it is listening
             await wait_listening(carrier_port, "the carrier")
-            click = ClickToCall(harness.bridge, harness.bus)
+            click = harness.click_to_call
             ended: list[CallSummary] = []
             await click.start(
                 harness.demo.account_id,

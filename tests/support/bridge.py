@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callroster.accounts.demo import DemoDetails, ensure_demo
-from callroster.app import Sockets, wire_roster
+from callroster.app import Sockets
+from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
@@ -20,20 +21,40 @@ from callroster.config import Settings, load_settings
 from callroster.io.roster_feed import RosterFeed
 from callroster.privacy.directory import Directory
 from callroster.roster.roster import Roster
+from callroster.services import Services, build_services
 from callroster.store.store import Store, open_store
 
 
 @dataclass
 class BridgeHarness:
-    bridge: BridgeService
+    services: Services  # as the service builds them: pass to create_app
     store: Store
     demo: DemoDetails
     sip_port: int
     settings: Settings
-    roster: Roster
-    feed: RosterFeed
-    bus: EventBus
     events: list[Event] = field(default_factory=list)
+
+    @property
+    def bridge(self) -> BridgeService:
+        assert self.services.bridge is not None
+        return self.services.bridge
+
+    @property
+    def click_to_call(self) -> ClickToCall:
+        assert self.services.click_to_call is not None
+        return self.services.click_to_call
+
+    @property
+    def bus(self) -> EventBus:
+        return self.services.bus
+
+    @property
+    def roster(self) -> Roster:
+        return self.services.roster
+
+    @property
+    def feed(self) -> RosterFeed:
+        return self.services.feed
 
     def conference(self) -> Conference:
         """The demo conference, in progress (to read)."""
@@ -52,15 +73,15 @@ async def running_bridge(
     sip_port = int(sockets.sip_udp.getsockname()[1])
     settings = settings.model_copy(update={"sip_port": sip_port})
     demo = ensure_demo(store, settings)
-    bus = EventBus()
-    roster, feed = wire_roster(bus)
-    bridge = BridgeService(StoreDirectory(store, directory), bus, media_address="127.0.0.1")
-    harness = BridgeHarness(bridge, store, demo, sip_port, settings, roster, feed, bus)
-    bus.subscribe(harness.events.append)
-    await bridge.start(sockets.sip_udp, sockets.sip_tcp)
+    services = build_services(store, settings, StoreDirectory(store, directory))
+    harness = BridgeHarness(services, store, demo, sip_port, settings)
+    harness.bus.subscribe(harness.events.append)
+    await harness.bridge.start(sockets.sip_udp, sockets.sip_tcp)
     try:
         yield harness
     finally:
-        await bridge.stop()
+        await harness.bridge.stop()
+        assert services.crm_sender is not None
+        await services.crm_sender.aclose()
         sockets.close()
         store.close()

@@ -1,0 +1,83 @@
+"""What the web app and the bridge share at run time, built in one place: the event bus,
+Live Call Status on it (the roster and its WebSocket feed), the bridge, click-to-call, and
+where click-to-call's logs go. ``app.create_app`` puts them in ``app.state``; its lifespan
+starts and stops them. Tests build the same with their own directory or without a bridge,
+so no test assembles ``app.state`` by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callroster.api.calls import CallReporter, crm_reporter
+from callroster.bridge.click_to_call import ClickToCall
+from callroster.bridge.directory import ConferenceDirectory
+from callroster.bridge.service import BridgeService
+from callroster.bus import EventBus
+from callroster.clock import utc_now
+from callroster.conference.events import Event
+from callroster.config import Settings
+from callroster.crm.webhook import WebhookSender
+from callroster.io.clock import LoopClock
+from callroster.io.roster_feed import RosterFeed
+from callroster.roster.roster import Roster
+from callroster.store.store import Store
+
+
+@dataclass
+class Services:
+    bus: EventBus
+    roster: Roster
+    feed: RosterFeed
+    bridge: BridgeService | None = None
+    click_to_call: ClickToCall | None = None
+    call_reporter: CallReporter | None = None
+    crm_sender: WebhookSender | None = None  # closed when the service stops
+
+
+def wire_roster(
+    bus: EventBus, clock: Callable[[], dt.datetime] = utc_now
+) -> tuple[Roster, RosterFeed]:
+    """A roster fed by the bus and the feed that sends each change to the conference's
+    watchers. Each change is stamped with the time it happened by ``clock``: the service
+    passes the store's (``store.clock``), so the roster and the records agree and a fake clock
+    governs both."""
+    roster = Roster()
+    feed = RosterFeed()
+
+    def apply(event: Event) -> None:
+        change = roster.apply(event, clock())
+        if change is not None:
+            feed.publish(*change)
+
+    bus.subscribe(apply)
+    return roster, feed
+
+
+def live_call_status(store: Store) -> Services:
+    """The bus and Live Call Status only, with no bridge (pages and benchmarks of the roster
+    alone)."""
+    bus = EventBus()
+    roster, feed = wire_roster(bus, store.clock)
+    return Services(bus, roster, feed)
+
+
+def build_services(store: Store, settings: Settings, directory: ConferenceDirectory) -> Services:
+    """Everything, on the running event loop: the bridge (not yet started) asking
+    ``directory``, click-to-call, and call logs to each account's CRM webhook."""
+    services = live_call_status(store)
+    bridge = BridgeService(
+        directory,
+        services.bus,
+        media_address=settings.bind,
+        advertised_address=settings.host_for_links,
+        clock=LoopClock(asyncio.get_running_loop(), store.clock),
+    )
+    crm_sender = WebhookSender()
+    services.bridge = bridge
+    services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
+    services.crm_sender = crm_sender
+    services.call_reporter = crm_reporter(store, crm_sender)
+    return services

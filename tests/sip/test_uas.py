@@ -181,12 +181,6 @@ def test_a_busy_answer_forgets_the_call_and_the_ack_stops_its_retransmissions() 
     assert ep.counts["server_transactions"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on_request stamps received= on the INVITE's Via before computing its server key, "
-    "but not the ACK's; for an RFC 2543 peer (no z9hG4bK branch) the key contains the whole "
-    "top Via, so its ACK for a non-2xx never matches and the final is resent until timer H",
-)
 def test_an_rfc_2543_peer_behind_nat_stops_the_retransmissions_of_a_failure_with_its_ack() -> None:
     ep, peer = bridge(), SippUac()
     nat, old_via = ("192.0.2.1", 5061), "SIP/2.0/UDP 10.0.0.7:5061"  # no branch: RFC 2543
@@ -197,6 +191,15 @@ def test_an_rfc_2543_peer_behind_nat_stops_the_retransmissions_of_a_failure_with
     ep.receive(serialise(with_header(peer.ack(), "Via", old_via)), nat, "udp", 0.2)
     assert ep.datagrams() == []
     assert run_timers(ep, 60.0) == []
+
+
+def test_an_rfc_2543_peer_behind_nat_can_cancel_its_invite() -> None:
+    ep, peer = bridge(), SippUac()
+    nat, old_via = ("192.0.2.1", 5061), "SIP/2.0/UDP 10.0.0.7:5061;rport"
+    ep.receive(serialise(with_header(peer.invite(), "Via", old_via)), nat, "udp", 0.0)
+    assert statuses(ep.datagrams()) == [100]
+    ep.receive(serialise(with_header(peer.cancel(), "Via", old_via)), nat, "udp", 0.1)
+    assert sorted(statuses(ep.datagrams())) == [200, 487]
 
 
 # -- ACKs --------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -237,7 +238,18 @@ def server_key(request: Request, *, method: str | None = None) -> TransactionKey
     number, _ = parse_cseq(request.get("CSeq") or "")
     from_tag = parse_name_addr(request.get("From") or "").tag or ""
     uri = request.uri
-    return ("2543", uri, from_tag, request.get("Call-ID") or "", str(number), via, wanted)
+    return ("2543", uri, from_tag, request.get("Call-ID") or "", str(number), _as_sent(via), wanted)
+
+
+_ADDED_BY_US = re.compile(r";[ \t]*received[ \t]*=[^;,]*|(?<=;rport)[ \t]*=[ \t]*[0-9]+", re.I)
+
+
+def _as_sent(via: str) -> str:
+    """The top Via as its sender wrote it, without the ``received`` and ``rport`` values a
+    server adds (RFC 3261 18.2.1, RFC 3581): an RFC 2543 peer's ACK and CANCEL carry the
+    Via as sent, and must still match the INVITE we stamped."""
+    first, comma, rest = via.partition(",")
+    return _ADDED_BY_US.sub("", first) + comma + rest
 
 
 def client_key(message: Request | Response) -> TransactionKey:

@@ -25,8 +25,42 @@ FLAGS = [
 ]
 
 
+_shared: Browser | None = None
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
+    """A chromium for one test. Inside ``shared_chromium`` (tests/browser/conftest.py holds
+    one open for each test module), it is that module's browser, and the pages the test opened
+    (each ``new_page`` is a fresh context: its own cookies and storage) close when it ends."""
+    if _shared is not None:
+        before = set(_shared.contexts)
+        try:
+            yield _shared
+        finally:
+            for context in _shared.contexts:
+                if context not in before:
+                    context.close()
+        return
+    with _launched() as browser:
+        yield browser
+
+
+@contextmanager
+def shared_chromium() -> Iterator[Browser]:
+    """One chromium that ``chromium()`` hands to every test while this is open: launching
+    one takes about a second."""
+    global _shared
+    with _launched() as browser:
+        _shared = browser
+        try:
+            yield browser
+        finally:
+            _shared = None
+
+
+@contextmanager
+def _launched() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         raise RuntimeError("chromium is not installed; run `make test`, which installs it")
     with sync_playwright() as playwright:

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -60,6 +61,7 @@ def create_app(
     app = FastAPI(title="Callroster", version=__version__, lifespan=lifespan)
     app.state.store = store
     app.state.settings = settings
+    app.state.monotonic = time.monotonic  # rate windows; the one clock the routes read
     if services is not None:
         app.state.bus = services.bus
         app.state.roster = services.roster

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -50,15 +51,21 @@ class DialResult(BaseModel):
 
 
 class _Limits:
-    def __init__(self, settings: Settings) -> None:
+    """The "we call you" windows, on the app's monotonic clock (``app.state.monotonic``, set
+    by ``create_app``; a test may give a fake one)."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.per_conference = SlidingWindow(settings.call_me_per_conference, WINDOW_S)
         self.per_address = SlidingWindow(settings.call_me_per_address, WINDOW_S)
+        self.now = clock
 
 
 def _limits(request: Request) -> _Limits:
-    limits: _Limits | None = getattr(request.app.state, "call_me_limits", None)
+    state = request.app.state
+    limits: _Limits | None = getattr(state, "call_me_limits", None)
     if limits is None:
-        limits = request.app.state.call_me_limits = _Limits(request.app.state.settings)
+        clock = getattr(state, "monotonic", time.monotonic)
+        limits = state.call_me_limits = _Limits(state.settings, clock)
     return limits
 
 
@@ -153,7 +160,7 @@ async def dial_into_conference(
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference")
     source = request.client.host if request.client else "unknown"
     limits = _limits(request)
-    now = time.monotonic()
+    now = limits.now()
     if guest:
         wait = max(
             limits.per_conference.retry_after(conference_id, now),

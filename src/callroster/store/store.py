@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from callroster.clock import utc_now
 from callroster.config import Settings
 from callroster.errors import MasterKeyError, StoreUnavailableError
 from callroster.store import migrate
@@ -29,10 +30,6 @@ from callroster.store.sessions import (
 from callroster.store.tokens import TokenRepository
 from callroster.store.trunks import TrunkRepository
 from callroster.store.user_admin import UserAdminRepository
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

@@ -94,7 +94,10 @@ async def _talk_to_a_listener(
 ) -> np.ndarray:
     """baresip joins and listens; sipp dials the PIN directly and plays the 1 kHz tone
     through ``scenario``. Returns what the listener heard."""
-    listener = await listener_joins(harness, workdir, seconds=30)
+    # The listener dials the PIN directly: keying it is proven by the first two tests. It
+    # hears its "joining" prompt out (real time) before the talker's tone, which is measured.
+    listener = await listener_joins(harness, workdir, seconds=30, key_pin=False)
+    await asyncio.sleep(prompt_seconds("joining"))
     sipp_tone_file(workdir)
     talker = await run_sipp(
         scenario, harness.sip_port, harness.demo.pin, workdir, duration_ms=duration_ms
@@ -137,7 +140,7 @@ async def test_phone_hold_takes_the_leg_out_and_resume_brings_it_back(tmp_path: 
 
 async def test_host_hold_plays_music_to_the_held_leg(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:
-        held = await listener_joins(harness, tmp_path, seconds=30)
+        held = await listener_joins(harness, tmp_path, seconds=30, key_pin=False)
         [leg] = harness.conference().present()
         harness.bridge.control(harness.demo.conference_id, "hold", leg.id)
         sipp_tone_file(tmp_path)
@@ -216,7 +219,7 @@ async def test_join_and_leave_tones_and_bad_traffic_do_not_disturb_a_call(tmp_pa
     from callroster.media.tones import join_tone, leave_tone
 
     async with running_bridge(tmp_path / "data") as harness:
-        listener = await listener_joins(harness, tmp_path, seconds=30)
+        listener = await listener_joins(harness, tmp_path, seconds=30, key_pin=False)
         # The listener hears its "joining" prompt out (played in real time), so that the join
         # tone is heard on its own.
         await asyncio.sleep(prompt_seconds("joining"))
@@ -267,7 +270,7 @@ async def test_sipp_plays_a_law_from_a_pcap_and_others_hear_it(tmp_path: Path) -
     """sipp replays a capture of A-law RTP (a 1.2 kHz tone, 20 ms packets); the listener,
     on u-law, hears that tone: the bridge decodes and re-encodes per leg."""
     async with running_bridge(tmp_path / "data") as harness:
-        listener = await listener_joins(harness, tmp_path, seconds=25)
+        listener = await listener_joins(harness, tmp_path, seconds=25, key_pin=False)
         t = np.arange(6 * audio.RATE) / audio.RATE
         gate = (t % 0.4) < 0.3  # speech-like bursts, as talk detection expects
         tone = (0.3 * np.sin(2 * np.pi * 1200 * t) * gate * 32767).astype(np.int16)

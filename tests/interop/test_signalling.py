@@ -89,11 +89,11 @@ async def test_offerless_reinvite_keeps_the_call_up(
         sipp_tone_file(tmp_path)
         task = asyncio.create_task(
             run_sipp(
-                "offerless_refresh", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=3000
+                "offerless_refresh", harness.sip_port, harness.demo.pin, tmp_path, duration_ms=2000
             )
         )
         # The refresh (the second INVITE) is answered; the call is still up once our offer is
-        # answered in the ACK (sipp hangs up 3 s after the refresh).
+        # answered in the ACK (sipp hangs up 2 s after the refresh).
         await wait_until(lambda: invites_accepted() == 2, 10, "the refresh to be answered")
         await holds_for(lambda: harness.bridge.call_count() == 1, 1.0, "the call is up")
         calls_after_refresh = harness.bridge.call_count()

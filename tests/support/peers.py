@@ -282,9 +282,16 @@ snd_path {self.records}
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             proc.stdin.write(b"b")
             await proc.stdin.drain()
-            # Quit once the call is over (its recording then complete); at most 2 s, as a
-            # call that never was prints no end.
-            await until(lambda: "terminated" in self.output or proc.returncode is not None, 2)
+            # Quit once the call is over (its recording then complete): ended by us
+            # ("terminated") or already by the far end ("session closed"); at most 2 s.
+            if "Call established" in self.output:
+                await until(
+                    lambda: (
+                        any(end in self.output for end in ("terminated", "session closed"))
+                        or proc.returncode is not None
+                    ),
+                    2,
+                )
             proc.stdin.write(b"q")
             await proc.stdin.drain()
         try:

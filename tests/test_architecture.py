@@ -217,3 +217,52 @@ def test_only_the_store_touches_the_database() -> None:
         if any(n == "sqlalchemy" or n.startswith("sqlalchemy.") for n in _imports(path)):
             offenders.append(str(rel))
     assert offenders == []
+
+
+# -- the bridge ---------------------------------------------------------------------------
+BRIDGE = SRC / "bridge"
+# The one module of the bridge that knows the store: what the bridge asks, behind an interface.
+BRIDGE_STORE_ADAPTER = "bridge/directory.py"
+# The bridge's own pure parts: values and tables, no event loop, no sockets.
+BRIDGE_PURE = [
+    "bridge/calls.py",
+    "bridge/rtp_session.py",
+    "bridge/caller_id.py",
+    "bridge/dtmf_info.py",
+    "bridge/dial_target.py",
+    "bridge/admission.py",
+]
+CLOCKS = {name for name in FORBIDDEN_CALLS if name.startswith(("time.", "datetime."))}
+# TickStats measures how late the media tick ran with the process's own counter: a
+# measurement, not a rule on time (bridge/media_tick.py says so).
+BRIDGE_CLOCK_READS = {("bridge/media_tick.py", "time.perf_counter")}
+
+
+def test_the_bridge_reaches_the_store_only_through_its_directory() -> None:
+    offenders = []
+    for path in sorted(BRIDGE.glob("*.py")):
+        module = path.relative_to(SRC).as_posix()
+        if module == BRIDGE_STORE_ADAPTER:
+            continue
+        offenders += [
+            f"{module} imports {name}"
+            for name in _imports(path)
+            if name == "callroster.store" or name.startswith("callroster.store.")
+        ]
+    assert (SRC / BRIDGE_STORE_ADAPTER).is_file()
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", BRIDGE_PURE)
+def test_the_bridges_pure_parts_import_no_io(module: str) -> None:
+    path = SRC / module
+    assert path.is_file(), f"{module} is listed as pure but does not exist"
+    assert [n for n in _imports(path) if n.split(".")[0] in ("asyncio", "socket")] == []
+
+
+def test_the_bridge_reads_no_clock_but_the_one_injected() -> None:
+    found = set()
+    for path in sorted(BRIDGE.glob("*.py")):
+        module = path.relative_to(SRC).as_posix()
+        found |= {(module, name) for _, name in calls_made(path.read_text()) if name in CLOCKS}
+    assert found == BRIDGE_CLOCK_READS

@@ -16,6 +16,7 @@ from tests.crm.receiver import Receiver, Reply, serving
 from tests.support import audio
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.peers import Baresip
+from tests.support.waiting import wait_until
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.api.calls import call_log, crm_reporter
@@ -72,9 +73,8 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
         harness.store.trunks.add(
             OPERATOR, f"to-{number[1:]}", f"sip:127.0.0.1:{phone.port}", prefixes=[number]
         )
-        await phone.answer_calls(30)
+        await phone.answer_calls(30)  # returns once the phone listens
         phones.append(phone)
-    await asyncio.sleep(1)
     token = _host_with_phone(harness, "07700 900111")
     response = await client.post(
         "/api/v1/calls",
@@ -83,19 +83,17 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
     )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "calling_you"
-    for _ in range(200):
-        room = harness.bridge.conference(response.json()["call_id"])
-        if room is not None and len(room.connected()) == 2:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the two phones were never connected")
+    call_id = response.json()["call_id"]
+
+    def connected() -> bool:
+        room = harness.bridge.conference(call_id)
+        return room is not None and len(room.connected()) == 2
+
+    await wait_until(connected, 10, "the two phones to be connected")
+    # Real timing, the thing tested: the call lasts, and its duration is logged.
     await asyncio.sleep(3)
     await phones[1].hang_up()  # the target hangs up
-    for _ in range(200):
-        if reported:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: reported, 10, "the call log")
     await phones[0].hang_up()
     [(summary, notes)] = reported
     assert notes == "Renewal: wants the annual plan"
@@ -110,10 +108,7 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
         harness.store.accounts.set_crm_webhook(OPERATOR, harness.demo.account_id, crm.url, secret)
         sender = WebhookSender(base_delay=0.05, jitter=0.0)
         crm_reporter(harness.store, sender)(summary, notes)
-        for _ in range(100):
-            if crm.processed:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: crm.processed, 5, "the CRM's delivery")
         await sender.aclose()
     [delivered] = crm.processed
     assert [r.signature_ok for r in crm.requests] == [True, True]  # a 500, then retried

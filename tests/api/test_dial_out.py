@@ -12,14 +12,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.interop.test_dial_in import _describe, _listener_joins, _tone_files, _tone_windows
 from tests.support import audio
+from tests.support.audio import describe, tone_windows
 from tests.support.bridge import BridgeHarness, running_bridge
-from tests.support.peers import free_udp_port, require
-from tests.support.waiting import until
+from tests.support.callers import listener_joins
+from tests.support.peers import free_udp_port, require, sipp_tone_file
+from tests.support.waiting import until, wait_until
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.app import create_app
+from callroster.store.call_records import CallRecordView
 
 pytestmark = pytest.mark.interop
 OPERATOR = operator_cli("test")
@@ -58,7 +60,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         password="s3cret-trunk",
         prefixes=["+44"],
     )
-    _tone_files(tmp_path)
+    sipp_tone_file(tmp_path)
     carrier = subprocess.Popen(
         [
             require("sipp"),
@@ -94,7 +96,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         stderr=subprocess.PIPE,
     )
     try:
-        listener = await _listener_joins(harness, tmp_path, seconds=30)
+        listener = await listener_joins(harness, tmp_path, seconds=30)
         assert await until(lambda: harness.bridge.conferences_in_progress(), 10), (
             "the listener never joined"
         )
@@ -120,7 +122,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         assert roster is not None
         # The digest was right (sipp answered), and the callee pressed 1: on the call.
         assert await until(lambda: roster.legs[leg_id].status == "connected", 15)
-        await asyncio.sleep(5)  # the listener hears the callee's tone
+        await asyncio.sleep(5)  # real timing: the listener hears the callee's tone
         dropped = await client.post(
             f"{legs_url}/{leg_id}/drop", headers=_bearer(harness.demo.host_token)
         )
@@ -128,11 +130,13 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         assert await asyncio.to_thread(carrier.wait, 15) == 0  # BYE received, answered
         await listener.hang_up()
         heard = audio.read_wav(listener.heard())
-        for _ in range(100):
+
+        def finished() -> list[CallRecordView]:
             records = harness.store.call_records.for_account(OPERATOR, harness.demo.account_id)
-            if records and records[0].outcome is not None:
-                break
-            await asyncio.sleep(0.05)
+            return records if records and records[0].outcome is not None else []
+
+        await wait_until(finished, 5, "the call's record to be finished")
+        records = finished()
     finally:
         if carrier.poll() is None:
             carrier.kill()
@@ -144,8 +148,8 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         trunk.id,
     )
     assert record.requested_by != "guest"
-    from_callee = _tone_windows(heard, 1000)
-    assert len(from_callee) >= 6, _describe(heard)
+    from_callee = tone_windows(heard, 1000)
+    assert len(from_callee) >= 6, describe(heard)
     assert abs(float(np.median([audio.peak_frequency(w) for w in from_callee])) - 1000) < 10
 
 

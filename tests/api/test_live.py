@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.interop.test_dial_in import _tone_files
 from tests.support.bridge import BridgeHarness, running_bridge
-from tests.support.peers import run_sipp
+from tests.support.peers import run_sipp, sipp_tone_file
+from tests.support.waiting import wait_until
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.app import create_app
@@ -35,17 +35,14 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def _caller_on_the_call(harness: BridgeHarness, workdir: Path) -> asyncio.Task[object]:
-    _tone_files(workdir)
+    sipp_tone_file(workdir)
     task = asyncio.create_task(
         run_sipp(
             "refused", harness.sip_port, harness.demo.pin, workdir, keys={"caller": "+447700900777"}
         )
     )
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if harness.bridge.conferences_in_progress():
-            return task
-    raise AssertionError("the caller never joined")
+    await wait_until(harness.bridge.conferences_in_progress, 10, "the caller to join")
+    return task
 
 
 async def test_host_sees_and_controls_a_live_caller(
@@ -229,14 +226,17 @@ async def test_guests_watch_with_the_link_and_never_control(
 async def test_host_mute_through_the_api_stops_the_callers_audio(tmp_path: Path) -> None:
     """A talker (sipp, 1 kHz) and a listener (baresip, recording): after the host mutes the
     talker through the API, the listener no longer hears the tone."""
-    from tests.interop.test_dial_in import _listener_joins, _tone_flags
     from tests.support import audio
+    from tests.support.audio import tone_flags
+    from tests.support.callers import listener_joins
 
     async with running_bridge(tmp_path / "data") as harness:
         app = create_app(harness.store, harness.settings, harness.services)
-        listener = await _listener_joins(harness, tmp_path, seconds=30)
+        listener = await listener_joins(harness, tmp_path, seconds=30)
+        # Real timing: the listener's own "joining" prompt plays for about 2 s, and a prompt
+        # is heard instead of the mix, so the talker starts once it is over.
         await asyncio.sleep(2)
-        _tone_files(tmp_path)
+        sipp_tone_file(tmp_path)
         talker = asyncio.create_task(
             run_sipp(
                 "direct_then_mute",
@@ -252,22 +252,27 @@ async def test_host_mute_through_the_api_stops_the_callers_audio(tmp_path: Path)
         ) as client:
             host = _bearer(harness.demo.host_token)
             url = f"/api/v1/conferences/{harness.demo.conference_id}/legs"
-            talker_leg = None
-            for _ in range(200):
-                await asyncio.sleep(0.05)
+            found: list[dict[str, str]] = []
+
+            async def talker_shown() -> bool:
                 legs = (await client.get(url, headers=host)).json()["legs"]
-                talker_leg = next((g for g in legs if g["number"] == "+447700900444"), None)
-                if talker_leg:
+                found.extend(g for g in legs if g["number"] == "+447700900444")
+                return bool(found)
+
+            for _ in range(200):
+                if await talker_shown():
                     break
-            assert talker_leg is not None
-            await asyncio.sleep(3)  # the listener hears the tone...
+                await asyncio.sleep(0.05)
+            assert found, "the talker never showed in the roster"
+            talker_leg = found[0]
+            await asyncio.sleep(3)  # real timing: the listener hears the tone...
             muted = await client.post(f"{url}/{talker_leg['id']}/mute", headers=host)
             assert muted.status_code == 200
         result = await talker  # ...it keeps talking (then presses *6, refused: host muted)
         assert result.returncode == 0
         await listener.hang_up()
         heard = audio.read_wav(listener.heard())
-    flags = _tone_flags(heard, 1000)
+    flags = tone_flags(heard, 1000)
     first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
     assert 4 <= last - first <= 9 and not any(flags[last + 1 :]), flags
     assert len(flags) - last > 8, flags  # at least 4 s of the talker, muted, unheard

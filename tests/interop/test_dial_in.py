@@ -21,11 +21,6 @@ from callroster.conference.events import LegJoined, LegLeft, TalkingStarted
 
 pytestmark = pytest.mark.interop
 
-# tests/api still imports these from here; they now live in tests/support (audio, peers,
-# callers). Remove once tests/api imports them from there.
-_describe, _tone_flags, _tone_windows = describe, tone_flags, tone_windows
-_tone_files, _listener_joins = sipp_tone_file, listener_joins
-
 
 async def test_second_caller_hears_the_first_callers_tone(tmp_path: Path) -> None:
     async with running_bridge(tmp_path / "data") as harness:

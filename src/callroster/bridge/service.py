@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.calls import Call, CallState, CallTable
@@ -64,6 +65,18 @@ LEG_ACTIONS = {
 __all__ = ["BridgeService", "WebJoined"]
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """The parts, made when the bridge starts (SIP needs the port it listens on)."""
+
+    signalling: Signalling
+    rooms: Rooms
+    inbound: Inbound
+    outbound: Outbound
+    web: WebLegs
+    media: MediaTick
+
+
 class BridgeService:
     def __init__(
         self,
@@ -83,12 +96,7 @@ class BridgeService:
         self._calls = CallTable()
         self._recorder = Recorder(directory, bus)
         self._tasks = BackgroundTasks("bridge")
-        self._signalling: Signalling | None = None
-        self._rooms: Rooms | None = None
-        self._inbound: Inbound | None = None
-        self._outbound: Outbound | None = None
-        self._web: WebLegs | None = None
-        self._media: MediaTick | None = None
+        self._started: _Parts | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(
@@ -104,14 +112,14 @@ class BridgeService:
         if udp_socket is not None:
             sip_port = int(udp_socket.getsockname()[1])
         assert sip_port is not None, "a SIP socket or port"
-        signalling = self._signalling = Signalling(
+        signalling = Signalling(
             self._network,
             clock,
             self._on_sip_event,
             advertised_host=self._advertised,
             port=sip_port,
         )
-        rooms = self._rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
+        rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
         shared = Shared(
             self._calls,
             rooms,
@@ -122,28 +130,32 @@ class BridgeService:
             self._inlet,
             self._advertised,
         )
-        self._inbound = Inbound(shared, self._directory)
-        self._outbound = Outbound(shared, self._recorder)
-        self._web = WebLegs(self._calls, rooms, clock)
-        self._media = MediaTick(self._calls, rooms, clock, self._after_tick, signalling.pump)
+        media = MediaTick(self._calls, rooms, clock, self._after_tick, signalling.pump)
+        self._started = _Parts(
+            signalling,
+            rooms,
+            Inbound(shared, self._directory),
+            Outbound(shared, self._recorder),
+            WebLegs(self._calls, rooms, clock),
+            media,
+        )
         if isinstance(self._network, AsyncioNetwork):
             assert udp_socket is not None and tcp_socket is not None
             await self._network.listen(
                 udp_socket, tcp_socket, self.on_sip, signalling.connection_closed
             )
         self._recorder.start()
-        self._media.start()
+        media.start()
         log.info("bridge listening for SIP on port %s", sip_port)
 
     async def stop(self) -> None:
         """Hang up every call (BYE), stop the clock, finish the store writes."""
-        if self._signalling is not None:
+        if self._started is not None:
             for call in self._calls:
-                self._live_rooms.hang_up(call, "shutdown")
-            self._signalling.pump()
-            self._signalling.stop()
-        if self._media is not None:
-            self._media.stop()
+                self._started.rooms.hang_up(call, "shutdown")
+            self._started.signalling.pump()
+            self._started.signalling.stop()
+            self._started.media.stop()
         await self._tasks.cancel_all()
         if isinstance(self._network, AsyncioNetwork):
             await self._network.close()
@@ -151,29 +163,21 @@ class BridgeService:
 
     # -- the parts, once started ----------------------------------------------------------
     @property
-    def _live_rooms(self) -> Rooms:
-        assert self._rooms is not None, "the bridge is not started"
-        return self._rooms
-
-    @property
-    def _parts(self) -> tuple[Signalling, Inbound, Outbound, WebLegs]:
-        assert self._signalling and self._inbound and self._outbound and self._web, (
-            "the bridge is not started"
-        )
-        return self._signalling, self._inbound, self._outbound, self._web
+    def _parts(self) -> _Parts:
+        assert self._started is not None, "the bridge is not started"
+        return self._started
 
     @property
     def endpoint(self) -> SipEndpoint:
-        return self._parts[0].endpoint
+        return self._parts.signalling.endpoint
 
     @property
     def stats(self) -> TickStats:
-        assert self._media is not None, "the bridge is not started"
-        return self._media.stats
+        return self._parts.media.stats
 
     # -- bytes in -------------------------------------------------------------------------
     def on_sip(self, data: bytes, source: tuple[str, int], transport: str) -> None:
-        self._parts[0].receive(data, source, transport)
+        self._parts.signalling.receive(data, source, transport)
 
     def _inlet(self, leg_id: str) -> Receive:
         """The receiver of one leg's media socket. It runs for every packet of every leg,
@@ -194,13 +198,14 @@ class BridgeService:
         return receive
 
     def _on_sip_event(self, event: sip_events.Event) -> None:
-        _, inbound, outbound, _ = self._parts
+        parts = self._parts
+        inbound, outbound = parts.inbound, parts.outbound
         if isinstance(event, sip_events.IncomingCall):
             inbound.incoming(event.call_id, event.request)
         elif isinstance(event, sip_events.CallEnded | sip_events.CallCancelled):
             call = self._calls.get(event.call_id)
             if call is not None:
-                self._live_rooms.end(call, "hangup")
+                parts.rooms.end(call, "hangup")
             else:
                 inbound.abandoned(event.call_id)  # gave up while we were looking it up
         elif isinstance(event, sip_events.CallAnswered):
@@ -219,23 +224,23 @@ class BridgeService:
 
     def _on_digit(self, call: Call, digit: str) -> None:
         """A key press (RFC 4733 or INFO), to whichever part the call's state belongs."""
-        _, inbound, outbound, _ = self._parts
+        parts = self._parts
         if call.state is CallState.INVITED:
-            outbound.digit(call, digit)
+            parts.outbound.digit(call, digit)
         elif call.state is CallState.PIN:
-            inbound.digit(call, digit)
+            parts.inbound.digit(call, digit)
         elif call.state is CallState.JOINED:
-            room = self._live_rooms.get(call.conference_id)
+            room = parts.rooms.get(call.conference_id)
             if room is not None:
                 room.conference.keypad(call.leg_id, digit, self._now())
-                self._live_rooms.after_change(room)
+                parts.rooms.after_change(room)
 
     def _after_tick(self, now: float) -> None:
         """The calls' own timers, once per media tick."""
-        _, inbound, outbound, _ = self._parts
-        self._live_rooms.hang_up_when_told()
-        inbound.pin_timers(now)
-        outbound.deadlines(now)
+        parts = self._parts
+        parts.rooms.hang_up_when_told()
+        parts.inbound.pin_timers(now)
+        parts.outbound.deadlines(now)
 
     def _now(self) -> float:
         assert self._clock is not None
@@ -243,7 +248,7 @@ class BridgeService:
 
     # -- host controls --------------------------------------------------------------------
     def _room(self, conference_id: str) -> Room:
-        room = self._live_rooms.get(conference_id)
+        room = self._parts.rooms.get(conference_id)
         if room is None:
             raise NotInProgress(conference_id)
         return room
@@ -272,8 +277,8 @@ class BridgeService:
             conference.mute_all("host")
         else:
             raise ValueError(f"unknown action {action!r}")
-        self._live_rooms.after_change(room)
-        self._parts[0].pump()
+        self._parts.rooms.after_change(room)
+        self._parts.signalling.pump()
 
     def rename(self, conference_id: str, leg_id: str, name: str | None, source: str) -> None:
         """Name a leg for everyone on the call (the host publishing a name).
@@ -284,12 +289,12 @@ class BridgeService:
         """
         room = self._room(conference_id)
         room.conference.rename(leg_id, name, source if name else None)
-        self._live_rooms.after_change(room)
+        self._parts.rooms.after_change(room)
 
     # -- browsers -------------------------------------------------------------------------
     def is_locked(self, match: Admission) -> bool:
         """Whether the conference is locked now (or, not in progress, locked by default)."""
-        return self._parts[3].is_locked(match)
+        return self._parts.web.is_locked(match)
 
     async def join_web(self, match: Admission, name: str, offer_sdp: str) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer
@@ -299,15 +304,15 @@ class BridgeService:
             ConferenceLocked: the conference is locked and the browser is not a host's.
             WebPeerError: the offer cannot be answered.
         """
-        return await self._parts[3].join(match, name, offer_sdp)
+        return await self._parts.web.join(match, name, offer_sdp)
 
     def owns_web_leg(self, leg_id: str, key: str) -> bool:
         """Whether ``key`` is the secret of this browser leg (still on the call)."""
-        return self._parts[3].owns(leg_id, key)
+        return self._parts.web.owns(leg_id, key)
 
     def leave_web(self, leg_id: str) -> None:
         """The browser said goodbye (its page closed or the Leave button)."""
-        self._parts[3].leave(leg_id)
+        self._parts.web.leave(leg_id)
 
     def mute_self(self, leg_id: str, muted: bool) -> bool:
         """A browser leg mutes or unmutes itself (as ``*6`` does for a phone). Returns False
@@ -316,7 +321,7 @@ class BridgeService:
         Raises:
             NotInProgress: no such browser leg on this node (a KeyError).
         """
-        return self._parts[3].mute_self(leg_id, muted)
+        return self._parts.web.mute_self(leg_id, muted)
 
     # -- dial-out -------------------------------------------------------------------------
     async def dial_out(
@@ -344,7 +349,7 @@ class BridgeService:
         Raises:
             TooManyCalls: too many calls in progress.
         """
-        return await self._parts[2].dial_out(
+        return await self._parts.outbound.dial_out(
             match,
             target,
             name,
@@ -384,12 +389,12 @@ class BridgeService:
         return [call.local_port for call in self._calls]
 
     def conferences_in_progress(self) -> list[str]:
-        return self._live_rooms.ids() if self._rooms is not None else []
+        return self._started.rooms.ids() if self._started is not None else []
 
     def conference(self, conference_id: str) -> Conference | None:
         """A conference in progress, to read (tests, the benchmark); it changes only
         through :meth:`control` and the calls themselves."""
-        room = self._rooms.get(conference_id) if self._rooms is not None else None
+        room = self._started.rooms.get(conference_id) if self._started is not None else None
         return room.conference if room is not None else None
 
     def pin_entry_state(self, call_id: str) -> PinState | None:

@@ -129,7 +129,17 @@ class Settings(BaseSettings):
 
     @property
     def web_base_url(self) -> str:
-        return f"http://{self.host_for_links}:{self.http_port}"
+        return f"http://{_bracketed(self.host_for_links)}:{self.http_port}"
+
+    @property
+    def sip_hostport(self) -> str:
+        """Where phones reach us, as a SIP URI's host and port (an IPv6 address bracketed,
+        RFC 3261 19.1.1: ``sip:123@[::1]:5060``)."""
+        return f"{_bracketed(self.host_for_links)}:{self.sip_port}"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -112,7 +112,7 @@ def ensure_demo(store: Store, settings: Settings) -> DemoDetails:
     if not (host_ok and admin_ok) or password_new:
         _write_tokens(path, tokens)
 
-    sip_host = f"{settings.host_for_links}:{settings.sip_port}"
+    sip_host = settings.sip_hostport
     number = conference.dial_in_numbers[0] if conference.dial_in_numbers else DEMO_DIAL_IN
     return DemoDetails(
         account_id=account_id,

@@ -119,7 +119,7 @@ def conference_page(link: str, request: Request) -> HTMLResponse:
     # Holding the link makes a guest of that conference's account; the read is audit-logged.
     guest = Actor(f"link:{link[:6]}", Role.GUEST, account_id, source, "open conference page")
     view = store.conferences.get_conference(guest, conference_id)
-    sip_host = f"{settings.host_for_links}:{settings.sip_port}"
+    sip_host = settings.sip_hostport
     numbers = "\n".join(
         f'<dt>Dial in</dt><dd><code class="dial-in">sip:{escape(n)}@{escape(sip_host)}</code></dd>'
         for n in view.dial_in_numbers

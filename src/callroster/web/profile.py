@@ -46,7 +46,7 @@ def _back(*, error: str | None = None, done: str | None = None) -> Response:
 
 
 def _conference(view: ConferenceView, settings: Settings, csrf: str, resettable: bool) -> str:
-    sip_host = f"{settings.host_for_links}:{settings.sip_port}"
+    sip_host = settings.sip_hostport
     link = f"{settings.web_base_url}/c/{view.web_link}"
     numbers = "".join(
         f'<li><a href="tel:{escape(n)}">{escape(n)}</a></li>' for n in view.dial_in_numbers

@@ -41,8 +41,14 @@ class Rig:
     def of(self, kind: type) -> list[Event]:
         return [event for event in self.events if isinstance(event, kind)]
 
-    def responses(self) -> list[Response]:
-        return [m for m in self.network.take_sip() if isinstance(m, Response)]
+    def responses(self, call_id: str | None = None) -> list[Response]:
+        """The responses the bridge sent since last asked (all of them are taken), only
+        those of ``call_id`` when given (a 200 is re-sent until its ACK)."""
+        return [
+            m
+            for m in self.network.take_sip()
+            if isinstance(m, Response) and call_id in (None, m.get("Call-ID"))
+        ]
 
 
 @asynccontextmanager
@@ -70,7 +76,7 @@ async def answered(rig: Rig, phone: Phone) -> FakePort:
     found: list[Response] = []
 
     def ok() -> bool:
-        found.extend(r for r in rig.responses() if r.status == 200)
+        found.extend(r for r in rig.responses(phone.call_id) if r.status == 200)
         return bool(found)
 
     await wait_until(ok, 5, "the 200 OK", interval=0.002)

@@ -9,6 +9,7 @@ goes through one setter that logs it and keeps a ``history``, and an illegal mov
     dial-out:  DIALLING ─progress→ RINGING ─answer→ INVITED ─admit→ JOINED
     dial-in:                                   PIN ─admit→ JOINED
     direct dial (PIN in the URI), browser:  ANSWERED ─admit→ JOINED
+    delayed offer (no SDP in the INVITE):    OFFERED ─answer→ ANSWERED, or ─prompt→ PIN
     any live state ─farewell→ LEAVING (its last prompts play) ─end→ ENDED
     any live state ─end→ ENDED
 
@@ -28,6 +29,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
 from callroster.bridge.ports import RtpPort
 from callroster.bridge.rtp_session import RtpSession
@@ -50,6 +52,7 @@ class CallState(StrEnum):
     INVITED = "invited"  # answered: hearing who invites them, asked to press 1
     PIN = "pin"  # dialled in: keying the conference's PIN
     ANSWERED = "answered"  # answered, admitted at once (the PIN was in the URI; a browser)
+    OFFERED = "offered"  # an INVITE without SDP: our 200 carries the offer, the ACK the answer
     JOINED = "joined"  # in the conference and its mix
     LEAVING = "leaving"  # out of the mix, hearing its last prompt before BYE
     ENDED = "ended"
@@ -57,7 +60,8 @@ class CallState(StrEnum):
 
 class CallTrigger(StrEnum):
     PROGRESS = "progress"  # a provisional response to our INVITE
-    ANSWER = "answer"  # a 2xx to our INVITE
+    ANSWER = "answer"  # a 2xx to our INVITE, or the SDP answer in the ACK to our offer
+    PROMPT = "prompt"  # the answer came (delayed offer): now asked for the PIN
     ADMIT = "admit"  # into the conference (right PIN, direct dial, browser, pressed 1)
     FAREWELL = "farewell"  # told to hang up once its prompts have played
     END = "end"  # BYE sent or received, CANCEL, failure, shutdown
@@ -80,6 +84,12 @@ TRANSITIONS: Mapping[CallState, Mapping[CallTrigger, CallState]] = {
     _S.INVITED: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
     _S.PIN: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
     _S.ANSWERED: {_T.ADMIT: _S.JOINED, _T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
+    _S.OFFERED: {
+        _T.ANSWER: _S.ANSWERED,
+        _T.PROMPT: _S.PIN,
+        _T.FAREWELL: _S.LEAVING,
+        _T.END: _S.ENDED,
+    },
     _S.JOINED: {_T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
     _S.LEAVING: {_T.FAREWELL: _S.LEAVING, _T.END: _S.ENDED},
     _S.ENDED: {},
@@ -92,6 +102,7 @@ FAREWELL_REASONS: Mapping[CallState, str] = {
     _S.INVITED: "cancelled",
     _S.PIN: "failed",
     _S.ANSWERED: "failed",
+    _S.OFFERED: "failed",
 }
 RINGING_STATES = frozenset({_S.DIALLING, _S.RINGING, _S.INVITED})
 
@@ -115,7 +126,8 @@ class Call:
     talk: TalkDetector = field(default_factory=TalkDetector)
     sdp_version: int = 1
     web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
-    offer: SessionDescription | None = None  # ours, when we dialled (dial-out)
+    offer: SessionDescription | None = None  # ours: we dialled, or the INVITE had no offer
+    admission: Admission | None = None  # what the PIN in the URI opens (delayed offer: later)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
     sip_status: int | None = None  # dial-out: the final failure status, if one came

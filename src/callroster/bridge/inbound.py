@@ -10,13 +10,20 @@ import secrets
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import caller_id
-from callroster.bridge.calls import Call, CallState
+from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.directory import ConferenceDirectory
+from callroster.bridge.ports import RtpPort
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, Say
 from callroster.rtp.packet import RtpSender
-from callroster.sdp.offer_answer import Negotiated, answer_offer, make_offer
+from callroster.sdp.offer_answer import (
+    Negotiated,
+    accept_answer,
+    answer_offer,
+    check_media_address,
+    make_offer,
+)
 from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
 from callroster.sip.message import Request
 from callroster.sip.uri import parse_uri
@@ -34,6 +41,7 @@ class Inbound:
         self._tasks = shared.tasks
         self._inlet = shared.inlet
         self._advertised = shared.advertised_host
+        self._media_family = shared.media_family
         self._directory = directory
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
@@ -60,6 +68,15 @@ class Inbound:
         self._signalling.answer(call_id, status, reason)
         self._signalling.pump()
 
+    def _refuse_sdp(self, call_id: str, error: SdpError) -> None:
+        """400 or 488 for a session description, with a ``Warning`` saying why (RFC 3261
+        20.43), never echoing what the peer sent."""
+        warning = f'{error.warning} {self._advertised} "{error.warning_text}"'
+        log.info("[%s] refused the session description: %s", call_id, type(error).__name__)
+        self._signalling.answer(
+            call_id, error.code, error.reason, extra_headers=[("Warning", warning)]
+        )
+
     async def _route_call(self, call_id: str, request: Request) -> None:
         try:
             user = parse_uri(request.uri).user or ""
@@ -72,21 +89,28 @@ class Inbound:
         if not is_dial_in and match is None:
             self._refuse(call_id, 404, "Not Found")
             return
+        offer: SessionDescription | None = None  # none: a delayed offer (RFC 3261 13.2.1)
         try:
-            offer = parse_sdp(request.body)
+            if request.body.strip():
+                offer = parse_sdp(request.body)
         except SdpError as exc:
-            self._refuse(call_id, exc.code, exc.reason)
+            self._refuse_sdp(call_id, exc)
+            self._signalling.pump()
             return
         leg_id = secrets.token_hex(8)
         port, local_port = await self._network.open_rtp(self._inlet(leg_id))
         if call_id in self._abandoned:  # the caller gave up while we opened the socket
             port.close()
             return
+        if offer is None:
+            self._offer(call_id, request, leg_id, port, local_port, match)
+            return
         try:
             negotiated = self._negotiate(offer, local_port, 1)
         except SdpError as exc:
             port.close()
-            self._refuse(call_id, exc.code, exc.reason)
+            self._refuse_sdp(call_id, exc)
+            self._signalling.pump()
             return
         rtp = RtpSession(
             codec=negotiated.codec,
@@ -119,6 +143,79 @@ class Inbound:
             call.pin = PinEntry(self._clock.time())
             self._apply_pin_effects(call)
 
+    def _offer(
+        self,
+        call_id: str,
+        request: Request,
+        leg_id: str,
+        port: RtpPort,
+        local_port: int,
+        match: Admission | None,
+    ) -> None:
+        """An INVITE without SDP: our 200 carries the offer; nothing is sent, and nobody is
+        admitted or prompted, until the ACK brings the answer (:meth:`acknowledged`)."""
+        ours = make_offer(
+            local_address=self._advertised,
+            local_port=local_port,
+            session_id=local_port,
+            session_version=1,
+        )
+        call = Call(
+            call_id=call_id,
+            leg_id=leg_id,
+            caller=caller_id(request),
+            rtp=RtpSession(
+                codec="PCMU",
+                payload_type=0,
+                telephone_event_pt=None,
+                remote=("0.0.0.0", 0),
+                sender=RtpSender(
+                    ssrc=secrets.randbits(32),
+                    initial_sequence=secrets.randbits(16),
+                    initial_timestamp=secrets.randbits(32),
+                ),
+                sending=False,  # nowhere to send before the answer says where
+            ),
+            port=port,
+            local_port=local_port,
+            state=CallState.OFFERED,
+            offer=ours,
+            admission=match,
+        )
+        self._calls.add(call)
+        self._answer_with(call_id, ours)
+        self._signalling.pump()
+
+    def acknowledged(self, call_id: str, body: bytes) -> None:
+        """The ACK to our 200 came. After a delayed offer it carries the answer: the call's
+        media is set from it, then the caller is admitted or asked for the PIN. No answer,
+        or one the bridge cannot use, ends the call (BYE)."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.OFFERED or call.offer is None:
+            return
+        try:
+            negotiated = accept_answer(call.offer, parse_sdp(body))
+            if not negotiated.on_hold:
+                check_media_address(negotiated.remote_address, self._media_family)
+        except SdpError as exc:
+            log.info("[%s] unusable answer in the ACK: %s", call_id, type(exc).__name__)
+            self._rooms.hang_up(call, "failed")
+            return
+        call.rtp.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        call.rtp.sending = not negotiated.on_hold
+        if call.admission is not None:
+            call.fire(CallTrigger.ANSWER)
+            self._join(call, call.admission)
+        else:
+            call.fire(CallTrigger.PROMPT)
+            call.pin = PinEntry(self._clock.time())
+            self._apply_pin_effects(call)
+
     def _answer_with(self, call_id: str, sdp: SessionDescription) -> None:
         """200 OK carrying our SDP (an answer, or the offer of a session refresh)."""
         self._signalling.answer(
@@ -126,13 +223,16 @@ class Inbound:
         )
 
     def _negotiate(self, offer: SessionDescription, local_port: int, version: int) -> Negotiated:
-        return answer_offer(
+        negotiated = answer_offer(
             offer,
             local_address=self._advertised,
             local_port=local_port,
             session_id=local_port,
             session_version=version,
         )
+        if not negotiated.on_hold:  # 0.0.0.0 (hold) sends nothing anywhere
+            check_media_address(negotiated.remote_address, self._media_family)
+        return negotiated
 
     # -- re-INVITE ------------------------------------------------------------------------
     def reinvite(self, call_id: str, request: Request) -> None:
@@ -158,7 +258,7 @@ class Inbound:
         try:
             negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
         except SdpError as exc:
-            self._signalling.answer(call_id, exc.code, exc.reason)
+            self._refuse_sdp(call_id, exc)
             return
         call.rtp.update_remote(
             (negotiated.remote_address, negotiated.remote_port),

@@ -215,5 +215,14 @@ class MediaTick:
 
 
 def _send(call: Call, payload: bytes) -> None:
+    """One packet to one leg. Whatever goes wrong sending it (an address the socket cannot
+    reach, a full buffer, a closed connection) stays with that leg: counted, logged once
+    with the leg's id (never its address or number), and the tick goes on to the others."""
     if call.rtp.sending:
-        call.port.sendto(call.rtp.packet(payload), call.rtp.remote)
+        try:
+            call.port.sendto(call.rtp.packet(payload), call.rtp.remote)
+        except Exception as exc:  # noqa: BLE001 - confined to this leg, see above
+            counters = call.rtp.counters
+            counters.send_failures += 1
+            if counters.send_failures == 1:
+                log.warning("leg %s: sending media failed (%s)", call.leg_id, type(exc).__name__)

@@ -36,6 +36,7 @@ class RtpCounters:
     wrong_payload_type: int = 0
     digits: int = 0
     sent: int = 0
+    send_failures: int = 0  # packets the socket refused (see bridge/media_tick.py)
 
 
 @dataclass

@@ -91,6 +91,7 @@ class BridgeService:
         self._directory = directory
         self._bus = bus
         self._advertised = advertised_address or media_address
+        self._media_family = "IP6" if ":" in media_address else "IP4"
         self._clock = clock
         self._network = network or AsyncioNetwork(media_address)
         self._calls = CallTable()
@@ -129,6 +130,7 @@ class BridgeService:
             self._tasks,
             self._inlet,
             self._advertised,
+            self._media_family,
         )
         media = MediaTick(self._calls, rooms, clock, self._after_tick, signalling.pump)
         self._started = _Parts(
@@ -208,6 +210,8 @@ class BridgeService:
                 parts.rooms.end(call, "hangup")
             else:
                 inbound.abandoned(event.call_id)  # gave up while we were looking it up
+        elif isinstance(event, sip_events.CallAcknowledged):
+            inbound.acknowledged(event.call_id, event.body)
         elif isinstance(event, sip_events.CallAnswered):
             outbound.answered(event.call_id, event.response)
         elif isinstance(event, sip_events.CallFailed):

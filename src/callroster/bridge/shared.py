@@ -1,6 +1,6 @@
 """What the parts of the bridge share, handed to each in one value: the call table, the
 rooms, SIP, the network, the clock, background tasks, how a leg's media socket delivers
-its packets, and the address we tell the other end."""
+its packets, the address we tell the other end and the family of our media sockets."""
 
 from __future__ import annotations
 
@@ -25,3 +25,4 @@ class Shared:
     tasks: BackgroundTasks
     inlet: Callable[[str], Receive]  # leg id -> the receiver of its media socket
     advertised_host: str
+    media_family: str  # IP4 | IP6: the media sockets' family, so the addresses we can send to

@@ -50,10 +50,17 @@ class Signalling:
         *,
         body: bytes = b"",
         content_type: str | None = None,
+        extra_headers: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (),
     ) -> None:
         """Answer an INVITE (sent at the next :meth:`pump`)."""
         self.endpoint.answer(
-            call_id, status, reason, body=body, content_type=content_type, now=self._clock.time()
+            call_id,
+            status,
+            reason,
+            body=body,
+            content_type=content_type,
+            extra_headers=extra_headers,
+            now=self._clock.time(),
         )
 
     def hangup(self, call_id: str) -> None:

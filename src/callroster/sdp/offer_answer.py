@@ -11,6 +11,7 @@ Dial-in uses :func:`answer_offer`; dial-out and re-INVITE (including hold) use
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,21 +232,25 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         ValueError: If ``offer`` has no usable audio stream (it was not made by us).
     """
     if len(answer.media) != len(offer.media):
-        raise SdpError(f"answer has {len(answer.media)} m-lines, offer had {len(offer.media)}")
+        raise SdpError(
+            f"answer has {len(answer.media)} m-lines, offer had {len(offer.media)}", warning=304
+        )
     offered = [i for i, m in enumerate(offer.media) if _is_usable_audio(m)]
     if not offered:
         raise ValueError("the offer has no RTP/AVP audio stream")
     # The answerer may take any one of several offered audio streams; port 0 rejects.
     index = next((i for i in offered if answer.media[i].port != 0), None)
     if index is None:
-        raise SdpError("the audio stream was rejected")
+        raise SdpError("the audio stream was rejected", warning=304)
     ours, theirs = offer.media[index], answer.media[index]
     if theirs.media.lower() != "audio" or theirs.proto.upper() != ours.proto.upper():
-        raise SdpError(f"answer changed the audio stream to {theirs.media} {theirs.proto}")
+        raise SdpError(
+            f"answer changed the audio stream to {theirs.media} {theirs.proto}", warning=304
+        )
     names = [name for name, _ in _supported_codecs(ours, tuple(STATIC_PAYLOAD_TYPES))]
     chosen = next(iter(_supported_codecs(theirs, names)), None)
     if chosen is None:
-        raise SdpError("the answer uses no codec that was offered")
+        raise SdpError("the answer uses no codec that was offered", warning=305)
     codec, payload_type = chosen
     dtmf = _telephone_event_pt(theirs) if _telephone_event_pt(ours) is not None else None
     remote = _effective_connection(answer, theirs)
@@ -329,8 +334,29 @@ def _first_usable_audio(offer: SessionDescription, allowed: Sequence[str]) -> tu
         if codecs:
             return index, *codecs[0]
     if saw_audio:
-        raise SdpError(f"no audio codec in common; the bridge supports {', '.join(allowed)}")
-    raise SdpError("no RTP/AVP audio stream offered")
+        raise SdpError(
+            f"no audio codec in common; the bridge supports {', '.join(allowed)}", warning=305
+        )
+    raise SdpError("no RTP/AVP audio stream offered", warning=304)
+
+
+def check_media_address(address: str, family: str) -> None:
+    """Raise unless the bridge can send RTP to ``address`` from a socket of ``family``
+    (``IP4`` or ``IP6``): an IP literal of that family. A host name is not resolved here (a
+    media path must not wait on DNS), and an IPv6 address cannot be reached from an IPv4
+    socket: either would fail at every send.
+
+    Raises:
+        SdpError: 488 with warn-code 301.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise SdpError("the media address is a host name, not an IP address", warning=301) from None
+    if ip.version != (6 if family == "IP6" else 4):
+        raise SdpError(
+            f"IPv{ip.version} media offered to a bridge with {family} media", warning=301
+        )
 
 
 def _telephone_event_pt(media: MediaDescription) -> int | None:

@@ -57,14 +57,31 @@ class SdpError(ValueError):
         code: SIP status code of the reply (488 unless a subclass says otherwise).
         reason: Reason phrase of the reply.
         detail: What exactly was wrong, for logs (not sent to the peer).
+        warning: The RFC 3261 (20.43) warn-code of the reply's ``Warning`` header, saying
+            why in terms a peer's engineer knows: 301 incompatible network address formats,
+            304 media type not available, 305 incompatible media format, 399 otherwise.
     """
 
     code: int = 488
     reason: str = "Not Acceptable Here"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, warning: int = 399) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.warning = warning
+
+    @property
+    def warning_text(self) -> str:
+        """The ``Warning`` header's text: generic, never what the peer sent."""
+        return WARNING_TEXTS.get(self.warning, "Session description not acceptable")
+
+
+WARNING_TEXTS = {
+    301: "Incompatible network address formats",
+    304: "Media type not available",
+    305: "Incompatible media format",
+    399: "Session description not acceptable",
+}
 
 
 class SdpSyntaxError(SdpError):
@@ -72,6 +89,10 @@ class SdpSyntaxError(SdpError):
 
     code = 400
     reason = "Bad Request"
+
+    @property
+    def warning_text(self) -> str:
+        return "Malformed session description"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import random
 import shutil
 import socket
 import subprocess
+import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,8 +184,13 @@ class Baresip:
 
     def __init__(self, workdir: Path, source: Path, name: str = "bob") -> None:
         self.dir = workdir / f"baresip-{name}"
-        self.records = self.dir / "rec"
-        self.records.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # baresip's sndfile module builds each recording's file name (this folder, the call's
+        # SIP addresses) in a fixed-size buffer and silently records nothing when it does not
+        # fit: a deep pytest folder (a pytest-xdist worker's) was enough. So a short folder,
+        # removed with this object.
+        self.records = Path(tempfile.mkdtemp(prefix="bsrec-"))
+        weakref.finalize(self, shutil.rmtree, self.records, True)
         self.port = free_udp_port()
         (self.dir / "config").write_text(f"""
 sip_listen 127.0.0.1:{self.port}

@@ -39,8 +39,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest sessions at once: the real-peer tests one after another, the rest beside them.
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	scripts/run-tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

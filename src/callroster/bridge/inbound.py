@@ -201,13 +201,7 @@ class Inbound:
             log.info("[%s] unusable answer in the ACK: %s", call_id, type(exc).__name__)
             self._rooms.hang_up(call, "failed")
             return
-        call.rtp.update_remote(
-            (negotiated.remote_address, negotiated.remote_port),
-            negotiated.codec,
-            negotiated.payload_type,
-            negotiated.telephone_event_pt,
-        )
-        call.rtp.sending = not negotiated.on_hold
+        call.rtp.follow(negotiated)
         if call.admission is not None:
             call.fire(CallTrigger.ANSWER)
             self._join(call, call.admission)
@@ -260,13 +254,7 @@ class Inbound:
         except SdpError as exc:
             self._refuse_sdp(call_id, exc)
             return
-        call.rtp.update_remote(
-            (negotiated.remote_address, negotiated.remote_port),
-            negotiated.codec,
-            negotiated.payload_type,
-            negotiated.telephone_event_pt,
-        )
-        call.rtp.sending = not negotiated.on_hold
+        call.rtp.follow(negotiated)
         self._answer_with(call_id, negotiated.answer)
         room = self._rooms.get(call.conference_id)
         if room is not None and call.state is CallState.JOINED:

@@ -166,13 +166,7 @@ class Outbound:
             log.info("[%s] unusable answer: %s", call_id, exc.reason)
             self._rooms.hang_up(call, "failed")
             return
-        call.rtp.update_remote(
-            (negotiated.remote_address, negotiated.remote_port),
-            negotiated.codec,
-            negotiated.payload_type,
-            negotiated.telephone_event_pt,
-        )
-        call.rtp.sending = not negotiated.on_hold
+        call.rtp.follow(negotiated)
         call.fire(CallTrigger.ANSWER, deadline=self._clock.time() + ACCEPT_SECONDS)
         self._recorder.call_answered(call.leg_id, self._clock.wall())
         if call.press_to_accept and call.invitation:

@@ -15,6 +15,7 @@ from callroster.rtp.g711 import FRAME_SAMPLES
 from callroster.rtp.jitter import JitterBuffer
 from callroster.rtp.packet import RtpError, RtpSender, is_rtcp, parse_rtp
 from callroster.rtp.telephone_event import DtmfReceiver
+from callroster.sdp.offer_answer import Negotiated
 
 SSRC_TAKEOVER_SILENCE = 2.0  # seconds of silence from the old SSRC before a new one is taken
 CONCEALMENT_GAIN = 0.5
@@ -88,6 +89,17 @@ class RtpSession:
             self.telephone_event_pt = telephone_event_pt
             self.dtmf = DtmfReceiver(telephone_event_pt)
         self._fast_pt = self._plain_payload_type()
+
+    def follow(self, negotiated: Negotiated) -> None:
+        """Send and receive as an offer/answer exchange settled it (where, which codec and
+        telephone-event type, and whether the other end wants our audio at all)."""
+        self.update_remote(
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.telephone_event_pt,
+        )
+        self.sending = not negotiated.on_hold
 
     def receive(self, data: bytes, source: tuple[str | int, ...], now: float) -> str | None:
         """Take one datagram. Returns a digit when a new key press arrives, else None.

@@ -319,14 +319,16 @@ def sipp_call(
     talker_port: int,
     duration_s: float,
     caller: str = CALLER,
+    scenario: str = SCENARIO,
 ) -> Iterator[SippCall]:
     """One sipp call to the conference of ``pin`` that advertises ``talker_port`` and stays up
-    ``duration_s``; stopped by its pid if it is still running when the block ends."""
+    ``duration_s``; stopped by its pid if it is still running when the block ends. The
+    ``talker_delayed_offer`` scenario makes the same call with the offer from the bridge."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "talker-media.log"
     log.unlink(missing_ok=True)
     args = sipp_command(
-        SCENARIO,
+        scenario,
         service.sip_port,
         pin,
         workdir,
@@ -335,7 +337,7 @@ def sipp_call(
         timeout=duration_s + 30,
     )
     args += ["-trace_logs", "-log_file", str(log)]
-    errors = workdir / f"{SCENARIO}-errors.log"
+    errors = workdir / f"{scenario}-errors.log"
     with open(errors.with_suffix(".stderr"), "wb") as stderr:
         process = subprocess.Popen(
             args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr

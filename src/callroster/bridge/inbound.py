@@ -271,11 +271,11 @@ class Inbound:
             call.pin.digit(digit, self._clock.time())
             self._apply_pin_effects(call)
 
-    def pin_timers(self, now: float) -> None:
-        for call in self._calls:
-            if call.state is CallState.PIN and call.pin is not None:
-                call.pin.handle_timer(now)
-                self._apply_pin_effects(call)
+    def pin_timer(self, call: Call, now: float) -> None:
+        """The media tick's turn for a call keying its PIN (re-prompts, time-outs)."""
+        if call.state is CallState.PIN and call.pin is not None:
+            call.pin.handle_timer(now)
+            self._apply_pin_effects(call)
 
     def _apply_pin_effects(self, call: Call) -> None:
         assert call.pin is not None

@@ -192,13 +192,12 @@ class Outbound:
         if call.state is CallState.INVITED and digit == "1":
             self._rooms.accept(call)
 
-    def deadlines(self, now: float) -> None:
-        """Nobody answered in time (CANCEL), or answered and never pressed 1 (BYE): an
-        answering machine, most likely."""
-        for call in self._calls:
-            if call.deadline is None or now < call.deadline or not call.ringing:
-                continue
-            if call.state is CallState.INVITED and call.prompts.playing:
-                call.deadline = now + PROMPT_GRACE_SECONDS  # let the prompt finish first
-                continue
-            self._rooms.hang_up(call, "no_answer")
+    def deadline(self, call: Call, now: float) -> None:
+        """The media tick's turn for a call we placed: nobody answered in time (CANCEL), or
+        answered and never pressed 1 (BYE), an answering machine most likely."""
+        if call.deadline is None or now < call.deadline or not call.ringing:
+            return
+        if call.state is CallState.INVITED and call.prompts.playing:
+            call.deadline = now + PROMPT_GRACE_SECONDS  # let the prompt finish first
+            return
+        self._rooms.hang_up(call, "no_answer")

@@ -148,10 +148,10 @@ class Rooms:
         if room is not None and call.leg_id in room.mixer.leg_ids:
             room.mixer.remove_leg(call.leg_id)
 
-    def hang_up_when_told(self) -> None:
-        for call in self._calls:
-            if call.state is CallState.LEAVING and not call.prompts.playing:
-                self.hang_up(call, call.leaving_reason)
+    def hang_up_when_told(self, call: Call) -> None:
+        """The media tick's turn for a call told to leave: BYE once its prompts are over."""
+        if call.state is CallState.LEAVING and not call.prompts.playing:
+            self.hang_up(call, call.leaving_reason)
 
     # -- leaving --------------------------------------------------------------------------
     def hang_up(self, call: Call, reason: str) -> None:

@@ -240,11 +240,15 @@ class BridgeService:
                 parts.rooms.after_change(room)
 
     def _after_tick(self, now: float) -> None:
-        """The calls' own timers, once per media tick."""
+        """The calls' own timers, once per media tick, in one pass over the calls."""
         parts = self._parts
-        parts.rooms.hang_up_when_told()
-        parts.inbound.pin_timers(now)
-        parts.outbound.deadlines(now)
+        for call in self._calls:
+            if call.state is CallState.LEAVING:
+                parts.rooms.hang_up_when_told(call)
+            elif call.state is CallState.PIN:
+                parts.inbound.pin_timer(call, now)
+            elif call.deadline is not None:
+                parts.outbound.deadline(call, now)
 
     def _now(self) -> float:
         assert self._clock is not None

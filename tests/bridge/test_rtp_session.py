@@ -93,3 +93,17 @@ def test_any_datagrams_never_raise(datagrams: list[tuple[bytes, bool]]) -> None:
     for i, (data, from_phone) in enumerate(datagrams):
         session.receive(data, PHONE if from_phone else ("127.0.0.2", 1), i * 0.02)
         session.next_pcm(i * 0.02)
+
+
+def test_a_reinvite_from_the_same_address_keeps_the_latch_and_a_new_address_moves_it() -> None:
+    session = _session()
+    nat = ("127.0.0.9", 41000)
+    for seq in range(5):
+        session.receive(_tone(seq), nat, seq * 0.02)
+    assert session.remote == nat and session.counters.latched == 1
+    # Hold and resume from a phone behind NAT: its SDP names its private address again.
+    session.update_remote(PHONE, "PCMU", 0, 101)
+    assert session.remote == nat
+    moved = ("127.0.0.1", 42000)
+    session.update_remote(moved, "PCMU", 0, 101)  # a real move: send there, latch afresh
+    assert session.remote == moved and session.advertised == moved

@@ -75,7 +75,7 @@ def test_push_fields_matches_the_reference_push(
             (ts + ts_step) % TIMESTAMP_MODULO,
             now + dt,
         )
-        packet = RtpPacket(0, seq, ts, ssrc, bytes([i % 256]) * 4)
+        packet = RtpPacket(0, seq, ts, ssrc, bytes([i % 256]) * 160)  # whole frames
         fast.push(packet, now)
         _reference_push(slow, packet, now)
         for k in range(pops):

@@ -28,7 +28,8 @@ def packet(i: int, *, seq0: int = 1000, ts0: int = 50_000, ssrc: int = SSRC) -> 
 
 
 def index_bytes(i: int) -> bytes:
-    return i.to_bytes(4, "big", signed=True)
+    """A whole 20 ms payload (160 octets) whose first four say which packet it is."""
+    return i.to_bytes(4, "big", signed=True) + bytes(156)
 
 
 def sent_at(i: int) -> float:
@@ -66,7 +67,9 @@ def run(jb: JitterBuffer, arrivals: Iterable[Arrival], ticks: int) -> list[Frame
 
 
 def played(frames: Iterable[Frame]) -> list[int]:
-    return [int.from_bytes(f.payload, "big", signed=True) for f in frames if f.payload is not None]
+    return [
+        int.from_bytes(f.payload[:4], "big", signed=True) for f in frames if f.payload is not None
+    ]
 
 
 def kinds(frames: Iterable[Frame]) -> str:
@@ -207,7 +210,7 @@ def test_new_ssrc_restarts_the_stream() -> None:
     # A B2BUA switching source: new SSRC and sequence, timestamps half a second apart.
     first = stream(range(100))
     second = [
-        (t, RtpPacket(0, p.sequence, p.timestamp, p.ssrc, b"B" + p.payload))
+        (t, RtpPacket(0, p.sequence, p.timestamp, p.ssrc, b"B" + p.payload[1:]))
         for t, p in stream(range(100, 300), seq0=7, ts0=50_000 + 4000, ssrc=SSRC + 1)
     ]
     jb = JitterBuffer()

@@ -124,6 +124,7 @@ class Inbound:
                 payload_type=negotiated.payload_type,
             ),
             sending=not negotiated.on_hold,
+            ptime=negotiated.ptime,
         )
         call = Call(
             call_id=call_id,

@@ -2,10 +2,10 @@
 out, prompts to whoever is hearing one.
 
 Its interface is narrow on purpose, so that a compiled media core could take its place:
-:meth:`MediaTick.tick` reads the calls and rooms, sends one packet per leg and tells the
-conference who is talking; then it calls ``after_tick(now)`` for the timers of the calls
-(PIN time-outs, ring time), which are the bridge's, not the media's, and ``flush()`` to send
-what they made the SIP side say.
+:meth:`MediaTick.tick` reads the calls and rooms, sends each leg its frame (one packet, or as
+many as the leg's packet time makes) and tells the conference who is talking; then it calls
+``after_tick(now)`` for the timers of the calls (PIN time-outs, ring time), which are the
+bridge's, not the media's, and ``flush()`` to send what they made the SIP side say.
 """
 
 from __future__ import annotations
@@ -218,11 +218,16 @@ def _send(call: Call, payload: bytes) -> None:
     """One packet to one leg. Whatever goes wrong sending it (an address the socket cannot
     reach, a full buffer, a closed connection) stays with that leg: counted, logged once
     with the leg's id (never its address or number), and the tick goes on to the others."""
-    if call.rtp.sending:
+    rtp = call.rtp
+    if rtp.sending:
         try:
-            call.port.sendto(call.rtp.packet(payload), call.rtp.remote)
+            if rtp.ptime_samples == FRAME_SAMPLES:  # the far end wants 20 ms packets
+                call.port.sendto(rtp.packet(payload), rtp.remote)
+            else:
+                for packet in rtp.packets(payload):
+                    call.port.sendto(packet, rtp.remote)
         except Exception as exc:  # noqa: BLE001 - confined to this leg, see above
-            counters = call.rtp.counters
+            counters = rtp.counters
             counters.send_failures += 1
             if counters.send_failures == 1:
                 log.warning("leg %s: sending media failed (%s)", call.leg_id, type(exc).__name__)

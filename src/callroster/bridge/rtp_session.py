@@ -1,6 +1,7 @@
-"""One call's media, both directions, without sockets: RTP in (source and SSRC checked,
-telephone-events split off, audio into the jitter buffer), PCM frames out each tick, and RTP
-out. Pure: the adapter passes datagrams, addresses and ``now`` in."""
+"""One call's media, both directions, without sockets: RTP in (source latched and checked,
+SSRC checked, telephone-events split off, audio of any packet size into the jitter buffer),
+PCM frames out each tick, and RTP out in the packet size the far end asked for. Pure: the
+adapter passes datagrams, addresses and ``now`` in."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from numpy.typing import NDArray
 from callroster.rtp import g711
 from callroster.rtp.g711 import FRAME_SAMPLES
 from callroster.rtp.jitter import JitterBuffer
-from callroster.rtp.packet import RtpError, RtpSender, is_rtcp, parse_rtp
+from callroster.rtp.latch import SourceLatch
+from callroster.rtp.packet import RTP_VERSION, RtpError, RtpSender, is_rtcp, parse_rtp
 from callroster.rtp.telephone_event import DtmfReceiver
 from callroster.sdp.offer_answer import Negotiated
 
 SSRC_TAKEOVER_SILENCE = 2.0  # seconds of silence from the old SSRC before a new one is taken
 CONCEALMENT_GAIN = 0.5
+MAX_PACKET_SAMPLES = 960  # 120 ms of G.711, the most a=ptime may ask for (sdp/offer_answer.py)
+DEFAULT_PTIME_MS = 20
+_SILENCE_OCTET = {"PCMU": 0xFF, "PCMA": 0xD5}  # G.711 zero, for what a packet never filled
 # The common case, taken apart without building an RtpPacket: version 2, no padding, no
 # extension, no CSRCs (first octet exactly 0x80) and a 160-byte payload.
 _PLAIN_FIRST_OCTET = 0x80
@@ -38,6 +43,7 @@ class RtpCounters:
     digits: int = 0
     sent: int = 0
     send_failures: int = 0  # packets the socket refused (see bridge/media_tick.py)
+    latched: int = 0  # times the leg's address moved to where its RTP really comes from
 
 
 @dataclass
@@ -53,9 +59,14 @@ class RtpSession:
     # False while the phone holds us (it said sendonly/inactive, RFC 3264 forbids sending),
     # and for a call we dial until its answer says where to send.
     sending: bool = True
+    ptime: int = DEFAULT_PTIME_MS  # the packet time the far end asked for (a=ptime)
 
     def __post_init__(self) -> None:
-        self.jitter = JitterBuffer(frame_samples=FRAME_SAMPLES)
+        self.advertised = self.remote  # where the SDP says; remote is where we send
+        self.latch = SourceLatch()
+        self.ptime_samples = self.ptime * 8  # samples in each packet we send
+        self._outgoing = bytearray()  # samples not yet sent when ptime is not 20 ms
+        self.jitter = self._jitter_buffer()
         self.dtmf = DtmfReceiver(self.telephone_event_pt)
         self._ssrc: int | None = None
         self._last_from_ssrc = 0.0
@@ -76,15 +87,27 @@ class RtpSession:
             return -1
         return pt
 
+    def _jitter_buffer(self) -> JitterBuffer:
+        return JitterBuffer(frame_samples=FRAME_SAMPLES, silence=_SILENCE_OCTET[self.codec])
+
     def update_remote(
         self, remote: tuple[str, int], codec: str, payload_type: int, telephone_event_pt: int | None
     ) -> None:
-        """A re-INVITE moved or re-negotiated the stream."""
-        self.remote = remote
+        """A re-INVITE moved or re-negotiated the stream.
+
+        The same address again (a phone behind NAT re-INVITEs with its private address, e.g.
+        to hold) keeps the address the leg latched to; a new one is a move, and the stream
+        may latch afresh.
+        """
+        if remote != self.advertised:
+            self.advertised = self.remote = remote
+            self.latch.restart()
+            self._ssrc = None
         if codec != self.codec or payload_type != self.payload_type:
             self.codec, self.payload_type = codec, payload_type
             self.sender.payload_type = payload_type
-            self.jitter = JitterBuffer(frame_samples=FRAME_SAMPLES)
+            self.jitter = self._jitter_buffer()
+            self._outgoing.clear()
         if telephone_event_pt != self.telephone_event_pt:
             self.telephone_event_pt = telephone_event_pt
             self.dtmf = DtmfReceiver(telephone_event_pt)
@@ -100,6 +123,9 @@ class RtpSession:
             negotiated.telephone_event_pt,
         )
         self.sending = not negotiated.on_hold
+        if negotiated.ptime != self.ptime:
+            self.ptime, self.ptime_samples = negotiated.ptime, negotiated.ptime * 8
+            self._outgoing.clear()
 
     def receive(self, data: bytes, source: tuple[str | int, ...], now: float) -> str | None:
         """Take one datagram. Returns a digit when a new key press arrives, else None.
@@ -107,7 +133,7 @@ class RtpSession:
         Anything that is not this call's media (another address, RTCP, garbage, an SSRC that
         is not the one we locked on to) is counted and dropped, never raised.
         """
-        if (source[0], source[1]) != self.remote:
+        if (source[0], source[1]) != self.remote and not self._latches(data, source, now):
             self.counters.from_strangers += 1
             return None
         if (
@@ -153,11 +179,36 @@ class RtpSession:
             return None
         self._last_from_ssrc = now
         self.counters.received += 1
-        if packet.payload_type != self.payload_type or len(packet.payload) != FRAME_SAMPLES:
+        if (
+            packet.payload_type != self.payload_type
+            or not 0 < len(packet.payload) <= MAX_PACKET_SAMPLES
+        ):
             self.counters.wrong_payload_type += 1
             return None
-        self.jitter.push(packet, now)
+        self.jitter.push(packet, now)  # any packet size: the buffer works in samples
         return None
+
+    def _latches(self, data: bytes, source: tuple[str | int, ...], now: float) -> bool:
+        """Whether a datagram from a stranger moves the leg to the stranger (symmetric RTP,
+        see rtp/latch.py); if so, it is taken as the leg's own from here on."""
+        latch = self.latch
+        if latch.closed(now, latched=self._ssrc is not None, silent_for=now - self._last_from_ssrc):
+            return False  # the common case under a flood: nothing parsed
+        if len(data) < 12 or data[0] >> 6 != RTP_VERSION:
+            return False
+        payload_type = data[1] & 0x7F
+        if payload_type != self.payload_type and payload_type != self.telephone_event_pt:
+            return False
+        try:
+            packet = parse_rtp(data)
+        except RtpError:
+            return False
+        address = (str(source[0]), int(source[1]))
+        if not latch.consider(address, packet.ssrc, packet.sequence, locked_ssrc=self._ssrc):
+            return False
+        self.remote = address
+        self.counters.latched += 1
+        return True
 
     def next_pcm(self, now: float) -> NDArray[np.int16] | None:
         """This tick's decoded frame, concealed when one is missing, None when silent."""
@@ -200,3 +251,19 @@ class RtpSession:
         """The next outgoing RTP packet carrying ``payload`` (one 20 ms frame)."""
         self.counters.sent += 1
         return self.sender.next_packet(payload, FRAME_SAMPLES)
+
+    def packets(self, payload: bytes) -> list[bytes]:
+        """The RTP packets one 20 ms frame makes at the far end's packet time: two of 10 ms,
+        one of 20, and for longer packets none until enough frames have been given (for 30
+        ms: none, one, one; the timestamps stay contiguous)."""
+        size = self.ptime_samples
+        if size == len(payload) and not self._outgoing:
+            return [self.packet(payload)]
+        outgoing = self._outgoing
+        outgoing += payload
+        packets: list[bytes] = []
+        while len(outgoing) >= size:
+            packets.append(self.sender.next_packet(bytes(outgoing[:size]), size))
+            del outgoing[:size]
+        self.counters.sent += len(packets)
+        return packets

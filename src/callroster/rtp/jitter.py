@@ -4,6 +4,12 @@ The mixer calls :meth:`JitterBuffer.pop` once every 20 ms and always gets exactl
 Frames are placed by RTP timestamp, not by arrival or sequence number, so reordering and the
 gaps a sender leaves in silence (same sequence run, timestamp jump) both come out right.
 
+It works in samples, not packets: a packet of one frame (20 ms, the common case and the fast
+path) on the stream's 20 ms grid takes its frame slot whole; a packet of any other size (10,
+30, 40, 60 ms, a sender that changes size mid-call, or one whose timestamps leave the grid) has
+its samples laid into the slots they cover, each slot filled by as many packets as it takes.
+A slot that plays before it is full plays the samples that came, and silence for the rest.
+
 How long a frame waits is the play-out delay: the time from a packet's arrival to the tick
 that plays it. Packets arriving later than that are lost to the listener, so the delay follows
 the RFC 3550 A.8 interarrival-jitter estimate J: the target is three J plus half a frame,
@@ -116,6 +122,7 @@ class JitterBuffer:
         *,
         initial_delay: float = 0.06,
         max_frames: int = 64,
+        silence: int = 0xFF,
     ) -> None:
         """Creates an empty buffer.
 
@@ -127,6 +134,8 @@ class JitterBuffer:
             initial_delay: Delay a new stream starts with, before any jitter is measured;
                 clamped to ``[min_delay, max_delay]``.
             max_frames: Most frames held; the oldest are dropped beyond it.
+            silence: The payload octet for a sample no packet brought (G.711 zero: 0xFF in
+                µ-law, 0xD5 in A-law), for a slot only partly filled when it plays.
 
         Raises:
             ValueError: A size or rate is not positive, or the delays are out of order.
@@ -141,10 +150,10 @@ class JitterBuffer:
         self.max_delay = max_delay
         self.initial_delay = self._clamp(initial_delay)
         self.max_frames = max_frames
+        self._silent_frame = bytes([silence]) * frame_samples
         self._frame_seconds = frame_samples / clock_rate
         # Derived once for push_fields; each is the same float the expressions give.
         self._half_frame = self._frame_seconds / 2
-        self._half_samples = frame_samples // 2
         self._decay_step = _DECAY_PER_SECOND * self._frame_seconds
         self._reset_jump = _RESET_JUMP * clock_rate
         self._received = self._duplicates = self._late = self._concealed = 0
@@ -156,7 +165,8 @@ class JitterBuffer:
         self._origin = self._high_ts = self._high_seq = self._low_seq = self._unique = 0
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
-        self._frames: dict[int, bytes] = {}
+        self._frames: dict[int, bytes | bytearray] = {}  # bytearray: a slot partly filled
+        self._filled: dict[int, int] = {}  # samples so far in each partly filled slot
         self._cursor: int | None = None
         self._transit = self._mean_transit = self._late_transit = self._jitter = 0.0
         self._target = self._delay = self.initial_delay
@@ -211,6 +221,11 @@ class JitterBuffer:
         calls cost more than the arithmetic. The results are the same to the last bit.
         """
         self._received += 1
+        if len(payload) != self.frame_samples:
+            # A packet leaves its sender when its last sample has been spoken: time it as a
+            # one-frame packet ending with the same sample would arrive, so that packet size
+            # (or a change of it) does not look like network delay or jitter.
+            arrival -= (len(payload) - self.frame_samples) / self.clock_rate
         high_ts = self._high_ts
         delta = (timestamp - high_ts) % TIMESTAMP_MODULO
         ext_ts = high_ts + (delta - TIMESTAMP_MODULO if delta >= _HALF_TIMESTAMP else delta)
@@ -262,24 +277,66 @@ class JitterBuffer:
             self._target = wanted if wanted >= decayed else decayed
         else:
             self._target = wanted
-        # Nearest slot, so a sender whose timestamps are off the 20 ms grid still lines up.
-        slot = (ext_ts - self._origin + self._half_samples) // self.frame_samples
+        frames = self._frames
+        offset = ext_ts - self._origin
+        if len(payload) != self.frame_samples or offset % self.frame_samples:
+            # Any other size, or a whole frame off the grid (after a change of size, or a
+            # sender that restarted at an odd timestamp): sample by sample.
+            if not self._place_samples(offset, payload):
+                self._count_late()
+                return
+            self._late_run = 0
+            if len(frames) > self.max_frames:
+                self._drop_oldest()
+            return
+        slot = offset // self.frame_samples
         if self._cursor is not None and slot < self._cursor:
-            self._late += 1
-            self._late_run += 1
-            first_late = self._late_run == 1
-            self._late_transit = (
-                self._transit if first_late else min(self._late_transit, self._transit)
-            )
+            self._count_late()
             return
         self._late_run = 0
-        frames = self._frames
-        if slot in frames:
-            self._duplicates += 1
-            return
+        existing = frames.get(slot)
+        if existing is not None:
+            if type(existing) is bytes:
+                self._duplicates += 1
+                return
+            del self._filled[slot]  # a whole frame replaces what smaller packets brought
         frames[slot] = payload
         if len(frames) > self.max_frames:
             self._drop_oldest()
+
+    def _count_late(self) -> None:
+        self._late += 1
+        self._late_run += 1
+        first_late = self._late_run == 1
+        self._late_transit = self._transit if first_late else min(self._late_transit, self._transit)
+
+    def _place_samples(self, offset: int, payload: bytes) -> bool:
+        """Lays a packet of any size into the slots its samples cover (``offset``: its first
+        sample, from the stream's origin). False when every slot it covers has played."""
+        size = self.frame_samples
+        frames, filled, cursor = self._frames, self._filled, self._cursor
+        end = offset + len(payload)
+        placed = False
+        for slot in range(offset // size, (end - 1) // size + 1):
+            if cursor is not None and slot < cursor:
+                continue  # this part came too late; the rest may not have
+            placed = True
+            start, stop = max(offset, slot * size), min(end, (slot + 1) * size)
+            held = frames.get(slot)
+            if isinstance(held, bytearray):
+                frame = held
+            elif held is None:
+                frame = frames[slot] = bytearray(self._silent_frame)
+                filled[slot] = 0
+            else:
+                continue  # already whole (a duplicate, or a 20 ms packet of the same time)
+            base = slot * size
+            frame[start - base : stop - base] = payload[start - offset : stop - offset]
+            filled[slot] += stop - start
+            if filled[slot] >= size:
+                frames[slot] = bytes(frame)
+                del filled[slot]
+        return placed
 
     def _drop_oldest(self) -> None:
         frames = self._frames
@@ -295,6 +352,7 @@ class JitterBuffer:
                 while oldest not in frames:
                     oldest += 1
             del frames[oldest]
+            self._filled.pop(oldest, None)
             self._dropped += 1
 
     def pop(self, now: float) -> Frame:
@@ -332,9 +390,14 @@ class JitterBuffer:
         if self._high_run >= _SHRINK_AFTER:
             self._high_run = 0
             if self._frames.pop(self._cursor, None) is not None:
+                self._filled.pop(self._cursor, None)
                 self._dropped += 1
             self._cursor += 1
-        payload = self._frames.pop(self._cursor, None)
+        held = self._frames.pop(self._cursor, None)
+        if isinstance(held, bytearray):  # partly filled: what came, silence for the rest
+            del self._filled[self._cursor]
+            held = bytes(held)
+        payload = held
         self._cursor += 1
         if payload is None:
             return self._fill()
@@ -377,6 +440,7 @@ class JitterBuffer:
         self._seen.clear()
         self._seen_order.clear()
         self._frames.clear()
+        self._filled.clear()
         self._cursor = None
         self._transit = self._mean_transit = arrival
         self._jitter = 0.0

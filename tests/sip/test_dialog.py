@@ -139,6 +139,54 @@ def test_next_hop() -> None:
         next_hop("tel:+441234", "udp")
 
 
+NAT_VIA = "SIP/2.0/UDP 192.168.1.20:5062;branch=z9hG4bK-1;rport"  # the phone's own idea
+NAT_CONTACT = "<sip:alice@192.168.1.20:5062>"
+
+
+def _behind_nat(request: Request, via: str, contact: str | None = None) -> Request:
+    """``request`` as a phone behind a NAT writes it: its private address in Via (and in
+    Contact, when given)."""
+    replace = {"Via": via, "Contact": contact}
+    headers = [(name, replace.get(name) or value) for name, value in request.headers]
+    return Request(request.method, request.uri, headers, request.body)
+
+
+def test_in_dialog_requests_go_where_a_natted_peers_requests_come_from() -> None:
+    """Its Contact names its private address: our BYE goes back through the NAT's mapping
+    (the INVITE's source), the Request-URI is still the Contact."""
+    request = _behind_nat(invite(), NAT_VIA, NAT_CONTACT)
+    dialog = Dialog.for_uas(request, "b1")
+    assert dialog.next_hop("udp") == ("192.168.1.20", 5062, "udp")  # before: the Contact
+    dialog.heard_from(request, ("192.0.2.9", 40000), "udp")
+    assert dialog.next_hop("udp") == ("192.0.2.9", 40000, "udp")
+    bye = dialog.create_request("BYE", VIA)
+    assert bye.uri == "sip:alice@192.168.1.20:5062"
+    # A later request from elsewhere (the NAT's mapping moved) moves the flow with it...
+    dialog.heard_from(_behind_nat(in_dialog("INFO", 8), NAT_VIA), ("192.0.2.9", 40002), "udp")
+    assert dialog.next_hop("udp") == ("192.0.2.9", 40002, "udp")
+    # ...and one from a peer that knows its address (no NAT) goes back to the Contact.
+    dialog.heard_from(in_dialog("INFO", 9), ("192.0.2.1", 5061), "udp")
+    assert dialog.next_hop("udp") == ("192.168.1.20", 5062, "udp")
+
+
+def test_a_peer_that_knows_its_address_is_reached_at_its_contact() -> None:
+    """The Via says where it came from: the Contact is taken at its word, even a port the
+    requests did not come from (a phone may send from one port and listen on another)."""
+    dialog = Dialog.for_uas(invite(), "b1")
+    dialog.heard_from(invite(), ("192.0.2.1", 5061), "udp")
+    assert dialog.next_hop("udp") == ("192.0.2.1", 5061, "tcp")
+    dialog.heard_from(invite(), ("192.0.2.1", 33333), "tcp")  # no rport: not a NAT's doing
+    assert dialog.next_hop("udp") == ("192.0.2.1", 5061, "tcp")
+
+
+def test_a_route_set_wins_over_the_nat_flow() -> None:
+    """Behind a record-routing proxy, the proxy reaches the phone: requests go to it."""
+    request = _behind_nat(invite(ROUTES), NAT_VIA)
+    dialog = Dialog.for_uas(request, "b1")
+    dialog.heard_from(request, ("192.0.2.9", 40000), "udp")
+    assert dialog.next_hop("udp") == ("p1.example.org", 5060, "udp")
+
+
 # -- session timers ------------------------------------------------------------------------
 
 

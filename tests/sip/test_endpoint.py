@@ -327,6 +327,25 @@ def test_rport_sends_responses_back_to_the_source_port() -> None:
     )
 
 
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+def test_our_bye_reaches_a_phone_behind_nat_where_its_requests_come_from(
+    transport: str,
+) -> None:
+    """sipp behind a NAT: its Via, Contact and From name its private address, its packets
+    come from the NAT's public address and another port. Our BYE goes to that source (on
+    TCP: its connection), not to the Contact nothing outside can reach."""
+    ep, peer = bridge(), SippUac(host="192.168.1.20", port=5062, transport=transport)
+    peer.source = ("192.0.2.9", 40000)
+    established(ep, peer)
+    ep.hangup(peer.call_id, 5.0)
+    [out] = ep.datagrams()
+    bye = parse_message(out.data)
+    assert isinstance(bye, Request) and bye.method == "BYE"
+    assert bye.uri == "sip:sipp@192.168.1.20:5062"  # the Request-URI is still its Contact
+    assert out.destination == ("192.0.2.9", 40000)
+    assert out.transport == transport.lower()
+
+
 def test_hangup_before_the_answer_sends_487() -> None:
     ep, peer = bridge(), SippUac()
     send(ep, peer, peer.invite(), 0.0)

@@ -16,6 +16,7 @@ from callroster.sip.transaction import (
     _Transaction,
     client_key,
     response_destination,
+    sender_behind_nat,
     server_key,
 )
 
@@ -221,6 +222,26 @@ def test_client_key_matches_responses() -> None:
 def test_response_destination(via: str, transport: Transport, expected: tuple[str, int]) -> None:
     req = Request("OPTIONS", "sip:x@y", [("Via", via)])
     assert response_destination(req, ("192.0.2.1", 40000), transport) == expected
+
+
+@pytest.mark.parametrize(
+    ("via", "source", "behind"),
+    [
+        ("SIP/2.0/UDP 192.0.2.1:5080;branch=z9hG4bK1", ("192.0.2.1", 5080), False),
+        ("SIP/2.0/UDP 192.0.2.1:5080;branch=z9hG4bK1", ("192.0.2.1", 40000), False),  # no rport
+        ("SIP/2.0/UDP 192.0.2.1:5080;branch=z9hG4bK1;rport", ("192.0.2.1", 40000), True),
+        ("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1;rport", ("192.0.2.1", 5060), False),
+        ("SIP/2.0/UDP 10.0.0.1:5080;branch=z9hG4bK1", ("192.0.2.1", 5080), True),
+        ("SIP/2.0/UDP [2001:db8::1]:5080;branch=z9hG4bK1", ("2001:db8:0::1", 5080), False),
+        ("SIP/2.0/UDP phone.example.org:5080;branch=z9hG4bK1", ("192.0.2.1", 5080), False),
+        ("SIP/2.0/UDP 10.0.0.1:5080;rport=40000;received=192.0.2.1", ("192.0.2.1", 40000), True),
+        ("garbage", ("192.0.2.1", 5080), False),
+    ],
+)
+def test_sender_behind_nat(via: str, source: tuple[str, int], behind: bool) -> None:
+    """The sender does not know the address it is seen from: another IP in its Via, or,
+    having asked for rport, another port. A host name says nothing either way."""
+    assert sender_behind_nat(Request("INVITE", "sip:x@y", [("Via", via)]), source) is behind
 
 
 def test_every_network_input_is_in_the_tables() -> None:

@@ -32,7 +32,7 @@ from callroster.sip.message import (
     serialise,
 )
 from callroster.sip.session_timer import SessionTimer
-from callroster.sip.transaction import T1, T2, TIMEOUT, Transport
+from callroster.sip.transaction import T1, T2, TIMEOUT, Address, Transport, sender_behind_nat
 from callroster.sip.uri import NameAddr, parse_name_addr, parse_uri
 
 log = logging.getLogger(__name__)
@@ -216,6 +216,8 @@ class Dialog:
         self._state = state
         self.history: list[DialogState] = [state]
         self._pending: _PendingAnswer | None = None
+        # Where the peer's requests come from, while it is behind a NAT (see heard_from).
+        self._flow: tuple[str, int, Transport] | None = None
         self._log = _CallLog(log, {"call_id": call_id})
 
     @classmethod
@@ -322,10 +324,34 @@ class Dialog:
         except SipError:
             self._log.info("kept the remote target: no usable Contact in the refresh")
 
+    def heard_from(self, request: Request, source: Address, transport: Transport) -> None:
+        """Notes where a request of the peer's came from: the INVITE, then each in-dialog
+        request (the last one counts).
+
+        From a sender behind a NAT (:func:`~callroster.sip.transaction.sender_behind_nat`),
+        our in-dialog requests go back to that source, through the mapping its requests
+        opened, rather than to its Contact: that names the phone's private address, which
+        nothing outside reaches (as Asterisk's ``force_rport``/``comedia`` and Kamailio's
+        ``fix_nated_contact`` do). The Request-URI stays the Contact.
+
+        Args:
+            request: The received request.
+            source: Address it came from.
+            transport: Transport it came on (a TCP source is its connection).
+        """
+        flow = (source[0], source[1], transport) if sender_behind_nat(request, source) else None
+        if (flow is None) != (self._flow is None):
+            self._log.debug("peer behind a NAT: %s", flow is not None)
+        self._flow = flow
+
     def next_hop(self, default: Transport) -> tuple[str, int, Transport]:
-        """Where in-dialog requests go: the first Route if any, else the remote target."""
-        uri = parse_name_addr(self.route_set[0]).uri if self.route_set else self.remote_target
-        return next_hop(uri, default)
+        """Where in-dialog requests go: the first Route if any; else, for a peer behind a
+        NAT, where its requests come from (:meth:`heard_from`); else the remote target."""
+        if self.route_set:
+            return next_hop(parse_name_addr(self.route_set[0]).uri, default)
+        if self._flow is not None:
+            return self._flow
+        return next_hop(self.remote_target, default)
 
     def create_request(
         self,

@@ -29,6 +29,7 @@ Exceptions:
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping
@@ -291,6 +292,31 @@ def response_destination(request: Request, source: Address, transport: Transport
     if "rport" in params:
         return source
     return (source[0], port or 5060)
+
+
+def sender_behind_nat(request: Request, source: Address) -> bool:
+    """Whether a request's sender does not know the address it is seen from: its top Via
+    names an IP address other than the one the request came from, or (having asked for
+    rport, RFC 3581) another port. A NAT rewrote its packets then, and the addresses it wrote
+    itself (Via, Contact, SDP) are private ones nothing outside reaches; only the mapping the
+    NAT opened, back to the source, does (Kamailio's ``nat_uac_test`` 2 and 16). A host name
+    in the Via is not taken as a sign either way.
+
+    Args:
+        request: A received request (before or after ``received``/``rport`` were added).
+        source: Address it came from.
+    """
+    via = request.get("Via") or ""
+    try:
+        params = via_params(via)
+        _, host, port = via_sent_by(via)
+        sent_by = ipaddress.ip_address(host)
+        seen = ipaddress.ip_address(source[0])
+    except (SipError, ValueError):
+        return False
+    if sent_by != seen:
+        return True
+    return "rport" in params and (port or 5060) != source[1]
 
 
 class _Transaction:

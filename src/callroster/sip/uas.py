@@ -136,7 +136,7 @@ def _on_new_request(
     if method == "CANCEL":
         _on_cancel(core, tx, request, now)
     elif to_tag(request) is not None:
-        _on_in_dialog(core, tx, request, now)
+        _on_in_dialog(core, tx, request, source, now)
     elif method == "INVITE" and isinstance(tx, ServerInviteTransaction):
         _on_invite(core, tx, request, source, now)
     elif method == "OPTIONS":
@@ -157,6 +157,7 @@ def _on_invite(
         raise Refused(503, "Service Unavailable", headers=[("Retry-After", "30")])
     terms = negotiate_as_uas(request, core.limits.min_se)
     dialog = Dialog.for_uas(request, core.ids())
+    dialog.heard_from(request, source, tx.transport)
     call = Call(call_id, "uas", tx.transport, tx.destination, dialog, invite_key=tx.key)
     call.session_terms = terms
     call.deadline = now + core.limits.answer_timeout
@@ -166,7 +167,9 @@ def _on_invite(
     core.events.append(IncomingCall(call_id, request, source, tx.transport))
 
 
-def _on_in_dialog(core: Core, tx: ServerTransaction, request: Request, now: float) -> None:
+def _on_in_dialog(
+    core: Core, tx: ServerTransaction, request: Request, source: Address, now: float
+) -> None:
     call = core.calls.get(request.get("Call-ID") or "")
     dialog = call.dialog if call is not None else None
     if call is None or dialog is None or dialog.state is DialogState.TERMINATED:
@@ -174,6 +177,7 @@ def _on_in_dialog(core: Core, tx: ServerTransaction, request: Request, now: floa
     if not dialog.matches(request):
         raise Refused(*DOES_NOT_EXIST)
     dialog.check_remote_cseq(request)
+    dialog.heard_from(request, source, tx.transport)
     method = request.method
     if method == "BYE":
         core.respond(tx, core.ok(request), now)

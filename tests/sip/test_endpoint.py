@@ -346,6 +346,20 @@ def test_our_bye_reaches_a_phone_behind_nat_where_its_requests_come_from(
     assert out.transport == transport.lower()
 
 
+def test_a_phone_behind_nat_without_rport_is_answered_where_it_sent_from() -> None:
+    """sipp behind a NAT writes no rport: its Via names its private address and port, and
+    the NAT lets replies in only at the address and port it mapped them to. The 100, the 200
+    and the 200 re-sent for a lost ACK all go there."""
+    ep, peer = bridge(), SippUac(host="192.168.1.20", port=5062)
+    peer.source = ("192.0.2.9", 40000)
+    out = send(ep, peer, peer.invite(), 0.0)
+    ep.answer(peer.call_id, 200, "OK", body=ANSWER_SDP, content_type="application/sdp", now=0.0)
+    out += ep.datagrams()
+    out += [o for _, o in run_timers(ep, 1.0)]
+    assert statuses(out) == [100, 200, 200]
+    assert {o.destination for o in out} == {("192.0.2.9", 40000)}
+
+
 def test_hangup_before_the_answer_sends_487() -> None:
     ep, peer = bridge(), SippUac()
     send(ep, peer, peer.invite(), 0.0)

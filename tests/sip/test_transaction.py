@@ -213,13 +213,19 @@ def test_client_key_matches_responses() -> None:
 @pytest.mark.parametrize(
     ("via", "transport", "expected"),
     [
-        ("SIP/2.0/UDP 10.0.0.1:5080;branch=z9hG4bK1", "udp", ("192.0.2.1", 5080)),
-        ("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1", "udp", ("192.0.2.1", 5060)),
+        ("SIP/2.0/UDP 192.0.2.1:5080;branch=z9hG4bK1", "udp", ("192.0.2.1", 5080)),
+        ("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1", "udp", ("192.0.2.1", 5060)),
+        ("SIP/2.0/UDP phone.example.org:5080;branch=z9hG4bK1", "udp", ("192.0.2.1", 5080)),
         ("SIP/2.0/UDP 10.0.0.1:5080;branch=z9hG4bK1;rport=40000", "udp", ("192.0.2.1", 40000)),
         ("SIP/2.0/TCP 10.0.0.1:5080;branch=z9hG4bK1", "tcp", ("192.0.2.1", 40000)),
+        # Behind a NAT (its Via names a private address) and no rport: where it came from.
+        ("SIP/2.0/UDP 10.0.0.1:5080;branch=z9hG4bK1", "udp", ("192.0.2.1", 40000)),
+        ("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1", "udp", ("192.0.2.1", 40000)),
     ],
 )
 def test_response_destination(via: str, transport: Transport, expected: tuple[str, int]) -> None:
+    """RFC 3261 18.2.2: the source IP and the Via's port; the source port too with rport
+    (RFC 3581), on TCP (the connection), and from a sender a NAT visibly rewrote."""
     req = Request("OPTIONS", "sip:x@y", [("Via", via)])
     assert response_destination(req, ("192.0.2.1", 40000), transport) == expected
 

@@ -272,14 +272,19 @@ def client_key(message: Request | Response) -> TransactionKey:
 def response_destination(request: Request, source: Address, transport: Transport) -> Address:
     """Where responses to a request go (RFC 3261 18.2.2 with RFC 3581 rport).
 
+    A sender behind a NAT (:func:`sender_behind_nat`) is answered at the source address and
+    port even without ``rport``: its Via names a private address, so its port is the private
+    one too, which the NAT does not let back in (Asterisk's ``force_rport``, FreeSWITCH's
+    ``NDLB-force-rport``, kept here to senders a NAT has visibly rewritten).
+
     Args:
         request: The received request.
         source: Address it came from.
         transport: Transport it came on.
 
     Returns:
-        The source address on TCP or with ``rport``; otherwise the source IP and the Via's
-        sent-by port (5060 by default).
+        The source address on TCP, with ``rport``, or from behind a NAT; otherwise the
+        source IP and the Via's sent-by port (5060 by default).
     """
     via = request.get("Via") or ""
     if transport == "tcp":
@@ -289,7 +294,7 @@ def response_destination(request: Request, source: Address, transport: Transport
         _, _, port = via_sent_by(via)
     except SipError:
         return source
-    if "rport" in params:
+    if "rport" in params or sender_behind_nat(request, source):
         return source
     return (source[0], port or 5060)
 

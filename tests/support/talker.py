@@ -320,10 +320,12 @@ def sipp_call(
     duration_s: float,
     caller: str = CALLER,
     scenario: str = SCENARIO,
+    ptime: int = 20,
 ) -> Iterator[SippCall]:
     """One sipp call to the conference of ``pin`` that advertises ``talker_port`` and stays up
     ``duration_s``; stopped by its pid if it is still running when the block ends. The
-    ``talker_delayed_offer`` scenario makes the same call with the offer from the bridge."""
+    ``talker_delayed_offer`` scenario makes the same call with the offer from the bridge.
+    ``ptime`` is the packet time its SDP asks for (the ``talker`` scenario)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "talker-media.log"
     log.unlink(missing_ok=True)
@@ -332,7 +334,7 @@ def sipp_call(
         service.sip_port,
         pin,
         workdir,
-        keys={"caller": caller, "talker_port": str(talker_port)},
+        keys={"caller": caller, "talker_port": str(talker_port), "ptime": str(ptime)},
         duration_ms=int(duration_s * 1000),
         timeout=duration_s + 30,
     )

@@ -13,6 +13,7 @@ from callroster.bridge.calls import (
     CallStateError,
     CallTable,
     CallTrigger,
+    KeyMethod,
 )
 from callroster.bridge.rtp_session import RtpSession
 from callroster.rtp.packet import RtpSender
@@ -104,3 +105,13 @@ def test_the_table_finds_calls_by_call_id_and_leg() -> None:
     for call in table:  # a copy: removing while iterating is safe
         table.remove(call)
     assert len(table) == 0 and table.get("a") is None and "a" not in table
+
+
+def test_key_presses_count_only_the_way_the_first_one_came() -> None:
+    """A phone that sends each press both as an RFC 4733 event and as SIP INFO has each
+    counted once, whichever way comes first."""
+    by_info, by_rtp = _call(S.PIN, call_id="a"), _call(S.PIN, call_id="b")
+    assert [by_info.takes_key(m) for m in (KeyMethod.INFO, KeyMethod.RFC4733)] == [True, False]
+    assert [by_rtp.takes_key(m) for m in (KeyMethod.RFC4733, KeyMethod.INFO)] == [True, False]
+    assert by_info.takes_key(KeyMethod.INFO) and by_rtp.takes_key(KeyMethod.RFC4733)
+    assert (by_info.key_method, by_rtp.key_method) == (KeyMethod.INFO, KeyMethod.RFC4733)

@@ -107,6 +107,13 @@ FAREWELL_REASONS: Mapping[CallState, str] = {
 RINGING_STATES = frozenset({_S.DIALLING, _S.RINGING, _S.INVITED})
 
 
+class KeyMethod(StrEnum):
+    """How a phone sends its key presses."""
+
+    RFC4733 = "rfc4733"  # telephone-events in its RTP stream
+    INFO = "info"  # SIP INFO requests
+
+
 @dataclass
 class Call:
     """One call leg on this node: signalling id, media, prompts, and its state."""
@@ -133,6 +140,7 @@ class Call:
     sip_status: int | None = None  # dial-out: the final failure status, if one came
     deadline: float | None = None  # the present state's time limit (ring, press 1)
     leaving_reason: str = ""  # set with LEAVING: the reason given when the BYE goes
+    key_method: KeyMethod | None = None  # the way its first key press came
     history: list[CallState] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -151,6 +159,14 @@ class Call:
         self.state = state
         self.deadline = deadline
         self.history.append(state)
+
+    def takes_key(self, method: KeyMethod) -> bool:
+        """Whether a key press that came by ``method`` counts: only those that come the way
+        the call's first one did. Some phones send every press both ways (linphone with SIP
+        INFO turned on keeps RFC 4733, its default, on too); each press must count once."""
+        if self.key_method is None:
+            self.key_method = method
+        return method is self.key_method
 
     @property
     def answered(self) -> bool:

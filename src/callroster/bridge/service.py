@@ -26,7 +26,7 @@ import socket
 from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
-from callroster.bridge.calls import Call, CallState, CallTable
+from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.dtmf_info import digit_from_info
@@ -195,7 +195,7 @@ class BridgeService:
                 return
             digit = call.rtp.receive(data, source, time())
             if digit is not None:
-                on_digit(call, digit)
+                on_digit(call, digit, KeyMethod.RFC4733)
 
         return receive
 
@@ -224,10 +224,12 @@ class BridgeService:
             call = self._calls.get(event.call_id)
             digit = digit_from_info(event.request)
             if call is not None and digit is not None:
-                self._on_digit(call, digit)
+                self._on_digit(call, digit, KeyMethod.INFO)
 
-    def _on_digit(self, call: Call, digit: str) -> None:
+    def _on_digit(self, call: Call, digit: str, method: KeyMethod) -> None:
         """A key press (RFC 4733 or INFO), to whichever part the call's state belongs."""
+        if not call.takes_key(method):
+            return  # the same press, also sent the other way
         parts = self._parts
         if call.state is CallState.INVITED:
             parts.outbound.digit(call, digit)

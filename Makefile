@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 RUN_PACKAGES := python3-venv espeak-ng
 # What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser.
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server \
-	kamailio espeak-ng sox
+	kamailio espeak-ng sox linphone-cli
 
 .PHONY: run test lint typecheck unit bench lock clean system-run system-test
 

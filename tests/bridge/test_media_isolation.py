@@ -15,6 +15,7 @@ from tests.support.bridge_rig import GUEST_PIN, Rig, answered, bridge_rig
 from tests.support.fake_network import FakePort, Phone, phone_sdp, tone
 from tests.support.waiting import wait_until
 
+from callroster.conference.events import MediaProblem
 from callroster.rtp import g711
 from callroster.sip.message import Response, serialise
 
@@ -80,6 +81,25 @@ async def test_a_leg_the_socket_refuses_is_confined_and_the_others_hear_each_oth
     ]
     assert len(warnings) == 1 and "sending media failed (ValueError)" in warnings[0]
     assert rig.bridge.call_count() == 3
+    # It lasted, so the roster is told (once), for Carol's leg only (the one logged).
+    problems = [(e.leg_id, e.problem) for e in rig.of(MediaProblem)]
+    assert len(problems) == 1 and problems[0][1] == "cannot_send"
+    assert f"leg {problems[0][0]}:" in warnings[0]
+
+
+async def test_a_phone_that_falls_silent_is_shown_and_cleared_when_it_is_heard_again(
+    rig: Rig,
+) -> None:
+    alice, bob = Phone(1, GUEST_PIN), Phone(2, GUEST_PIN)
+    alice_port = await answered(rig, alice)
+    bob_port = await answered(rig, bob)
+    for n in range(800):  # 16 s: Alice's phone sends nothing from 2 s to 14 s
+        if n < 100 or n >= 700:
+            alice_port.deliver(alice.audio(tone(300.0, 100.0)(n)), alice.media)
+        bob_port.deliver(bob.audio(tone(500.0, 100.0)(n)), bob.media)
+        rig.clock.advance(0.02)
+    problems = [e.problem for e in rig.of(MediaProblem)]
+    assert problems == ["nothing_received", None]  # Bob's leg, which kept sending: nothing
 
 
 @pytest.mark.parametrize(

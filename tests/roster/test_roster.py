@@ -10,6 +10,7 @@ from callroster.conference.events import (
     LegJoined,
     LegLeft,
     LegMuted,
+    MediaProblem,
     TalkingStarted,
 )
 from callroster.roster.roster import ConferenceRoster, Roster
@@ -76,3 +77,14 @@ def test_an_invited_leg_shows_as_joining_then_joined_or_left_with_its_reason() -
     busy = roster.apply(LegLeft("c1", "y", "busy"), AT)
     assert busy is not None and busy["leg"]["status"] == "left"
     assert busy["leg"]["left_reason"] == "busy"
+
+
+def test_a_lasting_media_problem_is_shown_on_the_leg_and_cleared() -> None:
+    roster = ConferenceRoster("c1")
+    roster.apply(_joined("a"), AT)
+    shown = roster.apply(MediaProblem("c1", "a", "nothing_received"), AT)
+    assert shown is not None and shown["event"] == "media"
+    assert shown["leg"]["media_problem"] == "nothing_received"
+    assert roster.snapshot()["legs"][0]["media_problem"] == "nothing_received"
+    cleared = roster.apply(MediaProblem("c1", "a", None), AT)
+    assert cleared is not None and cleared["leg"]["media_problem"] is None

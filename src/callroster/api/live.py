@@ -57,6 +57,9 @@ class LegOut(BaseModel):
     # hangup, dropped, failed or locked; for a phoned guest who never joined: busy,
     # no_answer, declined, failed or cancelled. None while on the call.
     left_reason: str | None = None
+    # cannot_send, media_from_elsewhere or nothing_received while the leg's audio has a
+    # lasting problem; None otherwise.
+    media_problem: str | None = None
 
 
 class RosterOut(BaseModel):

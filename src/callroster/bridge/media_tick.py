@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from callroster.bridge.calls import Call, CallState, CallTable
+from callroster.bridge.media_health import CHECK_EVERY, MediaHealth
 from callroster.bridge.rooms import Room, Rooms
 from callroster.clock import Clock, Timer
 from callroster.conference.leg import Leg
@@ -82,6 +83,8 @@ class MediaTick:
         self._next_tick = 0.0
         self._handle: Timer | None = None
         self._prompt_payloads: dict[tuple[int, str], tuple[NDArray[np.int16], bytes]] = {}
+        self._health: dict[str, MediaHealth] = {}  # by leg id, for the joined legs
+        self._next_health_check = 0.0
 
     def start(self) -> None:
         self._next_tick = self._clock.time() + TICK
@@ -108,6 +111,9 @@ class MediaTick:
             self._mix_rooms(now)
             self._play_to_callers_outside_rooms(now)
             self._after_tick(now)
+            if now >= self._next_health_check:
+                self._next_health_check = now + CHECK_EVERY
+                self._check_health(now)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the clock
             log.exception("media tick failed")
         self._flush()
@@ -187,6 +193,32 @@ class MediaTick:
             )
             _send(call, payload)
         self._rooms.after_change(room)
+
+    def _check_health(self, now: float) -> None:
+        """Once a second: tell each conference which of its legs' media has a lasting
+        problem, and when it has gone (bridge/media_health.py)."""
+        calls_by_leg = self._calls.by_leg
+        judged: set[str] = set()
+        for room in self._rooms:
+            changed = False
+            for leg in room.conference.present():
+                call = calls_by_leg.get(leg.id)
+                if call is None or call.state is not CallState.JOINED:
+                    continue
+                judged.add(leg.id)
+                health = self._health.get(leg.id)
+                if health is None:
+                    self._health[leg.id] = MediaHealth(now)
+                    continue
+                before = health.problem
+                problem = health.check(call.rtp.counters, now, expecting=call.rtp.sending)
+                if problem != before:
+                    room.conference.set_media_problem(leg.id, problem)
+                    changed = True
+            if changed:
+                self._rooms.after_change(room)
+        for gone in self._health.keys() - judged:
+            del self._health[gone]
 
     def _encode_prompt(self, codec: str, frame: NDArray[np.int16]) -> bytes:
         """A prompt frame in a codec, encoded once: everyone who joins hears the same frames.

@@ -26,6 +26,7 @@ from callroster.conference.events import (
     LegRenamed,
     LegResumed,
     LegUnmuted,
+    MediaProblem,
     PlayPrompt,
     PlayTone,
     TalkingStarted,
@@ -231,6 +232,14 @@ class Conference:
         event = TalkingStarted if talking else TalkingStopped
         self._events.append(event(self.id, leg_id))
 
+    def set_media_problem(self, leg_id: str, problem: str | None) -> None:
+        """The bridge found a lasting problem with the leg's media, or that it has gone."""
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.media_problem == problem:
+            return
+        leg.media_problem = problem
+        self._events.append(MediaProblem(self.id, leg_id, problem))
+
     def _stop_talking(self, leg: Leg) -> None:
         if leg.talking:
             leg.talking = False
@@ -292,6 +301,7 @@ def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
             "muted": leg.muted,
             "held": leg.held,
             "talking": leg.talking,
+            "media_problem": leg.media_problem,
             "name": leg.name,
             "number": "withheld" if leg.withheld else leg.number,
             "joined_via": leg.joined_via,

@@ -92,6 +92,16 @@ class TalkingStopped:
 
 
 @dataclass(frozen=True)
+class MediaProblem:
+    """A leg's media has had a lasting problem (``problem``), or no longer has (None); see
+    bridge/media_health.py for what each means."""
+
+    conference_id: str
+    leg_id: str
+    problem: str | None
+
+
+@dataclass(frozen=True)
 class ConferenceLocked:
     conference_id: str
     by: str
@@ -114,6 +124,7 @@ Event = (
     | LegResumed
     | TalkingStarted
     | TalkingStopped
+    | MediaProblem
     | ConferenceLocked
     | ConferenceUnlocked
 )

@@ -38,6 +38,7 @@ class Leg:
     held_by: str | None = None  # host | phone
     talking: bool = False
     joined_at: float = 0.0
+    media_problem: str | None = None  # see bridge/media_health.py
 
     @property
     def held(self) -> bool:

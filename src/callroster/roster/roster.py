@@ -25,6 +25,7 @@ from callroster.conference.events import (
     LegRenamed,
     LegResumed,
     LegUnmuted,
+    MediaProblem,
     TalkingStarted,
     TalkingStopped,
 )
@@ -48,6 +49,9 @@ class RosterLeg:
     # Why it left: hangup | dropped | failed | locked, and for an invited leg that never
     # joined: busy | no_answer | declined | failed | cancelled.
     left_reason: str | None = None
+    # A lasting problem with its audio: cannot_send | media_from_elsewhere |
+    # nothing_received (bridge/media_health.py); None when there is none.
+    media_problem: str | None = None
 
 
 def without_numbers(message: Message) -> Message:
@@ -117,6 +121,9 @@ class ConferenceRoster:
             elif isinstance(event, TalkingStarted | TalkingStopped):
                 leg.talking = isinstance(event, TalkingStarted)
                 name = "talking"
+            elif isinstance(event, MediaProblem):
+                leg.media_problem = event.problem
+                name = "media"
             else:
                 return None
             message = {"event": name, "leg": asdict(leg)}

@@ -56,6 +56,7 @@ background:#eee;color:#111}}
 .badge.muted{{background:#6b2c00;color:#fff}} .badge.held{{background:#003f88;color:#fff}}
 .badge.talk{{background:#0a7d28;color:#fff}} .badge.local{{background:#fff3c4}}
 .badge.failed{{background:#8a1c1c;color:#fff}} .badge.ringing{{background:#fff3c4}}
+.badge.media-problem{{background:#8a1c1c;color:#fff}}
 .leg.not-joined{{border-color:#8a1c1c}}
 button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
 .rename{{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem;font-weight:400;font-size:1rem}}

@@ -4,6 +4,14 @@
 // this browser (localStorage) and are never sent anywhere.
 "use strict";
 
+// What a lasting problem with a leg's audio means to the people on the call
+// (bridge/media_health.py says when each is shown).
+const MEDIA_PROBLEMS = {
+  cannot_send: "audio cannot reach this caller",
+  media_from_elsewhere: "no audio: network problem",
+  nothing_received: "no audio from this caller",
+};
+
 const main = document.querySelector("main");
 const conferenceId = main.dataset.conference;
 const link = main.dataset.link;
@@ -166,6 +174,13 @@ function render(leg) {
   if (leg.talking) badges.insertAdjacentHTML("beforeend", '<span class="badge talk">speaking</span>');
   if (leg.muted) badges.insertAdjacentHTML("beforeend", '<span class="badge muted">muted</span>');
   if (leg.status === "on_hold") badges.insertAdjacentHTML("beforeend", '<span class="badge held">on hold</span>');
+  if (leg.media_problem && leg.status !== "left") {
+    const problem = document.createElement("span");
+    problem.className = "badge media-problem";
+    problem.dataset.problem = leg.media_problem;
+    problem.textContent = MEDIA_PROBLEMS[leg.media_problem] || "audio problem";
+    badges.append(problem);
+  }
   item.querySelector('[data-action="local-name"]').hidden = !(leg.number && leg.number !== "withheld");
   if (isHost) {
     item.querySelector('[data-action="mute"]').textContent = leg.muted ? "Unmute" : "Mute";

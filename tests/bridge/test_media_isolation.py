@@ -136,3 +136,13 @@ async def test_no_codec_in_common_and_a_malformed_body_say_why(rig: Rig) -> None
         '399 127.0.0.1 "Malformed session description"',
     )
     assert serialise(response).count(b"this is not SDP") == 0  # never echoed back
+
+
+async def test_an_error_the_socket_reports_later_is_counted_on_its_leg(rig: Rig) -> None:
+    alice, bob = Phone(1, GUEST_PIN), Phone(2, GUEST_PIN)
+    alice_port = await answered(rig, alice)
+    await answered(rig, bob)
+    alice_port.report(OSError(97, "Address family not supported"))  # as the default loop does
+    rig.clock.advance(0.1)
+    assert sorted(c.send_failures for c in rig.bridge.media_counters()) == [0, 1]
+    assert rig.bridge.call_count() == 2

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from tests.sip.peers import SippUac
 
 from callroster.bridge.directory import CallAttempt, LegRecord
-from callroster.bridge.ports import Address, Receive
+from callroster.bridge.ports import Address, OnError, Receive
 from callroster.bridge.service import BridgeService
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpPacket, RtpSender, parse_rtp
@@ -33,6 +33,7 @@ BRIDGE_HOST = "127.0.0.1"
 class FakePort:
     number: int
     receive: Receive
+    on_error: OnError
     sent: list[tuple[bytes, Address]] = field(default_factory=list)
     closed: bool = False
 
@@ -42,6 +43,10 @@ class FakePort:
 
     def close(self) -> None:
         self.closed = True
+
+    def report(self, exc: Exception) -> None:
+        """The socket reports an error (an ICMP unreachable for an earlier packet)."""
+        self.on_error(exc)
 
     def deliver(self, data: bytes, source: Address) -> None:
         """A datagram arrives at this port from ``source``."""
@@ -63,8 +68,8 @@ class FakeNetwork:
     def send_sip(self, datagram: Outgoing) -> None:
         self.sip.append(datagram)
 
-    async def open_rtp(self, receive: Receive) -> tuple[FakePort, int]:
-        port = FakePort(next(self._numbers), receive)
+    async def open_rtp(self, receive: Receive, on_error: OnError) -> tuple[FakePort, int]:
+        port = FakePort(next(self._numbers), receive, on_error)
         self.ports[port.number] = port
         return port, port.number
 

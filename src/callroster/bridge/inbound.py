@@ -98,7 +98,7 @@ class Inbound:
             self._signalling.pump()
             return
         leg_id = secrets.token_hex(8)
-        port, local_port = await self._network.open_rtp(self._inlet(leg_id))
+        port, local_port = await self._network.open_rtp(*self._inlet(leg_id))
         if call_id in self._abandoned:  # the caller gave up while we opened the socket
             port.close()
             return

@@ -259,7 +259,13 @@ def _send(call: Call, payload: bytes) -> None:
                 for packet in rtp.packets(payload):
                     call.port.sendto(packet, rtp.remote)
         except Exception as exc:  # noqa: BLE001 - confined to this leg, see above
-            counters = rtp.counters
-            counters.send_failures += 1
-            if counters.send_failures == 1:
-                log.warning("leg %s: sending media failed (%s)", call.leg_id, type(exc).__name__)
+            count_send_failure(call, exc)
+
+
+def count_send_failure(call: Call, exc: Exception) -> None:
+    """A packet to this leg failed (raised by the send, or reported by its socket later):
+    counted on the leg, logged the first time with the leg's id, never its address."""
+    counters = call.rtp.counters
+    counters.send_failures += 1
+    if counters.send_failures == 1:
+        log.warning("leg %s: sending media failed (%s)", call.leg_id, type(exc).__name__)

@@ -72,7 +72,7 @@ class Outbound:
         if not stored:
             self._recorder.unstored(match.conference_id)
         leg_id = secrets.token_hex(8)
-        port, local_port = await self._network.open_rtp(self._inlet(leg_id))
+        port, local_port = await self._network.open_rtp(*self._inlet(leg_id))
         offer = make_offer(
             local_address=self._advertised,
             local_port=local_port,

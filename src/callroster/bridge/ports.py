@@ -12,6 +12,9 @@ from callroster.sip.events import Outgoing
 Address = tuple[str, int]
 # The loop gives a datagram's source as (host, port, ...); RtpSession compares it as is.
 Receive = Callable[[bytes, tuple[str | int, ...]], None]
+# What a media socket reports on its own, after the fact: an ICMP error for an earlier packet
+# (port or host unreachable), or a send the event loop refused and did not raise.
+OnError = Callable[[Exception], None]
 
 
 class RtpPort(Protocol):
@@ -27,8 +30,9 @@ class Network(Protocol):
         """Send a SIP message over UDP, or over the TCP connection to its destination."""
         ...
 
-    async def open_rtp(self, receive: Receive) -> tuple[RtpPort, int]:
-        """A new media socket on the bridge's media address; returns it and its port."""
+    async def open_rtp(self, receive: Receive, on_error: OnError) -> tuple[RtpPort, int]:
+        """A new media socket on the bridge's media address; returns it and its port.
+        ``receive`` takes each datagram, ``on_error`` each error the socket reports."""
         ...
 
     async def connect_sip(self, address: Address) -> bool:

@@ -32,9 +32,9 @@ from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.dtmf_info import digit_from_info
 from callroster.bridge.errors import NotInProgress
 from callroster.bridge.inbound import Inbound
-from callroster.bridge.media_tick import MediaTick, TickStats
+from callroster.bridge.media_tick import MediaTick, TickStats, count_send_failure
 from callroster.bridge.outbound import Outbound
-from callroster.bridge.ports import Network, Receive
+from callroster.bridge.ports import Network, OnError, Receive
 from callroster.bridge.recorder import Recorder
 from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
@@ -181,9 +181,10 @@ class BridgeService:
     def on_sip(self, data: bytes, source: tuple[str, int], transport: str) -> None:
         self._parts.signalling.receive(data, source, transport)
 
-    def _inlet(self, leg_id: str) -> Receive:
-        """The receiver of one leg's media socket. It runs for every packet of every leg,
-        so it is one closure over what it needs and nothing more."""
+    def _inlet(self, leg_id: str) -> tuple[Receive, OnError]:
+        """The receiver of one leg's media socket, and of the errors it reports. The
+        receiver runs for every packet of every leg, so it is one closure over what it needs
+        and nothing more."""
         by_leg = self._calls.by_leg
         on_digit = self._on_digit
         assert self._clock is not None
@@ -197,7 +198,12 @@ class BridgeService:
             if digit is not None:
                 on_digit(call, digit, KeyMethod.RFC4733)
 
-        return receive
+        def error(exc: Exception) -> None:
+            call = by_leg.get(leg_id)
+            if call is not None:
+                count_send_failure(call, exc)
+
+        return receive, error
 
     def _on_sip_event(self, event: sip_events.Event) -> None:
         parts = self._parts

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callroster.bridge.calls import CallTable
-from callroster.bridge.ports import Network, Receive
+from callroster.bridge.ports import Network, OnError, Receive
 from callroster.bridge.rooms import Rooms
 from callroster.bridge.signalling import Signalling
 from callroster.clock import Clock
@@ -23,6 +23,7 @@ class Shared:
     network: Network
     clock: Clock
     tasks: BackgroundTasks
-    inlet: Callable[[str], Receive]  # leg id -> the receiver of its media socket
+    # leg id -> the receiver of its media socket, and of the errors the socket reports
+    inlet: Callable[[str], tuple[Receive, OnError]]
     advertised_host: str
     media_family: str  # IP4 | IP6: the media sockets' family, so the addresses we can send to

@@ -9,7 +9,7 @@ import logging
 import socket
 from collections.abc import Callable
 
-from callroster.bridge.ports import Address, Receive
+from callroster.bridge.ports import Address, OnError, Receive
 from callroster.io.tasks import BackgroundTasks
 from callroster.sip.events import Outgoing
 
@@ -28,10 +28,13 @@ class _SipUdp(asyncio.DatagramProtocol):
 
 class _Media(asyncio.DatagramProtocol):
     """One call's media socket. ``datagram_received`` is replaced by the bridge's receiver
-    itself (no call in between: this runs for every packet of every leg)."""
+    itself (no call in between: this runs for every packet of every leg). Errors the socket
+    reports (ICMP unreachable for an earlier packet; under the default loop, also a send it
+    refused, which uvloop raises instead) go to the leg, to be counted there."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, on_error: OnError) -> None:
         self.datagram_received = receive  # type: ignore[method-assign,assignment]
+        self.error_received = on_error  # type: ignore[method-assign,assignment]
 
 
 class AsyncioNetwork:
@@ -77,10 +80,12 @@ class AsyncioNetwork:
         elif self._udp is not None:
             self._udp.sendto(datagram.data, datagram.destination)
 
-    async def open_rtp(self, receive: Receive) -> tuple[asyncio.DatagramTransport, int]:
+    async def open_rtp(
+        self, receive: Receive, on_error: OnError
+    ) -> tuple[asyncio.DatagramTransport, int]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Media(receive), local_addr=(self._media_address, 0)
+            lambda: _Media(receive, on_error), local_addr=(self._media_address, 0)
         )
         return transport, int(transport.get_extra_info("sockname")[1])
 

@@ -65,9 +65,11 @@ class BridgeHarness:
 
 @asynccontextmanager
 async def running_bridge(
-    data: Path, directory: Directory | None = None
+    data: Path, directory: Directory | None = None, *, bind: str = "127.0.0.1"
 ) -> AsyncIterator[BridgeHarness]:
-    settings = load_settings(data=data, sip_port=0, http_port=0)
+    """The bridge on free ports of ``bind`` (SIP, media and the address in its SDP and
+    Contact): 127.0.0.1, or e.g. a veth's address a NAT'd network can reach."""
+    settings = load_settings(data=data, sip_port=0, http_port=0, bind=bind)
     store = open_store(settings)
     sockets = Sockets(settings)
     sip_port = int(sockets.sip_udp.getsockname()[1])

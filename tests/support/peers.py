@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,12 +104,15 @@ def sipp_command(
     transport: str = "u1",
     duration_ms: int = 3000,
     timeout: float = 40.0,
+    host: str = "127.0.0.1",
+    local_ip: str = "127.0.0.1",
 ) -> list[str]:
     """The command line for one sipp call with ``tests/interop/scenarios/<scenario>.xml``.
 
     ``keys`` become sipp's ``[key]`` substitutions in messages; ``fill`` replaces ``@NAME@``
     in the file itself (sipp does not substitute inside ``exec`` actions, e.g. play_dtmf).
-    The scenario streams ``tone.ulaw`` from ``workdir``, where sipp must run.
+    The scenario streams ``tone.ulaw`` from ``workdir``, where sipp must run. sipp calls the
+    bridge at ``host`` from ``local_ip``, the address it binds and writes in its messages.
     """
     text = (SCENARIOS / f"{scenario}.xml").read_text()
     for name, value in (fill or {}).items():
@@ -119,13 +123,13 @@ def sipp_command(
         require("sipp"),
         "-sf",
         str(scenario_file),
-        f"127.0.0.1:{sip_port}",
+        f"{host}:{sip_port}",
         "-s",
         service,
         "-m",
         "1",
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         str(free_udp_port()),
         "-mp",
@@ -154,11 +158,14 @@ async def run_sipp(
     workdir: Path,
     *,
     timeout: float = 40.0,
+    prefix: Sequence[str] = (),
     **options: Any,
 ) -> PeerResult:
-    """Run one sipp call (see ``sipp_command``) and wait for it."""
+    """Run one sipp call (see ``sipp_command``) and wait for it; ``prefix`` goes before
+    the command line (``ip netns exec <namespace>``: see :mod:`tests.support.netns`)."""
     args = sipp_command(scenario, sip_port, service, workdir, timeout=timeout, **options)
     proc = await asyncio.create_subprocess_exec(
+        *prefix,
         *args,
         cwd=workdir,
         stdin=asyncio.subprocess.DEVNULL,
@@ -180,9 +187,22 @@ async def run_sipp(
 
 
 class Baresip:
-    """One headless baresip: plays ``source`` as its microphone, records what it hears."""
+    """One headless baresip: plays ``source`` as its microphone, records what it hears.
 
-    def __init__(self, workdir: Path, source: Path, name: str = "bob") -> None:
+    It binds and advertises ``address`` (127.0.0.1 by default); ``prefix`` goes before its
+    command line, e.g. ``ip netns exec <namespace>`` to run it behind a NAT
+    (:mod:`tests.support.netns`) with that network's private address."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        source: Path,
+        name: str = "bob",
+        *,
+        address: str = "127.0.0.1",
+        prefix: Sequence[str] = (),
+    ) -> None:
+        self.prefix = tuple(prefix)
         self.dir = workdir / f"baresip-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         # baresip's sndfile module builds each recording's file name (this folder, the call's
@@ -193,8 +213,8 @@ class Baresip:
         weakref.finalize(self, shutil.rmtree, self.records, True)
         self.port = free_udp_port()
         (self.dir / "config").write_text(f"""
-sip_listen 127.0.0.1:{self.port}
-net_interface 127.0.0.1
+sip_listen {address}:{self.port}
+net_interface {address}
 audio_source aufile,{source}
 audio_player aubridge,sink
 ausrc_srate 8000
@@ -213,7 +233,7 @@ module_app menu.so
 snd_path {self.records}
 """)
         (self.dir / "accounts").write_text(
-            f"<sip:{name}@127.0.0.1:{self.port}>;regint=0;answermode=auto;"
+            f"<sip:{name}@{address}:{self.port}>;regint=0;answermode=auto;"
             "audio_codecs=PCMU;dtmfmode=rtpevent\n"
         )
         self.proc: asyncio.subprocess.Process | None = None
@@ -230,6 +250,7 @@ snd_path {self.records}
 
     async def _start(self, *args: str) -> None:
         self.proc = await asyncio.create_subprocess_exec(
+            *self.prefix,
             require("baresip"),
             "-f",
             str(self.dir),

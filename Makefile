@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 # What the service itself needs from Debian: Python's venv, and espeak-ng to speak the name
 # of whoever invites a callee (without it, a recorded prompt is played instead).
 RUN_PACKAGES := python3-venv espeak-ng
-# What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser.
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server \
+# What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser,
+# nftables for the NAT of the network namespace a phone-behind-NAT test builds.
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server nftables \
 	kamailio espeak-ng sox linphone-cli
 
 .PHONY: run test lint typecheck unit bench lock clean system-run system-test

@@ -179,8 +179,8 @@ async def serve(data: Path) -> None:
     sip_port = int(sockets.sip_udp.getsockname()[1])
     ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
     host_id = store.accounts.find_user_ids_by_email(DEMO_HOST_EMAIL)[0]
-    bridge = BridgeService(StoreDirectory(store), EventBus(), media_address="127.0.0.1")
-    await bridge.start(sockets.sip_udp, sockets.sip_tcp)
+    bridge = BridgeService(StoreDirectory(store), EventBus(), media_addresses=["127.0.0.1"])
+    await bridge.start(sockets.sip)
     node = Node(store, bridge, host_id)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

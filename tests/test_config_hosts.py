@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from callroster.config import load_settings
+from callroster.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -25,3 +26,19 @@ def test_uris_bracket_ipv6_hosts(
         data=tmp_path, bind=bind, public_host=public, sip_port=5094, http_port=8094
     )
     assert (settings.sip_hostport, settings.web_base_url) == (sip, web)
+
+
+def test_bind_may_list_an_ipv4_and_an_ipv6_address(tmp_path: Path) -> None:
+    settings = load_settings(data=tmp_path, bind="127.0.0.1, ::1", sip_port=5094, http_port=8094)
+    assert settings.bind_addresses == ["127.0.0.1", "::1"]
+    assert settings.sip_listening == "127.0.0.1:5094 and [::1]:5094"
+    assert settings.web_base_url == "http://127.0.0.1:8094"  # links name the first
+
+
+@pytest.mark.parametrize(
+    ("bind", "why"),
+    [("127.0.0.1,127.0.0.2", "two IPv4"), ("::1,::2", "two IPv6"), ("127.0.0.1,localhost", "not")],
+)
+def test_bind_refuses_two_of_a_family_and_names(tmp_path: Path, bind: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        load_settings(data=tmp_path, bind=bind)

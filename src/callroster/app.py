@@ -152,37 +152,75 @@ class _Server(uvicorn.Server):
 
 
 class Sockets:
-    """The three listening sockets, bound before anything starts."""
+    """The listening sockets, bound before anything starts: web, and SIP on UDP and TCP, on
+    each bind address (one, or an IPv4 and an IPv6 one), each on the same port everywhere."""
 
     def __init__(self, settings: Settings) -> None:
-        opened: list[socket.socket] = []
+        self.http: list[socket.socket] = []
+        self.sip: list[tuple[socket.socket, socket.socket]] = []  # (UDP, TCP) per address
         try:
-            self.http = bind_socket(settings.bind, settings.http_port, socket.SOCK_STREAM, "web")
-            opened.append(self.http)
-            self.sip_udp, self.sip_tcp = self._bind_sip(settings)
+            self.http = self._bind_everywhere(settings, settings.http_port, "web")
+            self.sip = self._bind_sip(settings)
         except Exception:
-            for sock in opened:
-                sock.close()
+            self.close()
             raise
 
+    @property
+    def sip_udp(self) -> socket.socket:
+        """The first address's SIP UDP socket (its port is every SIP socket's port)."""
+        return self.sip[0][0]
+
     @staticmethod
-    def _bind_sip(settings: Settings) -> tuple[socket.socket, socket.socket]:
-        """UDP and TCP on the same port. With port 0 (any), the port the system gives UDP
-        may be taken for TCP; then another is tried."""
+    def _bind_everywhere(settings: Settings, port: int, what: str) -> list[socket.socket]:
+        """A TCP listener on each bind address, on one port (with port 0, the port the
+        system gives the first; another is tried when that one is taken elsewhere)."""
         for attempt in range(20):
-            udp = bind_socket(settings.bind, settings.sip_port, socket.SOCK_DGRAM, "SIP")
-            port = udp.getsockname()[1]
+            bound: list[socket.socket] = []
+            chosen = port
             try:
-                return udp, bind_socket(settings.bind, port, socket.SOCK_STREAM, "SIP")
+                for address in settings.bind_addresses:
+                    bound.append(bind_socket(address, chosen, socket.SOCK_STREAM, what))
+                    chosen = bound[-1].getsockname()[1]
+                return bound
             except PortInUseError:
-                udp.close()
+                for sock in bound:
+                    sock.close()
+                if port != 0 or attempt == 19:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _bind_sip(settings: Settings) -> list[tuple[socket.socket, socket.socket]]:
+        """UDP and TCP on the same port on every address. With port 0 (any), the port the
+        system gives the first UDP socket may be taken for another; then another is tried."""
+        for attempt in range(20):
+            bound: list[tuple[socket.socket, socket.socket]] = []
+            port = settings.sip_port
+            try:
+                for address in settings.bind_addresses:
+                    udp = bind_socket(address, port, socket.SOCK_DGRAM, "SIP")
+                    port = udp.getsockname()[1]
+                    try:
+                        tcp = bind_socket(address, port, socket.SOCK_STREAM, "SIP")
+                    except PortInUseError:
+                        udp.close()
+                        raise
+                    bound.append((udp, tcp))
+                return bound
+            except PortInUseError:
+                for udp, tcp in bound:
+                    udp.close()
+                    tcp.close()
                 if settings.sip_port != 0 or attempt == 19:
                     raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        for sock in (self.http, self.sip_udp, self.sip_tcp):
+        for sock in self.http:
             sock.close()
+        for udp, tcp in self.sip:
+            udp.close()
+            tcp.close()
 
 
 def running(services: Services, store: Store, settings: Settings, sockets: Sockets) -> Lifespan:
@@ -193,7 +231,7 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services.bridge is not None and services.crm_sender is not None
-        await services.bridge.start(sockets.sip_udp, sockets.sip_tcp)
+        await services.bridge.start(sockets.sip)
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
         try:
             yield
@@ -226,7 +264,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    web = asyncio.create_task(server.serve(sockets=[sockets.http]))
+    web = asyncio.create_task(server.serve(sockets=sockets.http))
     while not server.started and not web.done():
         await asyncio.sleep(0.01)
     if web.done():

@@ -89,7 +89,7 @@ def serve(
     # Report the ports really bound (port 0 means "any free port", used by tests).
     settings = settings.model_copy(
         update={
-            "http_port": sockets.http.getsockname()[1],
+            "http_port": sockets.http[0].getsockname()[1],
             "sip_port": sockets.sip_udp.getsockname()[1],
         }
     )
@@ -97,7 +97,7 @@ def serve(
         demo.banner(demo.ensure_demo(store, settings), settings)
         if with_demo
         else f"Callroster is running: web {settings.web_base_url}, "
-        f"SIP udp+tcp {settings.bind}:{settings.sip_port}. Press Ctrl-C to stop."
+        f"SIP udp+tcp {settings.sip_listening}. Press Ctrl-C to stop."
     )
 
     def ready() -> None:

@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     master_key_file: Path | None = Field(
         default=None, description="Master key ring file; default <data>/master.key"
     )
-    bind: str = Field(default="127.0.0.1", description="Address SIP and web listen on")
+    bind: str = Field(
+        default="127.0.0.1",
+        description="Address SIP, media and web listen on; an IPv4 and an IPv6 address, "
+        "comma-separated, to serve both (e.g. 0.0.0.0,::)",
+    )
     sip_port: int = Field(default=5060, ge=0, le=65535)
     http_port: int = Field(default=8000, ge=0, le=65535)
     public_host: str | None = Field(
@@ -76,11 +80,16 @@ class Settings(BaseSettings):
     @field_validator("bind")
     @classmethod
     def _bind_is_an_address(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError as exc:
-            raise ValueError(f"not an IP address: {value!r}") from exc
-        return value
+        families: set[int] = set()
+        for part in value.split(","):
+            try:
+                address = ipaddress.ip_address(part.strip())
+            except ValueError as exc:
+                raise ValueError(f"not an IP address: {part.strip()!r}") from exc
+            if address.version in families:
+                raise ValueError(f"two IPv{address.version} addresses in {value!r}; one of each")
+            families.add(address.version)
+        return ",".join(part.strip() for part in value.split(","))
 
     @field_validator("database_url")
     @classmethod
@@ -124,8 +133,14 @@ class Settings(BaseSettings):
         return self.audit_anchor_file or (self.data / "audit.anchor")
 
     @property
+    def bind_addresses(self) -> list[str]:
+        """The addresses to listen on: one, or an IPv4 and an IPv6 one (the first is the
+        one links and the banner name)."""
+        return self.bind.split(",")
+
+    @property
     def host_for_links(self) -> str:
-        return self.public_host or self.bind
+        return self.public_host or self.bind_addresses[0]
 
     @property
     def web_base_url(self) -> str:
@@ -136,6 +151,12 @@ class Settings(BaseSettings):
         """Where phones reach us, as a SIP URI's host and port (an IPv6 address bracketed,
         RFC 3261 19.1.1: ``sip:123@[::1]:5060``)."""
         return f"{_bracketed(self.host_for_links)}:{self.sip_port}"
+
+    @property
+    def sip_listening(self) -> str:
+        """Every address and port SIP listens on, for the banner (``127.0.0.1:5060 and
+        [::1]:5060``)."""
+        return " and ".join(f"{_bracketed(a)}:{self.sip_port}" for a in self.bind_addresses)
 
 
 def _bracketed(host: str) -> str:

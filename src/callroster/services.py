@@ -71,7 +71,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
     bridge = BridgeService(
         directory,
         services.bus,
-        media_address=settings.bind,
+        media_addresses=settings.bind_addresses,
         advertised_address=settings.host_for_links,
         clock=LoopClock(asyncio.get_running_loop(), store.clock),
     )

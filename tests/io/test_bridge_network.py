@@ -22,12 +22,10 @@ def _closed_udp_port() -> int:
 
 
 async def test_errors_a_media_socket_reports_reach_the_legs_handler() -> None:
-    network = AsyncioNetwork("127.0.0.1")
+    network = AsyncioNetwork(["127.0.0.1"])
     received: list[bytes] = []
     errors: list[Exception] = []
-    port, number = await network.open_rtp(
-        lambda data, source: received.append(data), errors.append
-    )
+    port, number = await network.open_rtp(lambda data, source: received.append(data), errors.append)
     try:
         # An address of the wrong family: refused at once, on whichever loop this is.
         try:

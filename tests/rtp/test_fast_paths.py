@@ -19,7 +19,8 @@ from callroster.rtp.packet import (
 
 
 def _reference_push(buffer: JitterBuffer, packet: RtpPacket, arrival: float) -> None:
-    """JitterBuffer.push as it was before push_fields inlined its helpers."""
+    """JitterBuffer.push written plainly, with the helpers push_fields inlines (for whole
+    20 ms packets, as this test sends; off the grid they go sample by sample)."""
     b = buffer
     b._received += 1
     if b._starts_new_stream(packet):
@@ -34,19 +35,36 @@ def _reference_push(buffer: JitterBuffer, packet: RtpPacket, arrival: float) -> 
     b._remember(ext_seq)
     b._high_ts = max(b._high_ts, ext_ts)
     b._measure(ext_ts, arrival)
-    slot = (ext_ts - b._origin + b.frame_samples // 2) // b.frame_samples
+    offset = ext_ts - b._origin
+    if offset % b.frame_samples:  # off the grid: sample by sample
+        if not b._place_samples(offset, packet.payload):
+            b._count_late()
+            return
+        b._late_run = 0
+        _drop_beyond_max(b)
+        return
+    slot = offset // b.frame_samples
     if b._cursor is not None and slot < b._cursor:
         b._late += 1
         b._late_run += 1
         b._late_transit = b._transit if b._late_run == 1 else min(b._late_transit, b._transit)
         return
     b._late_run = 0
-    if slot in b._frames:
+    held = b._frames.get(slot)
+    if isinstance(held, bytes):
         b._duplicates += 1
         return
+    if held is not None:
+        del b._filled[slot]
     b._frames[slot] = packet.payload
+    _drop_beyond_max(b)
+
+
+def _drop_beyond_max(b: JitterBuffer) -> None:
     while len(b._frames) > b.max_frames:
-        del b._frames[min(b._frames)]
+        oldest = min(b._frames)
+        del b._frames[oldest]
+        b._filled.pop(oldest, None)
         b._dropped += 1
 
 

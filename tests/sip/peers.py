@@ -73,6 +73,12 @@ class SippUac:
         self.cseq = 1
         self._branches = itertools.count()
 
+    @property
+    def hostport(self) -> str:
+        """Host and port as a URI or Via names them (an IPv6 address bracketed)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
     def _branch(self) -> str:
         return f"z9hG4bK-{self.pid}-{self.number}-{next(self._branches)}"
 
@@ -93,12 +99,12 @@ class SippUac:
     ) -> Request:
         branch = branch or self._branch()
         headers = [
-            ("Via", f"SIP/2.0/{self.transport} {self.host}:{self.port};branch={branch}"),
-            ("From", f"sipp <sip:sipp@{self.host}:{self.port}>;tag={self.from_tag}"),
+            ("Via", f"SIP/2.0/{self.transport} {self.hostport};branch={branch}"),
+            ("From", f"sipp <sip:sipp@{self.hostport}>;tag={self.from_tag}"),
             ("To", self._to() if to_tag else "service <sip:service@127.0.0.1:5060>"),
             ("Call-ID", self.call_id),
             ("CSeq", f"{self.cseq if cseq is None else cseq} {method}"),
-            ("Contact", f"sip:sipp@{self.host}:{self.port}"),
+            ("Contact", f"sip:sipp@{self.hostport}"),
             ("Max-Forwards", "70"),
             ("Subject", "Performance Test"),
             *extra,

@@ -464,14 +464,46 @@ def test_cancel_after_the_answer_gets_200_with_the_dialog_tag_and_changes_nothin
 # -- UPDATE (RFC 3311, RFC 4028) --------------------------------------------------------------
 
 
-def test_an_update_with_sdp_gets_488_and_the_call_stays_up() -> None:
+def test_an_update_with_an_offer_is_answered_by_the_application_in_its_200() -> None:
     ep, peer = bridge(), SippUac()
     established(ep, peer)
     update = peer.in_dialog("UPDATE", body=SENDONLY_SDP, content_type="application/sdp")
-    refused = only(send(ep, peer, update, 1.0))
-    assert refused.status == 488 and tag_of(refused) == peer.to_tag
-    assert ep.events() == [] and ep.counts["calls"] == 1
+    assert send(ep, peer, update, 1.0) == []  # no 100 for a non-INVITE; the offer goes up
+    [event] = ep.events()
+    assert isinstance(event, ReInvite) and event.request.method == "UPDATE"
+    assert event.request.body == SENDONLY_SDP
+    # A second offer while this one is open: 491 (RFC 3311 5.2).
+    second = peer.in_dialog("UPDATE", body=SDP, content_type="application/sdp")
+    assert statuses(send(ep, peer, second, 1.05)) == [491]
+    ep.answer(peer.call_id, 200, "OK", body=ANSWER_SDP, content_type="application/sdp", now=1.1)
+    ok = only(ep.datagrams())
+    assert ok.status == 200 and tag_of(ok) == peer.to_tag and ok.body == ANSWER_SDP
+    assert (ok.get("CSeq") or "").endswith("UPDATE") and ok.get("Contact")
+    assert ep.counts["calls"] == 1
+    # Nothing is pending now: another UPDATE is taken.
     assert statuses(send(ep, peer, peer.in_dialog("UPDATE"), 2.0)) == [200]
+
+
+def test_an_update_offer_the_application_refuses_leaves_the_call_up() -> None:
+    ep, peer = bridge(), SippUac()
+    established(ep, peer)
+    update = peer.in_dialog("UPDATE", body=SENDONLY_SDP, content_type="application/sdp")
+    send(ep, peer, update, 1.0)
+    ep.events()
+    ep.answer(peer.call_id, 488, "Not Acceptable Here", now=1.1)
+    refused = only(ep.datagrams())
+    assert refused.status == 488 and not refused.body and ep.counts["calls"] == 1
+
+
+def test_an_update_offer_nobody_answers_gets_500() -> None:
+    ep, peer = bridge(), SippUac()
+    established(ep, peer)
+    update = peer.in_dialog("UPDATE", body=SENDONLY_SDP, content_type="application/sdp")
+    send(ep, peer, update, 1.0)
+    ep.events()
+    late = [parse_message(d.data) for _, d in run_timers(ep, 100.0)]
+    assert [r.status for r in late if isinstance(r, Response)] == [500]
+    assert ep.counts["calls"] == 1
 
 
 def test_an_update_without_a_session_timer_is_answered_200_and_moves_the_target() -> None:

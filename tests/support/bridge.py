@@ -78,7 +78,7 @@ async def running_bridge(
     services = build_services(store, settings, StoreDirectory(store, directory))
     harness = BridgeHarness(services, store, demo, sip_port, settings)
     harness.bus.subscribe(harness.events.append)
-    await harness.bridge.start(sockets.sip_udp, sockets.sip_tcp)
+    await harness.bridge.start(sockets.sip)
     try:
         yield harness
     finally:

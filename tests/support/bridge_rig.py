@@ -4,7 +4,7 @@ and a host PIN and an access number. Shared by the bridge's socket-free tests.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -52,7 +52,9 @@ class Rig:
 
 
 @asynccontextmanager
-async def bridge_rig() -> AsyncIterator[Rig]:
+async def bridge_rig(media_addresses: Sequence[str] = ("127.0.0.1",)) -> AsyncIterator[Rig]:
+    """The bridge on a fake clock and network; ``media_addresses`` as the service's bind
+    setting gives them (add ``::1`` for a dual-stack bridge)."""
     clock = FakeClock()
     network = FakeNetwork()
     directory = TableDirectory(
@@ -61,7 +63,9 @@ async def bridge_rig() -> AsyncIterator[Rig]:
         names={"+447700900101": ("Ada Lovelace", "contact")},
     )
     bus = EventBus()
-    bridge = BridgeService(directory, bus, media_address="127.0.0.1", clock=clock, network=network)
+    bridge = BridgeService(
+        directory, bus, media_addresses=media_addresses, clock=clock, network=network
+    )
     rig = Rig(bridge, clock, network, directory, bus)
     bus.subscribe(rig.events.append)
     await bridge.start(sip_port=5060)

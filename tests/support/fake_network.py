@@ -34,6 +34,7 @@ class FakePort:
     number: int
     receive: Receive
     on_error: OnError
+    family: str = "IP4"
     sent: list[tuple[bytes, Address]] = field(default_factory=list)
     closed: bool = False
 
@@ -68,8 +69,10 @@ class FakeNetwork:
     def send_sip(self, datagram: Outgoing) -> None:
         self.sip.append(datagram)
 
-    async def open_rtp(self, receive: Receive, on_error: OnError) -> tuple[FakePort, int]:
-        port = FakePort(next(self._numbers), receive, on_error)
+    async def open_rtp(
+        self, receive: Receive, on_error: OnError, family: str = "IP4"
+    ) -> tuple[FakePort, int]:
+        port = FakePort(next(self._numbers), receive, on_error, family=family)
         self.ports[port.number] = port
         return port, port.number
 
@@ -131,11 +134,12 @@ class TableDirectory:
 
 
 def phone_sdp(host: str, port: int, *, extra: str = "") -> bytes:
+    family = "IP6" if ":" in host else "IP4"
     return (
         "v=0\r\n"
-        f"o=phone 1 1 IN IP4 {host}\r\n"
+        f"o=phone 1 1 IN {family} {host}\r\n"
         "s=-\r\n"
-        f"c=IN IP4 {host}\r\n"
+        f"c=IN {family} {host}\r\n"
         "t=0 0\r\n"
         f"m=audio {port} RTP/AVP 0 101\r\n"
         "a=rtpmap:0 PCMU/8000\r\n"
@@ -147,8 +151,15 @@ def phone_sdp(host: str, port: int, *, extra: str = "") -> bytes:
 class Phone(SippUac):
     """A phone calling the bridge (sipp's message shapes), with its own RTP stream."""
 
-    def __init__(self, number: int, dialled: str, *, caller: str = "+447700900123") -> None:
-        host = f"127.0.1.{number}"
+    def __init__(
+        self,
+        number: int,
+        dialled: str,
+        *,
+        caller: str = "+447700900123",
+        host: str | None = None,
+    ) -> None:
+        host = host or f"127.0.1.{number}"
         super().__init__(number, host=host, port=5070)
         self.uri = f"sip:{dialled}@{BRIDGE_HOST}:5060"
         self.caller = caller

@@ -321,11 +321,16 @@ def sipp_call(
     caller: str = CALLER,
     scenario: str = SCENARIO,
     ptime: int = 20,
+    *,
+    host: str = "127.0.0.1",
+    local_ip: str = "127.0.0.1",
+    talker_host: str = "127.0.0.1",
 ) -> Iterator[SippCall]:
     """One sipp call to the conference of ``pin`` that advertises ``talker_port`` and stays up
     ``duration_s``; stopped by its pid if it is still running when the block ends. The
     ``talker_delayed_offer`` scenario makes the same call with the offer from the bridge.
-    ``ptime`` is the packet time its SDP asks for (the ``talker`` scenario)."""
+    ``ptime`` is the packet time its SDP asks for (the ``talker`` scenario). sipp calls
+    ``host`` (``[::1]`` for IPv6) from ``local_ip``; its SDP names ``talker_host``."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "talker-media.log"
     log.unlink(missing_ok=True)
@@ -334,7 +339,15 @@ def sipp_call(
         service.sip_port,
         pin,
         workdir,
-        keys={"caller": caller, "talker_port": str(talker_port), "ptime": str(ptime)},
+        keys={
+            "caller": caller,
+            "talker_port": str(talker_port),
+            "ptime": str(ptime),
+            "talker_host": talker_host,
+            "talker_family": "IP6" if ":" in talker_host else "IP4",
+        },
+        host=host,
+        local_ip=local_ip,
         duration_ms=int(duration_s * 1000),
         timeout=duration_s + 30,
     )

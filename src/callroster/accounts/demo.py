@@ -138,7 +138,7 @@ def banner(details: DemoDetails, settings: Settings) -> str:
     return "\n".join(
         [
             f"Callroster is running: web {settings.web_base_url}, "
-            f"SIP udp+tcp {settings.bind}:{settings.sip_port}",
+            f"SIP udp+tcp {settings.sip_listening}",
             "",
             f'Demo conference "{details.conference_title}" ({DEMO_ACCOUNT}):',
             f"  Dial in:     {details.dial_in_uri}  then PIN {details.pin} #",

@@ -125,6 +125,7 @@ class Call:
     port: RtpPort
     local_port: int  # the media port we told the other end (0 for a browser)
     state: CallState
+    family: str = "IP4"  # of its media socket, and so of the addresses it can send to
     joined_via: str = "dial_in"  # dial_in | dial_out | web
     conference_id: str | None = None
     role: LegRole = LegRole.GUEST

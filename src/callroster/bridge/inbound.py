@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Collection
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import caller_id
 from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.directory import ConferenceDirectory
-from callroster.bridge.ports import RtpPort
+from callroster.bridge.ports import RtpPort, family_of
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, Say
@@ -40,8 +41,8 @@ class Inbound:
         self._clock = shared.clock
         self._tasks = shared.tasks
         self._inlet = shared.inlet
-        self._advertised = shared.advertised_host
-        self._media_family = shared.media_family
+        self._advertised = shared.advertised
+        self._default_family = shared.default_family
         self._directory = directory
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
@@ -71,7 +72,8 @@ class Inbound:
     def _refuse_sdp(self, call_id: str, error: SdpError) -> None:
         """400 or 488 for a session description, with a ``Warning`` saying why (RFC 3261
         20.43), never echoing what the peer sent."""
-        warning = f'{error.warning} {self._advertised} "{error.warning_text}"'
+        host = self._advertised[self._default_family]
+        warning = f'{error.warning} {host} "{error.warning_text}"'
         log.info("[%s] refused the session description: %s", call_id, type(error).__name__)
         self._signalling.answer(
             call_id, error.code, error.reason, extra_headers=[("Warning", warning)]
@@ -97,21 +99,23 @@ class Inbound:
             self._refuse_sdp(call_id, exc)
             self._signalling.pump()
             return
+        family = self._default_family
+        if offer is not None:
+            try:  # settled before a socket is opened: refused, the offer costs none
+                family = self._family_for(offer)
+            except SdpError as exc:
+                self._refuse_sdp(call_id, exc)
+                self._signalling.pump()
+                return
         leg_id = secrets.token_hex(8)
-        port, local_port = await self._network.open_rtp(*self._inlet(leg_id))
+        port, local_port = await self._network.open_rtp(*self._inlet(leg_id), family)
         if call_id in self._abandoned:  # the caller gave up while we opened the socket
             port.close()
             return
         if offer is None:
             self._offer(call_id, request, leg_id, port, local_port, match)
             return
-        try:
-            negotiated = self._negotiate(offer, local_port, 1)
-        except SdpError as exc:
-            port.close()
-            self._refuse_sdp(call_id, exc)
-            self._signalling.pump()
-            return
+        negotiated = self._negotiate(offer, local_port, 1, family)
         rtp = RtpSession(
             codec=negotiated.codec,
             payload_type=negotiated.payload_type,
@@ -134,6 +138,7 @@ class Inbound:
             port=port,
             local_port=local_port,
             state=CallState.ANSWERED if match is not None else CallState.PIN,
+            family=family,
         )
         self._calls.add(call)
         self._answer_with(call_id, negotiated.answer)
@@ -156,7 +161,7 @@ class Inbound:
         """An INVITE without SDP: our 200 carries the offer; nothing is sent, and nobody is
         admitted or prompted, until the ACK brings the answer (:meth:`acknowledged`)."""
         ours = make_offer(
-            local_address=self._advertised,
+            local_address=self._advertised[self._default_family],
             local_port=local_port,
             session_id=local_port,
             session_version=1,
@@ -180,6 +185,7 @@ class Inbound:
             port=port,
             local_port=local_port,
             state=CallState.OFFERED,
+            family=self._default_family,
             offer=ours,
             admission=match,
         )
@@ -197,7 +203,7 @@ class Inbound:
         try:
             negotiated = accept_answer(call.offer, parse_sdp(body))
             if not negotiated.on_hold:
-                check_media_address(negotiated.remote_address, self._media_family)
+                check_media_address(negotiated.remote_address, {call.family})
         except SdpError as exc:
             log.info("[%s] unusable answer in the ACK: %s", call_id, type(exc).__name__)
             self._rooms.hang_up(call, "failed")
@@ -217,16 +223,39 @@ class Inbound:
             call_id, 200, "OK", body=serialise_sdp(sdp).encode(), content_type="application/sdp"
         )
 
-    def _negotiate(self, offer: SessionDescription, local_port: int, version: int) -> Negotiated:
+    def _family_for(self, offer: SessionDescription) -> str:
+        """The media family a new call's offer needs (its address's, when the bridge has
+        media in that family; the default for an offer that holds).
+
+        Raises:
+            SdpError: the offer is unusable, or its address is of no family we serve.
+        """
+        # (the port is a placeholder: this answer is only looked at, never sent)
+        probe = self._negotiate(offer, 9, 1, self._default_family, families=self._advertised)
+        if probe.on_hold:
+            return self._default_family
+        return family_of(probe.remote_address)
+
+    def _negotiate(
+        self,
+        offer: SessionDescription,
+        local_port: int,
+        version: int,
+        family: str,
+        *,
+        families: Collection[str] | None = None,
+    ) -> Negotiated:
+        """Our answer from a socket of ``family``, refused (SdpError) unless the offer's
+        address is of ``families`` (default: ``family`` alone)."""
         negotiated = answer_offer(
             offer,
-            local_address=self._advertised,
+            local_address=self._advertised[family],
             local_port=local_port,
             session_id=local_port,
             session_version=version,
         )
         if not negotiated.on_hold:  # 0.0.0.0 (hold) sends nothing anywhere
-            check_media_address(negotiated.remote_address, self._media_family)
+            check_media_address(negotiated.remote_address, families or {family})
         return negotiated
 
     # -- re-INVITE ------------------------------------------------------------------------
@@ -241,7 +270,7 @@ class Inbound:
             # same media as now. The answer comes in the ACK; a change of media made there
             # is not applied (not supported yet), the call carries on as it was.
             offer = make_offer(
-                local_address=self._advertised,
+                local_address=self._advertised[call.family],
                 local_port=call.local_port,
                 session_id=call.local_port,
                 session_version=call.sdp_version,
@@ -251,7 +280,9 @@ class Inbound:
             self._answer_with(call_id, offer)
             return
         try:
-            negotiated = self._negotiate(parse_sdp(request.body), call.local_port, call.sdp_version)
+            negotiated = self._negotiate(
+                parse_sdp(request.body), call.local_port, call.sdp_version, call.family
+            )
         except SdpError as exc:
             self._refuse_sdp(call_id, exc)
             return

@@ -42,7 +42,7 @@ class Outbound:
         self._network = shared.network
         self._clock = shared.clock
         self._inlet = shared.inlet
-        self._advertised = shared.advertised_host
+        self._advertised = shared.advertised[shared.default_family]
         self._recorder = recorder
 
     async def dial_out(

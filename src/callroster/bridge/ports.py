@@ -17,6 +17,11 @@ Receive = Callable[[bytes, tuple[str | int, ...]], None]
 OnError = Callable[[Exception], None]
 
 
+def family_of(host: str) -> str:
+    """IP6 for an IPv6 address, IP4 otherwise (as SDP spells them)."""
+    return "IP6" if ":" in host else "IP4"
+
+
 class RtpPort(Protocol):
     """One call's media socket (or a browser's WebRTC connection, made to look like one)."""
 
@@ -30,9 +35,12 @@ class Network(Protocol):
         """Send a SIP message over UDP, or over the TCP connection to its destination."""
         ...
 
-    async def open_rtp(self, receive: Receive, on_error: OnError) -> tuple[RtpPort, int]:
-        """A new media socket on the bridge's media address; returns it and its port.
-        ``receive`` takes each datagram, ``on_error`` each error the socket reports."""
+    async def open_rtp(
+        self, receive: Receive, on_error: OnError, family: str = "IP4"
+    ) -> tuple[RtpPort, int]:
+        """A new media socket on the bridge's media address of ``family`` (IP4 | IP6);
+        returns it and its port. ``receive`` takes each datagram, ``on_error`` each error
+        the socket reports."""
         ...
 
     async def connect_sip(self, address: Address) -> bool:

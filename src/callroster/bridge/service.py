@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
@@ -34,7 +35,7 @@ from callroster.bridge.errors import NotInProgress
 from callroster.bridge.inbound import Inbound
 from callroster.bridge.media_tick import MediaTick, TickStats, count_send_failure
 from callroster.bridge.outbound import Outbound
-from callroster.bridge.ports import Network, OnError, Receive
+from callroster.bridge.ports import Network, OnError, Receive, family_of
 from callroster.bridge.recorder import Recorder
 from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
@@ -83,17 +84,22 @@ class BridgeService:
         directory: ConferenceDirectory,
         bus: EventBus,
         *,
-        media_address: str,
+        media_addresses: Sequence[str],
         advertised_address: str | None = None,
         clock: Clock | None = None,
         network: Network | None = None,
     ) -> None:
+        """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
+        sockets on (the first is the default family). ``advertised_address``: what to tell
+        the other end instead of the first (a public address, or a name)."""
         self._directory = directory
         self._bus = bus
-        self._advertised = advertised_address or media_address
-        self._media_family = "IP6" if ":" in media_address else "IP4"
+        # The address we tell the other end for each media family we have.
+        self._advertised = {family_of(address): address for address in media_addresses}
+        if advertised_address is not None:
+            self._advertised[family_of(media_addresses[0])] = advertised_address
         self._clock = clock
-        self._network = network or AsyncioNetwork(media_address)
+        self._network = network or AsyncioNetwork(media_addresses)
         self._calls = CallTable()
         self._recorder = Recorder(directory, bus)
         self._tasks = BackgroundTasks("bridge")
@@ -102,23 +108,23 @@ class BridgeService:
     # -- life cycle -----------------------------------------------------------------------
     async def start(
         self,
-        udp_socket: socket.socket | None = None,
-        tcp_socket: socket.socket | None = None,
+        sip_sockets: Sequence[tuple[socket.socket, socket.socket]] = (),
         *,
         sip_port: int | None = None,
     ) -> None:
-        """Listen for SIP on the two sockets (or, with an injected network, take SIP
-        through :meth:`on_sip` as ``sip_port``) and start the media clock."""
+        """Listen for SIP on each (UDP, TCP) pair of sockets (or, with an injected network,
+        take SIP through :meth:`on_sip` as ``sip_port``) and start the media clock."""
         clock = self._clock = self._clock or LoopClock(asyncio.get_running_loop())
-        if udp_socket is not None:
-            sip_port = int(udp_socket.getsockname()[1])
+        if sip_sockets:
+            sip_port = int(sip_sockets[0][0].getsockname()[1])
         assert sip_port is not None, "a SIP socket or port"
         signalling = Signalling(
             self._network,
             clock,
             self._on_sip_event,
-            advertised_host=self._advertised,
+            advertised_host=next(iter(self._advertised.values())),
             port=sip_port,
+            other_hosts=list(self._advertised.values())[1:],
         )
         rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
         shared = Shared(
@@ -130,7 +136,6 @@ class BridgeService:
             self._tasks,
             self._inlet,
             self._advertised,
-            self._media_family,
         )
         media = MediaTick(self._calls, rooms, clock, self._after_tick, signalling.pump)
         self._started = _Parts(
@@ -142,10 +147,7 @@ class BridgeService:
             media,
         )
         if isinstance(self._network, AsyncioNetwork):
-            assert udp_socket is not None and tcp_socket is not None
-            await self._network.listen(
-                udp_socket, tcp_socket, self.on_sip, signalling.connection_closed
-            )
+            await self._network.listen(sip_sockets, self.on_sip, signalling.connection_closed)
         self._recorder.start()
         media.start()
         log.info("bridge listening for SIP on port %s", sip_port)

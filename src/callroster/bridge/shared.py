@@ -1,6 +1,6 @@
 """What the parts of the bridge share, handed to each in one value: the call table, the
 rooms, SIP, the network, the clock, background tasks, how a leg's media socket delivers
-its packets, the address we tell the other end and the family of our media sockets."""
+its packets, and the address we tell the other end in each family we have media in."""
 
 from __future__ import annotations
 
@@ -25,5 +25,11 @@ class Shared:
     tasks: BackgroundTasks
     # leg id -> the receiver of its media socket, and of the errors the socket reports
     inlet: Callable[[str], tuple[Receive, OnError]]
-    advertised_host: str
-    media_family: str  # IP4 | IP6: the media sockets' family, so the addresses we can send to
+    # The address we tell the other end, by media family (IP4 | IP6): one entry per family
+    # the bridge has media sockets in, so the families it can send to; the first is the
+    # default (for calls we offer, and for the Warning header).
+    advertised: dict[str, str]
+
+    @property
+    def default_family(self) -> str:
+        return next(iter(self.advertised))

@@ -8,7 +8,7 @@ re-arms one timer for its next deadline. Time comes from the injected clock only
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.ports import Address, Network
@@ -28,8 +28,13 @@ class Signalling:
         *,
         advertised_host: str,
         port: int,
+        other_hosts: Iterable[str] = (),
     ) -> None:
-        self.endpoint = SipEndpoint(advertised_host, port, ids=lambda: secrets.token_hex(8))
+        """``advertised_host``: our address (or name) in Via and Contact; ``other_hosts``:
+        our address in another IP family, used toward peers of that family."""
+        self.endpoint = SipEndpoint(
+            advertised_host, port, ids=lambda: secrets.token_hex(8), other_hosts=other_hosts
+        )
         self._network = network
         self._clock = clock
         self._on_event = on_event

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from callroster.bridge.ports import Address, OnError, Receive
+from callroster.bridge.ports import Address, OnError, Receive, family_of
 from callroster.io.tasks import BackgroundTasks
 from callroster.sip.events import Outgoing
 
@@ -38,12 +38,14 @@ class _Media(asyncio.DatagramProtocol):
 
 
 class AsyncioNetwork:
-    """:class:`callroster.bridge.ports.Network` on real sockets."""
+    """:class:`callroster.bridge.ports.Network` on real sockets: SIP on each listening
+    address (one, or one per family), each message out of the socket of its destination's
+    family; media sockets on the media address of the family asked for."""
 
-    def __init__(self, media_address: str) -> None:
-        self._media_address = media_address
-        self._udp: asyncio.DatagramTransport | None = None
-        self._tcp_server: asyncio.Server | None = None
+    def __init__(self, media_addresses: Sequence[str]) -> None:
+        self._media_addresses = {family_of(address): address for address in media_addresses}
+        self._udp: dict[str, asyncio.DatagramTransport] = {}  # by family
+        self._tcp_servers: list[asyncio.Server] = []
         self._tcp: dict[Address, asyncio.StreamWriter] = {}
         self._tasks = BackgroundTasks("SIP connection")
         self._on_sip: OnSip = lambda data, source, transport: None
@@ -51,41 +53,48 @@ class AsyncioNetwork:
 
     async def listen(
         self,
-        udp_socket: socket.socket,
-        tcp_socket: socket.socket,
+        sip_sockets: Sequence[tuple[socket.socket, socket.socket]],
         on_sip: OnSip,
         on_closed: Callable[[Address], None],
     ) -> None:
-        """Take SIP from both listening sockets; ``on_closed`` hears of a TCP peer gone."""
+        """Take SIP from each (UDP, TCP) pair of listening sockets; ``on_closed`` hears of a
+        TCP peer gone."""
         self._on_sip, self._on_closed = on_sip, on_closed
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _SipUdp(on_sip), sock=udp_socket)
-        self._tcp_server = await asyncio.start_server(self._serve_tcp, sock=tcp_socket)
+        for udp_socket, tcp_socket in sip_sockets:
+            family = "IP6" if udp_socket.family == socket.AF_INET6 else "IP4"
+            self._udp[family], _ = await loop.create_datagram_endpoint(
+                lambda: _SipUdp(on_sip), sock=udp_socket
+            )
+            self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp_socket))
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
-        if self._udp is not None:
-            self._udp.close()
-        if self._tcp_server is not None:
-            self._tcp_server.close()
-            for writer in self._tcp.values():
-                writer.close()
-            await self._tcp_server.wait_closed()
+        for udp in self._udp.values():
+            udp.close()
+        for server in self._tcp_servers:
+            server.close()
+        for writer in self._tcp.values():
+            writer.close()
+        for server in self._tcp_servers:
+            await server.wait_closed()
 
     def send_sip(self, datagram: Outgoing) -> None:
         if datagram.transport == "tcp":
             writer = self._tcp.get(datagram.destination)
             if writer is not None:
                 writer.write(datagram.data)
-        elif self._udp is not None:
-            self._udp.sendto(datagram.data, datagram.destination)
+            return
+        udp = self._udp.get(family_of(datagram.destination[0]))
+        if udp is not None:  # (a destination of a family we do not listen on: nowhere)
+            udp.sendto(datagram.data, datagram.destination)
 
     async def open_rtp(
-        self, receive: Receive, on_error: OnError
+        self, receive: Receive, on_error: OnError, family: str = "IP4"
     ) -> tuple[asyncio.DatagramTransport, int]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Media(receive, on_error), local_addr=(self._media_address, 0)
+            lambda: _Media(receive, on_error), local_addr=(self._media_addresses[family], 0)
         )
         return transport, int(transport.get_extra_info("sockname")[1])
 

@@ -12,6 +12,9 @@ from callroster.errors import PortInUseError
 def bind_socket(host: str, port: int, kind: socket.SocketKind, what: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, kind)
+    if family == socket.AF_INET6:
+        # IPv6 only: "::" must not also take IPv4, which may be bound on its own (dual stack).
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     if kind == socket.SOCK_STREAM:
         # Lets a restart bind while old connections sit in TIME_WAIT; does not allow two
         # listeners on Linux.

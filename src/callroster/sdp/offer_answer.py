@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -340,11 +340,11 @@ def _first_usable_audio(offer: SessionDescription, allowed: Sequence[str]) -> tu
     raise SdpError("no RTP/AVP audio stream offered", warning=304)
 
 
-def check_media_address(address: str, family: str) -> None:
-    """Raise unless the bridge can send RTP to ``address`` from a socket of ``family``
-    (``IP4`` or ``IP6``): an IP literal of that family. A host name is not resolved here (a
-    media path must not wait on DNS), and an IPv6 address cannot be reached from an IPv4
-    socket: either would fail at every send.
+def check_media_address(address: str, families: Collection[str]) -> None:
+    """Raise unless the bridge can send RTP to ``address`` from a socket of one of
+    ``families`` (``IP4``, ``IP6``): an IP literal of such a family. A host name is not
+    resolved here (a media path must not wait on DNS), and an IPv6 address cannot be
+    reached from an IPv4 socket: either would fail at every send.
 
     Raises:
         SdpError: 488 with warn-code 301.
@@ -353,9 +353,10 @@ def check_media_address(address: str, family: str) -> None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         raise SdpError("the media address is a host name, not an IP address", warning=301) from None
-    if ip.version != (6 if family == "IP6" else 4):
+    if f"IP{ip.version}" not in families:
         raise SdpError(
-            f"IPv{ip.version} media offered to a bridge with {family} media", warning=301
+            f"IPv{ip.version} media offered to a bridge with {' and '.join(families)} media",
+            warning=301,
         )
 
 

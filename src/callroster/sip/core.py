@@ -68,6 +68,7 @@ class Call:
     dialog: Dialog | None
     invite_key: TransactionKey | None = None  # initial INVITE, until its final response
     reinvite_key: TransactionKey | None = None  # the peer's re-INVITE, until answered
+    update_key: TransactionKey | None = None  # the peer's UPDATE with an offer, until answered
     refresh_key: TransactionKey | None = None  # our session refresh, until it completes
     session_terms: SessionTerms | None = None  # for the 2xx to the pending (re-)INVITE
     deadline: float | None = None  # answer by (UAS); give up waiting (UAC)
@@ -125,6 +126,11 @@ def host_literal(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _family(host: str) -> str:
+    """IP6 for an IPv6 literal, else IP4 (a name counts as the default family's)."""
+    return "IP6" if ":" in host else "IP4"
+
+
 class Core:
     """The endpoint's state and the moves shared by its UAS and UAC sides."""
 
@@ -135,8 +141,11 @@ class Core:
         ids: Callable[[], str],
         user_agent: str,
         limits: Limits,
+        other_hosts: Iterable[str] = (),
     ) -> None:
         self.local_host = local_host
+        # Our address in each IP family we listen on (IP4 | IP6), for a peer of that family.
+        self.local_hosts = {_family(host): host for host in (*other_hosts, local_host)}
         self.local_port = local_port
         self.ids = ids
         self.user_agent = user_agent
@@ -200,7 +209,7 @@ class Core:
         if dialog is None or dialog.state is DialogState.TERMINATED:
             return
         host, port, transport = dialog.next_hop(call.transport)
-        bye = dialog.create_request("BYE", self.via(transport), extra_headers=self.ua())
+        bye = dialog.create_request("BYE", self.via(transport, host), extra_headers=self.ua())
         key = self.start_client(bye, (host, port), transport, call.call_id, "bye", now)
         entry = self.client.get(key) if key is not None else None
         if entry is not None:  # a trunk may challenge our BYE too (RFC 3261 22.2)
@@ -225,6 +234,10 @@ class Core:
                 final = response_to(tx.request, status, reasons[status], to_tag=tag)
                 self.respond(tx, final, now)
                 self.reap_server(tx.key)
+        update = self.server.get(call.update_key) if call.update_key is not None else None
+        if update is not None and not update.final:  # its offer dies with the call
+            gone = response_to(update.request, 481, "Call/Transaction Does Not Exist")
+            self.respond(update, gone, now)
         entry = self.client.get(call.invite_key) if call.invite_key else None
         if entry is not None and entry.tx.state in (TxState.CALLING, TxState.PROCEEDING):
             entry.tx.abandon()
@@ -263,14 +276,21 @@ class Core:
             headers += [("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", SUPPORTED)]
         return response_to(request, 200, "OK", to_tag=tag, extra_headers=headers)
 
-    def via(self, transport: Transport) -> str:
-        """Our Via with a fresh branch."""
-        host = f"{host_literal(self.local_host)}:{self.local_port}"
+    def host_toward(self, peer: str | None) -> str:
+        """Our address for a peer at ``peer``: the one of its IP family when we listen in
+        both, else our one address (or name)."""
+        if peer is None:
+            return self.local_host
+        return self.local_hosts.get(_family(peer), self.local_host)
+
+    def via(self, transport: Transport, toward: str | None = None) -> str:
+        """Our Via with a fresh branch, for a request going to host ``toward``."""
+        host = f"{host_literal(self.host_toward(toward))}:{self.local_port}"
         return f"SIP/2.0/{transport.upper()} {host};branch=z9hG4bK{self.ids()};rport"
 
-    def contact(self, transport: Transport) -> str:
-        """Our Contact."""
-        host = f"{host_literal(self.local_host)}:{self.local_port}"
+    def contact(self, transport: Transport, toward: str | None = None) -> str:
+        """Our Contact, for a peer at host ``toward``."""
+        host = f"{host_literal(self.host_toward(toward))}:{self.local_port}"
         return f"<sip:callroster@{host};transport={transport}>"
 
     def ua(self) -> list[tuple[str, str]]:

@@ -114,9 +114,10 @@ class SipEndpoint:
         min_se: int = MIN_SE,
         answer_timeout: float = 180.0,
         session_expires: int | None = 1800,
+        other_hosts: Iterable[str] = (),
     ) -> None:
         limits = Limits(max_calls, max_transactions, min_se, answer_timeout, session_expires)
-        self._core = Core(local_host, local_port, ids, user_agent, limits)
+        self._core = Core(local_host, local_port, ids, user_agent, limits, other_hosts)
         # next_timer() scans every transaction and call; the adapter asks after every message
         # and every 20 ms tick. Deadlines change only inside the methods below that take the
         # state forward, so each of them marks the answer stale and it is computed once.
@@ -433,12 +434,13 @@ class SipEndpoint:
         core = self._core
         if call.role == "uas" and call.invite_key is not None:
             core.finish(call, now, CallEnded(call.call_id, "unanswered"), status=480)
-        elif call.reinvite_key is not None:
-            tx = core.server.get(call.reinvite_key)
+        elif call.reinvite_key is not None or call.update_key is not None:
+            key = call.reinvite_key or call.update_key
+            tx = core.server.get(key) if key is not None else None
             if tx is not None and not tx.final:
                 core.respond(tx, response_to(tx.request, 500, "Server Internal Error"), now)
                 core.reap_server(tx.key)
-            call.reinvite_key = call.session_terms = None
+            call.reinvite_key = call.update_key = call.session_terms = None
         elif call.role == "uac" and call.dialog is None:
             entry = core.client.get(call.invite_key) if call.invite_key else None
             if entry is not None and entry.tx.state is TxState.PROCEEDING and not call.cancel_sent:

@@ -73,17 +73,17 @@ def dial(
             raise ValueError(f"not a SIP URI: {uri!r}")
     except SipError as exc:
         raise ValueError(str(exc)) from None
-    host = host_literal(core.local_host)
+    host = host_literal(core.host_toward(destination[0]))
     call_id = f"{core.ids()}@{host}"
     name = "" if display_name is None else '"' + display_name.replace('"', "") + '" '
     headers = [
-        ("Via", core.via(transport)),
+        ("Via", core.via(transport, destination[0])),
         ("Max-Forwards", "70"),
         ("From", f"{name}<sip:{from_user}@{host}>;tag={core.ids()}"),
         ("To", f"<{uri}>"),
         ("Call-ID", call_id),
         ("CSeq", "1 INVITE"),
-        ("Contact", core.contact(transport)),
+        ("Contact", core.contact(transport, destination[0])),
         ("Allow", ALLOW),
         ("Supported", SUPPORTED),
         *core.ua(),
@@ -201,7 +201,9 @@ def _retry_with_credentials(
         return False
     challenges = {**call.challenges, key: (challenge, 0)}
     try:
-        retry = _with_credentials(core, invite, entry.tx.transport, credentials, challenges)
+        retry = _with_credentials(
+            core, invite, entry.tx.transport, credentials, challenges, entry.tx.destination[0]
+        )
     except DigestError as exc:
         log.warning("[%s] cannot answer the challenge: %s", call.call_id, exc)
         return False
@@ -220,6 +222,7 @@ def _with_credentials(
     transport: Transport,
     credentials: Credentials,
     challenges: dict[tuple[bool, str], tuple[Challenge, int]],
+    toward: str,
 ) -> Request:
     """``request`` again (RFC 3261 8.1.3.5): CSeq + 1, a new branch, an answer to each of
     ``challenges``, whose nonce counts it advances.
@@ -233,7 +236,7 @@ def _with_credentials(
     for name, value in request.headers:
         canon = name.lower()
         if canon in ("via", "v"):
-            value = core.via(transport)  # ours is the only Via
+            value = core.via(transport, toward)  # ours is the only Via
         elif canon == "cseq":
             value = f"{number + 1} {method}"
         elif canon in _CREDENTIALS:
@@ -266,6 +269,7 @@ def _retry_bye_with_credentials(
             entry.tx.transport,
             entry.credentials,
             {(proxy, challenge.realm): (challenge, 0)},
+            entry.tx.destination[0],
         )
     except DigestError as exc:
         log.info("[%s] cannot answer the challenge to our BYE: %s", entry.call_id, exc)
@@ -362,18 +366,18 @@ def send_refresh(core: Core, call: Call, dialog: Dialog, now: float) -> None:
         session.refresh_failed(now)  # an INVITE is in progress: try again shortly
         return
     method = "UPDATE" if call.peer_allows_update else "INVITE"
+    host, port, transport = dialog.next_hop(call.transport)
     headers = [
-        ("Contact", core.contact(call.transport)),
+        ("Contact", core.contact(call.transport, host)),
         ("Allow", ALLOW),
         ("Supported", SUPPORTED),
         *SessionTerms(session.interval, "uac").headers(),
         ("Min-SE", str(core.limits.min_se)),
         *core.ua(),
     ]
-    host, port, transport = dialog.next_hop(call.transport)
     request = dialog.create_request(
         method,
-        core.via(transport),
+        core.via(transport, host),
         body=call.local_body if method == "INVITE" else b"",
         content_type=call.local_body_type,
         extra_headers=headers,
@@ -394,7 +398,7 @@ def _ack_and_bye(core: Core, entry: ClientEntry, response: Response, now: float)
     except SipError:
         return
     _ack(core, entry, dialog, hop)
-    bye = dialog.create_request("BYE", core.via(hop[2]), extra_headers=core.ua())
+    bye = dialog.create_request("BYE", core.via(hop[2], hop[0]), extra_headers=core.ua())
     core.start_client(bye, hop[:2], hop[2], entry.call_id, "bye", now)
 
 
@@ -403,7 +407,7 @@ def _ack(core: Core, entry: ClientEntry, dialog: Dialog, hop: tuple[str, int, Tr
     invite = entry.tx.request
     number, _ = parse_cseq(invite.get("CSeq") or "")
     host, port, transport = hop
-    ack = dialog.create_ack(number, core.via(transport))
+    ack = dialog.create_ack(number, core.via(transport, host))
     credentials = [(n, v) for n, v in invite.headers if n.lower() in _CREDENTIALS]
     if credentials:  # the ACK carries the INVITE's credentials (RFC 3261 13.2.2.4)
         ack = Request("ACK", ack.uri, [*ack.headers, *credentials])

@@ -1,5 +1,5 @@
 """The endpoint's UAS side: requests we receive (RFC 3261 8.2, 9.2, 12.2.2, 13.3, 15.1.2;
-RFC 4028 9), and the application's answers to INVITEs and re-INVITEs.
+RFC 4028 9; RFC 3311), and the application's answers to INVITEs, re-INVITEs and UPDATE offers.
 
 Every received request is checked (From/To parse, Require, the transaction table's bound)
 before anything changes; a :class:`~callroster.sip.message.SipError` raised on the way is
@@ -9,7 +9,7 @@ answered through the request's server transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from callroster.sip.core import (
     ALLOW,
@@ -212,13 +212,25 @@ def _on_reinvite(
 def _on_update(
     core: Core, call: Call, dialog: Dialog, tx: ServerTransaction, request: Request, now: float
 ) -> None:
-    """A session refresh by UPDATE (RFC 3311, RFC 4028 9); offers in UPDATE are refused."""
-    if call.refresh_key is not None:
+    """UPDATE (RFC 3311): without a body, a session refresh (RFC 4028 9), answered here; with
+    an offer, a change of media, which the application answers as it does a re-INVITE's
+    (``ReInvite``, then :func:`answer`), the answer in the 200."""
+    if call.refresh_key is not None or call.update_key is not None:
         raise Refused(491, "Request Pending")
     if request.body:
-        raise Refused(488, "Not Acceptable Here", "SDP in UPDATE is not supported")
+        if call.invite_key is not None or call.reinvite_key is not None or dialog.awaiting_ack:
+            # An offer of ours (or theirs) is still open (RFC 3311 5.2).
+            raise Refused(491, "Request Pending")
+        call.session_terms = negotiate_as_uas(request, core.limits.min_se)
+        call.update_key = tx.key
+        call.deadline = now + TIMEOUT
+        core.events.append(ReInvite(call.call_id, request))
+        return
     terms = negotiate_as_uas(request, core.limits.min_se)
-    headers = [("Contact", core.contact(call.transport)), ("Supported", SUPPORTED)]
+    headers = [
+        ("Contact", core.contact(call.transport, call.answer_to[0])),
+        ("Supported", SUPPORTED),
+    ]
     if terms is not None:
         headers += terms.headers()
     core.respond(tx, core.ok(request, extra=headers), now)
@@ -273,8 +285,12 @@ def answer(
     extra_headers: Iterable[tuple[str, str]],
     now: float,
 ) -> None:
-    """Answers a call's pending INVITE or re-INVITE; see ``SipEndpoint.answer``."""
+    """Answers a call's pending INVITE, re-INVITE or UPDATE; see ``SipEndpoint.answer``."""
     call = core.calls.get(call_id)
+    if call is not None and call.update_key is not None and call.dialog is not None:
+        given = _Answer(status, reason, body, content_type, tuple(extra_headers))
+        _answer_update(core, call, call.dialog, given, now)
+        return
     key = None if call is None else call.reinvite_key or call.invite_key
     tx = core.server.get(key) if key is not None else None
     if call is None or call.dialog is None or not isinstance(tx, ServerInviteTransaction):
@@ -283,7 +299,7 @@ def answer(
     dialog, initial = call.dialog, key == call.invite_key
     headers = list(extra_headers)
     if 101 <= status < 300:
-        headers.append(("Contact", core.contact(call.transport)))
+        headers.append(("Contact", core.contact(call.transport, call.answer_to[0])))
     if 200 <= status < 300:
         headers += [("Allow", ALLOW), ("Supported", SUPPORTED)]
         headers += call.session_terms.headers() if call.session_terms else []
@@ -318,3 +334,45 @@ def answer(
     if not initial:
         dialog.refresh_target(tx.request)
     core.renew_session(call, terms, we_are_uac=False, now=now)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    body: bytes
+    content_type: str | None
+    extra_headers: tuple[tuple[str, str], ...]
+
+
+def _answer_update(core: Core, call: Call, dialog: Dialog, answer: _Answer, now: float) -> None:
+    """The answer to an UPDATE's offer: a 2xx carries our answer (and renews the session),
+    anything else refuses the offer and leaves the session as it was."""
+    tx = core.server.get(call.update_key) if call.update_key is not None else None
+    call.update_key = call.deadline = None
+    terms, call.session_terms = call.session_terms, None
+    status, body, content_type = answer.status, answer.body, answer.content_type
+    if tx is None or tx.final or status < 200:
+        return
+    headers = list(answer.extra_headers)
+    if status < 300:
+        headers += [
+            ("Contact", core.contact(call.transport, call.answer_to[0])),
+            ("Supported", SUPPORTED),
+        ]
+        headers += terms.headers() if terms is not None else []
+    response = response_to(
+        tx.request,
+        status,
+        answer.reason,
+        to_tag=dialog.local_tag,
+        extra_headers=headers,
+        body=body if status < 300 else b"",
+        content_type=content_type if status < 300 else None,
+    )
+    core.respond(tx, response, now)
+    if status < 300:
+        if body:
+            call.local_body, call.local_body_type = body, content_type
+        dialog.refresh_target(tx.request)
+        core.renew_session(call, terms, we_are_uac=False, now=now)

@@ -59,9 +59,12 @@ async def test_a_delayed_offer_gets_ours_and_the_caller_joins_with_audio_both_wa
     rig.clock.advance(1.0)
     assert trunk_port.sent == [] and not rig.of(LegJoined)  # nowhere to send yet
     trunk.send(rig.bridge, _ack(trunk, phone_sdp(*trunk.media)))
+    await wait_until(  # the PIN in its URI is checked once the ACK brought the answer
+        lambda: rig.bridge.call_states()[trunk.call_id] is CallState.JOINED, 5, "joining", 0.002
+    )
     assert rig.bridge.call_history(trunk.call_id) == [
         CallState.OFFERED,
-        CallState.ANSWERED,
+        CallState.PIN,
         CallState.JOINED,
     ]
     listener = Phone(2, GUEST_PIN)

@@ -36,6 +36,7 @@ from callroster.conference.events import (
     LegLeft,
     TalkingStarted,
 )
+from callroster.conference.pin_entry import PinState
 from callroster.rtp import g711
 from callroster.sdp.session import parse_sdp
 from callroster.sip.message import Request, Response, parse_message, response_to, serialise
@@ -69,7 +70,7 @@ async def test_a_direct_dial_is_answered_joined_and_leaves_on_bye(rig: Rig) -> N
     phone = Phone(1, GUEST_PIN, caller="+447700900101")
     port = await answered(rig, phone)
     assert not port.closed
-    assert rig.bridge.call_history(phone.call_id) == [CallState.ANSWERED, CallState.JOINED]
+    assert rig.bridge.call_history(phone.call_id) == [CallState.PIN, CallState.JOINED]
     [joined] = rig.of(LegJoined)
     assert joined.conference_id == CONFERENCE and joined.details is not None
     assert joined.details.number == "+447700900101" and joined.details.role == "guest"
@@ -90,8 +91,41 @@ async def test_a_direct_dial_is_answered_joined_and_leaves_on_bye(rig: Rig) -> N
     assert [(e.leg_id, e.reason) for e in rig.of(LegLeft)] == [(joined.leg_id, "hangup")]
 
 
-async def test_a_wrong_pin_in_the_uri_is_not_found(rig: Rig) -> None:
-    phone = Phone(1, "99999999")
+async def test_a_wrong_pin_in_the_uri_is_answered_like_a_right_one_then_asked_for(
+    rig: Rig,
+) -> None:
+    async def shape(phone: Phone) -> tuple[list[int], list[str], int]:
+        """How the bridge answered the phone's INVITE: statuses, header names, m-lines."""
+        phone.dial(rig.bridge)
+        seen: list[Response] = []
+
+        def ok() -> bool:
+            seen.extend(rig.responses(phone.call_id))
+            return any(r.status >= 200 for r in seen)
+
+        await wait_until(ok, 5, "a final answer", 0.002)
+        final = seen[-1]
+        phone.learn(serialise(final))
+        phone.send(rig.bridge, phone.ack())
+        headers = sorted(name.lower() for name, _ in final.headers)
+        return [r.status for r in seen], headers, len(parse_sdp(final.body).media)
+
+    wrong, right = Phone(1, "99999999"), Phone(2, GUEST_PIN)
+    # The same answer to both INVITEs: nothing in it says whether the PIN was right.
+    assert await shape(wrong) == await shape(right)
+    await wait_until(lambda: _state(rig, right) is CallState.JOINED, 5, "joining", 0.002)
+    # Then the wrong one is asked for the PIN (one attempt used), the right one has joined.
+    await wait_until(
+        lambda: rig.bridge.pin_entry_state(wrong.call_id) is PinState.COLLECTING,
+        5,
+        "the wrong PIN to be checked",
+        0.002,
+    )
+    assert _state(rig, wrong) is CallState.PIN
+
+
+async def test_a_uri_that_names_no_pin_and_no_number_of_ours_is_not_found(rig: Rig) -> None:
+    phone = Phone(1, "sales")
     phone.dial(rig.bridge)
     statuses: list[int] = []
 
@@ -205,7 +239,7 @@ async def test_a_dropped_caller_hears_goodbye_then_gets_a_bye(rig: Rig) -> None:
     rig.network.take_sip()
     rig.bridge.control(CONFERENCE, "drop", joined.leg_id)
     assert rig.bridge.call_history(phone.call_id) == [
-        CallState.ANSWERED,
+        CallState.PIN,
         CallState.JOINED,
         CallState.LEAVING,
     ]

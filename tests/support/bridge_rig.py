@@ -15,6 +15,7 @@ from tests.support.waiting import wait_until
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.conference.events import Event
+from callroster.conference.pin_entry import PinState
 from callroster.sdp.session import parse_sdp
 from callroster.sip.message import Request, Response, response_to, serialise
 from callroster.store.conferences import PinMatch
@@ -74,8 +75,8 @@ async def bridge_rig(media_addresses: Sequence[str] = ("127.0.0.1",)) -> AsyncIt
 
 
 async def answered(rig: Rig, phone: Phone) -> FakePort:
-    """Dial in, wait for the 200 OK (the PIN is looked up in a thread), ACK it; the port
-    the bridge said to send media to."""
+    """Dial in, wait for the 200 OK, ACK it, and for a PIN in the URI wait until it has been
+    checked (in a thread, after the answer); the port the bridge said to send media to."""
     phone.dial(rig.bridge)
     found: list[Response] = []
 
@@ -87,6 +88,12 @@ async def answered(rig: Rig, phone: Phone) -> FakePort:
     phone.learn(serialise(found[0]))
     phone.send(rig.bridge, phone.ack())
     answer = parse_sdp(found[0].body)
+    await wait_until(
+        lambda: rig.bridge.pin_entry_state(phone.call_id) is not PinState.CHECKING,
+        5,
+        "the dialled PIN to be checked",
+        interval=0.002,
+    )
     return rig.network.ports[answer.media[0].port]
 
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tests.sip.peers import SippUac
 
 from callroster.bridge.directory import CallAttempt, LegRecord
+from callroster.bridge.pin_guard import GuardEvent
 from callroster.bridge.ports import Address, OnError, Receive
 from callroster.bridge.service import BridgeService
 from callroster.rtp import g711
@@ -128,6 +129,9 @@ class TableDirectory:
         self, leg_id: str, outcome: str, sip_status: int | None, at: dt.datetime
     ) -> None:
         self.writes.append(("call_finished", (leg_id, outcome, sip_status, at)))
+
+    def security_event(self, event: GuardEvent) -> None:
+        self.writes.append(("security_event", (event,)))
 
     def written(self, method: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.writes if name == method]

@@ -29,7 +29,6 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
 from callroster.bridge.ports import RtpPort
 from callroster.bridge.rtp_session import RtpSession
@@ -135,7 +134,8 @@ class Call:
     sdp_version: int = 1
     web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
     offer: SessionDescription | None = None  # ours: we dialled, or the INVITE had no offer
-    admission: Admission | None = None  # what the PIN in the URI opens (delayed offer: later)
+    dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
+    source: str = ""  # the host its INVITE came from, for the PIN guard (bridge/pin_guard.py)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
     sip_status: int | None = None  # dial-out: the final failure status, if one came

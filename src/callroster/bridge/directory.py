@@ -10,6 +10,7 @@ from typing import Protocol
 
 from callroster.accounts.actor import system
 from callroster.bridge.admission import Admission
+from callroster.bridge.pin_guard import GuardEvent, network_of
 from callroster.privacy import normalise
 from callroster.privacy.directory import Directory
 from callroster.store.conferences import PinMatch
@@ -56,6 +57,10 @@ class ConferenceDirectory(Protocol):
     def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None: ...
 
     def call_started(self, attempt: CallAttempt) -> None: ...
+
+    def security_event(self, event: GuardEvent) -> None:
+        """PIN guessing: a source blocked, or the system-wide alarm raised (audit log)."""
+        ...
 
     def call_answered(self, leg_id: str, at: dt.datetime) -> None: ...
 
@@ -118,6 +123,12 @@ class StoreDirectory:
 
     def leg_renamed(self, leg_id: str, name: str | None, source: str | None) -> None:
         self._store.conferences.set_leg_name(self._actor, leg_id, name, source)
+
+    def security_event(self, event: GuardEvent) -> None:
+        subject = "system" if event.source is None else f"network:{network_of(event.source)}"
+        self._store.conferences.record_security_event(
+            self._actor, f"pin_guard.{event.kind}", subject
+        )
 
     # -- call detail records (outbound) ---------------------------------------------------
     def call_started(self, attempt: CallAttempt) -> None:

@@ -13,6 +13,7 @@ from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import caller_id
 from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.directory import ConferenceDirectory
+from callroster.bridge.pin_guard import PinGuard, network_of
 from callroster.bridge.ports import RtpPort, family_of
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class Inbound:
-    def __init__(self, shared: Shared, directory: ConferenceDirectory) -> None:
+    def __init__(self, shared: Shared, directory: ConferenceDirectory, guard: PinGuard) -> None:
         self._calls = shared.calls
         self._rooms = shared.rooms
         self._signalling = shared.signalling
@@ -44,23 +45,30 @@ class Inbound:
         self._advertised = shared.advertised
         self._default_family = shared.default_family
         self._directory = directory
+        self._guard = guard
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
 
     # -- a new call -----------------------------------------------------------------------
-    def incoming(self, call_id: str, request: Request) -> None:
-        self._tasks.spawn(self._route(call_id, request))
+    def incoming(self, call_id: str, request: Request, source: str) -> None:
+        """A new INVITE from host ``source``."""
+        if self._guard.blocked(source, self._clock.time()):
+            # Guessing PINs from there: refused whatever it dialled, so no oracle either.
+            log.info("[%s] refused: its source is blocked for PIN guessing", call_id)
+            self._refuse(call_id, 403, "Forbidden")
+            return
+        self._tasks.spawn(self._route(call_id, request, source))
 
     def abandoned(self, call_id: str) -> None:
         """CANCEL (or a time-out) for a call that may still be being looked up."""
         if call_id in self._routing:
             self._abandoned.add(call_id)
 
-    async def _route(self, call_id: str, request: Request) -> None:
+    async def _route(self, call_id: str, request: Request, source: str) -> None:
         """Decide where an INVITE goes, open its media, answer it."""
         self._routing.add(call_id)
         try:
-            await self._route_call(call_id, request)
+            await self._route_call(call_id, request, source)
         finally:
             self._routing.discard(call_id)
             self._abandoned.discard(call_id)
@@ -79,16 +87,17 @@ class Inbound:
             call_id, error.code, error.reason, extra_headers=[("Warning", warning)]
         )
 
-    async def _route_call(self, call_id: str, request: Request) -> None:
+    async def _route_call(self, call_id: str, request: Request, source: str) -> None:
         try:
             user = parse_uri(request.uri).user or ""
         except ValueError:
             user = ""
-        match: Admission | None = None
         is_dial_in = bool(user) and await asyncio.to_thread(self._directory.is_dial_in_number, user)
-        if not is_dial_in and user.isdigit():
-            match = await asyncio.to_thread(self._directory.open_with_pin, user)
-        if not is_dial_in and match is None:
+        # A PIN dialled directly is not looked up here: right or wrong, the call is answered
+        # the same way and the PIN checked afterwards, as if keyed (so the answer to the
+        # INVITE tells a guesser nothing; bridge/pin_guard.py paces the checks).
+        dialled = user if not is_dial_in and user.isdigit() else None
+        if not is_dial_in and dialled is None:
             self._refuse(call_id, 404, "Not Found")
             return
         offer: SessionDescription | None = None  # none: a delayed offer (RFC 3261 13.2.1)
@@ -113,7 +122,7 @@ class Inbound:
             port.close()
             return
         if offer is None:
-            self._offer(call_id, request, leg_id, port, local_port, match)
+            self._offer(call_id, request, leg_id, port, local_port, dialled, source)
             return
         negotiated = self._negotiate(offer, local_port, 1, family)
         rtp = RtpSession(
@@ -137,17 +146,20 @@ class Inbound:
             rtp=rtp,
             port=port,
             local_port=local_port,
-            state=CallState.ANSWERED if match is not None else CallState.PIN,
+            state=CallState.PIN,
             family=family,
+            dialled_pin=dialled,
+            source=source,
         )
         self._calls.add(call)
         self._answer_with(call_id, negotiated.answer)
         self._signalling.pump()
-        if match is not None:
-            self._join(call, match)
-        else:
-            call.pin = PinEntry(self._clock.time())
-            self._apply_pin_effects(call)
+        self._ask_for_pin(call)
+
+    def _ask_for_pin(self, call: Call) -> None:
+        """Into PIN entry: check the dialled PIN, or prompt for one."""
+        call.pin = PinEntry(self._clock.time(), dialled=call.dialled_pin)
+        self._apply_pin_effects(call)
 
     def _offer(
         self,
@@ -156,7 +168,8 @@ class Inbound:
         leg_id: str,
         port: RtpPort,
         local_port: int,
-        match: Admission | None,
+        dialled: str | None,
+        source: str,
     ) -> None:
         """An INVITE without SDP: our 200 carries the offer; nothing is sent, and nobody is
         admitted or prompted, until the ACK brings the answer (:meth:`acknowledged`)."""
@@ -187,7 +200,8 @@ class Inbound:
             state=CallState.OFFERED,
             family=self._default_family,
             offer=ours,
-            admission=match,
+            dialled_pin=dialled,
+            source=source,
         )
         self._calls.add(call)
         self._answer_with(call_id, ours)
@@ -209,13 +223,8 @@ class Inbound:
             self._rooms.hang_up(call, "failed")
             return
         call.rtp.follow(negotiated)
-        if call.admission is not None:
-            call.fire(CallTrigger.ANSWER)
-            self._join(call, call.admission)
-        else:
-            call.fire(CallTrigger.PROMPT)
-            call.pin = PinEntry(self._clock.time())
-            self._apply_pin_effects(call)
+        call.fire(CallTrigger.PROMPT)
+        self._ask_for_pin(call)
 
     def _answer_with(self, call_id: str, sdp: SessionDescription) -> None:
         """200 OK carrying our SDP (an answer, or the offer of a session refresh)."""
@@ -316,19 +325,46 @@ class Inbound:
                 call.prompts.interrupt()
                 call.prompts.say(effect.prompts)
             elif isinstance(effect, CheckPin):
-                self._tasks.spawn(self._check_pin(call, effect.digits))
+                self._check_when_allowed(call, effect.digits)
             elif isinstance(effect, GiveUp):
                 self._rooms.farewell(call)
 
+    def _check_when_allowed(self, call: Call, digits: str) -> None:
+        """The PIN check, in the slot the guard gives this caller's source (now, unless it
+        or the system is guessing); the caller hears nothing new meanwhile."""
+        now = self._clock.time()
+        at = self._guard.slot(call.source, now)
+        if at <= now:
+            self._tasks.spawn(self._check_pin(call, digits))
+        else:
+            self._clock.call_at(at, lambda: self._tasks.spawn(self._check_pin(call, digits)))
+
     async def _check_pin(self, call: Call, digits: str) -> None:
+        if call.state is not CallState.PIN or call.pin is None:
+            return  # gone (or hung up) while waiting for its turn
         match = await asyncio.to_thread(self._directory.open_with_pin, digits)
+        now = self._clock.time()
+        self._guard.outcome(call.source, match is not None, now)
+        self._report_guard_events()
         if call.state is not CallState.PIN or call.pin is None:
             return
-        call.pin.result(match is not None, self._clock.time())
+        call.pin.result(match is not None, now)
         if match is not None:
             self._join(call, match)
         else:
             self._apply_pin_effects(call)
+
+    def _report_guard_events(self) -> None:
+        """Blocks and alarms: logged, and written to the audit log (in a thread)."""
+        events, self._guard.events = self._guard.events, []
+        for event in events:
+            log.warning(
+                "PIN guessing: %s (%d failures)%s",
+                event.kind,
+                event.failures,
+                "" if event.source is None else f" from {network_of(event.source)}",
+            )
+            self._tasks.spawn(asyncio.to_thread(self._directory.security_event, event))
 
     # -- joining --------------------------------------------------------------------------
     def _join(self, call: Call, match: Admission) -> None:

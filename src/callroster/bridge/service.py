@@ -35,6 +35,7 @@ from callroster.bridge.errors import NotInProgress
 from callroster.bridge.inbound import Inbound
 from callroster.bridge.media_tick import MediaTick, TickStats, count_send_failure
 from callroster.bridge.outbound import Outbound
+from callroster.bridge.pin_guard import PinGuard
 from callroster.bridge.ports import Network, OnError, Receive, family_of
 from callroster.bridge.recorder import Recorder
 from callroster.bridge.rooms import Room, Rooms
@@ -88,6 +89,7 @@ class BridgeService:
         advertised_address: str | None = None,
         clock: Clock | None = None,
         network: Network | None = None,
+        pin_guard: PinGuard | None = None,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
@@ -104,6 +106,7 @@ class BridgeService:
         self._recorder = Recorder(directory, bus)
         self._tasks = BackgroundTasks("bridge")
         self._started: _Parts | None = None
+        self.pin_guard = pin_guard or PinGuard()  # paces PIN checks (bridge/pin_guard.py)
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(
@@ -141,7 +144,7 @@ class BridgeService:
         self._started = _Parts(
             signalling,
             rooms,
-            Inbound(shared, self._directory),
+            Inbound(shared, self._directory, self.pin_guard),
             Outbound(shared, self._recorder),
             WebLegs(self._calls, rooms, clock),
             media,
@@ -211,7 +214,7 @@ class BridgeService:
         parts = self._parts
         inbound, outbound = parts.inbound, parts.outbound
         if isinstance(event, sip_events.IncomingCall):
-            inbound.incoming(event.call_id, event.request)
+            inbound.incoming(event.call_id, event.request, event.source[0])
         elif isinstance(event, sip_events.CallEnded | sip_events.CallCancelled):
             call = self._calls.get(event.call_id)
             if call is not None:

@@ -52,7 +52,10 @@ class PinEntry:
         max_attempts: int = 3,
         digit_timeout: float = 10.0,
         max_silent_prompts: int = 3,
+        dialled: str | None = None,
     ) -> None:
+        """Starts by asking for the PIN; or, with ``dialled`` (a PIN in the request URI),
+        by checking it, as if it had been keyed: a wrong one is then asked for again."""
         self.state = PinState.COLLECTING
         self.attempts = 0
         self._digits = ""
@@ -63,6 +66,10 @@ class PinEntry:
         self._silent_prompts = 1
         self._deadline: float | None = now + digit_timeout
         self._effects: list[PinEffect] = [Say(("welcome", "enter_pin"))]
+        if dialled is not None:
+            self._effects = []
+            self._digits = dialled
+            self._submit()
 
     def effects(self) -> list[PinEffect]:
         drained, self._effects = self._effects, []

@@ -337,6 +337,11 @@ class ConferenceRepository(Repository):
             self._audit.record(session, actor, "leg.create", f"leg:{leg_id}", conference.account_id)
         return leg_id
 
+    def record_security_event(self, actor: Actor, action: str, subject: str) -> None:
+        """An audit entry for a defence that acted (e.g. a PIN guesser blocked); no account's."""
+        with self._sessions.begin() as session:
+            self._audit.record(session, actor, action, subject, None)
+
     def set_leg_status(self, actor: Actor, leg_id: str, status: str, *, left: bool = False) -> None:
         with self._sessions.begin() as session:
             row = session.get(Leg, leg_id)

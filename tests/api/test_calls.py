@@ -22,6 +22,7 @@ from callroster.accounts.actor import Role, operator_cli
 from callroster.api.calls import call_log, crm_reporter
 from callroster.app import create_app
 from callroster.bridge.click_to_call import CallSummary
+from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
 
 pytestmark = pytest.mark.interop
@@ -106,7 +107,9 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
     assert secret is not None
     async with serving(Receiver(secret.encode(), script=[Reply(500), Reply(200)])) as crm:
         harness.store.accounts.set_crm_webhook(OPERATOR, harness.demo.account_id, crm.url, secret)
-        sender = WebhookSender(base_delay=0.05, jitter=0.0)
+        # The CRM listens on 127.0.0.1: as where the operator allows private targets.
+        loopback_allowed = DestinationPolicy(allow_private=True)
+        sender = WebhookSender(base_delay=0.05, jitter=0.0, destinations=loopback_allowed)
         crm_reporter(harness.store, sender)(summary, notes)
         await wait_until(lambda: crm.processed, 5, "the CRM's delivery")
         await sender.aclose()

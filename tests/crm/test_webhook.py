@@ -1,6 +1,8 @@
 """Delivering click-to-call logs to a real receiver on 127.0.0.1: signed, retried with
-backoff on 5xx, 408, 429 and dead receivers, stopped by other 4xx, once per event, and never
-logging the payload or the URL."""
+backoff on 5xx, 408, 429 and dead receivers, stopped by other 4xx and redirects, once per
+event, and never logging the payload or the URL. The receiver is on loopback, so these
+senders run as for an operator who allows private targets; without that, the same receiver
+is refused before any packet is sent."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tests.crm.receiver import Receiver, Reply, closed_port, serving
+from tests.support.trap import trapping
 from tests.support.waiting import wait_until
 
+from callroster.crm.destination import DestinationPolicy
 from callroster.crm.signing import verify
 from callroster.crm.webhook import DeliveryResult, WebhookSender, WebhookTarget
 
@@ -29,6 +33,8 @@ PAYLOAD = {
     "outcome": "answered",
 }
 PERSONAL = ["+447700900461", "447700900461", "Marguerite", "Halvorsen renewal"]
+# The operator's crm_allow_private_targets, on: the receivers here listen on 127.0.0.1.
+LOOPBACK_ALLOWED = DestinationPolicy(allow_private=True)
 
 
 class Sleeps:
@@ -44,6 +50,7 @@ class Sleeps:
 
 def _sender(sleeps: Sleeps, **options: object) -> WebhookSender:
     options.setdefault("jitter", 0.0)
+    options.setdefault("destinations", LOOPBACK_ALLOWED)
     return WebhookSender(sleep=sleeps, **options)  # type: ignore[arg-type]
 
 
@@ -95,17 +102,42 @@ async def test_two_500s_then_200_make_three_attempts_with_one_key_and_one_event(
     assert sleeps.delays == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422, 301])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422, 301, 302, 307, 308])
 async def test_other_4xx_and_redirects_stop_at_once(status: int) -> None:
-    headers = {"Location": "http://127.0.0.1:9/elsewhere"} if status == 301 else {}
-    async with serving(Receiver(SECRET, [Reply(status, headers)])) as receiver:
-        sleeps = Sleeps()
-        sender = _sender(sleeps)
-        result = await sender.deliver(WebhookTarget(receiver.url, SECRET), EVENT, PAYLOAD)
-        await sender.aclose()
+    with trapping() as trap:
+        # A redirect to where the sender must not go (here a listener that counts arrivals).
+        headers = {"Location": f"http://{trap.authority}/elsewhere"} if status < 400 else {}
+        async with serving(Receiver(SECRET, [Reply(status, headers)])) as receiver:
+            sleeps = Sleeps()
+            sender = _sender(sleeps)
+            result = await sender.deliver(WebhookTarget(receiver.url, SECRET), EVENT, PAYLOAD)
+            await sender.aclose()
+        assert trap.reached == 0
+        trap.prove_reachable()
     assert result == DeliveryResult(False, 1, status, f"HTTP {status}")
     assert len(receiver.requests) == 1 and receiver.processed == []
     assert sleeps.delays == []
+
+
+async def test_a_loopback_receiver_is_refused_unless_the_operator_allows_private_targets(
+    receiver: Receiver,
+) -> None:
+    """A URL stored before the rule (or past it) is still refused when the sender connects:
+    at once, without retrying, and nothing reaches the receiver."""
+    sleeps = Sleeps()
+    for url in (receiver.url, f"http://localhost:{receiver.port}/hooks/calls"):
+        sender = _sender(sleeps, destinations=DestinationPolicy())
+        result = await sender.deliver(WebhookTarget(url, SECRET), EVENT, PAYLOAD)
+        await sender.aclose()
+        assert not result.delivered and (result.attempts, result.last_status) == (1, None)
+        assert result.error is not None and result.error.startswith("refused: ")
+        assert "a loopback address" in result.error and str(receiver.port) not in result.error
+    assert receiver.requests == [] and sleeps.delays == []
+    # The positive control: the same sender, where the operator allows private targets.
+    allowed = _sender(sleeps)
+    assert (await allowed.deliver(WebhookTarget(receiver.url, SECRET), EVENT, PAYLOAD)).delivered
+    await allowed.aclose()
+    assert len(receiver.requests) == 1
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -136,7 +168,7 @@ async def test_a_receiver_that_is_down_is_tried_max_attempts_times_with_backoff(
 
 async def test_jitter_only_lengthens_each_wait_by_up_to_a_tenth() -> None:
     sleeps = Sleeps()
-    sender = WebhookSender(sleep=sleeps)
+    sender = WebhookSender(sleep=sleeps, destinations=LOOPBACK_ALLOWED)
     target = WebhookTarget(f"http://127.0.0.1:{closed_port()}/", SECRET)
     await sender.deliver(target, EVENT, PAYLOAD)
     await sender.aclose()
@@ -247,7 +279,7 @@ async def test_aclose_drops_what_is_still_pending(caplog: pytest.LogCaptureFixtu
         retrying.set()
         await never.wait()
 
-    sender = WebhookSender(sleep=sleep_forever)
+    sender = WebhookSender(sleep=sleep_forever, destinations=LOOPBACK_ALLOWED)
     target = WebhookTarget(f"http://127.0.0.1:{closed_port()}/", SECRET)
     task = sender.schedule(target, EVENT, PAYLOAD)
     await asyncio.wait_for(retrying.wait(), 5)  # the first attempt is refused; it waits to retry

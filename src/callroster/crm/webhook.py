@@ -17,6 +17,9 @@ Outcomes of one attempt:
   answer (seconds or an HTTP date) is honoured instead, up to ``max_retry_after`` (60 s).
 - Any other answer (other 4xx, and 3xx: redirects are not followed, because the signature
   and the personal data are meant for the configured URL only): a permanent failure, stop.
+- A host the destination policy refuses (``crm.destination``: loopback, private, link-local
+  and the like, checked on the addresses at connect time by ``crm.transport``): a permanent
+  failure, stop; nothing was sent.
 
 **Limitation:** retries live in this process's memory. A restart loses every webhook not yet
 delivered; nothing is written down. A durable outbox (a table the sender drains, so delivery
@@ -42,11 +45,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from callroster import __version__
+from callroster.crm.destination import DestinationPolicy, ForbiddenDestinationError
 from callroster.crm.signing import sign
 from callroster.crm.target import WebhookTarget, check_url
+from callroster.crm.transport import guarded_client
 
 __all__ = ["DeliveryResult", "WebhookSender", "WebhookTarget"]
 
@@ -155,7 +161,10 @@ class WebhookSender:
         sleep: how to wait; tests pass one that returns at once and records the delays.
         clock: the Unix time, for signatures and ``Retry-After`` dates.
         rng: a random number in [0, 1), for jitter.
-        client: an httpx client to send with; by default the sender makes (and closes) one.
+        destinations: where webhooks may go (by default public addresses only, looked up
+            with the system's resolver); every connection is checked by it.
+        network: what opens a connection once the address is checked (httpcore's own
+            backend); tests give one that reaches loopback only.
     """
 
     def __init__(
@@ -170,7 +179,8 @@ class WebhookSender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
-        client: httpx.AsyncClient | None = None,
+        destinations: DestinationPolicy | None = None,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -187,8 +197,9 @@ class WebhookSender:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
-        self._client = client
-        self._owns_client = client is None
+        self._destinations = destinations or DestinationPolicy()
+        self._network = network
+        self._client: httpx.AsyncClient | None = None
         # Scheduled deliveries, held so the event loop's weak references are not the only
         # ones (an unreferenced task may be garbage-collected mid-flight).
         self._tasks: set[asyncio.Task[DeliveryResult]] = set()
@@ -239,13 +250,13 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         """Cancel scheduled deliveries (they are lost: see the module docstring) and close
-        the client if the sender made it."""
+        the client."""
         for task in list(self._tasks):
             log.warning("CRM webhook %s dropped undelivered at shutdown", _event_of(task))
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._owns_client and self._client is not None:
+        if self._client is not None:
             await self._client.aclose()
             self._client = None
 
@@ -281,6 +292,8 @@ class WebhookSender:
             try:
                 async with asyncio.timeout(self.timeout):
                     status, retry_after_header = await self._post(target, event_id, body)
+            except ForbiddenDestinationError as exc:
+                return DeliveryResult(False, attempt, None, f"refused: {exc}")
             except (TimeoutError, httpx.TimeoutException):
                 error = f"timed out after {self.timeout:g} s"
             except (httpx.HTTPError, OSError) as exc:
@@ -326,14 +339,14 @@ class WebhookSender:
             EVENT_ID_HEADER: event_id,
         }
         # The body of the answer is never read: only its status and headers matter.
-        async with self._http().stream("POST", target.url, content=body, headers=headers) as r:
-            return r.status_code, r.headers.get("retry-after")
+        async with self._http().stream(
+            "POST", target.url, content=body, headers=headers, follow_redirects=False
+        ) as answer:
+            return answer.status_code, answer.headers.get("retry-after")
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout), follow_redirects=False
-            )
+            self._client = guarded_client(self._destinations, self.timeout, network=self._network)
         return self._client
 
 

@@ -342,6 +342,9 @@ class Inbound:
     async def _check_pin(self, call: Call, digits: str) -> None:
         if call.state is not CallState.PIN or call.pin is None:
             return  # gone (or hung up) while waiting for its turn
+        if self._guard.blocked(call.source, self._clock.time()):
+            self._rooms.hang_up(call, "failed")  # blocked while it waited: no answer now
+            return
         match = await asyncio.to_thread(self._directory.open_with_pin, digits)
         now = self._clock.time()
         self._guard.outcome(call.source, match is not None, now)

@@ -21,7 +21,9 @@ from fastapi.staticfiles import StaticFiles
 
 from callroster import __version__
 from callroster.api.account import router as account_router
+from callroster.api.body_limit import DEFAULT_LIMIT, BodyLimit, RouteLimit
 from callroster.api.calls import router as calls_router
+from callroster.api.contacts import MAX_UPLOAD as MAX_CONTACT_LIST
 from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
@@ -30,6 +32,7 @@ from callroster.api.live import router as live_router
 from callroster.api.operator import router as operator_router
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
+from callroster.api.web_join import MAX_OFFER
 from callroster.api.web_join import router as web_join_router
 from callroster.bridge.directory import StoreDirectory
 from callroster.config import Settings
@@ -48,6 +51,12 @@ from callroster.web.signin import router as signin_router
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("web") / "static"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Every request body may hold DEFAULT_LIMIT (64 KiB) at most; these routes need more.
+BODY_LIMITS = (
+    RouteLimit("POST", "/api/v1/contacts", MAX_CONTACT_LIST),  # a contact list: 2 MiB
+    # A browser's offer of up to 64 Ki characters, its line ends escaped in JSON, and a name.
+    RouteLimit("POST", "/api/v1/conferences/{conference_id}/web-legs", 2 * MAX_OFFER),
+)
 
 
 def create_app(
@@ -70,6 +79,7 @@ def create_app(
         app.state.click_to_call = services.click_to_call
         app.state.call_reporter = services.call_reporter
     install_error_answers(app)
+    app.add_middleware(BodyLimit, default=DEFAULT_LIMIT, routes=BODY_LIMITS)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -243,6 +253,28 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
     return lifespan
 
 
+def web_server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings for the web app.
+
+    ``X-Forwarded-For`` (and ``-Proto``) are believed only from the ``trusted_proxies`` the
+    operator names; by default from nobody, so the address a route sees (sign-in lock-out,
+    per-address limits, the audit log) is always the connection's. uvicorn's own default would
+    believe any process on the machine (127.0.0.1)."""
+    trusted = settings.trusted_proxy_list
+    # No per-message compression: each connection would keep its own zlib state and
+    # compress every roster message again (measured: p99 0.65 s instead of 2.4 s at 1,000
+    # watchers); roster messages are a few hundred bytes.
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        ws_per_message_deflate=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
+
+
 async def serve(
     store: Store,
     settings: Settings,
@@ -253,13 +285,7 @@ async def serve(
     directory = StoreDirectory(store, third_party_directory(settings))
     services = build_services(store, settings, directory)
     app = create_app(store, settings, services, running(services, store, settings, sockets))
-    # No per-message compression: each connection would keep its own zlib state and
-    # compress every roster message again (measured: p99 0.65 s instead of 2.4 s at 1,000
-    # watchers); roster messages are a few hundred bytes.
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, ws_per_message_deflate=False
-    )
-    server = _Server(config)
+    server = _Server(web_server_config(app, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="Where the audit log's head is anchored, outside the database; "
         "default <data>/audit.anchor",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of the reverse proxies whose "
+        "X-Forwarded-For is believed; empty: nobody's, the connection's address counts",
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -90,6 +95,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"two IPv{address.version} addresses in {value!r}; one of each")
             families.add(address.version)
         return ",".join(part.strip() for part in value.split(","))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or network: {part!r}") from exc
+        return ",".join(parts)
 
     @field_validator("database_url")
     @classmethod
@@ -117,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def dial_out_blocked_prefixes(self) -> list[str]:
         return [p.strip() for p in self.dial_out_blocked.split(",") if p.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return self.trusted_proxies.split(",") if self.trusted_proxies else []
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +52,18 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_service(data: Path, *, demo: bool = True) -> Iterator[RunningService]:
+def running_service(
+    data: Path, *, demo: bool = True, settings: Mapping[str, str] | None = None
+) -> Iterator[RunningService]:
+    """``settings`` are given as the environment would (``{"trusted_proxies": "127.0.0.1"}``
+    becomes ``CALLROSTER_TRUSTED_PROXIES``)."""
+    env = clean_env() | {f"CALLROSTER_{k.upper()}": v for k, v in (settings or {}).items()}
     args = ["serve", "--data", str(data), "--sip-port", "0", "--http-port", "0"]
     if demo:
         args.append("--demo")
     # Forked from the warm CLI helper (tests/support/cli.py): the same command and process
     # of its own, without 1.7 s of imports per start.
-    proc = cli_runner().spawn(args, clean_env(), data.parent / f"{data.name}-serve")
+    proc = cli_runner().spawn(args, env, data.parent / f"{data.name}-serve")
     try:
         wait_until_sync(
             lambda: "Ctrl-C" in proc.stdout_path.read_text() or proc.poll() is not None,

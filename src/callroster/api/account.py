@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.store.models import AuditEntry
 
-router = APIRouter(prefix="/api/v1/account", tags=["account"])
+router = APIRouter(prefix="/api/v1/account", tags=["account"], route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 NO_STORE = {"Cache-Control": "no-store"}
 Scope = Literal["roster:read", "legs:control", "recordings:read", "admin"]

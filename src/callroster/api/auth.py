@@ -24,6 +24,9 @@ from callroster.store.tokens import PREFIX as TOKEN_PREFIX
 from callroster.store.tokens import TokenPrincipal
 
 SESSION_COOKIE = "callroster_session"
+# Where a request keeps who its credential was found to be (its ASGI scope).
+_KNOWN_CALLER = "callroster.caller"
+_KNOWN_OPERATOR = "callroster.operator"
 CSRF_HEADER = "x-csrf-token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # What a signed-in browser may do: everything its user's role allows.
@@ -126,7 +129,18 @@ def caller_for_credential(store: Store, credential: str, source: str, reason: st
 
 
 def authenticated(request: Request) -> Caller:
-    """The caller behind a bearer token or, without one, behind the session cookie."""
+    """The caller behind a bearer token or, without one, behind the session cookie. Found
+    once per request and kept on it: ``api/credentials_first.py`` asks before the body is
+    read, FastAPI again when it solves the route's dependencies."""
+    known = request.scope.get(_KNOWN_CALLER)
+    if isinstance(known, Caller):
+        return known
+    caller = _authenticate(request)
+    request.scope[_KNOWN_CALLER] = caller
+    return caller
+
+
+def _authenticate(request: Request) -> Caller:
     token = bearer_token(request.headers)
     source = request.client.host if request.client else "unknown"
     if token is None:
@@ -173,7 +187,17 @@ def authenticated(request: Request) -> Caller:
 
 def operator(request: Request) -> Actor:
     """The platform's operator behind an operator token (``cro_…``): 401 without a token or
-    with one that is not live, 403 for any other valid credential (users, guests)."""
+    with one that is not live, 403 for any other valid credential (users, guests). Found
+    once per request, as ``authenticated``."""
+    known = request.scope.get(_KNOWN_OPERATOR)
+    if isinstance(known, Actor):
+        return known
+    actor = _operator(request)
+    request.scope[_KNOWN_OPERATOR] = actor
+    return actor
+
+
+def _operator(request: Request) -> Actor:
     token = bearer_token(request.headers)
     source = request.client.host if request.client else "unknown"
     reason = f"{request.method} {request.url.path}"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from callroster.accounts.actor import Role, system
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.dial_out import callable_number, route_target
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
 from callroster.bridge.dial_target import DialTarget
@@ -26,7 +27,7 @@ from callroster.crm.webhook import WebhookSender
 from callroster.store.store import Store
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 CallReporter = Callable[[CallSummary, str], None]
 

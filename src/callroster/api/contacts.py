@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.privacy.contact_import import ImportError_, parse_csv, parse_vcard
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 MAX_UPLOAD = 2 * 1024 * 1024
 
 

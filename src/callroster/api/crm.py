@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
 
-router = APIRouter(prefix="/api/v1", tags=["crm"])
+router = APIRouter(prefix="/api/v1", tags=["crm"], route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 PATH = "/account/crm-webhook"
 NO_STORE = {"Cache-Control": "no-store"}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from callroster.accounts.actor import system
 from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
 from callroster.api.rate_limit import SlidingWindow
 from callroster.api.routes import authorised_conference
@@ -29,7 +30,7 @@ from callroster.sip.digest import Credentials
 from callroster.store.conferences import PinMatch
 from callroster.store.store import Store
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 WINDOW_S = 600.0
 

@@ -30,6 +30,7 @@ from callroster.api.auth import (
     store_of,
     websocket_session,
 )
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
 from callroster.api.routes import authorised_conference
 from callroster.conference.conference import ConferenceError
@@ -38,7 +39,7 @@ from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 
 

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from callroster.accounts.actor import Actor
 from callroster.api.account import AuditEntryOut, audit_out
 from callroster.api.auth import operator, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
 from callroster.store.trunks import MAX_SECRET_LENGTH, URI_FORM, TrunkView
 
-router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
+router = APIRouter(prefix="/api/v1/operator", tags=["operator"], route_class=CredentialsFirst)
 OperatorDep = Annotated[Actor, Depends(operator)]
 
 

@@ -9,11 +9,12 @@ from pydantic import BaseModel
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callroster.accounts.actor import Role
 from callroster.api.account import administered_account
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN, answering
 from callroster.api.routes import authorised_conference
 from callroster.errors import NotFoundError
@@ -30,7 +31,7 @@ from callroster.store.accounts import UserView
 from callroster.store.store import Store
 from callroster.store.user_admin import ConferenceHistory, UserSummary
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 RoleName = Literal["administrator", "host", "delegate"]
 

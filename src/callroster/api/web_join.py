@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
 from callroster.api.routes import authorised_conference
 from callroster.bridge.errors import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 MAX_OFFER = 64 * 1024
 

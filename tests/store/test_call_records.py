@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from tests.conftest import FakeClock
-from tests.store.raw_bytes import clear_forms, raw_views
+from tests.store.raw_bytes import assert_found_when_planted, clear_forms, raw_views
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.config import Settings
@@ -168,6 +168,9 @@ def test_the_number_is_encrypted_under_the_account_key_with_a_blind_index(
     store.accounts.shred_account(OPERATOR, call.account_id)
     with pytest.raises(DataKeyDestroyedError):
         store.call_records.for_account(OPERATOR, call.account_id)
+    store.close()
+    # The positive control: the same search finds the number once it is there.
+    assert_found_when_planted(settings, request, NUMBER)
 
 
 def test_only_the_accounts_administrators_and_operators_read_its_history(

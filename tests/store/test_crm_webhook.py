@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from tests.store.raw_bytes import clear_forms, raw_views
+from tests.store.raw_bytes import assert_found_when_planted, clear_forms, raw_views
 
 from callroster.accounts.actor import Actor, Role, operator_cli, system
 from callroster.config import Settings
@@ -133,6 +133,8 @@ def test_url_and_secret_are_not_in_the_database_in_clear(
     # The ciphertext is what is there (so the search above looked in the right place).
     for blob in (row.url_enc, row.secret_enc):
         assert any(blob.hex().encode() in raw or blob in raw for raw in views)
+    # The positive control: the same search finds the URL, token and secret once there.
+    assert_found_when_planted(settings, request, URL, TOKEN, generated)
 
 
 def test_cleared_ciphertext_does_not_linger(
@@ -146,7 +148,10 @@ def test_cleared_ciphertext_does_not_linger(
     store.close()
     for raw in raw_views(settings, request):
         for blob in (row.url_enc, row.secret_enc):
-            assert blob not in raw and blob.hex().encode() not in raw
+            for form in clear_forms(blob):
+                assert form not in raw
+    # The positive control: the same search finds the ciphertexts once they are there.
+    assert_found_when_planted(settings, request, row.url_enc, row.secret_enc)
 
 
 def test_ciphertext_moved_to_another_account_does_not_decrypt(store: Store) -> None:

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 from tests.conftest import FakeClock
-from tests.store.raw_bytes import clear_forms, raw_views
+from tests.store.raw_bytes import assert_found_when_planted, clear_forms, raw_views
 
 from callroster.accounts import session_policy, totp
 from callroster.accounts.actor import Actor, Role, operator_cli
@@ -105,6 +105,8 @@ def _nowhere_in_clear(
     for needle in needles:
         for form in clear_forms(needle):
             assert not any(form in view for view in views), needle
+    # The positive control: the same search finds each of them once it is there.
+    assert_found_when_planted(settings, request, *needles)
 
 
 def test_the_token_is_not_stored_only_its_digest(

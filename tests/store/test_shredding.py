@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from tests.store.raw_bytes import clear_forms, raw_views
+from tests.store.raw_bytes import assert_found_when_planted, clear_forms, raw_views
 
 from callroster.accounts.actor import Role, operator_cli
 from callroster.config import Settings
@@ -78,6 +78,10 @@ def test_shredding_makes_personal_data_unreadable(
     with pytest.raises(DecryptionError):
         FieldCipher(account_id, b"\x00" * 32).decrypt("users.phone", phone_blob)
     assert store.audit.entries(account_id, limit=1)[0].action == "account.shred"
+    store.close()
+    # The positive control: the same searches find the number, the name and the wrapped key
+    # once they are there.
+    assert_found_when_planted(settings, request, NUMBER, NAME, wrapped)
 
 
 def test_shredding_one_account_leaves_others_readable(store: Store) -> None:

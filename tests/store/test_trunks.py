@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from tests.store.raw_bytes import clear_forms, raw_views
+from tests.store.raw_bytes import assert_found_when_planted, clear_forms, raw_views
 
 from callroster.accounts.actor import Actor, Role, operator_cli, system
 from callroster.config import Settings
@@ -174,6 +174,8 @@ def test_the_password_is_not_in_the_database_in_clear(
             assert form not in raw
     # The ciphertext is what is there (so the search above looked in the right place).
     assert any(row.password_enc.hex().encode() in raw or row.password_enc in raw for raw in views)
+    # The positive control: the same search finds the password once it is there.
+    assert_found_when_planted(settings, request, PASSWORD)
 
 
 def test_a_password_moved_to_another_trunk_does_not_decrypt(store: Store) -> None:

@@ -9,19 +9,29 @@ again gives the same value.
 The parser is strict about the fields the bridge relies on (``v=``, ``o=``, ``c=``, ``m=``) and
 lenient about everything else, because phones, carriers and PBXes all bend the grammar a little:
 LF-only line endings, trailing blanks, runs of spaces, unknown lines and attributes are accepted.
+
+It is also bounded, because any caller can send one: a description with more lines, media
+sections, formats or attributes than :data:`MAX_LINES`, :data:`MAX_MEDIA`, :data:`MAX_FORMATS`
+and :data:`MAX_ATTRIBUTES` is refused (:class:`SdpTooLarge`) as soon as the count is passed,
+and every look-up is linear: a section indexes its rtpmaps and fmtps by payload type once.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LINE = re.compile(r"([a-zA-Z])=(.*)", re.DOTALL)
+_TYPE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _BLANKS = re.compile(r"[ \t]+")
 # [0-9] rather than \d or str.isdigit(): those accept non-ASCII digits that int() then
 # rejects or silently converts, so a fuzzed line could escape as a plain ValueError.
 _DIGITS = re.compile(r"[0-9]+")
+# A whole run of RTP payload types, each of up to three digits and at most 127: checks an m=
+# line's formats in one pass (one at a time only to say which is wrong).
+_PAYLOAD_TYPES = re.compile(r"(?:(?:0?[0-9]{1,2}|1[01][0-9]|12[0-7])(?:[ \t]+|\Z))*")
 _RTPMAP = re.compile(r"([0-9]{1,3})[ \t]+([^/ \t]+)/([0-9]{1,10})(?:/([0-9]{1,3}))?[ \t]*")
 _FMTP = re.compile(r"([0-9]{1,3})(?:[ \t]+(.*))?", re.DOTALL)
 _PTIME = re.compile(r"([0-9]{1,4})(?:\.[0-9]*)?")
@@ -32,19 +42,25 @@ _UNSAFE = re.compile(r"[\r\n\x00]")
 # from Python's limit on digits in a string conversion.
 _MAX_ID_DIGITS = 40
 
+# Limits on what one description may hold. Any caller can send an offer, and the bridge reads
+# it on the event loop that also answers SIP and mixes audio, so the work a description can
+# cause must be small whatever its shape (issue 12: 12,000 formats and 1,500 rtpmaps in one
+# 64 KB INVITE stalled everything for seconds). Each limit is well above what real offers
+# carry: a phone's offer has 10 to 30 lines; a browser's offer with audio, video and data
+# about 300, its video section about 200 attributes over 40 formats. At the limits, the
+# costliest description takes about 2 ms to parse and answer here (under 5 ms: the tests).
+MAX_LINES = 512
+"""Lines per description, blank ones included: bounds the parse whatever the lines are."""
+MAX_MEDIA = 16
+"""Media sections (``m=`` lines). The bridge takes one audio stream; gateways offer a few."""
+MAX_FORMATS = 128
+"""Formats per ``m=`` line: RTP has 128 payload types, so more can only repeat one."""
+MAX_ATTRIBUTES = 256
+"""``a=`` lines at session level, and in each media section."""
+
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 """The RFC 3264 direction attributes, in no particular order."""
 
-# RFC 3551 table 4: static audio payload types that may appear without an a=rtpmap.
-_STATIC_AUDIO = {
-    0: ("PCMU", 8000),
-    3: ("GSM", 8000),
-    4: ("G723", 8000),
-    8: ("PCMA", 8000),
-    9: ("G722", 8000),
-    13: ("CN", 8000),
-    18: ("G729", 8000),
-}
 
 Attribute = tuple[str, str | None]
 """An ``a=`` line: the name, and the value after the first colon (None for a flag)."""
@@ -82,6 +98,15 @@ WARNING_TEXTS = {
     305: "Incompatible media format",
     399: "Session description not acceptable",
 }
+
+
+class SdpTooLarge(SdpError):
+    """A description beyond the limits above: answered 488 (warn-code 399), since it may be
+    acceptable elsewhere, but not here."""
+
+    @property
+    def warning_text(self) -> str:
+        return "Session description too large"
 
 
 class SdpSyntaxError(SdpError):
@@ -129,9 +154,12 @@ class Timing:
     stop: int = 0
 
 
-@dataclass(frozen=True)
-class RtpMap:
-    """A decoded ``a=rtpmap`` (or the RFC 3551 static default for a payload type)."""
+class RtpMap(NamedTuple):
+    """A decoded ``a=rtpmap`` (or the RFC 3551 static default for a payload type).
+
+    A named tuple rather than a frozen dataclass like the rest of the model: one is built for
+    every rtpmap of every offer, and a frozen dataclass costs several times as much to build.
+    """
 
     payload_type: int
     encoding: str
@@ -141,6 +169,21 @@ class RtpMap:
     def __str__(self) -> str:
         channels = f"/{self.channels}" if self.channels is not None else ""
         return f"{self.encoding}/{self.clock_rate}{channels}"
+
+
+# RFC 3551 table 4: static audio payload types that may appear without an a=rtpmap.
+_STATIC_AUDIO = {
+    pt: RtpMap(pt, encoding, 8000)
+    for pt, encoding in (
+        (0, "PCMU"),
+        (3, "GSM"),
+        (4, "G723"),
+        (8, "PCMA"),
+        (9, "G722"),
+        (13, "CN"),
+        (18, "G729"),
+    )
+}
 
 
 class _AttributeLookup:
@@ -200,12 +243,13 @@ class MediaDescription(_AttributeLookup):
         """Whether the transport is an RTP profile (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF...)."""
         return _is_rtp(self.proto)
 
-    @property
+    @cached_property
     def payload_types(self) -> tuple[int, ...]:
         """The formats as RTP payload type numbers, in offer order (empty if not RTP)."""
         if not self.is_rtp:
             return ()
-        return tuple(int(f) for f in self.formats if _DIGITS.fullmatch(f) and len(f) <= 3)
+        # ASCII digits only: isdigit() alone also takes digits int() rejects or converts.
+        return tuple(int(f) for f in self.formats if len(f) <= 3 and f.isascii() and f.isdigit())
 
     def rtpmap(self, payload_type: int) -> RtpMap | None:
         """What a payload type stands for in this section.
@@ -218,13 +262,7 @@ class MediaDescription(_AttributeLookup):
             (PCMU for 0, PCMA for 8, ...), else None. Malformed rtpmaps are ignored rather
             than rejected, since they may well describe a codec the bridge never uses.
         """
-        for value in self.attribute_values("rtpmap"):
-            match = _RTPMAP.fullmatch(value)
-            if match and int(match.group(1)) == payload_type:
-                channels = int(match.group(4)) if match.group(4) else None
-                return RtpMap(payload_type, match.group(2), int(match.group(3)), channels)
-        static = _STATIC_AUDIO.get(payload_type)
-        return RtpMap(payload_type, *static) if static else None
+        return self._rtpmaps.get(payload_type) or _STATIC_AUDIO.get(payload_type)
 
     def fmtp(self, payload_type: int) -> str | None:
         """Format parameters for a payload type.
@@ -236,11 +274,32 @@ class MediaDescription(_AttributeLookup):
             The text after the payload type in the first matching ``a=fmtp`` (possibly
             empty), or None when there is none.
         """
+        return self._fmtps.get(payload_type)
+
+    # Built once per section on first use, so looking up every format costs one pass over
+    # the attributes, not one per format (cached_property writes the instance's __dict__,
+    # which a frozen dataclass allows; equality and hashing still see only the fields).
+    @cached_property
+    def _rtpmaps(self) -> dict[int, RtpMap]:
+        index: dict[int, RtpMap] = {}
+        for value in self.attribute_values("rtpmap"):
+            match = _RTPMAP.fullmatch(value)
+            if match is None or (payload_type := int(match.group(1))) in index:
+                continue  # malformed, or not the first for its payload type
+            channels = int(match.group(4)) if match.group(4) else None
+            index[payload_type] = RtpMap(
+                payload_type, match.group(2), int(match.group(3)), channels
+            )
+        return index
+
+    @cached_property
+    def _fmtps(self) -> dict[int, str]:
+        index: dict[int, str] = {}
         for value in self.attribute_values("fmtp"):
             match = _FMTP.fullmatch(value.strip(" \t"))
-            if match and int(match.group(1)) == payload_type:
-                return (match.group(2) or "").strip(" \t")
-        return None
+            if match:
+                index.setdefault(int(match.group(1)), (match.group(2) or "").strip(" \t"))
+        return index
 
     @property
     def ptime(self) -> int | None:
@@ -299,11 +358,18 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
         SdpSyntaxError: (an :class:`SdpError`, code 400) when the body is not SDP: no ``v=0``
             first, no or a malformed ``o=``, a malformed ``c=``, ``t=`` or ``m=`` line, a port
             out of range, a non-integer RTP payload type, or a NUL character.
+        SdpTooLarge: (an :class:`SdpError`, code 488) when it has more lines, media
+            sections, formats on an ``m=`` line or attributes in a section than
+            :data:`MAX_LINES`, :data:`MAX_MEDIA`, :data:`MAX_FORMATS`, :data:`MAX_ATTRIBUTES`.
     """
     if isinstance(text, bytes):
         text = _decode(text)
     if "\x00" in text:
         raise SdpSyntaxError("NUL character in SDP")
+    # Split no further than the limit: past it, the rest stays in one piece.
+    lines = _LINE_BREAK.split(text, maxsplit=MAX_LINES)
+    if len(lines) > MAX_LINES and lines[-1].strip(" \t\r\n"):
+        raise SdpTooLarge(f"more than {MAX_LINES} lines")
     seen_version = False
     origin: Origin | None = None
     name: str | None = None
@@ -311,35 +377,43 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
     timing: Timing | None = None
     attributes: list[Attribute] = []
     media: list[_MediaDraft] = []
-    for raw in _LINE_BREAK.split(text):
+    for raw in lines:
         line = raw.rstrip(" \t")
         if not line:
             continue
-        match = _LINE.fullmatch(line)
+        kind, value = line[0], line[2:]
+        is_field = line[1:2] == "=" and kind in _TYPE_LETTERS
         if not seen_version:
-            if match is None or match.group(1) != "v":
+            if not is_field or kind != "v":
                 raise SdpSyntaxError("SDP must start with v=")
-            if match.group(2).strip(" \t") != "0":
-                raise SdpSyntaxError(f"unsupported SDP version {match.group(2)!r}")
+            if value.strip(" \t") != "0":
+                raise SdpSyntaxError(f"unsupported SDP version {value!r}")
             seen_version = True
             continue
-        if match is None:
+        if not is_field:
             continue  # not a type=value line: skipped like any unknown line
-        kind, value = match.group(1), match.group(2)
         if kind == "v":
             raise SdpSyntaxError("more than one v= line")
-        if kind == "m":
+        if kind == "a":  # most lines: kept in order, at session or media level
+            attribute, colon, rest = value.partition(":")
+            if not attribute:
+                continue  # "a=" or "a=:x": nothing to look up by, so nothing to keep
+            section = media[-1].attributes if media else attributes
+            if len(section) == MAX_ATTRIBUTES:
+                where = "in a media section" if media else "at session level"
+                raise SdpTooLarge(f"more than {MAX_ATTRIBUTES} attributes {where}")
+            section.append((attribute, rest if colon else None))
+        elif kind == "m":
             if origin is None:
                 raise SdpSyntaxError("m= line before o=")
+            if len(media) == MAX_MEDIA:
+                raise SdpTooLarge(f"more than {MAX_MEDIA} media sections")
             media.append(_MediaDraft(_parse_media_line(value)))
         elif media:
-            current = media[-1]
             # RFC 8866 allows several c= per section for layered multicast; the first is the
             # one a unicast peer means.
-            if kind == "c" and current.connection is None:
-                current.connection = _parse_connection(value)
-            elif kind == "a" and (attribute := _parse_attribute(value)) is not None:
-                current.attributes.append(attribute)
+            if kind == "c" and media[-1].connection is None:
+                media[-1].connection = _parse_connection(value)
         elif kind == "o":
             if origin is not None:
                 raise SdpSyntaxError("more than one o= line")
@@ -350,8 +424,6 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
             connection = _parse_connection(value)
         elif kind == "t" and timing is None:
             timing = _parse_timing(value)
-        elif kind == "a" and (attribute := _parse_attribute(value)) is not None:
-            attributes.append(attribute)
     if not seen_version:
         raise SdpSyntaxError("empty SDP")
     if origin is None:
@@ -455,7 +527,10 @@ def _parse_timing(value: str) -> Timing:
 
 
 def _parse_media_line(value: str) -> MediaDescription:
-    parts = _fields(value)
+    # media, port and proto, then the formats: split no further than one past the limit.
+    parts = [f for f in _BLANKS.split(value.strip(" \t"), maxsplit=3 + MAX_FORMATS) if f]
+    if len(parts) > 3 + MAX_FORMATS:
+        raise SdpTooLarge(f"more than {MAX_FORMATS} formats on an m= line")
     if len(parts) < 3:
         raise SdpSyntaxError(f"m= needs media, port and proto: {value!r}")
     media, port_text, proto, *formats = parts
@@ -468,18 +543,11 @@ def _parse_media_line(value: str) -> MediaDescription:
     # sent without any, and it carries no media anyway.
     if not formats and port != 0:
         raise SdpSyntaxError(f"m= line without formats: {value!r}")
-    if _is_rtp(proto):
+    if _is_rtp(proto) and not _PAYLOAD_TYPES.fullmatch(" ".join(formats)):
         for fmt in formats:
             if _number(fmt, "RTP payload type", 3) > 127:
                 raise SdpSyntaxError(f"RTP payload type out of range: {fmt}")
     return MediaDescription(media, port, proto, tuple(formats), port_count=count)
-
-
-def _parse_attribute(value: str) -> Attribute | None:
-    name, colon, rest = value.partition(":")
-    if not name:
-        return None  # "a=" or "a=:x": nothing to look up by, so nothing to keep
-    return (name, rest if colon else None)
 
 
 def _connection_line(c: Connection) -> str:

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     call_me_per_address: int = Field(
         default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
     )
+    crm_allow_private_targets: bool = Field(
+        default=False,
+        description="Let CRM webhooks go to loopback, private and shared (100.64/10) "
+        "addresses, for a CRM on the operator's own network; link-local (cloud metadata), "
+        "multicast and reserved addresses stay refused",
+    )
     audit_anchor_file: Path | None = Field(
         default=None,
         description="Where the audit log's head is anchored, outside the database; "

@@ -21,6 +21,8 @@ never a traceback, and the web app answers it with one HTTP status, mapped in on
     │                                                 ValueError is a bug, answered 500)
     ├── InvalidValueError           privacy/normalise.py       phone or email not normalisable
     ├── ImportError_                privacy/contact_import.py  contact file with bad lines
+    ├── ForbiddenDestinationError   crm/destination.py         a webhook URL whose host is not
+    │                                                          public (loopback, private...)
     ├── DigestError                 sip/digest.py              malformed digest challenge
     ├── SdpError                    sdp/session.py
     │   └── SdpSyntaxError

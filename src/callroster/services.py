@@ -19,6 +19,7 @@ from callroster.bus import EventBus
 from callroster.clock import utc_now
 from callroster.conference.events import Event
 from callroster.config import Settings
+from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
 from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
@@ -66,7 +67,8 @@ def live_call_status(store: Store) -> Services:
 
 def build_services(store: Store, settings: Settings, directory: ConferenceDirectory) -> Services:
     """Everything, on the running event loop: the bridge (not yet started) asking
-    ``directory``, click-to-call, and call logs to each account's CRM webhook."""
+    ``directory``, click-to-call, and call logs to each account's CRM webhook (to the
+    addresses the operator's ``crm_allow_private_targets`` allows)."""
     services = live_call_status(store)
     bridge = BridgeService(
         directory,
@@ -75,7 +77,9 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
         advertised_address=settings.host_for_links,
         clock=LoopClock(asyncio.get_running_loop(), store.clock),
     )
-    crm_sender = WebhookSender()
+    crm_sender = WebhookSender(
+        destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)
+    )
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender

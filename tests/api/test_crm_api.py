@@ -1,9 +1,13 @@
 """The account's CRM webhook through the API: administrators of their own account only, the
-secret shown once, and a webhook sent with it verifies at a real receiver."""
+secret shown once, a URL refused (422, saying why) when its host is or resolves to a
+loopback, private, link-local or other non-public address unless the operator allows private
+targets, and a webhook sent with it verifies at a real receiver. The made-up names here are
+answered by a resolver of the test's own; nothing is looked up."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from fastapi import FastAPI
@@ -14,6 +18,7 @@ from callroster.accounts import demo
 from callroster.accounts.actor import Role, operator_cli, system
 from callroster.api.crm import router as crm_router
 from callroster.config import Settings
+from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
 from callroster.store.store import Store
 
@@ -22,16 +27,37 @@ PATH = "/api/v1/account/crm-webhook"
 TOKEN = "crmtok-0e6b5a94d1"
 URL = f"https://crm.example/hooks/callroster?token={TOKEN}"
 SECRET = "Sextant-Obelisk-Marmalade-9042"
+PUBLIC = "93.184.216.34"  # what the made-up names resolve to: validated, never connected to
+NAMES = {
+    "crm.example": [PUBLIC],
+    "other.example": [PUBLIC],
+    "x.example": [PUBLIC],
+    "intranet.example": ["10.20.30.40"],
+    "metadata.example": ["169.254.169.254"],
+}
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The test's resolver: the names above, and no other."""
+    if host not in NAMES:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return NAMES[host]
+
+
+def _app(store: Store, settings: Settings, policy: DestinationPolicy | None) -> FastAPI:
+    # This app holds only what is tested.
+    app = FastAPI()
+    app.state.store = store
+    app.state.settings = settings
+    if policy is not None:
+        app.state.crm_destinations = policy
+    app.include_router(crm_router)
+    return app
 
 
 @pytest.fixture
 def client(store: Store, settings: Settings) -> TestClient:
-    # app.py (someone else's) will include the router; this app holds only what is tested.
-    app = FastAPI()
-    app.state.store = store
-    app.state.settings = settings
-    app.include_router(crm_router)
-    return TestClient(app)
+    return TestClient(_app(store, settings, DestinationPolicy(resolve=resolve)))
 
 
 @pytest.fixture
@@ -105,6 +131,64 @@ def test_bad_settings_are_422_without_echoing_them(
     assert client.get(PATH, headers=admin).json() == {"url": None, "has_secret": False}
 
 
+# (URL, why it is refused): the forms of finding 8 of issue 12, and names resolving to them.
+NOT_PUBLIC = [
+    (f"http://127.0.0.1:8080/{TOKEN}", "is a loopback address"),
+    (f"http://[::1]:8080/{TOKEN}", "is a loopback address"),
+    (f"http://localhost:8080/{TOKEN}", "is a loopback address"),
+    (f"https://169.254.169.254/latest/meta-data/{TOKEN}", "is a link-local address"),
+    (f"https://[::ffff:a9fe:a9fe]/{TOKEN}", "is a link-local address"),
+    (f"https://[fe80::1]/{TOKEN}", "is a link-local address"),
+    (f"https://0x7f000001/{TOKEN}", "loopback address (this machine), written in a non-standard"),
+    (f"https://2130706433/{TOKEN}", "loopback address (this machine), written in a non-standard"),
+    (f"https://017700000001/{TOKEN}", "loopback address (this machine), written in a non-stand"),
+    (f"https://10.0.0.1/{TOKEN}", "is a private address"),
+    (f"https://[fc00::1]/{TOKEN}", "is a private address"),
+    (f"https://100.64.0.1/{TOKEN}", "is a shared address"),
+    (f"https://0.0.0.0/{TOKEN}", "is an unspecified address"),
+    (f"https://224.0.0.1/{TOKEN}", "is a multicast address"),
+    (f"https://255.255.255.255/{TOKEN}", "is the broadcast address"),
+    (f"https://intranet.example/{TOKEN}", "resolves to a private address"),
+    (f"https://metadata.example/{TOKEN}", "resolves to a link-local address"),
+    (f"https://nowhere.example/{TOKEN}", "does not resolve"),
+]
+
+
+def test_non_public_destinations_are_422_saying_why_and_not_stored(
+    client: TestClient, details: demo.DemoDetails
+) -> None:
+    admin = _bearer(details.admin_token)
+    assert client.put(PATH, headers=admin, json={"url": URL, "secret": SECRET}).status_code == 200
+    for url, why in NOT_PUBLIC:
+        response = client.put(PATH, headers=admin, json={"url": url})
+        assert response.status_code == 422, url
+        assert why in response.json()["detail"], (url, response.json())
+        assert TOKEN not in response.text
+    assert client.get(PATH, headers=admin).json() == {"url": URL, "has_secret": True}
+    # A public address, written as one, is stored (it is only validated: nothing connects).
+    public = client.put(PATH, headers=admin, json={"url": f"https://{PUBLIC}/hooks/{TOKEN}"})
+    assert public.status_code == 200
+
+
+def test_the_operator_may_allow_private_targets_never_link_local(
+    store: Store, settings: Settings, details: demo.DemoDetails
+) -> None:
+    """The rule comes from the service's settings (no policy of the test's own: the hosts
+    here are addresses, which no resolver is asked about)."""
+    admin = _bearer(details.admin_token)
+    default = TestClient(_app(store, settings, None))
+    assert not settings.crm_allow_private_targets  # off unless the operator turns it on
+    for url in (f"http://127.0.0.1:8080/{TOKEN}", f"https://10.0.0.1/{TOKEN}"):
+        assert default.put(PATH, headers=admin, json={"url": url}).status_code == 422
+    allowing = settings.model_copy(update={"crm_allow_private_targets": True})
+    operator_allows = TestClient(_app(store, allowing, None))
+    for url in (f"http://127.0.0.1:8080/{TOKEN}", f"https://10.0.0.1/{TOKEN}"):
+        assert operator_allows.put(PATH, headers=admin, json={"url": url}).status_code == 200
+    for url in (f"https://169.254.169.254/{TOKEN}", f"https://[::ffff:a9fe:a9fe]/{TOKEN}"):
+        refused = operator_allows.put(PATH, headers=admin, json={"url": url})
+        assert refused.status_code == 422 and "link-local" in refused.json()["detail"]
+
+
 def test_anonymous_and_forged_tokens_get_401(client: TestClient) -> None:
     for headers in ({}, _bearer("cr_forged"), {"Authorization": "Basic eDp5"}):
         assert client.get(PATH, headers=headers).status_code == 401
@@ -145,10 +229,13 @@ def test_an_administrator_manages_only_their_own_account(
 
 
 def test_the_secret_shown_once_verifies_a_webhook_at_the_crm(
-    client: TestClient, store: Store, details: demo.DemoDetails
+    store: Store, settings: Settings, details: demo.DemoDetails
 ) -> None:
     """End to end: the administrator configures the webhook, the click-to-call side reads
-    it as the system and sends a log, and the CRM checks it with the secret it was shown."""
+    it as the system and sends a log, and the CRM checks it with the secret it was shown.
+    The CRM listens on 127.0.0.1, which the operator allows here."""
+    allowing = settings.model_copy(update={"crm_allow_private_targets": True})
+    client = TestClient(_app(store, allowing, None))
 
     async def scenario() -> tuple[bool, Receiver]:
         shown: dict[str, str] = {}
@@ -160,7 +247,7 @@ def test_the_secret_shown_once_verifies_a_webhook_at_the_crm(
             receiver.secret = shown["secret"].encode()  # what the CRM's admin pasted in
             target = store.accounts.crm_webhook(system("click-to-call"), details.account_id)
             assert target is not None
-            sender = WebhookSender()
+            sender = WebhookSender(destinations=DestinationPolicy(allow_private=True))
             try:
                 result = await sender.deliver(target, "call_1", {"duration_s": 61})
             finally:

@@ -424,10 +424,10 @@ class LogScan:
         handler = self.handler
 
         @contextmanager
-        def running_service(data: Path, *, demo: bool = True) -> Iterator[service.RunningService]:
+        def running_service(data: Path, **options: Any) -> Iterator[service.RunningService]:
             started: list[service.RunningService] = []
             try:
-                with original(data, demo=demo) as running:
+                with original(data, **options) as running:
                     started.append(running)
                     yield running
             finally:

@@ -4,6 +4,10 @@ Administrators of the caller's own account only (401 without a token, 403 for ho
 delegates and guests). The signing secret leaves the service once, in the answer to the PUT
 that generated it; GET says only whether one is set. Answers carry ``Cache-Control:
 no-store``, since the URL may embed the CRM's token.
+
+A URL is stored only if its host is, and resolves only to, addresses the destination policy
+allows (``crm.destination``: public ones, unless the operator allows private targets); a
+refused one is a 422 that says why. The sender checks again when it connects.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
+from callroster.crm.destination import DestinationPolicy
 
 router = APIRouter(prefix="/api/v1", tags=["crm"], route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
@@ -44,6 +49,30 @@ class CrmWebhookOut(BaseModel):
     has_secret: bool
 
 
+def destinations_of(request: Request) -> DestinationPolicy:
+    """Where this app lets webhooks go: the operator's ``crm_allow_private_targets``, with
+    the system's resolver; or the policy a test's app holds (``app.state.crm_destinations``,
+    with a resolver of its own, so no test asks a real resolver about a made-up name)."""
+    policy = getattr(request.app.state, "crm_destinations", None)
+    if isinstance(policy, DestinationPolicy):
+        return policy
+    return DestinationPolicy(allow_private=request.app.state.settings.crm_allow_private_targets)
+
+
+def set_webhook(caller: Caller, request: Request, url: str, secret: str | None) -> str | None:
+    """Check ``url`` against the destination policy (a look-up: call it off the event loop)
+    and store it with ``secret``; the secret generated when none is given.
+
+    Raises:
+        HTTPException: 403 for anyone but the account's administrators; 422 saying why the
+            URL or the secret is refused (never repeating either).
+    """
+    account_id = _administrator(caller)
+    with answering(missing=NO_SUCH_ACCOUNT):
+        destinations_of(request).check_url(url)
+        return store_of(request).accounts.set_crm_webhook(caller.actor, account_id, url, secret)
+
+
 def _administrator(caller: Caller) -> str:
     """The caller's account, if the caller is one of its administrators."""
     if caller.principal.role != Role.ADMINISTRATOR:
@@ -59,12 +88,8 @@ def set_crm_webhook(
     body: CrmWebhookIn, caller: CallerDep, request: Request, response: Response
 ) -> CrmWebhookSet:
     """Set where this account's click-to-call logs are posted (replacing any before)."""
-    account_id = _administrator(caller)
     # A refused URL or secret is a 422 whose message never repeats the URL or the secret.
-    with answering(missing=NO_SUCH_ACCOUNT):
-        generated = store_of(request).accounts.set_crm_webhook(
-            caller.actor, account_id, body.url, body.secret
-        )
+    generated = set_webhook(caller, request, body.url, body.secret)
     response.headers.update(NO_STORE)
     return CrmWebhookSet(url=body.url, secret=generated)
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from callroster.accounts.actor import Role
 from callroster.api import account as account_api
+from callroster.api import crm as crm_api
 from callroster.api import users as users_api
 from callroster.api.account import administered_account
 from callroster.api.auth import store_of
@@ -220,9 +221,9 @@ def save_webhook(request: Request, form: Form) -> Response:
         store.accounts.set_crm_webhook(signed.caller.actor, account_id, None, None)
         return _back("/admin", done="The CRM webhook was removed.")
     try:
-        secret = store.accounts.set_crm_webhook(signed.caller.actor, account_id, url, None)
-    except ValueError as exc:
-        return _back("/admin", error=str(exc))
+        secret = crm_api.set_webhook(signed.caller, request, url, None)
+    except HTTPException as exc:
+        return _back("/admin", error=http_detail(exc))
     shown = (
         f"<p>Give your CRM this signing secret. It is shown this once:</p>"
         f'<p><code class="secret" id="crm-secret">{escape(secret)}</code></p>'

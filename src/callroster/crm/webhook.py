@@ -77,7 +77,8 @@ class DeliveryResult:
         attempts: how many requests were made (1 to ``max_attempts``).
         last_status: the HTTP status of the last attempt; None when it got no answer.
         error: why it was not delivered (``"HTTP 400"``, ``"ConnectError"``,
-            ``"timed out after 10 s"``); None when delivered. Never holds the URL.
+            ``"timed out after 10 s"``, ``"refused: the webhook URL's host resolves to a
+            loopback address …"``); None when delivered. Never holds the URL.
     """
 
     delivered: bool

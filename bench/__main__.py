@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import bridge_load, machine, roster_fanout, speaking, store, web_legs
+from bench import bridge_load, machine, pin_guessing, roster_fanout, speaking, store, web_legs
 from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
@@ -49,6 +49,10 @@ def main() -> None:
     # Browsers on the call: service CPU and audio received with 0, 5, 10 and 20 WebRTC legs
     # (about 1.5 minutes); writes web.json and web.md.
     web_legs.run_and_report(RESULTS)
+    # PIN guessing by phone: answers a guesser learns in a minute from 1 and from 50 addresses,
+    # and how long a caller with the right PIN waits meanwhile (about 2.5 minutes); writes
+    # pin_guessing.json and pin_guessing.md.
+    pin_guessing.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

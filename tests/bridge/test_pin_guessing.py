@@ -78,6 +78,7 @@ async def test_a_guesser_is_answered_slowed_then_blocked(rig: Rig) -> None:
     right_from_there = Phone(1, GUEST_PIN)
     _new_call(right_from_there, "right-from-the-guesser")
     assert (await _dial(rig, right_from_there)).status == 403
+    await wait_until(lambda: rig.directory.written("security_event"), 5, "the audit entry")
     [(event,)] = rig.directory.written("security_event")
     assert (event.kind, event.source) == ("blocked", "127.0.1.1")
     # Someone else, elsewhere, with the right PIN: joins at once.

@@ -46,6 +46,8 @@ class Inbound:
         self._default_family = shared.default_family
         self._directory = directory
         self._guard = guard
+        # call id -> the digits its queued check will try, and the source it came from
+        self._queued: dict[str, tuple[str, str]] = {}
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
 
@@ -330,20 +332,33 @@ class Inbound:
                 self._rooms.farewell(call)
 
     def _check_when_allowed(self, call: Call, digits: str) -> None:
-        """The PIN check, in the slot the guard gives this caller's source (now, unless it
-        or the system is guessing); the caller hears nothing new meanwhile."""
-        now = self._clock.time()
-        at = self._guard.slot(call.source, now)
-        if at <= now:
-            self._tasks.spawn(self._check_pin(call, digits))
-        else:
-            self._clock.call_at(at, lambda: self._tasks.spawn(self._check_pin(call, digits)))
+        """The PIN check, queued with the guard: it runs when the guard says (at once,
+        unless this source or the whole system is guessing); meanwhile the caller hears
+        nothing new."""
+        self._queued[call.call_id] = (digits, call.source)
+        self._guard.request(call.source, call.call_id, self._clock.time())
+        self.run_due_checks(self._clock.time())
+
+    def run_due_checks(self, now: float) -> None:
+        """The queued PIN checks whose turn it is (called each tick while any are queued),
+        and the calls whose source was blocked while they waited (hung up, unchecked)."""
+        due = self._guard.due(now)
+        for ticket in due.run:
+            queued = self._queued.pop(str(ticket), None)
+            call = self._calls.get(str(ticket))
+            if queued is not None and call is not None:
+                self._tasks.spawn(self._check_pin(call, queued[0]))
+            elif queued is not None:
+                self._guard.abandoned(queued[1])  # hung up while it waited
+        for ticket in due.refuse:
+            self._queued.pop(str(ticket), None)
+            call = self._calls.get(str(ticket))
+            if call is not None and call.state is CallState.PIN:
+                self._rooms.hang_up(call, "failed")
 
     async def _check_pin(self, call: Call, digits: str) -> None:
         if call.state is not CallState.PIN or call.pin is None:
-            return  # gone (or hung up) while waiting for its turn
-        if self._guard.blocked(call.source, self._clock.time()):
-            self._rooms.hang_up(call, "failed")  # blocked while it waited: no answer now
+            self._guard.abandoned(call.source)  # gone (or hung up) while waiting its turn
             return
         match = await asyncio.to_thread(self._directory.open_with_pin, digits)
         now = self._clock.time()

@@ -1,31 +1,36 @@
 """How often, and when, a PIN may be checked for a caller: the bridge's defence against PIN
-guessing by phone. Pure: addresses and ``now`` in, times and decisions out.
+guessing by phone. Pure: addresses and ``now`` in, decisions out.
 
 Every PIN check (a PIN keyed at the prompt, or dialled directly in the request URI, which is
-answered exactly like a wrong one until it is checked) first asks :meth:`PinGuard.slot` when
-it may run, and reports its outcome with :meth:`PinGuard.outcome`. What an attacker can learn
-is bounded by the checks that run:
+answered exactly like a wrong one until it is checked) is queued with :meth:`PinGuard.request`;
+the bridge asks :meth:`PinGuard.due` every tick which queued checks may run now, and reports
+each outcome with :meth:`PinGuard.outcome`. What an attacker can learn is bounded by the
+checks that run:
 
-- **Per source address**, checks run one at a time at least :attr:`GuardPolicy.spacing`
-  apart, however many calls the source has open; after :attr:`GuardPolicy.free_failures`
-  failures within :attr:`GuardPolicy.window`, each further check waits twice as long as the
-  last (from :attr:`GuardPolicy.backoff` up to :attr:`GuardPolicy.backoff_max`); at
-  :attr:`GuardPolicy.block_after` failures the source is blocked for
-  :attr:`GuardPolicy.block_for` (its calls are refused before any PIN is looked at).
-- **System-wide**, when more than :attr:`GuardPolicy.alarm_failures` checks failed in the
-  last minute (many addresses guessing at once), every source that has not given a right PIN
-  in the last day waits its turn in one queue, :attr:`GuardPolicy.alarm_spacing` apart, until
-  a quiet minute passes. Sources that have given a right PIN lately are not queued.
+- **Per source** (an IPv4 address, or an IPv6 /64), checks run one at a time, at least
+  :attr:`GuardPolicy.spacing` apart, however many calls the source has open; after
+  :attr:`GuardPolicy.free_failures` failures within :attr:`GuardPolicy.window`, each further
+  check waits twice as long as the last (from :attr:`GuardPolicy.backoff` up to
+  :attr:`GuardPolicy.backoff_max`); at :attr:`GuardPolicy.block_after` failures the source
+  is blocked for :attr:`GuardPolicy.block_for` (its calls are refused before any PIN is
+  looked at).
+- **System-wide**, when :attr:`GuardPolicy.alarm_failures` checks failed in the last
+  minute (many sources guessing at once), the checks of every source that has not given a
+  right PIN in the last day share :attr:`GuardPolicy.alarm_per_minute` a minute, until a
+  quiet minute passes. The source with the fewest failures goes first, so a caller from a new
+  address keying the right PIN waits about one share, not behind the guessers. Sources that
+  gave a right PIN lately are not held back.
 
 Limits: state is per bridge process and lost on restart; an attacker with many addresses
-still learns up to the alarm's rate (about 60 answers a minute with the defaults) while it
-lasts, and a legitimate caller from an unknown address waits in the same queue then.
+still learns up to the alarm's rate while it lasts (and each new address of its goes ahead
+of the ones that failed); a PIN check of a call that hangs up while queued is dropped.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 
@@ -40,6 +45,18 @@ def network_of(source: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+def source_key(source: str) -> str:
+    """Whose budget a source address spends: its own (IPv4), its /64 (IPv6, where one
+    subscriber has a whole /64 to send from)."""
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return source
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return source
+
+
 @dataclass(frozen=True)
 class GuardPolicy:
     spacing: float = 1.0  # seconds between two checks of one source, at the least
@@ -49,8 +66,8 @@ class GuardPolicy:
     block_after: int = 10  # failures in the window that block the source
     block_for: float = 900.0
     window: float = 3600.0
-    alarm_failures: int = 20  # failures system-wide in a minute that raise the alarm
-    alarm_spacing: float = 1.5  # seconds between checks of unknown sources while it lasts
+    alarm_failures: int = 10  # failures system-wide in a minute that raise the alarm
+    alarm_per_minute: float = 50.0  # checks of unknown sources a minute while it lasts
     known_for: float = 86400.0  # a source that gave a right PIN this recently is known
 
 
@@ -60,9 +77,11 @@ POLICY_DEFAULT = GuardPolicy()
 @dataclass
 class _Source:
     failures: deque[float] = field(default_factory=deque)  # times, within the window
-    next_slot: float = 0.0
+    next_check: float = 0.0
     blocked_until: float = 0.0
     known_until: float = 0.0
+    checks: int = 0  # ever, while remembered (a metric)
+    unknown_in_flight: int = 0  # checks let run while it was unknown, outcome not yet in
 
 
 @dataclass(frozen=True)
@@ -76,48 +95,139 @@ class GuardEvent:
     until: float | None = None
 
 
+@dataclass
+class _Pending:
+    key: str
+    ticket: Hashable
+    since: float
+
+
+@dataclass(frozen=True)
+class Due:
+    """What :meth:`PinGuard.due` lets go: checks to ``run`` now, and the calls to
+    ``refuse`` (their source was blocked while they waited)."""
+
+    run: list[Hashable]
+    refuse: list[Hashable]
+
+
+NOTHING_DUE = Due([], [])
+
+
 class PinGuard:
     def __init__(self, policy: GuardPolicy | None = None) -> None:
-        self.policy = policy or GuardPolicy()
+        self.policy = policy or POLICY_DEFAULT
         self._sources: dict[str, _Source] = {}
+        self._pending: list[_Pending] = []
         self._recent_failures: deque[float] = deque()  # system-wide, the last minute
         self._alarm_until = 0.0
-        self._next_alarm_slot = 0.0
+        self._unknown_in_flight = 0
+        self._tokens = 0.0  # the alarm's share of checks, refilled at alarm_per_minute
+        self._tokens_at = 0.0
         self.checks = 0
         self.failures = 0
         self.blocked_calls = 0
-        self.events: list[GuardEvent] = []  # for the caller to drain (audit, metric)
+        self.events: list[GuardEvent] = []  # for the caller to drain (audit, log)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def alarmed(self, now: float) -> bool:
         return now < self._alarm_until
 
     def blocked(self, source: str, now: float) -> bool:
         """True while ``source`` is blocked: refuse its call before looking at any PIN."""
-        state = self._sources.get(source)
+        state = self._sources.get(source_key(source))
         if state is not None and now < state.blocked_until:
             self.blocked_calls += 1
             return True
         return False
 
-    def slot(self, source: str, now: float) -> float:
-        """When a PIN check for a call from ``source`` may run (``now`` or later); the slot
-        is taken, so a second check asked for at once comes after it."""
-        policy = self.policy
-        state = self._state(source, now)
-        at = max(now, state.next_slot)
-        over = len(state.failures) - policy.free_failures
-        gap = policy.spacing if over < 0 else min(policy.backoff * 2**over, policy.backoff_max)
-        if self.alarmed(now) and now >= state.known_until:
-            at = max(at, self._next_alarm_slot)
-            self._next_alarm_slot = at + policy.alarm_spacing
-        state.next_slot = at + gap
-        return at
+    def request(self, source: str, ticket: Hashable, now: float) -> None:
+        """Queue a PIN check (``ticket`` names it to the caller) for a call from ``source``."""
+        key = source_key(source)
+        self._state(key, now)
+        self._pending.append(_Pending(key, ticket, now))
+
+    def cancel(self, ticket: Hashable) -> None:
+        """Drop a queued check (its call has gone)."""
+        self._pending = [p for p in self._pending if p.ticket != ticket]
+
+    def due(self, now: float) -> Due:
+        """The queued checks that may run now, each taken off the queue with its source's
+        next turn set; and the queued calls of sources blocked meanwhile, to refuse.
+
+        Checks of unknown sources (no right PIN lately) are let run only while the failures
+        they could add stay under the alarm's threshold (recent failures plus those still
+        being checked); once the alarm is up, at :attr:`GuardPolicy.alarm_per_minute`, the
+        source with the fewest failures first.
+        """
+        if not self._pending:
+            return NOTHING_DUE
+        recent = self._recent_failures
+        while recent and recent[0] <= now - 60.0:
+            recent.popleft()
+        alarmed = self.alarmed(now)
+        if alarmed:
+            rate = self.policy.alarm_per_minute / 60.0
+            self._tokens = min(1.0, self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        refuse = [p for p in self._pending if now < self._sources[p.key].blocked_until]
+        ready: list[_Pending] = []
+        taken: set[str] = set()
+        for pending in self._pending:  # oldest first; one per source
+            state = self._sources[pending.key]
+            if pending.key not in taken and now >= state.next_check:
+                if now < state.blocked_until:
+                    continue
+                ready.append(pending)
+                taken.add(pending.key)
+        unknown = [p for p in ready if now >= self._sources[p.key].known_until]
+        # Fewest failures first, and among those the newest: a guesser's queued first tries
+        # wait behind a caller who has just keyed a PIN.
+        unknown.sort(key=lambda p: (len(self._sources[p.key].failures), -p.since))
+        if alarmed:
+            allowed = int(self._tokens)
+            self._tokens -= min(len(unknown), allowed)
+        else:
+            headroom = len(self._recent_failures) + self._unknown_in_flight
+            allowed = max(0, self.policy.alarm_failures - headroom)
+        held = unknown[allowed:]
+        ready = [p for p in ready if p not in held]
+        for pending in (*ready, *refuse):
+            self._pending.remove(pending)
+        for pending in ready:
+            state = self._sources[pending.key]
+            if now >= state.known_until:
+                state.unknown_in_flight += 1
+                self._unknown_in_flight += 1
+            over = len(state.failures) - self.policy.free_failures
+            gap = (
+                self.policy.spacing
+                if over < 0
+                else min(self.policy.backoff * 2**over, self.policy.backoff_max)
+            )
+            state.next_check = now + gap
+        return Due([p.ticket for p in ready], [p.ticket for p in refuse])
+
+    def abandoned(self, source: str) -> None:
+        """A check let run was not made (its call had gone): no outcome will come."""
+        state = self._sources.get(source_key(source))
+        if state is not None and state.unknown_in_flight:
+            state.unknown_in_flight -= 1
+            self._unknown_in_flight -= 1
 
     def outcome(self, source: str, accepted: bool, now: float) -> None:
         """A check for ``source`` ran: the PIN was right (``accepted``) or not."""
         policy = self.policy
-        state = self._state(source, now)
+        key = source_key(source)
+        state = self._state(key, now)
         self.checks += 1
+        state.checks += 1
+        if state.unknown_in_flight:
+            state.unknown_in_flight -= 1
+            self._unknown_in_flight -= 1
         if accepted:
             state.known_until = now + policy.known_for
             return
@@ -127,9 +237,10 @@ class PinGuard:
         recent.append(now)
         while recent and recent[0] <= now - 60.0:
             recent.popleft()
-        if len(recent) > policy.alarm_failures:
+        if len(recent) >= policy.alarm_failures:
             if not self.alarmed(now):
                 self.events.append(GuardEvent("alarm", None, len(recent)))
+                self._tokens, self._tokens_at = 0.0, now
             self._alarm_until = now + 60.0
         if len(state.failures) >= policy.block_after and now >= state.blocked_until:
             state.blocked_until = now + policy.block_for
@@ -138,10 +249,15 @@ class PinGuard:
                 GuardEvent("blocked", source, policy.block_after, state.blocked_until)
             )
 
-    def _state(self, source: str, now: float) -> _Source:
-        state = self._sources.get(source)
+    def checks_from(self, source: str) -> int:
+        """PIN checks made for ``source`` (while it is remembered)."""
+        state = self._sources.get(source_key(source))
+        return state.checks if state is not None else 0
+
+    def _state(self, key: str, now: float) -> _Source:
+        state = self._sources.get(key)
         if state is None:
-            state = self._sources[source] = _Source()
+            state = self._sources[key] = _Source()
         window_start = now - self.policy.window
         while state.failures and state.failures[0] <= window_start:
             state.failures.popleft()
@@ -149,12 +265,17 @@ class PinGuard:
 
     def forget_idle(self, now: float) -> None:
         """Drops sources with nothing left to remember (call now and then: bounds memory)."""
-        for source in [
-            s
-            for s, state in self._sources.items()
-            if not state.failures
+        queued = {p.key for p in self._pending}
+        for key in list(self._sources):
+            self._state(key, now)  # (expires old failures)
+        for key in [
+            k
+            for k, state in self._sources.items()
+            if k not in queued
+            and not state.failures
             and now >= state.blocked_until
             and now >= state.known_until
-            and now >= state.next_slot
+            and now >= state.next_check
+            and not state.unknown_in_flight
         ]:
-            del self._sources[source]
+            del self._sources[key]

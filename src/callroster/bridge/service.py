@@ -255,6 +255,8 @@ class BridgeService:
     def _after_tick(self, now: float) -> None:
         """The calls' own timers, once per media tick, in one pass over the calls."""
         parts = self._parts
+        if self.pin_guard.pending:
+            parts.inbound.run_due_checks(now)
         for call in self._calls:
             if call.state is CallState.LEAVING:
                 parts.rooms.hang_up_when_told(call)

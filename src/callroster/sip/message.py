@@ -7,6 +7,12 @@ bytes in and reading bytes out. Name-addr and URI parsing live in :mod:`callrost
 Longer than our usual few hundred lines (about 600) on purpose: it is one grammar, and the
 header-value helpers (Via, CSeq, parameters) share its token rules and error types; split
 apart, each half would need the other's regular expressions.
+
+Anyone can send a message, so what one costs is bounded (issue 12): a header section holds at
+most :data:`MAX_HEADERS` lines and :data:`MAX_DELIMITERS` list and parameter separators,
+quotes and ``<``, which bounds every pass over a header value; folded lines are joined once;
+lists are split by one regular expression rather than character by character; and a message
+indexes its headers by name on the first look-up.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 _TOKEN_CHARS = r"A-Za-z0-9.!%*_+`'~-"
 _TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
@@ -23,7 +30,8 @@ _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!#-;=?-~]+")
 # Controls other than HT never appear in a valid header line; rejecting them also stops
 # bare CRs from smuggling extra lines past a later serialise().
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+# The same, over a whole header section whose line ends are LF: what _CTL finds in any line.
+_CTL_IN_HEAD = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _STATUS = re.compile(r"[1-6][0-9][0-9]")
 _CSEQ = re.compile(f"([0-9]+)[ \\t]+([{_TOKEN_CHARS}]+)")
@@ -51,6 +59,33 @@ _LIST_HEADERS = frozenset(
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")  # RFC 3261 8.1.1
 # RFC 3261 12.1.1: responses that establish a dialog carry the request's Record-Route.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+
+# Limits on a received header section; more is refused 513 (HeaderSectionTooLarge). A
+# request that came through 70 proxies (Max-Forwards) has 70 Via and 70 Record-Route values,
+# each perhaps on a line of its own, beside the twenty or so lines any request has; its Vias
+# and Record-Routes hold about 500 separators (";branch=", ";lr", commas and "<"). An
+# ordinary request has about 30.
+MAX_HEADERS = 256
+"""Lines of the header section after the start line (a folded header counts each line)."""
+MAX_DELIMITERS = 1024
+"""Commas, semicolons, double quotes and ``<`` in the header section: every element of a
+list, parameter, quoted string and bracketed address is one pass of a loop or a regular
+expression's alternation, so these bound them all."""
+
+
+def _element(sep: str) -> re.Pattern[str]:
+    # One element of a list separated by sep: plain characters, quoted strings (with
+    # backslash escapes) and <...>, either of which may run to the end unclosed.
+    # The quoted string is unrolled (runs between escapes) so that it is matched run by run
+    # rather than character by character, with one way to match any text.
+    return re.compile(rf'(?:[^"<{sep}]+|"[^"\\]*(?:\\.[^"\\]*)*"?|<[^>]*>?)*', re.DOTALL)
+
+
+_ELEMENT = {sep: _element(sep) for sep in ",;"}
+# Elements each followed by sep: findall over the value with sep appended splits it in one
+# pass (an unclosed quote or <...> gives the appended sep back, and ends the last element).
+_ELEMENTS = {sep: re.compile(f"({_ELEMENT[sep].pattern}){sep}", re.DOTALL) for sep in ",;"}
+_LIST_START = re.compile(r"[ \t,]*")
 
 
 class SipError(Exception):
@@ -108,33 +143,34 @@ class MessageTooLarge(SipError):
     reason = "Message Too Large"
 
 
+class HeaderSectionTooLarge(MessageTooLarge):
+    """More header lines than :data:`MAX_HEADERS`, or delimiters than
+    :data:`MAX_DELIMITERS`: a message larger than the bridge reads, answered 513 like one of
+    too many bytes. ``request`` is built from the first :data:`MAX_HEADERS` lines."""
+
+
 def _canon(name: str) -> str:
     lower = name.lower()
     return _COMPACT.get(lower, lower)
 
 
 def _split_top(value: str, sep: str) -> list[str]:
-    """Splits on ``sep`` outside quoted strings and <...>; never raises, even if unbalanced."""
-    parts: list[str] = []
-    start = 0
-    in_quote = in_angle = escaped = False
-    for i, ch in enumerate(value):
-        if escaped:
-            escaped = False
-        elif in_quote:
-            escaped = ch == "\\"
-            in_quote = ch != '"'
-        elif in_angle:
-            in_angle = ch != ">"
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
-            in_angle = True
-        elif ch == sep:
-            parts.append(value[start:i])
-            start = i + 1
-    parts.append(value[start:])
-    return parts
+    """Splits on ``sep`` (``,`` or ``;``) outside quoted strings and <...>; never raises,
+    even if unbalanced. A backslash escapes the next character inside quotes only."""
+    if '"' not in value and "<" not in value:
+        return value.split(sep)
+    return _ELEMENTS[sep].findall(value + sep)
+
+
+def _first_element(value: str) -> str | None:
+    """The first non-empty element of a comma list, without splitting the rest."""
+    start = _LIST_START.match(value)
+    assert start is not None  # it matches the empty string
+    if start.end() == len(value):
+        return None
+    element = _ELEMENT[","].match(value, start.end())
+    assert element is not None  # it matches the empty string
+    return element.group().rstrip(" \t")
 
 
 def _hostport(text: str) -> tuple[str, int | None]:
@@ -163,6 +199,17 @@ def _normalise_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, s
 class _HeaderLookup:
     headers: Sequence[tuple[str, str]]
 
+    @cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        # Values by canonical name, built on the first look-up: a message is asked for a
+        # dozen headers or more on its way through, each then costs one dictionary look-up
+        # rather than a pass over every header. (cached_property writes the instance's
+        # __dict__, which a frozen dataclass allows; equality still sees only the fields.)
+        index: dict[str, list[str]] = {}
+        for header, value in self.headers:
+            index.setdefault(_canon(header), []).append(value)
+        return index
+
     def get_all(self, name: str) -> list[str]:
         """All values of a header, case-insensitively and understanding compact forms.
 
@@ -174,14 +221,12 @@ class _HeaderLookup:
             Supported, ...) are split into one entry per element.
         """
         wanted = _canon(name)
+        found = self._by_name.get(wanted, [])
+        if wanted not in _LIST_HEADERS:
+            return list(found)
         values: list[str] = []
-        for header, value in self.headers:
-            if _canon(header) != wanted:
-                continue
-            if wanted in _LIST_HEADERS:
-                values.extend(p.strip(" \t") for p in _split_top(value, ",") if p.strip(" \t"))
-            else:
-                values.append(value)
+        for value in found:
+            values.extend(p.strip(" \t") for p in _split_top(value, ",") if p.strip(" \t"))
         return values
 
     def get(self, name: str) -> str | None:
@@ -193,8 +238,19 @@ class _HeaderLookup:
         Returns:
             ``get_all(name)[0]``, or None when the header is absent.
         """
-        values = self.get_all(name)
-        return values[0] if values else None
+        wanted = _canon(name)
+        found = self._by_name.get(wanted, [])
+        if wanted not in _LIST_HEADERS:
+            return found[0] if found else None
+        if wanted not in self._first_elements:
+            # The first element only, found once: a long list is not split for it.
+            firsts = (_first_element(value) for value in found)
+            self._first_elements[wanted] = next((f for f in firsts if f is not None), None)
+        return self._first_elements[wanted]
+
+    @cached_property
+    def _first_elements(self) -> dict[str, str | None]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -247,10 +303,15 @@ def header_params(value: str) -> dict[str, str | None]:
         occurrence wins.
 
     Raises:
-        BadRequest: A parameter name is not a token.
+        BadRequest: A parameter name is not a token, or there are more separators than a
+            header section may hold (:data:`MAX_DELIMITERS`; a message too large to read is
+            still answered, and its Via and To are read for that).
     """
     params: dict[str, str | None] = {}
-    for part in _split_top(value, ";")[1:]:
+    parts = _split_top(value, ";")
+    if len(parts) > MAX_DELIMITERS + 1:
+        raise BadRequest(f"more than {MAX_DELIMITERS} parameters in a header value")
+    for part in parts[1:]:
         name, eq, raw = part.partition("=")
         name = name.strip(" \t").lower()
         if not name and not eq:
@@ -298,7 +359,9 @@ def via_sent_by(via_value: str) -> tuple[str, str, int | None]:
     Raises:
         BadRequest: Not ``SIP/2.0/<transport> host[:port]``.
     """
-    match = _SENT_BY.fullmatch(_split_top(via_value, ";")[0].strip(" \t"))
+    sent_by = _ELEMENT[";"].match(via_value)
+    assert sent_by is not None  # it matches the empty string
+    match = _SENT_BY.fullmatch(sent_by.group().strip(" \t"))
     if match is None:
         raise BadRequest(f"malformed Via {via_value!r}")
     host, port = _hostport(match.group(2))
@@ -327,23 +390,38 @@ def parse_cseq(value: str) -> tuple[int, str]:
     return int(digits), match.group(2)
 
 
-def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
-    """Start line and unfolded headers of a header section (which has no empty line)."""
+def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]], str | None]:
+    """Start line and unfolded headers of a header section (which has no empty line), and
+    what makes it too large, if anything (then only the first :data:`MAX_HEADERS` lines are
+    read, and the caller refuses the message).
+
+    Line ends, control characters and the limits are each checked in one pass in C; the
+    loop in Python runs once per line kept.
+    """
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("header section is not UTF-8") from None
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    if any(_CTL.search(line) for line in lines):
+    text = text.replace("\r\n", "\n")
+    if text.endswith("\r"):
+        text = text[:-1]  # the last line's CR, before the empty line that ends the section
+    if _CTL_IN_HEAD.search(text):
         raise BadRequest("control character in header section")
-    headers: list[tuple[str, str]] = []
+    # The start line, up to MAX_HEADERS lines, and the rest in one piece if there is more.
+    lines = text.split("\n", MAX_HEADERS + 1)
+    too_large = None
+    if len(lines) > MAX_HEADERS + 1:
+        too_large = f"more than {MAX_HEADERS} header lines"
+        del lines[-1]
+    elif sum(text.count(c) for c in ',;"<') > MAX_DELIMITERS:
+        too_large = f"more than {MAX_DELIMITERS} delimiters in the header section"
+    fields: list[tuple[str, list[str]]] = []
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             # RFC 3261 7.3.1: a line starting with whitespace continues the previous one.
-            if not headers:
+            if not fields:
                 raise BadRequest("continuation line before the first header")
-            name, value = headers[-1]
-            headers[-1] = (name, (value + " " + line.strip(" \t")).strip(" \t"))
+            fields[-1][1].append(line.strip(" \t"))
             continue
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
@@ -351,8 +429,11 @@ def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
             raise BadRequest("header line without a colon")
         if not _TOKEN.fullmatch(name):
             raise BadRequest(f"invalid header name {name!r}")
-        headers.append((name, value.strip(" \t")))
-    return lines[0], headers
+        fields.append((name, [value.strip(" \t")]))
+    # Folded lines joined once, by one space (joining line by line copied the value again
+    # for every line); whitespace-only lines add nothing.
+    headers = [(name, " ".join(part for part in parts if part)) for name, parts in fields]
+    return lines[0], headers, too_large
 
 
 def _check_version(version: str) -> None:
@@ -415,15 +496,32 @@ def _check(message: Request | Response) -> None:
     via_sent_by(message.get("Via") or "")  # the reply is routed by the top Via
 
 
+def _head_end(data: bytes | bytearray, stop: int) -> tuple[int, int] | None:
+    """Where the empty line after the header section (CRLF or LF, after a line ending in CRLF
+    or LF) starts and ends, within ``data[:stop]``; None if it is not there.
+
+    Two substring searches rather than the regular expression ``\\r?\\n\\r?\\n``, which has no
+    literal to skip to and costs ten times as much over a header section of short lines.
+    """
+    found = [at for at in (data.find(b"\n\n", 0, stop), data.find(b"\n\r\n", 0, stop)) if at >= 0]
+    if not found:
+        return None
+    at = min(found)
+    end = at + (2 if data[at + 1] == 0x0A else 3)
+    return (at - 1 if at and data[at - 1] == 0x0D else at), end
+
+
 def _parse(data: bytes, *, stream: bool) -> Request | Response:
     # RFC 3261 7.5: CRLFs before the start line are ignored (keep-alives, stray padding).
     data = bytes(data).lstrip(b"\r\n")
-    end = _HEAD_END.search(data)
-    if end is None:
+    head_end = _head_end(data, len(data))
+    if head_end is None:
         raise BadRequest("no empty line after the header section")
-    start_line, headers = _parse_head(data[: end.start()])
-    message = _start(start_line, headers, data[end.end() :])
+    start_line, headers, too_large = _parse_head(data[: head_end[0]])
+    message = _start(start_line, headers, data[head_end[1] :])
     try:
+        if too_large is not None:
+            raise HeaderSectionTooLarge(too_large)
         length = _content_length(message.headers)
         if length is None and stream:
             raise BadRequest("Content-Length is mandatory on stream transports")
@@ -433,7 +531,7 @@ def _parse(data: bytes, *, stream: bool) -> Request | Response:
             # RFC 3261 18.3: bytes past Content-Length in a datagram are discarded.
             message = replace(message, body=message.body[:length])
         _check(message)
-    except BadRequest as exc:
+    except SipError as exc:
         if isinstance(message, Request) and message.method != "ACK":
             exc.request = message
         raise
@@ -454,7 +552,9 @@ def parse_message(data: bytes, *, max_size: int = 65535) -> Request | Response:
         The parsed message; header names as received, values with folding undone.
 
     Raises:
-        MessageTooLarge: ``len(data) > max_size``.
+        MessageTooLarge: ``len(data) > max_size``; ``HeaderSectionTooLarge`` (a
+            MessageTooLarge, with ``exc.request`` built from the first header lines) for more
+            than :data:`MAX_HEADERS` header lines or :data:`MAX_DELIMITERS` delimiters.
         BadRequest: Anything malformed; ``exc.request`` holds the request when it got far
             enough to be answered. ``VersionNotSupported`` (a BadRequest) for SIP/x.y != 2.0.
     """
@@ -466,16 +566,18 @@ def parse_message(data: bytes, *, max_size: int = 65535) -> Request | Response:
 def _frame_length(buffer: bytearray, max_size: int) -> int | None:
     """Length of the complete message at the front of ``buffer``, or None if incomplete."""
     # A message that fits max_size has its header end inside the first max_size bytes.
-    end = _HEAD_END.search(buffer, 0, max_size)
-    if end is None:
+    head_end = _head_end(buffer, max_size)
+    if head_end is None:
         if len(buffer) >= max_size:
             raise MessageTooLarge(f"header section exceeds the {max_size} byte limit")
         return None
-    _, headers = _parse_head(bytes(buffer[: end.start()]))
+    _, headers, too_large = _parse_head(bytes(buffer[: head_end[0]]))
+    if too_large is not None:
+        raise HeaderSectionTooLarge(too_large)
     length = _content_length(headers)
     if length is None:
         raise BadRequest("Content-Length is mandatory on stream transports")
-    total = end.end() + length
+    total = head_end[1] + length
     if total > max_size:
         raise MessageTooLarge(f"{total} byte message exceeds the {max_size} byte limit")
     return total if len(buffer) >= total else None
@@ -501,7 +603,8 @@ def parse_stream(buffer: bytearray, *, max_size: int = 65535) -> list[Request | 
             can continue (answer ``exc.request`` if set). If its framing itself is broken
             (bad header section, no or bad Content-Length) nothing is consumed and the
             connection must be closed.
-        MessageTooLarge: The message at the front exceeds ``max_size``; close the connection.
+        MessageTooLarge: The message at the front exceeds ``max_size``, or its header
+            section the limits (:class:`HeaderSectionTooLarge`); close the connection.
     """
     messages: list[Request | Response] = []
     while True:

@@ -4,7 +4,9 @@ An INVITE to the public access number carrying a 64 KB offer of 12,000 formats a
 ``a=rtpmap`` lines made the bridge look every format up against every rtpmap, on the event
 loop that also answers SIP, mixes audio and serves the web. Five at once, from raw UDP
 sockets on loopback, against a real ``callroster serve``: meanwhile an OPTIONS ping must be
-answered as fast as ever, and each INVITE refused (4xx) with a ``Warning`` saying why.
+answered as fast as ever, and each INVITE refused (4xx) with a ``Warning`` saying why. The
+same for five INVITEs of 15,000 empty headers each, which the SIP parser once read line by
+line (refused 513 now).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -46,7 +48,7 @@ def attack_sdp() -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def invite(number: str, service_port: int, me: int, n: int, body: bytes) -> bytes:
+def invite(number: str, service_port: int, me: int, n: int, body: bytes, extra: str = "") -> bytes:
     head = (
         f"INVITE sip:{number}@127.0.0.1:{service_port} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP 127.0.0.1:{me};rport;branch=z9hG4bKflood{n}\r\n"
@@ -57,6 +59,7 @@ def invite(number: str, service_port: int, me: int, n: int, body: bytes) -> byte
         "CSeq: 1 INVITE\r\n"
         f"Contact: <sip:flood{n}@127.0.0.1:{me}>\r\n"
         "Content-Type: application/sdp\r\n"
+        f"{extra}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -108,9 +111,10 @@ def udp_socket(stack: ExitStack) -> socket.socket:
     return sock
 
 
-def flood(service: RunningService, number: str) -> Flood:
-    """Sends the five INVITEs at once, then pings with OPTIONS, one after another, until
-    every INVITE has its final answer (and at least five pings were answered).
+def flood(service: RunningService, request: Callable[[int, int], bytes]) -> Flood:
+    """Sends five INVITEs at once (``request(n, port)``: the n-th, from that port), then
+    pings with OPTIONS, one after another, until every INVITE has its final answer (and at
+    least five pings were answered).
 
     Like any UAC on UDP, an attacker sends its INVITE again (every 0.5 s, RFC 3261's timer A
     without the doubling) until it hears an answer: five 55 KB datagrams at once overflow
@@ -121,11 +125,7 @@ def flood(service: RunningService, number: str) -> Flood:
     with ExitStack() as stack:
         pinger = udp_socket(stack)
         attackers = [udp_socket(stack) for _ in range(ATTACKERS)]
-        body = attack_sdp()
-        requests = [
-            invite(number, service.sip_port, sock.getsockname()[1], n, body)
-            for n, sock in enumerate(attackers)
-        ]
+        requests = [request(n, sock.getsockname()[1]) for n, sock in enumerate(attackers)]
         assert all(len(r) < 65_000 for r in requests)  # one datagram each
         heard: set[int] = set()
         resend_at = 0.0
@@ -178,15 +178,21 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
         yield running
 
 
-def test_five_flooding_invites_do_not_stall_sip(service: RunningService) -> None:
-    number = service.demo()["dial_in_number"]
-    seen = flood(service, number)
-
+def assert_no_stall(seen: Flood) -> None:
     stall = max(seen.pings[1:])
     assert stall < MAX_STALL, (
         f"an OPTIONS ping took {stall * 1000:.0f} ms during the flood "
         f"({len(seen.pings) - 1} pings; {seen.pings[0] * 1000:.1f} ms before it)"
     )
+
+
+def test_five_invites_of_12000_formats_do_not_stall_sip(service: RunningService) -> None:
+    number = service.demo()["dial_in_number"]
+    body = attack_sdp()
+    seen = flood(service, lambda n, me: invite(number, service.sip_port, me, n, body))
+
+    assert_no_stall(seen)
+    assert len(seen.finals) == ATTACKERS
     for index, reply in sorted(seen.finals.items()):
         assert 400 <= reply.status < 500, (index, reply.status, reply.reason)
         warning = reply.get("Warning") or ""
@@ -194,3 +200,15 @@ def test_five_flooding_invites_do_not_stall_sip(service: RunningService) -> None
         # anything the attacker sent.
         assert warning.startswith("399 "), warning
         assert warning.endswith('"Session description too large"'), warning
+
+
+def test_five_invites_of_15000_headers_do_not_stall_sip(service: RunningService) -> None:
+    number = service.demo()["dial_in_number"]
+    body = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    headers = "X:\r\n" * 15_000
+    seen = flood(service, lambda n, me: invite(number, service.sip_port, me, n, body, headers))
+
+    assert_no_stall(seen)
+    assert len(seen.finals) == ATTACKERS
+    for index, reply in sorted(seen.finals.items()):
+        assert (reply.status, reply.reason) == (513, "Message Too Large"), index

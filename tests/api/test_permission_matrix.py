@@ -74,6 +74,18 @@ GUEST_READ = {**READ, "guest": "ok"}
 # Controlling legs: the same people, with legs:control.
 CONTROL = {**READ, "key_roster_read": "403", "key_legs_control": "ok"}
 GUEST_DIAL = {**CONTROL, "guest": "ok"}  # "we call you"
+# Joining with audio is for people: the guest's link, or a user who runs the conference with
+# legs:control (the host as host, others as guests); never an account's API key.
+WEB_JOIN = {
+    **CONTROL,
+    "guest": "ok",
+    **{
+        k: "403"
+        for k in ("key_roster_read", "key_legs_control", "key_recordings_read", "key_admin")
+    },
+}
+# A new PIN comes back in the answer: people who may control the call, no API key.
+PIN_RESET = {**CONTROL, "key_legs_control": "403", "key_admin": "403"}
 # The account's administration: administrators and keys with admin.
 ADMIN = _row("403", anonymous="401", administrator="ok", other_admin="ok", key_admin="ok")
 OPERATOR_ONLY = _row("403", anonymous="401", operator="ok", host_session="401")
@@ -119,7 +131,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     **{("POST", f"{C}/legs/{{leg_id}}/{a}"): CONTROL for a in ("mute", "unmute", "hold")},
     **{("POST", f"{C}/legs/{{leg_id}}/{a}"): CONTROL for a in ("unhold", "drop")},
     **{("POST", f"{C}/{a}"): CONTROL for a in ("lock", "unlock", "mute-all")},
-    ("POST", f"{C}/web-legs"): GUEST_READ,
+    ("POST", f"{C}/web-legs"): WEB_JOIN,
     ("POST", f"{C}/web-legs/{{leg_id}}/mute"): LEG_KEY,
     ("POST", f"{C}/web-legs/{{leg_id}}/unmute"): LEG_KEY,
     ("DELETE", f"{C}/web-legs/{{leg_id}}"): LEG_KEY,
@@ -149,7 +161,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/me/delegates"): DELEGATES,
     ("POST", "/api/v1/me/delegates"): DELEGATES,
     ("DELETE", "/api/v1/me/delegates/{user_id}"): DELEGATES,
-    ("POST", f"{C}/pin"): CONTROL,
+    ("POST", f"{C}/pin"): PIN_RESET,
     ("GET", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/trunks/{name}"): OPERATOR_ONLY,

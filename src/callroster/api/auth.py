@@ -221,6 +221,24 @@ def _operator(request: Request) -> Actor:
     )
 
 
+def is_account_key(caller: Caller) -> bool:
+    """Whether the credential is an API key of the account (``user_id`` None), not a person:
+    not a user's token or session, not a guest's link."""
+    return caller.principal.user_id is None and caller.guest_of is None
+
+
+def require_person(caller: Caller, what: str) -> None:
+    """Refuses (403) an account's API key for work that is a person's (``what``: joining a
+    call with audio, reading or resetting its PINs), whatever scopes the key carries: a key is
+    a program's, and the role a person has on a call comes from who they are."""
+    if is_account_key(caller):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"an API key cannot {what}: that is for people (the conference link, or a "
+            "signed-in user of the conference)",
+        )
+
+
 def require_scope(caller: Caller, scope: str) -> None:
     """Refuses (403) a credential that was not given ``scope``; ``admin`` covers every scope.
     A signed-in browser carries every scope its user's role allows; a guest's link carries

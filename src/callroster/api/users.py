@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callroster.accounts.actor import Role
 from callroster.api.account import administered_account
-from callroster.api.auth import Caller, authenticated, require_scope, store_of
+from callroster.api.auth import Caller, authenticated, require_person, require_scope, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN, answering
 from callroster.api.routes import authorised_conference
@@ -333,11 +333,13 @@ def remove_delegate(user_id: str, caller: CallerDep, request: Request) -> Respon
 # -- a conference's PIN ------------------------------------------------------------------------
 @router.post("/conferences/{conference_id}/pin", response_model=PinOut)
 async def reset_pin(conference_id: str, caller: CallerDep, request: Request) -> PinOut:
-    """Give the conference a new guest PIN (the host or a delegate); the old one stops."""
+    """Give the conference a new guest PIN (the host or a delegate); the old one stops. The
+    answer holds the PIN, so an API key may not (as it may not read it)."""
     store = store_of(request)
 
     def reset() -> str:
         authorised_conference(store, caller, conference_id, "legs:control")
+        require_person(caller, "reset a conference's PIN")
         return store.conferences.reset_pin(caller.actor, conference_id)
 
     return PinOut(pin=await asyncio.to_thread(reset))

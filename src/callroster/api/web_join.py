@@ -1,8 +1,13 @@
 """Joining a conference from the browser (WebRTC), under the name the guest types.
 
 The page sends its offer with the name; the answer comes back with the leg's id and a key
-that only this browser holds, needed to leave (``DELETE``). Guests join with the conference
-link as their credential; the host, a delegate or an administrator with a token joins as host.
+that only this browser holds, needed to leave (``DELETE``).
+
+Joining with audio is for people: a guest with the conference link joins as a guest; a user
+who runs the conference (its host, a delegate of the host, an administrator of its account),
+by session or their own token with ``legs:control``, joins as who they are: as host if they
+are its host, else as a guest. An account's API key never joins, whatever its scopes. A
+locked conference refuses everyone but its host (``bridge/web_legs.py``).
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from callroster.api.auth import Caller, authenticated, store_of
+from callroster.api.auth import (
+    Caller,
+    authenticated,
+    require_person,
+    require_scope,
+    store_of,
+)
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
-from callroster.api.routes import authorised_conference
+from callroster.api.routes import require_runs_conference, visible_conference
 from callroster.bridge.errors import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
@@ -46,14 +57,19 @@ class WebJoinOut(BaseModel):
 
 
 def _match(request: Request, caller: Caller, conference_id: str) -> PinMatch:
+    """What the caller joins, and as whom: the role comes from who the person is, never from
+    the kind of credential."""
     store = store_of(request)
     if caller.guest_of is not None:
         if caller.guest_of != conference_id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
         as_host = False
     else:
-        authorised_conference(store, caller, conference_id)
-        as_host = True
+        view = visible_conference(store, caller, conference_id)
+        require_person(caller, "join a call with audio")
+        require_runs_conference(store, caller, view)
+        require_scope(caller, "legs:control")
+        as_host = caller.principal.user_id == view.host_id
     match = store.conferences.open_for_web(conference_id, as_host)
     if match is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
@@ -69,8 +85,8 @@ async def join_from_browser(
     conference_id: str, body: WebJoinIn, caller: CallerDep, request: Request
 ) -> WebJoinOut:
     """Join the call from this browser (WebRTC audio, PCMU) under the typed name, which
-    everyone sees (``name_source: entered``). 423 when the conference is locked to guests,
-    422 when the offer has no usable audio."""
+    everyone sees (``name_source: entered``). 403 for an API key; 423 when the conference is
+    locked and the caller is not its host; 422 when the offer has no usable audio."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
     try:
         joined = await bridge_of(request).join_web(match, body.name, body.sdp)

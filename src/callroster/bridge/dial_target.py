@@ -8,6 +8,8 @@ from typing import Literal
 
 from callroster.sip.digest import Credentials
 
+MAX_CALL_SECONDS = 4 * 3600.0
+
 
 @dataclass(frozen=True)
 class DialTarget:
@@ -21,6 +23,9 @@ class DialTarget:
     caller_id: str | None = None
     trunk_id: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
+    # The longest the callee may stay on the call once on it (``dial_out_max_seconds``): a
+    # call nobody ends must not run up a carrier's bill for days.
+    max_seconds: float = MAX_CALL_SECONDS
 
     @property
     def request_uri(self) -> str:

@@ -12,7 +12,7 @@ import secrets
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
 from callroster.bridge.calls import Call, CallState, CallTrigger
-from callroster.bridge.dial_target import DialTarget, dial_failure
+from callroster.bridge.dial_target import MAX_CALL_SECONDS, DialTarget, dial_failure
 from callroster.bridge.directory import CallAttempt
 from callroster.bridge.errors import TooManyCalls
 from callroster.bridge.recorder import Recorder
@@ -44,6 +44,8 @@ class Outbound:
         self._inlet = shared.inlet
         self._advertised = shared.advertised[shared.default_family]
         self._recorder = recorder
+        # Each ringing call's time limit once on the call (its target's max_seconds).
+        self._time_limits: dict[str, float] = {}
 
     async def dial_out(
         self,
@@ -122,6 +124,8 @@ class Outbound:
             deadline=now + ring_seconds,
         )
         self._calls.add(call)
+        self._time_limits = {c: s for c, s in self._time_limits.items() if c in self._calls}
+        self._time_limits[call_id] = target.max_seconds
         room = self._rooms.open(match)
         leg = Leg(
             id=leg_id,
@@ -175,7 +179,7 @@ class Outbound:
         elif call.press_to_accept:
             call.prompts.say(INVITATION)
         else:
-            self._rooms.accept(call)
+            self._admit(call)
 
     def failed(self, call_id: str, status: int) -> None:
         call = self._calls.get(call_id)
@@ -190,12 +194,26 @@ class Outbound:
     def digit(self, call: Call, digit: str) -> None:
         """A key pressed while asked to press 1."""
         if call.state is CallState.INVITED and digit == "1":
-            self._rooms.accept(call)
+            self._admit(call)
+
+    def _admit(self, call: Call) -> None:
+        """Onto the call, with the time limit as the joined state's deadline."""
+        self._rooms.accept(call)
+        limit = self._time_limits.pop(call.call_id, MAX_CALL_SECONDS)
+        if call.state is CallState.JOINED:
+            call.deadline = self._clock.time() + limit
 
     def deadline(self, call: Call, now: float) -> None:
         """The media tick's turn for a call we placed: nobody answered in time (CANCEL), or
-        answered and never pressed 1 (BYE), an answering machine most likely."""
-        if call.deadline is None or now < call.deadline or not call.ringing:
+        answered and never pressed 1 (BYE), an answering machine most likely; or on the call
+        for its time limit (BYE, ``time_limit``)."""
+        if call.deadline is None or now < call.deadline:
+            return
+        if call.state is CallState.JOINED and call.joined_via == "dial_out":
+            log.info("[%s] on the call for its time limit: hanging up", call.call_id)
+            self._rooms.hang_up(call, "time_limit")
+            return
+        if not call.ringing:
             return
         if call.state is CallState.INVITED and call.prompts.playing:
             call.deadline = now + PROMPT_GRACE_SECONDS  # let the prompt finish first

@@ -142,7 +142,9 @@ def test_the_costliest_description_within_the_limits_takes_under_5_ms() -> None:
         with pytest.raises(SdpError, match="no audio codec in common"):
             answer_offer(parse_sdp(text), **LOCAL)  # type: ignore[arg-type]
 
-    assert fastest_of(3, answer) < BUDGET
+    # Ten runs, not three: this one is near half the budget, and on a machine shared with
+    # other work three runs may all be interrupted.
+    assert fastest_of(10, answer) < BUDGET
 
 
 def test_indexed_look_ups_keep_their_meaning() -> None:

@@ -194,3 +194,20 @@ async def test_a_new_pin_is_for_people_who_may_control_the_call(world: World) ->
         renewed = await world.client.post(url, headers=_headers(world, who))
         assert renewed.status_code == 200, (who, renewed.text)
         assert renewed.json()["pin"] != world.harness.demo.pin
+
+
+async def test_a_hosts_conference_history_shows_pins_to_administrators_not_keys(
+    world: World,
+) -> None:
+    demo = world.harness.demo
+    host_id = world.harness.store.conferences.get_conference(OPERATOR, demo.conference_id).host_id
+    url = f"/api/v1/account/users/{host_id}/conferences"
+    key = await world.client.get(url, headers=_headers(world, "key admin"))
+    assert key.status_code == 200, key.text
+    [row] = key.json()
+    assert (row["id"], row["pin"], row["web_link"]) == (demo.conference_id, None, None)
+    assert demo.pin not in key.text
+    # Positive control: the administrator, a person, sees them.
+    admin = await world.client.get(url, headers=_headers(world, "administrator"))
+    [row] = admin.json()
+    assert (row["pin"], row["web_link"]) == (demo.pin, demo.web_url.rsplit("/", 1)[1])

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callroster.accounts.actor import Role
 from callroster.api.account import administered_account
-from callroster.api.auth import Caller, authenticated, require_person, require_scope, store_of
+from callroster.api.auth import (
+    Caller,
+    authenticated,
+    is_account_key,
+    require_person,
+    require_scope,
+    store_of,
+)
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN, answering
 from callroster.api.routes import authorised_conference
@@ -81,8 +88,8 @@ class DelegateIn(BaseModel):
 class ConferenceHistoryOut(BaseModel):
     id: str
     title: str
-    pin: str
-    web_link: str
+    pin: str | None = Field(description="null for an API key: PINs are for people")
+    web_link: str | None = Field(description="null for an API key, as the PIN")
     created_at: dt.datetime
     legs: int
     last_joined_at: dt.datetime | None
@@ -111,12 +118,12 @@ def _view_out(v: UserView) -> UserOut:
     )
 
 
-def _history_out(h: ConferenceHistory) -> ConferenceHistoryOut:
+def _history_out(h: ConferenceHistory, secrets_shown: bool) -> ConferenceHistoryOut:
     return ConferenceHistoryOut(
         id=h.id,
         title=h.title,
-        pin=h.pin,
-        web_link=h.web_link,
+        pin=h.pin if secrets_shown else None,
+        web_link=h.web_link if secrets_shown else None,
         created_at=h.created_at,
         legs=h.legs,
         last_joined_at=h.last_joined_at,
@@ -243,11 +250,13 @@ def remove_user(user_id: str, caller: CallerDep, request: Request) -> Response:
 def user_conferences(
     user_id: str, caller: CallerDep, request: Request
 ) -> list[ConferenceHistoryOut]:
-    """A host's conferences, newest first, with how many legs joined and when last."""
+    """A host's conferences, newest first, with how many legs joined and when last; their
+    PINs and links for an administrator, never for an API key (they admit to the call)."""
     account_id = administered_account(caller)
     store = store_of(request)
     _member(store, caller, account_id, user_id)
-    return [_history_out(h) for h in store.users.conference_history(caller.actor, user_id)]
+    shown = not is_account_key(caller)
+    return [_history_out(h, shown) for h in store.users.conference_history(caller.actor, user_id)]
 
 
 @router.delete("/account/conferences/{conference_id}/history")

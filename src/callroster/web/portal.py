@@ -268,7 +268,7 @@ def person(
     csrf = csrf_field(signed.csrf)
     name = escape(user.name)
     conferences = "".join(
-        f"<tr><td>{escape(c.title)}</td><td>{escape(c.pin)}</td>"
+        f"<tr><td>{escape(c.title)}</td><td>{escape(c.pin or '')}</td>"
         f"<td>{c.created_at:%d %b %Y}</td><td>{c.legs}</td>"
         f"<td>{_when(c.last_joined_at)}</td><td>"
         + (

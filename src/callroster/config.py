@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callroster.bridge.dial_policy import DialPolicy, country_list, type_list
 from callroster.errors import ConfigError
 
 REGIONS = ("chicago", "miami", "london", "hong-kong", "sydney", "johannesburg")
@@ -60,9 +61,35 @@ class Settings(BaseSettings):
         default=45.0, gt=0, le=300, description="How long a dialled phone may ring unanswered"
     )
     dial_out_blocked: str = Field(
-        default="+449,+4487,+4470,+1900,+1976",
-        description="Number prefixes (E.164, comma-separated) that are never called: "
-        "premium-rate and personal numbers, the usual toll-fraud targets",
+        default="",
+        description="Number prefixes (E.164, comma-separated) never called even where the "
+        "allow list (dial_out_countries, dial_out_number_types) would let them through",
+    )
+    dial_out_countries: str = Field(
+        default="GB,IE,US,CA",
+        description="Countries (ISO codes, comma-separated) the service may call for a host "
+        "or click-to-call; 001 for satellite and international networks (+881, +882, +883, "
+        "+870, +979...)",
+    )
+    dial_out_guest_countries: str = Field(
+        default="GB",
+        description="Countries a guest may ask to be called in ('we call you'); only those "
+        "also in dial_out_countries count",
+    )
+    dial_out_number_types: str = Field(
+        default="fixed_line,mobile,fixed_line_or_mobile,toll_free",
+        description="Kinds of number (phonenumbers' types, comma-separated) that may be "
+        "called; add premium_rate, shared_cost, uan, personal_number, pager, voicemail or "
+        "voip to allow them",
+    )
+    dial_out_max_seconds: float = Field(
+        default=14400.0, gt=0, description="Longest a dialled call may last; then it is hung up"
+    )
+    dial_out_per_account_per_day: int = Field(
+        default=200,
+        ge=0,
+        description="Calls the service may place for one account in any 24 hours (hosts, "
+        "guests and click-to-call together)",
     )
     call_me_per_conference: int = Field(
         default=10, ge=0, description="'We call you' calls per conference per 10 minutes"
@@ -113,6 +140,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IP address or network: {part!r}") from exc
         return ",".join(parts)
 
+    @field_validator("dial_out_countries", "dial_out_guest_countries")
+    @classmethod
+    def _countries_are_known(cls, value: str) -> str:
+        return ",".join(sorted(country_list(value)))
+
+    @field_validator("dial_out_number_types")
+    @classmethod
+    def _types_are_known(cls, value: str) -> str:
+        type_list(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
@@ -139,6 +177,12 @@ class Settings(BaseSettings):
     @property
     def dial_out_blocked_prefixes(self) -> list[str]:
         return [p.strip() for p in self.dial_out_blocked.split(",") if p.strip()]
+
+    @property
+    def dial_policy(self) -> DialPolicy:
+        return DialPolicy.of(
+            self.dial_out_countries, self.dial_out_guest_countries, self.dial_out_number_types
+        )
 
     @property
     def trusted_proxy_list(self) -> list[str]:

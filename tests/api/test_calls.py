@@ -27,8 +27,8 @@ from callroster.crm.webhook import WebhookSender
 
 pytestmark = pytest.mark.interop
 OPERATOR = operator_cli("test")
-HOST = "+447700900111"
-TARGET = "+447700900222"
+HOST = "+442079460111"
+TARGET = "+442079460222"
 
 
 @pytest.fixture
@@ -76,10 +76,10 @@ async def test_a_host_is_connected_to_a_number_and_the_call_is_logged_with_notes
         )
         await phone.answer_calls(30)  # returns once the phone listens
         phones.append(phone)
-    token = _host_with_phone(harness, "07700 900111")
+    token = _host_with_phone(harness, "020 7946 0111")
     response = await client.post(
         "/api/v1/calls",
-        json={"number": "07700900222", "notes": "Renewal: wants the annual plan"},
+        json={"number": "02079460222", "notes": "Renewal: wants the annual plan"},
         headers=_bearer(token),
     )
     assert response.status_code == 202, response.text
@@ -127,7 +127,7 @@ async def test_who_may_click_to_call(
     live: tuple[BridgeHarness, httpx.AsyncClient, list[tuple[CallSummary, str]]],
 ) -> None:
     harness, client, _ = live
-    body = {"number": "+447700900222"}
+    body = {"number": "+442079460222"}
     assert (await client.post("/api/v1/calls", json=body)).status_code == 401
     link = harness.demo.web_url.rsplit("/", 1)[1]
     guest = await client.post("/api/v1/calls", json=body, headers=_bearer(link))
@@ -136,7 +136,7 @@ async def test_who_may_click_to_call(
         "/api/v1/calls", json=body, headers=_bearer(_host_with_phone(harness, None))
     )
     assert no_phone.status_code == 422 and "your own phone number" in no_phone.json()["detail"]
-    with_phone = _bearer(_host_with_phone(harness, "+447700900111"))
+    with_phone = _bearer(_host_with_phone(harness, "+442079460111"))
     no_trunk = await client.post("/api/v1/calls", json=body, headers=with_phone)
     assert no_trunk.status_code == 422 and "cannot call" in no_trunk.json()["detail"]
     blocked = await client.post(

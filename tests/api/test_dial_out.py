@@ -103,12 +103,12 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
         legs_url = f"/api/v1/conferences/{harness.demo.conference_id}/legs"
         response = await client.post(
             legs_url,
-            json={"number": "07700 900555", "name": "Carol Carrier"},
+            json={"number": "020 7946 0555", "name": "Carol Carrier"},
             headers=_bearer(harness.demo.host_token),
         )
         assert response.status_code == 202, response.text
         placed = response.json()
-        assert placed["number"] == "+447700900555" and placed["status"] == "joining"
+        assert placed["number"] == "+442079460555" and placed["status"] == "joining"
         leg_id = placed["leg_id"]
         legs = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()
         [shown] = [leg for leg in legs["legs"] if leg["id"] == leg_id]
@@ -143,7 +143,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
     [record] = records
     trunk = harness.store.trunks.list(OPERATOR)[0]
     assert (record.number, record.outcome, record.trunk_id) == (
-        "+447700900555",
+        "+442079460555",
         "answered",
         trunk.id,
     )
@@ -160,7 +160,7 @@ async def test_who_may_dial_and_which_numbers(
     nowhere = free_udp_port()  # a trunk nobody answers on: calls stay ringing, that is all
     harness.store.trunks.add(OPERATOR, "uk", f"sip:127.0.0.1:{nowhere}", prefixes=["+44"])
     url = f"/api/v1/conferences/{harness.demo.conference_id}/legs"
-    uk = {"number": "+447700900123", "name": "Somebody"}
+    uk = {"number": "+442079460123", "name": "Somebody"}
     assert (await client.post(url, json=uk)).status_code == 401
     colleague = harness.store.accounts.create_user(
         OPERATOR, harness.demo.account_id, Role.HOST, "Other Host"
@@ -185,14 +185,14 @@ async def test_who_may_dial_and_which_numbers(
 
     # "We call you": a guest with the link, who must give a name; then the limit per address.
     guest = _bearer(_link(harness))
-    await_name = await client.post(url, json={"number": "+447700900201"}, headers=guest)
+    await_name = await client.post(url, json={"number": "+442079460201"}, headers=guest)
     assert await_name.status_code == 422
     for n in (1, 2):
         called = await client.post(
-            url, json={"number": f"+44770090020{n}", "name": f"Guest {n}"}, headers=guest
+            url, json={"number": f"+44207946020{n}", "name": f"Guest {n}"}, headers=guest
         )
         assert called.status_code == 202, called.text
-    limited = await client.post(url, json={"number": "+447700900203", "name": "G"}, headers=guest)
+    limited = await client.post(url, json={"number": "+442079460203", "name": "G"}, headers=guest)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 500
     assert harness.bridge.call_count() == 2
     roster = harness.roster.get(harness.demo.conference_id)
@@ -206,7 +206,7 @@ async def test_who_may_dial_and_which_numbers(
     # still may call someone in.
     harness.bridge.control(harness.demo.conference_id, "lock", None)
     calls = harness.bridge.call_count()
-    locked = await client.post(url, json={"number": "+447700900204", "name": "G"}, headers=guest)
+    locked = await client.post(url, json={"number": "+442079460204", "name": "G"}, headers=guest)
     assert locked.status_code == 423 and "locked" in locked.json()["detail"]
     assert harness.bridge.call_count() == calls
     assert (await client.post(url, json=uk, headers=host)).status_code == 202

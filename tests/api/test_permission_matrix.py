@@ -172,14 +172,14 @@ WEBSOCKETS = {f"{C}/live"}
 
 # What each request sends: valid bodies, so that validation never answers before the rules.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", f"{C}/legs"): {"json": {"number": "+447700900123", "name": "Matrix Guest"}},
+    ("POST", f"{C}/legs"): {"json": {"number": "+442079460123", "name": "Matrix Guest"}},
     ("PATCH", f"{C}/legs/{{leg_id}}"): {"json": {"name": "Renamed"}},
     ("POST", f"{C}/web-legs"): {"json": {"name": "Matrix Browser", "sdp": "v=0"}},
     ("POST", "/api/v1/contacts"): {
         "content": b"name,phone\nMatrix Contact,+447700900999\n",
         "headers": {"Content-Type": "text/csv"},
     },
-    ("POST", "/api/v1/calls"): {"json": {"number": "+447700900124"}},
+    ("POST", "/api/v1/calls"): {"json": {"number": "+442079460124"}},
     # A public address, not a name: the route resolves the host, and no test asks DNS.
     ("PUT", "/api/v1/account/crm-webhook"): {"json": {"url": "https://93.184.216.34/hook"}},
     ("POST", "/api/v1/account/api-keys"): {"json": {"label": "matrix", "scopes": ["roster:read"]}},

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callroster.api.rate_limit import SlidingWindow
+from callroster.api.rate_limit import SlidingWindow, take
 
 
 def test_a_key_is_held_to_its_limit_within_the_window_and_freed_after() -> None:
@@ -41,3 +41,24 @@ def test_never_more_than_the_limit_in_any_window(times: list[float], limit: int)
             allowed.append(now)
     for t in allowed:
         assert len([u for u in allowed if t <= u < t + 600]) <= limit
+
+
+def test_take_checks_every_window_and_counts_in_all_or_none() -> None:
+    per_page, per_account = SlidingWindow(limit=1, window=600), SlidingWindow(limit=5, window=60)
+    windows = [(per_page, "page"), (per_account, "acct")]
+    assert take(windows, 0) == 0
+    assert take(windows, 1) == 599  # the page's window is full: nothing is counted
+    assert per_account.retry_after("acct", 1) == 0 and take([(per_account, "acct")], 1) == 0
+    per_page.forget("page", 0)  # the call was not placed after all
+    assert take(windows, 2) == 0
+
+
+def test_forget_takes_back_one_event_only() -> None:
+    window = SlidingWindow(limit=2, window=600)
+    window.record("a", 5)
+    window.record("a", 5)
+    window.forget("a", 5)
+    assert window.retry_after("a", 6) == 0
+    window.forget("a", 5)
+    window.forget("a", 5)  # nothing left to forget: no error
+    assert window.keys() == 0

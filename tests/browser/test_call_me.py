@@ -85,10 +85,10 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
             form = guest.locator("#call-form")
             form.get_by_label("Your name, as everyone on the call will see it").fill("Gail Guest")
             form.get_by_label("Country").select_option("GB")
-            form.get_by_label("Phone number").fill("07700 900777")
+            form.get_by_label("Phone number").fill("020 7946 0777")
             form.get_by_role("button", name="Call me").click()
             guest.get_by_text(
-                "Calling you on +447700900777. Answer, then press 1 to join."
+                "Calling you on +442079460777. Answer, then press 1 to join."
             ).wait_for(timeout=10_000)
             # Ringing, then (the callee pressed 1) on the call, under the typed name for all.
             host.locator("#legs li .name", has_text="Gail Guest").wait_for(timeout=10_000)
@@ -152,7 +152,7 @@ def test_the_host_sees_why_a_phoned_guest_did_not_join(
             form = host.locator("#call-form")
             form.get_by_label("Their name, as everyone will see it").fill("Bertie Busy")
             form.get_by_label("Country").select_option("GB")
-            form.get_by_label("Phone number").fill("07700 900486")
+            form.get_by_label("Phone number").fill("020 7946 0486")
             form.get_by_role("button", name="Call them").click()
             leg = host.locator("#legs li", has_text="Bertie Busy")
             leg.get_by_text("Did not join: the line was busy").wait_for(timeout=10_000)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from callroster.accounts.actor import Role, system
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.api.credentials_first import CredentialsFirst
-from callroster.api.dial_out import callable_number, route_target
+from callroster.api.dial_out import callable_number, count_account_call, route_target
 from callroster.bridge.click_to_call import CallSummary, ClickToCall
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.errors import TooManyCalls
@@ -95,7 +95,8 @@ def _plan(request: Request, caller: Caller, e164: str) -> tuple[DialTarget, Dial
         )
     settings: Settings = request.app.state.settings
     own = callable_number(settings, me.phone, "GB")  # a blocked number is refused here too
-    return route_target(store, own), route_target(store, e164)
+    limit = settings.dial_out_max_seconds
+    return route_target(store, own, limit), route_target(store, e164, limit)
 
 
 @router.post("/calls", response_model=CallStarted, status_code=status.HTTP_202_ACCEPTED)
@@ -111,6 +112,7 @@ async def click_to_call(body: CallRequest, caller: CallerDep, request: Request) 
     settings: Settings = request.app.state.settings
     e164 = callable_number(settings, body.number, body.country)
     host, target = await asyncio.to_thread(_plan, request, caller, e164)
+    uncount = count_account_call(request, caller.principal.account_id)  # no await between
     click: ClickToCall = request.app.state.click_to_call
     reporter: CallReporter | None = getattr(request.app.state, "call_reporter", None)
     notes = body.notes
@@ -128,10 +130,13 @@ async def click_to_call(body: CallRequest, caller: CallerDep, request: Request) 
             settings.dial_out_ring_seconds,
             ended,
         )
-    except TooManyCalls:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
-        ) from None
+    except BaseException as exc:
+        uncount()  # not placed: only calls placed count
+        if isinstance(exc, TooManyCalls):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
+            ) from None
+        raise
     await asyncio.to_thread(
         store_of(request).audit.log,
         caller.actor,

@@ -1,9 +1,13 @@
 """Dialling out from a conference: the host adds a guest by number, or a guest on the web page
 asks to be called ("we call you"). Calls leave through the operator's trunk for the number.
 
-A guest can make the service call any number, so "we call you" is held to a few calls per
-conference and per source address in any ten minutes, and numbers on the block list
-(premium-rate and the like: toll fraud) are refused for everyone.
+Every call costs the operator money, and a fraudster earns from calls to some numbers (toll
+fraud, issue 12 finding 6). So a number is called only when the allow list lets it
+(``bridge/dial_policy.py``: countries and kinds of number; guests only their account's
+countries), each account places at most ``dial_out_per_account_per_day`` calls in any 24
+hours, and "we call you" is held to a few calls per conference and per source address in any
+ten minutes. A request is counted against those limits in the same step that checks them,
+before anything awaits, so requests arriving together cannot all pass the check.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -20,8 +25,9 @@ from callroster.accounts.actor import system
 from callroster.api.auth import Caller, authenticated, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
-from callroster.api.rate_limit import SlidingWindow
+from callroster.api.rate_limit import SlidingWindow, take
 from callroster.api.routes import authorised_conference
+from callroster.bridge.dial_policy import DialRefusedError
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.errors import TooManyCalls
 from callroster.config import Settings
@@ -33,6 +39,7 @@ from callroster.store.store import Store
 router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 WINDOW_S = 600.0
+DAY_S = 86400.0
 
 
 class DialRequest(BaseModel):
@@ -52,10 +59,12 @@ class DialResult(BaseModel):
 
 
 class _Limits:
-    """The "we call you" windows, on the app's monotonic clock (``app.state.monotonic``, set
-    by ``create_app``; a test may give a fake one)."""
+    """The dial-out windows ("we call you" per conference and address, every call per
+    account and day), on the app's monotonic clock (``app.state.monotonic``, set by
+    ``create_app``; a test may give a fake one)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self.per_account = SlidingWindow(settings.dial_out_per_account_per_day, DAY_S)
         self.per_conference = SlidingWindow(settings.call_me_per_conference, WINDOW_S)
         self.per_address = SlidingWindow(settings.call_me_per_address, WINDOW_S)
         self.now = clock
@@ -68,6 +77,27 @@ def _limits(request: Request) -> _Limits:
         clock = getattr(state, "monotonic", time.monotonic)
         limits = state.call_me_limits = _Limits(state.settings, clock)
     return limits
+
+
+def count_account_call(request: Request, account_id: str) -> Callable[[], None]:
+    """Count one call against the account's daily cap, checked and counted in one step (call
+    it with no ``await`` between it and the check that decided to call). Returns what takes
+    the count back, for a call that was not placed after all.
+
+    Raises:
+        HTTPException: 429 (with Retry-After) when the account has placed its calls for the
+            day.
+    """
+    limits = _limits(request)
+    now = limits.now()
+    wait = take([(limits.per_account, account_id)], now)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "this account has placed as many calls as it may today; try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    return lambda: limits.per_account.forget(account_id, now)
 
 
 def _plan(
@@ -86,11 +116,13 @@ def _plan(
     match = store.conferences.open_for_web(conference_id, as_host=False)
     if match is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
-    return match, route_target(store, e164), inviter
+    settings: Settings = request.app.state.settings
+    return match, route_target(store, e164, settings.dial_out_max_seconds), inviter
 
 
-def route_target(store: Store, e164: str) -> DialTarget:
-    """Where a number is dialled: the operator's trunk for it, with its credentials.
+def route_target(store: Store, e164: str, max_seconds: float | None = None) -> DialTarget:
+    """Where a number is dialled: the operator's trunk for it, with its credentials, and the
+    longest the call may last once on it (``max_seconds``; the bridge's own limit if None).
 
     Raises:
         HTTPException: 422 when no trunk serves the number.
@@ -103,7 +135,7 @@ def route_target(store: Store, e164: str) -> DialTarget:
     credentials = (
         Credentials(route.username, route.password or "") if route.username is not None else None
     )
-    return DialTarget(
+    target = DialTarget(
         e164,
         route.host,
         route.port,
@@ -112,13 +144,16 @@ def route_target(store: Store, e164: str) -> DialTarget:
         route.trunk_id,
         credentials,
     )
+    return target if max_seconds is None else replace(target, max_seconds=max_seconds)
 
 
-def callable_number(settings: Settings, number: str, country: str) -> str:
-    """The number in E.164, if it may be called.
+def callable_number(settings: Settings, number: str, country: str, *, guest: bool = False) -> str:
+    """The number in E.164, if the allow list lets the service call it for a host (or, with
+    ``guest``, for a guest who asked to be called).
 
     Raises:
-        HTTPException: 422 for what is not a phone number, 403 for a blocked one.
+        HTTPException: 422 for what is not a phone number, 403 for one not allowed (the
+            detail says why).
     """
     try:
         e164 = normalise.phone_e164(number, country.upper())
@@ -126,6 +161,10 @@ def callable_number(settings: Settings, number: str, country: str) -> str:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "that is not a phone number we can call"
         ) from None
+    try:
+        settings.dial_policy.check(e164, guest=guest)
+    except DialRefusedError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     if any(e164.startswith(prefix) for prefix in settings.dial_out_blocked_prefixes):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "calls to this number are not allowed")
     return e164
@@ -143,12 +182,13 @@ async def dial_into_conference(
     a guest by number and name; a guest with the conference link asks to be called ("we call
     you") under their own name. The leg shows as ``joining`` while it rings; the callee joins
     by pressing 1, or the leg leaves with ``left_reason`` busy, no_answer, declined or
-    failed. 403 for a blocked number, 422 for one that is not a phone number or that no
-    trunk serves, 423 when a guest asks while the conference is locked, 429 (with
-    Retry-After) when a guest asks too often."""
+    failed. 403 for a number the allow list refuses, 422 for one that is not a phone number
+    or that no trunk serves, 423 when a guest asks while the conference is locked, 429 (with
+    Retry-After) when a guest asks too often or the account has placed its calls for the
+    day."""
     settings: Settings = request.app.state.settings
-    e164 = callable_number(settings, body.number, body.country)
     guest = caller.guest_of is not None
+    e164 = callable_number(settings, body.number, body.country, guest=guest)
     name = " ".join((body.name or "").split()) or None
     if guest and name is None:
         raise HTTPException(
@@ -162,17 +202,19 @@ async def dial_into_conference(
     source = request.client.host if request.client else "unknown"
     limits = _limits(request)
     now = limits.now()
+    windows = [(limits.per_account, match.account_id)]
     if guest:
-        wait = max(
-            limits.per_conference.retry_after(conference_id, now),
-            limits.per_address.retry_after(source, now),
+        windows += [(limits.per_conference, conference_id), (limits.per_address, source)]
+    # Checked and counted in one step, before the next await (see the module's docstring).
+    wait = take(windows, now)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many calls from this page; try again later"
+            if guest
+            else "this account has placed as many calls as it may today; try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
         )
-        if wait > 0:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                "too many calls from this page; try again later",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
     try:
         leg_id = await bridge_of(request).dial_out(
             match,
@@ -183,13 +225,14 @@ async def dial_into_conference(
             name_source="entered" if guest else "host",
             inviter=inviter,
         )
-    except TooManyCalls:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
-        ) from None
-    if guest:
-        limits.per_conference.record(conference_id, now)
-        limits.per_address.record(source, now)
+    except BaseException as exc:
+        for window, key in windows:  # not placed: only calls placed count
+            window.forget(key, now)
+        if isinstance(exc, TooManyCalls):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the service is at its call limit; try later"
+            ) from None
+        raise
     await asyncio.to_thread(
         store_of(request).audit.log,
         caller.actor,

@@ -4,6 +4,7 @@ given). Used where one page could otherwise be made to call numbers in bulk."""
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Sequence
 
 
 class SlidingWindow:
@@ -31,5 +32,25 @@ class SlidingWindow:
     def record(self, key: str, now: float) -> None:
         self._times[key].append(now)
 
+    def forget(self, key: str, now: float) -> None:
+        """Take back one event recorded at ``now`` (it did not happen after all)."""
+        times = self._times.get(key)
+        if times is not None and now in times:
+            times.remove(now)
+            if not times:
+                del self._times[key]
+
     def keys(self) -> int:
         return len(self._times)
+
+
+def take(windows: Sequence[tuple[SlidingWindow, str]], now: float) -> float:
+    """Check every window for its key and, when all allow it, record the event in each: one
+    step, with no ``await`` inside, so requests running at once cannot all pass a check
+    before any of them is counted. Returns 0 when recorded, else the seconds to wait."""
+    wait = max((window.retry_after(key, now) for window, key in windows), default=0.0)
+    if wait > 0:
+        return wait
+    for window, key in windows:
+        window.record(key, now)
+    return 0.0

@@ -113,6 +113,16 @@ class Settings(BaseSettings):
         description="Addresses or networks (comma-separated) of the reverse proxies whose "
         "X-Forwarded-For is believed; empty: nobody's, the connection's address counts",
     )
+    sip_calls_per_source: int = Field(
+        default=20,
+        ge=1,
+        description="Calls at once from one address (an IPv6 /64) before more get 503",
+    )
+    sip_trusted_peers: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of SIP proxies and carrier "
+        "edges in front of the bridge, which send everyone's calls: no per-address limit",
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -129,7 +139,7 @@ class Settings(BaseSettings):
             families.add(address.version)
         return ",".join(part.strip() for part in value.split(","))
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "sip_trusted_peers")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
         parts = [part.strip() for part in value.split(",") if part.strip()]
@@ -187,6 +197,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return self.trusted_proxies.split(",") if self.trusted_proxies else []
+
+    @property
+    def sip_trusted_networks(self) -> tuple[str, ...]:
+        return tuple(self.sip_trusted_peers.split(",")) if self.sip_trusted_peers else ()
 
     @property
     def resolved_database_url(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callroster.api.calls import CallReporter, crm_reporter
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.service import BridgeService
@@ -76,6 +77,9 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
         media_addresses=settings.bind_addresses,
         advertised_address=settings.host_for_links,
         clock=LoopClock(asyncio.get_running_loop(), store.clock),
+        call_limits=CallLimits(
+            per_source=settings.sip_calls_per_source, trusted=settings.sip_trusted_networks
+        ),
     )
     crm_sender = WebhookSender(
         destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)

@@ -13,6 +13,7 @@ from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig
 from tests.support.fake_network import FakePort, Phone, phone_sdp
 from tests.support.waiting import wait_until
 
+from callroster.bridge.calls import CallState
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpPacket
 from callroster.sdp.session import parse_sdp
@@ -39,6 +40,9 @@ async def _answered(rig: Rig, phone: Phone, ptime: int | None) -> FakePort:
     await wait_until(ok, 5, "the 200 OK", interval=0.002)
     phone.learn(serialise(found[0]))
     phone.send(rig.bridge, phone.ack())
+    await wait_until(  # the PIN in the URI is checked after the answer
+        lambda: rig.bridge.call_states().get(phone.call_id) is CallState.JOINED, 5, "joining"
+    )
     return rig.network.ports[parse_sdp(found[0].body).media[0].port]
 
 

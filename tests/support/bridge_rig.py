@@ -12,6 +12,7 @@ from tests.support.clock import FakeClock
 from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirectory
 from tests.support.waiting import wait_until
 
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.conference.events import Event
@@ -53,7 +54,9 @@ class Rig:
 
 
 @asynccontextmanager
-async def bridge_rig(media_addresses: Sequence[str] = ("127.0.0.1",)) -> AsyncIterator[Rig]:
+async def bridge_rig(
+    media_addresses: Sequence[str] = ("127.0.0.1",), call_limits: CallLimits | None = None
+) -> AsyncIterator[Rig]:
     """The bridge on a fake clock and network; ``media_addresses`` as the service's bind
     setting gives them (add ``::1`` for a dual-stack bridge)."""
     clock = FakeClock()
@@ -65,7 +68,12 @@ async def bridge_rig(media_addresses: Sequence[str] = ("127.0.0.1",)) -> AsyncIt
     )
     bus = EventBus()
     bridge = BridgeService(
-        directory, bus, media_addresses=media_addresses, clock=clock, network=network
+        directory,
+        bus,
+        media_addresses=media_addresses,
+        clock=clock,
+        network=network,
+        call_limits=call_limits,
     )
     rig = Rig(bridge, clock, network, directory, bus)
     bus.subscribe(rig.events.append)

@@ -22,6 +22,7 @@ when it passed INVITED, and the far end rang when it passed RINGING.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from callroster.bridge.caller_id import CallerId
+from callroster.bridge.pin_guard import source_key
 from callroster.bridge.ports import RtpPort
 from callroster.bridge.rtp_session import RtpSession
 from callroster.conference.leg import LegRole
@@ -136,6 +138,7 @@ class Call:
     offer: SessionDescription | None = None  # ours: we dialled, or the INVITE had no offer
     dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
     source: str = ""  # the host its INVITE came from, for the PIN guard (bridge/pin_guard.py)
+    pin_since: float | None = None  # when it was asked for its PIN (bridge/call_limits.py)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
     sip_status: int | None = None  # dial-out: the final failure status, if one came
@@ -196,14 +199,25 @@ class CallTable:
     def __init__(self) -> None:
         self._by_call: dict[str, Call] = {}
         self._by_leg: dict[str, Call] = {}
+        self._from: Counter[str] = Counter()  # calls by source (bridge/call_limits.py)
 
     def add(self, call: Call) -> None:
         self._by_call[call.call_id] = call
         self._by_leg[call.leg_id] = call
+        if call.source:
+            self._from[source_key(call.source)] += 1
 
     def remove(self, call: Call) -> None:
-        self._by_call.pop(call.call_id, None)
+        if self._by_call.pop(call.call_id, None) is not None and call.source:
+            key = source_key(call.source)
+            self._from[key] -= 1
+            if self._from[key] <= 0:
+                del self._from[key]
         self._by_leg.pop(call.leg_id, None)
+
+    def count_from(self, source: str) -> int:
+        """Calls on this node from ``source`` (its address, or its IPv6 /64)."""
+        return self._from.get(source_key(source), 0)
 
     def get(self, call_id: str) -> Call | None:
         return self._by_call.get(call_id)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Collection
 
 from callroster.bridge.admission import Admission
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import caller_id
 from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.directory import ConferenceDirectory
-from callroster.bridge.pin_guard import PinGuard, network_of
+from callroster.bridge.pin_guard import PinGuard, network_of, source_key
 from callroster.bridge.ports import RtpPort, family_of
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
@@ -34,7 +36,13 @@ log = logging.getLogger(__name__)
 
 
 class Inbound:
-    def __init__(self, shared: Shared, directory: ConferenceDirectory, guard: PinGuard) -> None:
+    def __init__(
+        self,
+        shared: Shared,
+        directory: ConferenceDirectory,
+        guard: PinGuard,
+        limits: CallLimits,
+    ) -> None:
         self._calls = shared.calls
         self._rooms = shared.rooms
         self._signalling = shared.signalling
@@ -46,6 +54,10 @@ class Inbound:
         self._default_family = shared.default_family
         self._directory = directory
         self._guard = guard
+        self._limits = limits
+        self._routing_from: Counter[str] = Counter()  # calls being routed, by source key
+        self._pin_limit = (-1.0, limits.pin_time_limit)  # (tick, seconds), see pin_timer
+        self.refused: Counter[str] = Counter()  # calls refused, by reason (a metric)
         # call id -> the digits its queued check will try, and the source it came from
         self._queued: dict[str, tuple[str, str]] = {}
         self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
@@ -57,9 +69,28 @@ class Inbound:
         if self._guard.blocked(source, self._clock.time()):
             # Guessing PINs from there: refused whatever it dialled, so no oracle either.
             log.info("[%s] refused: its source is blocked for PIN guessing", call_id)
+            self.refused["pin_guessing"] += 1
             self._refuse(call_id, 403, "Forbidden")
             return
+        key = source_key(source)
+        from_source = self._calls.count_from(source) + self._routing_from[key]
+        refusal = self._limits.refuse(source, from_source, self._at_pin())
+        if refusal is not None:  # a flood: cheap to refuse, before anything is opened
+            self.refused[refusal] += 1
+            if self.refused[refusal] in (1, 10, 100, 1000, 10_000):
+                log.warning("calls refused (%s): %d so far", refusal, self.refused[refusal])
+            self._signalling.answer(
+                call_id, 503, "Service Unavailable", extra_headers=[("Retry-After", "30")]
+            )
+            self._signalling.pump()
+            return
+        self._routing_from[key] += 1
         self._tasks.spawn(self._route(call_id, request, source))
+
+    def _at_pin(self) -> int:
+        """Callers who have not given a right PIN yet (at the prompt, or being routed)."""
+        routing = sum(self._routing_from.values())
+        return routing + sum(1 for call in self._calls if call.state is CallState.PIN)
 
     def abandoned(self, call_id: str) -> None:
         """CANCEL (or a time-out) for a call that may still be being looked up."""
@@ -74,6 +105,10 @@ class Inbound:
         finally:
             self._routing.discard(call_id)
             self._abandoned.discard(call_id)
+            key = source_key(source)
+            self._routing_from[key] -= 1
+            if self._routing_from[key] <= 0:
+                del self._routing_from[key]
 
     def _refuse(self, call_id: str, status: int, reason: str) -> None:
         self._signalling.answer(call_id, status, reason)
@@ -160,7 +195,8 @@ class Inbound:
 
     def _ask_for_pin(self, call: Call) -> None:
         """Into PIN entry: check the dialled PIN, or prompt for one."""
-        call.pin = PinEntry(self._clock.time(), dialled=call.dialled_pin)
+        call.pin_since = self._clock.time()
+        call.pin = PinEntry(call.pin_since, dialled=call.dialled_pin)
         self._apply_pin_effects(call)
 
     def _offer(
@@ -315,10 +351,23 @@ class Inbound:
             self._apply_pin_effects(call)
 
     def pin_timer(self, call: Call, now: float) -> None:
-        """The media tick's turn for a call keying its PIN (re-prompts, time-outs)."""
-        if call.state is CallState.PIN and call.pin is not None:
-            call.pin.handle_timer(now)
-            self._apply_pin_effects(call)
+        """The media tick's turn for a call keying its PIN (re-prompts, time-outs, and the
+        time limit at the prompt, shorter while the prompt is busy)."""
+        if call.state is not CallState.PIN or call.pin is None:
+            return
+        tick, limit = self._pin_limit
+        if tick != now:  # once a tick, not once a call
+            limit = self._limits.pin_deadline(self._at_pin())
+            self._pin_limit = (now, limit)
+        if call.pin_since is not None and now - call.pin_since > limit:
+            log.info("[%s] too long at the PIN prompt", call.call_id)
+            self.refused["pin_time_limit"] += 1
+            call.prompts.interrupt()
+            call.prompts.say(("goodbye",))
+            self._rooms.farewell(call)
+            return
+        call.pin.handle_timer(now)
+        self._apply_pin_effects(call)
 
     def _apply_pin_effects(self, call: Call) -> None:
         assert call.pin is not None

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.directory import ConferenceDirectory
@@ -90,6 +91,7 @@ class BridgeService:
         clock: Clock | None = None,
         network: Network | None = None,
         pin_guard: PinGuard | None = None,
+        call_limits: CallLimits | None = None,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
@@ -107,6 +109,7 @@ class BridgeService:
         self._tasks = BackgroundTasks("bridge")
         self._started: _Parts | None = None
         self.pin_guard = pin_guard or PinGuard()  # paces PIN checks (bridge/pin_guard.py)
+        self.call_limits = call_limits or CallLimits()  # bounds floods (bridge/call_limits.py)
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(
@@ -144,7 +147,7 @@ class BridgeService:
         self._started = _Parts(
             signalling,
             rooms,
-            Inbound(shared, self._directory, self.pin_guard),
+            Inbound(shared, self._directory, self.pin_guard, self.call_limits),
             Outbound(shared, self._recorder),
             WebLegs(self._calls, rooms, clock),
             media,

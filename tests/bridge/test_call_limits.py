@@ -1,0 +1,82 @@
+"""A flood of calls, socket-free on the fake clock: one source gets 20 calls at once and
+then 503 with Retry-After, a trusted proxy is exempt, callers who have not given a right PIN
+hold at most a quarter of the bridge, and they are timed out sooner while the prompt is busy;
+someone else still gets in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from tests.support.bridge_rig import ACCESS_NUMBER, GUEST_PIN, Rig, bridge_rig
+from tests.support.fake_network import Phone
+from tests.support.waiting import wait_until
+
+from callroster.bridge.call_limits import CallLimits
+from callroster.bridge.calls import CallState
+from callroster.sip.message import Response, serialise
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with bridge_rig() as rig:
+        yield rig
+
+
+async def _final(rig: Rig, phone: Phone) -> Response:
+    phone.dial(rig.bridge)
+    seen: list[Response] = []
+
+    def final() -> bool:
+        seen.extend(rig.responses(phone.call_id))
+        return any(r.status >= 200 for r in seen)
+
+    await wait_until(final, 5, "a final answer", 0.002)
+    if seen[-1].status == 200:
+        phone.learn(serialise(seen[-1]))
+        phone.send(rig.bridge, phone.ack())
+    return seen[-1]
+
+
+def _from(host: str, n: int, dialled: str = ACCESS_NUMBER) -> Phone:
+    phone = Phone(1, dialled, host=host)
+    phone.pid = 6000 + n
+    phone.call_id, phone.from_tag = f"flood-{n}@{host}", f"flood-{n}"
+    return phone
+
+
+def test_the_limits_alone() -> None:
+    limits = CallLimits(per_source=2, max_calls=40, pin_share=0.25, trusted=("10.0.0.0/8",))
+    assert limits.refuse("192.0.2.1", 1, 0) is None
+    assert limits.refuse("192.0.2.1", 2, 0) == "per_source"
+    assert limits.refuse("10.1.2.3", 500, 0) is None  # a trusted proxy
+    assert limits.refuse("192.0.2.9", 0, 10) == "pin_prompt_full"
+    assert limits.pin_deadline(5) == limits.pin_time_limit
+    assert limits.pin_deadline(6) == limits.pin_time_limit_busy
+
+
+async def test_one_source_gets_its_share_then_503_and_another_still_joins(rig: Rig) -> None:
+    statuses = [(await _final(rig, _from("127.0.1.1", n))).status for n in range(25)]
+    assert statuses == [200] * 20 + [503] * 5
+    refused = await _final(rig, _from("127.0.1.1", 99))
+    assert refused.get("Retry-After") == "30"
+    someone = Phone(2, GUEST_PIN)
+    assert (await _final(rig, someone)).status == 200
+    await wait_until(
+        lambda: rig.bridge.call_states().get(someone.call_id) is CallState.JOINED, 5, "joining"
+    )
+
+
+async def test_callers_at_the_pin_prompt_hold_a_share_and_are_timed_out_sooner() -> None:
+    limits = CallLimits(per_source=100, max_calls=40, pin_share=0.25)  # 10 at the prompt
+    async with bridge_rig(call_limits=limits) as rig:
+        hosts = [f"127.0.2.{n}" for n in range(12)]
+        statuses = [(await _final(rig, _from(h, n))).status for n, h in enumerate(hosts)]
+        assert statuses == [200] * 10 + [503] * 2
+        # Busy (more than half the share): the prompt lets each go after 20 s, not 90.
+        for _ in range(21 * 50):
+            rig.clock.advance(0.02)
+        await wait_until(lambda: rig.bridge.call_count() == 0, 5, "the prompt to empty")
+        # A right PIN from a new address joins once there is room again.
+        caller = Phone(3, GUEST_PIN)
+        assert (await _final(rig, caller)).status == 200

@@ -106,10 +106,12 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
                 demo["host_token"],
             )
             assert carrier.wait(timeout=15) == 0  # our BYE reached the carrier
-            # A number on the block list is refused with a clear message.
+            # A number the allow list refuses is refused with a clear message.
             form.get_by_label("Phone number").fill("+44 909 879 0000")
             form.get_by_role("button", name="Call me").click()
-            guest.get_by_text("calls to this number are not allowed").wait_for(timeout=5_000)
+            guest.get_by_text("calls to premium-rate numbers are not allowed").wait_for(
+                timeout=5_000
+            )
     finally:
         if carrier.poll() is None:
             carrier.kill()

@@ -1,7 +1,7 @@
 """A flood of calls, socket-free on the fake clock: one source gets 20 calls at once and
 then 503 with Retry-After, a trusted proxy is exempt, callers who have not given a right PIN
-hold at most a quarter of the bridge, and they are timed out sooner while the prompt is busy;
-someone else still gets in."""
+hold at most a tenth of the bridge (then the one longest there makes room), and they are
+timed out sooner while the prompt is busy; someone else still gets in."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _from(host: str, n: int, dialled: str = ACCESS_NUMBER) -> Phone:
 
 
 def test_the_limits_alone() -> None:
-    limits = CallLimits(per_source=2, max_calls=40, pin_share=0.25, trusted=("10.0.0.0/8",))
+    limits = CallLimits(per_source=2, max_calls=100, pin_share=0.1, trusted=("10.0.0.0/8",))
     assert limits.refuse("192.0.2.1", 1, 0) is None
     assert limits.refuse("192.0.2.1", 2, 0) == "per_source"
     assert limits.refuse("10.1.2.3", 500, 0) is None  # a trusted proxy
@@ -68,7 +68,7 @@ async def test_one_source_gets_its_share_then_503_and_another_still_joins(rig: R
 
 
 async def test_callers_at_the_pin_prompt_hold_a_share_and_are_timed_out_sooner() -> None:
-    limits = CallLimits(per_source=100, max_calls=40, pin_share=0.25)  # 10 at the prompt
+    limits = CallLimits(per_source=100, max_calls=100, pin_share=0.1)  # 10 at the prompt
     async with bridge_rig(call_limits=limits) as rig:
         hosts = [f"127.0.2.{n}" for n in range(12)]
         statuses = [(await _final(rig, _from(h, n))).status for n, h in enumerate(hosts)]
@@ -80,3 +80,22 @@ async def test_callers_at_the_pin_prompt_hold_a_share_and_are_timed_out_sooner()
         # A right PIN from a new address joins once there is room again.
         caller = Phone(3, GUEST_PIN)
         assert (await _final(rig, caller)).status == 200
+
+
+async def test_a_full_pin_prompt_makes_room_for_a_new_caller_by_ending_the_longest_there() -> None:
+    limits = CallLimits(per_source=100, max_calls=100, pin_share=0.1)  # 10 at the prompt
+    async with bridge_rig(call_limits=limits) as rig:
+        flood = [_from(f"127.0.3.{n}", 100 + n) for n in range(10)]
+        for phone in flood:
+            assert (await _final(rig, phone)).status == 200
+        assert (await _final(rig, _from("127.0.3.99", 199))).status == 503  # too soon
+        for _ in range(int(limits.evict_after / 0.02) + 5):
+            rig.clock.advance(0.02)
+        caller = Phone(4, GUEST_PIN)  # dials the PIN directly, from another address
+        assert (await _final(rig, caller)).status == 200
+        await wait_until(
+            lambda: rig.bridge.call_states().get(caller.call_id) is CallState.JOINED, 5, "joining"
+        )
+        states = rig.bridge.call_states()
+        assert flood[0].call_id not in states  # the longest at the prompt made room
+        assert all(phone.call_id in states for phone in flood[1:])

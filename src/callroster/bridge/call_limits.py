@@ -8,8 +8,11 @@ anyone else out. Three bounds, checked when an INVITE arrives, before anything i
   at most :attr:`CallLimits.per_source` calls at once. Trusted SIP peers (a proxy or carrier
   edge in front, which sends everyone's calls: the ``sip_trusted_peers`` setting) are exempt.
 - **At the PIN prompt**: callers who have not yet given a right PIN may hold at most
-  :attr:`CallLimits.pin_share` of the bridge's calls; beyond that new calls are refused until
-  some have joined or left. They are also timed out sooner when the prompt is busy:
+  :attr:`CallLimits.pin_share` of the bridge's calls. When that share is full, a new call
+  takes the place of the caller longest at the prompt, if that one has been there
+  :attr:`CallLimits.evict_after` seconds (a flood from many addresses then cycles through the
+  prompt instead of keeping it: a caller who dials the PIN directly is checked and joins in
+  milliseconds); otherwise it is refused. Callers are also timed out sooner when it is busy:
   :attr:`CallLimits.pin_time_limit` seconds at the prompt normally, and
   :attr:`CallLimits.pin_time_limit_busy` once more than half that share is in use.
 - The SIP endpoint's own ``max_calls`` (503 beyond it) remains the last bound.
@@ -31,9 +34,10 @@ Refusal = Literal["per_source", "pin_prompt_full"]
 class CallLimits:
     per_source: int = 20
     max_calls: int = 1000
-    pin_share: float = 0.25
+    pin_share: float = 0.1
     pin_time_limit: float = 90.0
     pin_time_limit_busy: float = 20.0
+    evict_after: float = 1.0
     trusted: tuple[str, ...] = ()  # networks exempt from the per-source bound
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False, default=()

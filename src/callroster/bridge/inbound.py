@@ -75,6 +75,8 @@ class Inbound:
         key = source_key(source)
         from_source = self._calls.count_from(source) + self._routing_from[key]
         refusal = self._limits.refuse(source, from_source, self._at_pin())
+        if refusal == "pin_prompt_full" and self._make_room_at_pin():
+            refusal = None
         if refusal is not None:  # a flood: cheap to refuse, before anything is opened
             self.refused[refusal] += 1
             if self.refused[refusal] in (1, 10, 100, 1000, 10_000):
@@ -86,6 +88,20 @@ class Inbound:
             return
         self._routing_from[key] += 1
         self._tasks.spawn(self._route(call_id, request, source))
+
+    def _make_room_at_pin(self) -> bool:
+        """The PIN prompt is full: end the call longest there, if it has been there long
+        enough (bridge/call_limits.py); True if there is room now."""
+        now = self._clock.time()
+        waiting = [c for c in self._calls if c.state is CallState.PIN and c.pin_since is not None]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda call: call.pin_since or now)
+        if now - (oldest.pin_since or now) < self._limits.evict_after:
+            return False
+        self.refused["pin_prompt_evicted"] += 1
+        self._rooms.hang_up(oldest, "failed")
+        return True
 
     def _at_pin(self) -> int:
         """Callers who have not given a right PIN yet (at the prompt, or being routed)."""

@@ -7,7 +7,16 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import bridge_load, machine, pin_guessing, roster_fanout, speaking, store, web_legs
+from bench import (
+    bridge_load,
+    call_flood,
+    machine,
+    pin_guessing,
+    roster_fanout,
+    speaking,
+    store,
+    web_legs,
+)
 from bench.report import table
 
 RESULTS = Path(__file__).with_name("results")
@@ -53,6 +62,9 @@ def main() -> None:
     # and how long a caller with the right PIN waits meanwhile (about 2.5 minutes); writes
     # pin_guessing.json and pin_guessing.md.
     pin_guessing.run_and_report(RESULTS)
+    # A flood of calls: a caller with the right PIN joins while sipp sends 100 calls a second
+    # (about 1 minute); writes call_flood.json and call_flood.md.
+    call_flood.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

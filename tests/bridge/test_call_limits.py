@@ -8,34 +8,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.support.bridge_rig import ACCESS_NUMBER, GUEST_PIN, Rig, bridge_rig
+from tests.support.bridge_rig import ACCESS_NUMBER, GUEST_PIN, Rig, bridge_rig, final_answer
 from tests.support.fake_network import Phone
 from tests.support.waiting import wait_until
 
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.calls import CallState
-from callroster.sip.message import Response, serialise
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     async with bridge_rig() as rig:
         yield rig
-
-
-async def _final(rig: Rig, phone: Phone) -> Response:
-    phone.dial(rig.bridge)
-    seen: list[Response] = []
-
-    def final() -> bool:
-        seen.extend(rig.responses(phone.call_id))
-        return any(r.status >= 200 for r in seen)
-
-    await wait_until(final, 5, "a final answer", 0.002)
-    if seen[-1].status == 200:
-        phone.learn(serialise(seen[-1]))
-        phone.send(rig.bridge, phone.ack())
-    return seen[-1]
 
 
 def _from(host: str, n: int, dialled: str = ACCESS_NUMBER) -> Phone:
@@ -56,12 +40,12 @@ def test_the_limits_alone() -> None:
 
 
 async def test_one_source_gets_its_share_then_503_and_another_still_joins(rig: Rig) -> None:
-    statuses = [(await _final(rig, _from("127.0.1.1", n))).status for n in range(25)]
+    statuses = [(await final_answer(rig, _from("127.0.1.1", n))).status for n in range(25)]
     assert statuses == [200] * 20 + [503] * 5
-    refused = await _final(rig, _from("127.0.1.1", 99))
+    refused = await final_answer(rig, _from("127.0.1.1", 99))
     assert refused.get("Retry-After") == "30"
     someone = Phone(2, GUEST_PIN)
-    assert (await _final(rig, someone)).status == 200
+    assert (await final_answer(rig, someone)).status == 200
     await wait_until(
         lambda: rig.bridge.call_states().get(someone.call_id) is CallState.JOINED, 5, "joining"
     )
@@ -71,7 +55,7 @@ async def test_callers_at_the_pin_prompt_hold_a_share_and_are_timed_out_sooner()
     limits = CallLimits(per_source=100, max_calls=100, pin_share=0.1)  # 10 at the prompt
     async with bridge_rig(call_limits=limits) as rig:
         hosts = [f"127.0.2.{n}" for n in range(12)]
-        statuses = [(await _final(rig, _from(h, n))).status for n, h in enumerate(hosts)]
+        statuses = [(await final_answer(rig, _from(h, n))).status for n, h in enumerate(hosts)]
         assert statuses == [200] * 10 + [503] * 2
         # Busy (more than half the share): the prompt lets each go after 20 s, not 90.
         for _ in range(21 * 50):
@@ -79,7 +63,7 @@ async def test_callers_at_the_pin_prompt_hold_a_share_and_are_timed_out_sooner()
         await wait_until(lambda: rig.bridge.call_count() == 0, 5, "the prompt to empty")
         # A right PIN from a new address joins once there is room again.
         caller = Phone(3, GUEST_PIN)
-        assert (await _final(rig, caller)).status == 200
+        assert (await final_answer(rig, caller)).status == 200
 
 
 async def test_a_full_pin_prompt_makes_room_for_a_new_caller_by_ending_the_longest_there() -> None:
@@ -87,12 +71,12 @@ async def test_a_full_pin_prompt_makes_room_for_a_new_caller_by_ending_the_longe
     async with bridge_rig(call_limits=limits) as rig:
         flood = [_from(f"127.0.3.{n}", 100 + n) for n in range(10)]
         for phone in flood:
-            assert (await _final(rig, phone)).status == 200
-        assert (await _final(rig, _from("127.0.3.99", 199))).status == 503  # too soon
+            assert (await final_answer(rig, phone)).status == 200
+        assert (await final_answer(rig, _from("127.0.3.99", 199))).status == 503  # too soon
         for _ in range(int(limits.evict_after / 0.02) + 5):
             rig.clock.advance(0.02)
         caller = Phone(4, GUEST_PIN)  # dials the PIN directly, from another address
-        assert (await _final(rig, caller)).status == 200
+        assert (await final_answer(rig, caller)).status == 200
         await wait_until(
             lambda: rig.bridge.call_states().get(caller.call_id) is CallState.JOINED, 5, "joining"
         )

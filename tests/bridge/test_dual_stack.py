@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator, Callable
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig
-from tests.support.fake_network import FakePort, Phone, phone_sdp, tone
+from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig, final_answer
+from tests.support.fake_network import FakePort, Phone, tone
 from tests.support.waiting import wait_until
 
 from callroster.bridge.calls import CallState
 from callroster.rtp import g711
 from callroster.sdp.session import parse_sdp
-from callroster.sip.message import Response, serialise
+from callroster.sip.message import Response
 
 
 @pytest.fixture
@@ -28,20 +28,12 @@ async def rig() -> AsyncIterator[Rig]:
 
 
 async def _ok(rig: Rig, phone: Phone) -> Response:
-    phone.send(rig.bridge, phone.invite(body=phone_sdp(*phone.media)))
-    found: list[Response] = []
-
-    def ok() -> bool:
-        found.extend(r for r in rig.responses(phone.call_id) if r.status == 200)
-        return bool(found)
-
-    await wait_until(ok, 5, "the 200 OK", interval=0.002)
-    phone.learn(serialise(found[0]))
-    phone.send(rig.bridge, phone.ack())
-    await wait_until(  # the PIN in the URI is checked after the answer
+    """The 200 OK to the phone's INVITE, once its PIN has been checked and it has joined."""
+    answer = await final_answer(rig, phone)
+    await wait_until(
         lambda: rig.bridge.call_states().get(phone.call_id) is CallState.JOINED, 5, "joining"
     )
-    return found[0]
+    return answer
 
 
 def _peak(port: FakePort, to: tuple[str, int]) -> float:

@@ -9,15 +9,11 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig
+from tests.support.bridge_rig import GUEST_PIN, Rig, answered, bridge_rig
 from tests.support.fake_network import FakePort, Phone, phone_sdp
-from tests.support.waiting import wait_until
 
-from callroster.bridge.calls import CallState
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpPacket
-from callroster.sdp.session import parse_sdp
-from callroster.sip.message import Response, serialise
 
 RATE = 8000
 
@@ -30,20 +26,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def _answered(rig: Rig, phone: Phone, ptime: int | None) -> FakePort:
     extra = f"a=ptime:{ptime}\r\n" if ptime else ""
-    phone.send(rig.bridge, phone.invite(body=phone_sdp(*phone.media, extra=extra)))
-    found: list[Response] = []
-
-    def ok() -> bool:
-        found.extend(r for r in rig.responses(phone.call_id) if r.status == 200)
-        return bool(found)
-
-    await wait_until(ok, 5, "the 200 OK", interval=0.002)
-    phone.learn(serialise(found[0]))
-    phone.send(rig.bridge, phone.ack())
-    await wait_until(  # the PIN in the URI is checked after the answer
-        lambda: rig.bridge.call_states().get(phone.call_id) is CallState.JOINED, 5, "joining"
-    )
-    return rig.network.ports[parse_sdp(found[0].body).media[0].port]
+    return await answered(rig, phone, phone_sdp(*phone.media, extra=extra))
 
 
 def _tone(frequency: float, start: int, count: int) -> NDArray[np.int16]:

@@ -9,36 +9,19 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig
+from tests.support.bridge_rig import GUEST_PIN, Rig, bridge_rig, final_answer
 from tests.support.fake_network import Phone
 from tests.support.waiting import wait_until
 
 from callroster.bridge.calls import CallState
 from callroster.bridge.pin_guard import POLICY_DEFAULT
 from callroster.conference.pin_entry import PinState
-from callroster.sip.message import Response, serialise
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     async with bridge_rig() as rig:
         yield rig
-
-
-async def _dial(rig: Rig, phone: Phone) -> Response:
-    phone.dial(rig.bridge)
-    seen: list[Response] = []
-
-    def final() -> bool:
-        seen.extend(rig.responses(phone.call_id))
-        return any(r.status >= 200 for r in seen)
-
-    await wait_until(final, 5, "a final answer", 0.002)
-    answer = seen[-1]
-    if answer.status == 200:
-        phone.learn(serialise(answer))
-        phone.send(rig.bridge, phone.ack())
-    return answer
 
 
 async def _checked(rig: Rig, phone: Phone) -> float:
@@ -69,20 +52,20 @@ async def test_a_guesser_is_answered_slowed_then_blocked(rig: Rig) -> None:
     waits = []
     for n in range(POLICY_DEFAULT.block_after):
         phone = _guesser(n)
-        assert (await _dial(rig, phone)).status == 200  # answered, like a right PIN
+        assert (await final_answer(rig, phone)).status == 200  # answered, like a right PIN
         waits.append(await _checked(rig, phone))
         assert rig.bridge.pin_entry_state(phone.call_id) is PinState.COLLECTING  # asked again
     assert sum(waits) >= 50  # slowed: the checks waited a minute between them
     # Blocked now: refused before any PIN is looked at, the right one too.
-    assert (await _dial(rig, _guesser(99))).status == 403
+    assert (await final_answer(rig, _guesser(99))).status == 403
     right_from_there = Phone(1, GUEST_PIN)
     _new_call(right_from_there, "right-from-the-guesser")
-    assert (await _dial(rig, right_from_there)).status == 403
+    assert (await final_answer(rig, right_from_there)).status == 403
     await wait_until(lambda: rig.directory.written("security_event"), 5, "the audit entry")
     [(event,)] = rig.directory.written("security_event")
     assert (event.kind, event.source) == ("blocked", "127.0.1.1")
     # Someone else, elsewhere, with the right PIN: joins at once.
     caller = Phone(2, GUEST_PIN)
-    assert (await _dial(rig, caller)).status == 200
+    assert (await final_answer(rig, caller)).status == 200
     assert await _checked(rig, caller) < 0.5
     await wait_until(lambda: rig.bridge.call_states()[caller.call_id] is CallState.JOINED, 5, "")

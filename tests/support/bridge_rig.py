@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from tests.support.clock import FakeClock
-from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirectory
+from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirectory, phone_sdp
 from tests.support.waiting import wait_until
 
 from callroster.bridge.call_limits import CallLimits
@@ -82,27 +82,37 @@ async def bridge_rig(
     await bridge.stop()
 
 
-async def answered(rig: Rig, phone: Phone) -> FakePort:
-    """Dial in, wait for the 200 OK, ACK it, and for a PIN in the URI wait until it has been
-    checked (in a thread, after the answer); the port the bridge said to send media to."""
-    phone.dial(rig.bridge)
-    found: list[Response] = []
+async def final_answer(rig: Rig, phone: Phone, body: bytes | None = None) -> Response:
+    """Dial (with ``body`` as the SDP, or the phone's own), wait for the final answer, and
+    ACK a 200; the final answer. A PIN in the URI is checked after it: see :func:`answered`."""
+    phone.send(rig.bridge, phone.invite(body=body or phone_sdp(*phone.media)))
+    seen: list[Response] = []
 
-    def ok() -> bool:
-        found.extend(r for r in rig.responses(phone.call_id) if r.status == 200)
-        return bool(found)
+    def final() -> bool:
+        seen.extend(rig.responses(phone.call_id))
+        return any(r.status >= 200 for r in seen)
 
-    await wait_until(ok, 5, "the 200 OK", interval=0.002)
-    phone.learn(serialise(found[0]))
-    phone.send(rig.bridge, phone.ack())
-    answer = parse_sdp(found[0].body)
+    await wait_until(final, 5, "a final answer", interval=0.002)
+    answer = next(r for r in seen if r.status >= 200)
+    if answer.status == 200:
+        phone.learn(serialise(answer))
+        phone.send(rig.bridge, phone.ack())
+    return answer
+
+
+async def answered(rig: Rig, phone: Phone, body: bytes | None = None) -> FakePort:
+    """Dial in (``body`` as in :func:`final_answer`), ACK the 200 OK, and for a PIN in the
+    URI wait until it has been checked (in a thread, after the answer; a right one has then
+    joined); the port the bridge said to send media to."""
+    answer = await final_answer(rig, phone, body)
+    assert answer.status == 200, f"answered {answer.status}"
     await wait_until(
         lambda: rig.bridge.pin_entry_state(phone.call_id) is not PinState.CHECKING,
         5,
         "the dialled PIN to be checked",
         interval=0.002,
     )
-    return rig.network.ports[answer.media[0].port]
+    return rig.network.ports[parse_sdp(answer.body).media[0].port]
 
 
 def reply(

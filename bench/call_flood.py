@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.security.test_call_flood import _page_seconds, _right_pin_joins
-from tests.support.peers import sipp_command
+from tests.support.flood import page_seconds, right_pin_joins, start_flood
 from tests.support.service import running_service
 
 from bench import machine
@@ -29,31 +27,12 @@ def _one(folder: Path, per_source: str) -> dict[str, Any]:
     settings = {"sip_calls_per_source": per_source}
     with running_service(folder / "data", settings=settings) as service:
         demo = service.demo()
-        workdir = folder / "flood"
-        workdir.mkdir()
-        args = sipp_command(
-            "flood",
-            service.sip_port,
-            demo["dial_in_number"],
-            workdir,
-            local_ip="127.0.0.60",
-            duration_ms=10_000,
-            timeout=60,
-        )
-        args[args.index("-m") + 1] = "1500"
-        args += ["-r", str(RATE), "-l", "1200"]
-        quiet = [_page_seconds(service) for _ in range(5)]
-        flood = subprocess.Popen(
-            args,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        quiet = [page_seconds(service) for _ in range(5)]
+        flood = start_flood(service, demo, folder / "flood", calls=1500, rate=RATE)
         try:
             time.sleep(5.0)  # the flood builds up (500 calls by now)
-            pages = [_page_seconds(service) for _ in range(10)]
-            joined = _right_pin_joins(service, demo, time.monotonic())
+            pages = [page_seconds(service) for _ in range(10)]
+            joined = right_pin_joins(service, demo)
         finally:
             flood.terminate()
             flood.wait(timeout=30)

@@ -46,6 +46,7 @@ from callroster.store.store import Store
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
 from callroster.web.profile import router as profile_router
+from callroster.web.security_headers import SecurityHeaders
 from callroster.web.signin import router as signin_router
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ def create_app(
         app.state.call_reporter = services.call_reporter
     install_error_answers(app)
     app.add_middleware(BodyLimit, default=DEFAULT_LIMIT, routes=BODY_LIMITS)
+    # Outermost, so that every answer has them, a 413 of BodyLimit's included.
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,10 +3,14 @@ join, on a phone-sized screen, and the page is labelled for assistive technology
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from tests.support.browser import chromium
 from tests.support.service import RunningService, running_service
 
@@ -41,3 +45,70 @@ def test_unknown_link_is_a_404_page(service: RunningService) -> None:
         page = browser.new_page()
         response = page.goto(f"{service.base_url}/c/no-such-link")
         assert response is not None and response.status == 404
+
+
+def test_the_page_works_under_its_content_security_policy(service: RunningService) -> None:
+    demo = service.demo()
+    with chromium() as browser:
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        response = page.goto(demo["web_url"])
+        assert response is not None
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        # The script runs (the roster's WebSocket connects and says so) and the stylesheet,
+        # a file as the policy wants, applies.
+        expect(page.locator("#status")).not_to_have_text("Connecting…")
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "640px"
+        assert not page.locator("#recording").is_visible()
+        assert [text for text in console if "Content Security Policy" in text] == []
+
+
+@contextmanager
+def _other_site(target: str) -> Iterator[str]:
+    """A page on another origin (another port of 127.0.0.1) that frames ``target``."""
+    html = f'<!doctype html><title>bait</title><iframe id="bait" src="{target}"></iframe>'.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(html)))
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_another_site_cannot_frame_the_page(service: RunningService) -> None:
+    """Another site frames the conference page to dress up "Join with my microphone": the
+    browser refuses to render it. The control: the same kind of page framing /healthz, which
+    has no such policy, shows it."""
+    demo = service.demo()
+    with chromium() as browser:
+        page = browser.new_page()
+        with _other_site(f"{service.base_url}/healthz") as attacker:
+            page.goto(attacker)
+            expect(page.frame_locator("#bait").locator("body")).to_contain_text('"status"')
+        with _other_site(demo["web_url"]) as attacker:
+            with page.expect_console_message(lambda m: "frame-ancestors" in m.text):
+                page.goto(attacker)
+            framed = page.frame_locator("#bait")
+            assert framed.locator("#pin").count() == 0
+            assert framed.locator("#join-button").count() == 0
+            frame = page.frames[1]
+            assert (
+                frame.evaluate("document.body ? document.body.innerText : ''").find(demo["pin"])
+                == -1
+            )

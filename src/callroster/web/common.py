@@ -15,7 +15,7 @@ from callroster.api.auth import SESSION_COOKIE, Caller, caller_for_session, stor
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
 
 FORM_LIMIT = 16 * 1024
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+NO_STORE = {"Cache-Control": "no-store"}  # the rest: web/security_headers.py
 ROLE_NAMES = {"administrator": "Administrator", "host": "Host", "delegate": "Delegate"}
 
 
@@ -87,18 +87,15 @@ def page(
     scripts: tuple[str, ...] = (),
 ) -> HTMLResponse:
     """A page; ``wide`` for one with tables (the administrator's portal); ``scripts`` are
-    this site's own (the policy allows no other, and no inline script)."""
+    this site's own (the policy of ``web/security_headers.py`` allows no other, and no inline
+    script or style)."""
     meta = f'<meta name="csrf-token" content="{escape(csrf)}">\n' if csrf else ""
     main_class = ' class="wide"' if wide else ""
     tags = "".join(f'<script src="{escape(src)}" defer></script>' for src in scripts)
     return HTMLResponse(
         PAGE.format(meta=meta, title=escape(title), body=body, main_class=main_class, scripts=tags),
         status_code=status_code,
-        headers={
-            **NO_STORE,
-            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-            **(headers or {}),
-        },
+        headers={**NO_STORE, **(headers or {})},
     )
 
 

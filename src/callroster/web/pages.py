@@ -35,36 +35,8 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Callroster</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:40rem;margin:1.5rem auto;padding:0 1rem;
-color:#111;background:#fff;line-height:1.5}}
-h1{{font-size:1.4rem;margin:.2rem 0}} h2{{font-size:1.1rem}}
-dt{{font-weight:600;margin-top:.5rem}} code{{font-size:1rem}}
-[hidden]{{display:none !important}}
-.banner{{padding:.4rem .7rem;border-radius:.3rem;font-weight:600;display:inline-block}}
-#recording{{background:#b00020;color:#fff}} #locked{{background:#333;color:#fff}}
-ul#legs{{list-style:none;padding:0}}
-.leg{{border:1px solid #ccc;border-radius:.4rem;padding:.5rem .7rem;margin:.4rem 0;
-transition:opacity .4s,transform .4s}}
-.leg.joining,.leg.leaving{{opacity:0;transform:translateX(-1rem)}}
-.who{{font-weight:600;font-size:1.05rem}} .number{{color:#444;font-size:.9rem}}
-.speaking{{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;background:#bbb;
-margin-right:.4rem}}
-.leg.talking .speaking{{background:#0a7d28;box-shadow:0 0 0 .25rem #0a7d2855}}
-.badge{{font-size:.8rem;border-radius:.2rem;padding:0 .35rem;margin-right:.3rem;
-background:#eee;color:#111}}
-.badge.muted{{background:#6b2c00;color:#fff}} .badge.held{{background:#003f88;color:#fff}}
-.badge.talk{{background:#0a7d28;color:#fff}} .badge.local{{background:#fff3c4}}
-.badge.failed{{background:#8a1c1c;color:#fff}} .badge.ringing{{background:#fff3c4}}
-.badge.media-problem{{background:#8a1c1c;color:#fff}}
-.leg.not-joined{{border-color:#8a1c1c}}
-button{{font:inherit;margin:.2rem .3rem 0 0;padding:.25rem .6rem}}
-.rename{{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem;font-weight:400;font-size:1rem}}
-.rename label{{flex-basis:100%;font-size:.85rem;color:#444}}
-.rename input{{font:inherit;flex:1 1 12rem;min-width:0;padding:.25rem .4rem}}
-.rename button{{margin:0}}
-:focus-visible{{outline:3px solid #1a5fb4;outline-offset:2px}}
-</style></head>
+<link rel="stylesheet" href="/static/conference.css">
+</head>
 <body><main data-conference="{conference_id}" data-link="{link}">
 <h1>{title}</h1>
 <p><span id="recording" class="banner" hidden>Recording</span>

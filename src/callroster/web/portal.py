@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -41,6 +41,23 @@ from callroster.web.common import (
 
 router = APIRouter(include_in_schema=False)
 AUDIT_ROWS = 200
+# What a finished action says, by the code in its redirect (``?done=saved``). A page shows
+# only these texts, never the query's: a link to ``/admin?done=<anything>`` puts no words of
+# its maker's on the administrator's page. A failed action answers with the page and the
+# reason at once, never through the URL (issue 12, finding 10).
+ADMIN_DONE = {
+    "settings-saved": "Settings saved.",
+    "webhook-removed": "The CRM webhook was removed.",
+    "contacts-deleted": "The contact list was deleted.",
+}
+PERSON_DONE = {
+    "added": "{name} was added.",
+    "saved": "Changes saved.",
+    "suspended": "Suspended: they are signed out and their conferences take no calls.",
+    "resumed": "Resumed.",
+    "removed": "Removed: their details are erased.",
+    "history-deleted": "The conference's call history was deleted.",
+}
 
 
 def _administrator(request: Request, here: str) -> SignedIn | Response:
@@ -72,10 +89,6 @@ def _status(suspended: bool, removed: bool) -> str:
     return '<span class="status-suspended">Suspended</span>' if suspended else "Active"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _when(at: dt.datetime | None) -> str:
     return at.strftime("%d %b %Y %H:%M") if at else "never"
 
@@ -94,7 +107,13 @@ def _role_options(selected: str = "host") -> str:
 
 # -- the account ----------------------------------------------------------------------------
 @router.get("/admin", response_class=HTMLResponse)
-def portal(request: Request, error: str | None = None, done: str | None = None) -> Response:
+def portal(request: Request, done: str | None = None) -> Response:
+    return _admin_page(request, done=ADMIN_DONE.get(done or ""))
+
+
+def _admin_page(
+    request: Request, *, error: str | None = None, done: str | None = None, status_code: int = 200
+) -> Response:
     signed = _administrator(request, "/admin")
     if not isinstance(signed, SignedIn):
         return signed
@@ -164,14 +183,26 @@ name,phone[,email], or vCard; up to 2 MiB)</label>
 <p><button type="submit" class="danger">Delete the contact list</button></p></form>
 <p class="note">People are removed one by one, from their own page.</p></section>"""
     return page(
-        "Administration", body, csrf=signed.csrf, wide=True, scripts=("/static/contacts.js",)
+        "Administration",
+        body,
+        csrf=signed.csrf,
+        wide=True,
+        scripts=("/static/contacts.js",),
+        status_code=status_code,
     )
 
 
-def _back(path: str, *, error: str | None = None, done: str | None = None) -> Response:
-    """Back to the page, saying what happened (Post/Redirect/Get)."""
-    query = urlencode({k: v for k, v in (("error", error), ("done", done)) if v})
-    return redirect(f"{path}?{query}" if query else path)
+def _done(path: str, code: str) -> Response:
+    """Back to the page, saying what was done by its code (Post/Redirect/Get)."""
+    return redirect(f"{path}?done={quote(code)}")
+
+
+def _failed(request: Request, path: str, error: str) -> Response:
+    """The page again, with why the action failed: answered at once (400), not redirected,
+    so the reason never travels in a URL."""
+    if path == "/admin":
+        return _admin_page(request, error=error, status_code=400)
+    return _person_page(path.removeprefix("/admin/users/"), request, error=error, status_code=400)
 
 
 @router.post("/admin/users")
@@ -189,10 +220,10 @@ def add_person(request: Request, form: Form) -> Response:
         )
         added = users_api.add_user(body, signed.caller, request)
     except ValidationError as exc:
-        return _back("/admin", error=_validation(exc))
+        return _failed(request, "/admin", _validation(exc))
     except HTTPException as exc:
-        return _back("/admin", error=http_detail(exc))
-    return _back(f"/admin/users/{added.id}", done=f"{added.name} was added.")
+        return _failed(request, "/admin", http_detail(exc))
+    return _done(f"/admin/users/{added.id}", "added")
 
 
 @router.post("/admin/settings")
@@ -206,7 +237,7 @@ def save_settings(request: Request, form: Form) -> Response:
         show_numbers_to_guests=form.get("show_numbers_to_guests") == "on",
         recording_allowed=form.get("recording_allowed") == "on",
     )
-    return _back("/admin", done="Settings saved.")
+    return _done("/admin", "settings-saved")
 
 
 @router.post("/admin/crm-webhook", response_class=HTMLResponse)
@@ -219,11 +250,11 @@ def save_webhook(request: Request, form: Form) -> Response:
     store = store_of(request)
     if not url:
         store.accounts.set_crm_webhook(signed.caller.actor, account_id, None, None)
-        return _back("/admin", done="The CRM webhook was removed.")
+        return _done("/admin", "webhook-removed")
     try:
         secret = crm_api.set_webhook(signed.caller, request, url, None)
     except HTTPException as exc:
-        return _back("/admin", error=http_detail(exc))
+        return _failed(request, "/admin", http_detail(exc))
     shown = (
         f"<p>Give your CRM this signing secret. It is shown this once:</p>"
         f'<p><code class="secret" id="crm-secret">{escape(secret)}</code></p>'
@@ -244,16 +275,26 @@ def delete_contacts(request: Request, form: Form) -> Response:
     if not isinstance(signed, SignedIn):
         return signed
     if form.get("confirm") != "yes":
-        return _back("/admin", error="Tick the box to confirm the deletion.")
-    gone = users_api.delete_contacts(signed.caller, request)["deleted"]
-    return _back("/admin", done=f"The contact list was deleted ({_count(gone, 'contact')}).")
+        return _failed(request, "/admin", "Tick the box to confirm the deletion.")
+    users_api.delete_contacts(signed.caller, request)
+    return _done("/admin", "contacts-deleted")
 
 
 # -- one person ----------------------------------------------------------------------------
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
-def person(
-    user_id: str, request: Request, error: str | None = None, done: str | None = None
+def person(user_id: str, request: Request, done: str | None = None) -> Response:
+    return _person_page(user_id, request, done=done)
+
+
+def _person_page(
+    user_id: str,
+    request: Request,
+    *,
+    error: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
 ) -> Response:
+    """One person's page; ``done`` is a code of ``PERSON_DONE``, ``error`` a reason."""
     here = f"/admin/users/{user_id}"
     signed = _administrator(request, here)
     if not isinstance(signed, SignedIn):
@@ -309,7 +350,7 @@ def person(
 <label for="confirm-remove">Yes, remove {name} and erase their details</label></p>
 <p><button type="submit" class="danger">Remove</button></p></form></section>"""
     body = f"""<nav><a href="/admin">Back to administration</a></nav>
-{message(error)}{notice(done)}
+{message(error)}{notice(PERSON_DONE.get(done or "", "").format(name=user.name))}
 <dl><dt>Role</dt><dd id="person-role">{ROLE_NAMES[user.role]}</dd>
 <dt>Email</dt><dd id="person-email">{escape(user.email or "none")}</dd>
 <dt>Phone</dt><dd id="person-phone">{escape(user.phone or "none")}</dd>
@@ -322,7 +363,7 @@ def person(
 <tbody>{conferences}</tbody></table></section>
 <section aria-labelledby="delegates"><h2 id="delegates">Delegates</h2>
 <ul id="delegate-list">{delegate_list}</ul></section>"""
-    return page(user.name, body, csrf=signed.csrf, wide=True)
+    return page(user.name, body, csrf=signed.csrf, wide=True, status_code=status_code)
 
 
 @router.post("/admin/users/{user_id}")
@@ -341,10 +382,10 @@ def edit_person(user_id: str, request: Request, form: Form) -> Response:
         )
         users_api.edit_user(user_id, patch, signed.caller, request)
     except ValidationError as exc:
-        return _back(here, error=_validation(exc))
+        return _failed(request, here, _validation(exc))
     except HTTPException as exc:
-        return _back(here, error=http_detail(exc))
-    return _back(here, done="Changes saved.")
+        return _failed(request, here, http_detail(exc))
+    return _done(here, "saved")
 
 
 def _access(user_id: str, request: Request, form: dict[str, str], action: str) -> Response:
@@ -355,18 +396,18 @@ def _access(user_id: str, request: Request, form: dict[str, str], action: str) -
     try:
         if action == "suspend":
             users_api.suspend_user(user_id, signed.caller, request)
-            done = "Suspended: they are signed out and their conferences take no calls."
+            done = "suspended"
         elif action == "resume":
             users_api.resume_user(user_id, signed.caller, request)
-            done = "Resumed."
+            done = "resumed"
         else:
             if form.get("confirm") != "yes":
-                return _back(here, error="Tick the box to confirm the removal.")
+                return _failed(request, here, "Tick the box to confirm the removal.")
             users_api.remove_user(user_id, signed.caller, request)
-            done = "Removed: their details are erased."
+            done = "removed"
     except HTTPException as exc:
-        return _back(here, error=http_detail(exc))
-    return _back(here, done=done)
+        return _failed(request, here, http_detail(exc))
+    return _done(here, done)
 
 
 @router.post("/admin/users/{user_id}/suspend")
@@ -393,11 +434,10 @@ def delete_history(conference_id: str, request: Request, form: Form) -> Response
     if not isinstance(signed, SignedIn):
         return signed
     try:
-        gone = users_api.delete_conference_history(conference_id, signed.caller, request)
+        users_api.delete_conference_history(conference_id, signed.caller, request)
     except HTTPException as exc:
-        return _back(back, error=http_detail(exc))
-    count = _count(gone["deleted"], "leg")
-    return _back(back, done=f"The conference's call history was deleted ({count}).")
+        return _failed(request, back, http_detail(exc))
+    return _done(back, "history-deleted")
 
 
 # -- the audit log --------------------------------------------------------------------------

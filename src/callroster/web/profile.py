@@ -10,7 +10,7 @@ can never reach a host's profile from here either.
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -40,9 +40,23 @@ from callroster.web.common import (
 router = APIRouter(include_in_schema=False)
 
 
-def _back(*, error: str | None = None, done: str | None = None) -> Response:
-    query = urlencode({k: v for k, v in (("error", error), ("done", done)) if v})
-    return redirect(f"/me?{query}" if query else "/me")
+# What a finished action says, by the code in its redirect (``/me?done=saved``): the page
+# shows only these texts, never the query's, and a failed action answers with the page and
+# the reason at once (issue 12, finding 10). The new PIN is on the page itself, not in a URL.
+DONE = {
+    "profile-saved": "Profile saved.",
+    "new-pin": "The conference has a new PIN, shown below. The old one no longer works.",
+    "delegate-authorised": "Delegate authorised.",
+    "delegation-withdrawn": "Delegation withdrawn.",
+}
+
+
+def _done(code: str) -> Response:
+    return redirect(f"/me?done={quote(code)}")
+
+
+def _failed(request: Request, error: str) -> Response:
+    return _me_page(request, error=error, status_code=400)
 
 
 def _conference(view: ConferenceView, settings: Settings, csrf: str, resettable: bool) -> str:
@@ -84,7 +98,13 @@ def _conferences(store: Store, signed: SignedIn, settings: Settings, host_ids: l
 
 
 @router.get("/me", response_class=HTMLResponse)
-def me_page(request: Request, error: str | None = None, done: str | None = None) -> Response:
+def me_page(request: Request, done: str | None = None) -> Response:
+    return _me_page(request, done=DONE.get(done or ""))
+
+
+def _me_page(
+    request: Request, *, error: str | None = None, done: str | None = None, status_code: int = 200
+) -> Response:
     signed = signed_in(request, "/me")
     if not isinstance(signed, SignedIn):
         return signed
@@ -164,7 +184,7 @@ calls; they cannot change your profile.</p>
 <form method="post" action="/logout">{csrf}
 <p><button type="submit">Sign out</button></p>
 </form>"""
-    return page("Signed in", body, csrf=signed.csrf)
+    return page("Signed in", body, csrf=signed.csrf, status_code=status_code)
 
 
 def _posted(request: Request, form: dict[str, str]) -> SignedIn | Response:
@@ -185,10 +205,10 @@ def save_profile(request: Request, form: Form) -> Response:
         )
         users_api.edit_profile(patch, signed.caller, request)
     except ValidationError:
-        return _back(error="A name is 1 to 120 characters; a phone, 40 at most.")
+        return _failed(request, "A name is 1 to 120 characters; a phone, 40 at most.")
     except HTTPException as exc:
-        return _back(error=http_detail(exc))
-    return _back(done="Profile saved.")
+        return _failed(request, http_detail(exc))
+    return _done("profile-saved")
 
 
 @router.post("/me/conferences/{conference_id}/pin")
@@ -197,10 +217,10 @@ async def new_pin(conference_id: str, request: Request, form: Form) -> Response:
     if not isinstance(signed, SignedIn):
         return signed
     try:
-        pin = (await users_api.reset_pin(conference_id, signed.caller, request)).pin
+        await users_api.reset_pin(conference_id, signed.caller, request)
     except HTTPException as exc:
-        return _back(error=http_detail(exc))
-    return _back(done=f"The conference has a new PIN: {pin}. The old one no longer works.")
+        return _failed(request, http_detail(exc))
+    return _done("new-pin")
 
 
 @router.post("/me/delegates")
@@ -214,15 +234,15 @@ def authorise_delegate(request: Request, form: Form) -> Response:
     except ValueError:
         found = []
     if not found:
-        return _back(error="Nobody in your account has that email.")
+        return _failed(request, "Nobody in your account has that email.")
     try:
         users_api.add_delegate(users_api.DelegateIn(user_id=found[0]), signed.caller, request)
     except HTTPException as exc:
         detail = http_detail(exc)
         if exc.status_code == 404:
             detail = "Nobody in your account has that email."
-        return _back(error=detail)
-    return _back(done="Delegate authorised.")
+        return _failed(request, detail)
+    return _done("delegate-authorised")
 
 
 @router.post("/me/delegates/{user_id}/remove")
@@ -233,5 +253,5 @@ def withdraw_delegate(user_id: str, request: Request, form: Form) -> Response:
     try:
         users_api.remove_delegate(user_id, signed.caller, request)
     except HTTPException as exc:
-        return _back(error=http_detail(exc))
-    return _back(done="Delegation withdrawn.")
+        return _failed(request, http_detail(exc))
+    return _done("delegation-withdrawn")

@@ -1,0 +1,57 @@
+"""A page's message comes from the service, never from its URL (issue 12, finding 10): a
+link to ``/admin?error=<text>`` once showed its maker's text on the administrator's page as
+an alert. Now the query carries only a code (``?done=settings-saved``) that the page maps to
+its own words; a failed action answers with the page and the reason at once. In-process,
+the real app over https://testserver."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from tests.conftest import FakeClock
+from tests.web.test_portal_crm import _signed_in_administrator
+from tests.web.test_signin import Firm, csrf_of, signin_app
+
+from callroster.config import Settings
+from callroster.store.store import Store
+
+BAIT = "Your account is suspended: call +44 20 7946 0000 now"
+
+
+@pytest.fixture
+def firm(store: Store) -> Firm:
+    return Firm(store)
+
+
+@pytest.fixture
+def app(store: Store, settings: Settings) -> FastAPI:
+    return signin_app(store, settings)
+
+
+def test_no_text_from_the_url_reaches_a_page(app: FastAPI, firm: Firm, clock: FakeClock) -> None:
+    client = _signed_in_administrator(app, clock)
+    pages = ("/admin", "/me", f"/admin/users/{firm.host_id}")
+    for path in pages:
+        for name in ("error", "done", "message", "notice"):
+            answer = client.get(path, params={name: BAIT})
+            assert answer.status_code == 200, (path, answer.text)
+            assert "Your account is suspended" not in answer.text, (path, name)
+            assert 'role="alert"' not in answer.text and 'id="notice"' not in answer.text
+    # The control: a known code is shown, in the page's own words.
+    assert "Settings saved." in client.get("/admin?done=settings-saved").text
+    assert "Profile saved." in client.get("/me?done=profile-saved").text
+    assert "Hana Host was added." in client.get(f"/admin/users/{firm.host_id}?done=added").text
+
+
+def test_a_failed_action_answers_with_its_reason_not_a_redirect(
+    app: FastAPI, firm: Firm, clock: FakeClock
+) -> None:
+    client = _signed_in_administrator(app, clock)
+    csrf = csrf_of(client.get("/admin"))
+    refused = client.post("/admin/contacts/delete", data={"csrf_token": csrf})
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "Tick the box to confirm the deletion." in refused.text
+    saved = client.post("/admin/settings", data={"csrf_token": csrf})
+    assert saved.status_code == 303 and saved.headers["location"] == "/admin?done=settings-saved"
+    me = client.post("/me/delegates", data={"csrf_token": csrf, "email": "no@one.example"})
+    assert me.status_code == 400 and "Nobody in your account has that email." in me.text

@@ -55,3 +55,22 @@ def test_a_failed_action_answers_with_its_reason_not_a_redirect(
     assert saved.status_code == 303 and saved.headers["location"] == "/admin?done=settings-saved"
     me = client.post("/me/delegates", data={"csrf_token": csrf, "email": "no@one.example"})
     assert me.status_code == 400 and "Nobody in your account has that email." in me.text
+
+
+def test_a_name_with_a_bidi_override_is_refused_on_the_pages_with_its_reason(
+    app: FastAPI, firm: Firm, clock: FakeClock
+) -> None:
+    client = _signed_in_administrator(app, clock)
+    csrf = csrf_of(client.get("/admin"))
+    spoof = "Ada \u202enimdA"
+    mine = client.post("/me/profile", data={"csrf_token": csrf, "name": spoof, "phone": ""})
+    assert mine.status_code == 400 and "U+202E" in mine.text and "nimdA" not in mine.text
+    added = client.post(
+        "/admin/users", data={"csrf_token": csrf, "role": "host", "name": "Eve\u200bHost"}
+    )
+    assert added.status_code == 400 and "U+200B" in added.text
+    edited = client.post(
+        f"/admin/users/{firm.host_id}", data={"csrf_token": csrf, "name": "Hana\x00Host"}
+    )
+    assert edited.status_code == 400 and "U+0000" in edited.text
+    assert "Hana Host" in client.get(f"/admin/users/{firm.host_id}").text  # unchanged

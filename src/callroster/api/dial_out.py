@@ -25,6 +25,7 @@ from callroster.accounts.actor import system
 from callroster.api.auth import Caller, authenticated, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
+from callroster.api.names import OptionalPersonName
 from callroster.api.rate_limit import SlidingWindow, take
 from callroster.api.routes import authorised_conference
 from callroster.bridge.dial_policy import DialRefusedError
@@ -47,7 +48,7 @@ class DialRequest(BaseModel):
     country: str = Field(
         default="GB", min_length=2, max_length=2, description="ISO country of a national number"
     )
-    name: str | None = Field(
+    name: OptionalPersonName = Field(
         default=None, max_length=80, description="shown in the roster; a guest must give one"
     )
 
@@ -189,7 +190,7 @@ async def dial_into_conference(
     settings: Settings = request.app.state.settings
     guest = caller.guest_of is not None
     e164 = callable_number(settings, body.number, body.country, guest=guest)
-    name = " ".join((body.name or "").split()) or None
+    name = body.name  # normalised by its type, blank as None
     if guest and name is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "type the name others should see"

@@ -32,6 +32,7 @@ from callroster.api.auth import (
 )
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN, answering
+from callroster.api.names import PersonName
 from callroster.api.routes import authorised_conference
 from callroster.errors import NotFoundError
 from callroster.store.accounts import UserView
@@ -57,7 +58,7 @@ class UserOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: RoleName
-    name: str = Field(min_length=1, max_length=120)
+    name: PersonName = Field(min_length=1, max_length=120)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     password: str | None = Field(default=None, min_length=12, max_length=1024)
@@ -68,7 +69,7 @@ class UserPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: RoleName | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: PersonName | None = Field(default=None, min_length=1, max_length=120)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     password: str | None = Field(default=None, min_length=12, max_length=1024)
@@ -76,7 +77,7 @@ class UserPatch(BaseModel):
 
 class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: PersonName | None = Field(default=None, min_length=1, max_length=120)
     phone: str | None = Field(default=None, max_length=40)
 
 

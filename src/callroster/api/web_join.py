@@ -16,7 +16,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from callroster.api.auth import (
     Caller,
@@ -27,6 +27,7 @@ from callroster.api.auth import (
 )
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
+from callroster.api.names import PersonName
 from callroster.api.routes import require_runs_conference, visible_conference
 from callroster.bridge.errors import ConferenceLocked
 from callroster.bridge.web_peer import WebPeerError
@@ -38,16 +39,10 @@ MAX_OFFER = 64 * 1024
 
 
 class WebJoinIn(BaseModel):
-    name: str = Field(min_length=1, max_length=80, description="shown to everyone on the call")
+    name: PersonName = Field(
+        min_length=1, max_length=80, description="shown to everyone on the call"
+    )
     sdp: str = Field(min_length=1, max_length=MAX_OFFER, description="the browser's offer")
-
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, name: str) -> str:
-        name = " ".join(name.split())
-        if not name or not name.isprintable():
-            raise ValueError("type the name others should see")
-        return name
 
 
 class WebJoinOut(BaseModel):

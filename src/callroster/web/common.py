@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from callroster.api.auth import SESSION_COOKIE, Caller, caller_for_session, store_of
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
@@ -144,6 +145,15 @@ def signed_in(request: Request, here: str) -> SignedIn | Response:
 def form_refused(form: dict[str, str], signed: SignedIn) -> bool:
     """Whether a form lacks this session's CSRF token (then answer ``forbidden()``)."""
     return not csrf_matches(signed.token, form.get("csrf_token"))
+
+
+def name_refusal(exc: ValidationError) -> str | None:
+    """Why a form's name was refused (``privacy.normalise.person_name``'s words, which name
+    the character, never the text), or None if the name was not the problem."""
+    for error in exc.errors():
+        if error.get("loc", ())[-1:] == ("name",) and error.get("type") == "value_error":
+            return "The name " + str(error["msg"]).removeprefix("Value error, ") + "."
+    return None
 
 
 def http_detail(exc: HTTPException) -> str:

@@ -33,6 +33,7 @@ from callroster.web.common import (
     form_refused,
     http_detail,
     message,
+    name_refusal,
     notice,
     page,
     redirect,
@@ -94,6 +95,9 @@ def _when(at: dt.datetime | None) -> str:
 
 
 def _validation(exc: ValidationError) -> str:
+    refused = name_refusal(exc)
+    if refused:
+        return refused
     fields = ", ".join(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
     return f"Please check: {fields}."
 

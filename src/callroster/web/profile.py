@@ -31,6 +31,7 @@ from callroster.web.common import (
     form_refused,
     http_detail,
     message,
+    name_refusal,
     notice,
     page,
     redirect,
@@ -204,8 +205,9 @@ def save_profile(request: Request, form: Form) -> Response:
             name=form.get("name", "").strip() or None, phone=form.get("phone", "")
         )
         users_api.edit_profile(patch, signed.caller, request)
-    except ValidationError:
-        return _failed(request, "A name is 1 to 120 characters; a phone, 40 at most.")
+    except ValidationError as exc:
+        refused = name_refusal(exc)
+        return _failed(request, refused or "A name is 1 to 120 characters; a phone, 40 at most.")
     except HTTPException as exc:
         return _failed(request, http_detail(exc))
     return _done("profile-saved")

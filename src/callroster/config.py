@@ -121,7 +121,8 @@ class Settings(BaseSettings):
     sip_trusted_peers: str = Field(
         default="",
         description="Addresses or networks (comma-separated) of SIP proxies and carrier "
-        "edges in front of the bridge, which send everyone's calls: no per-address limit",
+        "edges in front of the bridge, which send everyone's calls: no per-address limit, "
+        "and their P-Asserted-Identity is believed (verified caller ID)",
     )
     log_level: str = Field(default="info")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from callroster.api.calls import CallReporter, crm_reporter
 from callroster.bridge.call_limits import CallLimits
+from callroster.bridge.caller_id import TrustedPeers
 from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.service import BridgeService
@@ -80,6 +81,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
         call_limits=CallLimits(
             per_source=settings.sip_calls_per_source, trusted=settings.sip_trusted_networks
         ),
+        trusted_peers=TrustedPeers(settings.sip_trusted_networks),
     )
     crm_sender = WebhookSender(
         destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)

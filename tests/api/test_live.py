@@ -61,6 +61,7 @@ async def test_host_sees_and_controls_a_live_caller(
         "dial_in",
         False,
     )
+    assert leg["number_verified"] is False  # only sipp's From: anyone could have sent it
     url = f"/api/v1/conferences/{conference}/legs/{leg['id']}"
 
     muted = await client.post(f"{url}/mute", headers=host)

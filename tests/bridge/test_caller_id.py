@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from callroster.bridge.caller_id import CallerId, caller_id
+from callroster.bridge.caller_id import CallerId, TrustedPeers, caller_id
 from callroster.bridge.dtmf_info import digit_from_info
 from callroster.sip.message import Request
 
@@ -18,18 +18,36 @@ def _invite(*extra: tuple[str, str]) -> Request:
     return Request("INVITE", "sip:2000@127.0.0.1", (*BASE, *extra))
 
 
-def test_number_from_p_asserted_identity_wins() -> None:
-    request = _invite(
-        ("From", "<sip:+447700900001@carrier.example>;tag=a"),
-        ("P-Asserted-Identity", "<sip:+447700900002@carrier.example>"),
-    )
-    assert caller_id(request) == CallerId("+447700900002", False)
+CARRIER = TrustedPeers(("192.0.2.0/28", "2001:db8::5"))
+ASSERTED = (
+    ("From", "<sip:+447700900001@carrier.example>;tag=a"),
+    ("P-Asserted-Identity", "<sip:+447700900002@carrier.example>"),
+)
 
 
-def test_number_from_from_header() -> None:
-    assert caller_id(_invite(("From", '"Ada" <sip:07700900003@pbx.example>;tag=a'))) == (
-        CallerId("07700900003", False)
-    )
+@pytest.mark.parametrize("source", ["192.0.2.1", "192.0.2.15", "2001:db8::5", "::ffff:192.0.2.3"])
+def test_p_asserted_identity_from_a_trusted_peer_is_verified(source: str) -> None:
+    assert caller_id(_invite(*ASSERTED), source, CARRIER) == CallerId("+447700900002", False, True)
+
+
+@pytest.mark.parametrize(
+    "source", ["192.0.2.16", "127.0.0.1", "2001:db8::6", "carrier.example", ""]
+)
+def test_p_asserted_identity_from_anyone_else_is_shown_unverified(source: str) -> None:
+    assert caller_id(_invite(*ASSERTED), source, CARRIER) == CallerId("+447700900002", False)
+    # With no trusted peers configured (the default), nobody's assertion is believed.
+    assert caller_id(_invite(*ASSERTED), source) == CallerId("+447700900002", False)
+
+
+def test_from_alone_is_never_verified_even_from_a_trusted_peer() -> None:
+    request = _invite(("From", '"Ada" <sip:07700900003@pbx.example>;tag=a'))
+    assert caller_id(request, "192.0.2.1", CARRIER) == CallerId("07700900003", False, False)
+    assert caller_id(request) == CallerId("07700900003", False)
+
+
+def test_a_bad_trusted_peer_fails_when_the_setting_is_read() -> None:
+    with pytest.raises(ValueError):
+        TrustedPeers(("carrier.example",))
 
 
 @pytest.mark.parametrize(
@@ -50,6 +68,7 @@ def test_number_from_from_header() -> None:
 )
 def test_privacy_withholds_the_number(extra: tuple[tuple[str, str], ...]) -> None:
     assert caller_id(_invite(*extra)) == CallerId(None, True)
+    assert caller_id(_invite(*extra), "192.0.2.1", CARRIER) == CallerId(None, True)
 
 
 @pytest.mark.parametrize(

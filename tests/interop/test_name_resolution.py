@@ -1,5 +1,8 @@
-"""Name resolution in the policy's order, with real callers: a registered user's number, the
-account's contact list, then the third-party directory only for allowed countries."""
+"""Name resolution in the policy's order, with real callers whose numbers a trusted peer
+asserts (P-Asserted-Identity from 127.0.0.1, named in ``sip_trusted_peers``): a registered
+user's number, the account's contact list, then the third-party directory only for allowed
+countries. A number anyone could have sent gets no name (tests/bridge/test_name_lookup.py,
+tests/security/test_caller_id.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +33,13 @@ async def _join_and_read_name(
     """The caller joins; once its name is shown (and stored), or, when none should be found,
     once the look-up has had its chance, every leg is dropped."""
     task = asyncio.create_task(
-        run_sipp("refused", harness.sip_port, harness.demo.pin, workdir, keys={"caller": number})
+        run_sipp(
+            "asserted",
+            harness.sip_port,
+            harness.demo.pin,
+            workdir,
+            keys={"caller": number, "asserted": number},
+        )
     )
 
     def shown() -> list[RosterLeg]:
@@ -64,7 +73,9 @@ async def test_names_resolve_in_the_policy_order(tmp_path: Path) -> None:
         "+44 20 7946 0001,Directory Loses To User\n"
     )
     directory = CountryGate(FileDirectory(csv), ["US"])
-    async with running_bridge(tmp_path / "data", directory) as harness:
+    async with running_bridge(
+        tmp_path / "data", directory, sip_trusted_peers="127.0.0.1"
+    ) as harness:
         sipp_tone_file(tmp_path)
         harness.store.contacts.add(
             OPERATOR, harness.demo.account_id, "Carol Contact", phone="+44 7700 900333"

@@ -88,3 +88,21 @@ def test_a_lasting_media_problem_is_shown_on_the_leg_and_cleared() -> None:
     assert roster.snapshot()["legs"][0]["media_problem"] == "nothing_received"
     cleared = roster.apply(MediaProblem("c1", "a", None), AT)
     assert cleared is not None and cleared["leg"]["media_problem"] is None
+
+
+def test_a_number_is_marked_verified_only_when_its_details_say_so() -> None:
+    roster = ConferenceRoster("c1")
+    claimed = roster.apply(_joined("a"), AT)
+    asserted = roster.apply(
+        LegJoined(
+            "c1", "b", LegDetails("guest", "dial_in", "+447700900002", False, number_verified=True)
+        ),
+        AT,
+    )
+    assert claimed is not None and claimed["leg"]["number_verified"] is False
+    assert asserted is not None and asserted["leg"]["number_verified"] is True
+    # It stays with the leg through later changes, and in the snapshot.
+    muted = roster.apply(LegMuted("c1", "b", "host"), AT)
+    assert muted is not None and muted["leg"]["number_verified"] is True
+    by_id = {leg["id"]: leg for leg in roster.snapshot()["legs"]}
+    assert (by_id["a"]["number_verified"], by_id["b"]["number_verified"]) == (False, True)

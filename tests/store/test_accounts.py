@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from callroster.accounts.actor import Actor, Role, operator_cli
+from callroster.accounts.actor import Actor, Role, operator_cli, system
+from callroster.bridge.directory import StoreDirectory
 from callroster.errors import NotFoundError
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.models import User
@@ -114,6 +115,43 @@ def test_contacts_resolve_only_for_their_own_account(store: Store) -> None:
     own = Actor("h", Role.HOST, other, "127.0.0.1", "resolve")
     with pytest.raises(AccessDeniedError):
         store.contacts.name_for_number(own, account_id, "+14155550100")
+
+
+def test_a_users_name_is_found_only_for_their_own_account(store: Store) -> None:
+    account_id, _ = _account_with_host(store)  # Grace Hopper, +44 20 7946 0123
+    other = store.accounts.create_account(OPERATOR, "Other Ltd", "sydney")
+    store.accounts.create_user(
+        OPERATOR, other, Role.HOST, "Oscar Confidential-Client", phone="+44 7700 900777"
+    )
+    finder = system("name resolution")
+    assert store.accounts.name_for_number(finder, account_id, "020 7946 0123") == "Grace Hopper"
+    assert store.accounts.name_for_number(finder, other, "+447700900777") == (
+        "Oscar Confidential-Client"
+    )
+    # Another account's user is not found from this one, nor this one's from there.
+    assert store.accounts.name_for_number(finder, account_id, "+447700900777") is None
+    assert store.accounts.name_for_number(finder, other, "+442079460123") is None
+    outsider = Actor("h", Role.HOST, other, "127.0.0.1", "resolve")
+    with pytest.raises(AccessDeniedError):
+        store.accounts.name_for_number(outsider, account_id, "+442079460123")
+
+
+def test_the_bridges_look_up_stays_inside_the_conferences_account(store: Store) -> None:
+    account_id, _ = _account_with_host(store)
+    other = store.accounts.create_account(OPERATOR, "Other Ltd", "sydney")
+    store.accounts.create_user(
+        OPERATOR, other, Role.HOST, "Oscar Confidential-Client", phone="+44 7700 900777"
+    )
+    store.contacts.add(OPERATOR, other, "Private Contact", phone="+44 7700 900778")
+    store.contacts.add(OPERATOR, account_id, "Katherine Johnson", phone="+44 7700 900779")
+    directory = StoreDirectory(store)
+    assert directory.resolve_name(account_id, "+442079460123") == ("Grace Hopper", "user")
+    assert directory.resolve_name(account_id, "+447700900779") == ("Katherine Johnson", "contact")
+    assert directory.resolve_name(account_id, "+447700900777") is None
+    assert directory.resolve_name(account_id, "+447700900778") is None
+    # The positive control: from the other account both are found.
+    assert directory.resolve_name(other, "+447700900777") == ("Oscar Confidential-Client", "user")
+    assert directory.resolve_name(other, "+447700900778") == ("Private Contact", "contact")
 
 
 def test_conference_pin_lookup_and_withheld_legs(store: Store) -> None:

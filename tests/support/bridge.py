@@ -65,11 +65,18 @@ class BridgeHarness:
 
 @asynccontextmanager
 async def running_bridge(
-    data: Path, directory: Directory | None = None, *, bind: str = "127.0.0.1"
+    data: Path,
+    directory: Directory | None = None,
+    *,
+    bind: str = "127.0.0.1",
+    sip_trusted_peers: str = "",
 ) -> AsyncIterator[BridgeHarness]:
     """The bridge on free ports of ``bind`` (SIP, media and the address in its SDP and
-    Contact): 127.0.0.1, or e.g. a veth's address a NAT'd network can reach."""
-    settings = load_settings(data=data, sip_port=0, http_port=0, bind=bind)
+    Contact): 127.0.0.1, or e.g. a veth's address a NAT'd network can reach.
+    ``sip_trusted_peers``: whose P-Asserted-Identity is believed (the setting)."""
+    settings = load_settings(
+        data=data, sip_port=0, http_port=0, bind=bind, sip_trusted_peers=sip_trusted_peers
+    )
     store = open_store(settings)
     sockets = Sockets(settings)
     sip_port = int(sockets.sip_udp.getsockname()[1])

@@ -95,10 +95,15 @@ class TableDirectory:
         pins: dict[str, PinMatch],
         dial_in_numbers: Iterable[str] = (),
         names: dict[str, tuple[str, str]] | None = None,
+        names_by_account: dict[str, dict[str, tuple[str, str]]] | None = None,
     ) -> None:
+        """``names``: found whichever account asks; ``names_by_account``: found only when
+        that account asks (as the store's look-up does)."""
         self.pins = pins
         self.dial_in_numbers = set(dial_in_numbers)
         self.names = names or {}
+        self.names_by_account = names_by_account or {}
+        self.name_lookups: list[tuple[str, str]] = []  # (account id, number), as asked
         self.writes: list[tuple[str, tuple[Any, ...]]] = []
 
     def is_dial_in_number(self, user: str) -> bool:
@@ -108,7 +113,8 @@ class TableDirectory:
         return self.pins.get(pin)
 
     def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
-        return self.names.get(number)
+        self.name_lookups.append((account_id, number))
+        return self.names_by_account.get(account_id, {}).get(number) or self.names.get(number)
 
     def leg_joined(self, record: LegRecord) -> None:
         self.writes.append(("leg_joined", (record,)))
@@ -162,11 +168,14 @@ class Phone(SippUac):
         *,
         caller: str = "+447700900123",
         host: str | None = None,
+        asserted: str | None = None,
     ) -> None:
+        """``asserted``: a number to send in P-Asserted-Identity on the INVITE."""
         host = host or f"127.0.1.{number}"
         super().__init__(number, host=host, port=5070)
         self.uri = f"sip:{dialled}@{BRIDGE_HOST}:5060"
         self.caller = caller
+        self.asserted = asserted
         self.media: Address = (host, 7000 + 2 * number)
         self.sender = RtpSender(ssrc=1000 + number, initial_sequence=1, initial_timestamp=0)
 
@@ -176,6 +185,8 @@ class Phone(SippUac):
             (name, value.replace("sipp@", f"{self.caller}@") if name == "From" else value)
             for name, value in message.headers
         ]
+        if self.asserted and method == "INVITE":
+            headers.append(("P-Asserted-Identity", f"<sip:{self.asserted}@carrier.example>"))
         return Request(message.method, self.uri, headers, message.body)
 
     def dial(self, bridge: BridgeService) -> None:

@@ -61,6 +61,9 @@ class LegOut(BaseModel):
     # cannot_send, media_from_elsewhere or nothing_received while the leg's audio has a
     # lasting problem; None otherwise.
     media_problem: str | None = None
+    # False when the number is only what the caller claimed (From, or P-Asserted-Identity
+    # from an untrusted peer); the page marks it "unverified".
+    number_verified: bool = False
 
 
 class RosterOut(BaseModel):

@@ -101,11 +101,12 @@ class StoreDirectory:
         self._store.conferences.set_leg_status(self._actor, leg_id, status, left=left)
 
     def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
-        """The back-end look-up, in the policy's order: a registered user of any account,
-        then this account's own contact list, then the third-party directory where the
-        caller's country allows it. Returns (name, source) or None."""
+        """The back-end look-up, in the policy's order, inside the conference's own account
+        only: a registered user of ``account_id``, then its contact list, then the
+        third-party directory where the caller's country allows it. Returns (name, source)
+        or None. The bridge asks only for verified numbers (bridge/caller_id.py)."""
         actor = system("name resolution")
-        name = self._store.accounts.name_for_number(actor, number)
+        name = self._store.accounts.name_for_number(actor, account_id, number)
         if name:
             return name, "user"
         name = self._store.contacts.name_for_number(actor, account_id, number)

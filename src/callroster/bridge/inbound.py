@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.call_limits import CallLimits
-from callroster.bridge.caller_id import caller_id
+from callroster.bridge.caller_id import NOBODY, TrustedPeers, caller_id
 from callroster.bridge.calls import Call, CallState, CallTrigger
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.pin_guard import PinGuard, network_of, source_key
@@ -42,6 +42,7 @@ class Inbound:
         directory: ConferenceDirectory,
         guard: PinGuard,
         limits: CallLimits,
+        trusted_peers: TrustedPeers = NOBODY,
     ) -> None:
         self._calls = shared.calls
         self._rooms = shared.rooms
@@ -55,6 +56,7 @@ class Inbound:
         self._directory = directory
         self._guard = guard
         self._limits = limits
+        self._trusted_peers = trusted_peers  # whose P-Asserted-Identity is believed
         self._routing_from: Counter[str] = Counter()  # calls being routed, by source key
         self._pin_limit = (-1.0, limits.pin_time_limit)  # (tick, seconds), see pin_timer
         self.refused: Counter[str] = Counter()  # calls refused, by reason (a metric)
@@ -195,7 +197,7 @@ class Inbound:
         call = Call(
             call_id=call_id,
             leg_id=leg_id,
-            caller=caller_id(request),
+            caller=caller_id(request, source, self._trusted_peers),
             rtp=rtp,
             port=port,
             local_port=local_port,
@@ -236,7 +238,7 @@ class Inbound:
         call = Call(
             call_id=call_id,
             leg_id=leg_id,
-            caller=caller_id(request),
+            caller=caller_id(request, source, self._trusted_peers),
             rtp=RtpSession(
                 codec="PCMU",
                 payload_type=0,
@@ -451,8 +453,12 @@ class Inbound:
 
     # -- joining --------------------------------------------------------------------------
     def _join(self, call: Call, match: Admission) -> None:
-        if self._rooms.admit(call, match) and call.caller.number and not call.caller.withheld:
-            self._tasks.spawn(self._resolve_name(call, match.account_id, call.caller.number))
+        caller = call.caller
+        # A name only for a number a trusted peer asserted: anyone can write any number into
+        # From, and a name found for it would vouch for the claim (docs/architecture.md,
+        # "Threats").
+        if self._rooms.admit(call, match) and caller.number and caller.verified:
+            self._tasks.spawn(self._resolve_name(call, match.account_id, caller.number))
 
     async def _resolve_name(self, call: Call, account_id: str, number: str) -> None:
         found = await asyncio.to_thread(self._directory.resolve_name, account_id, number)

@@ -99,7 +99,7 @@ class Outbound:
         call = Call(
             call_id=call_id,
             leg_id=leg_id,
-            caller=CallerId(number=target.number, withheld=False),
+            caller=CallerId(number=target.number, withheld=False, verified=True),  # we dialled it
             rtp=RtpSession(
                 codec="PCMU",
                 payload_type=0,
@@ -133,6 +133,7 @@ class Outbound:
             joined_via="dial_out",
             number=target.number,
             withheld=False,
+            number_verified=True,
             name=name,
             name_source=name_source if name else None,
         )

@@ -97,6 +97,7 @@ class Rooms:
             joined_via=call.joined_via,
             number=call.caller.number,
             withheld=call.caller.withheld,
+            number_verified=call.caller.verified,
             name=name,
             name_source="entered" if name else None,
         )

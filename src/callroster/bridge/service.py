@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.call_limits import CallLimits
+from callroster.bridge.caller_id import NOBODY, TrustedPeers
 from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.directory import ConferenceDirectory
@@ -92,10 +93,12 @@ class BridgeService:
         network: Network | None = None,
         pin_guard: PinGuard | None = None,
         call_limits: CallLimits | None = None,
+        trusted_peers: TrustedPeers = NOBODY,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
-        the other end instead of the first (a public address, or a name)."""
+        the other end instead of the first (a public address, or a name). ``trusted_peers``:
+        whose P-Asserted-Identity is believed (bridge/caller_id.py)."""
         self._directory = directory
         self._bus = bus
         # The address we tell the other end for each media family we have.
@@ -110,6 +113,7 @@ class BridgeService:
         self._started: _Parts | None = None
         self.pin_guard = pin_guard or PinGuard()  # paces PIN checks (bridge/pin_guard.py)
         self.call_limits = call_limits or CallLimits()  # bounds floods (bridge/call_limits.py)
+        self.trusted_peers = trusted_peers
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(
@@ -147,7 +151,7 @@ class BridgeService:
         self._started = _Parts(
             signalling,
             rooms,
-            Inbound(shared, self._directory, self.pin_guard, self.call_limits),
+            Inbound(shared, self._directory, self.pin_guard, self.call_limits, self.trusted_peers),
             Outbound(shared, self._recorder),
             WebLegs(self._calls, rooms, clock),
             media,

@@ -288,6 +288,7 @@ def _details(leg: Leg) -> LegDetails:
         withheld=leg.withheld,
         name=leg.name,
         name_source=leg.name_source,
+        number_verified=leg.number_verified,
     )
 
 
@@ -304,6 +305,7 @@ def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
             "media_problem": leg.media_problem,
             "name": leg.name,
             "number": "withheld" if leg.withheld else leg.number,
+            "number_verified": leg.number_verified,
             "joined_via": leg.joined_via,
         }
         for leg in legs

@@ -16,6 +16,7 @@ class LegDetails:
     withheld: bool
     name: str | None = None
     name_source: str | None = None
+    number_verified: bool = False  # dialled by us, or asserted by a trusted peer
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ class Leg:
     number: str | None  # E.164 or SIP user as signalled; None when withheld
     withheld: bool
     name: str | None = None
+    # The number is the one we dialled, or one a trusted peer asserted (bridge/caller_id.py);
+    # False: anyone could have written it.
+    number_verified: bool = False
     name_source: str | None = None
     status: LegStatus = LegStatus.JOINING
     muted: bool = False

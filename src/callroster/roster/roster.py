@@ -52,6 +52,9 @@ class RosterLeg:
     # A lasting problem with its audio: cannot_send | media_from_elsewhere |
     # nothing_received (bridge/media_health.py); None when there is none.
     media_problem: str | None = None
+    # The number was asserted by a trusted peer or dialled by us; False: it is only what the
+    # caller claimed (bridge/caller_id.py), and the roster marks it "unverified".
+    number_verified: bool = False
 
 
 def without_numbers(message: Message) -> Message:
@@ -88,6 +91,7 @@ class ConferenceRoster:
                 number="withheld"
                 if details and details.withheld
                 else (details.number if details else None),
+                number_verified=bool(details and details.number_verified),
                 joined_via=details.joined_via if details else "dial_in",
                 role=details.role if details else "guest",
                 status="joining" if invited else "connected",

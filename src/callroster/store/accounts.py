@@ -302,9 +302,12 @@ class AccountRepository(Repository):
         with self._sessions() as session:
             return list(session.scalars(select(User.id).where(User.phone_index == digest)))
 
-    def name_for_number(self, actor: Actor, phone: str, region: str = "GB") -> str | None:
-        """The name of a registered user (of any account) with this number, for name
-        resolution; the match is audit-logged against the user's account."""
+    def name_for_number(
+        self, actor: Actor, account_id: str, phone: str, region: str = "GB"
+    ) -> str | None:
+        """The name of a registered user of ``account_id`` (never of another account) with
+        this number, for name resolution; the match is audit-logged."""
+        authorise(actor, account_id)
         try:
             digest = self._index_of(USER_PHONE, normalise.phone_e164(phone, region))
         except normalise.InvalidValueError:
@@ -312,7 +315,11 @@ class AccountRepository(Repository):
         with self._sessions.begin() as session:
             row = session.scalars(
                 select(User)
-                .where(User.phone_index == digest, User.suspended_at.is_(None))
+                .where(
+                    User.account_id == account_id,
+                    User.phone_index == digest,
+                    User.suspended_at.is_(None),
+                )
                 .order_by(User.created_at)
                 .limit(1)
             ).first()

@@ -168,7 +168,17 @@ function render(leg) {
   item.querySelector(".name").textContent = shownName(leg);
   item.querySelector(".badge.local").hidden = !local;
   // Beneath the name: the number, or "withheld"; nothing again when the number is the name.
-  item.querySelector(".number").textContent = leg.number === "withheld" ? "withheld" : (named ? leg.number || "" : "");
+  const number = item.querySelector(".number");
+  number.textContent = leg.number === "withheld" ? "withheld" : (named ? leg.number || "" : "");
+  // A number only the caller claims (From, or an untrusted peer's P-Asserted-Identity) is
+  // marked: anyone can send any number.
+  if (leg.number && leg.number !== "withheld" && !leg.number_verified) {
+    const unverified = document.createElement("span");
+    unverified.className = "badge unverified";
+    unverified.title = "Caller ID not verified: the caller could have sent any number";
+    unverified.textContent = "unverified";
+    number.append(number.textContent ? " " : "", unverified);
+  }
   const badges = item.querySelector(".badges");
   badges.innerHTML = "";
   if (leg.talking) badges.insertAdjacentHTML("beforeend", '<span class="badge talk">speaking</span>');

@@ -2,7 +2,9 @@
 service and real callers (sipp): the host sees who joined within a second and controls the
 leg, renaming it inline (the published name reaches a guest's page); a guest sees no
 controls; the speaking indicator follows the talker; a name from the private address book
-never leaves the browser."""
+never leaves the browser. The service trusts 127.0.0.1's P-Asserted-Identity: the host's
+caller asserts its number (verified, named from the contacts); the guest's caller has only
+From (marked "unverified")."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ CALLER = "+447700900999"
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[RunningService]:
-    with running_service(tmp_path / "data") as running:
+    with running_service(tmp_path / "data", settings={"sip_trusted_peers": "127.0.0.1"}) as running:
         yield running
 
 
@@ -55,7 +57,7 @@ def _call(
             service.sip_port,
             demo["pin"],
             workdir,
-            keys={"caller": CALLER},
+            keys={"caller": CALLER, "asserted": CALLER},  # (asserted.xml sends the second)
             duration_ms=duration_ms,
         ),
         cwd=workdir,
@@ -103,7 +105,7 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
         page.goto(f"{demo['web_url']}#token={demo['host_token']}")
         page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
         _watch_additions(page)
-        caller = _call(service, demo, tmp_path, "refused")
+        caller = _call(service, demo, tmp_path, "asserted")
         # Polled every 20 ms: the moment of joining is measured to that.
         assert until_sync(lambda: _legs(service, demo), 4, interval=0.02)
         joined_at = time.time()
@@ -114,6 +116,7 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
         # By its resolved name (from the account's contact list), the number beneath.
         leg.locator(".name", has_text="Rhoda Resolved").wait_for(timeout=1_000)
         assert CALLER in leg.locator(".number").inner_text()
+        assert leg.locator(".badge.unverified").count() == 0  # a trusted peer asserted it
 
         assert page.locator("#locked").is_hidden() and page.locator("#recording").is_hidden()
         page.locator("#lock").click()
@@ -187,6 +190,8 @@ def test_guest_sees_no_controls_and_a_local_name_never_leaves_the_browser(
         assert leg.locator("button[data-action=mute]").count() == 0
         assert leg.locator("button[data-action=drop]").count() == 0
         assert page.locator("#host-controls").is_hidden()
+        # Only From: the number is marked, as anyone could have sent it.
+        leg.locator(".number .badge.unverified", has_text="unverified").wait_for(timeout=5_000)
         page.once("dialog", lambda dialog: dialog.accept(secret_name))
         leg.locator("button[data-action=local-name]").click()
         leg.locator(".name", has_text=secret_name).wait_for(timeout=5_000)

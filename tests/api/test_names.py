@@ -118,6 +118,7 @@ def test_every_route_that_takes_a_name_refuses_bad_ones_and_keeps_good_ones(
             ("post", "/api/v1/account/users", admin, {"role": "host", "name": name}),
             ("patch", person, admin, {"name": name}),
             ("patch", "/api/v1/me", host, {"name": name}),
+            ("patch", f"{conference}/legs/any-leg", host, {"name": name}),
             ("post", f"{conference}/web-legs", guest, {"name": name, "sdp": "v=0"}),
             ("post", f"{conference}/legs", guest, {"number": "+442079460201", "name": name}),
         ]

@@ -32,6 +32,7 @@ from callroster.api.auth import (
 )
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
+from callroster.api.names import OptionalPersonName
 from callroster.api.routes import authorised_conference
 from callroster.conference.conference import ConferenceError
 from callroster.io.roster_feed import BATCH_LIMIT, RosterFeed, batch_text, encode
@@ -204,7 +205,7 @@ def _conference_route(path: str, action: str) -> None:
 
 
 class RenameIn(BaseModel):
-    name: str | None = Field(max_length=80)
+    name: OptionalPersonName = Field(max_length=80)  # blank is the same as none
 
 
 @router.patch("/conferences/{conference_id}/legs/{leg_id}", response_model=LegOut)

@@ -77,6 +77,9 @@ async def test_host_sees_and_controls_a_live_caller(
     )
     too_long = await client.patch(url, headers=host, json={"name": "x" * 81})
     assert too_long.status_code == 422
+    reversed_name = await client.patch(url, headers=host, json={"name": "Bob \u202elageL"})
+    assert reversed_name.status_code == 422 and "U+202E" in reversed_name.text
+    assert harness.conference().leg(leg["id"]).name == "Bob from Legal"
     locked = await client.post(f"/api/v1/conferences/{conference}/lock", headers=host)
     assert locked.json()["locked"] is True
 
@@ -198,18 +201,19 @@ async def test_guests_watch_with_the_link_and_never_control(
     caller = await _caller_on_the_call(harness, tmp_path)
     legs_url = f"/api/v1/conferences/{conference}/legs"
     guest = _bearer(link)
+    # A new account hides numbers from guests (confidential calls): the leg, not the number.
     [leg] = (await client.get(legs_url, headers=guest)).json()["legs"]
-    assert leg["number"] == "+447700900777"
+    assert leg["number"] is None and leg["status"] == "connected"
     assert (await client.post(f"{legs_url}/{leg['id']}/mute", headers=guest)).status_code == 403
     assert (
         await client.post(f"/api/v1/conferences/{conference}/lock", headers=guest)
     ).status_code == 403
-    # The account hides numbers from guests: the guest sees the leg, not the number.
+    # Once an administrator shows numbers to guests, the guest sees it.
     harness.store.accounts.update_settings(
-        OPERATOR, harness.demo.account_id, show_numbers_to_guests=False
+        OPERATOR, harness.demo.account_id, show_numbers_to_guests=True
     )
-    [hidden] = (await client.get(legs_url, headers=guest)).json()["legs"]
-    assert hidden["number"] is None and hidden["id"] == leg["id"]
+    [shown] = (await client.get(legs_url, headers=guest)).json()["legs"]
+    assert shown["number"] == "+447700900777" and shown["id"] == leg["id"]
     host_view = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()
     assert host_view["legs"][0]["number"] == "+447700900777"
     # A link opens its own conference only.

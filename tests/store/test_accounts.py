@@ -227,3 +227,14 @@ def test_talk_sensitivity_is_per_conference(store: Store) -> None:
     assert match is not None and match.talk_sensitivity == 0.9
     with pytest.raises(ValueError):
         store.conferences.set_talk_sensitivity(OPERATOR, conference_id, 1.5)
+
+
+def test_a_new_account_hides_numbers_from_guests_until_told_otherwise(store: Store) -> None:
+    account_id = store.accounts.create_account(OPERATOR, "Quiet LLP", "london")
+    assert store.accounts.get_account(OPERATOR, account_id).settings == {
+        "show_numbers_to_guests": False,
+        "recording_allowed": True,
+    }
+    store.accounts.update_settings(OPERATOR, account_id, show_numbers_to_guests=True)
+    settings = store.accounts.get_account(OPERATOR, account_id).settings
+    assert settings["show_numbers_to_guests"] is True

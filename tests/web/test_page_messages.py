@@ -6,6 +6,8 @@ the real app over https://testserver."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi import FastAPI
 from tests.conftest import FakeClock
@@ -74,3 +76,15 @@ def test_a_name_with_a_bidi_override_is_refused_on_the_pages_with_its_reason(
     )
     assert edited.status_code == 400 and "U+0000" in edited.text
     assert "Hana Host" in client.get(f"/admin/users/{firm.host_id}").text  # unchanged
+
+
+def test_the_portal_shows_numbers_to_guests_unticked_for_a_new_account(
+    app: FastAPI, firm: Firm, clock: FakeClock
+) -> None:
+    client = _signed_in_administrator(app, clock)
+    box = re.search(r'<input id="show-numbers"[^>]*>', client.get("/admin").text)
+    assert box is not None and "checked" not in box.group(0)
+    csrf = csrf_of(client.get("/admin"))
+    client.post("/admin/settings", data={"csrf_token": csrf, "show_numbers_to_guests": "on"})
+    box = re.search(r'<input id="show-numbers"[^>]*>', client.get("/admin").text)
+    assert box is not None and "checked" in box.group(0)

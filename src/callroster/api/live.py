@@ -100,7 +100,7 @@ def _watch_allowed(store: Store, caller: Caller, conference_id: str) -> bool:
     """May this caller watch the roster? Returns whether numbers must be hidden from them.
 
     The host, delegates and administrators always see numbers; a guest with the link sees
-    them unless the account hides numbers from guests.
+    them only if the account shows numbers to guests (off unless an administrator turns it on).
 
     Raises:
         HTTPException: 404 for another conference's link or another account, 403 for a user
@@ -112,7 +112,7 @@ def _watch_allowed(store: Store, caller: Caller, conference_id: str) -> bool:
     if caller.guest_of != conference_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conference")
     account = store.accounts.get_account(caller.actor, caller.principal.account_id)
-    return not account.settings.get("show_numbers_to_guests", True)
+    return not account.settings.get("show_numbers_to_guests", False)
 
 
 def _as_guest(message: dict[str, Any], hide_numbers: bool) -> dict[str, Any]:

@@ -99,7 +99,9 @@ class AccountRepository(Repository):
                     id=account_id,
                     name_enc=b"",
                     home_region=home_region,
-                    settings={"show_numbers_to_guests": True, "recording_allowed": True},
+                    # Numbers stay with the host until an administrator shows them to
+                    # guests: calls are confidential by default (issue 12, finding 10).
+                    settings={"show_numbers_to_guests": False, "recording_allowed": True},
                     created_at=self._clock(),
                 )
             )

@@ -132,7 +132,7 @@ def _admin_page(
         for p in people
     )
     settings = account.settings
-    show = " checked" if settings.get("show_numbers_to_guests", True) else ""
+    show = " checked" if settings.get("show_numbers_to_guests", False) else ""
     record = " checked" if settings.get("recording_allowed", True) else ""
     webhook = store.accounts.crm_webhook(signed.caller.actor, account_id)
     webhook_url = escape(webhook.url) if webhook else ""

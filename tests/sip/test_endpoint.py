@@ -17,6 +17,7 @@ from tests.sip.peers import (
     statuses,
 )
 
+from callroster.sip.dialog import KEEPALIVE_DATA
 from callroster.sip.endpoint import (
     CallAcknowledged,
     CallCancelled,
@@ -344,6 +345,23 @@ def test_our_bye_reaches_a_phone_behind_nat_where_its_requests_come_from(
     assert bye.uri == "sip:sipp@192.168.1.20:5062"  # the Request-URI is still its Contact
     assert out.destination == ("192.0.2.9", 40000)
     assert out.transport == transport.lower()
+
+
+def test_a_phone_behind_nat_is_sent_keep_alives_so_its_mapping_lives() -> None:
+    """A NAT forgets a UDP mapping that nothing crosses for a while (30 s on some home
+    routers); our BYE needs it. A phone behind a NAT gets a double CRLF (RFC 5626 3.5.1)
+    every 20 s through its mapping; a phone not behind one gets none."""
+    ep, natted = bridge(), SippUac(host="192.168.1.20", port=5062)
+    natted.source = ("192.0.2.9", 40000)
+    plain = SippUac(2)
+    established(ep, natted)
+    established(ep, plain)
+    sent = [(at, o) for at, o in run_timers(ep, 65.0) if o.data == KEEPALIVE_DATA]
+    assert [round(at) for at, _ in sent] == [20, 40, 60]
+    assert {o.destination for _, o in sent} == {("192.0.2.9", 40000)}
+    ep.hangup(natted.call_id, 66.0)
+    ep.datagrams()
+    assert not [o for _, o in run_timers(ep, 200.0) if o.data == KEEPALIVE_DATA]
 
 
 def test_a_phone_behind_nat_without_rport_is_answered_where_it_sent_from() -> None:

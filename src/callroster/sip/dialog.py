@@ -107,6 +107,14 @@ class _PendingAnswer:
     give_up_at: float
 
 
+#: Seconds between keep-alives to a peer behind a NAT: below the 30 s that the shortest-lived
+#: UDP mappings of home routers last (RFC 5626 4.4.1 suggests 95-120 s for flows it knows to
+#: be stable; we do not know the NAT), as Kamailio's nathelper and Asterisk's qualify do.
+NAT_KEEPALIVE = 20.0
+#: What a keep-alive is: a double CRLF (RFC 5626 3.5.1), which any SIP stack ignores.
+KEEPALIVE_DATA = b"\r\n\r\n"
+
+
 @dataclass(frozen=True)
 class DialogAlarms:
     """What a dialog's timers ask of its owner.
@@ -116,12 +124,15 @@ class DialogAlarms:
         ack_timed_out: No ACK within 64*T1: end the call with BYE.
         refresh_due: We are the refresher and half the session interval has passed.
         session_expired: The session timer ran out: end the call with BYE.
+        keepalive: A peer behind a NAT: send it a keep-alive now (see
+            :data:`NAT_KEEPALIVE`) so that the NAT's mapping, which our BYE needs, lives.
     """
 
     resend: bytes | None = None
     ack_timed_out: bool = False
     refresh_due: bool = False
     session_expired: bool = False
+    keepalive: tuple[str, int, Transport] | None = None
 
 
 def _party(value: str) -> NameAddr:
@@ -218,6 +229,7 @@ class Dialog:
         self._pending: _PendingAnswer | None = None
         # Where the peer's requests come from, while it is behind a NAT (see heard_from).
         self._flow: tuple[str, int, Transport] | None = None
+        self._keepalive_at: float | None = None  # for a peer behind a NAT, once answered
         self._log = _CallLog(log, {"call_id": call_id})
 
     @classmethod
@@ -427,6 +439,8 @@ class Dialog:
             reliable: TCP: nothing is re-sent, but the ACK is still awaited for 64*T1.
         """
         self._move(DialogEvent.ANSWER)
+        if self._flow is not None and self._keepalive_at is None:
+            self._keepalive_at = now + NAT_KEEPALIVE
         resend_at = None if reliable else now + T1
         self._pending = _PendingAnswer(cseq, data, resend_at, T1, now + TIMEOUT)
 
@@ -471,6 +485,8 @@ class Dialog:
                 deadlines.append(self._pending.resend_at)
         if self.session is not None and self._state is not DialogState.EARLY:
             deadlines.append(self.session.next_deadline())
+        if self._keepalive_at is not None and self._flow is not None:
+            deadlines.append(self._keepalive_at)
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> DialogAlarms:
@@ -497,11 +513,16 @@ class Dialog:
         due = None
         if self.session is not None and self._state is not DialogState.EARLY:
             due = self.session.due(now)
+        keepalive = None
+        if self._keepalive_at is not None and now >= self._keepalive_at:
+            self._keepalive_at = now + NAT_KEEPALIVE
+            keepalive = self._flow
         return DialogAlarms(
             resend=resend,
             ack_timed_out=ack_timed_out,
             refresh_due=due == "refresh",
             session_expired=due == "expire",
+            keepalive=keepalive,
         )
 
     def _move(self, event: DialogEvent) -> None:

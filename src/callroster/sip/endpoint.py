@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from callroster.sip import uac, uas
 from callroster.sip.core import Call, Core, Limits, log
-from callroster.sip.dialog import DialogState
+from callroster.sip.dialog import KEEPALIVE_DATA, DialogState
 from callroster.sip.digest import Credentials
 from callroster.sip.events import (
     CallAcknowledged,
@@ -421,6 +421,9 @@ class SipEndpoint:
             return
         alarms = dialog.handle_timer(now)
         core.send(alarms.resend, call.answer_to, call.transport)
+        if alarms.keepalive is not None and dialog.state is not DialogState.TERMINATED:
+            host, port, transport = alarms.keepalive
+            core.send(KEEPALIVE_DATA, (host, port), transport)
         if alarms.ack_timed_out or alarms.session_expired:
             reason = "ack-timeout" if alarms.ack_timed_out else "session-expired"
             event = None if call.hangup_requested else CallEnded(call.call_id, reason)

@@ -23,6 +23,10 @@ from tests.support.peers import sipp_command, sipp_tone_file
 from tests.support.service import RunningService, running_service
 from tests.support.waiting import until_sync
 
+from callroster.accounts.actor import operator_cli
+from callroster.config import load_settings
+from callroster.store.store import open_store
+
 pytestmark = pytest.mark.browser
 CALLER = "+447700900999"
 
@@ -177,6 +181,14 @@ def test_guest_sees_no_controls_and_a_local_name_never_leaves_the_browser(
 ) -> None:
     demo = service.demo()
     secret_name = "Zanzibar Quokka"
+    # Guests see numbers only where the account shows them (off by default).
+    store = open_store(load_settings(data=service.data))
+    try:
+        store.accounts.update_settings(
+            operator_cli("test"), demo["account_id"], show_numbers_to_guests=True
+        )
+    finally:
+        store.close()
     sent: list[str] = []
     with chromium() as browser:
         page = browser.new_page()

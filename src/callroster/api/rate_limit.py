@@ -27,7 +27,9 @@ class SlidingWindow:
             return 0.0 if self.limit > 0 else self.window
         if len(times) < self.limit:
             return 0.0
-        return times[0] + self.window - now
+        # The window is full, so the wait is positive, even where float addition rounds it
+        # to nothing (a first event at 5e-82 s, now at 600 s, a 600 s window).
+        return max(times[0] + self.window - now, 1e-9)
 
     def record(self, key: str, now: float) -> None:
         self._times[key].append(now)

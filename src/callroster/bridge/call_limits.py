@@ -9,10 +9,11 @@ anyone else out. Three bounds, checked when an INVITE arrives, before anything i
   edge in front, which sends everyone's calls: the ``sip_trusted_peers`` setting) are exempt.
 - **At the PIN prompt**: callers who have not yet given a right PIN may hold at most
   :attr:`CallLimits.pin_share` of the bridge's calls. When that share is full, a new call
-  takes the place of the caller longest at the prompt, if that one has been there
-  :attr:`CallLimits.evict_after` seconds (a flood from many addresses then cycles through the
-  prompt instead of keeping it: a caller who dials the PIN directly is checked and joins in
-  milliseconds); otherwise it is refused. Callers are also timed out sooner when it is busy:
+  takes the place of the caller longest at the prompt still keying digits, if that one has
+  been there :attr:`CallLimits.evict_after` seconds (a flood from many addresses then cycles
+  through the prompt instead of keeping it; a caller whose dialled PIN is being checked is
+  never the one to go, so dialling the PIN directly gets in); otherwise it is refused.
+  Callers are also timed out sooner when it is busy:
   :attr:`CallLimits.pin_time_limit` seconds at the prompt normally, and
   :attr:`CallLimits.pin_time_limit_busy` once more than half that share is in use.
 - The SIP endpoint's own ``max_calls`` (503 beyond it) remains the last bound.
@@ -37,7 +38,7 @@ class CallLimits:
     pin_share: float = 0.1
     pin_time_limit: float = 90.0
     pin_time_limit_busy: float = 20.0
-    evict_after: float = 1.0
+    evict_after: float = 0.5
     trusted: tuple[str, ...] = ()  # networks exempt from the per-source bound
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False, default=()

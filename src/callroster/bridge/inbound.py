@@ -19,7 +19,7 @@ from callroster.bridge.pin_guard import PinGuard, network_of, source_key
 from callroster.bridge.ports import RtpPort, family_of
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
-from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, Say
+from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
 from callroster.rtp.packet import RtpSender
 from callroster.sdp.offer_answer import (
     Negotiated,
@@ -92,10 +92,18 @@ class Inbound:
         self._tasks.spawn(self._route(call_id, request, source))
 
     def _make_room_at_pin(self) -> bool:
-        """The PIN prompt is full: end the call longest there, if it has been there long
-        enough (bridge/call_limits.py); True if there is room now."""
+        """The PIN prompt is full: end the call longest there still keying (not one whose
+        PIN is being checked: a caller who dialled the right PIN is about to join), if it
+        has been there long enough (bridge/call_limits.py); True if there is room now."""
         now = self._clock.time()
-        waiting = [c for c in self._calls if c.state is CallState.PIN and c.pin_since is not None]
+        waiting = [
+            c
+            for c in self._calls
+            if c.state is CallState.PIN
+            and c.pin_since is not None
+            and c.pin is not None
+            and c.pin.state is PinState.COLLECTING
+        ]
         if not waiting:
             return False
         oldest = min(waiting, key=lambda call: call.pin_since or now)

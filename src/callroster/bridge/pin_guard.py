@@ -95,7 +95,7 @@ class GuardEvent:
     until: float | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     key: str
     ticket: Hashable
@@ -193,10 +193,13 @@ class PinGuard:
         else:
             headroom = len(self._recent_failures) + self._unknown_in_flight
             allowed = max(0, self.policy.alarm_failures - headroom)
-        held = unknown[allowed:]
-        ready = [p for p in ready if p not in held]
-        for pending in (*ready, *refuse):
-            self._pending.remove(pending)
+        held = {id(p) for p in unknown[allowed:]}
+        ready = [p for p in ready if id(p) not in held]
+        # One pass over the queue, not a removal per check: it runs every tick while a flood
+        # of calls may have hundreds queued.
+        gone = {id(p) for p in ready} | {id(p) for p in refuse}
+        if gone:
+            self._pending = [p for p in self._pending if id(p) not in gone]
         for pending in ready:
             state = self._sources[pending.key]
             if now >= state.known_until:

@@ -128,3 +128,19 @@ def test_idle_sources_are_forgotten() -> None:
     guard.outcome("127.0.0.9", False, 0.0)
     guard.forget_idle(POLICY.window + 10)
     assert guard.checks_from("127.0.0.9") == 0  # forgotten
+
+
+def test_a_flood_of_sources_is_forgotten_once_idle() -> None:
+    guard = PinGuard()
+    for n in range(30_000):  # each from its own address, each right: nothing to remember
+        source = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+        guard.request(source, n, float(n))
+        assert guard.due(float(n)).run == [n]
+        guard.outcome(source, True, float(n))
+    assert len(guard._sources) == 30_000  # known callers are remembered for a day ...
+    for n in range(30_000, 60_000):
+        source = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+        guard.request(source, n, 200_000.0 + n)
+        guard.due(200_000.0 + n)
+        guard.abandoned(source)
+    assert len(guard._sources) <= 30_000  # ... and a day later the idle ones are dropped

@@ -72,6 +72,7 @@ class GuardPolicy:
 
 
 POLICY_DEFAULT = GuardPolicy()
+_FORGET_ABOVE = 10_000  # sources remembered before the idle ones are dropped
 
 
 @dataclass
@@ -118,6 +119,7 @@ class PinGuard:
     def __init__(self, policy: GuardPolicy | None = None) -> None:
         self.policy = policy or POLICY_DEFAULT
         self._sources: dict[str, _Source] = {}
+        self._forget_above = _FORGET_ABOVE
         self._pending: list[_Pending] = []
         self._recent_failures: deque[float] = deque()  # system-wide, the last minute
         self._alarm_until = 0.0
@@ -149,6 +151,9 @@ class PinGuard:
         key = source_key(source)
         self._state(key, now)
         self._pending.append(_Pending(key, ticket, now))
+        if len(self._sources) > self._forget_above:  # (amortised: bounds memory under a flood)
+            self.forget_idle(now)
+            self._forget_above = max(_FORGET_ABOVE, 2 * len(self._sources))
 
     def cancel(self, ticket: Hashable) -> None:
         """Drop a queued check (its call has gone)."""

@@ -71,7 +71,7 @@ async def test_the_host_adds_a_guest_through_a_trunk_that_wants_credentials(
             "-p",
             str(carrier_port),
             "-mp",
-            str(free_udp_port(pair=True)),
+            str(free_udp_port(pair=True, span=4)),
             "-m",
             "1",
             "-nostdin",

@@ -67,7 +67,7 @@ def test_a_guest_asks_to_be_called_and_joins_under_the_typed_name(
     sipp_tone_file(tmp_path)
     carrier = subprocess.Popen(
         [require("sipp"), "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(carrier_port)]
-        + ["-mp", str(free_udp_port(pair=True)), "-m", "1", "-nostdin", "-timeout", "60s"]
+        + ["-mp", str(free_udp_port(pair=True, span=4)), "-m", "1", "-nostdin", "-timeout", "60s"]
         + ["-key", "realm", "carrier.test", "-key", "nonce", "n0nce7"]
         + ["-key", "username", "callroster", "-key", "password", "s3cret-trunk"],
         cwd=tmp_path,

@@ -149,7 +149,7 @@ class Sipp:
             "-p",
             str(self.port),
             "-mp",
-            str(free_udp_port(pair=True)),
+            str(free_udp_port(pair=True, span=4)),
             "-m",
             "1",
             "-nostdin",

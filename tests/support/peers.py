@@ -4,6 +4,7 @@ sndfile recording out), configured as shared/notes/real-peers.md measured."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import shutil
@@ -22,19 +23,27 @@ from tests.support.waiting import until, wait_until
 SCENARIOS = Path(__file__).resolve().parents[1] / "interop" / "scenarios"
 
 
+_HANDED_OUT: collections.deque[range] = collections.deque(maxlen=256)
+
+
 def free_udp_port(pair: bool = False, span: int = 2) -> int:
     """A free even UDP port for a peer (with the ``span - 1`` ports above it free too when
     ``pair``), chosen below the kernel's ephemeral range (32768 and up), so that sockets the
-    bridge opens on port 0 meanwhile can never take it."""
+    bridge opens on port 0 meanwhile can never take it. A port range handed out recently in
+    this process is never handed out again, even if its peer has not bound it yet."""
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randrange(20000, 32000 - span, 2)
+        wanted = range(port, port + (span if pair else 1))
+        if any(wanted.start < given.stop and given.start < wanted.stop for given in _HANDED_OUT):
+            continue
         sockets = []
         try:
             for offset in range(span if pair else 1):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 sockets.append(sock)
                 sock.bind(("127.0.0.1", port + offset))
+            _HANDED_OUT.append(wanted)
             return port
         except OSError:
             continue
@@ -133,7 +142,8 @@ def sipp_command(
         "-p",
         str(free_udp_port()),
         "-mp",
-        str(free_udp_port(pair=True)),
+        # sipp binds audio RTP at this port and video RTP two above it (with RTCP beside each)
+        str(free_udp_port(pair=True, span=4)),
         "-t",
         transport,
         "-nostdin",

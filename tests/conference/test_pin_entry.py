@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
 
 
@@ -18,7 +20,7 @@ def test_prompt_digits_hash_then_accepted() -> None:
 
 
 def test_full_length_pin_submits_without_hash() -> None:
-    entry = PinEntry(0.0, pin_length=8)
+    entry = PinEntry(0.0, pin_lengths=frozenset({8}))
     entry.effects()
     _type(entry, "12345678")
     assert entry.effects() == [CheckPin("12345678")]
@@ -68,3 +70,66 @@ def test_hash_alone_and_letters_are_ignored() -> None:
     entry.effects()
     _type(entry, "#A*")
     assert entry.effects() == [] and entry.state == PinState.COLLECTING
+
+
+# -- several PIN lengths in use (guest 8, host 10; issue 12) ---------------------------------
+GUEST_AND_HOST = frozenset({8, 10})
+
+
+def test_a_shorter_pin_in_use_is_submitted_after_the_pause() -> None:
+    entry = PinEntry(0.0, pin_lengths=GUEST_AND_HOST, pause=2.0)
+    entry.effects()
+    _type(entry, "12345678", now=1.0)
+    assert entry.effects() == []  # it may be the start of a host PIN
+    assert entry.next_timer() == 3.0
+    entry.handle_timer(2.9)
+    assert entry.effects() == []
+    entry.handle_timer(3.0)
+    assert entry.effects() == [CheckPin("12345678")]
+    assert entry.state == PinState.CHECKING and entry.next_timer() is None
+
+
+def test_a_longer_host_pin_keyed_on_is_not_cut_short() -> None:
+    entry = PinEntry(0.0, pin_lengths=GUEST_AND_HOST, pause=2.0)
+    entry.effects()
+    _type(entry, "12345678", now=1.0)
+    entry.digit("9", 2.5)  # within the pause: the pause is off
+    entry.handle_timer(3.0)
+    entry.handle_timer(4.4)
+    assert entry.effects() == []
+    entry.digit("0", 4.5)  # the longest length in use: at once
+    assert entry.effects() == [CheckPin("1234567890")]
+
+
+def test_hash_submits_at_any_length_and_a_length_not_in_use_waits_for_the_timeout() -> None:
+    entry = PinEntry(0.0, pin_lengths=GUEST_AND_HOST, pause=2.0, digit_timeout=10.0)
+    entry.effects()
+    _type(entry, "123456789", now=1.0)  # 9 digits: no PIN in use is 9 long
+    assert entry.next_timer() == 11.0
+    entry.handle_timer(5.0)
+    assert entry.effects() == []
+    entry.handle_timer(11.0)
+    assert entry.effects() == [CheckPin("123456789")]
+    entry.result(False, 12.0)
+    entry.effects()
+    _type(entry, "12345678#", now=13.0)  # '#' does not wait for the pause
+    assert entry.effects() == [CheckPin("12345678")]
+
+
+def test_after_a_wrong_pin_the_pause_starts_afresh() -> None:
+    entry = PinEntry(0.0, pin_lengths=GUEST_AND_HOST, pause=2.0)
+    entry.effects()
+    _type(entry, "12345678", now=1.0)
+    entry.handle_timer(3.0)
+    assert entry.effects() == [CheckPin("12345678")]
+    entry.result(False, 3.5)
+    assert entry.effects() == [Say(("pin_wrong", "enter_pin"))]
+    assert entry.next_timer() == 13.5  # the digit timeout only, no pause left over
+    _type(entry, "1234567", now=4.0)
+    entry.handle_timer(6.5)
+    assert entry.effects() == []
+
+
+def test_no_pin_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one PIN length"):
+        PinEntry(0.0, pin_lengths=frozenset())

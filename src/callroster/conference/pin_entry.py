@@ -3,6 +3,15 @@
 The adapter feeds digits (from RFC 4733 events or SIP INFO) and the PIN check's result, and
 carries out the effects: ``Say`` (play prompts), ``CheckPin`` (look the digits up) and
 ``GiveUp`` (play the goodbye and hang up). Digits typed while a prompt plays count (barge-in).
+
+PINs of several lengths can be in use at once (each account sets its guest and host PIN
+lengths; existing PINs keep theirs), so the digits are submitted:
+
+- at ``#``, always;
+- on reaching the longest length in use, at once;
+- on reaching a shorter length in use, after ``pause`` seconds without another digit (a
+  longer host PIN is never cut short by a caller who keeps keying);
+- otherwise after ``digit_timeout`` seconds without another digit.
 """
 
 from __future__ import annotations
@@ -48,18 +57,29 @@ class PinEntry:
         self,
         now: float,
         *,
-        pin_length: int = 8,
+        pin_lengths: frozenset[int] = frozenset({8}),
+        pause: float = 2.0,
         max_attempts: int = 3,
         digit_timeout: float = 10.0,
         max_silent_prompts: int = 3,
         dialled: str | None = None,
     ) -> None:
         """Starts by asking for the PIN; or, with ``dialled`` (a PIN in the request URI),
-        by checking it, as if it had been keyed: a wrong one is then asked for again."""
+        by checking it, as if it had been keyed: a wrong one is then asked for again.
+
+        ``pin_lengths``: the lengths of the PINs in use (see the module's docstring).
+        """
+        if not pin_lengths or min(pin_lengths) < 1:
+            raise ValueError("PIN entry needs at least one PIN length, each of 1 digit or more")
         self.state = PinState.COLLECTING
         self.attempts = 0
         self._digits = ""
-        self._pin_length = pin_length
+        self._pin_lengths = pin_lengths
+        self._longest = max(pin_lengths)
+        self._pause = pause
+        # When the digits so far, a whole PIN of a shorter length in use, are submitted
+        # unless another digit comes first.
+        self._submit_at: float | None = None
         self._max_attempts = max_attempts
         self._digit_timeout = digit_timeout
         self._max_silent_prompts = max_silent_prompts
@@ -76,7 +96,11 @@ class PinEntry:
         return drained
 
     def next_timer(self) -> float | None:
-        return self._deadline if self.state == PinState.COLLECTING else None
+        if self.state != PinState.COLLECTING:
+            return None
+        if self._submit_at is not None and self._deadline is not None:
+            return min(self._submit_at, self._deadline)
+        return self._deadline
 
     def _set_state(self, state: PinState) -> None:
         if state not in TRANSITIONS[self.state]:
@@ -94,10 +118,15 @@ class PinEntry:
         if not digit.isdigit():
             return
         self._digits += digit
-        if len(self._digits) >= self._pin_length:
+        if len(self._digits) >= self._longest:
             self._submit()
+        elif len(self._digits) in self._pin_lengths:
+            self._submit_at = now + self._pause
+        else:
+            self._submit_at = None
 
     def _submit(self) -> None:
+        self._submit_at = None
         self._set_state(PinState.CHECKING)
         self._effects.append(CheckPin(self._digits))
         self._digits = ""
@@ -120,7 +149,12 @@ class PinEntry:
         self._effects.append(Say(("pin_wrong", "enter_pin")))
 
     def handle_timer(self, now: float) -> None:
-        if self.state != PinState.COLLECTING or self._deadline is None or now < self._deadline:
+        if self.state != PinState.COLLECTING:
+            return
+        if self._submit_at is not None and now >= self._submit_at and self._digits:
+            self._submit()  # a whole shorter PIN, and no digit since the pause began
+            return
+        if self._deadline is None or now < self._deadline:
             return
         if self._digits:  # stopped typing without '#': try what is there
             self._submit()

@@ -375,8 +375,8 @@ def test_while_our_session_refresh_is_pending_the_peers_refresh_gets_491(method:
     assert ep.events() == []
 
 
-def test_a_reinvite_from_a_new_address_moves_where_our_200_is_resent_and_our_bye_goes() -> None:
-    ep, peer = bridge(), SippUac()
+def test_a_reinvite_from_a_trusted_proxy_moves_where_our_200_is_resent_and_our_bye_goes() -> None:
+    ep, peer = bridge(trusted_peer=lambda host: host == "127.0.1.9"), SippUac()
     established(ep, peer)
     peer.host, peer.source = "127.0.1.9", ("127.0.1.9", 5999)  # Via and Contact move too
     peer.port = 5999
@@ -392,6 +392,34 @@ def test_a_reinvite_from_a_new_address_moves_where_our_200_is_resent_and_our_bye
     send(ep, peer, peer.ack(cseq=2), 1.7)
     bye, destination = bye_after_hangup(ep, peer, 5.0)
     assert bye.uri == "sip:sipp@127.0.1.9:5999" and destination == ("127.0.1.9", 5999)
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("INVITE", SENDONLY_SDP), ("UPDATE", SENDONLY_SDP), ("INFO", b""), ("BYE", b"")],
+)
+def test_a_stranger_with_the_calls_tags_is_refused_403_and_changes_nothing(
+    method: str, body: bytes
+) -> None:
+    """The tags travel in clear: whoever learnt them, from another address, may neither move
+    the call's media (re-INVITE, UPDATE), key its digits (INFO) nor hang it up (BYE)."""
+    ep, peer = bridge(), SippUac()
+    established(ep, peer)
+    home = peer.source
+    peer.host, peer.source, peer.port = "127.0.1.9", ("127.0.1.9", 5999), 5999
+    request = peer.in_dialog(method, body=body, content_type="application/sdp" if body else None)
+    refused = only(send(ep, peer, request, 1.0))
+    assert refused.status == 403 and "Not from this call's peer" in (refused.get("Warning") or "")
+    assert ep.events() == [] and ep.counts["calls"] == 1
+    # The call is as it was: its peer, at home, still re-INVITEs, and our BYE goes home.
+    peer.host, peer.source, peer.port = home[0], home, home[1]
+    again = peer.in_dialog("INVITE", body=SDP, content_type="application/sdp")
+    assert statuses(send(ep, peer, again, 2.0)) == [100]
+    ep.answer(peer.call_id, 200, "OK", body=ANSWER_SDP, content_type="application/sdp", now=2.1)
+    ep.datagrams()
+    send(ep, peer, peer.ack(cseq=peer.cseq), 2.2)
+    bye, destination = bye_after_hangup(ep, peer, 5.0)
+    assert destination == home
 
 
 def test_a_refused_reinvite_leaves_the_call_and_its_target_as_they_were() -> None:

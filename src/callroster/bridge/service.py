@@ -135,6 +135,7 @@ class BridgeService:
             advertised_host=next(iter(self._advertised.values())),
             port=sip_port,
             other_hosts=list(self._advertised.values())[1:],
+            trusted_peer=self.trusted_peers.trusts,
         )
         rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
         shared = Shared(

@@ -29,11 +29,17 @@ class Signalling:
         advertised_host: str,
         port: int,
         other_hosts: Iterable[str] = (),
+        trusted_peer: Callable[[str], bool] = lambda host: False,
     ) -> None:
         """``advertised_host``: our address (or name) in Via and Contact; ``other_hosts``:
-        our address in another IP family, used toward peers of that family."""
+        our address in another IP family, used toward peers of that family;
+        ``trusted_peer``: whether an address (trunk, proxy) may speak for any call's peer."""
         self.endpoint = SipEndpoint(
-            advertised_host, port, ids=lambda: secrets.token_hex(8), other_hosts=other_hosts
+            advertised_host,
+            port,
+            ids=lambda: secrets.token_hex(8),
+            other_hosts=other_hosts,
+            trusted_peer=trusted_peer,
         )
         self._network = network
         self._clock = clock

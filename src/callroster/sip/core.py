@@ -104,6 +104,8 @@ class Limits:
     min_se: int
     answer_timeout: float
     session_expires: int | None
+    # Addresses (trunks, proxies) whose in-dialog requests are taken for any dialog's peer's.
+    trusted_peer: Callable[[str], bool] = field(default=lambda host: False)
 
 
 def to_tag(message: Request | Response) -> str | None:

@@ -18,6 +18,7 @@ Exceptions:
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -159,6 +160,18 @@ def _contact_uri(message: Request | Response) -> str:
     return uri
 
 
+def peer_host(host: str) -> str:
+    """A host as peers are compared: an IP address in its one canonical form (an IPv4
+    address mapped into IPv6 as plain IPv4), a name in lower case."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.lower()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def _routes(values: Iterable[str]) -> tuple[str, ...]:
     routes = []
     for value in values:
@@ -230,6 +243,10 @@ class Dialog:
         # Where the peer's requests come from, while it is behind a NAT (see heard_from).
         self._flow: tuple[str, int, Transport] | None = None
         self._keepalive_at: float | None = None  # for a peer behind a NAT, once answered
+        # Where the peer's in-dialog requests may come from (see from_peer).
+        self._peer_hosts = {peer_host(parse_uri(remote_target).host)}
+        for route in route_set:
+            self._peer_hosts.add(peer_host(parse_uri(parse_name_addr(route).uri).host))
         self._log = _CallLog(log, {"call_id": call_id})
 
     @classmethod
@@ -355,6 +372,19 @@ class Dialog:
         if (flow is None) != (self._flow is None):
             self._log.debug("peer behind a NAT: %s", flow is not None)
         self._flow = flow
+
+    def know_peer(self, host: str) -> None:
+        """Adds an address the peer's in-dialog requests may come from: where the INVITE came
+        from (UAS), or where we sent ours (UAC)."""
+        self._peer_hosts.add(peer_host(host))
+
+    def from_peer(self, host: str) -> bool:
+        """Whether a request from ``host`` may be the peer's: from where the dialog began
+        (:meth:`know_peer`), its remote target's host or a host of its route set, as the
+        dialog began. The right tags alone prove nothing: they travel in clear, and a
+        stranger who learnt them could otherwise move the call's media, key its digits or
+        hang it up. Names in a Contact or Route are compared as names, never resolved."""
+        return peer_host(host) in self._peer_hosts
 
     def next_hop(self, default: Transport) -> tuple[str, int, Transport]:
         """Where in-dialog requests go: the first Route if any; else, for a peer behind a

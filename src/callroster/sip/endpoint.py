@@ -100,6 +100,9 @@ class SipEndpoint:
         answer_timeout: Seconds an incoming INVITE may wait for :meth:`answer` (then 480 and
             ``CallEnded(reason="unanswered")``); also how long our INVITE may ring.
         session_expires: Session-Expires offered in our INVITEs (None: no session timer).
+        trusted_peer: Whether an address (a trunk's, a proxy's) may send in-dialog requests
+            for any call; other in-dialog requests are taken only from the call's peer
+            (:meth:`~callroster.sip.dialog.Dialog.from_peer`), else 403.
     """
 
     def __init__(
@@ -115,8 +118,11 @@ class SipEndpoint:
         answer_timeout: float = 180.0,
         session_expires: int | None = 1800,
         other_hosts: Iterable[str] = (),
+        trusted_peer: Callable[[str], bool] = lambda host: False,
     ) -> None:
-        limits = Limits(max_calls, max_transactions, min_se, answer_timeout, session_expires)
+        limits = Limits(
+            max_calls, max_transactions, min_se, answer_timeout, session_expires, trusted_peer
+        )
         self._core = Core(local_host, local_port, ids, user_agent, limits, other_hosts)
         # next_timer() scans every transaction and call; the adapter asks after every message
         # and every 20 ms tick. Deadlines change only inside the methods below that take the

@@ -288,6 +288,7 @@ def _on_answered(
     call.invite_key = call.deadline = None
     try:
         dialog = Dialog.for_uac(entry.tx.request, response)
+        dialog.know_peer(entry.tx.destination[0])
         hop = dialog.next_hop(call.transport)
     except SipError as exc:
         log.info("[%s] unusable 2xx: %s", call.call_id, type(exc).__name__)

@@ -19,6 +19,7 @@ from callroster.sip.core import (
     Refused,
     ServerTransaction,
     allows,
+    host_literal,
     log,
     to_tag,
 )
@@ -157,6 +158,7 @@ def _on_invite(
         raise Refused(503, "Service Unavailable", headers=[("Retry-After", "30")])
     terms = negotiate_as_uas(request, core.limits.min_se)
     dialog = Dialog.for_uas(request, core.ids())
+    dialog.know_peer(source[0])
     dialog.heard_from(request, source, tx.transport)
     call = Call(call_id, "uas", tx.transport, tx.destination, dialog, invite_key=tx.key)
     call.session_terms = terms
@@ -176,6 +178,12 @@ def _on_in_dialog(
         raise Refused(*DOES_NOT_EXIST)
     if not dialog.matches(request):
         raise Refused(*DOES_NOT_EXIST)
+    if not dialog.from_peer(source[0]) and not core.limits.trusted_peer(source[0]):
+        log.info(
+            "[%s] %s from an address that is not the call's peer", call.call_id, request.method
+        )
+        warning = f'399 {host_literal(core.local_host)} "Not from this call\'s peer"'
+        raise Refused(403, "Forbidden", headers=[("Warning", warning)])
     dialog.check_remote_cseq(request)
     dialog.heard_from(request, source, tx.transport)
     method = request.method

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from callroster.accounts.actor import Actor, Role, operator_cli, system
 from callroster.bridge.directory import StoreDirectory
 from callroster.errors import NotFoundError
+from callroster.store.accounts import PinLengths
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.models import User
 from callroster.store.store import Store
@@ -195,12 +196,15 @@ def test_host_pin_opens_as_host_and_leg_status_is_recorded(store: Store) -> None
     _, host_id = _account_with_host(store)
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "Call", pin="11112222")
     view = store.conferences.get_conference(OPERATOR, conference_id)
-    assert view.host_pin and view.host_pin != view.pin and len(view.host_pin) == 8
+    assert view.host_pin and view.host_pin != view.pin and len(view.host_pin) == 10
     guest = store.conferences.open_with_pin("11112222")
     host = store.conferences.open_with_pin(view.host_pin)
     assert guest is not None and not guest.as_host and guest.conference_id == conference_id
     assert host is not None and host.as_host and host.conference_id == conference_id
     assert store.conferences.open_with_pin("x1") is None
+    # Another conference's guest PIN may never be this host PIN (were guest PINs as long).
+    account_id, _ = store.accounts.user_account_and_role(host_id)
+    store.accounts.set_pin_lengths(OPERATOR, account_id, PinLengths(guest=10, host=12))
     with pytest.raises(DuplicateError):
         store.conferences.create_conference(OPERATOR, host_id, "Twin", pin=view.host_pin)
     leg = store.conferences.add_leg(

@@ -54,7 +54,7 @@ def test_create_and_read_a_conference_with_nothing_in_clear(store: Store) -> Non
     )
     assert view.dial_in_numbers == ("+442079460000",)
     assert view.host_pin is not None and view.host_pin != view.pin
-    assert len(view.host_pin) == 8 and view.host_pin.isdigit()
+    assert len(view.host_pin) == 10 and view.host_pin.isdigit()  # an account's default
     with store.sessions() as session:
         row = session.scalars(select(Conference).where(Conference.id == conference_id)).one()
         raw = row.title_enc + row.pin_enc + (row.host_pin_enc or b"")
@@ -64,14 +64,14 @@ def test_create_and_read_a_conference_with_nothing_in_clear(store: Store) -> Non
     assert "conference.create" in actions and "conference.read" in actions
 
 
-def test_a_pin_is_four_to_twelve_digits_and_unique(store: Store) -> None:
+def test_a_pin_given_has_the_accounts_guest_length_and_is_unique(store: Store) -> None:
     _, host_id = _host(store)
-    for bad in ("123", "1234567890123", "12a4"):
-        with pytest.raises(ValueError):
+    for bad in ("1234567", "123456789", "1234567a"):
+        with pytest.raises(ValueError, match="this account's guest PINs are 8 digits"):
             store.conferences.create_conference(OPERATOR, host_id, "T", pin=bad)
-    store.conferences.create_conference(OPERATOR, host_id, "First", pin="2468")
+    store.conferences.create_conference(OPERATOR, host_id, "First", pin="24682468")
     with pytest.raises(DuplicateError):
-        store.conferences.create_conference(OPERATOR, host_id, "Second", pin="2468")
+        store.conferences.create_conference(OPERATOR, host_id, "Second", pin="24682468")
 
 
 def test_unknown_host_conference_or_leg_is_not_found(store: Store) -> None:
@@ -123,10 +123,10 @@ def test_another_account_may_neither_read_nor_change(store: Store) -> None:
 
 def test_a_pin_opens_its_conference_as_guest_or_host(store: Store) -> None:
     account_id, host_id = _host(store)
-    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="13579")
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="13579135")
     host_pin = store.conferences.get_conference(OPERATOR, conference_id).host_pin
     assert host_pin is not None
-    guest = store.conferences.open_with_pin("13579")
+    guest = store.conferences.open_with_pin("13579135")
     host = store.conferences.open_with_pin(host_pin)
     assert guest is not None and host is not None
     assert (guest.conference_id, guest.account_id, guest.as_host) == (
@@ -135,8 +135,8 @@ def test_a_pin_opens_its_conference_as_guest_or_host(store: Store) -> None:
         False,
     )
     assert (host.conference_id, host.as_host) == (conference_id, True)
-    assert store.conferences.find_by_pin("13579") == conference_id
-    assert store.conferences.open_with_pin("97531") is None
+    assert store.conferences.find_by_pin("13579135") == conference_id
+    assert store.conferences.open_with_pin("97531975") is None
     assert store.conferences.open_with_pin("12ab") is None
     assert store.conferences.open_with_pin("1" * 13) is None
 
@@ -169,21 +169,21 @@ def test_the_web_link_and_browser_join(store: Store) -> None:
 
 def test_a_suspended_hosts_conference_takes_no_calls(store: Store) -> None:
     _, host_id = _host(store)
-    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="5555")
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="55555555")
     link = store.conferences.get_conference(OPERATOR, conference_id).web_link
     store.users.set_suspended(OPERATOR, host_id, True)
-    assert store.conferences.open_with_pin("5555") is None
+    assert store.conferences.open_with_pin("55555555") is None
     assert store.conferences.open_for_web(conference_id, as_host=False) is None
     assert store.conferences.find_by_web_link(link) is None
     store.users.set_suspended(OPERATOR, host_id, False)
-    assert store.conferences.find_by_pin("5555") == conference_id
+    assert store.conferences.find_by_pin("55555555") == conference_id
 
 
 def test_talk_sensitivity_is_kept_and_bounded(store: Store) -> None:
     _, host_id = _host(store)
-    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="7777")
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T", pin="77777777")
     store.conferences.set_talk_sensitivity(OPERATOR, conference_id, 0.25)
-    match = store.conferences.open_with_pin("7777")
+    match = store.conferences.open_with_pin("77777777")
     assert match is not None and match.talk_sensitivity == pytest.approx(0.25)
     for bad in (-0.1, 1.1):
         with pytest.raises(ValueError):

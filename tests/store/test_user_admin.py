@@ -188,16 +188,16 @@ def test_delegates_are_listed_without_phones_and_withdrawn(store: Store) -> None
 
 def test_a_hosts_conference_history(store: Store, clock: FakeClock) -> None:
     _, _, host_id = _account(store)
-    quiet = store.conferences.create_conference(OPERATOR, host_id, "Quiet one", pin="2222")
+    quiet = store.conferences.create_conference(OPERATOR, host_id, "Quiet one", pin="22222222")
     clock.advance(minutes=1)
-    busy = store.conferences.create_conference(OPERATOR, host_id, "Busy one", pin="3333")
+    busy = store.conferences.create_conference(OPERATOR, host_id, "Busy one", pin="33333333")
     for minutes in (2, 3):
         clock.advance(minutes=minutes)
         add_leg(store, busy)
     history = store.users.conference_history(OPERATOR, host_id)
     assert [(h.id, h.title, h.pin, h.legs) for h in history] == [
-        (busy, "Busy one", "3333", 2),
-        (quiet, "Quiet one", "2222", 0),
+        (busy, "Busy one", "33333333", 2),
+        (quiet, "Quiet one", "22222222", 0),
     ]
     assert history[0].last_joined_at == clock.now
     assert history[0].last_joined_at is not None and history[0].last_joined_at.tzinfo

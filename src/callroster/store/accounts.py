@@ -34,6 +34,36 @@ class AccountView:
     settings: dict[str, object]
 
 
+# PIN lengths an account may set (issue 12). A guest PIN of 6 digits is the shortest a
+# blocked-after-a-few-tries guesser still finds only by luck; a host PIN opens the host's
+# controls, so it is at least 8. The host's is always longer than the guest's: a keypad then
+# reaches the guest length first and waits for more digits before trying it (PinEntry), and
+# a new host PIN is made so that none of its beginnings opens a conference
+# (ConferenceRepository._free_pin).
+GUEST_PIN_LENGTHS = range(6, 13)
+HOST_PIN_LENGTHS = range(8, 13)
+
+
+@dataclass(frozen=True)
+class PinLengths:
+    """How many digits an account's new PINs have (the PINs it already has keep theirs).
+
+    Raises:
+        ValueError: a length out of range, or a host length not longer than the guest one.
+    """
+
+    guest: int = 8
+    host: int = 10
+
+    def __post_init__(self) -> None:
+        if self.guest not in GUEST_PIN_LENGTHS:
+            raise ValueError("a guest PIN is 6 to 12 digits")
+        if self.host not in HOST_PIN_LENGTHS:
+            raise ValueError("a host PIN is 8 to 12 digits")
+        if self.host <= self.guest:
+            raise ValueError("a host PIN must be longer than a guest PIN")
+
+
 @dataclass(frozen=True)
 class UserView:
     """A user with personal fields decrypted. Never carries the password hash."""
@@ -139,6 +169,28 @@ class AccountRepository(Repository):
             row.settings = {**row.settings, **changes}
             self._audit.record(
                 session, actor, "account.settings", f"account:{account_id}", account_id
+            )
+
+    def pin_lengths(self, actor: Actor, account_id: str) -> PinLengths:
+        """The lengths the account's new PINs get."""
+        authorise(actor, account_id)
+        with self._sessions() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            return PinLengths(row.guest_pin_length, row.host_pin_length)
+
+    def set_pin_lengths(self, actor: Actor, account_id: str, lengths: PinLengths) -> None:
+        """Set the lengths of the PINs made from now on (new conferences, PIN resets);
+        existing PINs keep working with their length. Audit-logged."""
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            row.guest_pin_length, row.host_pin_length = lengths.guest, lengths.host
+            self._audit.record(
+                session, actor, "account.pin_lengths", f"account:{account_id}", account_id
             )
 
     def account_ids(self) -> list[str]:

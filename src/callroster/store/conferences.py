@@ -13,9 +13,16 @@ from sqlalchemy.orm import Session
 from callroster.accounts.actor import Actor
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
-from callroster.store.accounts import authorise
+from callroster.store.accounts import PinLengths, authorise
 from callroster.store.errors import DuplicateError
-from callroster.store.models import Conference, ConferenceDialIn, DialInNumber, Leg, User
+from callroster.store.models import (
+    Account,
+    Conference,
+    ConferenceDialIn,
+    DialInNumber,
+    Leg,
+    User,
+)
 from callroster.store.repository import (
     CONFERENCE_HOST_PIN,
     CONFERENCE_PIN,
@@ -24,7 +31,8 @@ from callroster.store.repository import (
     affected,
 )
 
-PIN_LENGTH = 8
+# The length of every PIN made before PIN lengths became an account setting (issue 12).
+LEGACY_PIN_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,10 @@ class LegView:
 
 
 class ConferenceRepository(Repository):
+    # Bumped after each commit that wrote a PIN: the bridge's directory re-reads the lengths
+    # in use when it changes (a cheap check, no query).
+    pins_written = 0
+
     def ensure_dial_in_number(self, number: str, country: str, kind: str) -> str:
         with self._sessions.begin() as session:
             row = session.scalar(select(DialInNumber).where(DialInNumber.number == number))
@@ -88,12 +100,13 @@ class ConferenceRepository(Repository):
                 raise NotFoundError(f"no host {host_id}")
             authorise(actor, host.account_id)
             cipher = self._keys.cipher(host.account_id)
-            if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 12):
-                raise ValueError("a PIN is 4 to 12 digits")
+            lengths = self._lengths_of(session, host.account_id)
+            if pin is not None and (not pin.isdigit() or len(pin) != lengths.guest):
+                raise ValueError(f"this account's guest PINs are {lengths.guest} digits")
             if pin is not None and self._pin_taken(session, pin):
                 raise DuplicateError("this PIN is taken")
-            guest_pin = pin or self._free_pin(session)
-            host_pin = self._free_pin(session, avoid=guest_pin)
+            guest_pin = pin or self._free_pin(session, lengths.guest)
+            host_pin = self._free_pin(session, lengths.host, avoid=guest_pin)
             pin_enc, pin_index = CONFERENCE_PIN.seal(cipher, index, guest_pin)
             host_pin_enc, host_pin_index = CONFERENCE_HOST_PIN.seal(cipher, index, host_pin)
             conference_id = str(uuid.uuid4())
@@ -108,6 +121,7 @@ class ConferenceRepository(Repository):
                     pin_length=len(guest_pin),
                     host_pin_enc=host_pin_enc,
                     host_pin_index=host_pin_index,
+                    host_pin_length=len(host_pin),
                     web_link=secrets.token_urlsafe(12),
                     created_at=self._clock(),
                 )
@@ -120,7 +134,20 @@ class ConferenceRepository(Repository):
             self._audit.record(
                 session, actor, "conference.create", f"conference:{conference_id}", host.account_id
             )
+        self._pins_changed()
         return conference_id
+
+    def _pins_changed(self) -> None:
+        self.pins_written += 1
+
+    def _lengths_of(self, session: Session, account_id: str) -> PinLengths:
+        account = session.get_one(Account, account_id)
+        return PinLengths(account.guest_pin_length, account.host_pin_length)
+
+    def pin_lengths_in_use(self) -> frozenset[int]:
+        """The lengths of every guest and host PIN there is (what a keypad must wait for)."""
+        with self._sessions() as session:
+            return frozenset(self._lengths_in(session))
 
     def _pin_taken(self, session: Session, pin: str) -> bool:
         digest = self._index_of(CONFERENCE_PIN, pin)
@@ -133,12 +160,27 @@ class ConferenceRepository(Repository):
             is not None
         )
 
-    def _free_pin(self, session: Session, avoid: str = "") -> str:
+    def _free_pin(self, session: Session, length: int, avoid: str = "") -> str:
+        """A random PIN of ``length`` digits that opens nothing yet, does not begin with
+        ``avoid`` (the conference's old PIN, or its guest PIN), and none of whose
+        beginnings (of a length some PIN has) opens anything: a caller keying it slowly,
+        whose first digits are tried after the keypad's pause, never joins another
+        conference. (The other way round, a new short PIN that begins an existing longer one,
+        is not checked: the blind index finds whole PINs only; see docs/architecture.md.)"""
+        shorter = sorted(n for n in self._lengths_in(session) if n < length)
         for _ in range(20):
-            candidate = "".join(secrets.choice("0123456789") for _ in range(PIN_LENGTH))
-            if candidate != avoid and not self._pin_taken(session, candidate):
-                return candidate
-        raise DuplicateError("could not find a free PIN")  # pragma: no cover - 10^8 PINs
+            candidate = "".join(secrets.choice("0123456789") for _ in range(length))
+            if (avoid and candidate.startswith(avoid)) or self._pin_taken(session, candidate):
+                continue
+            if any(self._pin_taken(session, candidate[:n]) for n in shorter):
+                continue
+            return candidate
+        raise DuplicateError("could not find a free PIN")  # pragma: no cover - 10^6+ PINs
+
+    def _lengths_in(self, session: Session) -> set[int]:
+        guest = session.scalars(select(Conference.pin_length).distinct())
+        host = session.scalars(select(Conference.host_pin_length).distinct())
+        return {n for n in (*guest, *host) if n is not None}
 
     def get_conference(self, actor: Actor, conference_id: str) -> ConferenceView:
         with self._sessions.begin() as session:
@@ -234,7 +276,8 @@ class ConferenceRepository(Repository):
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, row.account_id)
             old = CONFERENCE_PIN.open(self._keys.cipher(row.account_id), row.pin_enc)
-            pin = self._free_pin(session, avoid=old)
+            length = self._lengths_of(session, row.account_id).guest
+            pin = self._free_pin(session, length, avoid=old)
             row.pin_enc, row.pin_index = CONFERENCE_PIN.seal(
                 self._keys.cipher(row.account_id), self._keys.blind_index(), pin
             )
@@ -246,7 +289,8 @@ class ConferenceRepository(Repository):
                 f"conference:{conference_id}",
                 row.account_id,
             )
-            return pin
+        self._pins_changed()
+        return pin
 
     def is_dial_in_number(self, number: str) -> bool:
         with self._sessions() as session:

@@ -79,6 +79,10 @@ class Account(Base):
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     home_region: Mapped[str] = mapped_column(String(32))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How many digits the account's new PINs have (store.conferences.PinLengths: guest 6 to
+    # 12, host 8 to 12 and longer than the guest's). Existing PINs keep their length.
+    guest_pin_length: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    host_pin_length: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
@@ -153,6 +157,7 @@ class Conference(Base):
     host_pin_index: Mapped[bytes | None] = mapped_column(
         LargeBinary(32), nullable=True, unique=True
     )
+    host_pin_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
     web_link: Mapped[str] = mapped_column(String(64), unique=True)
     lock_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Talk detection: 0 needs a voice 16 dB above the line noise, 1 only 4 dB.

@@ -1,0 +1,104 @@
+"""PIN lengths are an account setting (issue 12): guest 8 and host 10 digits by default, set
+by the account within bounds, used by PINs made afterwards only; the lengths in use are
+what the bridge's keypad waits for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from callroster.accounts.actor import Actor, Role, operator_cli
+from callroster.store import conferences as conferences_module
+from callroster.store.accounts import PinLengths
+from callroster.store.errors import AccessDeniedError
+from callroster.store.store import Store
+
+OPERATOR = operator_cli("test")
+
+
+def _host(store: Store) -> tuple[str, str]:
+    account_id = store.accounts.create_account(OPERATOR, "Hale & Partners LLP", "london")
+    host_id = store.accounts.create_user(OPERATOR, account_id, Role.HOST, "Grace Hopper")
+    return account_id, host_id
+
+
+def _pins(store: Store, conference_id: str) -> tuple[int, int]:
+    view = store.conferences.get_conference(OPERATOR, conference_id)
+    assert view.pin.isdigit() and view.host_pin is not None and view.host_pin.isdigit()
+    return len(view.pin), len(view.host_pin)
+
+
+@pytest.mark.parametrize(
+    ("guest", "host", "refusal"),
+    [
+        (5, 10, "a guest PIN is 6 to 12 digits"),
+        (13, 14, "a guest PIN is 6 to 12 digits"),
+        (6, 7, "a host PIN is 8 to 12 digits"),
+        (8, 13, "a host PIN is 8 to 12 digits"),
+        (10, 10, "a host PIN must be longer than a guest PIN"),
+        (11, 9, "a host PIN must be longer than a guest PIN"),
+    ],
+)
+def test_lengths_out_of_bounds_are_refused(guest: int, host: int, refusal: str) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        PinLengths(guest, host)
+
+
+def test_new_pins_take_the_accounts_lengths_and_old_ones_keep_theirs(store: Store) -> None:
+    account_id, host_id = _host(store)
+    assert store.accounts.pin_lengths(OPERATOR, account_id) == PinLengths(8, 10)
+    before = store.conferences.create_conference(OPERATOR, host_id, "Before")
+    assert _pins(store, before) == (8, 10)
+    old_pin = store.conferences.get_conference(OPERATOR, before).pin
+
+    store.accounts.set_pin_lengths(OPERATOR, account_id, PinLengths(guest=6, host=12))
+    assert store.accounts.pin_lengths(OPERATOR, account_id) == PinLengths(6, 12)
+    actions = [e.action for e in store.audit.entries(account_id, limit=3)]
+    assert "account.pin_lengths" in actions
+
+    after = store.conferences.create_conference(OPERATOR, host_id, "After")
+    assert _pins(store, after) == (6, 12)
+    assert store.conferences.find_by_pin(old_pin) == before  # still opens its conference
+    assert len(store.conferences.reset_pin(OPERATOR, before)) == 6  # a new PIN: new length
+    with pytest.raises(ValueError, match="this account's guest PINs are 6 digits"):
+        store.conferences.create_conference(OPERATOR, host_id, "Given", pin="12345678")
+    assert store.conferences.pin_lengths_in_use() == frozenset({6, 10, 12})
+
+
+def test_the_lengths_in_use_and_the_change_counter(store: Store) -> None:
+    assert store.conferences.pin_lengths_in_use() == frozenset()
+    _, host_id = _host(store)
+    written = store.conferences.pins_written
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "T")
+    assert store.conferences.pin_lengths_in_use() == frozenset({8, 10})
+    store.conferences.reset_pin(OPERATOR, conference_id)
+    assert store.conferences.pins_written == written + 2
+
+
+def test_only_the_accounts_own_may_change_its_lengths(store: Store) -> None:
+    account_id, _ = _host(store)
+    other = store.accounts.create_account(OPERATOR, "Other Ltd", "sydney")
+    stranger = Actor("u2", Role.ADMINISTRATOR, other, "127.0.0.1", "test")
+    with pytest.raises(AccessDeniedError):
+        store.accounts.set_pin_lengths(stranger, account_id, PinLengths(6, 8))
+    assert store.accounts.pin_lengths(OPERATOR, account_id) == PinLengths(8, 10)
+
+
+def test_no_beginning_of_a_new_host_pin_opens_a_conference(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host keying a 10-digit PIN slowly has its first 8 digits tried after the keypad's
+    pause: those must never be another conference's guest PIN (nor its own)."""
+    _, host_id = _host(store)
+    store.conferences.create_conference(OPERATOR, host_id, "Existing", pin="11111111")
+    digits: Iterator[str] = iter(
+        "22222222"  # the new conference's guest PIN
+        "1111111199"  # begins with the existing guest PIN: refused
+        "2222222299"  # begins with its own guest PIN: refused
+        "3333333399"  # free: taken
+    )
+    monkeypatch.setattr(conferences_module.secrets, "choice", lambda _: next(digits))
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "New")
+    view = store.conferences.get_conference(OPERATOR, conference_id)
+    assert (view.pin, view.host_pin) == ("22222222", "3333333399")

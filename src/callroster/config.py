@@ -97,6 +97,30 @@ class Settings(BaseSettings):
     call_me_per_address: int = Field(
         default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
     )
+    web_join_pending_per_conference: int = Field(
+        default=10,
+        ge=1,
+        description="Browser joins of one conference still connecting at once (offers "
+        "answered, no audio yet) before more get 429",
+    )
+    web_join_pending_per_address: int = Field(
+        default=5,
+        ge=1,
+        description="Browser joins from one address (an IPv6 /64) still connecting at once "
+        "before more get 429",
+    )
+    web_join_connect_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long a browser join may take to connect (its first audio) before it "
+        "is dropped; until then it is on no roster",
+    )
+    web_joins_per_address_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Browser joins (offers answered) from one address per minute",
+    )
     crm_allow_private_targets: bool = Field(
         default=False,
         description="Let CRM webhooks go to loopback, private and shared (100.64/10) "

@@ -34,6 +34,7 @@ stay inside the bridge)::
     BridgeError                     bridge/errors.py
     ├── ConferenceLocked            HTTP 423   only hosts may join now
     ├── TooManyCalls                HTTP 503   the bridge is at its call limit
+    ├── TooManyPendingJoins         HTTP 429   too many browser joins still connecting
     └── NotInProgress (KeyError)    HTTP 404   no such conference or leg on this node
     WebPeerError                    HTTP 422   a browser's offer cannot be answered
                                                (bridge/web_peer.py)

@@ -17,6 +17,7 @@ from callroster.bridge.caller_id import TrustedPeers
 from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.service import BridgeService
+from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
 from callroster.clock import utc_now
 from callroster.conference.events import Event
@@ -82,6 +83,11 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
             per_source=settings.sip_calls_per_source, trusted=settings.sip_trusted_networks
         ),
         trusted_peers=TrustedPeers(settings.sip_trusted_networks),
+        web_limits=WebJoinLimits(
+            per_conference=settings.web_join_pending_per_conference,
+            per_address=settings.web_join_pending_per_address,
+            connect_within=settings.web_join_connect_seconds,
+        ),
     )
     crm_sender = WebhookSender(
         destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)

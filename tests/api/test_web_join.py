@@ -72,7 +72,18 @@ async def test_a_guest_joins_by_name_and_leaves_with_its_key(
     response, browser = await _join(client, harness, _link(harness), "  Gina   Guest ")
     assert response.status_code == 201, response.text
     joined = response.json()
-    [leg] = (await client.get(legs_url, headers=_bearer(harness.demo.host_token))).json()["legs"]
+
+    async def roster() -> list[dict[str, object]]:
+        got = await client.get(legs_url, headers=_bearer(harness.demo.host_token))
+        legs: list[dict[str, object]] = got.json()["legs"]
+        return legs
+
+    # On the roster once its audio arrives (its connection is up), not before.
+    for _ in range(100):
+        if await roster():
+            break
+        await asyncio.sleep(0.05)
+    [leg] = await roster()
     assert leg["id"] == joined["leg_id"]
     assert (leg["name"], leg["name_source"], leg["joined_via"], leg["role"], leg["number"]) == (
         "Gina Guest",
@@ -131,6 +142,10 @@ async def test_locked_blank_and_unusable_joins_are_refused_clearly(
     conference = harness.demo.conference_id
     host, host_browser = await _join(client, harness, harness.demo.host_token, "Hannah Host")
     assert host.status_code == 201, host.text
+    for _ in range(100):  # on the call once its audio arrives
+        if harness.bridge.conference(conference) is not None:
+            break
+        await asyncio.sleep(0.05)
     assert harness.conference().leg(host.json()["leg_id"]).role == "host"
     locked = await client.post(
         f"/api/v1/conferences/{conference}/lock", headers=_bearer(harness.demo.host_token)

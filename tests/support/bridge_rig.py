@@ -14,6 +14,8 @@ from tests.support.waiting import wait_until
 
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.service import BridgeService
+from callroster.bridge.web_legs import PeerFactory
+from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
 from callroster.conference.events import Event
 from callroster.conference.pin_entry import PinState
@@ -55,10 +57,14 @@ class Rig:
 
 @asynccontextmanager
 async def bridge_rig(
-    media_addresses: Sequence[str] = ("127.0.0.1",), call_limits: CallLimits | None = None
+    media_addresses: Sequence[str] = ("127.0.0.1",),
+    call_limits: CallLimits | None = None,
+    web_limits: WebJoinLimits | None = None,
+    web_peers: PeerFactory | None = None,
 ) -> AsyncIterator[Rig]:
     """The bridge on a fake clock and network; ``media_addresses`` as the service's bind
-    setting gives them (add ``::1`` for a dual-stack bridge)."""
+    setting gives them (add ``::1`` for a dual-stack bridge); ``web_peers`` makes the
+    browsers' peers (tests/bridge/test_web_legs.py's fakes), aiortc's by default."""
     clock = FakeClock()
     network = FakeNetwork()
     directory = TableDirectory(
@@ -74,6 +80,8 @@ async def bridge_rig(
         clock=clock,
         network=network,
         call_limits=call_limits,
+        web_limits=web_limits,
+        web_peers=web_peers,
     )
     rig = Rig(bridge, clock, network, directory, bus)
     bus.subscribe(rig.events.append)

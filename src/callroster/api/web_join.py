@@ -8,11 +8,20 @@ who runs the conference (its host, a delegate of the host, an administrator of i
 by session or their own token with ``legs:control``, joins as who they are: as host if they
 are its host, else as a guest. An account's API key never joins, whatever its scopes. A
 locked conference refuses everyone but its host (``bridge/web_legs.py``).
+
+A join shows on the roster only once the browser's audio arrives; until then it is pending,
+and pending joins are capped per conference and per address (``bridge/web_pending.py``).
+Each address may also start only ``web_joins_per_address_per_minute`` joins a minute. The
+address is the request's, as uvicorn gives it (``X-Forwarded-For`` only from
+``trusted_proxies``). Over any of these the answer is 429 with ``Retry-After`` and a detail
+saying which, and nothing is created.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -28,14 +37,22 @@ from callroster.api.auth import (
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.deps import bridge_of
 from callroster.api.names import PersonName
+from callroster.api.rate_limit import SlidingWindow, take
 from callroster.api.routes import require_runs_conference, visible_conference
-from callroster.bridge.errors import ConferenceLocked
+from callroster.bridge.errors import ConferenceLocked, TooManyPendingJoins
+from callroster.bridge.pin_guard import source_key
 from callroster.bridge.web_peer import WebPeerError
 from callroster.store.conferences import PinMatch
 
 router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
 CallerDep = Annotated[Caller, Depends(authenticated)]
 MAX_OFFER = 64 * 1024
+MINUTE = 60.0
+REFUSED = {
+    "per_address": "too many joins from your address are still connecting; try again shortly",
+    "per_conference": "too many joins to this call are still connecting; try again shortly",
+    "rate": "too many joins from your address in the last minute; try again shortly",
+}
 
 
 class WebJoinIn(BaseModel):
@@ -49,6 +66,25 @@ class WebJoinOut(BaseModel):
     leg_id: str
     sdp: str = Field(description="the answer, with the service's ICE candidates")
     key: str = Field(description="send as X-Leg-Key to mute yourself or leave; only you have it")
+
+
+def _per_address(request: Request) -> tuple[SlidingWindow, float]:
+    """The joins-per-minute window (on the app's monotonic clock, as ``api/dial_out.py``'s),
+    and now on it."""
+    state = request.app.state
+    window: SlidingWindow | None = getattr(state, "web_join_window", None)
+    if window is None:
+        window = SlidingWindow(state.settings.web_joins_per_address_per_minute, MINUTE)
+        state.web_join_window = window
+    return window, getattr(state, "monotonic", time.monotonic)()
+
+
+def _too_many(reason: str, wait: float) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        REFUSED[reason],
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 def _match(request: Request, caller: Caller, conference_id: str) -> PinMatch:
@@ -81,13 +117,30 @@ async def join_from_browser(
 ) -> WebJoinOut:
     """Join the call from this browser (WebRTC audio, PCMU) under the typed name, which
     everyone sees (``name_source: entered``). 403 for an API key; 423 when the conference is
-    locked and the caller is not its host; 422 when the offer has no usable audio."""
+    locked and the caller is not its host; 422 when the offer has no usable audio; 429 with
+    Retry-After when too many joins from this address or to this call are still connecting,
+    or this address has started too many in the last minute.
+
+    The leg shows on the roster once the browser's audio arrives (its connection is up),
+    and is dropped, never shown, if that does not happen within
+    ``web_join_connect_seconds``."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
+    source = request.client.host if request.client else "unknown"
+    window, now = _per_address(request)
+    key = source_key(source)
+    # Checked and counted in one step, before the next await (see api/rate_limit.py).
+    wait = take([(window, key)], now)
+    if wait > 0:
+        raise _too_many("rate", wait)
     try:
-        joined = await bridge_of(request).join_web(match, body.name, body.sdp)
+        joined = await bridge_of(request).join_web(match, body.name, body.sdp, source)
     except ConferenceLocked:
+        window.forget(key, now)  # nothing was started
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference") from None
-    except WebPeerError as exc:
+    except TooManyPendingJoins as exc:
+        window.forget(key, now)
+        raise _too_many(exc.reason, exc.retry_after) from None
+    except WebPeerError as exc:  # counts: answering it cost as much as a good one
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await asyncio.to_thread(
         store_of(request).audit.log,

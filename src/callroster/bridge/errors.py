@@ -18,3 +18,13 @@ class TooManyCalls(BridgeError):
 
 class NotInProgress(BridgeError, KeyError):
     """No such conference or leg in progress on this node (a ``KeyError`` too, as before)."""
+
+
+class TooManyPendingJoins(BridgeError):
+    """Too many browser joins of this conference, or from this address, are still waiting
+    to connect (``bridge/web_pending.py``); one may start in ``retry_after`` seconds."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

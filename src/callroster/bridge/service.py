@@ -44,7 +44,9 @@ from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
 from callroster.bridge.shared import Shared
 from callroster.bridge.signalling import Signalling
-from callroster.bridge.web_legs import WebJoined, WebLegs
+from callroster.bridge.web_legs import PeerFactory, WebJoined, WebLegs
+from callroster.bridge.web_peer import WebPeer
+from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
 from callroster.clock import Clock
 from callroster.conference.conference import Conference
@@ -94,11 +96,15 @@ class BridgeService:
         pin_guard: PinGuard | None = None,
         call_limits: CallLimits | None = None,
         trusted_peers: TrustedPeers = NOBODY,
+        web_limits: WebJoinLimits | None = None,
+        web_peers: PeerFactory | None = None,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
         the other end instead of the first (a public address, or a name). ``trusted_peers``:
-        whose P-Asserted-Identity is believed (bridge/caller_id.py)."""
+        whose P-Asserted-Identity is believed (bridge/caller_id.py). ``web_limits``: how
+        many browser joins may wait to connect, and for how long (bridge/web_pending.py);
+        ``web_peers``: makes each browser's WebRTC peer (a fake in socket-free tests)."""
         self._directory = directory
         self._bus = bus
         # The address we tell the other end for each media family we have.
@@ -114,6 +120,8 @@ class BridgeService:
         self.pin_guard = pin_guard or PinGuard()  # paces PIN checks (bridge/pin_guard.py)
         self.call_limits = call_limits or CallLimits()  # bounds floods (bridge/call_limits.py)
         self.trusted_peers = trusted_peers
+        self.web_limits = web_limits or WebJoinLimits()
+        self._web_peers: PeerFactory = web_peers or WebPeer
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(
@@ -154,7 +162,7 @@ class BridgeService:
             rooms,
             Inbound(shared, self._directory, self.pin_guard, self.call_limits, self.trusted_peers),
             Outbound(shared, self._recorder),
-            WebLegs(self._calls, rooms, clock),
+            WebLegs(self._calls, rooms, clock, self.web_limits, self._web_peers),
             media,
         )
         if isinstance(self._network, AsyncioNetwork):
@@ -265,6 +273,8 @@ class BridgeService:
         parts = self._parts
         if self.pin_guard.pending:
             parts.inbound.run_due_checks(now)
+        if parts.web.pending:
+            parts.web.expire(now)
         for call in self._calls:
             if call.state is CallState.LEAVING:
                 parts.rooms.hang_up_when_told(call)
@@ -327,19 +337,30 @@ class BridgeService:
         """Whether the conference is locked now (or, not in progress, locked by default)."""
         return self._parts.web.is_locked(match)
 
-    async def join_web(self, match: Admission, name: str, offer_sdp: str) -> WebJoined:
-        """A browser joins a conference under the name it typed: answers its WebRTC offer
-        and admits it as a leg (``joined_via: web``).
+    async def join_web(
+        self, match: Admission, name: str, offer_sdp: str, source: str = "unknown"
+    ) -> WebJoined:
+        """A browser joins a conference under the name it typed: answers its WebRTC offer;
+        once the browser's first audio arrives, it is admitted as a leg (``joined_via:
+        web``) and shows on the roster. Until then it is pending (see bridge/web_legs.py),
+        and dropped if it does not connect within ``web_limits.connect_within`` seconds.
+        ``source``: the request's address, whose pending joins are capped.
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
+            TooManyPendingJoins: too many joins of the conference, or from ``source``, are
+                still connecting; nothing was created.
             WebPeerError: the offer cannot be answered.
         """
-        return await self._parts.web.join(match, name, offer_sdp)
+        return await self._parts.web.join(match, name, offer_sdp, source)
 
     def owns_web_leg(self, leg_id: str, key: str) -> bool:
         """Whether ``key`` is the secret of this browser leg (still on the call)."""
         return self._parts.web.owns(leg_id, key)
+
+    def pending_web_joins(self) -> int:
+        """Browser joins answered and not yet connected (on no roster)."""
+        return len(self._parts.web.pending)
 
     def leave_web(self, leg_id: str) -> None:
         """The browser said goodbye (its page closed or the Leave button)."""

@@ -1,21 +1,54 @@
 """Browsers on the call: a WebRTC offer answered and admitted as a leg under the name its
-person typed (``joined_via: web``); the browser mutes itself and leaves by its own secret."""
+person typed (``joined_via: web``); the browser mutes itself and leaves by its own secret.
+
+Answering an offer proves nothing: anyone with the conference link can post offers that
+never connect. So an answered browser is *pending* (its call ``ANSWERED``, in no conference,
+on no roster, in no mix) until its first audio arrives: that needs ICE to the answer's
+credentials, a DTLS handshake with the certificate its offer named and SRTP keyed by it,
+which only a WebRTC endpoint that took our answer can do. Then it is admitted like any
+caller. Pending joins are capped per conference and per address, and dropped when they have
+not connected in time (``bridge/web_pending.py``), leaving nothing on the roster.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
 from callroster.bridge.calls import Call, CallState, CallTable
-from callroster.bridge.errors import ConferenceLocked, NotInProgress
+from callroster.bridge.errors import ConferenceLocked, NotInProgress, TooManyPendingJoins
+from callroster.bridge.ports import RtpPort
 from callroster.bridge.rooms import Rooms
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.web_peer import WebPeer
+from callroster.bridge.web_pending import PendingJoins, WebJoinLimits
 from callroster.clock import Clock
 from callroster.rtp.packet import RtpSender
+
+log = logging.getLogger(__name__)
+
+
+class Peer(Protocol):
+    """A browser's connection as the bridge uses it (``bridge/web_peer.py``'s ``WebPeer``;
+    a fake in the socket-free tests)."""
+
+    @property
+    def transport(self) -> RtpPort: ...
+
+    async def answer(self, offer_sdp: str) -> str: ...
+
+    def close(self) -> None: ...
+
+
+# Makes a peer that hands each 20 ms of the browser's audio to the first callable (as an
+# RTP packet) and calls the second once when the connection ends.
+PeerFactory = Callable[[Callable[[bytes], None], Callable[[], None]], Peer]
 
 
 @dataclass(frozen=True)
@@ -25,37 +58,71 @@ class WebJoined:
     key: str  # the browser's secret for acting as its leg (mute itself, leave)
 
 
+@dataclass
+class _Waiting:
+    """What a pending browser is admitted with once its audio comes."""
+
+    match: Admission
+    name: str
+    answered_at: float
+    muted: bool = False  # it muted itself before it was on the call
+
+
 class WebLegs:
-    def __init__(self, calls: CallTable, rooms: Rooms, clock: Clock) -> None:
+    def __init__(
+        self,
+        calls: CallTable,
+        rooms: Rooms,
+        clock: Clock,
+        limits: WebJoinLimits | None = None,
+        peers: PeerFactory = WebPeer,
+    ) -> None:
         self._calls = calls
         self._rooms = rooms
         self._clock = clock
+        self._peers = peers
+        self.pending = PendingJoins(limits or WebJoinLimits())
+        self._waiting: dict[str, _Waiting] = {}  # by leg id, beside self.pending
 
     def is_locked(self, match: Admission) -> bool:
         """Whether the conference is locked now (or, not in progress, locked by default)."""
         room = self._rooms.get(match.conference_id)
         return room.conference.locked if room is not None else match.locked
 
-    async def join(self, match: Admission, name: str, offer_sdp: str) -> WebJoined:
+    async def join(self, match: Admission, name: str, offer_sdp: str, source: str) -> WebJoined:
         """See :meth:`BridgeService.join_web`."""
         if self.is_locked(match) and not match.as_host:
             raise ConferenceLocked(match.conference_id)
         call_id = f"web-{secrets.token_hex(8)}"
         leg_id = secrets.token_hex(8)
         calls, clock = self._calls, self._clock
+        now = clock.time()
+        # Counted in the same step as checked, before the offer is answered (an await).
+        refused = self.pending.reserve(leg_id, match.conference_id, source, now)
+        if refused is not None:
+            raise TooManyPendingJoins(refused.reason, refused.retry_after)
+        self._waiting[leg_id] = _Waiting(match, name, now)
 
         def on_packet(packet: bytes) -> None:
             call = calls.get(call_id)
-            if call is not None:
-                # A browser never sends telephone-events: no digit comes of this.
-                call.rtp.receive(packet, WebPeer.address, clock.time())
+            if call is None:
+                return
+            if call.state is CallState.ANSWERED and not self._connected(call):
+                return
+            # A browser never sends telephone-events: no digit comes of this.
+            call.rtp.receive(packet, WebPeer.address, clock.time())
 
         def on_closed() -> None:
+            self._forget(leg_id)
             call = calls.get(call_id)
             if call is not None:
                 self._rooms.end(call, "hangup")
 
-        peer = WebPeer(on_packet, on_closed)
+        try:
+            peer = self._peers(on_packet, on_closed)
+        except BaseException:
+            self._forget(leg_id)
+            raise
         try:
             answer = await peer.answer(offer_sdp)
         except BaseException:
@@ -79,10 +146,42 @@ class WebLegs:
             web_key=secrets.token_urlsafe(24),
         )
         calls.add(call)
-        if not self._rooms.admit(call, match, name):  # locked between the check and now
-            self._rooms.end(call, "locked")
-            raise ConferenceLocked(match.conference_id)
         return WebJoined(call.leg_id, answer, call.web_key)
+
+    def _connected(self, call: Call) -> bool:
+        """A pending browser's first audio: it is admitted now, and on the roster. Returns
+        False when it is not on the call after all (locked meanwhile: it is hung up)."""
+        waiting = self._forget(call.leg_id)
+        if waiting is None:
+            return False
+        log.info(
+            "web leg %s: first audio %.3f s after its answer",
+            call.leg_id,
+            self._clock.time() - waiting.answered_at,
+        )
+        if not self._rooms.admit(call, waiting.match, waiting.name):  # locked meanwhile
+            self._rooms.end(call, "locked")
+            return False
+        if waiting.muted:
+            room = self._rooms.get(call.conference_id)
+            if room is not None:
+                room.conference.mute(call.leg_id, "self")
+                self._rooms.after_change(room)
+        return True
+
+    def _forget(self, leg_id: str) -> _Waiting | None:
+        self.pending.discard(leg_id)
+        return self._waiting.pop(leg_id, None)
+
+    def expire(self, now: float) -> None:
+        """Drop the pending browsers whose time to connect is over (every media tick): they
+        were never on the roster, and leave nothing there."""
+        for leg_id in self.pending.overdue(now):
+            self._forget(leg_id)
+            call = self._calls.for_leg(leg_id)
+            if call is not None:
+                log.info("web leg %s: no audio within its time to connect; dropped", leg_id)
+                self._rooms.end(call, "timeout")
 
     def owns(self, leg_id: str, key: str) -> bool:
         """Whether ``key`` is the secret of this browser leg (still on the call)."""
@@ -101,6 +200,10 @@ class WebLegs:
 
     def mute_self(self, leg_id: str, muted: bool) -> bool:
         """See :meth:`BridgeService.mute_self`."""
+        waiting = self._waiting.get(leg_id)
+        if waiting is not None:  # not on the call yet: it will be, as it asks
+            waiting.muted = muted
+            return True
         call = self._web_call(leg_id)
         room = self._rooms.get(call.conference_id)
         if room is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.waiting import wait_until
 from tests.support.web_client import WebClient
 
 from callroster.accounts.actor import Actor, Role, operator_cli
@@ -84,6 +85,9 @@ async def _join(world: World, who: str, browsers: list[WebClient]) -> httpx.Resp
     )
     if response.status_code == 201:
         await browser.accept(response.json()["sdp"])
+        leg_id = response.json()["leg_id"]
+        # On the call once its audio arrives (bridge/web_legs.py).
+        await wait_until(lambda: leg_id in _roles(world), 10, "the browser on the call")
     return response
 
 

@@ -30,6 +30,11 @@ def _match(harness: BridgeHarness, as_host: bool = False) -> PinMatch:
     return match
 
 
+def _on_call(harness: BridgeHarness, leg_id: str) -> bool:
+    conference = harness.bridge.conference(harness.demo.conference_id)
+    return conference is not None and leg_id in {leg.id for leg in conference.present()}
+
+
 async def _phone_joins(harness: BridgeHarness, workdir: Path, frequency: float) -> Baresip:
     source = workdir / "phone.wav"
     audio.speech_like_tone(source, frequency, 40)
@@ -47,6 +52,8 @@ async def test_a_browser_and_a_phone_hear_each_other(tmp_path: Path) -> None:
         joined = await harness.bridge.join_web(_match(harness), "Wendy Web", await web.offer())
         await web.accept(joined.answer)
         leg_id = joined.leg_id
+        # On the call (and the roster) once its audio arrives (bridge/web_legs.py).
+        assert await until(lambda: _on_call(harness, leg_id), 10)
         leg = harness.conference().leg(leg_id)
         assert (leg.name, leg.name_source, leg.joined_via) == ("Wendy Web", "entered", "web")
         roster = harness.roster.get(harness.demo.conference_id)
@@ -91,6 +98,7 @@ async def test_a_locked_conference_refuses_a_guest_browser_but_not_the_host(
         )
         await host.accept(joined.answer)
         leg_id = joined.leg_id
+        assert await until(lambda: _on_call(harness, leg_id), 10)
         harness.bridge.control(harness.demo.conference_id, "lock")
         guest = WebClient(1000.0)
         with pytest.raises(ConferenceLocked):

@@ -19,6 +19,7 @@ on the locked call, and the conference's body held the PIN.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -77,6 +78,12 @@ async def _join(
     )
     if response.status_code == 201:
         await browser.accept(response.json()["sdp"])
+        leg_id = response.json()["leg_id"]
+        # On the roster once its audio arrives (bridge/web_legs.py).
+        for _ in range(200):
+            if leg_id in {leg["id"] for leg in await _legs(client, conference, credential)}:
+                break
+            await asyncio.sleep(0.05)
     return response
 
 

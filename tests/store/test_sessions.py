@@ -204,9 +204,57 @@ def test_lock_out_policy_minutes() -> None:
     assert session_policy.too_many_attempts(now + dt.timedelta(seconds=61), now) == (
         "Too many attempts. Try again in 2 minutes."
     )
-    assert session_policy.too_many_attempts(now + dt.timedelta(seconds=5), now) == (
+    assert session_policy.too_many_attempts(now + dt.timedelta(seconds=60), now) == (
         "Too many attempts. Try again in 1 minute."
     )
+    # Under a minute (a delay), in seconds, rounded up.
+    assert session_policy.too_many_attempts(now + dt.timedelta(seconds=4.2), now) == (
+        "Too many attempts. Try again in 5 seconds."
+    )
+    assert session_policy.too_many_attempts(now + dt.timedelta(seconds=0.5), now) == (
+        "Too many attempts. Try again in 1 second."
+    )
+    assert session_policy.seconds_left(now + dt.timedelta(minutes=15), now) == 900
+
+
+def test_the_delay_doubles_after_5_failures_up_to_its_cap() -> None:
+    start = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    cap = dt.timedelta(seconds=60)
+    failures: list[dt.datetime] = []
+    waits: list[float | None] = []
+    for n in range(12):
+        failures.append(start + dt.timedelta(seconds=n))
+        now = failures[-1]
+        until = session_policy.delayed_until(failures, now, 5, cap)
+        waits.append(None if until is None else (until - now).total_seconds())
+    assert waits == [None, None, None, None, 1, 2, 4, 8, 16, 32, 60, 60]
+    # Failures older than 15 minutes no longer count: the delay fades by itself.
+    later = failures[-1] + session_policy.LOCK_WINDOW + dt.timedelta(seconds=11)
+    assert session_policy.delayed_until(failures, later, 5, cap) is None
+    # Thousands of failures cannot overflow the wait.
+    many = [start] * 5000
+    assert session_policy.delayed_until(many, start, 5, cap) == start + cap
+
+
+def test_the_delay_on_the_store_clock_and_forgetting_a_failure(
+    store: Store, clock: FakeClock
+) -> None:
+    email = store.keys.blind_index().of("signin.email", "who@firm.example")
+    delays = [session_policy.Delay(email, 5, dt.timedelta(seconds=60))]
+    failures = store.sign_in_failures
+    for _ in range(4):
+        failures.record([email])
+    assert failures.delayed_until(delays) is None
+    ids = failures.record([email])  # the 5th: the next attempt waits a second
+    assert failures.delayed_until(delays) == clock.now + dt.timedelta(seconds=1)
+    failures.forget(ids)  # counted in advance, then the password was right
+    assert failures.delayed_until(delays) is None
+    failures.record([email])
+    clock.advance(seconds=1)
+    assert failures.delayed_until(delays) is None
+    failures.record([email])  # the 6th: two seconds
+    clock.advance(seconds=1)
+    assert failures.delayed_until(delays) == clock.now + dt.timedelta(seconds=1)
 
 
 def test_totp_enrolment_codes_and_single_use_recovery_codes(

@@ -67,8 +67,11 @@ def app(store: Store, settings: Settings) -> FastAPI:
     return signin_app(store, settings)
 
 
-def browser(app: FastAPI) -> TestClient:
-    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+def browser(app: FastAPI, source: str = "testclient") -> TestClient:
+    """A browser whose requests come from the address ``source``."""
+    return TestClient(
+        app, base_url="https://testserver", follow_redirects=False, client=(source, 50000)
+    )
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -189,7 +192,7 @@ def test_the_session_ends_after_15_minutes_idle_and_slides_with_use(
     assert client.get("/me").status_code == 303
 
 
-def test_lock_out_after_5_failures_the_same_for_unknown_emails(
+def test_lock_out_after_5_failures_from_one_address_the_same_for_unknown_emails(
     app: FastAPI, firm: Firm, clock: FakeClock, store: Store
 ) -> None:
     client = browser(app)
@@ -214,9 +217,67 @@ def test_lock_out_after_5_failures_the_same_for_unknown_emails(
     actions = [e.action for e in store.audit.entries(limit=200)]
     assert "signin.lockout" in actions and "signin.locked" in actions
     assert "signin.failure" in actions and "signin" in actions
-    for entry in store.audit.entries(limit=200):
+    for entry in store.audit.entries(limit=500):
         text = " ".join([entry.actor, entry.action, entry.subject, entry.reason, entry.source])
         assert PASSWORD not in text and "firm.example" not in text and "wrong" not in text
+
+
+def test_an_attacker_cannot_lock_the_administrator_out(
+    app: FastAPI, firm: Firm, clock: FakeClock, store: Store
+) -> None:
+    """Issue 12: five wrong passwords used to lock the email out for everyone for 15 minutes.
+    Now the guesser's own address is locked; the administrator, from theirs, waits a second."""
+    attacker, admin = browser(app, "198.51.100.66"), browser(app, "192.0.2.10")
+    answers = [sign_in(attacker, ADMIN_EMAIL, f"guess {i}").status_code for i in range(50)]
+    assert answers == [401] * 4 + [429] * 46
+    assert sign_in(attacker, ADMIN_EMAIL, PASSWORD).status_code == 429  # locked, right or not
+    failures = [e for e in store.audit.entries(limit=500) if e.action == "signin.failure"]
+    assert len(failures) == 5  # the other 45 were refused without checking
+
+    # From another address the email is delayed, not locked: a second after the latest
+    # failure. Too soon, the right password is refused unchecked and not counted...
+    too_soon = sign_in(admin, ADMIN_EMAIL, PASSWORD)
+    assert too_soon.status_code == 429
+    assert too_soon.headers["retry-after"] == "1"
+    assert "Too many attempts. Try again in 1 second." in too_soon.text
+    assert "callroster_session" not in str(too_soon.headers)
+    clock.advance(seconds=1)
+    # ...and after the wait it is accepted.
+    assert sign_in(admin, ADMIN_EMAIL, PASSWORD).headers["location"] == "/account/second-factor"
+    actions = [e.action for e in store.audit.entries(limit=500)]
+    assert actions.count("signin.failure") == 5 and "signin.delayed" in actions
+    assert "signin.locked" in actions and "signin.lockout" in actions
+
+
+def test_guesses_from_many_addresses_slow_the_email_down_but_never_lock_it(
+    app: FastAPI, firm: Firm, clock: FakeClock, store: Store
+) -> None:
+    """Each address guesses once, each as soon as the delay allows: the waits double from a
+    second to the one-minute cap; attempts too soon change nothing; the owner gets in after
+    at most the cap, and an unknown email is slowed down just the same."""
+    for email in (HOST_EMAIL, "nobody@firm.example"):
+        waits: list[int] = []
+        for n in range(14):
+            guesser = browser(app, f"203.0.113.{n}")
+            answer = sign_in(guesser, email, f"guess {n}")
+            while answer.status_code == 429:
+                wait = int(answer.headers["retry-after"])
+                waits.append(wait)
+                # Hammering meanwhile, from yet other addresses, neither counts nor helps.
+                for m in range(3):
+                    assert sign_in(browser(app, f"203.0.114.{m}"), email, "x").status_code == 429
+                clock.advance(seconds=wait)
+                answer = sign_in(guesser, email, f"guess {n}")
+            assert answer.status_code == 401
+        assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+        owner = browser(app, "192.0.2.10")
+        assert int(sign_in(owner, email, PASSWORD).headers["retry-after"]) == 60
+        clock.advance(seconds=60)
+        expected = 303 if email == HOST_EMAIL else 401
+        assert sign_in(owner, email, PASSWORD).status_code == expected
+        clock.advance(minutes=30)  # the delay fades with its failures
+        if email == HOST_EMAIL:
+            assert sign_in(browser(app, "192.0.2.11"), email, "wrong").status_code == 401
 
 
 def test_a_post_without_the_csrf_token_is_refused(app: FastAPI, firm: Firm) -> None:
@@ -405,3 +466,37 @@ def test_wrong_second_factor_codes_lock_out(app: FastAPI, firm: Firm, clock: Fak
     ]
     assert [a.status_code for a in answers] == [401, 401, 401, 401, 429, 429]
     assert "Too many attempts. Try again in 15 minutes." in answers[-1].text
+
+
+def test_wrong_second_factor_codes_from_one_address_do_not_lock_the_user_elsewhere(
+    app: FastAPI, firm: Firm, clock: FakeClock
+) -> None:
+    """Whoever knows the password and types wrong codes locks only their own address out;
+    from another, the user waits (1 s after 5 failures, doubling up to 5 minutes)."""
+    enrolling = browser(app, "192.0.2.10")
+    sign_in(enrolling, ADMIN_EMAIL, PASSWORD)
+    page = enrolling.get("/account/second-factor")
+    secret = re.search(r"secret=([A-Z2-7]+)", page.text)
+    assert secret is not None
+    enrolling.post(
+        "/account/second-factor",
+        data={"csrf_token": csrf_of(page), "code": totp.code_at(secret.group(1), clock.now)},
+    )
+    clock.advance(seconds=30)
+    attacker = browser(app, "198.51.100.66")
+    sign_in(attacker, ADMIN_EMAIL, PASSWORD)
+    form = attacker.get("/login/second-factor")
+    answers = [
+        attacker.post("/login/second-factor", data={"csrf_token": csrf_of(form), "code": "x"})
+        for _ in range(20)
+    ]
+    assert [a.status_code for a in answers] == [401] * 4 + [429] * 16
+    owner = browser(app, "192.0.2.10")
+    sign_in(owner, ADMIN_EMAIL, PASSWORD)
+    form = owner.get("/login/second-factor")
+    code = totp.code_at(secret.group(1), clock.now)
+    too_soon = owner.post("/login/second-factor", data={"csrf_token": csrf_of(form), "code": code})
+    assert too_soon.status_code == 429 and too_soon.headers["retry-after"] == "1"
+    clock.advance(seconds=1)
+    done = owner.post("/login/second-factor", data={"csrf_token": csrf_of(form), "code": code})
+    assert done.status_code == 303

@@ -5,6 +5,13 @@ automatically invalidates after 15 minutes of inactivity", and, for those who ch
 signed in, one that "lasts for 1 day". So an ordinary session ends after 15 minutes without
 a request (each authenticated request slides ``last_seen_at``), and in any case 12 hours
 after sign-in; a "stay signed in" session lasts one day from sign-in, active or not.
+
+Guessing is slowed by two kinds of rule, both counted over ``LOCK_WINDOW``: a ``Limit``
+locks a key (an email from one address, an address) out for ``LOCK_DURATION`` once it has
+``failures`` failures; a ``Delay`` never locks, but once a key (an email, whoever types it)
+has ``after`` failures, each further attempt must wait 1, 2, 4 ... seconds after the latest
+failure, up to ``cap``. A lock on an email alone would let anyone lock its owner out; a delay
+only makes the owner wait, at most ``cap``.
 """
 
 from __future__ import annotations
@@ -20,9 +27,16 @@ STAY_SIGNED_IN_LIFETIME = dt.timedelta(days=1)
 
 LOCK_WINDOW = dt.timedelta(minutes=15)
 LOCK_DURATION = dt.timedelta(minutes=15)
-FAILURES_PER_EMAIL = 5
-FAILURES_PER_SOURCE = 20
-FAILURES_PER_SECOND_FACTOR = 5
+FAILURES_PER_EMAIL_AND_SOURCE = 5  # lock that email from that address only
+FAILURES_PER_SOURCE = 20  # lock the address, whatever the emails
+FAILURES_BEFORE_EMAIL_DELAY = 5  # then 1, 2, 4 ... s between attempts on the email
+EMAIL_DELAY_CAP = dt.timedelta(seconds=60)
+FAILURES_PER_SECOND_FACTOR = 5  # per user and address: lock that user from that address
+FAILURES_BEFORE_SECOND_FACTOR_DELAY = 5  # per user, from anywhere
+# Longer than the email's: whoever types codes already knows the password, and 6 digits are
+# few. With 300 s a user's codes can be tried about 24 times an hour, as with the 15-minute
+# lock before (20), while its owner waits at most 5 minutes instead of 15.
+SECOND_FACTOR_DELAY_CAP = dt.timedelta(seconds=300)
 
 
 def expires_at(created_at: dt.datetime, *, stay_signed_in: bool) -> dt.datetime:
@@ -70,11 +84,48 @@ def locked_until(failures: Sequence[dt.datetime], threshold: int) -> dt.datetime
     return until
 
 
+@dataclass(frozen=True)
+class Delay:
+    """Once ``key`` has ``after`` failures within ``LOCK_WINDOW``, each further attempt waits
+    after the latest failure: 1 s after the ``after``-th, then 2, 4 ... s, at most ``cap``."""
+
+    key: bytes
+    after: int
+    cap: dt.timedelta
+
+
+def delayed_until(
+    failures: Sequence[dt.datetime], now: dt.datetime, after: int, cap: dt.timedelta
+) -> dt.datetime | None:
+    """When the next attempt may be made, given these failures (None: no delay applies).
+
+    Only failures within ``LOCK_WINDOW`` before ``now`` count; attempts refused for being
+    too soon are not failures (nothing was checked), so they do not lengthen the wait.
+    """
+    recent = sorted(t for t in failures if now - t < LOCK_WINDOW)
+    if len(recent) < after:
+        return None
+    doublings = len(recent) - after
+    # 2**doublings overflows a timedelta long before it matters: cap the exponent first.
+    wait = cap if doublings >= 32 else min(cap, dt.timedelta(seconds=2**doublings))
+    return recent[-1] + wait
+
+
+def seconds_left(until: dt.datetime, now: dt.datetime) -> int:
+    """Whole seconds to wait, rounded up (never 0 while still refused): ``Retry-After``."""
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
 def minutes_left(until: dt.datetime, now: dt.datetime) -> int:
     """Whole minutes to wait, rounded up (never 0 while still locked)."""
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
 def too_many_attempts(until: dt.datetime, now: dt.datetime) -> str:
+    """The message for an attempt refused until ``until``: in seconds under a minute
+    (a delay), in minutes otherwise (a lock)."""
+    seconds = seconds_left(until, now)
+    if seconds < 60:
+        return f"Too many attempts. Try again in {seconds} second{'s' if seconds != 1 else ''}."
     minutes = minutes_left(until, now)
     return f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."

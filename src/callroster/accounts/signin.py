@@ -1,15 +1,33 @@
 """Signing in: password, lock-out, second factor. Web routes call these and only render.
 
 No user enumeration: an unknown email and a wrong password get the same message, the same
-status and comparable time (argon2 runs against a dummy hash), and the lock-out counts an
-unknown email's failures exactly as a registered one's. Failures are counted per email (5 in
-15 minutes lock it for 15 minutes) and per source address (20 in 15 minutes), and a second
-factor's failures per user (5 in 15 minutes).
+status and comparable time (argon2 runs against a dummy hash), and every count below counts an
+unknown email's failures exactly as a registered one's.
+
+Guessing is slowed so that nobody can lock another person out (``session_policy``):
+
+- an email from one source address: 5 failures in 15 minutes lock that email out from that
+  address only, for 15 minutes;
+- a source address: 20 failures in 15 minutes, whatever the emails, lock it out;
+- an email from anywhere: never locked, but after 5 failures in 15 minutes each further
+  attempt must wait 1, 2, 4 ... seconds after the latest failure, at most 60. An attempt too
+  soon is refused (429, ``Retry-After``) without checking the password and without being
+  counted, so the owner, from their own address, gets in after at most a minute however many
+  addresses guess at their email;
+- a second factor: the same, per user and address (5 lock) and per user (delay up to 300 s).
+
+The source address is the one the web layer derives (``trusted_proxies`` honoured). An
+attempt is counted as a failure before its password is checked, and the count taken back if
+it was right; checking the counts and counting happen under one lock, so a burst of parallel
+attempts cannot all pass the check before any is counted (within one process: several
+processes share the counts through the store, but could each let one attempt through at once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,25 +69,111 @@ class Refused:
     retry_after_s: int | None = None
 
 
-def _email_key(store: Store, email: str) -> bytes:
+# Checking the counts and counting an attempt happen together, or parallel attempts would
+# all pass the check before any was counted.
+_COUNTING = threading.Lock()
+
+
+def _normal_email(email: str) -> str:
     # Any text typed counts, valid email or not, registered or not.
-    return store.keys.blind_index().of("signin.email", email.strip().lower())
+    return email.strip().lower()
+
+
+def _email_key(store: Store, email: str) -> bytes:
+    return store.keys.blind_index().of("signin.email", _normal_email(email))
 
 
 def _source_key(store: Store, source: str) -> bytes:
     return store.keys.blind_index().of("signin.source", source)
 
 
+def _email_source_key(store: Store, email: str, source: str) -> bytes:
+    return store.keys.blind_index().of("signin.email_source", f"{_normal_email(email)}\0{source}")
+
+
 def _factor_key(store: Store, user_id: str) -> bytes:
     return store.keys.blind_index().of("signin.second_factor", user_id)
 
 
-def _locked(store: Store, until: dt.datetime) -> Refused:
+def _factor_source_key(store: Store, user_id: str, source: str) -> bytes:
+    return store.keys.blind_index().of("signin.second_factor_source", f"{user_id}\0{source}")
+
+
+def _too_many(store: Store, until: dt.datetime) -> Refused:
     now = store.clock()
     return Refused(
         session_policy.too_many_attempts(until, now),
         429,
-        retry_after_s=session_policy.minutes_left(until, now) * 60,
+        retry_after_s=session_policy.seconds_left(until, now),
+    )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What one kind of attempt is counted against."""
+
+    limits: Sequence[session_policy.Limit]
+    delays: Sequence[session_policy.Delay]
+
+    @property
+    def keys(self) -> list[bytes]:
+        return [limit.key for limit in self.limits] + [delay.key for delay in self.delays]
+
+
+@dataclass(frozen=True)
+class _TooSoon:
+    until: dt.datetime
+    locked: bool  # a lock (``Limit``) rather than a delay
+
+
+def _admit(store: Store, rules: _Rules) -> _TooSoon | list[int]:
+    """Refuse an attempt a rule holds back, or count it as a failure in advance; the ids of
+    the failures counted, to ``forget`` if it turns out right."""
+    failures = store.sign_in_failures
+    with _COUNTING:
+        until = failures.locked_until(rules.limits)
+        if until is not None:
+            return _TooSoon(until, locked=True)
+        until = failures.delayed_until(rules.delays)
+        if until is not None:
+            return _TooSoon(until, locked=False)
+        return failures.record(rules.keys)
+
+
+def _sign_in_rules(store: Store, email: str, source: str) -> _Rules:
+    return _Rules(
+        limits=[
+            session_policy.Limit(
+                _email_source_key(store, email, source),
+                session_policy.FAILURES_PER_EMAIL_AND_SOURCE,
+            ),
+            session_policy.Limit(_source_key(store, source), session_policy.FAILURES_PER_SOURCE),
+        ],
+        delays=[
+            session_policy.Delay(
+                _email_key(store, email),
+                session_policy.FAILURES_BEFORE_EMAIL_DELAY,
+                session_policy.EMAIL_DELAY_CAP,
+            )
+        ],
+    )
+
+
+def _second_factor_rules(store: Store, user_id: str, source: str) -> _Rules:
+    return _Rules(
+        limits=[
+            session_policy.Limit(
+                _factor_source_key(store, user_id, source),
+                session_policy.FAILURES_PER_SECOND_FACTOR,
+            )
+        ],
+        delays=[
+            session_policy.Delay(
+                _factor_key(store, user_id),
+                session_policy.FAILURES_BEFORE_SECOND_FACTOR_DELAY,
+                session_policy.SECOND_FACTOR_DELAY_CAP,
+            )
+        ],
     )
 
 
@@ -81,32 +185,32 @@ def sign_in(
     store: Store, email: str, password: str, *, stay_signed_in: bool, source: str, reason: str
 ) -> SignedIn | Refused:
     """Check an email and password and open a session, or say why not."""
-    email_key, source_key = _email_key(store, email), _source_key(store, source)
-    limits = [
-        session_policy.Limit(email_key, session_policy.FAILURES_PER_EMAIL),
-        session_policy.Limit(source_key, session_policy.FAILURES_PER_SOURCE),
-    ]
-    until = store.sign_in_failures.locked_until(limits)
-    if until is not None:
-        store.audit.log(_anonymous(source, reason), "signin.locked", "signin", None)
-        return _locked(store, until)
+    rules = _sign_in_rules(store, email, source)
+    admitted = _admit(store, rules)
+    if isinstance(admitted, _TooSoon):
+        action = "signin.locked" if admitted.locked else "signin.delayed"
+        store.audit.log(_anonymous(source, reason), action, "signin", None)
+        return _too_many(store, admitted.until)
 
     check = store.accounts.check_sign_in(email, password)
     if check.user_id is None or check.role is None or not check.password_ok:
-        store.sign_in_failures.record([email_key, source_key])
         subject = f"user:{check.user_id}" if check.user_id else "signin"
         store.audit.log(_anonymous(source, reason), "signin.failure", subject, check.account_id)
-        until = store.sign_in_failures.locked_until(limits)
+        until = store.sign_in_failures.locked_until(rules.limits)
         if until is not None:
             store.audit.log(_anonymous(source, reason), "signin.lockout", subject, check.account_id)
-            return _locked(store, until)
+            return _too_many(store, until)
         return Refused(WRONG_PASSWORD, 401)
 
+    store.sign_in_failures.forget(admitted)  # the password was right: no failure
     actor = Actor(check.user_id, check.role, check.account_id, source, reason)
     if check.suspended:
         store.audit.log(actor, "signin.suspended", f"user:{check.user_id}", check.account_id)
         return Refused(SUSPENDED, 403)
-    store.sign_in_failures.clear(email_key)
+    # The owner's own slips from this address are forgiven; the email's count from everywhere
+    # is not: it fades in 15 minutes, so a guesser gets no fresh undelayed attempts each time
+    # the owner signs in.
+    store.sign_in_failures.clear(rules.limits[0].key)
     required = check.role == Role.ADMINISTRATOR or check.second_factor_enrolled
     token = store.web_sessions.create(
         actor, check.user_id, stay_signed_in=stay_signed_in, second_factor_done=not required
@@ -126,22 +230,22 @@ def second_factor(
     store: Store, view: SessionView, token: str, code: str, *, source: str, reason: str
 ) -> SignedIn | Refused:
     """Finish signing in with a TOTP code or a recovery code."""
-    key = _factor_key(store, view.user_id)
-    limits = [session_policy.Limit(key, session_policy.FAILURES_PER_SECOND_FACTOR)]
+    rules = _second_factor_rules(store, view.user_id, source)
     actor = actor_of(view, source, reason)
-    until = store.sign_in_failures.locked_until(limits)
-    if until is not None:
-        store.audit.log(actor, "second_factor.locked", f"user:{view.user_id}", view.account_id)
-        return _locked(store, until)
+    admitted = _admit(store, rules)
+    if isinstance(admitted, _TooSoon):
+        action = "second_factor.locked" if admitted.locked else "second_factor.delayed"
+        store.audit.log(actor, action, f"user:{view.user_id}", view.account_id)
+        return _too_many(store, admitted.until)
     method = store.second_factor.verify(actor, view.user_id, code.strip()[:64])
     if method is None:
-        store.sign_in_failures.record([key])
-        until = store.sign_in_failures.locked_until(limits)
+        until = store.sign_in_failures.locked_until(rules.limits)
         if until is not None:
             store.audit.log(actor, "second_factor.lockout", f"user:{view.user_id}", view.account_id)
-            return _locked(store, until)
+            return _too_many(store, until)
         return Refused(WRONG_CODE, 401)
-    store.sign_in_failures.clear(key)
+    store.sign_in_failures.forget(admitted)
+    store.sign_in_failures.clear(rules.limits[0].key)
     new_token = store.web_sessions.complete_second_factor(token)
     if new_token is None:  # the session ended meanwhile
         return Refused("Your session has ended. Sign in again.", 401)
@@ -159,20 +263,19 @@ def confirm_enrolment(
 ) -> Enrolled | Refused:
     """Confirm a new TOTP secret with a code from the app: the session is then complete and
     the recovery codes are returned, to be shown once."""
-    key = _factor_key(store, view.user_id)
-    limits = [session_policy.Limit(key, session_policy.FAILURES_PER_SECOND_FACTOR)]
+    rules = _second_factor_rules(store, view.user_id, source)
     actor = actor_of(view, source, reason)
-    until = store.sign_in_failures.locked_until(limits)
-    if until is not None:
-        return _locked(store, until)
+    admitted = _admit(store, rules)
+    if isinstance(admitted, _TooSoon):
+        return _too_many(store, admitted.until)
     codes = store.second_factor.confirm_enrolment(actor, view.user_id, code.strip()[:64])
     if codes is None:
-        store.sign_in_failures.record([key])
-        until = store.sign_in_failures.locked_until(limits)
+        until = store.sign_in_failures.locked_until(rules.limits)
         if until is not None:
-            return _locked(store, until)
+            return _too_many(store, until)
         return Refused(WRONG_CODE + " Check that your device's clock is right.", 401)
-    store.sign_in_failures.clear(key)
+    store.sign_in_failures.forget(admitted)
+    store.sign_in_failures.clear(rules.limits[0].key)
     new_token = store.web_sessions.complete_second_factor(token)
     if new_token is None:
         return Refused("Your session has ended. Sign in again.", 401)

@@ -211,8 +211,9 @@ def _view(row: SignInSession, user: User) -> SessionView:
 
 
 class SignInFailureRepository:
-    """Failed attempts by key (a blind index of an email, a source address or a user's
-    second factor), to lock out guessing (``session_policy``)."""
+    """Failed attempts by key (a blind index of an email, a source address, an email from an
+    address, a user's second factor...), to lock out or slow down guessing
+    (``session_policy``)."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], dt.datetime]) -> None:
         self._sessions = sessions
@@ -237,12 +238,40 @@ class SignInFailureRepository:
                     ends.append(until)
         return max(ends, default=None)
 
-    def record(self, keys: Sequence[bytes]) -> None:
+    def delayed_until(self, delays: Sequence[session_policy.Delay]) -> dt.datetime | None:
+        """The latest time before which ``delays`` refuse another attempt, or None."""
+        now = self._clock()
+        since = now - session_policy.LOCK_WINDOW
+        ends: list[dt.datetime] = []
+        with self._sessions() as session:
+            for delay in delays:
+                times = list(
+                    session.scalars(
+                        select(SignInFailure.at).where(
+                            SignInFailure.key == delay.key, SignInFailure.at > since
+                        )
+                    )
+                )
+                until = session_policy.delayed_until(times, now, delay.after, delay.cap)
+                if until is not None and until > now:
+                    ends.append(until)
+        return max(ends, default=None)
+
+    def record(self, keys: Sequence[bytes]) -> list[int]:
+        """Count a failure against each key, now; the rows' ids, for ``forget``."""
         now = self._clock()
         with self._sessions.begin() as session:
             session.execute(delete(SignInFailure).where(SignInFailure.at < now - _FAILURES_KEPT))
-            for key in keys:
-                session.add(SignInFailure(key=key, at=now))
+            rows = [SignInFailure(key=key, at=now) for key in keys]
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+    def forget(self, ids: Sequence[int]) -> None:
+        """Take back failures ``record`` counted before the attempt was checked, once it
+        turned out right."""
+        with self._sessions.begin() as session:
+            session.execute(delete(SignInFailure).where(SignInFailure.id.in_(list(ids))))
 
     def clear(self, key: bytes) -> None:
         with self._sessions.begin() as session:

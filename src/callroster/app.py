@@ -29,6 +29,7 @@ from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.errors import install as install_error_answers
 from callroster.api.live import router as live_router
+from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
@@ -113,6 +114,7 @@ def create_app(
     app.include_router(account_router)
     app.include_router(users_router)
     app.include_router(operator_router)
+    app.include_router(metrics_router)
     app.include_router(signin_router)
     app.include_router(portal_router)
     app.include_router(profile_router)

@@ -166,6 +166,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/trunks/{name}"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/audit"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
 }
 # WebSockets are not in OpenAPI; their rules are proven in tests/api/test_live.py.
 WEBSOCKETS = {f"{C}/live"}

@@ -74,6 +74,7 @@ def test_one_source_slows_down_is_blocked_after_ten_and_learns_at_most_ten_a_min
     [event] = guard.events
     assert (event.kind, event.source) == ("blocked", "127.0.0.9")
     assert guard.blocked("127.0.0.9", event.until - 1) and not guard.blocked("127.0.0.10", 1.0)
+    assert (guard.blocks, guard.alarms, guard.failures) == (1, 0, POLICY.block_after)  # metrics
 
 
 def test_fifty_sources_learn_at_most_sixty_a_minute_and_a_new_caller_is_not_held_up() -> None:
@@ -89,7 +90,7 @@ def test_fifty_sources_learn_at_most_sixty_a_minute_and_a_new_caller_is_not_held
     assert checked is not None and checked - started <= 60 / POLICY.alarm_per_minute + TICK
     attack.run(30.0 - (attack.now - started))
     assert sum(attack.answers.values()) <= 60  # in the whole first minute
-    assert [e.kind for e in guard.events] == ["alarm"]
+    assert [e.kind for e in guard.events] == ["alarm"] and guard.alarms == 1
     second = sum(attack.answers.values())
     attack.run(60.0)
     assert sum(attack.answers.values()) - second <= POLICY.alarm_per_minute + 1

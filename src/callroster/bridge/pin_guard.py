@@ -129,6 +129,8 @@ class PinGuard:
         self.checks = 0
         self.failures = 0
         self.blocked_calls = 0
+        self.blocks = 0  # sources blocked, ever
+        self.alarms = 0  # times the guessing alarm went up
         self.events: list[GuardEvent] = []  # for the caller to drain (audit, log)
 
     @property
@@ -247,12 +249,14 @@ class PinGuard:
             recent.popleft()
         if len(recent) >= policy.alarm_failures:
             if not self.alarmed(now):
+                self.alarms += 1
                 self.events.append(GuardEvent("alarm", None, len(recent)))
                 self._tokens, self._tokens_at = 0.0, now
             self._alarm_until = now + 60.0
         if len(state.failures) >= policy.block_after and now >= state.blocked_until:
             state.blocked_until = now + policy.block_for
             state.failures.clear()
+            self.blocks += 1
             self.events.append(
                 GuardEvent("blocked", source, policy.block_after, state.blocked_until)
             )

@@ -417,6 +417,15 @@ class BridgeService:
     def call_count(self) -> int:
         return len(self._calls)
 
+    def calls_refused(self) -> dict[str, int]:
+        """Calls refused before any PIN was looked at, by reason (``pin_guessing``,
+        ``per_source``, ``pin_prompt_full``, ``pin_prompt_evicted``, ``pin_time_limit``)."""
+        return dict(self._parts.inbound.refused) if self._started is not None else {}
+
+    def pin_guessing_alarm(self) -> bool:
+        """Whether the system-wide PIN guessing alarm is up now (bridge/pin_guard.py)."""
+        return self._clock is not None and self.pin_guard.alarmed(self._clock.time())
+
     def call_states(self) -> dict[str, CallState]:
         """Each call's state, by SIP call id."""
         return {call.call_id: call.state for call in self._calls}

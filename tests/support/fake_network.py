@@ -112,6 +112,9 @@ class TableDirectory:
     def open_with_pin(self, pin: str) -> PinMatch | None:
         return self.pins.get(pin)
 
+    def pin_lengths(self) -> frozenset[int]:
+        return frozenset(len(pin) for pin in self.pins) or frozenset({8})
+
     def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
         self.name_lookups.append((account_id, number))
         return self.names_by_account.get(account_id, {}).get(number) or self.names.get(number)

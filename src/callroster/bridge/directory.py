@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,8 +16,14 @@ from callroster.bridge.admission import Admission
 from callroster.bridge.pin_guard import GuardEvent, network_of
 from callroster.privacy import normalise
 from callroster.privacy.directory import Directory
+from callroster.store.accounts import PinLengths
 from callroster.store.conferences import PinMatch
 from callroster.store.store import Store
+
+# How old the PIN lengths in use may be before they are read again (in the background). A
+# PIN written by this process is noticed at once (the repository's change counter); one
+# written by another process within this many seconds (see docs/architecture.md).
+PIN_LENGTHS_MAX_AGE = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,11 @@ class ConferenceDirectory(Protocol):
 
     def open_with_pin(self, pin: str) -> Admission | None: ...
 
+    def pin_lengths(self) -> frozenset[int]:
+        """The lengths of the PINs in use (never empty), for the keypad (PinEntry): answered
+        from memory, never by a query on the caller's thread."""
+        ...
+
     def leg_joined(self, record: LegRecord) -> None: ...
 
     def leg_status(self, leg_id: str, status: str, left: bool) -> None: ...
@@ -72,17 +86,63 @@ class ConferenceDirectory(Protocol):
 class StoreDirectory:
     """The directory backed by the store; every write is audit-logged as the bridge."""
 
-    def __init__(self, store: Store, directory: Directory | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        in_background: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
+        """``monotonic`` and ``in_background`` (how a refresh of the PIN lengths in use is
+        run; a daemon thread by default) are seams for tests."""
         self._store = store
         self._directory = directory
         self._actor = system("conference bridge")
         self._records: dict[str, str] = {}  # leg id -> its call detail record, while it lasts
+        self._monotonic = monotonic
+        self._in_background = in_background or _in_a_thread
+        self._lengths_lock = threading.Lock()
+        self._refreshing = False
+        self._lengths_seen = store.conferences.pins_written
+        self._lengths_at = monotonic()
+        self._lengths = _never_empty(store.conferences.pin_lengths_in_use())
 
     def is_dial_in_number(self, user: str) -> bool:
         return self._store.conferences.is_dial_in_number(user)
 
     def open_with_pin(self, pin: str) -> PinMatch | None:
         return self._store.conferences.open_with_pin(pin)
+
+    def pin_lengths(self) -> frozenset[int]:
+        """The lengths in use as last read; read again in the background when a PIN was
+        written here since, or the reading is older than PIN_LENGTHS_MAX_AGE."""
+        with self._lengths_lock:
+            lengths = self._lengths
+            stale = (
+                self._store.conferences.pins_written != self._lengths_seen
+                or self._monotonic() - self._lengths_at >= PIN_LENGTHS_MAX_AGE
+            )
+            start = stale and not self._refreshing
+            if start:
+                self._refreshing = True
+        if start:
+            self._in_background(self._refresh_pin_lengths)
+        return lengths
+
+    def _refresh_pin_lengths(self) -> None:
+        seen = self._store.conferences.pins_written
+        try:
+            lengths = _never_empty(self._store.conferences.pin_lengths_in_use())
+        except Exception:  # noqa: BLE001 - keep the lengths known; try again next time
+            log.exception("could not read the PIN lengths in use")
+            with self._lengths_lock:
+                self._refreshing = False
+            return
+        with self._lengths_lock:
+            self._lengths, self._lengths_seen = lengths, seen
+            self._lengths_at = self._monotonic()
+            self._refreshing = False
 
     def leg_joined(self, record: LegRecord) -> None:
         self._store.conferences.add_leg(
@@ -156,3 +216,12 @@ class StoreDirectory:
             log.warning("no call record for leg %s", leg_id)
             return
         self._store.call_records.finish(record, outcome, sip_status, at)
+
+
+def _never_empty(lengths: frozenset[int]) -> frozenset[int]:
+    """With no conference yet, the default guest length (any PIN keyed opens nothing)."""
+    return lengths or frozenset({PinLengths().guest})
+
+
+def _in_a_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="pin-lengths", daemon=True).start()

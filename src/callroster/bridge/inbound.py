@@ -222,7 +222,9 @@ class Inbound:
     def _ask_for_pin(self, call: Call) -> None:
         """Into PIN entry: check the dialled PIN, or prompt for one."""
         call.pin_since = self._clock.time()
-        call.pin = PinEntry(call.pin_since, dialled=call.dialled_pin)
+        call.pin = PinEntry(
+            call.pin_since, pin_lengths=self._directory.pin_lengths(), dialled=call.dialled_pin
+        )
         self._apply_pin_effects(call)
 
     def _offer(

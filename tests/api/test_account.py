@@ -141,3 +141,40 @@ def test_administrators_read_their_own_audit_log_and_operators_read_all(
         f"account:{other}",
         f"account:{details.account_id}",
     ]
+
+
+PIN_LENGTHS = "/api/v1/account/pin-lengths"
+
+
+def test_an_administrator_sets_the_pin_lengths_of_new_pins(
+    client: TestClient, store: Store, details: demo.DemoDetails
+) -> None:
+    admin = _bearer(details.admin_token)
+    assert client.get(PIN_LENGTHS, headers=admin).json() == {
+        "guest": 8,
+        "host": 10,
+        "applies_to": "pins made from now on",
+    }
+    for refused, why in [
+        ({"guest": 5, "host": 10}, "guest"),
+        ({"guest": 8, "host": 13}, "host"),
+        ({"guest": 10, "host": 10}, "a host PIN must be longer than a guest PIN"),
+        ({"guest": 8, "host": 10, "extra": 1}, "extra"),
+    ]:
+        answer = client.put(PIN_LENGTHS, headers=admin, json=refused)
+        assert answer.status_code == 422 and why in answer.text, answer.text
+    set_ = client.put(PIN_LENGTHS, headers=admin, json={"guest": 6, "host": 12})
+    assert set_.status_code == 200 and set_.json()["guest"] == 6
+    assert "account.pin_lengths" in [e.action for e in store.audit.entries(details.account_id)]
+
+    # The demo conference keeps its PINs; a reset gives a 6-digit one.
+    view = store.conferences.get_conference(OPERATOR, details.conference_id)
+    assert (view.pin, view.host_pin) == (details.pin, details.host_pin)
+    assert store.conferences.find_by_pin(details.pin) == details.conference_id
+    assert len(store.conferences.reset_pin(OPERATOR, details.conference_id)) == 6
+
+    # Hosts and a key without the admin scope may not.
+    host = _bearer(details.host_token)
+    assert client.get(PIN_LENGTHS, headers=host).status_code == 403
+    assert client.put(PIN_LENGTHS, headers=host, json={"guest": 8, "host": 10}).status_code == 403
+    assert client.put(PIN_LENGTHS, json={"guest": 8, "host": 10}).status_code == 401

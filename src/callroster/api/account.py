@@ -1,4 +1,5 @@
-"""The account's own administration over the API: its API keys and its audit log.
+"""The account's own administration over the API: its API keys, its PIN lengths and its
+audit log.
 
 Administrators of the caller's account only, with the ``admin`` scope (401 without a
 credential, 403 for hosts, delegates, guests and keys without ``admin``). An API key is the
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callroster.accounts.actor import Role
 from callroster.api.auth import Caller, authenticated, require_scope, store_of
 from callroster.api.credentials_first import CredentialsFirst
+from callroster.store.accounts import PinLengths
 from callroster.store.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"], route_class=CredentialsFirst)
@@ -47,6 +49,21 @@ class ApiKeyCreated(BaseModel):
     key: str = Field(description="send as 'Authorization: Bearer <key>'; shown this once")
     label: str
     scopes: list[str]
+
+
+class PinLengthsIn(BaseModel):
+    """How many digits the account's new PINs have. The host's is longer than the guest's,
+    so a caller keying one is never taken for keying the other (see docs/architecture.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    guest: int = Field(ge=6, le=12, description="digits of a new guest PIN (6 to 12)")
+    host: int = Field(ge=8, le=12, description="digits of a new host PIN (8 to 12, > guest)")
+
+
+class PinLengthsOut(BaseModel):
+    guest: int
+    host: int
+    applies_to: Literal["pins made from now on"] = "pins made from now on"
 
 
 class AuditEntryOut(BaseModel):
@@ -124,6 +141,28 @@ def revoke_api_key(key_id: str, caller: CallerDep, request: Request) -> Response
     if not store_of(request).tokens.revoke(caller.actor, key_id, account_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key in this account")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/pin-lengths", response_model=PinLengthsOut)
+def get_pin_lengths(caller: CallerDep, request: Request) -> PinLengthsOut:
+    """How many digits the account's new guest and host PINs have."""
+    account_id = administered_account(caller)
+    lengths = store_of(request).accounts.pin_lengths(caller.actor, account_id)
+    return PinLengthsOut(guest=lengths.guest, host=lengths.host)
+
+
+@router.put("/pin-lengths", response_model=PinLengthsOut)
+def set_pin_lengths(body: PinLengthsIn, caller: CallerDep, request: Request) -> PinLengthsOut:
+    """Set the lengths of the PINs made from now on (new conferences, PIN resets). PINs
+    that exist keep their length and keep working; a conference gets the new length when
+    its PIN is reset. Audit-logged (``account.pin_lengths``)."""
+    account_id = administered_account(caller)
+    try:
+        lengths = PinLengths(guest=body.guest, host=body.host)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    store_of(request).accounts.set_pin_lengths(caller.actor, account_id, lengths)
+    return PinLengthsOut(guest=lengths.guest, host=lengths.host)
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])

@@ -48,6 +48,9 @@ AUDIT_ROWS = 200
 # reason at once, never through the URL (issue 12, finding 10).
 ADMIN_DONE = {
     "settings-saved": "Settings saved.",
+    "pin-lengths-saved": (
+        "PIN lengths saved. They apply to PINs made from now on; existing PINs keep working."
+    ),
     "webhook-removed": "The CRM webhook was removed.",
     "contacts-deleted": "The contact list was deleted.",
 }
@@ -134,6 +137,9 @@ def _admin_page(
     settings = account.settings
     show = " checked" if settings.get("show_numbers_to_guests", False) else ""
     record = " checked" if settings.get("recording_allowed", True) else ""
+    lengths = store.accounts.pin_lengths(signed.caller.actor, account_id)
+    guest_options = _length_options(range(6, 13), lengths.guest)
+    host_options = _length_options(range(8, 13), lengths.host)
     webhook = store.accounts.crm_webhook(signed.caller.actor, account_id)
     webhook_url = escape(webhook.url) if webhook else ""
     csrf = csrf_field(signed.csrf)
@@ -167,6 +173,15 @@ Home region: <span id="home-region">{region}</span> (set by the operator).</p>
 <p class="check"><input id="recording" name="recording_allowed" type="checkbox"
  value="on"{record}> <label for="recording">Hosts may record their conferences</label></p>
 <p><button type="submit">Save settings</button></p></form></section>
+<section aria-labelledby="pins"><h2 id="pins">PIN lengths</h2>
+<p class="note">For PINs made from now on (new conferences, a PIN reset); existing PINs keep
+working. A host PIN is longer than a guest PIN.</p>
+<form method="post" action="/admin/pin-lengths">{csrf}
+<p><label for="guest-pin-length">Guest PIN digits</label>
+<select id="guest-pin-length" name="guest">{guest_options}</select></p>
+<p><label for="host-pin-length">Host PIN digits</label>
+<select id="host-pin-length" name="host">{host_options}</select></p>
+<p><button type="submit">Save PIN lengths</button></p></form></section>
 <section aria-labelledby="crm"><h2 id="crm">CRM webhook (click-to-call logs)</h2>
 <form method="post" action="/admin/crm-webhook">{csrf}
 <p><label for="crm-url">Webhook URL (https)</label>
@@ -242,6 +257,30 @@ def save_settings(request: Request, form: Form) -> Response:
         recording_allowed=form.get("recording_allowed") == "on",
     )
     return _done("/admin", "settings-saved")
+
+
+@router.post("/admin/pin-lengths")
+def save_pin_lengths(request: Request, form: Form) -> Response:
+    signed = _posted(request, form, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        body = account_api.PinLengthsIn(
+            guest=form.get("guest", ""),  # type: ignore[arg-type]
+            host=form.get("host", ""),  # type: ignore[arg-type]
+        )
+        account_api.set_pin_lengths(body, signed.caller, request)
+    except ValidationError as exc:
+        return _failed(request, "/admin", _validation(exc))
+    except HTTPException as exc:
+        return _failed(request, "/admin", http_detail(exc))
+    return _done("/admin", "pin-lengths-saved")
+
+
+def _length_options(lengths: range, chosen: int) -> str:
+    return "".join(
+        f'<option value="{n}"{" selected" if n == chosen else ""}>{n}</option>' for n in lengths
+    )
 
 
 @router.post("/admin/crm-webhook", response_class=HTMLResponse)

@@ -18,13 +18,13 @@ import typer
 from callroster.accounts import demo
 from callroster.accounts.actor import operator_cli
 from callroster.config import Settings, load_settings
-from callroster.errors import CallrosterError, ConfigError
+from callroster.errors import CallrosterError, ConfigError, MasterKeyError
 from callroster.store import audit_anchor
 from callroster.store import migrate as migrations
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.database import open_engine
 from callroster.store.errors import DuplicateError
-from callroster.store.store import Store, open_store
+from callroster.store.store import Store, open_ring_source, open_store
 from callroster.store.trunks import TrunkView
 
 app = typer.Typer(
@@ -147,10 +147,15 @@ def migrate(
     settings = _settings(config, data)
     engine = open_engine(settings.resolved_database_url)
     try:
+        # The master key, where there is one: migrations that encrypt existing data need it.
+        try:
+            ring = open_ring_source(settings, create=False).ring()
+        except MasterKeyError:
+            ring = None
         if down:
-            migrations.downgrade(engine, revision if revision != "head" else "base")
+            migrations.downgrade(engine, revision if revision != "head" else "base", key_ring=ring)
         else:
-            migrations.upgrade(engine, revision)
+            migrations.upgrade(engine, revision, key_ring=ring)
         print(f"database at revision {migrations.current_revision(engine) or 'base'}")
     finally:
         engine.dispose()

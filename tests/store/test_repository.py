@@ -16,6 +16,7 @@ FORMAT = {
     repository.USER_PHONE: ("users.phone", "phone"),
     repository.CONFERENCE_PIN: ("conferences.pin", "pin"),
     repository.CONFERENCE_HOST_PIN: ("conferences.host_pin", "pin"),
+    repository.CONFERENCE_WEB_LINK: ("conferences.web_link", "web_link"),
     repository.LEG_NUMBER: ("legs.number", "phone"),
     repository.CONTACT_PHONE: ("contacts.phone", "phone"),
     repository.CONTACT_EMAIL: ("contacts.email", "email"),

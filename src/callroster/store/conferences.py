@@ -26,6 +26,7 @@ from callroster.store.models import (
 from callroster.store.repository import (
     CONFERENCE_HOST_PIN,
     CONFERENCE_PIN,
+    CONFERENCE_WEB_LINK,
     LEG_NUMBER,
     Repository,
     affected,
@@ -109,6 +110,9 @@ class ConferenceRepository(Repository):
             host_pin = self._free_pin(session, lengths.host, avoid=guest_pin)
             pin_enc, pin_index = CONFERENCE_PIN.seal(cipher, index, guest_pin)
             host_pin_enc, host_pin_index = CONFERENCE_HOST_PIN.seal(cipher, index, host_pin)
+            link_enc, link_index = CONFERENCE_WEB_LINK.seal(
+                cipher, index, secrets.token_urlsafe(12)
+            )
             conference_id = str(uuid.uuid4())
             session.add(
                 Conference(
@@ -122,7 +126,8 @@ class ConferenceRepository(Repository):
                     host_pin_enc=host_pin_enc,
                     host_pin_index=host_pin_index,
                     host_pin_length=len(host_pin),
-                    web_link=secrets.token_urlsafe(12),
+                    web_link_enc=link_enc,
+                    web_link_index=link_index,
                     created_at=self._clock(),
                 )
             )
@@ -207,7 +212,7 @@ class ConferenceRepository(Repository):
                 title=cipher.decrypt("conferences.title", row.title_enc),
                 pin=CONFERENCE_PIN.open(cipher, row.pin_enc),
                 host_pin=CONFERENCE_HOST_PIN.open_optional(cipher, row.host_pin_enc),
-                web_link=row.web_link,
+                web_link=CONFERENCE_WEB_LINK.open(cipher, row.web_link_enc),
                 dial_in_numbers=numbers,
                 lock_by_default=row.lock_by_default,
                 record_by_default=row.record_by_default,
@@ -313,12 +318,14 @@ class ConferenceRepository(Repository):
             )
 
     def find_by_web_link(self, link: str) -> tuple[str, str] | None:
-        """(conference id, account id) of the conference a web link opens."""
+        """(conference id, account id) of the conference a web link opens, found by its
+        blind index (the link is stored encrypted)."""
+        digest = self._index_of(CONFERENCE_WEB_LINK, link)
         with self._sessions() as session:
             row = session.execute(
                 select(Conference.id, Conference.account_id)
                 .join(User, User.id == Conference.host_id)
-                .where(Conference.web_link == link, User.suspended_at.is_(None))
+                .where(Conference.web_link_index == digest, User.suspended_at.is_(None))
             ).first()
         return (row[0], row[1]) if row else None
 

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from callroster.privacy.keys import MasterKeyRing
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -19,17 +21,26 @@ def _config() -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(
+    engine: Engine, revision: str = "head", *, key_ring: MasterKeyRing | None = None
+) -> None:
+    """Migrate up to ``revision``. ``key_ring``: the master key ring, for the migrations that
+    encrypt existing data (0010, the room links); without it they refuse to run on a
+    database that has such data."""
     config = _config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["key_ring"] = key_ring
         command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str = "base") -> None:
+def downgrade(
+    engine: Engine, revision: str = "base", *, key_ring: MasterKeyRing | None = None
+) -> None:
     config = _config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["key_ring"] = key_ring
         command.downgrade(config, revision)
 
 

@@ -158,7 +158,10 @@ class Conference(Base):
         LargeBinary(32), nullable=True, unique=True
     )
     host_pin_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    web_link: Mapped[str] = mapped_column(String(64), unique=True)
+    # The room link (``/c/<link>``) opens Live Call Status and the browser join: a secret like
+    # the PINs, so encrypted and found by its blind index (issue 12; migration 0010).
+    web_link_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    web_link_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     lock_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Talk detection: 0 needs a voice 16 dB above the line noise, 1 only 4 dB.
     talk_sensitivity: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")

@@ -98,6 +98,8 @@ USER_EMAIL = IndexedField("users.email", "email")
 USER_PHONE = IndexedField("users.phone", "phone")
 CONFERENCE_PIN = IndexedField("conferences.pin", "pin")
 CONFERENCE_HOST_PIN = IndexedField("conferences.host_pin", "pin")
+# Also written by migration 0010 (existing links), which spells both strings out itself.
+CONFERENCE_WEB_LINK = IndexedField("conferences.web_link", "web_link")
 LEG_NUMBER = IndexedField("legs.number", "phone")
 CONTACT_PHONE = IndexedField("contacts.phone", "phone")
 CONTACT_EMAIL = IndexedField("contacts.email", "email")

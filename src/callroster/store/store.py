@@ -79,8 +79,11 @@ def open_store(
     engine = open_engine(settings.resolved_database_url)
     read_engine = engine
     try:
+        # The key ring first: a migration that encrypts existing data needs it.
+        fresh = not _has_wrapped_keys(engine)
+        ring_source = open_ring_source(settings, create=fresh)
         if migrate_to_head:
-            migrate.upgrade(engine)
+            migrate.upgrade(engine, key_ring=ring_source.ring())
         elif migrate.current_revision(engine) != migrate.head_revision():
             raise StoreUnavailableError(
                 "the database schema is not up to date; run `callroster migrate`"
@@ -91,8 +94,6 @@ def open_store(
             if engine.dialect.name == "sqlite"
             else engine
         )
-        fresh = not _has_wrapped_keys(engine)
-        ring_source = open_ring_source(settings, create=fresh)
         keys = KeyStore(sessions, ring_source, clock, session_factory(read_engine))
         ensure_key_ring_matches(keys, ring_source)
     except (MasterKeyError, StoreUnavailableError):

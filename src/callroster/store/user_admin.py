@@ -29,7 +29,13 @@ from callroster.store.contacts import ContactRepository
 from callroster.store.errors import DuplicateError
 from callroster.store.keys import KeyStore
 from callroster.store.models import Conference, Delegation, Leg, User
-from callroster.store.repository import CONFERENCE_PIN, USER_EMAIL, USER_PHONE, Repository
+from callroster.store.repository import (
+    CONFERENCE_PIN,
+    CONFERENCE_WEB_LINK,
+    USER_EMAIL,
+    USER_PHONE,
+    Repository,
+)
 from callroster.store.sessions import SessionRepository
 from callroster.store.tokens import TokenRepository
 
@@ -270,7 +276,7 @@ class UserAdminRepository(Repository):
                     id=conference.id,
                     title=cipher.decrypt("conferences.title", conference.title_enc),
                     pin=CONFERENCE_PIN.open(cipher, conference.pin_enc),
-                    web_link=conference.web_link,
+                    web_link=CONFERENCE_WEB_LINK.open(cipher, conference.web_link_enc),
                     created_at=conference.created_at,
                     legs=int(count),
                     last_joined_at=_aware(last),

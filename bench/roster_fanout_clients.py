@@ -48,6 +48,7 @@ class Fleet:
     def __init__(self, port: int) -> None:
         self.port = port
         self.path = ""
+        self.token = ""  # sent in Authorization: a token in the URL is refused
         self.watchers: list[Watcher] = []
         self._pending: list[tuple[Watcher, bytes, float]] = []
         self._scheduled = False
@@ -232,6 +233,7 @@ class Watcher(asyncio.Protocol):
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {self.key.decode()}",
             "Sec-WebSocket-Version: 13",
+            f"Authorization: Bearer {self.fleet.token}",
         ]
         if self.deflate:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
@@ -369,7 +371,8 @@ async def main_async(port: int) -> None:
 
     async def handle(name: str, args: dict[str, Any]) -> dict[str, Any]:
         if name == "connect":
-            path = f"/api/v1/conferences/{args['conference_id']}/live?token={args['token']}"
+            path = f"/api/v1/conferences/{args['conference_id']}/live"
+            fleet.token = args["token"]
             n, rate, deflate = int(args["n"]), float(args["rate"]), bool(args["deflate"])
             return await fleet.connect(path, n, rate, deflate)
         if name == "window_start":

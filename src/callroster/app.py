@@ -40,6 +40,7 @@ from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.sockets import bind_socket
 from callroster.privacy.directory import CountryGate, FileDirectory
+from callroster.roster.watch_tickets import WatchTickets
 from callroster.services import Services, build_services
 from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
@@ -73,6 +74,7 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.monotonic = time.monotonic  # rate windows; the one clock the routes read
+    app.state.watch_tickets = WatchTickets()  # open the live roster from a browser
     if services is not None:
         app.state.bus = services.bus
         app.state.roster = services.roster

@@ -159,7 +159,8 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
             await asyncio.sleep(0.01)
         base = f"ws://127.0.0.1:{port}/api/v1/conferences/{harness.demo.conference_id}/live"
         try:
-            async with websockets.connect(f"{base}?token={harness.demo.host_token}") as ws:
+            headers = {"Authorization": f"Bearer {harness.demo.host_token}"}
+            async with websockets.connect(base, additional_headers=headers) as ws:
                 [snapshot] = json.loads(await ws.recv())  # each message is an array
                 assert (snapshot["type"], snapshot["seq"], snapshot["legs"]) == ("snapshot", 0, [])
                 caller = await _caller_on_the_call(harness, tmp_path)
@@ -170,7 +171,6 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
             # Disconnected; meanwhile the host mutes the caller and locks the call.
             harness.bridge.control(harness.demo.conference_id, "mute", leg_id)
             harness.bridge.control(harness.demo.conference_id, "lock")
-            headers = {"Authorization": f"Bearer {harness.demo.host_token}"}
             async with websockets.connect(f"{base}?since=1", additional_headers=headers) as ws:
                 resumed = json.loads(await asyncio.wait_for(ws.recv(), 5))  # both at once
             assert [(m["seq"], m["event"]) for m in resumed] == [(2, "muted"), (3, "locked")]
@@ -181,10 +181,16 @@ async def test_websocket_snapshot_events_and_resume(tmp_path: Path) -> None:
             ]
             assert len(watches) == 2  # each watcher that opened the roster is in the audit log
             assert watches[0].subject == f"conference:{harness.demo.conference_id}"
-            for bad in (f"{base}", f"{base}?token=cr_forged"):
+            forged = {"Authorization": "Bearer cr_forged"}
+            for bad, sent in ((base, {}), (base, forged)):
                 with pytest.raises(websockets.exceptions.InvalidStatus):
-                    async with websockets.connect(bad) as ws:
+                    async with websockets.connect(bad, additional_headers=sent) as ws:
                         await ws.recv()
+            # The token in the URL (where proxies log it) is refused, with the reason.
+            with pytest.raises(websockets.exceptions.ConnectionClosedError) as closed:
+                async with websockets.connect(f"{base}?token={harness.demo.host_token}") as ws:
+                    await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
             harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
             await caller
         finally:

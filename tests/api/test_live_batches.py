@@ -89,6 +89,10 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         store.close()
 
 
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
 async def _receive(ws: Any) -> tuple[str, list[dict[str, Any]]]:
     text = await asyncio.wait_for(ws.recv(), 5)
     assert isinstance(text, str)
@@ -105,7 +109,9 @@ async def _nothing_more(ws: Any) -> None:
 async def test_changes_while_a_watcher_is_busy_arrive_together_in_order(
     served: Served,
 ) -> None:
-    async with websockets.connect(f"{served.base}?token={served.demo.host_token}") as ws:
+    async with websockets.connect(
+        served.base, additional_headers=bearer(served.demo.host_token)
+    ) as ws:
         _, [snapshot] = await _receive(ws)
         assert (snapshot["type"], snapshot["seq"]) == ("snapshot", 1)
         assert [(leg["name"], leg["number"]) for leg in snapshot["legs"]] == [("Ada", NUMBER)]
@@ -163,8 +169,8 @@ async def test_guests_of_an_account_that_hides_numbers_never_receive_one(
     # Hiding numbers from guests is a new account's default (issue 12, finding 10).
     link = served.demo.web_url.rsplit("/", 1)[1]
     async with (
-        websockets.connect(f"{served.base}?token={link}") as guest,
-        websockets.connect(f"{served.base}?token={served.demo.host_token}") as host,
+        websockets.connect(served.base, additional_headers=bearer(link)) as guest,
+        websockets.connect(served.base, additional_headers=bearer(served.demo.host_token)) as host,
     ):
         text, [snapshot] = await _receive(guest)
         assert NUMBER not in text
@@ -180,6 +186,8 @@ async def test_guests_of_an_account_that_hides_numbers_never_receive_one(
         assert {m["leg"]["number"] for m in host_batch} == {NUMBER}
     # Resuming shows the guest no number either.
     missed = served.change(2)
-    async with websockets.connect(f"{served.base}?token={link}&since={seqs[-1]}") as guest:
+    async with websockets.connect(
+        f"{served.base}?since={seqs[-1]}", additional_headers=bearer(link)
+    ) as guest:
         text, resumed = await _receive(guest)
         assert [m["seq"] for m in resumed] == missed and NUMBER not in text

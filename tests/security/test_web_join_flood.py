@@ -78,8 +78,10 @@ class Watcher:
 @contextlib.asynccontextmanager
 async def watching(service: RunningService, conference: str, link: str) -> AsyncIterator[Watcher]:
     watcher = Watcher()
-    url = f"ws://127.0.0.1:{service.http_port}/api/v1/conferences/{conference}/live?token={link}"
-    async with websockets.connect(url) as ws:
+    url = f"ws://127.0.0.1:{service.http_port}/api/v1/conferences/{conference}/live"
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {link}"}
+    ) as ws:
 
         async def read() -> None:
             async for text in ws:

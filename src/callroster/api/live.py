@@ -20,9 +20,11 @@ from fastapi import (
     WebSocketDisconnect,
     status,
 )
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from callroster.api.auth import (
+    SESSION_COOKIE,
     Caller,
     authenticated,
     bearer_token,
@@ -37,6 +39,7 @@ from callroster.api.routes import authorised_conference
 from callroster.conference.conference import ConferenceError
 from callroster.io.roster_feed import BATCH_LIMIT, RosterFeed, batch_text, encode
 from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
+from callroster.roster.watch_tickets import TicketRefused, TooManyTickets, WatchTickets
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
 
@@ -125,7 +128,8 @@ async def legs(conference_id: str, caller: CallerDep, request: Request) -> Roste
     Guests may read it with the conference link as their bearer credential.
 
     To follow it live, open the WebSocket ``/api/v1/conferences/{conference_id}/live`` (the
-    same credential, as ``?token=`` from a browser). Every WebSocket message is a JSON array
+    same credential in ``Authorization``, or from a browser ``?ticket=`` from
+    ``POST .../live/tickets``). Every WebSocket message is a JSON array
     of roster messages, oldest first: ``[snapshot]`` on connect, or with ``?since=N`` the
     changes after N; then one or more changes per message, each with its ``seq`` (several
     when the watcher had fallen behind). A watcher 1,000 changes behind is closed with code
@@ -240,12 +244,71 @@ for _path, _action in (("lock", "lock"), ("unlock", "unlock"), ("mute-all", "mut
     _conference_route(_path, _action)
 
 
+def _tickets(request: Request | WebSocket) -> WatchTickets:
+    tickets = request.app.state.watch_tickets
+    assert isinstance(tickets, WatchTickets)
+    return tickets
+
+
+class TicketOut(BaseModel):
+    ticket: str
+    expires_in_s: int
+
+
+@router.post(
+    "/conferences/{conference_id}/live/tickets",
+    response_model=TicketOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def live_ticket(conference_id: str, caller: CallerDep, request: Request) -> JSONResponse:
+    """A ticket that opens the live roster's WebSocket once, within 30 seconds:
+    ``/api/v1/conferences/{conference_id}/live?ticket=...``. For browsers, which cannot set
+    headers on a WebSocket: the credential goes here, in ``Authorization`` (or the session
+    cookie with ``X-CSRF-Token``), never in a URL. The ticket opens this conference only, as
+    whoever the credential stands for when it is redeemed; 404 or 403 as for the roster;
+    429 with ``Retry-After`` when 10,000 tickets wait to be redeemed."""
+    await asyncio.to_thread(_watch_allowed, store_of(request), caller, conference_id)
+    credential = bearer_token(request.headers) or request.cookies.get(SESSION_COOKIE)
+    assert credential is not None  # ``authenticated`` found one
+    tickets = _tickets(request)
+    try:
+        ticket = tickets.issue(credential, conference_id, store_of(request).clock())
+    except TooManyTickets as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many tickets are waiting to be used",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from None
+    body = TicketOut(ticket=ticket, expires_in_s=int(tickets.lifetime.total_seconds()))
+    return JSONResponse(
+        body.model_dump(),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+# Close codes of the live WebSocket, after accepting it so that the page sees the reason.
+TOKEN_IN_URL_REFUSED = 4400
+TICKET_REFUSED = 4401
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason)
+
+
 @router.websocket("/conferences/{conference_id}/live")
 async def live(
-    websocket: WebSocket, conference_id: str, token: str | None = None, since: int | None = None
+    websocket: WebSocket,
+    conference_id: str,
+    ticket: str | None = None,
+    token: str | None = None,
+    since: int | None = None,
 ) -> None:
-    """The roster as it changes. Authenticate with ``Authorization: Bearer`` or, since
-    browsers cannot set headers on WebSockets, ``?token=``.
+    """The roster as it changes. Authenticate with ``Authorization: Bearer``, or from a
+    browser (which cannot set headers on a WebSocket) with ``?ticket=`` from
+    ``POST .../live/tickets`` or the session cookie of a page of this site. ``?token=`` is
+    refused (closed with 4400): a credential in a URL ends up in access logs.
 
     Every WebSocket message is a JSON array of roster messages, oldest first. The first is
     ``[snapshot]``, or, with ``?since=N``, the changes after N when they are still kept
@@ -254,10 +317,26 @@ async def live(
     each change alone as it happens; one that fell behind gets everything it missed in one
     message. A watcher 1,000 changes behind is closed with code 4008 and should reconnect
     with ``?since=`` its last sequence number."""
-    # A bearer header, ?token=, or the session cookie of a page of this very site.
-    credential = bearer_token(websocket.headers) or token or websocket_session(websocket)
-    source = websocket.client.host if websocket.client else "unknown"
     store = store_of(websocket)
+    if token is not None:
+        # No deprecation period: the only browser client is our own page, served with the
+        # server, and programs send Authorization; a page loaded before the upgrade reloads.
+        await _refuse(
+            websocket,
+            TOKEN_IN_URL_REFUSED,
+            "?token= is refused: POST .../live/tickets with the token, then ?ticket=",
+        )
+        return
+    credential = bearer_token(websocket.headers)
+    if credential is None and ticket is not None:
+        try:
+            credential = _tickets(websocket).redeem(ticket, conference_id, store.clock())
+        except TicketRefused as exc:
+            await _refuse(websocket, TICKET_REFUSED, exc.reason)
+            return
+    # A page of this very site signed in: its session cookie.
+    credential = credential or websocket_session(websocket)
+    source = websocket.client.host if websocket.client else "unknown"
     caller = (
         await asyncio.to_thread(
             caller_for_credential,

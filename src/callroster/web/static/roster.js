@@ -1,6 +1,7 @@
 // Live Call Status: the roster of this conference, kept live over a WebSocket.
 // The host's token comes in the URL fragment (#token=cr_...), which browsers never send to
-// the server; guests use the conference link. Names from the private address book stay in
+// the server; guests use the conference link. Either goes in Authorization only, never in
+// a URL (see liveUrl). Names from the private address book stay in
 // this browser (localStorage) and are never sent anywhere.
 "use strict";
 
@@ -290,13 +291,39 @@ function handle(message) {
   document.getElementById("count").textContent = [...legs.values()].filter((l) => l.status !== "left").length;
 }
 
-function connect() {
+// The WebSocket's address. A browser cannot set headers on a WebSocket, and a URL ends up in
+// access logs, so the credential never goes in it: it is sent in Authorization to get a
+// ticket that opens the WebSocket once, within 30 s. Signed in, the cookie opens it (it is
+// sent, and accepted, from this site only). Throws with the reason when there is no ticket.
+async function liveUrl() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  // Signed in, the cookie opens the WebSocket (it is sent, and accepted, from this site only).
   const query = new URLSearchParams();
-  if (credential) query.set("token", credential);
+  if (credential) {
+    const answer = await fetch(`/api/v1/conferences/${conferenceId}/live/tickets`, {
+      method: "POST", headers: authHeaders(), cache: "no-store",
+    });
+    if (!answer.ok) {
+      const detail = await answer.json().then((e) => e.detail, () => answer.statusText);
+      throw Object.assign(new Error(detail), { status: answer.status });
+    }
+    query.set("ticket", (await answer.json()).ticket);
+  }
   if (lastSeq !== null) query.set("since", lastSeq);
-  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/conferences/${conferenceId}/live?${query}`);
+  return `${scheme}://${location.host}/api/v1/conferences/${conferenceId}/live?${query}`;
+}
+
+async function connect() {
+  let url;
+  try {
+    url = await liveUrl();
+  } catch (error) {
+    // A link or token that is not (or no longer) valid will not become valid by retrying.
+    if ([401, 403, 404].includes(error.status)) { say(`Not connected: ${error.message}`); return; }
+    say("Reconnecting…");
+    setTimeout(connect, 1000);
+    return;
+  }
+  const ws = new WebSocket(url);
   ws.onopen = () => say("Live");
   // Each message is an array of roster messages, oldest first: the snapshot, or one or more
   // changes (several at once when this page fell behind).

@@ -106,8 +106,16 @@ def test_host_sees_the_caller_within_a_second_and_controls_the_leg(
     urllib.request.urlopen(contact, timeout=10).close()
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844})
+        # Every URL the page opens: the host's token must be in none (issue 12: it was in the
+        # WebSocket's query, where proxies log it); it goes in Authorization only.
+        urls: list[str] = []
+        page.on("request", lambda r: urls.append(r.url))
+        page.on("websocket", lambda ws: urls.append(ws.url))
         page.goto(f"{demo['web_url']}#token={demo['host_token']}")
         page.get_by_role("status").filter(has_text="Live").wait_for(timeout=10_000)
+        [socket] = [url for url in urls if url.startswith("ws")]
+        assert "/live?ticket=crw_" in socket, socket
+        assert not any(demo["host_token"] in url for url in urls), urls
         _watch_additions(page)
         caller = _call(service, demo, tmp_path, "asserted")
         # Polled every 20 ms: the moment of joining is measured to that.

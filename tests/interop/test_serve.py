@@ -25,7 +25,7 @@ async def test_a_phone_joins_the_demo_conference_of_a_running_service(tmp_path: 
             demo["dial_in_number"],
             tmp_path,
             keys=pin_keys(demo["pin"]),
-            duration_ms=2000,
+            duration_ms=4000,  # no '#': the PIN is tried 2 s after its 8th digit (issue 12)
         )
         assert result.returncode == 0, result.stdout + result.stderr
     # The leg was written to the store (encrypted) and is readable by the operator.

@@ -5,6 +5,7 @@ every viewer's is."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 
@@ -22,6 +23,7 @@ from callroster.store.conferences import PinMatch
 
 LIMITS = WebJoinLimits(per_conference=10, per_address=5, connect_within=10.0)
 SILENCE = b"\xff" * 160  # 20 ms of PCMU silence
+SLOW = asyncio.Event()  # an offer "slow" is answered when this is set
 
 
 class FakeTransport:
@@ -49,6 +51,8 @@ class FakePeer:
     async def answer(self, offer_sdp: str) -> str:
         if offer_sdp == "bad":
             raise WebPeerError("the offer has no audio")
+        if offer_sdp == "slow":
+            await SLOW.wait()
         return "v=0 (answer)"
 
     def speak(self, frames: int = 1) -> None:
@@ -198,3 +202,17 @@ async def test_locked_while_connecting_the_guest_is_turned_away_unseen(world: Wo
     assert [e.leg_id for e in world.rig.events if isinstance(e, LegJoined)] == [host.leg_id]
     assert not [e for e in world.rig.events if isinstance(e, LegLeft)]
     assert bridge.call_count() == 1 and guest.leg_id != host.leg_id
+
+
+async def test_an_answer_slower_than_the_time_to_connect_leaves_nothing(world: World) -> None:
+    bridge = world.rig.bridge
+    SLOW.clear()
+    joining = asyncio.ensure_future(bridge.join_web(GUEST, "Slow Sam", "slow", "192.0.2.6"))
+    await asyncio.sleep(0)
+    assert bridge.pending_web_joins() == 1
+    world.rig.clock.advance(10.5)
+    assert bridge.pending_web_joins() == 0
+    SLOW.set()
+    with pytest.raises(WebPeerError):
+        await joining
+    assert world.peers.made[0].closed and bridge.call_count() == 0 and world.rig.events == []

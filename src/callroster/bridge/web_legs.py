@@ -26,7 +26,7 @@ from callroster.bridge.errors import ConferenceLocked, NotInProgress, TooManyPen
 from callroster.bridge.ports import RtpPort
 from callroster.bridge.rooms import Rooms
 from callroster.bridge.rtp_session import RtpSession
-from callroster.bridge.web_peer import WebPeer
+from callroster.bridge.web_peer import WebPeer, WebPeerError
 from callroster.bridge.web_pending import PendingJoins, WebJoinLimits
 from callroster.clock import Clock
 from callroster.rtp.packet import RtpSender
@@ -125,6 +125,8 @@ class WebLegs:
             raise
         try:
             answer = await peer.answer(offer_sdp)
+            if leg_id not in self._waiting:  # its time to connect ran out while answering
+                raise WebPeerError("the offer took too long to answer")
         except BaseException:
             peer.close()
             raise
@@ -184,7 +186,7 @@ class WebLegs:
                 self._rooms.end(call, "timeout")
 
     def owns(self, leg_id: str, key: str) -> bool:
-        """Whether ``key`` is the secret of this browser leg (still on the call)."""
+        """Whether ``key`` is the secret of this browser leg (on the call, or connecting)."""
         call = self._calls.for_leg(leg_id)
         return (
             call is not None

@@ -28,6 +28,7 @@ from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.errors import install as install_error_answers
+from callroster.api.live import random_ticket
 from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
@@ -74,7 +75,7 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.monotonic = time.monotonic  # rate windows; the one clock the routes read
-    app.state.watch_tickets = WatchTickets()  # open the live roster from a browser
+    app.state.watch_tickets = WatchTickets(random_ticket)  # open the live roster from a browser
     if services is not None:
         app.state.bus = services.bus
         app.state.roster = services.roster

@@ -126,6 +126,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/session"): SESSION,
     ("GET", C): READ,
     ("GET", f"{C}/legs"): GUEST_READ,
+    ("POST", f"{C}/live/tickets"): GUEST_READ,  # whoever may watch the roster live
     ("POST", f"{C}/legs"): GUEST_DIAL,
     ("PATCH", f"{C}/legs/{{leg_id}}"): CONTROL,
     **{("POST", f"{C}/legs/{{leg_id}}/{a}"): CONTROL for a in ("mute", "unmute", "hold")},

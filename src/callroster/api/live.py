@@ -9,6 +9,7 @@ calls go to a thread so the media clock never waits for the database.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Annotated, Any
 
 from fastapi import (
@@ -39,6 +40,7 @@ from callroster.api.routes import authorised_conference
 from callroster.conference.conference import ConferenceError
 from callroster.io.roster_feed import BATCH_LIMIT, RosterFeed, batch_text, encode
 from callroster.roster.roster import ConferenceRoster, Roster, without_numbers
+from callroster.roster.watch_tickets import PREFIX as TICKET_PREFIX
 from callroster.roster.watch_tickets import TicketRefused, TooManyTickets, WatchTickets
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
@@ -242,6 +244,11 @@ for _action in ("mute", "unmute", "hold", "unhold", "drop"):
     _leg_route(_action)
 for _path, _action in (("lock", "lock"), ("unlock", "unlock"), ("mute-all", "mute_all")):
     _conference_route(_path, _action)
+
+
+def random_ticket() -> str:
+    """A new ticket: 256 random bits."""
+    return TICKET_PREFIX + secrets.token_urlsafe(32)
 
 
 def _tickets(request: Request | WebSocket) -> WatchTickets:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PREFIX = "crw_"
@@ -63,9 +63,19 @@ def _key(ticket: str) -> bytes:
 
 
 class WatchTickets:
-    """The tickets this process has issued and not yet seen redeemed or expire."""
+    """The tickets this process has issued and not yet seen redeemed or expire.
 
-    def __init__(self, lifetime: dt.timedelta = LIFETIME, limit: int = OUTSTANDING_LIMIT) -> None:
+    ``random_ticket`` makes each ticket (``PREFIX`` and 256 random bits in the service:
+    ``api/live.py``); randomness comes from outside, as the time does.
+    """
+
+    def __init__(
+        self,
+        random_ticket: Callable[[], str],
+        lifetime: dt.timedelta = LIFETIME,
+        limit: int = OUTSTANDING_LIMIT,
+    ) -> None:
+        self._random_ticket = random_ticket
         self.lifetime = lifetime
         self.limit = limit
         self._grants: dict[bytes, _Grant] = {}  # in the order issued: the oldest first
@@ -83,7 +93,9 @@ class WatchTickets:
         if len(self._grants) >= self.limit:
             oldest = next(iter(self._grants.values()))
             raise TooManyTickets(max(1, int((oldest.expires_at - now).total_seconds()) + 1))
-        ticket = PREFIX + secrets.token_urlsafe(32)
+        ticket = self._random_ticket()
+        if _key(ticket) in self._grants:  # a broken source of randomness, never chance
+            raise ValueError("the ticket source repeated itself")
         self._grants[_key(ticket)] = _Grant(credential, conference_id, now + self.lifetime)
         return ticket
 

@@ -145,6 +145,8 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/account/api-keys"): ADMIN,
     ("DELETE", "/api/v1/account/api-keys/{key_id}"): ADMIN,
     ("GET", "/api/v1/account/audit"): ADMIN,
+    ("GET", "/api/v1/account/pin-lengths"): ADMIN,
+    ("PUT", "/api/v1/account/pin-lengths"): ADMIN,
     ("GET", "/api/v1/account/users"): ADMIN,
     ("POST", "/api/v1/account/users"): ADMIN,
     ("GET", "/api/v1/account/users/{user_id}"): ADMIN,
@@ -185,6 +187,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     # A public address, not a name: the route resolves the host, and no test asks DNS.
     ("PUT", "/api/v1/account/crm-webhook"): {"json": {"url": "https://93.184.216.34/hook"}},
     ("POST", "/api/v1/account/api-keys"): {"json": {"label": "matrix", "scopes": ["roster:read"]}},
+    ("PUT", "/api/v1/account/pin-lengths"): {"json": {"guest": 8, "host": 10}},
     ("POST", "/api/v1/account/users"): {"json": {"role": "host", "name": "Matrix Host"}},
     ("PATCH", "/api/v1/account/users/{user_id}"): {"json": {"name": "Nobody"}},
     ("PATCH", "/api/v1/me"): {"json": {"phone": "+447700900321"}},

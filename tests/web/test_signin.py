@@ -67,10 +67,15 @@ def app(store: Store, settings: Settings) -> FastAPI:
     return signin_app(store, settings)
 
 
-def browser(app: FastAPI, source: str = "testclient") -> TestClient:
-    """A browser whose requests come from the address ``source``."""
+def browser(app: FastAPI, source: str = "testclient", device: str | None = None) -> TestClient:
+    """A browser whose requests come from the address ``source``, holding the device
+    cookie ``device`` if given."""
     return TestClient(
-        app, base_url="https://testserver", follow_redirects=False, client=(source, 50000)
+        app,
+        base_url="https://testserver",
+        follow_redirects=False,
+        client=(source, 50000),
+        cookies={"callroster_device": device} if device else None,
     )
 
 
@@ -278,6 +283,73 @@ def test_guesses_from_many_addresses_slow_the_email_down_but_never_lock_it(
         clock.advance(minutes=30)  # the delay fades with its failures
         if email == HOST_EMAIL:
             assert sign_in(browser(app, "192.0.2.11"), email, "wrong").status_code == 401
+
+
+def device_cookie(response: httpx.Response) -> SimpleCookie:
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith("callroster_device="):
+            cookie = SimpleCookie()
+            cookie.load(header)
+            return cookie
+    raise AssertionError(f"no device cookie in {response.headers}")
+
+
+def push_to_the_cap(app: FastAPI, clock: FakeClock, email: str) -> None:
+    """Guesses from 11 addresses, each as soon as the delay allows: the email's delay is
+    then at its cap, 60 s after the latest."""
+    for n in range(11):
+        guesser = browser(app, f"203.0.113.{n}")
+        answer = sign_in(guesser, email, f"guess {n}")
+        while answer.status_code == 429:
+            clock.advance(seconds=int(answer.headers["retry-after"]))
+            answer = sign_in(guesser, email, f"guess {n}")
+        assert answer.status_code == 401
+
+
+def test_a_browser_that_signed_in_before_is_not_delayed(
+    app: FastAPI, firm: Firm, clock: FakeClock, store: Store
+) -> None:
+    """Guessers from many addresses could grab each slot the delay opens before the owner:
+    the browser the owner signed in with before skips the delay (its device cookie)."""
+    first = sign_in(browser(app, "192.0.2.10"), HOST_EMAIL, PASSWORD)
+    cookie = device_cookie(first)["callroster_device"]
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"].lower() == "strict"
+    assert cookie["path"] == "/login" and cookie["max-age"] == str(30 * 24 * 3600)
+    device = cookie.value
+    assert "firm.example" not in device
+    push_to_the_cap(app, clock, HOST_EMAIL)
+    assert sign_in(browser(app, "192.0.2.77"), HOST_EMAIL, PASSWORD).status_code == 429
+    # The owner's browser, from any address: straight in, while the delay stands.
+    assert sign_in(browser(app, "192.0.2.77", device), HOST_EMAIL, PASSWORD).status_code == 303
+    # A device cookie is for its email only, for 30 days, and cannot be forged.
+    assert sign_in(browser(app, "192.0.2.78", device), ADMIN_EMAIL, "x").status_code == 401
+    day, _, mac = device.partition(".")
+    for forged in (f"{int(day) + 1}.{mac}", f"{day}.{mac[:-2]}AA", "", "1.x", "x" * 500):
+        refused = sign_in(browser(app, "192.0.2.79", forged), HOST_EMAIL, PASSWORD)
+        assert refused.status_code == 429
+    clock.advance(days=31)
+    push_to_the_cap(app, clock, HOST_EMAIL)
+    assert sign_in(browser(app, "192.0.2.80", device), HOST_EMAIL, PASSWORD).status_code == 429
+
+
+def test_a_stolen_device_cookie_gives_5_undelayed_guesses_then_none(
+    app: FastAPI, firm: Firm, clock: FakeClock, store: Store
+) -> None:
+    device = device_cookie(sign_in(browser(app, "192.0.2.10"), HOST_EMAIL, PASSWORD))
+    stolen = device["callroster_device"].value
+    push_to_the_cap(app, clock, HOST_EMAIL)
+    answers = [
+        sign_in(browser(app, f"198.51.100.{n}", stolen), HOST_EMAIL, f"guess {n}").status_code
+        for n in range(8)
+    ]
+    # Five checked without delay, from five addresses; then the cookie is an ordinary
+    # browser's: delayed (60 s), not a lock.
+    assert answers == [401] * 5 + [429] * 3
+    delayed = sign_in(browser(app, "198.51.100.99", stolen), HOST_EMAIL, PASSWORD)
+    assert delayed.status_code == 429 and int(delayed.headers["retry-after"]) <= 60
+    # The owner, with the same cookie, is delayed too but never locked out.
+    clock.advance(seconds=60)
+    assert sign_in(browser(app, "192.0.2.10", stolen), HOST_EMAIL, PASSWORD).status_code == 303
 
 
 def test_a_post_without_the_csrf_token_is_refused(app: FastAPI, firm: Firm) -> None:

@@ -31,6 +31,11 @@ FAILURES_PER_EMAIL_AND_SOURCE = 5  # lock that email from that address only
 FAILURES_PER_SOURCE = 20  # lock the address, whatever the emails
 FAILURES_BEFORE_EMAIL_DELAY = 5  # then 1, 2, 4 ... s between attempts on the email
 EMAIL_DELAY_CAP = dt.timedelta(seconds=60)
+# A browser that has signed in to an email before carries a device cookie for it (30 days):
+# it is not held up by the email's delay, so guessers cannot make its owner race them for
+# each slot; the cookie has a lock of its own instead, in case it is stolen.
+DEVICE_LIFETIME = dt.timedelta(days=30)
+FAILURES_PER_DEVICE = 5
 FAILURES_PER_SECOND_FACTOR = 5  # per user and address: lock that user from that address
 FAILURES_BEFORE_SECOND_FACTOR_DELAY = 5  # per user, from anywhere
 # Longer than the email's: whoever types codes already knows the password, and 6 digits are

@@ -14,6 +14,10 @@ Guessing is slowed so that nobody can lock another person out (``session_policy`
   soon is refused (429, ``Retry-After``) without checking the password and without being
   counted, so the owner, from their own address, gets in after at most a minute however many
   addresses guess at their email;
+- a browser that has signed in to that email within 30 days (its device cookie, an HMAC of
+  the email and the day, see ``device_cookie``) is not delayed, so guessers cannot make the
+  owner race them for each slot once the delay is at its cap; the cookie is locked out after
+  5 failures in 15 minutes instead, should it be stolen;
 - a second factor: the same, per user and address (5 lock) and per user (delay up to 300 s).
 
 The source address is the one the web layer derives (``trusted_proxies`` honoured). An
@@ -25,7 +29,9 @@ processes share the counts through the store, but could each let one attempt thr
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hmac
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +66,7 @@ class SignedIn:
     token: str
     next_step: NextStep
     stay_signed_in: bool
+    device: str | None = None  # a new device cookie for the email signed in to
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,30 @@ def _factor_source_key(store: Store, user_id: str, source: str) -> bytes:
     return store.keys.blind_index().of("signin.second_factor_source", f"{user_id}\0{source}")
 
 
+def device_cookie(store: Store, email: str) -> str:
+    """A device cookie for ``email``, issued now: ``day.mac``, where ``mac`` is an HMAC (the
+    blind-index key) of the normalised email and the day. Nothing is stored."""
+    day = store.clock().date().toordinal()
+    return f"{day}.{_device_mac(store, email, day)}"
+
+
+def _device_mac(store: Store, email: str, day: int) -> str:
+    mac = store.keys.blind_index().of("signin.device_cookie", f"{_normal_email(email)}\0{day}")
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _known_device(store: Store, email: str, cookie: str | None) -> bool:
+    """Whether ``cookie`` is a device cookie for ``email`` issued within ``DEVICE_LIFETIME``."""
+    day_text, _, mac = (cookie or "")[:100].partition(".")
+    if not day_text.isdigit() or not mac:
+        return False
+    day = int(day_text)
+    age = store.clock().date().toordinal() - day
+    if not 0 <= age <= session_policy.DEVICE_LIFETIME.days:
+        return False
+    return hmac.compare_digest(_device_mac(store, email, day).encode(), mac.encode())
+
+
 def _too_many(store: Store, until: dt.datetime) -> Refused:
     now = store.clock()
     return Refused(
@@ -114,10 +145,16 @@ class _Rules:
 
     limits: Sequence[session_policy.Limit]
     delays: Sequence[session_policy.Delay]
+    # Like limits, but reaching one does not lock: the next attempt goes by other rules.
+    fallbacks: Sequence[session_policy.Limit] = ()
+    also_counted: Sequence[bytes] = ()  # failures counted here, though no rule checks them
+    forgiven: Sequence[bytes] = ()  # counts a success clears: the owner's own slips
 
     @property
     def keys(self) -> list[bytes]:
-        return [limit.key for limit in self.limits] + [delay.key for delay in self.delays]
+        limits = [*self.limits, *self.fallbacks]
+        checked = [limit.key for limit in limits] + [delay.key for delay in self.delays]
+        return checked + list(self.also_counted)
 
 
 @dataclass(frozen=True)
@@ -131,7 +168,7 @@ def _admit(store: Store, rules: _Rules) -> _TooSoon | list[int]:
     the failures counted, to ``forget`` if it turns out right."""
     failures = store.sign_in_failures
     with _COUNTING:
-        until = failures.locked_until(rules.limits)
+        until = failures.locked_until([*rules.limits, *rules.fallbacks])
         if until is not None:
             return _TooSoon(until, locked=True)
         until = failures.delayed_until(rules.delays)
@@ -140,33 +177,39 @@ def _admit(store: Store, rules: _Rules) -> _TooSoon | list[int]:
         return failures.record(rules.keys)
 
 
-def _sign_in_rules(store: Store, email: str, source: str) -> _Rules:
-    return _Rules(
-        limits=[
-            session_policy.Limit(
-                _email_source_key(store, email, source),
-                session_policy.FAILURES_PER_EMAIL_AND_SOURCE,
-            ),
-            session_policy.Limit(_source_key(store, source), session_policy.FAILURES_PER_SOURCE),
-        ],
-        delays=[
-            session_policy.Delay(
-                _email_key(store, email),
-                session_policy.FAILURES_BEFORE_EMAIL_DELAY,
-                session_policy.EMAIL_DELAY_CAP,
+def _sign_in_rules(store: Store, email: str, source: str, device: str | None) -> _Rules:
+    email_source = _email_source_key(store, email, source)
+    limits = [
+        session_policy.Limit(email_source, session_policy.FAILURES_PER_EMAIL_AND_SOURCE),
+        session_policy.Limit(_source_key(store, source), session_policy.FAILURES_PER_SOURCE),
+    ]
+    email_key = _email_key(store, email)
+    if device is not None and _known_device(store, email, device):
+        # A browser that signed in before: its own lock instead of the email's delay; its
+        # failures still count towards the email's delay for everyone else. Once locked (it
+        # was stolen, or its owner forgot), it is an ordinary browser again: delayed, never
+        # locked out.
+        device_key = store.keys.blind_index().of("signin.device", device)
+        device_limit = session_policy.Limit(device_key, session_policy.FAILURES_PER_DEVICE)
+        if store.sign_in_failures.locked_until([device_limit]) is None:
+            return _Rules(
+                limits,
+                delays=[],
+                fallbacks=[device_limit],
+                also_counted=[email_key],
+                forgiven=[email_source, device_key],
             )
-        ],
+    delay = session_policy.Delay(
+        email_key, session_policy.FAILURES_BEFORE_EMAIL_DELAY, session_policy.EMAIL_DELAY_CAP
     )
+    return _Rules(limits, delays=[delay], forgiven=[email_source])
 
 
 def _second_factor_rules(store: Store, user_id: str, source: str) -> _Rules:
+    user_source = _factor_source_key(store, user_id, source)
     return _Rules(
-        limits=[
-            session_policy.Limit(
-                _factor_source_key(store, user_id, source),
-                session_policy.FAILURES_PER_SECOND_FACTOR,
-            )
-        ],
+        limits=[session_policy.Limit(user_source, session_policy.FAILURES_PER_SECOND_FACTOR)],
+        forgiven=[user_source],
         delays=[
             session_policy.Delay(
                 _factor_key(store, user_id),
@@ -182,10 +225,18 @@ def _anonymous(source: str, reason: str) -> Actor:
 
 
 def sign_in(
-    store: Store, email: str, password: str, *, stay_signed_in: bool, source: str, reason: str
+    store: Store,
+    email: str,
+    password: str,
+    *,
+    stay_signed_in: bool,
+    source: str,
+    reason: str,
+    device: str | None = None,
 ) -> SignedIn | Refused:
-    """Check an email and password and open a session, or say why not."""
-    rules = _sign_in_rules(store, email, source)
+    """Check an email and password and open a session, or say why not. ``device`` is the
+    browser's device cookie, if it has one; a session comes with a new one for ``email``."""
+    rules = _sign_in_rules(store, email, source, device)
     admitted = _admit(store, rules)
     if isinstance(admitted, _TooSoon):
         action = "signin.locked" if admitted.locked else "signin.delayed"
@@ -207,10 +258,11 @@ def sign_in(
     if check.suspended:
         store.audit.log(actor, "signin.suspended", f"user:{check.user_id}", check.account_id)
         return Refused(SUSPENDED, 403)
-    # The owner's own slips from this address are forgiven; the email's count from everywhere
-    # is not: it fades in 15 minutes, so a guesser gets no fresh undelayed attempts each time
-    # the owner signs in.
-    store.sign_in_failures.clear(rules.limits[0].key)
+    # The owner's own slips from this address (and this browser) are forgiven; the email's
+    # count from everywhere is not: it fades in 15 minutes, so a guesser gets no fresh
+    # undelayed attempts each time the owner signs in.
+    for key in rules.forgiven:
+        store.sign_in_failures.clear(key)
     required = check.role == Role.ADMINISTRATOR or check.second_factor_enrolled
     token = store.web_sessions.create(
         actor, check.user_id, stay_signed_in=stay_signed_in, second_factor_done=not required
@@ -219,7 +271,7 @@ def sign_in(
         step = NextStep.DONE
     else:
         step = NextStep.SECOND_FACTOR if check.second_factor_enrolled else NextStep.ENROL
-    return SignedIn(token, step, stay_signed_in)
+    return SignedIn(token, step, stay_signed_in, device_cookie(store, email))
 
 
 def actor_of(view: SessionView, source: str, reason: str) -> Actor:
@@ -245,7 +297,8 @@ def second_factor(
             return _too_many(store, until)
         return Refused(WRONG_CODE, 401)
     store.sign_in_failures.forget(admitted)
-    store.sign_in_failures.clear(rules.limits[0].key)
+    for key in rules.forgiven:
+        store.sign_in_failures.clear(key)
     new_token = store.web_sessions.complete_second_factor(token)
     if new_token is None:  # the session ended meanwhile
         return Refused("Your session has ended. Sign in again.", 401)
@@ -275,7 +328,8 @@ def confirm_enrolment(
             return _too_many(store, until)
         return Refused(WRONG_CODE + " Check that your device's clock is right.", 401)
     store.sign_in_failures.forget(admitted)
-    store.sign_in_failures.clear(rules.limits[0].key)
+    for key in rules.forgiven:
+        store.sign_in_failures.clear(key)
     new_token = store.web_sessions.complete_second_factor(token)
     if new_token is None:
         return Refused("Your session has ended. Sign in again.", 401)

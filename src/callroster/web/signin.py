@@ -8,6 +8,10 @@ secure, so it works there too), ``SameSite=Lax`` (not sent with another site's P
 closes, and the server ends the session after 15 minutes without a request. With "stay
 signed in" the cookie and the session last one day from sign-in.
 
+A right password also sets ``callroster_device`` (``HttpOnly``, ``Secure``,
+``SameSite=Strict``, ``Path=/login``, 30 days): an HMAC of the email and the day, which lets
+this browser skip the email's delay after others' wrong guesses (``accounts/signin.py``).
+
 Every form carries a CSRF token in a hidden field: the sign-in form's is tied to a
 pre-session cookie (``callroster_signin``), every other form's to the session. A POST
 without the right token gets 403. Forms are parsed here (``application/x-www-form-urlencoded``
@@ -46,6 +50,8 @@ from callroster.web.common import with_next as _with_next
 router = APIRouter()
 
 SIGNIN_COOKIE = "callroster_signin"  # the pre-session cookie the sign-in form's token is tied to
+# Set when a password is right: this browser then skips the email's delay (accounts/signin.py).
+DEVICE_COOKIE = "callroster_device"
 EMAIL_LIMIT = 320
 PASSWORD_LIMIT = 1024  # argon2 of a megabyte would be a cheap way to tie the server up
 HOME = "/me"
@@ -158,6 +164,7 @@ def login(request: Request, form: Form) -> Response:
         stay_signed_in=form.get("stay_signed_in") == "on",
         source=_source(request),
         reason=_reason(request),
+        device=request.cookies.get(DEVICE_COOKIE),
     )
     if isinstance(result, Refused):
         return _page(
@@ -171,6 +178,16 @@ def login(request: Request, form: Form) -> Response:
     expires = session_policy.expires_at(now, stay_signed_in=True) if result.stay_signed_in else None
     _set_session_cookie(response, result.token, expires, now)
     response.delete_cookie(SIGNIN_COOKIE, path="/login", secure=True, httponly=True)
+    if result.device is not None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            result.device,
+            max_age=int(session_policy.DEVICE_LIFETIME.total_seconds()),
+            path="/login",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
     return response
 
 

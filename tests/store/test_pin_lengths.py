@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from callroster.accounts.actor import Actor, Role, operator_cli
+from callroster.config import Settings
 from callroster.store import conferences as conferences_module
+from callroster.store import migrate
 from callroster.store.accounts import PinLengths
+from callroster.store.database import open_engine
 from callroster.store.errors import AccessDeniedError
 from callroster.store.store import Store
 
@@ -102,3 +106,34 @@ def test_no_beginning_of_a_new_host_pin_opens_a_conference(
     conference_id = store.conferences.create_conference(OPERATOR, host_id, "New")
     view = store.conferences.get_conference(OPERATOR, conference_id)
     assert (view.pin, view.host_pin) == ("22222222", "3333333399")
+
+
+def test_migration_0009_records_old_host_pins_as_8_digits_and_keeps_longer_ones(
+    store: Store, settings: Settings
+) -> None:
+    account_id, host_id = _host(store)
+    store.accounts.set_pin_lengths(OPERATOR, account_id, PinLengths(8, 9))
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Nine")
+    ring = store.ring_source.ring()
+    store.close()
+    engine = open_engine(settings.resolved_database_url)
+    try:
+        with pytest.raises(RuntimeError, match="host PINs that are not 8 digits"):
+            migrate.downgrade(engine, "0008", key_ring=ring)  # would forget the 9 digits
+        with engine.begin() as connection:  # as a conference made before 0009 was
+            connection.execute(text("UPDATE conferences SET host_pin_length = 8"))
+        migrate.downgrade(engine, "0008", key_ring=ring)
+        migrate.upgrade(engine, key_ring=ring)
+        with engine.connect() as connection:
+            lengths = connection.execute(
+                text("SELECT pin_length, host_pin_length FROM conferences WHERE id = :id"),
+                {"id": conference_id},
+            ).one()
+            account = connection.execute(
+                text("SELECT guest_pin_length, host_pin_length FROM accounts WHERE id = :id"),
+                {"id": account_id},
+            ).one()
+        assert tuple(lengths) == (8, 8)
+        assert tuple(account) == (8, 10)  # back to the defaults: the setting came with 0009
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, text
+from tests.store.legs import add_leg
 from tests.store.raw_bytes import assert_found_when_planted, found, named_views
 
 from callroster.accounts.actor import Role, operator_cli
@@ -23,7 +24,11 @@ def _conference(store: Store, account: str = "Hale & Partners LLP") -> tuple[str
     """(account id, conference id, its link)."""
     account_id = store.accounts.create_account(OPERATOR, account, "london")
     host_id = store.accounts.create_user(OPERATOR, account_id, Role.HOST, "Grace Hopper")
-    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Board call")
+    number_id = store.conferences.ensure_dial_in_number(f"+4420794600{len(account)}", "GB", "sip")
+    conference_id = store.conferences.create_conference(
+        OPERATOR, host_id, "Board call", dial_in_number_ids=(number_id,)
+    )
+    add_leg(store, conference_id)  # rows that point at the conference, as in a real store
     link = store.conferences.get_conference(OPERATOR, conference_id).web_link
     return account_id, conference_id, link
 

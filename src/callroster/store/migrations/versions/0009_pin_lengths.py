@@ -31,6 +31,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Below 0009 every host PIN is taken to have 8 digits (and the keypad tries 8 at once):
+    # a longer one would be recorded as 8 when upgraded again, and cut short. Refuse.
+    longer = (
+        op.get_bind()
+        .execute(sa.text("SELECT COUNT(*) FROM conferences WHERE host_pin_length <> 8"))
+        .scalar_one()
+    )
+    if longer:
+        raise RuntimeError(
+            f"{longer} conference(s) have host PINs that are not 8 digits: reset them before"
+            " downgrading below revision 0009"
+        )
     with op.batch_alter_table("conferences", schema=None) as batch_op:
         batch_op.drop_column("host_pin_length")
     with op.batch_alter_table("accounts", schema=None) as batch_op:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.config import Settings
@@ -15,8 +15,9 @@ from callroster.store import conferences as conferences_module
 from callroster.store import migrate
 from callroster.store.accounts import PinLengths
 from callroster.store.database import open_engine
-from callroster.store.errors import AccessDeniedError
-from callroster.store.store import Store
+from callroster.store.errors import AccessDeniedError, DuplicateError
+from callroster.store.models import PinPrefix
+from callroster.store.store import Store, open_store
 
 OPERATOR = operator_cli("test")
 
@@ -137,3 +138,54 @@ def test_migration_0009_records_old_host_pins_as_8_digits_and_keeps_longer_ones(
         assert tuple(account) == (8, 10)  # back to the defaults: the setting came with 0009
     finally:
         engine.dispose()
+
+
+def test_no_new_pin_is_the_beginning_of_a_pin_there_is(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other way round: a host PIN keyed slowly has its first 8 digits tried after the
+    pause, so no later guest PIN may be those 8 digits."""
+    _, host_id = _host(store)
+    digits: Iterator[str] = iter(
+        "22222222"
+        "1111111199"  # the first conference: guest, host
+        "11111111"  # the beginning of its host PIN: refused
+        "33333333"
+        "4444444444"  # the second conference's
+    )
+    monkeypatch.setattr(conferences_module.secrets, "choice", lambda _: next(digits))
+    first = store.conferences.create_conference(OPERATOR, host_id, "First")
+    second = store.conferences.create_conference(OPERATOR, host_id, "Second")
+    assert store.conferences.get_conference(OPERATOR, second).pin == "33333333"
+    with pytest.raises(DuplicateError, match="this PIN is taken"):
+        store.conferences.create_conference(OPERATOR, host_id, "Given", pin="11111111")
+    with store.sessions() as session:
+        rows = session.scalars(select(PinPrefix).where(PinPrefix.conference_id == first)).all()
+        assert sorted(r.of_host_pin for r in rows) == [False] * 2 + [True] * 4  # 6, 7; 6 to 9
+    digits = iter("55555555")
+    assert store.conferences.reset_pin(OPERATOR, first) == "55555555"
+    with store.sessions() as session:
+        guest_rows = session.scalars(
+            select(PinPrefix).where(PinPrefix.conference_id == first, ~PinPrefix.of_host_pin)
+        ).all()
+        assert len(guest_rows) == 2  # the new PIN's beginnings, in place of the old one's
+
+    # Migration 0011 indexes the beginnings of the PINs that were there before it.
+    ring = store.ring_source.ring()
+    store.close()
+    engine = open_engine(settings.resolved_database_url)
+    try:
+        migrate.downgrade(engine, "0010", key_ring=ring)
+        with pytest.raises(RuntimeError, match="needs the master key"):
+            migrate.upgrade(engine)
+        migrate.upgrade(engine, key_ring=ring)
+    finally:
+        engine.dispose()
+    reopened = open_store(settings)
+    try:
+        with reopened.sessions() as session:
+            assert len(session.scalars(select(PinPrefix)).all()) == 2 * (2 + 4)
+        with pytest.raises(DuplicateError):
+            reopened.conferences.create_conference(OPERATOR, host_id, "Again", pin="11111111")
+    finally:
+        reopened.close()

@@ -21,6 +21,7 @@ from callroster.store.models import (
     ConferenceDialIn,
     DialInNumber,
     Leg,
+    PinPrefix,
     User,
 )
 from callroster.store.repository import (
@@ -34,6 +35,9 @@ from callroster.store.repository import (
 
 # The length of every PIN made before PIN lengths became an account setting (issue 12).
 LEGACY_PIN_LENGTH = 8
+# The beginnings of a PIN that are indexed (PinPrefix): from the shortest PIN an account may
+# set up to the PIN's length less one.
+SHORTEST_PIN_PREFIX = 6
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,9 @@ class ConferenceRepository(Repository):
             lengths = self._lengths_of(session, host.account_id)
             if pin is not None and (not pin.isdigit() or len(pin) != lengths.guest):
                 raise ValueError(f"this account's guest PINs are {lengths.guest} digits")
-            if pin is not None and self._pin_taken(session, pin):
+            if pin is not None and (
+                self._pin_taken(session, pin) or self._begins_a_pin(session, pin)
+            ):
                 raise DuplicateError("this PIN is taken")
             guest_pin = pin or self._free_pin(session, lengths.guest)
             host_pin = self._free_pin(session, lengths.host, avoid=guest_pin)
@@ -132,6 +138,8 @@ class ConferenceRepository(Repository):
                 )
             )
             session.flush()
+            self._index_beginnings(session, conference_id, guest_pin, of_host_pin=False)
+            self._index_beginnings(session, conference_id, host_pin, of_host_pin=True)
             for number_id in dial_in_number_ids:
                 session.add(
                     ConferenceDialIn(conference_id=conference_id, dial_in_number_id=number_id)
@@ -165,17 +173,46 @@ class ConferenceRepository(Repository):
             is not None
         )
 
+    def _begins_a_pin(self, session: Session, pin: str) -> bool:
+        """Whether ``pin`` is the beginning of a PIN there is (PinPrefix)."""
+        digest = self._index_of(CONFERENCE_PIN, pin)
+        return (
+            session.scalar(select(PinPrefix.id).where(PinPrefix.prefix_index == digest).limit(1))
+            is not None
+        )
+
+    def _index_beginnings(
+        self, session: Session, conference_id: str, pin: str, *, of_host_pin: bool
+    ) -> None:
+        """Index the beginnings of a conference's new PIN, in place of its old PIN's."""
+        affected(
+            session,
+            delete(PinPrefix).where(
+                PinPrefix.conference_id == conference_id, PinPrefix.of_host_pin == of_host_pin
+            ),
+        )
+        for n in range(SHORTEST_PIN_PREFIX, len(pin)):
+            session.add(
+                PinPrefix(
+                    conference_id=conference_id,
+                    of_host_pin=of_host_pin,
+                    prefix_index=self._index_of(CONFERENCE_PIN, pin[:n]),
+                )
+            )
+
     def _free_pin(self, session: Session, length: int, avoid: str = "") -> str:
         """A random PIN of ``length`` digits that opens nothing yet, does not begin with
         ``avoid`` (the conference's old PIN, or its guest PIN), and none of whose
         beginnings (of a length some PIN has) opens anything: a caller keying it slowly,
         whose first digits are tried after the keypad's pause, never joins another
-        conference. (The other way round, a new short PIN that begins an existing longer one,
-        is not checked: the blind index finds whole PINs only; see docs/architecture.md.)"""
+        conference; nor is it itself the beginning of a PIN there is (PinPrefix): no PIN
+        begins another."""
         shorter = sorted(n for n in self._lengths_in(session) if n < length)
         for _ in range(20):
             candidate = "".join(secrets.choice("0123456789") for _ in range(length))
             if (avoid and candidate.startswith(avoid)) or self._pin_taken(session, candidate):
+                continue
+            if self._begins_a_pin(session, candidate):
                 continue
             if any(self._pin_taken(session, candidate[:n]) for n in shorter):
                 continue
@@ -287,6 +324,7 @@ class ConferenceRepository(Repository):
                 self._keys.cipher(row.account_id), self._keys.blind_index(), pin
             )
             row.pin_length = len(pin)
+            self._index_beginnings(session, conference_id, pin, of_host_pin=False)
             self._audit.record(
                 session,
                 actor,

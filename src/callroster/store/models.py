@@ -169,6 +169,19 @@ class Conference(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class PinPrefix(Base):
+    """The blind index (kind ``pin``, as a PIN's) of each beginning, 6 digits or longer, of a
+    conference's guest or host PIN: a new PIN is never one of them, so no PIN is the start of
+    another and a keypad trying the digits so far after a pause never opens the wrong
+    conference (issue 12). Indexes only, no digits."""
+
+    __tablename__ = "pin_prefixes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conference_id: Mapped[str] = mapped_column(ForeignKey("conferences.id"), index=True)
+    of_host_pin: Mapped[bool] = mapped_column(Boolean)
+    prefix_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+
+
 class ConferenceDialIn(Base):
     __tablename__ = "conference_dial_ins"
     conference_id: Mapped[str] = mapped_column(ForeignKey("conferences.id"), primary_key=True)

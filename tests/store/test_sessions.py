@@ -327,3 +327,40 @@ def test_sign_in_check_runs_argon2_for_unknown_emails(store: Store) -> None:
     for email in ("nobody@firm.example", "not an email"):
         unknown = store.accounts.check_sign_in(email, PASSWORD)
         assert unknown.user_id is None and not unknown.password_ok
+
+
+def _guesses_per_hour(delay: session_policy.Delay, hours: int) -> tuple[int, int]:
+    """A guesser who tries again the moment the delay allows, for ``hours``: the guesses in
+    the first hour and in the last."""
+    start = now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    failures: list[dt.datetime] = []
+    while now < start + dt.timedelta(hours=hours):
+        until = session_policy.delayed_until(failures, now, delay.after, delay.cap, delay.window)
+        if until is not None and until > now:
+            now = until
+            continue
+        failures.append(now)
+        now += dt.timedelta(milliseconds=1)
+    last_hour = start + dt.timedelta(hours=hours - 1)
+    return (
+        sum(t < start + dt.timedelta(hours=1) for t in failures),
+        sum(t >= last_hour for t in failures),
+    )
+
+
+def test_how_fast_a_guesser_can_go_at_the_delays_caps() -> None:
+    email = session_policy.Delay(
+        b"e", session_policy.FAILURES_BEFORE_EMAIL_DELAY, session_policy.EMAIL_DELAY_CAP
+    )
+    assert _guesses_per_hour(email, 6) == (69, 60)  # one a minute, from however many places
+    code = session_policy.Delay(
+        b"c",
+        session_policy.FAILURES_BEFORE_SECOND_FACTOR_DELAY,
+        session_policy.SECOND_FACTOR_DELAY_CAP,
+        session_policy.SECOND_FACTOR_DELAY_WINDOW,
+    )
+    assert _guesses_per_hour(code, 6) == (24, 13)  # the 15-minute lock allowed 20 an hour
+    # Counted over 15 minutes only, a 300 s wait would not hold: too few failures stay
+    # counted, the wait falls back and lets bursts through, 40 an hour.
+    short = session_policy.Delay(b"c", code.after, code.cap)
+    assert _guesses_per_hour(short, 6) == (51, 40)

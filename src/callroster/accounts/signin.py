@@ -18,7 +18,8 @@ Guessing is slowed so that nobody can lock another person out (``session_policy`
   the email and the day, see ``device_cookie``) is not delayed, so guessers cannot make the
   owner race them for each slot once the delay is at its cap; the cookie is locked out after
   5 failures in 15 minutes instead, should it be stolen;
-- a second factor: the same, per user and address (5 lock) and per user (delay up to 300 s).
+- a second factor: the same, per user and address (5 lock) and per user (a delay up to
+  300 s, its failures counted over an hour).
 
 The source address is the one the web layer derives (``trusted_proxies`` honoured). An
 attempt is counted as a failure before its password is checked, and the count taken back if
@@ -215,6 +216,7 @@ def _second_factor_rules(store: Store, user_id: str, source: str) -> _Rules:
                 _factor_key(store, user_id),
                 session_policy.FAILURES_BEFORE_SECOND_FACTOR_DELAY,
                 session_policy.SECOND_FACTOR_DELAY_CAP,
+                session_policy.SECOND_FACTOR_DELAY_WINDOW,
             )
         ],
     )

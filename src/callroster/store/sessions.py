@@ -241,10 +241,10 @@ class SignInFailureRepository:
     def delayed_until(self, delays: Sequence[session_policy.Delay]) -> dt.datetime | None:
         """The latest time before which ``delays`` refuse another attempt, or None."""
         now = self._clock()
-        since = now - session_policy.LOCK_WINDOW
         ends: list[dt.datetime] = []
         with self._sessions() as session:
             for delay in delays:
+                since = now - min(delay.window, _FAILURES_KEPT)
                 times = list(
                     session.scalars(
                         select(SignInFailure.at).where(
@@ -252,7 +252,9 @@ class SignInFailureRepository:
                         )
                     )
                 )
-                until = session_policy.delayed_until(times, now, delay.after, delay.cap)
+                until = session_policy.delayed_until(
+                    times, now, delay.after, delay.cap, delay.window
+                )
                 if until is not None and until > now:
                     ends.append(until)
         return max(ends, default=None)

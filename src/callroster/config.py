@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     call_me_per_address: int = Field(
         default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
     )
+    pin_cooling_off_days: int = Field(
+        default=180,
+        ge=0,
+        le=3650,
+        description="Days a PIN taken out of use (reset, deleted conference) is not given again",
+    )
     web_join_pending_per_conference: int = Field(
         default=10,
         ge=1,

@@ -104,3 +104,8 @@ class AccessDeniedError(CallrosterError):
 
 class DuplicateError(CallrosterError):
     """A unique value (email, PIN, link) is already taken."""
+
+
+class InUseError(CallrosterError):
+    """The thing is in use (a conference in progress, a number accounts are limited to) and
+    cannot be removed as asked."""

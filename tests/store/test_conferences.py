@@ -11,9 +11,10 @@ from tests.conftest import FakeClock
 from tests.store.legs import add_leg
 
 from callroster.accounts.actor import Actor, Role, operator_cli
-from callroster.errors import NotFoundError
+from callroster.errors import InUseError, NotFoundError
+from callroster.store.accounts import PinLengths
 from callroster.store.errors import AccessDeniedError, DuplicateError
-from callroster.store.models import Conference, Leg
+from callroster.store.models import AuditEntry, Conference, Leg, RetiredPin
 from callroster.store.store import Store
 
 OPERATOR = operator_cli("test")
@@ -246,3 +247,81 @@ def test_deleting_a_conferences_legs_in_a_callers_transaction(store: Store) -> N
         assert store.conferences.delete_legs_in(session, conference_id) == 2
     assert store.conferences.legs(OPERATOR, conference_id) == []
     assert len(store.conferences.legs(OPERATOR, other_id)) == 1
+
+
+# -- named conferences: rename, delete, PINs retired for the cooling-off period (issue 13) ----
+def test_a_conference_is_renamed_and_a_bad_name_changes_nothing(store: Store) -> None:
+    _, host_id = _host(store)
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Board call")
+    assert store.conferences.rename_conference(OPERATOR, conference_id, "  Weekly sync ") == (
+        "Weekly sync"
+    )
+    for bad in ("", "   ", "x" * 121):
+        with pytest.raises(ValueError, match="a conference's name is 1 to 120 characters"):
+            store.conferences.rename_conference(OPERATOR, conference_id, bad)
+    assert store.conferences.get_conference(OPERATOR, conference_id).title == "Weekly sync"
+    with pytest.raises(ValueError, match="1 to 120"):
+        store.conferences.create_conference(OPERATOR, host_id, " ")
+    assert store.conferences.conferences_of_host(host_id) == [conference_id]
+
+
+def test_a_conference_in_progress_is_not_deleted(store: Store) -> None:
+    _, host_id = _host(store)
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Board call")
+    leg_id = add_leg(store, conference_id)
+    store.conferences.set_leg_status(OPERATOR, leg_id, "connected")
+    with pytest.raises(InUseError, match="in progress: it can be deleted once everyone has left"):
+        store.conferences.delete_conference(OPERATOR, conference_id)
+    assert store.conferences.get_conference(OPERATOR, conference_id).title == "Board call"
+    store.conferences.set_leg_status(OPERATOR, leg_id, "left", left=True)
+    store.conferences.delete_conference(OPERATOR, conference_id)
+    with pytest.raises(NotFoundError):
+        store.conferences.get_conference(OPERATOR, conference_id)
+    with store.sessions() as session:
+        assert session.scalar(select(Leg.id).where(Leg.conference_id == conference_id)) is None
+        actions = list(session.scalars(select(AuditEntry.action)))
+    assert "conference.delete" in actions
+
+
+def test_a_deleted_conferences_pins_open_nothing_and_are_not_given_again_for_180_days(
+    store: Store, clock: FakeClock
+) -> None:
+    _, host_id = _host(store)
+    conference_id = store.conferences.create_conference(
+        OPERATOR, host_id, "Board call", pin="48151623"
+    )
+    host_pin = store.conferences.get_conference(OPERATOR, conference_id).host_pin
+    assert host_pin is not None
+    store.conferences.delete_conference(OPERATOR, conference_id)
+    assert store.conferences.open_with_pin("48151623") is None
+    assert store.conferences.open_with_pin(host_pin) is None
+    clock.now += dt.timedelta(days=179)
+    with pytest.raises(DuplicateError, match="not given again for 180 days"):
+        store.conferences.create_conference(OPERATOR, host_id, "Reuse", pin="48151623")
+    assert store.conferences.conferences_of_host(host_id) == []  # nothing half-created
+    clock.now += dt.timedelta(days=1, seconds=1)
+    again = store.conferences.create_conference(OPERATOR, host_id, "Reuse", pin="48151623")
+    assert store.conferences.open_with_pin("48151623") is not None
+    assert store.conferences.get_conference(OPERATOR, again).pin == "48151623"
+
+
+def test_a_reset_pin_is_retired_and_never_drawn_within_the_period(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generator itself skips a retired PIN: the draw is forced to offer it first."""
+    account_id, host_id = _host(store)
+    store.accounts.set_pin_lengths(OPERATOR, account_id, PinLengths(6, 8))
+    conference_id = store.conferences.create_conference(OPERATOR, host_id, "Board call")
+    old = store.conferences.get_conference(OPERATOR, conference_id).pin
+    store.conferences.reset_pin(OPERATOR, conference_id)
+    clock.now += dt.timedelta(days=30)
+    other = store.conferences.create_conference(OPERATOR, host_id, "Other")
+    offered = iter(old + "135792" + "24681357")  # the old PIN, then a fresh one, then a host's
+    monkeypatch.setattr(
+        "callroster.store.conferences.secrets.choice", lambda digits: next(offered)
+    )
+    fresh = store.conferences.reset_pin(OPERATOR, other)
+    assert fresh == "135792" != old
+    with store.sessions() as session:
+        kept = list(session.scalars(select(RetiredPin.pin_index)))
+    assert len(kept) == 2 and all(len(k) == 32 for k in kept)  # indexes only, no digits

@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import FakeClock
 from tests.store.legs import add_leg
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.errors import NotFoundError
 from callroster.store.errors import AccessDeniedError, DuplicateError
+from callroster.store.models import Conference
 from callroster.store.store import Store
 from callroster.store.user_admin import REMOVED_NAME
 
@@ -239,3 +241,34 @@ def test_deleting_the_accounts_contacts_only(store: Store) -> None:
     assert "contacts.delete_all" in [e.action for e in store.audit.entries(account_id, limit=1)]
     with pytest.raises(AccessDeniedError):
         store.users.delete_contacts(_stranger(store), account_id)
+
+
+def test_a_host_added_is_given_their_personal_conference_in_the_same_change(
+    store: Store,
+) -> None:
+    account_id = store.accounts.create_account(OPERATOR, "Hale & Partners LLP", "london")
+    store.numbers.add(OPERATOR, "+442079460000")
+    host_id = store.users.add_user(OPERATOR, account_id, Role.HOST, "Grace Hopper")
+    delegate_id = store.users.add_user(OPERATOR, account_id, Role.DELEGATE, "Dee Legate")
+    [conference_id] = store.conferences.conferences_of_host(host_id)
+    view = store.conferences.get_conference(OPERATOR, conference_id)
+    assert view.title == "Grace Hopper's conference"
+    assert len(view.pin) == 8 and view.host_pin and len(view.host_pin) == 10
+    assert view.dial_in_numbers == ("+442079460000",) and len(view.web_link) == 16
+    assert store.conferences.conferences_of_host(delegate_id) == []
+    # A delegate made host is given one too; an existing host keeps theirs only.
+    store.users.update_user(OPERATOR, delegate_id, role=Role.HOST)
+    assert len(store.conferences.conferences_of_host(delegate_id)) == 1
+    store.users.update_user(OPERATOR, host_id, role=Role.HOST)
+    assert store.conferences.conferences_of_host(host_id) == [conference_id]
+
+
+def test_a_host_refused_leaves_no_conference_behind(store: Store) -> None:
+    account_id, _, _ = _account(store)
+    with pytest.raises(DuplicateError):
+        store.users.add_user(
+            OPERATOR, account_id, Role.HOST, "Grace Again", email="grace@hale.example"
+        )
+    with store.sessions() as session:
+        titles = list(session.scalars(select(Conference.id)))
+    assert titles == []

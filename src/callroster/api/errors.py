@@ -8,6 +8,7 @@ NotFoundError            404     its message, or the route's words for "missing"
 AccessDeniedError        403     "not allowed"; 404 like a missing thing where the
                                  route hides whether it exists (``hide_denied``)
 DuplicateError           409     its message
+InUseError               409     its message
 DataKeyDestroyedError    410     "this account's data was destroyed"
 ValueError               422     its message (only inside ``answering``: a value the
                                  person gave; elsewhere a ValueError is a bug)
@@ -34,6 +35,7 @@ from callroster.errors import (
     AccessDeniedError,
     DataKeyDestroyedError,
     DuplicateError,
+    InUseError,
     NotFoundError,
 )
 from callroster.privacy.normalise import InvalidValueError
@@ -43,6 +45,7 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     NotFoundError,
     AccessDeniedError,
     DuplicateError,
+    InUseError,
     DataKeyDestroyedError,
     ValueError,
 )
@@ -71,7 +74,7 @@ def http_error(
         return HTTPException(status.HTTP_403_FORBIDDEN, "not allowed")
     if isinstance(exc, NotFoundError | AccessDeniedError):
         return HTTPException(status.HTTP_404_NOT_FOUND, missing or str(exc))
-    if isinstance(exc, DuplicateError):
+    if isinstance(exc, DuplicateError | InUseError):
         return HTTPException(status.HTTP_409_CONFLICT, str(exc))
     if isinstance(exc, DataKeyDestroyedError):
         return HTTPException(status.HTTP_410_GONE, "this account's data was destroyed")
@@ -98,6 +101,12 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Answer the domain errors a route lets through by the table above. Errors outside it
     (ConfigError, MasterKeyError...) are the service's own fault: 500, as before."""
-    for error in (NotFoundError, AccessDeniedError, DuplicateError, DataKeyDestroyedError):
+    for error in (
+        NotFoundError,
+        AccessDeniedError,
+        DuplicateError,
+        InUseError,
+        DataKeyDestroyedError,
+    ):
         app.add_exception_handler(error, _handle)
     app.add_exception_handler(InvalidValueError, _handle)

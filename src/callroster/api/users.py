@@ -154,11 +154,12 @@ def list_users(caller: CallerDep, request: Request) -> list[UserOut]:
 
 @router.post("/account/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
 def add_user(body: UserIn, caller: CallerDep, request: Request) -> UserOut:
-    """Add a user; with a password they can sign in at /login with their email."""
+    """Add a user; with a password they can sign in at /login with their email. A host is
+    given their personal conference (``GET /api/v1/account/users/{id}/conferences``)."""
     account_id = administered_account(caller)
     store = store_of(request)
     with answering(missing=NO_SUCH_USER, hide_denied=True):
-        user_id = store.accounts.create_user(
+        user_id = store.users.add_user(
             caller.actor,
             account_id,
             Role(body.role),

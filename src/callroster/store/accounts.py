@@ -301,6 +301,34 @@ class AccountRepository(Repository):
         password: str | None = None,
         phone_region: str = "GB",
     ) -> str:
+        with self._sessions.begin() as session:
+            return self.create_user_in(
+                session,
+                actor,
+                account_id,
+                role,
+                name,
+                email=email,
+                phone=phone,
+                password=password,
+                phone_region=phone_region,
+            )
+
+    def create_user_in(
+        self,
+        session: Session,
+        actor: Actor,
+        account_id: str,
+        role: Role,
+        name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        password: str | None = None,
+        phone_region: str = "GB",
+    ) -> str:
+        """As ``create_user``, inside the caller's transaction (a host and their personal
+        conference are added as one change: store.user_admin)."""
         authorise(actor, account_id)
         if role not in USER_ROLES:
             raise ValueError(f"a user cannot have role {role}")
@@ -311,26 +339,23 @@ class AccountRepository(Repository):
         email_enc, email_index = USER_EMAIL.seal_optional(cipher, index, email_norm)
         phone_enc, phone_index = USER_PHONE.seal_optional(cipher, index, phone_e164)
         user_id = str(uuid.uuid4())
-        with self._sessions.begin() as session:
-            if email_index and session.scalar(
-                select(User.id).where(User.email_index == email_index)
-            ):
-                raise DuplicateError("a user with this email already exists")
-            session.add(
-                User(
-                    id=user_id,
-                    account_id=account_id,
-                    role=role.value,
-                    name_enc=cipher.encrypt("users.name", name),
-                    email_enc=email_enc,
-                    email_index=email_index,
-                    phone_enc=phone_enc,
-                    phone_index=phone_index,
-                    password_hash=hash_password(password) if password else None,
-                    created_at=self._clock(),
-                )
+        if email_index and session.scalar(select(User.id).where(User.email_index == email_index)):
+            raise DuplicateError("a user with this email already exists")
+        session.add(
+            User(
+                id=user_id,
+                account_id=account_id,
+                role=role.value,
+                name_enc=cipher.encrypt("users.name", name),
+                email_enc=email_enc,
+                email_index=email_index,
+                phone_enc=phone_enc,
+                phone_index=phone_index,
+                password_hash=hash_password(password) if password else None,
+                created_at=self._clock(),
             )
-            self._audit.record(session, actor, "user.create", f"user:{user_id}", account_id)
+        )
+        self._audit.record(session, actor, "user.create", f"user:{user_id}", account_id)
         return user_id
 
     def _view(self, row: User) -> UserView:

@@ -7,23 +7,26 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor
-from callroster.errors import NotFoundError
+from callroster.errors import InUseError, NotFoundError
 from callroster.privacy import normalise
 from callroster.store.accounts import PinLengths, authorise
 from callroster.store.errors import DuplicateError
 from callroster.store.models import (
     Account,
+    CallRecord,
     Conference,
     ConferenceDialIn,
     DialInNumber,
     Leg,
     PinPrefix,
+    RetiredPin,
     User,
 )
+from callroster.store.numbers import NumberView, numbers_for_account_in
 from callroster.store.repository import (
     CONFERENCE_HOST_PIN,
     CONFERENCE_PIN,
@@ -38,6 +41,17 @@ LEGACY_PIN_LENGTH = 8
 # The beginnings of a PIN that are indexed (PinPrefix): from the shortest PIN an account may
 # set up to the PIN's length less one.
 SHORTEST_PIN_PREFIX = 6
+# How long a PIN taken out of use is not given again (Settings.pin_cooling_off_days).
+DEFAULT_COOLING_OFF = dt.timedelta(days=180)
+MAX_TITLE = 120
+
+
+def conference_title(title: str) -> str:
+    """A conference's title, trimmed. Raises ValueError unless 1 to 120 characters."""
+    text = title.strip()
+    if not text or len(text) > MAX_TITLE:
+        raise ValueError(f"a conference's name is 1 to {MAX_TITLE} characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,8 @@ class ConferenceView:
     dial_in_numbers: tuple[str, ...]
     lock_by_default: bool
     record_by_default: bool
+    # The same numbers with their country, kind and label (store.numbers), by country.
+    numbers: tuple[NumberView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,12 +96,20 @@ class ConferenceRepository(Repository):
     # Bumped after each commit that wrote a PIN: the bridge's directory re-reads the lengths
     # in use when it changes (a cheap check, no query).
     pins_written = 0
+    # A retired PIN is not given again for this long (set from the settings by open_store).
+    cooling_off = DEFAULT_COOLING_OFF
 
     def ensure_dial_in_number(self, number: str, country: str, kind: str) -> str:
         with self._sessions.begin() as session:
             row = session.scalar(select(DialInNumber).where(DialInNumber.number == number))
             if row is None:
-                row = DialInNumber(id=str(uuid.uuid4()), number=number, country=country, kind=kind)
+                row = DialInNumber(
+                    id=str(uuid.uuid4()),
+                    number=number,
+                    country=country,
+                    kind=kind,
+                    created_at=self._clock(),
+                )
                 session.add(row)
             return row.id
 
@@ -98,60 +122,113 @@ class ConferenceRepository(Repository):
         dial_in_number_ids: tuple[str, ...] = (),
         pin: str | None = None,
     ) -> str:
-        index = self._keys.blind_index()
         with self._sessions.begin() as session:
-            host = session.get(User, host_id)
-            if host is None:
-                raise NotFoundError(f"no host {host_id}")
-            authorise(actor, host.account_id)
-            cipher = self._keys.cipher(host.account_id)
-            lengths = self._lengths_of(session, host.account_id)
-            if pin is not None and (not pin.isdigit() or len(pin) != lengths.guest):
-                raise ValueError(f"this account's guest PINs are {lengths.guest} digits")
-            if pin is not None and (
-                self._pin_taken(session, pin) or self._begins_a_pin(session, pin)
-            ):
-                raise DuplicateError("this PIN is taken")
-            guest_pin = pin or self._free_pin(session, lengths.guest)
-            host_pin = self._free_pin(session, lengths.host, avoid=guest_pin)
-            pin_enc, pin_index = CONFERENCE_PIN.seal(cipher, index, guest_pin)
-            host_pin_enc, host_pin_index = CONFERENCE_HOST_PIN.seal(cipher, index, host_pin)
-            link_enc, link_index = CONFERENCE_WEB_LINK.seal(
-                cipher, index, secrets.token_urlsafe(12)
-            )
-            conference_id = str(uuid.uuid4())
-            session.add(
-                Conference(
-                    id=conference_id,
-                    account_id=host.account_id,
-                    host_id=host_id,
-                    title_enc=cipher.encrypt("conferences.title", title),
-                    pin_enc=pin_enc,
-                    pin_index=pin_index,
-                    pin_length=len(guest_pin),
-                    host_pin_enc=host_pin_enc,
-                    host_pin_index=host_pin_index,
-                    host_pin_length=len(host_pin),
-                    web_link_enc=link_enc,
-                    web_link_index=link_index,
-                    created_at=self._clock(),
-                )
-            )
-            session.flush()
-            self._index_beginnings(session, conference_id, guest_pin, of_host_pin=False)
-            self._index_beginnings(session, conference_id, host_pin, of_host_pin=True)
-            for number_id in dial_in_number_ids:
-                session.add(
-                    ConferenceDialIn(conference_id=conference_id, dial_in_number_id=number_id)
-                )
-            self._audit.record(
-                session, actor, "conference.create", f"conference:{conference_id}", host.account_id
+            conference_id = self.create_conference_in(
+                session, actor, host_id, title, pin=pin, dial_in_number_ids=dial_in_number_ids
             )
         self._pins_changed()
         return conference_id
 
+    def create_conference_in(
+        self,
+        session: Session,
+        actor: Actor,
+        host_id: str,
+        title: str,
+        *,
+        pin: str | None = None,
+        dial_in_number_ids: tuple[str, ...] = (),
+    ) -> str:
+        """Create a conference inside the caller's transaction (a host added with their
+        personal conference is one change); the caller calls ``pins_changed`` after the
+        commit. The numbers it shows are its account's (store.numbers); those given in
+        ``dial_in_number_ids`` are also linked to it (conference_dial_ins, as before).
+
+        Raises:
+            NotFoundError: no such host.
+            ValueError: a bad title, or a given PIN not of the account's guest length.
+            DuplicateError: the given PIN is taken, begins one, or was retired lately.
+        """
+        index = self._keys.blind_index()
+        title = conference_title(title)
+        host = session.get(User, host_id)
+        if host is None:
+            raise NotFoundError(f"no host {host_id}")
+        authorise(actor, host.account_id)
+        cipher = self._keys.cipher(host.account_id)
+        lengths = self._lengths_of(session, host.account_id)
+        if pin is not None and (not pin.isdigit() or len(pin) != lengths.guest):
+            raise ValueError(f"this account's guest PINs are {lengths.guest} digits")
+        if pin is not None and (self._pin_taken(session, pin) or self._begins_a_pin(session, pin)):
+            raise DuplicateError("this PIN is taken")
+        if pin is not None and self._recently_retired(session, pin):
+            raise DuplicateError(
+                "this PIN was in use until recently: a PIN is not given again for "
+                f"{self.cooling_off.days} days"
+            )
+        guest_pin = pin or self._free_pin(session, lengths.guest)
+        host_pin = self._free_pin(session, lengths.host, avoid=guest_pin)
+        pin_enc, pin_index = CONFERENCE_PIN.seal(cipher, index, guest_pin)
+        host_pin_enc, host_pin_index = CONFERENCE_HOST_PIN.seal(cipher, index, host_pin)
+        link_enc, link_index = CONFERENCE_WEB_LINK.seal(cipher, index, secrets.token_urlsafe(12))
+        conference_id = str(uuid.uuid4())
+        session.add(
+            Conference(
+                id=conference_id,
+                account_id=host.account_id,
+                host_id=host_id,
+                title_enc=cipher.encrypt("conferences.title", title),
+                pin_enc=pin_enc,
+                pin_index=pin_index,
+                pin_length=len(guest_pin),
+                host_pin_enc=host_pin_enc,
+                host_pin_index=host_pin_index,
+                host_pin_length=len(host_pin),
+                web_link_enc=link_enc,
+                web_link_index=link_index,
+                created_at=self._clock(),
+            )
+        )
+        session.flush()
+        self._index_beginnings(session, conference_id, guest_pin, of_host_pin=False)
+        self._index_beginnings(session, conference_id, host_pin, of_host_pin=True)
+        for number_id in dial_in_number_ids:
+            session.add(ConferenceDialIn(conference_id=conference_id, dial_in_number_id=number_id))
+        self._audit.record(
+            session, actor, "conference.create", f"conference:{conference_id}", host.account_id
+        )
+        return conference_id
+
     def _pins_changed(self) -> None:
         self.pins_written += 1
+
+    def pins_changed(self) -> None:
+        """Tell the bridge's directory that PINs were written (after a commit)."""
+        self._pins_changed()
+
+    def _recently_retired(self, session: Session, pin: str) -> bool:
+        """Whether ``pin`` was taken out of use within the cooling-off period."""
+        since = self._clock() - self.cooling_off
+        digest = self._index_of(CONFERENCE_PIN, pin)
+        return (
+            session.scalar(
+                select(RetiredPin.id)
+                .where(RetiredPin.pin_index == digest, RetiredPin.retired_at > since)
+                .limit(1)
+            )
+            is not None
+        )
+
+    def _retire(self, session: Session, *pins: str | None) -> None:
+        """Remember these PINs' blind indexes, and when, so that none is given again within
+        the cooling-off period; forget those whose period is over."""
+        now = self._clock()
+        affected(session, delete(RetiredPin).where(RetiredPin.retired_at <= now - self.cooling_off))
+        for pin in pins:
+            if pin:
+                session.add(
+                    RetiredPin(pin_index=self._index_of(CONFERENCE_PIN, pin), retired_at=now)
+                )
 
     def _lengths_of(self, session: Session, account_id: str) -> PinLengths:
         account = session.get_one(Account, account_id)
@@ -214,6 +291,8 @@ class ConferenceRepository(Repository):
                 continue
             if self._begins_a_pin(session, candidate):
                 continue
+            if self._recently_retired(session, candidate):
+                continue
             if any(self._pin_taken(session, candidate[:n]) for n in shorter):
                 continue
             return candidate
@@ -230,14 +309,7 @@ class ConferenceRepository(Repository):
             if row is None:
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, row.account_id)
-            numbers = tuple(
-                session.scalars(
-                    select(DialInNumber.number)
-                    .join(ConferenceDialIn)
-                    .where(ConferenceDialIn.conference_id == conference_id)
-                    .order_by(DialInNumber.number)
-                )
-            )
+            numbers = tuple(numbers_for_account_in(session, row.account_id))
             self._audit.record(
                 session, actor, "conference.read", f"conference:{conference_id}", row.account_id
             )
@@ -250,9 +322,10 @@ class ConferenceRepository(Repository):
                 pin=CONFERENCE_PIN.open(cipher, row.pin_enc),
                 host_pin=CONFERENCE_HOST_PIN.open_optional(cipher, row.host_pin_enc),
                 web_link=CONFERENCE_WEB_LINK.open(cipher, row.web_link_enc),
-                dial_in_numbers=numbers,
+                dial_in_numbers=tuple(n.number for n in numbers),
                 lock_by_default=row.lock_by_default,
                 record_by_default=row.record_by_default,
+                numbers=numbers,
             )
 
     def find_by_pin(self, pin: str) -> str | None:
@@ -320,6 +393,7 @@ class ConferenceRepository(Repository):
             old = CONFERENCE_PIN.open(self._keys.cipher(row.account_id), row.pin_enc)
             length = self._lengths_of(session, row.account_id).guest
             pin = self._free_pin(session, length, avoid=old)
+            self._retire(session, old)
             row.pin_enc, row.pin_index = CONFERENCE_PIN.seal(
                 self._keys.cipher(row.account_id), self._keys.blind_index(), pin
             )
@@ -334,6 +408,69 @@ class ConferenceRepository(Repository):
             )
         self._pins_changed()
         return pin
+
+    def rename_conference(self, actor: Actor, conference_id: str, title: str) -> str:
+        """Give a conference a new name; returns it, trimmed."""
+        title = conference_title(title)
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, row.account_id)
+            row.title_enc = self._keys.cipher(row.account_id).encrypt("conferences.title", title)
+            self._audit.record(
+                session, actor, "conference.rename", f"conference:{conference_id}", row.account_id
+            )
+        return title
+
+    def delete_conference(self, actor: Actor, conference_id: str) -> None:
+        """Delete a conference with who was on its calls (its legs); its PINs are retired
+        (not given again within the cooling-off period); call detail records stay, for
+        billing, pointing at no conference.
+
+        Raises:
+            NotFoundError: no such conference.
+            InUseError: someone is on its call (a leg not yet left); nothing changes.
+        """
+        with self._sessions.begin() as session:
+            row = session.get(Conference, conference_id)
+            if row is None:
+                raise NotFoundError(f"no conference {conference_id}")
+            authorise(actor, row.account_id)
+            if self._in_progress(session, conference_id):
+                raise InUseError(
+                    "this conference is in progress: it can be deleted once everyone has left"
+                )
+            cipher = self._keys.cipher(row.account_id)
+            self._retire(
+                session,
+                CONFERENCE_PIN.open(cipher, row.pin_enc),
+                CONFERENCE_HOST_PIN.open_optional(cipher, row.host_pin_enc),
+            )
+            for table in (PinPrefix, ConferenceDialIn, Leg):
+                affected(session, delete(table).where(table.conference_id == conference_id))
+            affected(
+                session,
+                update(CallRecord)
+                .where(CallRecord.conference_id == conference_id)
+                .values(conference_id=None),
+            )
+            session.delete(row)
+            self._audit.record(
+                session, actor, "conference.delete", f"conference:{conference_id}", row.account_id
+            )
+        self._pins_changed()
+
+    def _in_progress(self, session: Session, conference_id: str) -> bool:
+        return (
+            session.scalar(
+                select(Leg.id)
+                .where(Leg.conference_id == conference_id, Leg.left_at.is_(None))
+                .where(Leg.status != "left")
+                .limit(1)
+            )
+            is not None
+        )
 
     def is_dial_in_number(self, number: str) -> bool:
         with self._sessions() as session:

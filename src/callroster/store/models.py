@@ -139,8 +139,33 @@ class DialInNumber(Base):
     id: Mapped[str] = _id()
     number: Mapped[str] = mapped_column(String(32), unique=True)
     country: Mapped[str] = mapped_column(String(2))
-    kind: Mapped[str] = mapped_column(String(16))  # local | toll_free | sip
+    kind: Mapped[str] = mapped_column(String(16))  # toll | toll_free | sip (no PSTN number)
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    # The number plan (issue 13): where the number is served from and how it is shown.
+    region: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AccountDialIn(Base):
+    """The numbers an account is limited to. An account with none uses every number."""
+
+    __tablename__ = "account_dial_ins"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    dial_in_number_id: Mapped[str] = mapped_column(
+        ForeignKey("dial_in_numbers.id"), primary_key=True
+    )
+
+
+class RetiredPin(Base):
+    """The blind index (kind ``pin``) of a PIN taken out of use (a reset, a deleted
+    conference) and when: no new PIN is one of them until the cooling-off period is over, so
+    an old invitation never opens someone else's conference. Indexes only, no account."""
+
+    __tablename__ = "retired_pins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pin_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    retired_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class Conference(Base):

@@ -21,6 +21,7 @@ from callroster.store.conferences import ConferenceRepository
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
+from callroster.store.numbers import NumberPlanRepository
 from callroster.store.operator_tokens import OperatorTokenRepository
 from callroster.store.sessions import (
     SecondFactorRepository,
@@ -48,6 +49,7 @@ class Store:
     operator_tokens: OperatorTokenRepository
     trunks: TrunkRepository
     call_records: CallRecordRepository
+    numbers: NumberPlanRepository
     # Sign-in: browser sessions (``sessions`` above is the SQLAlchemy session factory).
     web_sessions: SessionRepository
     sign_in_failures: SignInFailureRepository
@@ -103,6 +105,7 @@ def open_store(
     audit = AuditLog(sessions, clock)
     accounts = AccountRepository(sessions, keys, audit, clock)
     conferences = ConferenceRepository(sessions, keys, audit, clock)
+    conferences.cooling_off = dt.timedelta(days=settings.pin_cooling_off_days)
     contacts = ContactRepository(sessions, keys, audit, clock)
     tokens = TokenRepository(sessions, audit, clock)
     web_sessions = SessionRepository(sessions, audit, clock)
@@ -132,6 +135,7 @@ def open_store(
         operator_tokens=OperatorTokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
         call_records=CallRecordRepository(sessions, keys, audit, clock),
+        numbers=NumberPlanRepository(sessions, audit, clock),
         web_sessions=web_sessions,
         sign_in_failures=SignInFailureRepository(sessions, clock),
         second_factor=SecondFactorRepository(sessions, keys, audit, clock),

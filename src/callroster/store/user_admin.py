@@ -40,6 +40,8 @@ from callroster.store.sessions import SessionRepository
 from callroster.store.tokens import TokenRepository
 
 REMOVED_NAME = "Removed user"
+# The conference every host is given when added (issue 13).
+PERSONAL_CONFERENCE = "{name}'s conference"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,33 @@ class UserAdminRepository(Repository):
             created_at=row.created_at,
         )
 
+    def add_user(
+        self,
+        actor: Actor,
+        account_id: str,
+        role: Role,
+        name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        password: str | None = None,
+    ) -> str:
+        """Add a user; a host is given their personal conference (guest PIN, host PIN, room
+        link, the account's dial-in numbers) in the same transaction, so a host is never
+        added without one, nor a conference left without its host."""
+        with self._sessions.begin() as session:
+            user_id = self._accounts.create_user_in(
+                session, actor, account_id, role, name, email=email, phone=phone, password=password
+            )
+            if role is Role.HOST:
+                session.flush()
+                self._conferences.create_conference_in(
+                    session, actor, user_id, PERSONAL_CONFERENCE.format(name=name)[:120]
+                )
+        if role is Role.HOST:
+            self._conferences.pins_changed()
+        return user_id
+
     def list_users(self, actor: Actor, account_id: str) -> list[UserSummary]:
         """Everyone of the account, oldest first (removed users last, nameless)."""
         authorise(actor, account_id)
@@ -166,12 +195,23 @@ class UserAdminRepository(Repository):
             if phone is not None:
                 e164 = normalise.phone_e164(phone, phone_region) if phone.strip() else None
                 row.phone_enc, row.phone_index = USER_PHONE.seal_optional(cipher, index, e164)
+            became_host = role is Role.HOST and row.role != Role.HOST.value
             if role is not None:
                 if role not in USER_ROLES:
                     raise ValueError(f"a user cannot have role {role}")
                 row.role = role.value
             self._audit.record(session, actor, "user.update", f"user:{user_id}", row.account_id)
-            return user_view(self._keys, row)
+            if became_host and not session.scalar(
+                select(Conference.id).where(Conference.host_id == user_id).limit(1)
+            ):  # a new host is given their personal conference, as one added as host
+                name_now = cipher.decrypt("users.name", row.name_enc)
+                self._conferences.create_conference_in(
+                    session, actor, user_id, PERSONAL_CONFERENCE.format(name=name_now)[:120]
+                )
+            view = user_view(self._keys, row)
+        if became_host:
+            self._conferences.pins_changed()
+        return view
 
     def set_password(self, actor: Actor, user_id: str, password: str) -> None:
         """Set a new password (argon2id): it is never stored or shown in clear. Every

@@ -17,13 +17,14 @@ import typer
 
 from callroster.accounts import demo
 from callroster.accounts.actor import operator_cli
-from callroster.config import Settings, load_settings
+from callroster.config import REGIONS, Settings, load_settings
 from callroster.errors import CallrosterError, ConfigError, MasterKeyError
 from callroster.store import audit_anchor
 from callroster.store import migrate as migrations
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.database import open_engine
 from callroster.store.errors import DuplicateError
+from callroster.store.onboarding import PAST, AccountAction, AccountSummary
 from callroster.store.store import Store, open_ring_source, open_store
 from callroster.store.trunks import TrunkView
 
@@ -181,8 +182,9 @@ def account_shred(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Destroy an account's data key: all its personal data becomes unreadable, for good."""
-    if not yes:
-        typer.confirm(f"Destroy every piece of personal data of account {account_id}?", abort=True)
+    if not yes and not _confirmed(f"Destroy every piece of personal data of account {account_id}?"):
+        print(f"callroster: aborted: account {account_id} was not shredded", file=sys.stderr)
+        raise typer.Exit(1)
     settings = _settings(config, data)
     store = open_store(settings)
     try:
@@ -190,6 +192,151 @@ def account_shred(
     finally:
         store.close()
     print(f"account {account_id}: data key destroyed")
+
+
+def _confirmed(question: str) -> bool:
+    """Ask on the terminal; no answer (end of input, no terminal) is no."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:  # end of input: finish the prompt's line, then take it as no
+        print(flush=True)
+        return False
+
+
+RegionOption = Annotated[
+    str, typer.Option("--region", help="The account's home region: " + ", ".join(REGIONS))
+]
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Argument(help="The customer's name, unique among accounts")],
+    region: RegionOption,
+    admin_email: Annotated[
+        str, typer.Option("--admin-email", help="Email of the account's first administrator")
+    ],
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Create a customer account and print its first administrator's one-time set-up link
+    (they choose a password, then a second factor). Nothing is created if anything is wrong."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        created = store.onboarding.create_account(
+            operator_cli("account create"), name, region, admin_email
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"account {created.account_id} created ({region})")
+    print(
+        "set-up link for its first administrator (works once, until "
+        f"{created.setup_expires_at:%Y-%m-%d %H:%M} UTC; it is not shown again):"
+    )
+    print(f"{settings.web_base_url}/setup/{created.setup_token}")
+
+
+@account_app.command("setup-link")
+def account_setup_link(
+    account: Annotated[str, typer.Argument(help="The account's id or name")],
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """A new set-up link for an account whose administrator has not set up yet (the old
+    link stops working)."""
+    settings = _settings(config, data)
+    store = open_store(settings)
+    try:
+        created = store.onboarding.new_setup_link(operator_cli("account setup-link"), account)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        store.close()
+    print(
+        f"new set-up link for account {created.account_id} (works once, until "
+        f"{created.setup_expires_at:%Y-%m-%d %H:%M} UTC; it is not shown again):"
+    )
+    print(f"{settings.web_base_url}/setup/{created.setup_token}")
+
+
+@account_app.command("list")
+def account_list(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Show the accounts: id, name, region, status, hosts, conferences held this month."""
+    with _store(config, data) as store:
+        accounts = store.onboarding.list_accounts(operator_cli("account list"))
+    if not accounts:
+        print("no accounts")
+        return
+    print(_account_table(accounts))
+
+
+def _account_table(accounts: list[AccountSummary]) -> str:
+    header = ("ID", "NAME", "REGION", "STATUS", "HOSTS", "CONFERENCES THIS MONTH")
+    rows = [header] + [
+        (
+            a.id,
+            a.name if a.name is not None else "(shredded)",
+            a.region,
+            a.status.value,
+            str(a.hosts),
+            str(a.conferences_this_month),
+        )
+        for a in accounts
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _change_account(
+    account: str, action: AccountAction, config: Path | None, data: Path | None
+) -> None:
+    with _store(config, data) as store:
+        try:
+            account_id = store.onboarding.change_status(
+                operator_cli(f"account {action.value}"), account, action
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    print(f"account {account_id} {PAST[action]}")
+
+
+AccountArgument = Annotated[str, typer.Argument(help="The account's id or name")]
+
+
+@account_app.command("suspend")
+def account_suspend(
+    account: AccountArgument, config: ConfigOption = None, data: DataOption = None
+) -> None:
+    """Suspend an account: its users are signed out and cannot sign in, its conferences take
+    no calls, until it is resumed."""
+    _change_account(account, AccountAction.SUSPEND, config, data)
+
+
+@account_app.command("resume")
+def account_resume(
+    account: AccountArgument, config: ConfigOption = None, data: DataOption = None
+) -> None:
+    """Resume a suspended account."""
+    _change_account(account, AccountAction.RESUME, config, data)
+
+
+@account_app.command("terminate")
+def account_terminate(
+    account: AccountArgument,
+    config: ConfigOption = None,
+    data: DataOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+) -> None:
+    """Terminate an account for good: as suspended, and its retention period starts now."""
+    if not yes and not _confirmed(f"Terminate account {account} for good?"):
+        print(f"callroster: aborted: account {account} was not terminated", file=sys.stderr)
+        raise typer.Exit(1)
+    _change_account(account, AccountAction.TERMINATE, config, data)
 
 
 @audit_app.command("verify")
@@ -356,6 +503,10 @@ def operator_token_revoke(
     print(f"operator token {token_id} revoked")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning known errors into one line and an exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -367,13 +518,15 @@ def main(argv: list[str] | None = None) -> int:
     except CallrosterError as exc:
         print(f"callroster: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Abort:
+    # Typer raises its own Abort, Exit and usage errors, not click's (typer 0.29 carries its
+    # own copy of click): both kinds are caught, so none ends in a traceback.
+    except (click.exceptions.Abort, typer.Abort):
         print("callroster: aborted", file=sys.stderr)
         return 1
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except (click.exceptions.ClickException, typer.TyperException) as exc:
+        print(f"callroster: error: {_one_line(exc.format_message())}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -113,6 +113,8 @@ def guest_for_link(store: Store, link: str, source: str, reason: str) -> Caller 
     if target is None:
         return None
     conference_id, account_id = target
+    if store.onboarding.status(account_id) != "active":  # suspended or terminated
+        return None
     principal = TokenPrincipal("link", account_id, None, Role.GUEST, frozenset({"roster:read"}))
     actor = Actor(f"link:{link[:6]}", Role.GUEST, account_id, source, reason)
     return Caller(actor, principal, guest_of=conference_id)

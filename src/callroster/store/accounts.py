@@ -19,6 +19,7 @@ from callroster.privacy import normalise
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.keys import KeyStore
 from callroster.store.models import Account, CrmWebhook, Delegation, User
+from callroster.store.onboarding import ACCOUNT_NAME_KIND, normal_account_name
 from callroster.store.repository import USER_EMAIL, USER_PHONE, Repository, affected
 
 USER_ROLES = (Role.ADMINISTRATOR, Role.HOST, Role.DELEGATE)
@@ -123,11 +124,15 @@ class AccountRepository(Repository):
         if home_region not in REGIONS:
             raise ValueError(f"unknown region {home_region!r}")
         account_id = str(uuid.uuid4())
+        name_index = self._keys.blind_index().of(ACCOUNT_NAME_KIND, normal_account_name(name))
         with self._sessions.begin() as session:
+            if session.scalar(select(Account.id).where(Account.name_index == name_index)):
+                raise DuplicateError("an account with this name already exists")
             session.add(
                 Account(
                     id=account_id,
                     name_enc=b"",
+                    name_index=name_index,
                     home_region=home_region,
                     # Numbers stay with the host until an administrator shows them to
                     # guests: calls are confidential by default (issue 12, finding 10).
@@ -206,6 +211,8 @@ class AccountRepository(Repository):
                 raise NotFoundError(f"no account {account_id}")
             self._keys.destroy_account_key(session, account_id)
             account.terminated_at = account.terminated_at or self._clock()
+            account.status = "terminated"
+            account.name_index = None  # nothing left to compare a new name with
             self._audit.record(session, actor, "account.shred", f"account:{account_id}", account_id)
 
     # -- CRM webhook ----------------------------------------------------------------------
@@ -429,13 +436,19 @@ class AccountRepository(Repository):
         if digest is not None:
             with self._sessions() as session:
                 row = session.scalar(select(User).where(User.email_index == digest))
+        account_active = True
+        if row is not None:
+            with self._sessions() as session:
+                status = session.scalar(select(Account.status).where(Account.id == row.account_id))
+            # A suspended or terminated account's users are refused like suspended ones.
+            account_active = status == "active"
         if row is None or row.password_hash is None:
             verify_against_dummy(password)
             return SignInCheck(
                 user_id=row.id if row else None,
                 account_id=row.account_id if row else None,
                 role=Role(row.role) if row else None,
-                suspended=row is not None and row.suspended_at is not None,
+                suspended=row is not None and (row.suspended_at is not None or not account_active),
                 password_ok=False,
                 second_factor_enrolled=False,
             )
@@ -443,7 +456,7 @@ class AccountRepository(Repository):
             user_id=row.id,
             account_id=row.account_id,
             role=Role(row.role),
-            suspended=row.suspended_at is not None,
+            suspended=row.suspended_at is not None or not account_active,
             password_ok=verify_password(row.password_hash, password),
             second_factor_enrolled=row.totp_state == "enrolled",
         )

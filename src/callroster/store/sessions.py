@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callroster.accounts import session_policy, totp
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
-from callroster.store.models import RecoveryCode, SignInFailure, SignInSession, User
+from callroster.store.models import Account, RecoveryCode, SignInFailure, SignInSession, User
 from callroster.store.repository import USER_EMAIL, Repository, affected
 
 PREFIX = "crs_"
@@ -121,7 +121,8 @@ class SessionRepository:
 
     def authenticate(self, token: str, *, touch: bool = True) -> SessionView | None:
         """The session ``token`` opens, or None when there is none, it has expired (then it
-        is deleted) or its user is suspended. ``touch`` slides its idle limit to now."""
+        is deleted), its user is suspended or its account is not active (suspended,
+        terminated: ``store.onboarding``). ``touch`` slides its idle limit to now."""
         if not token.startswith(PREFIX) or len(token) > 200:
             return None
         now = self._clock()
@@ -136,7 +137,9 @@ class SessionRepository:
                 expires_at=row.expires_at,
                 stay_signed_in=row.stay_signed_in,
             )
-            if user is None or user.suspended_at is not None or not alive:
+            account = session.get(Account, row.account_id)
+            inactive = account is None or account.status != "active"
+            if user is None or user.suspended_at is not None or inactive or not alive:
                 session.delete(row)
                 return None
             if touch:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callroster.accounts.actor import Actor, Role
 from callroster.store.audit import AuditLog
 from callroster.store.errors import AccessDeniedError
-from callroster.store.models import ApiToken, User
+from callroster.store.models import Account, ApiToken, User
 from callroster.store.repository import affected
 
 PREFIX = "cr_"
@@ -95,6 +95,9 @@ class TokenRepository:
         with self._sessions.begin() as session:
             row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
             if row is None or row.revoked_at is not None:
+                return None
+            account = session.get(Account, row.account_id)
+            if account is None or account.status != "active":  # suspended or terminated
                 return None
             role = Role.ADMINISTRATOR
             if row.user_id is not None:

@@ -32,12 +32,12 @@ from callroster.api.live import random_ticket
 from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
-from callroster.api.operator_accounts import router as operator_accounts_router
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
 from callroster.api.web_join import MAX_OFFER
 from callroster.api.web_join import router as web_join_router
 from callroster.bridge.directory import StoreDirectory
+from callroster.bridge.restart import GRACEFUL_STOP_SECONDS, keep_beating, orphans
 from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.sockets import bind_socket
@@ -47,12 +47,10 @@ from callroster.services import Services, build_services
 from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
-from callroster.web.operator import router as operator_pages_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
 from callroster.web.profile import router as profile_router
 from callroster.web.security_headers import SecurityHeaders
-from callroster.web.setup import router as setup_router
 from callroster.web.signin import router as signin_router
 
 log = logging.getLogger(__name__)
@@ -120,9 +118,6 @@ def create_app(
     app.include_router(account_router)
     app.include_router(users_router)
     app.include_router(operator_router)
-    app.include_router(operator_accounts_router)
-    app.include_router(operator_pages_router)
-    app.include_router(setup_router)
     app.include_router(metrics_router)
     app.include_router(signin_router)
     app.include_router(portal_router)
@@ -251,18 +246,27 @@ class Sockets:
 def running(services: Services, store: Store, settings: Settings, sockets: Sockets) -> Lifespan:
     """The service's lifespan: the bridge listens before the web does and stops after it;
     the audit log is anchored every minute meanwhile; call logs still being retried to a CRM
-    are dropped (and logged) at the end."""
+    are dropped (and logged) at the end.
+
+    Before the bridge takes a call, what a killed process left open is closed (legs and call
+    records end at its last heartbeat) and, once SIP is bound, its calls get their BYE; a
+    heartbeat is written every 10 s meanwhile (bridge/restart.py). The stop is graceful:
+    callers hear that the service is restarting, for GRACEFUL_STOP_SECONDS at most."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services.bridge is not None and services.crm_sender is not None
+        recovery = await asyncio.to_thread(store.restart.recover)
         await services.bridge.start(sockets.sip)
+        services.bridge.end_orphans(orphans(recovery))
+        beating = asyncio.create_task(keep_beating(store))
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
         try:
             yield
         finally:
             anchoring.cancel()
-            await services.bridge.stop()
+            beating.cancel()
+            await services.bridge.stop(grace=GRACEFUL_STOP_SECONDS)
             await services.crm_sender.aclose()
 
     return lifespan

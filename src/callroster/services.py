@@ -16,6 +16,7 @@ from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import TrustedPeers
 from callroster.bridge.click_to_call import ClickToCall
 from callroster.bridge.directory import ConferenceDirectory
+from callroster.bridge.restart import StoreRestartLedger
 from callroster.bridge.service import BridgeService
 from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
@@ -88,6 +89,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
             per_address=settings.web_join_pending_per_address,
             connect_within=settings.web_join_connect_seconds,
         ),
+        ledger=StoreRestartLedger(store),
     )
     crm_sender = WebhookSender(
         destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)

@@ -53,12 +53,26 @@ def clean_env() -> dict[str, str]:
 
 @contextmanager
 def running_service(
-    data: Path, *, demo: bool = True, settings: Mapping[str, str] | None = None
+    data: Path,
+    *,
+    demo: bool = True,
+    settings: Mapping[str, str] | None = None,
+    sip_port: int = 0,
+    http_port: int = 0,
 ) -> Iterator[RunningService]:
     """``settings`` are given as the environment would (``{"trusted_proxies": "127.0.0.1"}``
-    becomes ``CALLROSTER_TRUSTED_PROXIES``)."""
+    becomes ``CALLROSTER_TRUSTED_PROXIES``). The ports are any free ones unless given (a
+    service started again where its phones know it)."""
     env = clean_env() | {f"CALLROSTER_{k.upper()}": v for k, v in (settings or {}).items()}
-    args = ["serve", "--data", str(data), "--sip-port", "0", "--http-port", "0"]
+    args = [
+        "serve",
+        "--data",
+        str(data),
+        "--sip-port",
+        str(sip_port),
+        "--http-port",
+        str(http_port),
+    ]
     if demo:
         args.append("--demo")
     # Forked from the warm CLI helper (tests/support/cli.py): the same command and process

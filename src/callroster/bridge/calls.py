@@ -129,6 +129,7 @@ class Call:
     family: str = "IP4"  # of its media socket, and so of the addresses it can send to
     joined_via: str = "dial_in"  # dial_in | dial_out | web
     conference_id: str | None = None
+    account_id: str = ""  # the conference's account, once it is on one (or dialled for)
     role: LegRole = LegRole.GUEST
     pin: PinEntry | None = None
     prompts: PromptPlayer = field(default_factory=PromptPlayer)

@@ -116,6 +116,7 @@ class Outbound:
             local_port=local_port,
             state=CallState.DIALLING,
             conference_id=match.conference_id,
+            account_id=match.account_id,
             joined_via="dial_out",
             offer=offer,
             press_to_accept=press_to_accept,

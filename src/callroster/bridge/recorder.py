@@ -8,6 +8,7 @@ import datetime as dt
 from functools import partial
 
 from callroster.bridge.directory import CallAttempt, ConferenceDirectory, LegRecord
+from callroster.bridge.restart import RestartLedger
 from callroster.bridge.store_writer import StoreWriter
 from callroster.bus import EventBus
 from callroster.conference.events import (
@@ -19,13 +20,17 @@ from callroster.conference.events import (
     LegRenamed,
     LegResumed,
 )
+from callroster.sip.snapshot import DialogSnapshot
 
 _STATUS = {LegHeld: "on_hold", LegResumed: "connected", LegLeft: "left"}
 
 
 class Recorder:
-    def __init__(self, directory: ConferenceDirectory, bus: EventBus) -> None:
+    def __init__(
+        self, directory: ConferenceDirectory, bus: EventBus, ledger: RestartLedger | None = None
+    ) -> None:
         self._directory = directory
+        self._ledger = ledger  # each call's dialog, for a BYE after a crash (restart.py)
         self._writer = StoreWriter()
         self._unstored: set[str] = set()  # rooms that are no conference of the store
         self._ringing: set[str] = set()  # legs written as joining, until they accept
@@ -81,6 +86,15 @@ class Recorder:
             submit(partial(directory.leg_status, event.leg_id, _STATUS[type(event)], left))
         elif isinstance(event, LegRenamed):
             submit(partial(directory.leg_renamed, event.leg_id, event.name, event.name_source))
+
+    # -- dialogs, kept while their calls are on a conference (bridge/restart.py) ----------
+    def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
+        if self._ledger is not None:
+            self._writer.submit(partial(self._ledger.dialog_opened, leg_id, account_id, snapshot))
+
+    def dialog_closed(self, leg_id: str) -> None:
+        if self._ledger is not None:
+            self._writer.submit(partial(self._ledger.dialog_closed, leg_id))
 
     # -- call detail records, told by the dial-out side -----------------------------------
     def call_started(self, attempt: CallAttempt) -> None:

@@ -60,6 +60,7 @@ class Rooms:
         self._recorder = recorder
         self._clock = clock
         self._rooms: dict[str, Room] = {}
+        self._kept: set[str] = set()  # legs whose dialog is in the store (bridge/restart.py)
 
     def get(self, conference_id: str | None) -> Room | None:
         return self._rooms.get(conference_id or "")
@@ -88,6 +89,7 @@ class Rooms:
         is hung up."""
         room = self.open(match)
         call.role = LegRole.HOST if match.as_host else LegRole.GUEST
+        call.account_id = match.account_id
         call.talk = TalkDetector(sensitivity=match.talk_sensitivity)
         call.conference_id = match.conference_id
         call.prompts.interrupt()
@@ -106,6 +108,7 @@ class Rooms:
             call.fire(CallTrigger.ADMIT)
             room.mixer.add_leg(call.leg_id, call.rtp.codec)
             call.prompts.say(("joining",))
+            self._keep_dialog(call)
         self.after_change(room)
         return admitted
 
@@ -120,7 +123,16 @@ class Rooms:
             call.prompts.say(("joining",))
         room.conference.accept(call.leg_id, self._clock.time())
         room.mixer.add_leg(call.leg_id, call.rtp.codec)
+        self._keep_dialog(call)
         self.after_change(room)
+
+    def _keep_dialog(self, call: Call) -> None:
+        """A phone is on the call: its dialog goes to the store, so that a BYE can end it
+        even if this process dies first (bridge/restart.py). A browser has no dialog."""
+        snapshot = self._signalling.endpoint.dialog_snapshot(call.call_id)
+        if snapshot is not None and call.account_id:
+            self._kept.add(call.leg_id)
+            self._recorder.dialog_opened(call.leg_id, call.account_id, snapshot)
 
     # -- after every change ---------------------------------------------------------------
     def after_change(self, room: Room) -> None:
@@ -178,6 +190,9 @@ class Rooms:
             )
         call.port.close()
         self._calls.remove(call)
+        if call.leg_id in self._kept:
+            self._kept.discard(call.leg_id)
+            self._recorder.dialog_closed(call.leg_id)
         room = self.get(call.conference_id)
         if room is None:
             return

@@ -21,9 +21,10 @@ and in-memory sockets (``tests/bridge/test_service.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
@@ -40,6 +41,7 @@ from callroster.bridge.outbound import Outbound
 from callroster.bridge.pin_guard import PinGuard
 from callroster.bridge.ports import Network, OnError, Receive, family_of
 from callroster.bridge.recorder import Recorder
+from callroster.bridge.restart import RestartLedger
 from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
 from callroster.bridge.shared import Shared
@@ -57,6 +59,7 @@ from callroster.io.tasks import BackgroundTasks
 from callroster.rtp.jitter import JitterStats
 from callroster.sip import events as sip_events
 from callroster.sip.endpoint import SipEndpoint
+from callroster.sip.snapshot import DialogSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ LEG_ACTIONS = {
 }
 
 __all__ = ["BridgeService", "WebJoined"]
+
+#: What callers hear when the service stops gracefully (SIGTERM), before their BYE.
+STOPPING_PROMPT = "service_restarting"
+# Calls that hear nothing before their BYE or CANCEL: not answered yet, or no media yet.
+_NOT_LISTENING = frozenset({CallState.DIALLING, CallState.RINGING, CallState.OFFERED})
 
 
 @dataclass(frozen=True)
@@ -98,13 +106,15 @@ class BridgeService:
         trusted_peers: TrustedPeers = NOBODY,
         web_limits: WebJoinLimits | None = None,
         web_peers: PeerFactory | None = None,
+        ledger: RestartLedger | None = None,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
         the other end instead of the first (a public address, or a name). ``trusted_peers``:
         whose P-Asserted-Identity is believed (bridge/caller_id.py). ``web_limits``: how
         many browser joins may wait to connect, and for how long (bridge/web_pending.py);
-        ``web_peers``: makes each browser's WebRTC peer (a fake in socket-free tests)."""
+        ``web_peers``: makes each browser's WebRTC peer (a fake in socket-free tests).
+        ``ledger``: where each call's dialog is kept for a BYE after a crash (restart.py)."""
         self._directory = directory
         self._bus = bus
         # The address we tell the other end for each media family we have.
@@ -114,7 +124,9 @@ class BridgeService:
         self._clock = clock
         self._network = network or AsyncioNetwork(media_addresses)
         self._calls = CallTable()
-        self._recorder = Recorder(directory, bus)
+        self._recorder = Recorder(directory, bus, ledger)
+        self._stopping = False  # a graceful stop under way: new calls are refused
+        self._all_gone = asyncio.Event()  # ...and every call has ended
         self._tasks = BackgroundTasks("bridge")
         self._started: _Parts | None = None
         self.pin_guard = pin_guard or PinGuard()  # paces PIN checks (bridge/pin_guard.py)
@@ -171,8 +183,27 @@ class BridgeService:
         media.start()
         log.info("bridge listening for SIP on port %s", sip_port)
 
-    async def stop(self) -> None:
-        """Hang up every call (BYE), stop the clock, finish the store writes."""
+    def end_orphans(self, snapshots: Iterable[DialogSnapshot]) -> int:
+        """Send BYE in each dialog a killed process left open (bridge/restart.py), now the
+        SIP sockets are bound; returns how many."""
+        parts = self._parts
+        count = 0
+        for snapshot in snapshots:
+            parts.signalling.endpoint.end_orphan(snapshot, self._now())
+            count += 1
+        parts.signalling.pump()
+        if count:
+            log.warning("restart: sent BYE to %d calls a crash left open", count)
+        return count
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Hang up every call (BYE), stop the clock, finish the store writes.
+
+        With ``grace``, a graceful stop (SIGTERM): new calls are refused (503), every caller
+        first hears that the service is restarting, and is hung up as their prompt ends, or
+        when ``grace`` seconds are up, whichever comes first."""
+        if self._started is not None and grace > 0:
+            await self._say_goodbye(grace)
         if self._started is not None:
             for call in self._calls:
                 self._started.rooms.hang_up(call, "shutdown")
@@ -183,6 +214,24 @@ class BridgeService:
         if isinstance(self._network, AsyncioNetwork):
             await self._network.close()
         await self._recorder.drain_and_stop()
+
+    async def _say_goodbye(self, grace: float) -> None:
+        parts = self._parts
+        self._stopping = True
+        for call in self._calls:
+            if call.state in _NOT_LISTENING:
+                parts.rooms.hang_up(call, "shutdown")
+            elif call.state is not CallState.ENDED:
+                call.prompts.interrupt()
+                call.prompts.say((STOPPING_PROMPT,))
+                parts.rooms.farewell(call)  # out of the mix; BYE once the prompt is over
+                call.leaving_reason = "shutdown"
+        parts.signalling.pump()
+        if self._calls:
+            self._all_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), grace)
+        log.info("graceful stop: %d calls still up after %.1f s", len(self._calls), grace)
 
     # -- the parts, once started ----------------------------------------------------------
     @property
@@ -229,7 +278,14 @@ class BridgeService:
     def _on_sip_event(self, event: sip_events.Event) -> None:
         parts = self._parts
         inbound, outbound = parts.inbound, parts.outbound
-        if isinstance(event, sip_events.IncomingCall):
+        if isinstance(event, sip_events.IncomingCall) and self._stopping:
+            parts.signalling.answer(
+                event.call_id,
+                503,
+                "Service Unavailable",
+                extra_headers=[("Retry-After", "30")],
+            )
+        elif isinstance(event, sip_events.IncomingCall):
             inbound.incoming(event.call_id, event.request, event.source[0])
         elif isinstance(event, sip_events.CallEnded | sip_events.CallCancelled):
             call = self._calls.get(event.call_id)
@@ -275,6 +331,8 @@ class BridgeService:
             parts.inbound.run_due_checks(now)
         if parts.web.pending:
             parts.web.expire(now)
+        if self._stopping and not self._calls:
+            self._all_gone.set()
         for call in self._calls:
             if call.state is CallState.LEAVING:
                 parts.rooms.hang_up_when_told(call)

@@ -43,6 +43,7 @@ TEXTS: dict[str, str] = {
     "conference_now_locked": "The conference is now locked.",
     "conference_unlocked": "The conference is now unlocked.",
     "all_muted": "Everyone except the host is muted.",
+    "service_restarting": "The service is restarting. Please call back in a minute.",
     "there_are": "There are",
     "there_is": "There is",
     "people_on_the_call": "people on the call.",

@@ -53,6 +53,7 @@ from callroster.sip.message import (
     response_to,
 )
 from callroster.sip.session_timer import MIN_SE
+from callroster.sip.snapshot import DialogSnapshot, orphan_bye
 from callroster.sip.transaction import Address, Transport, TxState, response_destination
 
 __all__ = [
@@ -377,6 +378,32 @@ class SipEndpoint:
             extra_headers=extra_headers,
             credentials=credentials,
         )
+
+    def dialog_snapshot(self, call_id: str) -> DialogSnapshot | None:
+        """The dialog of a call, written down so that a later process can end it
+        (:mod:`callroster.sip.snapshot`); None without a live dialog."""
+        call = self._core.calls.get(call_id)
+        dialog = call.dialog if call is not None else None
+        if call is None or dialog is None or dialog.state is DialogState.TERMINATED:
+            return None
+        return DialogSnapshot.of(dialog, call.transport)
+
+    def end_orphan(self, snapshot: DialogSnapshot, now: float) -> None:
+        """Sends BYE in a dialog this endpoint does not hold: one a process before it left
+        open (killed with its calls up). The BYE is retransmitted as any other; its answer
+        is reported to nobody.
+
+        Args:
+            snapshot: the dialog, as :meth:`dialog_snapshot` gave it then.
+            now: Current time.
+        """
+        self._next_timer_stale = True
+        core = self._core
+        core.now = now
+        host, port = snapshot.destination
+        transport = snapshot.transport
+        bye = orphan_bye(snapshot, core.via(transport, host), core.ua())
+        core.start_client(bye, (host, port), transport, snapshot.call_id, "bye", now)
 
     # -- internals ---------------------------------------------------------------------------
 

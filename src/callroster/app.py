@@ -32,6 +32,7 @@ from callroster.api.live import random_ticket
 from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
+from callroster.api.operator_accounts import router as operator_accounts_router
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
 from callroster.api.web_join import MAX_OFFER
@@ -47,10 +48,12 @@ from callroster.services import Services, build_services
 from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
+from callroster.web.operator import router as operator_pages_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
 from callroster.web.profile import router as profile_router
 from callroster.web.security_headers import SecurityHeaders
+from callroster.web.setup import router as setup_router
 from callroster.web.signin import router as signin_router
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,9 @@ def create_app(
     app.include_router(account_router)
     app.include_router(users_router)
     app.include_router(operator_router)
+    app.include_router(operator_accounts_router)
+    app.include_router(operator_pages_router)
+    app.include_router(setup_router)
     app.include_router(metrics_router)
     app.include_router(signin_router)
     app.include_router(portal_router)

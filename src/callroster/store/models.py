@@ -85,6 +85,28 @@ class Account(Base):
     host_pin_length: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # active | suspended | terminated (store.onboarding.TRANSITIONS); only an active
+    # account's users sign in and its credentials open anything. ``terminated_at`` starts the
+    # retention clock.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Blind index (kind ``account_name``) of the name, casefolded: no two accounts share a
+    # name. NULL once shredded (nothing can be read to compare with).
+    name_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, unique=True)
+
+
+class SetupLink(Base):
+    """A one-time link for an account's first administrator to choose a password
+    (``/setup/<token>``): only the token's SHA-256 is stored; used once, then dead."""
+
+    __tablename__ = "setup_links"
+    id: Mapped[str] = _id()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class AccountKey(Base):
@@ -279,6 +301,20 @@ class OperatorToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class OperatorSession(Base):
+    """An operator's browser at ``/operator``, opened by pasting an operator token once.
+    ``id`` is the SHA-256 of the session token its cookie carries (never stored); the
+    session dies with its operator token's revocation."""
+
+    __tablename__ = "operator_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_token_id: Mapped[str] = mapped_column(ForeignKey("operator_tokens.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # the absolute cap
+    source: Mapped[str] = mapped_column(String(64))
 
 
 class SignInSession(Base):

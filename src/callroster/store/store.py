@@ -22,6 +22,8 @@ from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
 from callroster.store.numbers import NumberPlanRepository
+from callroster.store.onboarding import OnboardingRepository
+from callroster.store.operator_sessions import OperatorSessionRepository
 from callroster.store.operator_tokens import OperatorTokenRepository
 from callroster.store.restart import RestartRepository
 from callroster.store.sessions import (
@@ -56,6 +58,9 @@ class Store:
     web_sessions: SessionRepository
     sign_in_failures: SignInFailureRepository
     second_factor: SecondFactorRepository
+    # Customer accounts as the operator runs them, and the operator's browser sessions.
+    onboarding: OnboardingRepository
+    operator_sessions: OperatorSessionRepository
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
     def close(self) -> None:
@@ -142,6 +147,8 @@ def open_store(
         web_sessions=web_sessions,
         sign_in_failures=SignInFailureRepository(sessions, clock),
         second_factor=SecondFactorRepository(sessions, keys, audit, clock),
+        onboarding=OnboardingRepository(sessions, keys, audit, clock),
+        operator_sessions=OperatorSessionRepository(sessions, audit, clock),
         clock=clock,
     )
 

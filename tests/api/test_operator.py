@@ -141,3 +141,76 @@ def test_a_duplicate_name_is_a_conflict(client: TestClient, operator_token: str)
     assert client.post(TRUNKS, json=TRUNK, headers=_bearer(operator_token)).status_code == 201
     again = client.post(TRUNKS, json=TRUNK, headers=_bearer(operator_token))
     assert again.status_code == 409 and "already exists" in again.json()["detail"]
+
+
+# -- the number plan (issue 13) ----------------------------------------------------------------
+NUMBERS = "/api/v1/operator/numbers"
+
+
+def test_an_operator_keeps_the_number_plan(
+    client: TestClient, store: Store, settings: Settings, operator_token: str
+) -> None:
+    details = demo.ensure_demo(store, settings)
+    op = _bearer(operator_token)
+    added = client.post(
+        NUMBERS,
+        json={"number": "+44 20 7946 0000", "region": "london", "label": "London"},
+        headers=op,
+    )
+    assert added.status_code == 201, added.text
+    assert {k: v for k, v in added.json().items() if k != "id"} == {
+        "number": "+442079460000",
+        "country": "GB",
+        "kind": "toll",
+        "region": "london",
+        "label": "London",
+        "accounts": 0,
+    }
+    paris = client.post(NUMBERS, json={"number": "+33142868200", "label": "Paris"}, headers=op)
+    assert paris.status_code == 201
+    limited = client.put(
+        f"/api/v1/operator/accounts/{details.account_id}/numbers",
+        json={"numbers": ["+442079460000"]},
+        headers=op,
+    )
+    assert limited.json() == {
+        "account_id": details.account_id,
+        "limited": True,
+        "numbers": ["+442079460000"],
+    }
+    shown = client.get(
+        f"/api/v1/conferences/{details.conference_id}", headers=_bearer(details.host_token)
+    )
+    assert shown.json()["dial_in_numbers"] == ["+442079460000"]
+    listed = {n["number"]: n["accounts"] for n in client.get(NUMBERS, headers=op).json()}
+    assert listed == {"+33142868200": 0, "+442079460000": 1, "2000": 0}
+    refused = client.delete(f"{NUMBERS}/+442079460000", headers=op)
+    assert refused.status_code == 409
+    assert "is given to 1 account" in refused.json()["detail"]
+    assert client.delete(f"{NUMBERS}/+442079460000?force=true", headers=op).status_code == 204
+    assert client.delete(f"{NUMBERS}/+442079460000", headers=op).status_code == 404
+    actions = [e.action for e in store.audit.entries(None, 100)]
+    assert actions.count("number.add") == 2 and "number.remove" in actions
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"number": "020 7946 0000"}, 422, "is not an E.164 number"),
+        ({"number": "+442079460000", "country": "FR"}, 422, "is a number of GB, not FR"),
+        ({"number": "+442079460001"}, 409, "is in the number plan already"),
+    ],
+)
+def test_a_bad_number_gets_one_clear_message(
+    client: TestClient,
+    store: Store,
+    operator_token: str,
+    body: dict[str, str],
+    status: int,
+    detail: str,
+) -> None:
+    op = _bearer(operator_token)
+    assert client.post(NUMBERS, json={"number": "+442079460001"}, headers=op).status_code == 201
+    answer = client.post(NUMBERS, json=body, headers=op)
+    assert answer.status_code == status and detail in answer.json()["detail"], answer.text
+    assert [n["number"] for n in client.get(NUMBERS, headers=op).json()] == ["+442079460001"]

@@ -119,6 +119,18 @@ PROFILE = {**CALLS}
 DELEGATES = {**CALLS, "delegate": "403"}
 SESSION = _row("401", host_session="ok")
 LEG_KEY = _row("hidden")  # only the browser holding the leg's X-Leg-Key
+# Creating a conference answers its PINs: people who may run one (a host or administrator for
+# themselves, a delegate for the host who authorised them), never an account's key.
+CREATE_CONFERENCE = _row(
+    "403",
+    anonymous="401",
+    host="ok",
+    other_host="ok",
+    delegate="ok",
+    administrator="ok",
+    other_admin="ok",
+    host_session="ok",
+)
 
 C = "/api/v1/conferences/{conference_id}"
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
@@ -133,6 +145,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     **{("POST", f"{C}/legs/{{leg_id}}/{a}"): CONTROL for a in ("unhold", "drop")},
     **{("POST", f"{C}/{a}"): CONTROL for a in ("lock", "unlock", "mute-all")},
     ("POST", f"{C}/web-legs"): WEB_JOIN,
+    ("POST", "/api/v1/conferences"): CREATE_CONFERENCE,
+    ("PATCH", C): CONTROL,
+    ("DELETE", C): CONTROL,  # each caller tries a conference of its own (FRESH_CONFERENCE)
     ("POST", f"{C}/web-legs/{{leg_id}}/mute"): LEG_KEY,
     ("POST", f"{C}/web-legs/{{leg_id}}/unmute"): LEG_KEY,
     ("DELETE", f"{C}/web-legs/{{leg_id}}"): LEG_KEY,
@@ -168,11 +183,17 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/trunks/{name}"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/numbers"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/numbers"): OPERATOR_ONLY,
+    ("DELETE", "/api/v1/operator/numbers/{number}"): OPERATOR_ONLY,
+    ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/audit"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
 }
 # WebSockets are not in OpenAPI; their rules are proven in tests/api/test_live.py.
 WEBSOCKETS = {f"{C}/live"}
+# Routes that use up their conference: each caller is given a new one of the demo's host.
+FRESH_CONFERENCE = {("DELETE", C)}
 
 # What each request sends: valid bodies, so that validation never answers before the rules.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -195,6 +216,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/operator/trunks"): {
         "json": {"name": "matrix", "uri": "sip:127.0.0.1:5099", "prefixes": ["+1"]}
     },
+    ("POST", "/api/v1/conferences"): {"json": {"title": "Matrix call"}},
+    ("PATCH", C): {"json": {"title": "Demo conference"}},
+    ("POST", "/api/v1/operator/numbers"): {"json": {"number": "+442079460999"}},
+    ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): {"json": {"numbers": []}},
 }
 
 
@@ -301,9 +326,16 @@ async def test_every_caller_gets_what_the_matrix_says(world: World) -> None:
             key_id="no-such-key",
             name="none",
             user_id="no-such-user",
+            number="+442079460998",
+            account_id="no-such-account",
         )
         got[(method, path)] = {}
         for role in ROLES:
+            if (method, path) in FRESH_CONFERENCE:
+                conferences = world.harness.store.conferences
+                host_id = conferences.get_conference(OPERATOR, conference).host_id
+                fresh = conferences.create_conference(OPERATOR, host_id, "Gone")
+                url = path.format(conference_id=fresh)
             body = BODIES.get((method, path), {})
             headers = {**world.credentials[role], **body.get("headers", {})}
             cookies = {"callroster_session": world.session_token} if role == "host_session" else {}

@@ -1,4 +1,5 @@
-"""The operator API: the SIP trunks dial-out calls leave through, and the whole audit log.
+"""The operator API: the SIP trunks dial-out calls leave through, the number plan (the
+access numbers people dial, and the accounts limited to some), and the whole audit log.
 
 Operators only, by an operator token (``callroster operator-token create``): 401 without
 one, 403 for users and guests. The same rules as ``callroster trunk add|list|remove``: a
@@ -8,7 +9,7 @@ every call is audit-logged by the trunk repository.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,7 @@ from callroster.api.account import AuditEntryOut, audit_out
 from callroster.api.auth import operator, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
+from callroster.store.numbers import E164_FORM, NumberView
 from callroster.store.trunks import MAX_SECRET_LENGTH, URI_FORM, TrunkView
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"], route_class=CredentialsFirst)
@@ -91,6 +93,100 @@ def remove_trunk(name: str, actor: OperatorDep, request: Request) -> Response:
     """Remove a trunk; call records that went through it are kept."""
     store_of(request).trunks.remove(actor, name)  # a NotFoundError answers 404 (api/errors)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class NumberIn(BaseModel):
+    """An access number to add. ``country`` and ``kind`` are checked against the number (and
+    taken from it when left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(min_length=1, max_length=40, description=E164_FORM)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    kind: Literal["toll", "toll_free"] | None = None
+    region: str | None = Field(default=None, max_length=32)
+    label: str | None = Field(default=None, max_length=64)
+
+
+class NumberOut(BaseModel):
+    id: str
+    number: str
+    country: str
+    kind: str
+    region: str | None
+    label: str | None
+    accounts: int = Field(default=0, description="how many accounts are limited to it")
+
+
+class AccountNumbersIn(BaseModel):
+    """The numbers an account is limited to; an empty list lifts the limit (every number)."""
+
+    model_config = ConfigDict(extra="forbid")
+    numbers: list[str] = Field(max_length=200)
+
+
+class AccountNumbersOut(BaseModel):
+    account_id: str
+    limited: bool
+    numbers: list[str]
+
+
+def _number_out(view: NumberView, accounts: int = 0) -> NumberOut:
+    return NumberOut(
+        id=view.id,
+        number=view.number,
+        country=view.country,
+        kind=view.kind,
+        region=view.region,
+        label=view.label,
+        accounts=accounts,
+    )
+
+
+@router.get("/numbers", response_model=list[NumberOut])
+def list_numbers(actor: OperatorDep, request: Request) -> list[NumberOut]:
+    """The number plan, by country, with how many accounts are limited to each number."""
+    plan = store_of(request).numbers
+    uses = plan.uses(actor)
+    return [_number_out(v, len(uses.get(v.id, ()))) for v in plan.list_numbers(actor)]
+
+
+@router.post("/numbers", response_model=NumberOut, status_code=status.HTTP_201_CREATED)
+def add_number(body: NumberIn, actor: OperatorDep, request: Request) -> NumberOut:
+    """Add an access number; 422 with one clear message for a number not in E.164 or a
+    country or kind that does not fit it, 409 when it is in the plan already. A call to
+    ``sip:<number>@<bridge>`` reaches the PIN prompt from then on."""
+    with answering():
+        view = store_of(request).numbers.add(
+            actor,
+            body.number,
+            country=body.country,
+            kind=body.kind,
+            region=body.region,
+            label=body.label,
+        )
+    return _number_out(view)
+
+
+@router.delete("/numbers/{number}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_number(
+    number: str,
+    actor: OperatorDep,
+    request: Request,
+    force: Annotated[bool, Query(description="remove it from the accounts limited to it")] = False,
+) -> Response:
+    """Remove an access number; 409 while accounts are limited to it, unless ``force``."""
+    store_of(request).numbers.remove(actor, number, force=force)  # 404, 409: api/errors
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/accounts/{account_id}/numbers", response_model=AccountNumbersOut)
+def limit_account_numbers(
+    account_id: str, body: AccountNumbersIn, actor: OperatorDep, request: Request
+) -> AccountNumbersOut:
+    """Limit an account's conferences to these numbers (none: every number). 404 for an
+    account or a number that is not there; nothing changes then."""
+    numbers = store_of(request).numbers.limit_account(actor, account_id, body.numbers)
+    return AccountNumbersOut(account_id=account_id, limited=bool(numbers), numbers=numbers)
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])

@@ -230,7 +230,7 @@ class NumberPlanRepository:
         with self._sessions.begin() as session:
             account = session.get(Account, account_id)
             if account is None:
-                raise NotFoundError("no such account")
+                raise NotFoundError(f"no account {account_id[:36]}")
             rows = [self._find(session, n) for n in dict.fromkeys(numbers)]
             affected(session, delete(AccountDialIn).where(AccountDialIn.account_id == account_id))
             for row in rows:

@@ -48,6 +48,7 @@ from callroster.services import Services, build_services
 from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
+from callroster.web import home
 from callroster.web.operator import router as operator_pages_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
@@ -88,6 +89,7 @@ def create_app(
         app.state.click_to_call = services.click_to_call
         app.state.call_reporter = services.call_reporter
     install_error_answers(app)
+    home.install(app)  # browsers get an HTML page for a 404, API clients JSON
     app.add_middleware(BodyLimit, default=DEFAULT_LIMIT, routes=BODY_LIMITS)
     # Outermost, so that every answer has them, a 413 of BodyLimit's included.
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
@@ -129,6 +131,7 @@ def create_app(
     app.include_router(portal_router)
     app.include_router(profile_router)
     app.include_router(pages_router)
+    app.include_router(home.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

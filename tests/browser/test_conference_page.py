@@ -59,7 +59,7 @@ def test_the_page_works_under_its_content_security_policy(service: RunningServic
         # The script runs (the roster's WebSocket connects and says so) and the stylesheet,
         # a file as the policy wants, applies.
         expect(page.locator("#status")).not_to_have_text("Connecting…")
-        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "640px"
+        assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "704px"
         assert not page.locator("#recording").is_visible()
         assert [text for text in console if "Content Security Policy" in text] == []
 

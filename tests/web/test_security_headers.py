@@ -75,7 +75,7 @@ def test_the_conference_page_has_the_headers(
     assert details.pin in page.text  # the page with the PIN on it
     _assert_page_headers(page)
     # Its stylesheet is a file now, served from this site.
-    assert client.get("/static/conference.css").status_code == 200
+    assert client.get("/static/app.css").status_code == 200
 
 
 def test_sign_in_and_portal_pages_have_the_headers(

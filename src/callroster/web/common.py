@@ -1,5 +1,7 @@
 """What every server-rendered page shares: the signed-in session, CSRF-checked URL-encoded
-forms, one page template (plain HTML, one stylesheet, no script), redirects and messages."""
+forms, one layout (``page``: a header with the product's name and the navigation for the
+viewer's role, one stylesheet, ``/static/app.css``, the page's own scripts as files), redirects
+and messages."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from callroster.accounts.actor import Role
 from callroster.api.auth import SESSION_COOKIE, Caller, caller_for_session, store_of
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
 
@@ -68,13 +71,59 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 {meta}<title>{title} · Callroster</title>
-<link rel="stylesheet" href="/static/signin.css">
+<link rel="stylesheet" href="/static/app.css">
 </head>
-<body><main{main_class}>
+<body><a class="skip" href="#main">Skip to the page's content</a>
+<header class="site"><a class="brand" href="/">Callroster</a>
+<nav aria-label="Main">{nav}</nav></header>
+<main id="main"{main_attrs}>
 <h1>{title}</h1>
 {body}
 </main>{scripts}</body></html>
 """
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at a page, as far as its navigation needs: their role and the CSRF
+    token the "Sign out" button posts."""
+
+    role: Role
+    csrf: str
+
+
+def viewer_of(request: Request) -> Viewer | None:
+    """The signed-in viewer (second factor done) of a page that does not need one, such as
+    the home page or a 404: one look-up of the session, nothing of the person read."""
+    current = current_session(request)
+    if current is None or not current[1].complete:
+        return None
+    token, view = current
+    return Viewer(view.role, csrf_token_for(token))
+
+
+def navigation(viewer: Viewer | None, here: str = "") -> str:
+    """The links for ``viewer``'s role; ``here`` (a path) is marked as the current page."""
+    links: list[tuple[str, str]] = []
+    if viewer is None:
+        links = [("/", "Join a meeting"), ("/login", "Sign in")]
+    elif viewer.role == Role.OPERATOR:
+        links = [("/operator", "Operator")]
+    else:
+        links = [("/me", "My conferences"), ("/live", "Live Call Status")]
+        if viewer.role == Role.ADMINISTRATOR:
+            links.append(("/admin", "Administration"))
+    current = ' aria-current="page"'
+    items = "".join(
+        f'<li><a href="{href}"{current if href == here else ""}>{label}</a></li>'
+        for href, label in links
+    )
+    if viewer is not None:
+        items += (
+            f'<li><form method="post" action="/logout">{csrf_field(viewer.csrf)}'
+            '<button type="submit" class="link" id="sign-out">Sign out</button></form></li>'
+        )
+    return f"<ul>{items}</ul>"
 
 
 def page(
@@ -86,15 +135,37 @@ def page(
     headers: dict[str, str] | None = None,
     wide: bool = False,
     scripts: tuple[str, ...] = (),
+    viewer: Viewer | None = None,
+    here: str = "",
+    main_data: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """A page; ``wide`` for one with tables (the administrator's portal); ``scripts`` are
-    this site's own (the policy of ``web/security_headers.py`` allows no other, and no inline
-    script or style)."""
+    """A page in the site's layout.
+
+    Args:
+        title: the page's ``<title>`` and ``<h1>``.
+        body: its HTML, under the heading.
+        csrf: the session's CSRF token, for the page's scripts (``<meta name="csrf-token">``).
+        status_code, headers: of the answer (``Cache-Control: no-store`` always).
+        wide: for a page with tables (the administrator's portal).
+        scripts: this site's own (the policy of ``web/security_headers.py`` allows no other,
+            and no inline script or style).
+        viewer: who is signed in, for the navigation (None: links to sign in).
+        here: this page's path, marked in the navigation.
+        main_data: ``data-*`` attributes of ``<main>``, for the page's scripts.
+    """
     meta = f'<meta name="csrf-token" content="{escape(csrf)}">\n' if csrf else ""
-    main_class = ' class="wide"' if wide else ""
+    attrs = ' class="wide"' if wide else ""
+    attrs += "".join(f' data-{k}="{escape(v)}"' for k, v in (main_data or {}).items())
     tags = "".join(f'<script src="{escape(src)}" defer></script>' for src in scripts)
     return HTMLResponse(
-        PAGE.format(meta=meta, title=escape(title), body=body, main_class=main_class, scripts=tags),
+        PAGE.format(
+            meta=meta,
+            title=escape(title),
+            body=body,
+            main_attrs=attrs,
+            scripts=tags,
+            nav=navigation(viewer, here),
+        ),
         status_code=status_code,
         headers={**NO_STORE, **(headers or {})},
     )
@@ -125,6 +196,10 @@ class SignedIn:
     view: SessionView
     caller: Caller
     csrf: str
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.view.role, self.csrf)
 
 
 def signed_in(request: Request, here: str) -> SignedIn | Response:
@@ -168,4 +243,38 @@ def forbidden() -> HTMLResponse:
         '<p role="alert">This form has expired or did not come from this site. '
         '<a href="/login">Start again</a>.</p>',
         status_code=status.HTTP_403_FORBIDDEN,
+    )
+
+
+def dial_in(number: str, sip_host: str) -> str:
+    """One dial-in number, shown the same way on every page: a phone number (E.164) as a
+    ``tel:`` link, a SIP user part as the address a SIP phone calls; each with a copy button
+    (``/static/copy.js``)."""
+    if number.startswith("+"):
+        shown = f'<a class="dial-in" href="tel:{escape(number)}">{escape(number)}</a>'
+        copied = number
+    else:
+        copied = f"sip:{number}@{sip_host}"
+        shown = f'<code class="dial-in">{escape(copied)}</code>'
+    return f"{shown}{copy_button(copied, 'Copy number')}"
+
+
+def copy_button(text: str, label: str) -> str:
+    """A button that copies ``text`` (``/static/copy.js``; without script it does nothing)."""
+    return (
+        f'<button type="button" class="secondary copy" data-copy="{escape(text)}">'
+        f"{escape(label)}</button>"
+    )
+
+
+def field_error(text: str | None, field: str) -> tuple[str, str]:
+    """An error shown at its field: (the input's ``aria-invalid``/``aria-describedby``
+    attributes, the message to put right after it), both empty without ``text``. The
+    message is ``#message`` and an alert, like the one at the top of a page."""
+    if not text:
+        return "", ""
+    return (
+        f' aria-invalid="true" aria-describedby="{field}-error"',
+        f'<span class="field-error error" role="alert" id="message">'
+        f'<span id="{field}-error">{escape(text)}</span></span>',
     )

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import store_of
+from callroster.web.common import copy_button, dial_in, page, viewer_of
 
 router = APIRouter()
 
@@ -31,52 +32,48 @@ def _countries(default: str = "GB") -> str:
 
 COUNTRIES = _countries()
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Callroster</title>
-<link rel="stylesheet" href="/static/conference.css">
-</head>
-<body><main data-conference="{conference_id}" data-link="{link}">
-<h1>{title}</h1>
-<p><span id="recording" class="banner" hidden>Recording</span>
-<span id="locked" class="banner" hidden>Locked</span></p>
+BODY = """<p class="signed-in-as" id="signed-in-as" hidden></p>
+<div class="room-state"><span id="locked" class="banner" hidden>Locked: nobody new can join</span>
+<span id="recording" class="banner" hidden>Recording</span></div>
 <section aria-labelledby="on-call">
-<h2 id="on-call">On the call (<span id="count">0</span>)</h2>
-<div id="host-controls" hidden>
-<button type="button" id="lock">Lock</button>
-<button type="button" id="mute-all">Mute all but host</button></div>
+<h2 id="on-call">On the call: <span id="count">0</span></h2>
+<div id="host-controls" role="group" aria-label="Controls for the whole call" hidden>
+<button type="button" id="lock" class="secondary">Lock the call</button>
+<button type="button" id="mute-all" class="secondary">Mute everyone but hosts</button>
+<span id="host-feedback" aria-live="polite"></span></div>
+<p id="empty-room" class="empty-room" hidden>Nobody is on the call yet. People appear here
+the moment they join, by phone or from a browser.</p>
 <ul id="legs" aria-live="polite"></ul>
 <p id="status" role="status">Connecting…</p>
-<p><label>Your own address book (stays on this device):
-<input type="file" id="vcard" accept=".vcf,text/vcard"></label></p>
 </section>
-<section aria-labelledby="web-join"><h2 id="web-join">Join from this browser</h2>
-<form id="join-form"><p><label for="join-name">Your name, as everyone on the call will see
-it</label><br><input id="join-name" name="name" autocomplete="name" required maxlength="80">
-<button type="submit" id="join-button">Join with my microphone</button></p></form>
-<p id="in-call" hidden><button type="button" id="mic" aria-pressed="false">Mute me</button>
-<button type="button" id="leave">Leave the call</button></p>
-<p id="join-status" role="status"></p><audio id="call-audio" autoplay></audio></section>
-<section aria-labelledby="call-me"><h2 id="call-me">Have the call phone you</h2>
-<form id="call-form"><p><label for="call-name" id="call-name-label">Your name, as everyone on
-the call will see it</label><br><input id="call-name" autocomplete="name" maxlength="80"></p>
-<p><label for="call-country">Country</label> <select id="call-country">{countries}</select>
-<label for="call-number">Phone number</label> <input id="call-number" type="tel"
-autocomplete="tel" required maxlength="40"></p>
-<p><button type="submit" id="call-button">Call me</button></p></form>
-<p id="call-status" role="status"></p></section>
 <section aria-labelledby="join"><h2 id="join">Join by phone</h2>
 <dl>
 {numbers}
-<dt>PIN</dt><dd><code id="pin">{pin}</code> then <kbd>#</kbd></dd>
-<dt>Direct SIP address</dt><dd><code id="direct">{direct}</code></dd>
+<dt>PIN</dt><dd class="copy-row"><span><code id="pin">{pin}</code> then <kbd>#</kbd></span>
+{copy_pin}</dd>
+<dt>From a SIP phone or app</dt><dd class="copy-row"><code id="direct">{direct}</code>
+{copy_direct}</dd>
 </dl></section>
-</main>
-<script src="/static/roster.js" defer></script>
-<script src="/static/join.js" defer></script>
-<script src="/static/call_me.js" defer></script>
-</body></html>
+<section aria-labelledby="web-join"><h2 id="web-join">Join from this browser</h2>
+<form id="join-form"><p><label for="join-name">Your name, as everyone on the call will see
+it</label><input id="join-name" name="name" autocomplete="name" required maxlength="80"></p>
+<p><button type="submit" id="join-button">Join with my microphone</button></p></form>
+<p id="in-call" hidden><button type="button" id="mic" aria-pressed="false">Mute me</button>
+<button type="button" id="leave" class="danger">Leave the call</button></p>
+<p id="join-status" role="status"></p><audio id="call-audio" autoplay></audio></section>
+<section aria-labelledby="call-me"><h2 id="call-me">Have the call phone you</h2>
+<form id="call-form"><p><label for="call-name" id="call-name-label">Your name, as everyone on
+the call will see it</label><input id="call-name" autocomplete="name" maxlength="80"></p>
+<div class="row"><p><label for="call-country">Country</label>
+<select id="call-country">{countries}</select></p>
+<p><label for="call-number">Phone number</label><input id="call-number" type="tel"
+autocomplete="tel" required maxlength="40"></p></div>
+<p><button type="submit" id="call-button">Call me</button></p></form>
+<p id="call-status" role="status"></p></section>
+<section aria-labelledby="book"><h2 id="book">Your own names for callers</h2>
+<p><label for="vcard">Import your address book (a vCard file). It stays on this device: it
+is never sent anywhere.</label><input type="file" id="vcard" accept=".vcf,text/vcard"></p>
+</section>
 """
 
 
@@ -94,17 +91,25 @@ def conference_page(link: str, request: Request) -> HTMLResponse:
     view = store.conferences.get_conference(guest, conference_id)
     sip_host = settings.sip_hostport
     numbers = "\n".join(
-        f'<dt>Dial in</dt><dd><code class="dial-in">sip:{escape(n)}@{escape(sip_host)}</code></dd>'
+        f'<dt>Dial in</dt><dd class="copy-row">{dial_in(n, sip_host)}</dd>'
         for n in view.dial_in_numbers
     )
-    return HTMLResponse(
-        PAGE.format(
-            conference_id=escape(conference_id),
-            link=escape(link),
-            title=escape(view.title),
+    return page(
+        view.title,
+        BODY.format(
             numbers=numbers,
             pin=escape(view.pin),
+            copy_pin=copy_button(view.pin, "Copy PIN"),
             direct=escape(f"sip:{view.pin}@{sip_host}"),
+            copy_direct=copy_button(f"sip:{view.pin}@{sip_host}", "Copy address"),
             countries=COUNTRIES,
-        )
+        ),
+        viewer=viewer_of(request),
+        main_data={"conference": conference_id, "link": link},
+        scripts=(
+            "/static/roster.js",
+            "/static/join.js",
+            "/static/call_me.js",
+            "/static/copy.js",
+        ),
     )

@@ -75,6 +75,7 @@ def _administrator(request: Request, here: str) -> SignedIn | Response:
             '<p role="alert">This page is for the account\'s administrators. '
             '<a href="/me">Back to your profile</a>.</p>',
             status_code=403,
+            viewer=signed.viewer,
         )
     return signed
 
@@ -144,7 +145,8 @@ def _admin_page(
     webhook_url = escape(webhook.url) if webhook else ""
     csrf = csrf_field(signed.csrf)
     region = escape(account.home_region.replace("-", " ").title())
-    body = f"""<nav><a href="/me">Your profile</a><a href="/admin/audit">Audit log</a></nav>
+    body = f"""<nav class="local" aria-label="Administration">
+<a href="/admin/audit">Audit log</a></nav>
 {message(error)}{notice(done)}
 <p>Account: <strong id="account-name">{escape(account.name)}</strong>.
 Home region: <span id="home-region">{region}</span> (set by the operator).</p>
@@ -208,6 +210,8 @@ name,phone[,email], or vCard; up to 2 MiB)</label>
         wide=True,
         scripts=("/static/contacts.js",),
         status_code=status_code,
+        viewer=signed.viewer,
+        here="/admin",
     )
 
 
@@ -309,6 +313,7 @@ def save_webhook(request: Request, form: Form) -> Response:
         f"{notice('Click-to-call logs will be posted, signed, to ' + url + '.')}{shown}"
         '<p><a href="/admin">Back to administration</a></p>',
         wide=True,
+        viewer=signed.viewer,
     )
 
 
@@ -347,7 +352,12 @@ def _person_page(
         user = users_api.get_user(user_id, signed.caller, request)
         history = users_api.user_conferences(user_id, signed.caller, request)
     except HTTPException:
-        return page("Not found", "<p>No such person in this account.</p>", status_code=404)
+        return page(
+            "Not found",
+            "<p>No such person in this account.</p>",
+            status_code=404,
+            viewer=signed.viewer,
+        )
     delegates = store.users.delegates_of(signed.caller.actor, user_id)
     csrf = csrf_field(signed.csrf)
     name = escape(user.name)
@@ -392,7 +402,8 @@ def _person_page(
 <p class="check"><input id="confirm-remove" name="confirm" type="checkbox" value="yes" required>
 <label for="confirm-remove">Yes, remove {name} and erase their details</label></p>
 <p><button type="submit" class="danger">Remove</button></p></form></section>"""
-    body = f"""<nav><a href="/admin">Back to administration</a></nav>
+    body = f"""<nav class="local" aria-label="Administration">
+<a href="/admin">Back to administration</a></nav>
 {message(error)}{notice(PERSON_DONE.get(done or "", "").format(name=user.name))}
 <dl><dt>Role</dt><dd id="person-role">{ROLE_NAMES[user.role]}</dd>
 <dt>Email</dt><dd id="person-email">{escape(user.email or "none")}</dd>
@@ -406,7 +417,14 @@ def _person_page(
 <tbody>{conferences}</tbody></table></section>
 <section aria-labelledby="delegates"><h2 id="delegates">Delegates</h2>
 <ul id="delegate-list">{delegate_list}</ul></section>"""
-    return page(user.name, body, csrf=signed.csrf, wide=True, status_code=status_code)
+    return page(
+        user.name,
+        body,
+        csrf=signed.csrf,
+        wide=True,
+        status_code=status_code,
+        viewer=signed.viewer,
+    )
 
 
 @router.post("/admin/users/{user_id}")
@@ -496,11 +514,12 @@ def audit(request: Request) -> Response:
         f"<td>{escape(e.reason)}</td></tr>"
         for e in entries
     )
-    body = f"""<nav><a href="/admin">Back to administration</a></nav>
+    body = f"""<nav class="local" aria-label="Administration">
+<a href="/admin">Back to administration</a></nav>
 <p class="note">Every read or change of the account's personal data and every control on a
 call, newest first ({len(entries)} shown). Each entry carries the hash of the one before, so
 an edited or deleted entry is found by <code>callroster audit verify</code>.</p>
 <table id="audit"><thead><tr><th scope="col">#</th><th scope="col">When (UTC)</th>
 <th scope="col">Who</th><th scope="col">What</th><th scope="col">Subject</th>
 <th scope="col">From</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table>"""
-    return page("Audit log", body, wide=True)
+    return page("Audit log", body, wide=True, viewer=signed.viewer)

@@ -26,7 +26,10 @@ from callroster.web.common import (
     ROLE_NAMES,
     Form,
     SignedIn,
+    copy_button,
     csrf_field,
+    dial_in,
+    field_error,
     forbidden,
     form_refused,
     http_detail,
@@ -46,7 +49,10 @@ router = APIRouter(include_in_schema=False)
 # the reason at once (issue 12, finding 10). The new PIN is on the page itself, not in a URL.
 DONE = {
     "profile-saved": "Profile saved.",
-    "new-pin": "The conference has a new PIN, shown below. The old one no longer works.",
+    "new-pin": (
+        "The conference has a new PIN, shown below. The old one no longer works: send your "
+        "guests the new one."
+    ),
     "delegate-authorised": "Delegate authorised.",
     "delegation-withdrawn": "Delegation withdrawn.",
 }
@@ -56,35 +62,47 @@ def _done(code: str) -> Response:
     return redirect(f"/me?done={quote(code)}")
 
 
-def _failed(request: Request, error: str) -> Response:
-    return _me_page(request, error=error, status_code=400)
+def _failed(request: Request, error: str, field: str | None = None) -> Response:
+    """The page again with ``error`` beside ``field`` (an input's id), or at the top."""
+    return _me_page(request, error=error, error_field=field, status_code=400)
 
 
 def _conference(view: ConferenceView, settings: Settings, csrf: str, resettable: bool) -> str:
     sip_host = settings.sip_hostport
     link = f"{settings.web_base_url}/c/{view.web_link}"
-    numbers = "".join(
-        f'<li><a href="tel:{escape(n)}">{escape(n)}</a></li>' for n in view.dial_in_numbers
-    )
+    numbers = "".join(f"<li>{dial_in(n, sip_host)}</li>" for n in view.dial_in_numbers)
     host_pin = (
-        f'<dt>Your host PIN</dt><dd class="host-pin">{escape(view.host_pin)}</dd>'
+        f'<dt>Your host PIN</dt><dd class="copy-row"><span class="host-pin">'
+        f"{escape(view.host_pin)}</span>{copy_button(view.host_pin, 'Copy host PIN')}</dd>"
         if view.host_pin
         else ""
     )
+    # A new PIN breaks every invitation sent: asked for twice, and never the main button.
     reset = (
-        f'<form method="post" action="/me/conferences/{view.id}/pin">{csrf_field(csrf)}'
-        '<p><button type="submit">Give it a new PIN</button></p></form>'
+        f"""<details class="new-pin"><summary>Change the PIN…</summary>
+<form method="post" action="/me/conferences/{view.id}/pin" class="confirm">{csrf_field(csrf)}
+<p>Guests who have the old PIN can no longer join with it: every invitation you sent
+needs the new one.</p>
+<p class="check"><input id="confirm-pin-{view.id}" name="confirm" type="checkbox" value="yes"
+ required><label for="confirm-pin-{view.id}">Yes, the old PIN stops working</label></p>
+<p><button type="submit" class="danger">Give it a new PIN</button></p></form></details>"""
         if resettable
         else ""
     )
+    sip = f"sip:{view.pin}@{sip_host}"
     return f"""<article class="conference" aria-label="{escape(view.title)}">
 <h3>{escape(view.title)}</h3>
-<dl><dt>Dial in</dt><dd><ul>{numbers or "<li>none</li>"}</ul></dd>
-<dt>PIN</dt><dd class="pin">{escape(view.pin)}</dd>{host_pin}
-<dt>Direct SIP address</dt><dd><code>sip:{escape(view.pin)}@{escape(sip_host)}</code></dd>
-<dt>Room link for guests</dt><dd><a class="room-link" href="{escape(link)}">{escape(link)}</a></dd>
+<p><a class="live button" href="/c/{escape(view.web_link)}">Open Live Call Status</a></p>
+<p><a class="invite" href="/me/conferences/{view.id}/invitation">Invite people: text,
+ calendar file, email</a></p>
+<dl><dt>Dial in</dt><dd><ul class="dial-ins">{numbers or "<li>none</li>"}</ul></dd>
+<dt>PIN</dt><dd class="copy-row"><span class="pin">{escape(view.pin)}</span>
+{copy_button(view.pin, "Copy PIN")}</dd>{host_pin}
+<dt>From a SIP phone or app</dt><dd class="copy-row"><code>{escape(sip)}</code>
+{copy_button(sip, "Copy address")}</dd>
+<dt>Room link for guests</dt><dd class="copy-row"><a class="room-link"
+ href="{escape(link)}">{escape(link)}</a>{copy_button(link, "Copy link")}</dd>
 </dl>
-<p><a class="live" href="/c/{escape(view.web_link)}">Open Live Call Status</a></p>
 {reset}</article>"""
 
 
@@ -104,7 +122,12 @@ def me_page(request: Request, done: str | None = None) -> Response:
 
 
 def _me_page(
-    request: Request, *, error: str | None = None, done: str | None = None, status_code: int = 200
+    request: Request,
+    *,
+    error: str | None = None,
+    error_field: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     signed = signed_in(request, "/me")
     if not isinstance(signed, SignedIn):
@@ -131,15 +154,23 @@ def _me_page(
         if view.role == Role.ADMINISTRATOR
         else ""
     )
+
+    def at(field: str) -> tuple[str, str]:
+        """(the input's attributes, the error after it) when ``error`` is about ``field``."""
+        return field_error(error if error_field == field else None, field)
+
+    name_attrs, name_error = at("profile-name")
+    phone_attrs, phone_error = at("profile-phone")
+    email_attrs, email_error = at("delegate-email")
     sections = [
         f"""<section aria-labelledby="profile"><h2 id="profile">Your profile</h2>
 <form method="post" action="/me/profile">{csrf}
 <p><label for="profile-name">Name</label><input id="profile-name" name="name" required
- maxlength="120" value="{escape(user.name)}"></p>
+ maxlength="120" value="{escape(user.name)}"{name_attrs}>{name_error}</p>
 <p><label for="profile-phone">Your phone (click-to-call rings it first)</label>
 <input id="profile-phone" name="phone" inputmode="tel" maxlength="40"
- value="{escape(user.phone or "")}"></p>
-<p><button type="submit">Save profile</button></p></form></section>"""
+ value="{escape(user.phone or "")}"{phone_attrs}>{phone_error}</p>
+<p><button type="submit" class="secondary">Save profile</button></p></form></section>"""
     ]
     if view.role in (Role.HOST, Role.ADMINISTRATOR):
         own = _conferences(store, signed, settings, [view.user_id])
@@ -162,8 +193,9 @@ calls; they cannot change your profile.</p>
 <ul id="delegate-list">{rows or "<li>None</li>"}</ul>
 <form method="post" action="/me/delegates">{csrf}
 <p><label for="delegate-email">Authorise a delegate by their email</label>
-<input id="delegate-email" name="email" type="email" required maxlength="320"></p>
-<p><button type="submit">Authorise</button></p></form></section>"""
+<input id="delegate-email" name="email" type="email" required maxlength="320"{email_attrs}>
+{email_error}</p>
+<p><button type="submit" class="secondary">Authorise</button></p></form></section>"""
         )
     if view.role == Role.DELEGATE:
         managed = _conferences(
@@ -173,7 +205,7 @@ calls; they cannot change your profile.</p>
             '<section aria-labelledby="managed"><h2 id="managed">Conferences you manage</h2>'
             f"{managed or '<p>No host has authorised you yet.</p>'}</section>"
         )
-    body = f"""{message(error)}{notice(done)}<dl>
+    body = f"""{message(None if error_field else error)}{notice(done)}<dl>
 <dt>Name</dt><dd id="name">{escape(user.name)}</dd>
 {email}
 <dt>Role</dt><dd id="role">{escape(ROLE_NAMES.get(user.role.value, user.role.value))}</dd>
@@ -181,11 +213,16 @@ calls; they cannot change your profile.</p>
 </dl>
 {admin}{"".join(sections)}
 <p class="note">{escape(until)}</p>
-{factor}
-<form method="post" action="/logout">{csrf}
-<p><button type="submit">Sign out</button></p>
-</form>"""
-    return page("Signed in", body, csrf=signed.csrf, status_code=status_code)
+{factor}"""
+    return page(
+        "My conferences",
+        body,
+        csrf=signed.csrf,
+        status_code=status_code,
+        viewer=signed.viewer,
+        here="/me",
+        scripts=("/static/copy.js",),
+    )
 
 
 def _posted(request: Request, form: dict[str, str]) -> SignedIn | Response:
@@ -207,9 +244,12 @@ def save_profile(request: Request, form: Form) -> Response:
         users_api.edit_profile(patch, signed.caller, request)
     except ValidationError as exc:
         refused = name_refusal(exc)
-        return _failed(request, refused or "A name is 1 to 120 characters; a phone, 40 at most.")
+        if refused:
+            return _failed(request, refused, "profile-name")
+        return _failed(request, "A name is 1 to 120 characters; a phone, 40 at most.")
     except HTTPException as exc:
-        return _failed(request, http_detail(exc))
+        field = "profile-phone" if "phone" in http_detail(exc) else None
+        return _failed(request, http_detail(exc), field)
     return _done("profile-saved")
 
 
@@ -218,6 +258,8 @@ async def new_pin(conference_id: str, request: Request, form: Form) -> Response:
     signed = _posted(request, form)
     if not isinstance(signed, SignedIn):
         return signed
+    if form.get("confirm") != "yes":
+        return _failed(request, "Tick the box to confirm the new PIN: the old one stops working.")
     try:
         await users_api.reset_pin(conference_id, signed.caller, request)
     except HTTPException as exc:
@@ -236,14 +278,14 @@ def authorise_delegate(request: Request, form: Form) -> Response:
     except ValueError:
         found = []
     if not found:
-        return _failed(request, "Nobody in your account has that email.")
+        return _failed(request, "Nobody in your account has that email.", "delegate-email")
     try:
         users_api.add_delegate(users_api.DelegateIn(user_id=found[0]), signed.caller, request)
     except HTTPException as exc:
         detail = http_detail(exc)
         if exc.status_code == 404:
             detail = "Nobody in your account has that email."
-        return _failed(request, detail)
+        return _failed(request, detail, "delegate-email")
     return _done("delegate-authorised")
 
 

@@ -41,7 +41,28 @@ async function whoAmI() {
       }
     } catch { /* not signed in: a guest */ }
   }
+  if (isHost) sayWhoYouAre();
   return { isHost, headers: authHeaders };
+}
+
+// A host sees who they are signed in as, and the way back to their conferences.
+async function sayWhoYouAre() {
+  const banner = document.getElementById("signed-in-as");
+  let text = "You have the host's link: you can run this call.";
+  if (!hostToken) {
+    try {
+      const me = await fetch("/api/v1/me");
+      if (me.ok) text = `Signed in as ${(await me.json()).name}: you can run this call.`;
+    } catch { /* keep the plain words */ }
+  }
+  banner.textContent = `${text} `;
+  if (!hostToken) {
+    const back = document.createElement("a");
+    back.href = "/me";
+    back.textContent = "Back to My conferences";
+    banner.append(back);
+  }
+  banner.hidden = false;
 }
 window.callrosterWho = whoAmI();
 const list = document.getElementById("legs");
@@ -82,9 +103,28 @@ function api(path, method, body) {
 
 function say(text) { status.textContent = text; }
 
-function button(label, action, extra = {}) {
+// What a control on the whole call did, in words beside its buttons.
+function feedback(text) {
+  const where = document.getElementById("host-feedback");
+  where.textContent = text;
+}
+
+// How long a leg has been on the call, "4:05" or "1:02:07", from its joined_at.
+function onFor(leg) {
+  const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(leg.joined_at)) / 1000));
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+}
+const VIA = { dial_in: "Phone", web: "Browser", dial_out: "Called out" };
+const VIA_TITLE = {
+  dial_in: "Dialled in by phone", web: "Joined from a web browser", dial_out: "The call phoned them",
+};
+
+function button(label, action, extra = {}, kind = "secondary") {
   const b = document.createElement("button");
   b.type = "button";
+  b.className = kind;
   b.textContent = label;
   b.addEventListener("click", action);
   Object.assign(b.dataset, extra);
@@ -104,26 +144,35 @@ function itemFor(leg) {
   const item = document.createElement("li");
   item.id = `leg-${leg.id}`;
   item.className = "leg joining";
-  item.innerHTML = '<div class="who"><span class="speaking" aria-hidden="true"></span><span class="name"></span>'
+  item.innerHTML = '<div class="who"><span class="speaking" aria-hidden="true"></span>'
+    + `<span class="name" id="name-${leg.id}"></span>`
+    + ' <span class="badge host" hidden>host</span>'
     + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span>'
     + ' <span class="badge ringing" hidden>ringing</span></div>'
-    + '<div class="number"></div><div class="badges"></div><div class="controls"></div>';
+    + '<div class="line"><span class="number"></span><span class="via"></span>'
+    + '<span class="on-for" title="Time on the call"></span></div>'
+    + `<div class="badges"></div><div class="controls" role="group" aria-labelledby="name-${leg.id}"></div>`;
   const id = leg.id;
   const current = () => legs.get(id);
   const controls = item.querySelector(".controls");
-  controls.append(button("Name for me", () => {
-    const { number } = current();
-    const name = prompt("Your own name for this number (kept on this device only)", book.name(number) || "");
-    if (name !== null) { book.set(number, name.trim()); render(current()); }
-  }, { action: "local-name" }));
   if (isHost) {
     const url = `/legs/${id}`;
     controls.append(
       button("Mute", () => api(`${url}/${current().muted ? "unmute" : "mute"}`, "POST"), { action: "mute" }),
       button("Hold", () => api(`${url}/${current().status === "on_hold" ? "unhold" : "hold"}`, "POST"), { action: "hold" }),
-      button("Rename", () => startRename(id), { action: "rename" }),
-      button("Drop", () => { if (confirm(`Drop ${shownName(current())} from the call?`)) api(`${url}/drop`, "POST"); }, { action: "drop" }),
+      button("Rename for everyone", () => startRename(id), { action: "rename" }),
     );
+  }
+  controls.append(button("Name on this device", () => {
+    const { number } = current();
+    const name = prompt("Your own name for this number (kept on this device only)", book.name(number) || "");
+    if (name !== null) { book.set(number, name.trim()); render(current()); }
+  }, { action: "local-name" }, "link"));
+  if (isHost) {
+    const drop = button("Drop from call", () => {
+      if (confirm(`Drop ${shownName(current())} from the call? They are cut off at once.`)) api(`/legs/${id}/drop`, "POST");
+    }, { action: "drop" }, "danger drop");
+    controls.append(drop);
   }
   list.append(item);
   requestAnimationFrame(() => item.classList.remove("joining"));
@@ -168,9 +217,15 @@ function render(leg) {
   // While the name is being edited the editor stands in for it and is left alone.
   item.querySelector(".name").textContent = shownName(leg);
   item.querySelector(".badge.local").hidden = !local;
+  item.querySelector(".badge.host").hidden = leg.role !== "host";
+  item.classList.toggle("host", leg.role === "host");
+  const via = item.querySelector(".via");
+  via.textContent = VIA[leg.joined_via] || "";
+  via.title = VIA_TITLE[leg.joined_via] || "";
+  item.querySelector(".on-for").textContent = leg.status === "joining" ? "" : `on for ${onFor(leg)}`;
   // Beneath the name: the number, or "withheld"; nothing again when the number is the name.
   const number = item.querySelector(".number");
-  number.textContent = leg.number === "withheld" ? "withheld" : (named ? leg.number || "" : "");
+  number.textContent = leg.number === "withheld" ? "number withheld" : (named ? leg.number || "" : "");
   // A number only the caller claims (From, or an untrusted peer's P-Asserted-Identity) is
   // marked: anyone can send any number.
   if (leg.number && leg.number !== "withheld" && !leg.number_verified) {
@@ -217,7 +272,8 @@ function startRename(id) {
   input.name = "name";
   input.maxLength = 80;
   input.autocomplete = "off";
-  input.value = leg.name || "";
+  input.value = leg.name || book.name(leg.number) || "";
+  input.placeholder = "For example: Priya, Acme";
   const save = document.createElement("button");
   save.type = "submit";
   save.textContent = "Save";
@@ -269,8 +325,15 @@ function setConference(state) {
   document.getElementById("locked").hidden = !state.locked;
   document.getElementById("recording").hidden = !state.recording;
   const lock = document.getElementById("lock");
-  if (lock) lock.textContent = state.locked ? "Unlock" : "Lock";
+  if (lock) lock.textContent = state.locked ? "Unlock the call" : "Lock the call";
   main.dataset.locked = state.locked ? "yes" : "no";
+}
+
+// The count in the heading, and an empty room said plainly.
+function showCount() {
+  const count = [...legs.values()].filter((l) => l.status !== "left").length;
+  document.getElementById("count").textContent = count;
+  document.getElementById("empty-room").hidden = count !== 0;
 }
 
 function handle(message) {
@@ -285,10 +348,10 @@ function handle(message) {
     legs.set(message.leg.id, message.leg);
     render(message.leg);
   } else if (message.event === "locked") {
-    setConference({ locked: message.locked, recording: false });
+    setConference({ locked: message.locked, recording: !document.getElementById("recording").hidden });
   }
   lastSeq = message.seq;
-  document.getElementById("count").textContent = [...legs.values()].filter((l) => l.status !== "left").length;
+  showCount();
 }
 
 // The WebSocket's address. A browser cannot set headers on a WebSocket, and a URL ends up in
@@ -324,19 +387,43 @@ async function connect() {
     return;
   }
   const ws = new WebSocket(url);
-  ws.onopen = () => say("Live");
+  ws.onopen = () => say("Live: this list changes as people join and leave.");
   // Each message is an array of roster messages, oldest first: the snapshot, or one or more
   // changes (several at once when this page fell behind).
   ws.onmessage = (event) => { for (const message of JSON.parse(event.data)) handle(message); };
   ws.onclose = () => { say("Reconnecting…"); setTimeout(connect, 1000); };
 }
 
+// Time on the call ticks once a second.
+setInterval(() => {
+  for (const leg of legs.values()) {
+    const item = document.getElementById(`leg-${leg.id}`);
+    if (item && leg.status !== "left" && leg.status !== "joining") item.querySelector(".on-for").textContent = `on for ${onFor(leg)}`;
+  }
+}, 1000);
+
 window.callrosterWho.then(() => {
   if (isHost) {
     const bar = document.getElementById("host-controls");
     bar.hidden = false;
-    document.getElementById("lock").addEventListener("click", () => api(main.dataset.locked === "yes" ? "/unlock" : "/lock", "POST"));
-    document.getElementById("mute-all").addEventListener("click", () => api("/mute-all", "POST"));
+    const lock = document.getElementById("lock");
+    lock.addEventListener("click", async () => {
+      const locking = main.dataset.locked !== "yes";
+      lock.setAttribute("aria-busy", "true");
+      const answer = await api(locking ? "/lock" : "/unlock", "POST").catch(() => null);
+      lock.removeAttribute("aria-busy");
+      if (answer && answer.ok) {
+        setConference({ locked: locking, recording: !document.getElementById("recording").hidden });
+        feedback(locking ? "Locked: nobody new can join." : "Unlocked: anyone with the PIN or link can join.");
+      } else feedback("That did not work: try again.");
+    });
+    const muteAll = document.getElementById("mute-all");
+    muteAll.addEventListener("click", async () => {
+      muteAll.setAttribute("aria-busy", "true");
+      const answer = await api("/mute-all", "POST").catch(() => null);
+      muteAll.removeAttribute("aria-busy");
+      feedback(answer && answer.ok ? "Everyone but the hosts is muted. Each can be unmuted below." : "That did not work: try again.");
+    });
   }
   connect();
 });

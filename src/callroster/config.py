@@ -10,7 +10,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,6 +154,31 @@ class Settings(BaseSettings):
         "edges in front of the bridge, which send everyone's calls: no per-address limit, "
         "and their P-Asserted-Identity is believed (verified caller ID)",
     )
+    smtp_host: str | None = Field(
+        default=None,
+        description="Mail server invitations are emailed through; none: invitations can be "
+        "copied and downloaded but not emailed",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade on the submission port, 587), tls (implicit TLS, "
+        "port 465) or none (a relay on the same machine or network only)",
+    )
+    smtp_username: str | None = Field(default=None, description="Sign-in at the mail server")
+    smtp_password: SecretStr | None = Field(default=None)
+    smtp_from: str | None = Field(
+        default=None,
+        description="From address of invitations; default invitations@<public_host>",
+    )
+    invitations_per_sending: int = Field(
+        default=50, ge=1, le=500, description="Addresses one invitation may be emailed to"
+    )
+    invitations_per_host_per_day: int = Field(
+        default=200,
+        ge=1,
+        description="Invitation emails the conferences of one host may send in 24 hours",
+    )
     log_level: str = Field(default="info")
 
     @field_validator("bind")
@@ -260,6 +285,11 @@ class Settings(BaseSettings):
     @property
     def web_base_url(self) -> str:
         return f"http://{_bracketed(self.host_for_links)}:{self.http_port}"
+
+    @property
+    def invitation_sender(self) -> str:
+        """The From address of invitation emails."""
+        return self.smtp_from or f"invitations@{self.public_host or 'localhost'}"
 
     @property
     def sip_hostport(self) -> str:

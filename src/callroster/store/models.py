@@ -455,3 +455,34 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(String(200))
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class InvitationEmail(Base):
+    """One invitation email in the outbox: to one address, for one conference, queued by a
+    host (or their delegate, or an administrator) and sent, retried or given up on by the
+    sender task (issue 13). The address is encrypted under the account's data key and never
+    looked up (no index); the message itself is made when it is sent, from the conference as
+    it is then. Rows are deleted 30 days after they were queued."""
+
+    __tablename__ = "invitation_emails"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    conference_id: Mapped[str] = mapped_column(ForeignKey("conferences.id"), index=True)
+    # The conference's host when queued: the daily cap is the host's, whoever sends.
+    host_id: Mapped[str] = mapped_column(String(36), index=True)
+    requested_by: Mapped[str] = mapped_column(String(80))  # the actor's label
+    batch_id: Mapped[str] = mapped_column(String(36))  # one sending of a list
+    recipient_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    event_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    event_minutes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # queued | retrying | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the sender may take it next (None once sent or given up on).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        UtcDateTime, nullable=True, index=True
+    )
+    # Why the last attempt failed, in our words with the server's reply code (never its
+    # text, which may repeat the address).
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

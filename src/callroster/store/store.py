@@ -20,6 +20,7 @@ from callroster.store.call_records import CallRecordRepository
 from callroster.store.conferences import ConferenceRepository
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
+from callroster.store.invitations import InvitationRepository
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
 from callroster.store.numbers import NumberPlanRepository
 from callroster.store.onboarding import OnboardingRepository
@@ -52,6 +53,7 @@ class Store:
     operator_tokens: OperatorTokenRepository
     trunks: TrunkRepository
     call_records: CallRecordRepository
+    invitations: InvitationRepository  # the invitations' outbox
     numbers: NumberPlanRepository
     restart: RestartRepository  # the heartbeat, and what a crash left open
     # Sign-in: browser sessions (``sessions`` above is the SQLAlchemy session factory).
@@ -142,6 +144,7 @@ def open_store(
         operator_tokens=OperatorTokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
         call_records=CallRecordRepository(sessions, keys, audit, clock),
+        invitations=InvitationRepository(sessions, keys, audit, clock),
         numbers=NumberPlanRepository(sessions, audit, clock),
         restart=RestartRepository(sessions, keys, audit, clock),
         web_sessions=web_sessions,

@@ -1,0 +1,250 @@
+"""The sender task ``serve`` runs: takes the due invitations from the store's outbox and sends
+each, one message per address, through the configured mail server (aiosmtplib).
+
+What a failure does to an invitation (``outcome_of``):
+
+- the server refuses it for good (a 5xx reply): failed, with the reply code;
+- the server is down, unreachable, slow, or answers 4xx (451 "try again later"): retried
+  after ``BACKOFF`` (1, 2, 5, 15, 30 minutes, then 1, 2 and 4 hours), then failed; when the
+  connection itself fails, the other invitations due in that round wait with it rather than
+  each trying again.
+
+The reply's text is never kept: it may repeat the address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from callroster.accounts.actor import Actor, system
+from callroster.config import Settings
+from callroster.errors import NotFoundError
+from callroster.invitations.invitation import invitation_for
+from callroster.invitations.message import invitation_email
+from callroster.store.invitations import DueEmail
+from callroster.store.store import Store
+
+log = logging.getLogger(__name__)
+SENDER = system("send invitation emails")
+BACKOFF = tuple(
+    dt.timedelta(minutes=m) for m in (1, 2, 5, 15, 30, 60, 120, 240)
+)  # after the 1st, 2nd, ... failed attempt
+LEASE = dt.timedelta(minutes=10)  # a taken invitation is tried again if not marked by then
+POLL_SECONDS = 30.0  # how often the outbox is looked at without being woken
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """Where invitations go and how (``Settings.smtp_*``)."""
+
+    host: str
+    port: int
+    security: str  # starttls | tls | none
+    username: str | None
+    password: str | None
+    sender: str
+    timeout: float = 30.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> MailServer | None:
+        if not settings.smtp_host:
+            return None
+        password = settings.smtp_password
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=password.get_secret_value() if password else None,
+            sender=settings.invitation_sender,
+        )
+
+    def client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+            tls_context=ssl.create_default_context() if self.security != "none" else None,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record after an attempt: sent, or why not and when to try again (None: never)."""
+
+    sent: bool
+    reason: str = ""
+    retry_at: dt.datetime | None = None
+    connection_failed: bool = False
+
+
+def outcome_of(error: Exception | None, attempts_before: int, now: dt.datetime) -> Outcome:
+    """The outcome of an attempt that raised ``error`` (None: sent), the invitation having
+    failed ``attempts_before`` times already."""
+    if error is None:
+        return Outcome(sent=True)
+    code = getattr(error, "code", None)
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
+        code = error.recipients[0].code
+    # Refusals of this message (sender, recipient, content) are about it alone; anything
+    # else (no connection, no greeting, our sign-in refused) is about the server, and the
+    # other invitations of the round would meet it too.
+    about_message = isinstance(
+        error,
+        aiosmtplib.SMTPRecipientsRefused
+        | aiosmtplib.SMTPRecipientRefused
+        | aiosmtplib.SMTPSenderRefused
+        | aiosmtplib.SMTPDataError,
+    )
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        reason = "the mail server did not accept our sign-in"
+    elif about_message and isinstance(code, int) and 500 <= code < 600:
+        return Outcome(sent=False, reason=f"the mail server refused it ({code})")
+    elif isinstance(code, int) and 400 <= code < 500:
+        reason = f"the mail server asked to try again later ({code})"
+    else:
+        reason = "the mail server could not be reached"
+    if attempts_before >= len(BACKOFF):
+        tries = attempts_before + 1
+        return Outcome(sent=False, reason=f"{reason}; gave up after {tries} tries")
+    return Outcome(
+        sent=False,
+        reason=reason,
+        retry_at=now + BACKOFF[attempts_before],
+        connection_failed=not about_message,
+    )
+
+
+class InvitationSender:
+    """Sends what the outbox holds: ``send_due`` once, or ``run`` until cancelled (woken by
+    ``wake`` when a host queues a list, else every ``POLL_SECONDS``).
+
+    Args:
+        store: the store (its outbox, conferences and clock).
+        settings: the service's addresses (links, SIP) and mail server.
+        server: where to send; None (no mail server configured) sends nothing.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        server: MailServer | None,
+        *,
+        actor: Actor = SENDER,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self.server = server
+        self._actor = actor
+        self._wake = asyncio.Event()
+        self.rounds = 0  # finished rounds, for tests to wait on
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, poll_seconds: float = POLL_SECONDS) -> None:
+        while True:
+            try:
+                await self.send_due()
+                await asyncio.to_thread(self._store.invitations.purge)
+            except Exception:
+                log.exception("invitations: a sending round failed")
+            self.rounds += 1
+            try:
+                await asyncio.wait_for(self._wake.wait(), poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def send_due(self) -> int:
+        """Send every invitation due now; returns how many were sent."""
+        if self.server is None:
+            return 0
+        store = self._store
+        due = await asyncio.to_thread(store.invitations.take_due, self._actor, lease=LEASE)
+        if not due:
+            return 0
+        sent = 0
+        client: aiosmtplib.SMTP | None = None
+        down: Outcome | None = None
+        try:
+            for email in due:
+                if down is not None:
+                    await self._record(email, outcome_of(OSError(), email.attempts, store.clock()))
+                    continue
+                error: Exception | None = None
+                try:
+                    message = await asyncio.to_thread(self._message, email)
+                    if client is None or not client.is_connected:
+                        client = self.server.client()
+                        await client.connect()
+                    await client.send_message(message)
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    error = exc
+                    await _close(client)
+                    client = None
+                except NotFoundError:
+                    await asyncio.to_thread(
+                        store.invitations.mark_failed,
+                        self._actor,
+                        email.id,
+                        "the conference was deleted",
+                        None,
+                    )
+                    continue
+                outcome = outcome_of(error, email.attempts, store.clock())
+                await self._record(email, outcome)
+                sent += outcome.sent
+                if outcome.connection_failed:
+                    down = outcome
+        finally:
+            await _close(client)
+        log.info("invitations: %d of %d sent", sent, len(due))
+        return sent
+
+    def _message(self, email: DueEmail) -> EmailMessage:
+        settings = self._settings
+        conference = self._store.conferences.get_conference(self._actor, email.conference_id)
+        invitation = invitation_for(
+            conference, web_base_url=settings.web_base_url, sip_hostport=settings.sip_hostport
+        )
+        assert self.server is not None
+        return invitation_email(
+            invitation,
+            sender=self.server.sender,
+            recipient=email.address,
+            start=email.event_start,
+            minutes=email.event_minutes,
+            now=self._store.clock(),
+            domain=settings.host_for_links,
+        )
+
+    async def _record(self, email: DueEmail, outcome: Outcome) -> None:
+        invitations = self._store.invitations
+        if outcome.sent:
+            await asyncio.to_thread(invitations.mark_sent, self._actor, email.id)
+        else:
+            await asyncio.to_thread(
+                invitations.mark_failed, self._actor, email.id, outcome.reason, outcome.retry_at
+            )
+
+
+async def _close(client: aiosmtplib.SMTP | None) -> None:
+    """Close a connection, politely if it still answers."""
+    if client is not None and client.is_connected:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()

@@ -24,6 +24,7 @@ from callroster.store import migrate as migrations
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.database import open_engine
 from callroster.store.errors import DuplicateError
+from callroster.store.numbers import KIND_NAMES, NumberView
 from callroster.store.onboarding import PAST, AccountAction, AccountSummary
 from callroster.store.store import Store, open_ring_source, open_store
 from callroster.store.trunks import TrunkView
@@ -44,6 +45,10 @@ operator_token_app = typer.Typer(
     help="Bearer tokens for the operator API (shown once, stored hashed).", no_args_is_help=True
 )
 app.add_typer(trunk_app, name="trunk")
+number_app = typer.Typer(
+    help="The number plan: the access numbers people dial (E.164).", no_args_is_help=True
+)
+app.add_typer(number_app, name="number")
 app.add_typer(operator_token_app, name="operator-token")
 
 ConfigOption = Annotated[
@@ -505,6 +510,107 @@ def operator_token_revoke(
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+@number_app.command("add")
+def number_add(
+    number: Annotated[str, typer.Argument(help="The number in E.164, e.g. +442079460000")],
+    country: Annotated[
+        str | None, typer.Option("--country", help="ISO country, checked against the number")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="toll or toll_free (by default, from the number)"),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="The region that serves it, e.g. london")
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="How pages name it")] = None,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Add an access number: a SIP INVITE to sip:<number>@<this bridge> reaches the PIN
+    prompt, and the accounts' conferences show it (unless limited to others)."""
+    with _store(config, data) as store:
+        try:
+            view = store.numbers.add(
+                operator_cli("number add"),
+                number,
+                country=country,
+                kind=kind,
+                region=region,
+                label=label,
+            )
+        except (ValueError, DuplicateError) as exc:
+            raise ConfigError(str(exc)) from None
+    print(f"number {view.number} added ({view.country}, {view.kind_name})")
+
+
+@number_app.command("list")
+def number_list(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Show the number plan, by country, with how many accounts are limited to each."""
+    actor = operator_cli("number list")
+    with _store(config, data) as store:
+        numbers = store.numbers.list_numbers(actor)
+        uses = store.numbers.uses(actor)
+    if not numbers:
+        print("no numbers")
+        return
+    print(_number_table(numbers, uses))
+
+
+def _number_table(numbers: list[NumberView], uses: dict[str, tuple[str, ...]]) -> str:
+    header = ("NUMBER", "COUNTRY", "KIND", "REGION", "LABEL", "ACCOUNTS LIMITED TO IT")
+    rows = [header] + [
+        (
+            n.number,
+            n.country,
+            KIND_NAMES.get(n.kind, n.kind),
+            n.region or "-",
+            n.label or "-",
+            str(len(uses.get(n.id, ()))),
+        )
+        for n in numbers
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@number_app.command("remove")
+def number_remove(
+    number: Annotated[str, typer.Argument(help="The number, as listed")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also take it from the accounts limited to it")
+    ] = False,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Remove an access number. Refused while accounts are limited to it, unless --force."""
+    with _store(config, data) as store:
+        used = store.numbers.remove(operator_cli("number remove"), number, force=force)
+    taken = f", taken from {len(used.account_ids)} account(s)" if used.account_ids else ""
+    print(f"number {used.number} removed{taken}")
+
+
+@number_app.command("limit")
+def number_limit(
+    account_id: Annotated[str, typer.Argument(help="The account's id")],
+    numbers: Annotated[
+        list[str] | None, typer.Argument(help="The numbers it may use (none: every number)")
+    ] = None,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Limit an account's conferences to some numbers, or with none lift the limit."""
+    with _store(config, data) as store:
+        given = store.numbers.limit_account(operator_cli("number limit"), account_id, numbers or [])
+    if given:
+        print(f"account {account_id} limited to {', '.join(given)}")
+    else:
+        print(f"account {account_id} uses every number")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 # of whoever invites a callee (without it, a recorded prompt is played instead).
 RUN_PACKAGES := python3-venv espeak-ng
 # What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser,
-# nftables for the NAT of the network namespace a phone-behind-NAT test builds.
+# nftables for the NAT of the network namespace a phone-behind-NAT test builds,
+# Prometheus to scrape a running service as an operator's monitoring would.
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server nftables \
-	kamailio espeak-ng sox linphone-cli
+	kamailio espeak-ng sox linphone-cli prometheus
 
 .PHONY: run test lint typecheck unit bench lock clean system-run system-test
 

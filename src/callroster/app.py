@@ -28,11 +28,13 @@ from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.errors import install as install_error_answers
+from callroster.api.health import router as health_router
 from callroster.api.live import random_ticket
 from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
 from callroster.api.operator_accounts import router as operator_accounts_router
+from callroster.api.request_timing import RequestTiming
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
 from callroster.api.web_join import MAX_OFFER
@@ -42,6 +44,7 @@ from callroster.bridge.restart import GRACEFUL_STOP_SECONDS, keep_beating, orpha
 from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.sockets import bind_socket
+from callroster.metrics import Metrics
 from callroster.privacy.directory import CountryGate, FileDirectory
 from callroster.roster.watch_tickets import WatchTickets
 from callroster.services import Services, build_services
@@ -81,7 +84,9 @@ def create_app(
     app.state.settings = settings
     app.state.monotonic = time.monotonic  # rate windows; the one clock the routes read
     app.state.watch_tickets = WatchTickets(random_ticket)  # open the live roster from a browser
+    app.state.metrics = metrics = Metrics()  # what /metrics shows (callroster/metrics.py)
     if services is not None:
+        metrics.watch(services.bridge, services.feed, services.call_log)
         app.state.bus = services.bus
         app.state.roster = services.roster
         app.state.feed = services.feed
@@ -94,6 +99,8 @@ def create_app(
     # Outermost, so that every answer has them, a 413 of BodyLimit's included.
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])
+    # Around all of the above: how long each answer took, by route (api/request_timing.py).
+    app.add_middleware(RequestTiming, latency=metrics.http_latency)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,10 +116,7 @@ def create_app(
         ]
         return JSONResponse(status_code=422, content={"detail": detail})
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(live_router)
     app.include_router(contacts_router)
@@ -295,6 +299,7 @@ def web_server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         log_level="warning",
+        log_config=None,  # its records go to the service's one handler (callroster/logs.py)
         lifespan="on",
         access_log=False,
         ws_per_message_deflate=False,

@@ -84,8 +84,10 @@ def serve(
     """Run the service: SIP (UDP and TCP) and the web server."""
     from callroster.app import Sockets
     from callroster.app import serve as run_service
+    from callroster.logs import configure_logging
 
     settings = _settings(config, data, sip_port=sip_port, http_port=http_port)
+    configure_logging(settings.log_format, settings.log_level)  # JSON lines unless told text
     sockets = Sockets(settings)  # a taken port fails here, before anything is written
     try:
         store = open_store(settings)

@@ -180,6 +180,16 @@ class Settings(BaseSettings):
         description="Invitation emails the conferences of one host may send in 24 hours",
     )
     log_level: str = Field(default="info")
+    log_format: str = Field(
+        default="json",
+        pattern="^(json|text)$",
+        description="How `serve` writes its log: json (one JSON object a line) or text",
+    )
+    metrics_allowed_networks: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) that may read /metrics "
+        "without a token, besides loopback; any other caller needs an operator token",
+    )
 
     @field_validator("bind")
     @classmethod
@@ -195,7 +205,7 @@ class Settings(BaseSettings):
             families.add(address.version)
         return ",".join(part.strip() for part in value.split(","))
 
-    @field_validator("trusted_proxies", "sip_trusted_peers")
+    @field_validator("trusted_proxies", "sip_trusted_peers", "metrics_allowed_networks")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
         parts = [part.strip() for part in value.split(",") if part.strip()]
@@ -253,6 +263,11 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return self.trusted_proxies.split(",") if self.trusted_proxies else []
+
+    @property
+    def metrics_networks(self) -> tuple[str, ...]:
+        networks = self.metrics_allowed_networks
+        return tuple(networks.split(",")) if networks else ()
 
     @property
     def sip_trusted_networks(self) -> tuple[str, ...]:

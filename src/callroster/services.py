@@ -20,6 +20,7 @@ from callroster.bridge.restart import StoreRestartLedger
 from callroster.bridge.service import BridgeService
 from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
+from callroster.call_log import CallLog
 from callroster.clock import utc_now
 from callroster.conference.events import Event
 from callroster.config import Settings
@@ -40,6 +41,7 @@ class Services:
     click_to_call: ClickToCall | None = None
     call_reporter: CallReporter | None = None
     crm_sender: WebhookSender | None = None  # closed when the service stops
+    call_log: CallLog | None = None  # a line per call start and end (callroster/call_log.py)
 
 
 def wire_roster(
@@ -97,5 +99,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender
+    services.call_log = CallLog(asyncio.get_running_loop().time)
+    services.bus.subscribe(services.call_log)
     services.call_reporter = crm_reporter(store, crm_sender)
     return services

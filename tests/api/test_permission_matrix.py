@@ -119,6 +119,11 @@ PROFILE = {**CALLS}
 DELEGATES = {**CALLS, "delegate": "403"}
 SESSION = _row("401", host_session="ok")
 LEG_KEY = _row("hidden")  # only the browser holding the leg's X-Leg-Key
+OPEN = _row("ok")  # liveness and readiness: anyone, and they say nothing of anyone
+# /metrics: every caller here comes from loopback (the in-process client is 127.0.0.1), which
+# may scrape without a token; from any other network it is OPERATOR_ONLY, and a request that
+# came through an untrusted proxy is not loopback (tests/api/test_metrics.py).
+SCRAPE = _row("ok")
 # Creating a conference answers its PINs: people who may run one (a host or administrator for
 # themselves, a delegate for the host who authorised them), never an account's key.
 CREATE_CONFERENCE = _row(
@@ -189,6 +194,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/audit"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
+    ("GET", "/metrics"): SCRAPE,
+    ("GET", "/healthz"): OPEN,
+    ("GET", "/readyz"): OPEN,
 }
 # WebSockets are not in OpenAPI; their rules are proven in tests/api/test_live.py.
 WEBSOCKETS = {f"{C}/live"}

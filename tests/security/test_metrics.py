@@ -1,7 +1,8 @@
 """The operator sees the abuse being turned away (issue 12, finding 1: "with an audit entry
 and a metric"): against a real ``callroster serve``, wrong PINs dialled from 127.0.0.88
 raise the PIN counters of ``GET /api/v1/operator/metrics``, which only an operator token
-opens, and which names no address, PIN or number (a scan with a positive control)."""
+opens, and of ``GET /metrics``, the same figures for a scraper on loopback (issue 13); neither
+names an address, PIN or number (a scan with a positive control)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,12 @@ async def test_wrong_pins_show_in_the_operators_metrics_and_nothing_personal(
 
             wait_until_sync(lambda: failures() >= 3, 10, "three failures counted")
             after = web.get(METRICS, headers=headers).text
+            scraped = web.get("/metrics")  # from loopback: no token needed
+            assert scraped.status_code == 200
+            assert figure(scraped.text, "callroster_pin_failures_total") >= 3
+            # Through a proxy the service does not trust, loopback is not enough.
+            assert web.get("/metrics", headers={"X-Forwarded-For": GUESSER}).status_code == 401
+            after += scraped.text
             assert figure(after, "callroster_pin_checks_total") >= 3
             assert figure(after, "callroster_pin_guessing_alarm") == 0
             assert "callroster_calls " in after

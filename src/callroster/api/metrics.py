@@ -1,85 +1,77 @@
-"""What an operator's monitoring scrapes: counts of what the service is doing and of the
-abuse it is turning away, in Prometheus' text format, for the operator only.
+"""What an operator's monitoring scrapes: ``GET /metrics``, the service's figures in
+Prometheus' text format (callroster/metrics.py), and the same at
+``GET /api/v1/operator/metrics`` for an operator token.
 
-Counts only: never a number, an address, a PIN or a name (a blocked source is counted, not
-named; the audit log names its network). Each scrape builds a fresh registry from the running
-bridge's counters, so nothing here keeps state of its own. The counters are the process's:
-they start at 0 when the service starts and are per process.
+Who may scrape ``/metrics``: a request from loopback or from the networks the operator names
+in ``metrics_allowed_networks`` needs nothing more (Prometheus on the same machine or the
+monitoring network, as usual); anyone else needs an operator token (401 without, 403 for any
+other credential). A request that came through a reverse proxy the service does not trust
+(it carries ``X-Forwarded-For``, ``Forwarded`` or ``X-Real-IP`` and ``trusted_proxies`` is
+empty) does not count as loopback, since a proxy on the same machine would otherwise open
+``/metrics`` to the whole internet; with ``trusted_proxies`` set, uvicorn has already put the
+real client's address in its place. By default, then, nothing off the machine reads it
+without a token.
+
+The figures are counts, never a number, an address, a PIN or a name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ipaddress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from callroster.accounts.actor import Actor
 from callroster.api.auth import operator
 from callroster.api.credentials_first import CredentialsFirst
-from callroster.bridge.service import BridgeService
+from callroster.config import Settings
+from callroster.metrics import Metrics
 
-router = APIRouter(prefix="/api/v1/operator", tags=["operator"], route_class=CredentialsFirst)
+router = APIRouter(tags=["operator"], route_class=CredentialsFirst)
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
-class BridgeCollector(Collector):
-    """The bridge's figures, read when scraped."""
+def _exposition(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    def __init__(self, bridge: BridgeService) -> None:
-        self._bridge = bridge
 
-    def collect(self) -> Iterator[Metric]:
-        bridge, guard = self._bridge, self._bridge.pin_guard
-        yield GaugeMetricFamily(
-            "callroster_calls", "SIP calls in progress on this node", value=bridge.call_count()
-        )
-        refused = CounterMetricFamily(
-            "callroster_calls_refused",
-            "Calls refused or ended before their PIN was checked, by reason",
-            labels=["reason"],
-        )
-        for reason, count in sorted(bridge.calls_refused().items()):
-            refused.add_metric([reason], count)
-        yield refused
-        yield CounterMetricFamily(
-            "callroster_pin_checks", "PINs checked (keyed or dialled)", value=guard.checks
-        )
-        yield CounterMetricFamily(
-            "callroster_pin_failures", "PINs checked that opened nothing", value=guard.failures
-        )
-        yield CounterMetricFamily(
-            "callroster_pin_sources_blocked",
-            "Times a source was blocked for guessing PINs",
-            value=guard.blocks,
-        )
-        yield CounterMetricFamily(
-            "callroster_pin_blocked_calls",
-            "Calls refused because their source was blocked",
-            value=guard.blocked_calls,
-        )
-        yield CounterMetricFamily(
-            "callroster_pin_guessing_alarms",
-            "Times the system-wide PIN guessing alarm went up",
-            value=guard.alarms,
-        )
-        yield GaugeMetricFamily(
-            "callroster_pin_guessing_alarm",
-            "1 while the system-wide PIN guessing alarm is up",
-            value=int(bridge.pin_guessing_alarm()),
-        )
-        yield GaugeMetricFamily(
-            "callroster_pin_checks_queued", "PIN checks waiting their turn", value=guard.pending
-        )
+def from_allowed_network(request: Request, settings: Settings) -> bool:
+    """Whether the request comes from loopback or a network allowed to scrape."""
+    if request.client is None:
+        return False
+    if not settings.trusted_proxies and any(h in request.headers for h in FORWARDING_HEADERS):
+        return False  # the connection is a proxy's, on behalf of someone unknown
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    return any(
+        address in ipaddress.ip_network(network, strict=False)
+        for network in settings.metrics_networks
+    )
+
+
+def scraper(request: Request) -> None:
+    """Lets an allowed network through; anyone else must be the operator (raises 401/403)."""
+    if not from_allowed_network(request, request.app.state.settings):
+        operator(request)
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request, caller: Annotated[Actor, Depends(operator)]) -> Response:
-    """The service's figures in Prometheus' text format (operator token)."""
-    registry = CollectorRegistry(auto_describe=False)
-    bridge = getattr(request.app.state, "bridge", None)
-    if isinstance(bridge, BridgeService):
-        registry.register(BridgeCollector(bridge))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request, _: Annotated[None, Depends(scraper)]) -> Response:
+    """The service's figures in Prometheus' text format (loopback, the networks in
+    ``metrics_allowed_networks``, or an operator token)."""
+    return _exposition(request)
+
+
+@router.get("/api/v1/operator/metrics", response_class=Response)
+async def operator_metrics(
+    request: Request, caller: Annotated[Actor, Depends(operator)]
+) -> Response:
+    """The same figures as ``/metrics``, for an operator token from anywhere."""
+    return _exposition(request)

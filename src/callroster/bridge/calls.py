@@ -194,6 +194,12 @@ class Call:
         return self.joined_via == "dial_out" and CallState.JOINED not in self.history
 
 
+def media_figures(rtp: RtpSession) -> dict[str, int]:
+    """One call's RTP counters and its jitter buffer's drops, by name."""
+    jitter = rtp.jitter.stats()
+    return vars(rtp.counters) | {"late": jitter.late, "duplicates": jitter.duplicates}
+
+
 class CallTable:
     """The calls on this node, by SIP call id and by leg id."""
 
@@ -201,6 +207,9 @@ class CallTable:
         self._by_call: dict[str, Call] = {}
         self._by_leg: dict[str, Call] = {}
         self._from: Counter[str] = Counter()  # calls by source (bridge/call_limits.py)
+        # The media counters of the calls that ended, summed once each as it leaves, so
+        # that the metrics (callroster/metrics.py) count for the life of the process.
+        self.retired: Counter[str] = Counter()
 
     def add(self, call: Call) -> None:
         self._by_call[call.call_id] = call
@@ -209,7 +218,11 @@ class CallTable:
             self._from[source_key(call.source)] += 1
 
     def remove(self, call: Call) -> None:
-        if self._by_call.pop(call.call_id, None) is not None and call.source:
+        if self._by_call.pop(call.call_id, None) is None:
+            self._by_leg.pop(call.leg_id, None)
+            return
+        self.retired.update(media_figures(call.rtp))
+        if call.source:
             key = source_key(call.source)
             self._from[key] -= 1
             if self._from[key] <= 0:

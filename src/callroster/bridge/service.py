@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from callroster.bridge.admission import Admission
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import NOBODY, TrustedPeers
-from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod
+from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod, media_figures
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.dtmf_info import digit_from_info
@@ -474,6 +475,19 @@ class BridgeService:
     # -- what is going on (for tests, the benchmark and, later, health) ------------------
     def call_count(self) -> int:
         return len(self._calls)
+
+    def is_listening(self) -> bool:
+        """Whether the bridge has started: SIP bound, the media clock running."""
+        return self._started is not None
+
+    def media_totals(self) -> Counter[str]:
+        """Every call's RTP counters and jitter buffer drops since the start, summed: those
+        that ended and those in progress (for the metrics; ``RtpCounters``' names, with
+        ``late`` and ``duplicates``)."""
+        totals = Counter(self._calls.retired)
+        for call in self._calls:
+            totals.update(media_figures(call.rtp))
+        return totals
 
     def calls_refused(self) -> dict[str, int]:
         """Calls refused before any PIN was looked at, by reason (``pin_guessing``,

@@ -162,3 +162,7 @@ class RosterFeed:
     def watching(self, conference_id: str) -> int:
         channel = self._channels.get(conference_id)
         return len(channel.watchers) if channel is not None else 0
+
+    def watchers(self) -> int:
+        """Watchers of every conference, for the metrics."""
+        return sum(len(channel.watchers) for channel in self._channels.values())

@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.clock import utc_now
@@ -64,6 +65,15 @@ class Store:
     onboarding: OnboardingRepository
     operator_sessions: OperatorSessionRepository
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query (the readiness check)."""
+        try:
+            with self.read_engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
 
     def close(self) -> None:
         self.engine.dispose()

@@ -5,6 +5,7 @@ second factor, open redirects refused, suspended users refused, bearer tokens un
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from http.cookies import SimpleCookie
@@ -22,8 +23,8 @@ from callroster.app import create_app
 from callroster.config import Settings
 from callroster.store.models import User
 from callroster.store.store import Store
+from callroster.web.signin import qr_code, safe_next
 from callroster.web.signin import router as signin_router
-from callroster.web.signin import safe_next
 
 OPERATOR = operator_cli("test")
 HOST_EMAIL = "hana.host@firm.example"
@@ -464,6 +465,11 @@ def test_an_administrator_enrols_a_second_factor_before_anything_else(
     assert secret is not None
     shown = re.search(r'id="totp-secret" class="secret">([A-Z2-7 ]+)<', page.text)
     assert shown is not None and shown.group(1).replace(" ", "") == secret.group(1)
+    # The same address as a QR code, drawn on the server (an SVG in a data: address).
+    qr = re.search(r'id="totp-qr" class="qr" src="([^"]+)"', page.text)
+    assert qr is not None and qr.group(1).startswith("data:image/svg+xml")
+    assert html.unescape(qr.group(1)) == qr_code(html.unescape(match.group(1)))
+    assert qr_code("otpauth://totp/other") != qr_code(html.unescape(match.group(1)))
 
     wrong = client.post(
         "/account/second-factor", data={"csrf_token": csrf_of(page), "code": "12345"}

@@ -105,11 +105,16 @@ class AuditLog:
         with self._sessions.begin() as session:
             self.record(session, actor, action, subject, account_id)
 
-    def entries(self, account_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+    def entries(
+        self, account_id: str | None = None, limit: int = 1000, before: int | None = None
+    ) -> list[AuditEntry]:
+        """The newest ``limit`` entries (of ``account_id``), or those older than ``before``."""
         with self._sessions() as session:
             query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
             if account_id is not None:
                 query = query.where(AuditEntry.account_id == account_id)
+            if before is not None:
+                query = query.where(AuditEntry.seq < before)
             return list(session.scalars(query))
 
     def head(self) -> Anchor | None:

@@ -11,6 +11,7 @@ password shown) are the API's, enforced once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from html import escape
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from callroster.api import crm as crm_api
 from callroster.api import users as users_api
 from callroster.api.account import administered_account
 from callroster.api.auth import store_of
+from callroster.store.models import AuditEntry
 from callroster.web.common import (
     ROLE_NAMES,
     Form,
@@ -41,7 +43,6 @@ from callroster.web.common import (
 )
 
 router = APIRouter(include_in_schema=False)
-AUDIT_ROWS = 200
 # What a finished action says, by the code in its redirect (``?done=saved``). A page shows
 # only these texts, never the query's: a link to ``/admin?done=<anything>`` puts no words of
 # its maker's on the administrator's page. A failed action answers with the page and the
@@ -151,8 +152,10 @@ def _admin_page(
 <p>Account: <strong id="account-name">{escape(account.name)}</strong>.
 Home region: <span id="home-region">{region}</span> (set by the operator).</p>
 <section aria-labelledby="people"><h2 id="people">People</h2>
+<div class="table-wrap" role="region" aria-labelledby="people" tabindex="0">
 <table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th>
 <th scope="col">Role</th><th scope="col">Status</th></tr></thead><tbody>{rows}</tbody></table>
+</div>
 </section>
 <section aria-labelledby="add"><h2 id="add">Add a person</h2>
 <form method="post" action="/admin/users">{csrf}
@@ -411,10 +414,11 @@ def _person_page(
 <dt>Status</dt><dd id="person-status">{_status(user.suspended, user.removed)}</dd></dl>
 {actions}
 <section aria-labelledby="history"><h2 id="history">Conference history</h2>
+<div class="table-wrap" role="region" aria-labelledby="history" tabindex="0">
 <table id="conferences"><thead><tr><th scope="col">Conference</th><th scope="col">PIN</th>
 <th scope="col">Created</th><th scope="col">Legs joined</th><th scope="col">Last used</th>
 <th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
-<tbody>{conferences}</tbody></table></section>
+<tbody>{conferences}</tbody></table></div></section>
 <section aria-labelledby="delegates"><h2 id="delegates">Delegates</h2>
 <ul id="delegate-list">{delegate_list}</ul></section>"""
     return page(
@@ -502,24 +506,160 @@ def delete_history(conference_id: str, request: Request, form: Form) -> Response
 
 
 # -- the audit log --------------------------------------------------------------------------
+AUDIT_PAGE = 50
+AUDIT_SCAN = 500  # entries read from the store at a time while filtering
+READ_VERBS = {"read", "list", "match", "watch"}
+# The action's words; any other reads as its name ("conference.rename": "conference rename").
+ACTION_WORDS = {
+    "audit.read": "read the audit log",
+    "user.read": "read the details of",
+    "user.list": "listed the people",
+    "user.create": "added",
+    "user.update": "changed the details of",
+    "user.remove": "removed",
+    "user.password": "set the password of",
+    "account.read": "read the account",
+    "account.settings": "changed the account's settings",
+    "account.pin_lengths": "changed the PIN lengths",
+    "conference.read": "opened",
+    "conference.create": "created",
+    "conference.rename": "renamed",
+    "conference.delete": "deleted",
+    "conference.pin_reset": "gave a new PIN to",
+    "conference.history": "deleted the call history of",
+    "roster.read": "read Live Call Status of",
+    "roster.watch": "watched Live Call Status of",
+    "delegation.create": "authorised a delegate for",
+    "delegation.remove": "withdrew a delegate of",
+    "contacts.delete_all": "deleted the contact list",
+    "signin.failure": "failed to sign in as",
+    "signin.lockout": "locked out signing in as",
+    "second_factor.enrol": "set up a second factor for",
+    "web.join": "joined from a browser:",
+    "leg.rename": "renamed a caller on",
+    "control.rename": "renamed a caller on",
+    "control.dial_out": "phoned a guest for",
+}
+
+
+def is_read(action: str) -> bool:
+    """A read of personal data (``user.read``, or a field decrypted: ``users.email``), not a
+    change or a control on a call."""
+    noun, _, verb = action.partition(".")
+    return verb in READ_VERBS or (noun.endswith("s") and verb not in {"delete_all", "all"})
+
+
+def _audit_filter(what: str, who: str, log_reads: bool, me: str) -> Callable[[AuditEntry], bool]:
+    def wanted(entry: AuditEntry) -> bool:
+        actor_id = entry.actor.partition(":")[2]
+        if not log_reads and entry.action in {"audit.read", "user.list"} and actor_id == me:
+            return False  # this page's own reading, unless asked for
+        if who and actor_id != who:
+            return False
+        if what == "changes":
+            return not is_read(entry.action)
+        if what == "reads":
+            return is_read(entry.action)
+        return True
+
+    return wanted
+
+
+def _someone(label: str, names: dict[str, str]) -> str:
+    """An actor or subject (``role:id`` or ``kind:id``) in words: a person's name where it is
+    one of the account's people, else what kind of thing it is with the end of its id."""
+    kind, _, ident = label.partition(":")
+    if ident in names:
+        return escape(names[ident])
+    if kind == "link":
+        return "a guest with the room link"
+    if kind == "operator":
+        return "the operator"
+    if kind == "system":
+        return "Callroster itself"
+    if kind == "account":
+        return "the account"
+    tail = f" …{escape(ident[-6:])}" if ident else ""
+    return f"{escape(kind.replace('_', ' '))}{tail}"
+
+
+def _audit_item(entry: AuditEntry, names: dict[str, str]) -> str:
+    words = ACTION_WORDS.get(entry.action, entry.action.replace(".", " ").replace("_", " "))
+    subject = _someone(entry.subject, names) if entry.subject else ""
+    return (
+        f'<li><span class="when">{entry.at:%Y-%m-%d %H:%M:%S}</span> '
+        f"<strong>{_someone(entry.actor, names)}</strong> {escape(words)} {subject}"
+        f'<br><span class="detail">from {escape(entry.source)} · {escape(entry.reason)} · '
+        f"#{entry.seq} <code>{escape(entry.action)}</code></span></li>"
+    )
+
+
 @router.get("/admin/audit", response_class=HTMLResponse)
-def audit(request: Request) -> Response:
+def audit(
+    request: Request,
+    what: str = "all",
+    who: str = "",
+    log_reads: str = "",
+    before: int | None = None,
+) -> Response:
     signed = _administrator(request, "/admin/audit")
     if not isinstance(signed, SignedIn):
         return signed
-    entries = account_api.account_audit(signed.caller, request, AUDIT_ROWS)
-    rows = "".join(
-        f"<tr><td>{e.seq}</td><td>{e.at:%Y-%m-%d %H:%M:%S}</td><td>{escape(e.actor)}</td>"
-        f"<td>{escape(e.action)}</td><td>{escape(e.subject)}</td><td>{escape(e.source)}</td>"
-        f"<td>{escape(e.reason)}</td></tr>"
-        for e in entries
+    store = store_of(request)
+    account_id = administered_account(signed.caller)
+    people = store.users.list_users(signed.caller.actor, account_id)
+    names = {p.id: p.name for p in people}
+    what = what if what in {"all", "changes", "reads"} else "all"
+    who = who if who in names else ""
+    wanted = _audit_filter(what, who, log_reads == "on", signed.view.user_id)
+    shown: list[AuditEntry] = []
+    cursor = before
+    more = False
+    while len(shown) <= AUDIT_PAGE:
+        batch = store.audit.entries(account_id, AUDIT_SCAN, before=cursor)
+        shown.extend(e for e in batch if wanted(e))
+        if len(batch) < AUDIT_SCAN:
+            break
+        cursor = batch[-1].seq
+    if len(shown) > AUDIT_PAGE:
+        shown, more = shown[:AUDIT_PAGE], True
+    store.audit.log(signed.caller.actor, "audit.read", f"account:{account_id}", account_id)
+    what_options = "".join(
+        f'<option value="{value}"{" selected" if value == what else ""}>{label}</option>'
+        for value, label in (
+            ("all", "Everything"),
+            ("changes", "Changes and call controls"),
+            ("reads", "Reads of personal data"),
+        )
     )
+    who_options = '<option value="">Anyone</option>' + "".join(
+        f'<option value="{p.id}"{" selected" if p.id == who else ""}>{escape(p.name)}</option>'
+        for p in people
+    )
+    query = {"what": what, "who": who, "log_reads": log_reads}
+    kept = "&amp;".join(f"{k}={quote(v)}" for k, v in query.items() if v)
+    pager = []
+    if before is not None:
+        pager.append(f'<a href="/admin/audit?{kept}" id="audit-newest">Newest entries</a>')
+    if more:
+        pager.append(
+            f'<a href="/admin/audit?{kept}&amp;before={shown[-1].seq}" id="audit-older">'
+            "Older entries</a>"
+        )
+    items = "".join(_audit_item(e, names) for e in shown)
+    checked = " checked" if log_reads == "on" else ""
     body = f"""<nav class="local" aria-label="Administration">
 <a href="/admin">Back to administration</a></nav>
 <p class="note">Every read or change of the account's personal data and every control on a
-call, newest first ({len(entries)} shown). Each entry carries the hash of the one before, so
-an edited or deleted entry is found by <code>callroster audit verify</code>.</p>
-<table id="audit"><thead><tr><th scope="col">#</th><th scope="col">When (UTC)</th>
-<th scope="col">Who</th><th scope="col">What</th><th scope="col">Subject</th>
-<th scope="col">From</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table>"""
+call, newest first. Each entry carries the hash of the one before, so an edited or deleted
+entry is found by <code>callroster audit verify</code>.</p>
+<form method="get" action="/admin/audit" class="filters" aria-label="Filter the log">
+<p><label for="audit-what">What</label>
+<select id="audit-what" name="what">{what_options}</select></p>
+<p><label for="audit-who">Who</label><select id="audit-who" name="who">{who_options}</select></p>
+<p class="check"><input id="audit-log-reads" name="log_reads" type="checkbox" value="on"{checked}>
+<label for="audit-log-reads">Include my own viewing of this log</label></p>
+<p><button type="submit" class="secondary">Show</button></p></form>
+<ol class="audit" id="audit">{items or "<li>No entries match.</li>"}</ol>
+<div class="pager">{"".join(pager)}</div>"""
     return page("Audit log", body, wide=True, viewer=signed.viewer)

@@ -29,6 +29,7 @@ import secrets
 from html import escape
 from urllib.parse import urlsplit
 
+import segno
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -271,6 +272,12 @@ def _grouped(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
+def qr_code(uri: str) -> str:
+    """The ``otpauth://`` address as a QR code: an SVG drawn here (segno), in a ``data:``
+    address the page's policy allows for images; nothing is fetched from anywhere."""
+    return segno.make(uri, error="m").svg_data_uri(scale=4, border=4)
+
+
 def _enrol_form(
     csrf: str, next_path: str | None, secret: str, uri: str, message: str | None = None
 ) -> str:
@@ -278,7 +285,10 @@ def _enrol_form(
 account to an authenticator app on your phone (any app for "time-based one-time passwords",
 TOTP), then type the 6-digit code it shows.</p>
 <ol>
-<li>In the app, add an account and choose to enter a setup key. Type this key:
+<li>In the app, add an account and scan this QR code:
+<p><img id="totp-qr" class="qr" src="{escape(qr_code(uri))}" width="180" height="180"
+ alt="QR code that adds Callroster to an authenticator app"></p></li>
+<li>Or choose to enter a setup key, and type this key:
 <p><code id="totp-secret" class="secret">{escape(_grouped(secret))}</code></p></li>
 <li>Or, on this phone, <a id="totp-uri" href="{escape(uri)}">open it in your authenticator
 app</a>. The address is:

@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import store_of
-from callroster.web.common import copy_button, dial_in, page, viewer_of
+from callroster.store.conferences import ConferenceView
+from callroster.web import numbers as dial_ins
+from callroster.web.common import copy_button, page, viewer_of
 
 router = APIRouter()
 
@@ -77,23 +79,29 @@ is never sent anywhere.</label><input type="file" id="vcard" accept=".vcf,text/v
 """
 
 
-@router.get("/c/{link}", response_class=HTMLResponse, include_in_schema=False)
-def conference_page(link: str, request: Request) -> HTMLResponse:
+def _as_guest(request: Request, link: str, why: str) -> ConferenceView:
+    """The conference a link opens, read as a guest of its account (audit-logged)."""
     store = store_of(request)
-    settings = request.app.state.settings
     target = store.conferences.find_by_web_link(link) if len(link) <= 64 else None
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no conference at this link")
     conference_id, account_id = target
     source = request.client.host if request.client else "unknown"
     # Holding the link makes a guest of that conference's account; the read is audit-logged.
-    guest = Actor(f"link:{link[:6]}", Role.GUEST, account_id, source, "open conference page")
-    view = store.conferences.get_conference(guest, conference_id)
+    guest = Actor(f"link:{link[:6]}", Role.GUEST, account_id, source, why)
+    return store.conferences.get_conference(guest, conference_id)
+
+
+@router.get("/c/{link}", response_class=HTMLResponse, include_in_schema=False)
+def conference_page(link: str, request: Request, country: str | None = None) -> HTMLResponse:
+    settings = request.app.state.settings
+    view = _as_guest(request, link, "open conference page")
+    conference_id = view.id
     sip_host = settings.sip_hostport
-    numbers = "\n".join(
-        f'<dt>Dial in</dt><dd class="copy-row">{dial_in(n, sip_host)}</dd>'
-        for n in view.dial_in_numbers
-    )
+    # The guest's own country's numbers first (?country= from the picker, else the browser's
+    # language), with the picker and a link to every number (web/numbers.py).
+    guest_country = dial_ins.guest_country(request.headers.get("accept-language"), country)
+    numbers = dial_ins.dial_in_list(view.numbers, guest_country, sip_host, link)
     return page(
         view.title,
         BODY.format(
@@ -113,3 +121,14 @@ def conference_page(link: str, request: Request) -> HTMLResponse:
             "/static/copy.js",
         ),
     )
+
+
+@router.get("/c/{link}/numbers", response_class=HTMLResponse, include_in_schema=False)
+def numbers_page(link: str, request: Request, country: str | None = None) -> HTMLResponse:
+    """Every access number of the conference, the guest's country's first."""
+    view = _as_guest(request, link, "open access numbers")
+    guest_country = dial_ins.guest_country(request.headers.get("accept-language"), country)
+    body = dial_ins.full_list(
+        view.numbers, guest_country, request.app.state.settings.sip_hostport, link
+    )
+    return page(f"Access numbers: {view.title}", body, viewer=viewer_of(request))

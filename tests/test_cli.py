@@ -190,3 +190,143 @@ def test_serve_prints_how_to_join_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
     finally:
         if proc.poll() is None:
             proc.kill()
+
+# -- customer accounts and bad input (issue 13) ------------------------------------------------
+def _ask(args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
+    """A command whose stdin (not a terminal) holds ``answer``: "" is no answer at all."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CALLROSTER_")}
+    return cli_runner().run(args, base, input=answer, timeout=60)
+
+
+def _one_line(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert text in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_account_create_prints_a_setup_link_and_list_shows_it(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path)]
+    created = run(
+        ["account", "create", "Meitner & Hahn", "--region", "london"]
+        + ["--admin-email", "ada@meitner.example", *data]
+    )
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert lines[0].startswith("account ") and lines[0].endswith(" created (london)")
+    assert "it is not shown again" in lines[1]
+    assert lines[2].startswith("http://127.0.0.1:8000/setup/crsetup_")
+    listed = run(["account", "list", *data])
+    header, row = listed.stdout.splitlines()
+    assert header.split() == [
+        "ID",
+        "NAME",
+        "REGION",
+        "STATUS",
+        "HOSTS",
+        "CONFERENCES",
+        "THIS",
+        "MONTH",
+    ]
+    assert "Meitner & Hahn" in row and row.split()[-4:] == ["london", "active", "0", "0"]
+    assert "ada@meitner.example" not in listed.stdout
+
+
+def test_account_life_cycle_by_name(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path)]
+    run(
+        [
+            "account",
+            "create",
+            "Curie SA",
+            "--region",
+            "london",
+            "--admin-email",
+            "m@c.example",
+            *data,
+        ]
+    )
+    suspended = run(["account", "suspend", "curie sa", *data])
+    assert suspended.returncode == 0 and suspended.stdout.strip().endswith(" suspended")
+    _one_line(run(["account", "suspend", "Curie SA", *data]), 2, "so it cannot be suspended")
+    assert run(["account", "resume", "Curie SA", *data]).returncode == 0
+    terminated = run(["account", "terminate", "Curie SA", "--yes", *data])
+    assert terminated.returncode == 0 and terminated.stdout.strip().endswith(" terminated")
+    assert " terminated " in run(["account", "list", *data]).stdout
+    _one_line(run(["account", "resume", "Curie SA", *data]), 2, "so it cannot be resumed")
+    _one_line(run(["account", "suspend", "Nobody Ltd", *data]), 6, "no account 'Nobody Ltd'")
+
+
+def test_a_duplicate_or_bad_account_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path)]
+    first = ["account", "create", "Meitner & Hahn", "--region", "london"]
+    assert run([*first, "--admin-email", "ada@meitner.example", *data]).returncode == 0
+    before = run(["account", "list", *data]).stdout
+    for args, code, text in (
+        (
+            [
+                "account",
+                "create",
+                "MEITNER  &  hahn",
+                "--region",
+                "london",
+                "--admin-email",
+                "b@x.example",
+            ],
+            1,
+            "an account with this name already exists",
+        ),
+        (
+            [
+                "account",
+                "create",
+                "Other",
+                "--region",
+                "london",
+                "--admin-email",
+                "ADA@meitner.example",
+            ],
+            1,
+            "a user with this email already exists",
+        ),
+        (
+            ["account", "create", "Other", "--region", "mars", "--admin-email", "o@x.example"],
+            2,
+            "unknown region 'mars'",
+        ),
+        (
+            ["account", "create", "Other", "--region", "london", "--admin-email", "nobody"],
+            2,
+            "not an email address",
+        ),
+        (["account", "create", "Other", "--region", "london"], 2, "--admin-email"),
+    ):
+        _one_line(run([*args, *data]), code, text)
+    assert run(["account", "list", *data]).stdout == before
+
+
+@pytest.mark.parametrize("answer", ["n\n", "no\n", "\n", ""])
+def test_answering_no_or_nothing_aborts_in_one_line(tmp_path: Path, answer: str) -> None:
+    details = json.loads(run(["demo", "--json", "--data", str(tmp_path)]).stdout)
+    account = details["account_id"]
+    shred = _ask(["account", "shred", account, "--data", str(tmp_path)], answer)
+    _one_line(shred, 1, f"callroster: aborted: account {account} was not shredded")
+    terminate = _ask(["account", "terminate", account, "--data", str(tmp_path)], answer)
+    _one_line(terminate, 1, f"callroster: aborted: account {account} was not terminated")
+    # Nothing happened: the demo still reads, the account is still active.
+    assert json.loads(run(["demo", "--json", "--data", str(tmp_path)]).stdout) == details
+    assert " active " in run(["account", "list", "--data", str(tmp_path)]).stdout
+    # Positive control: "y" does go ahead.
+    assert _ask(["account", "shred", account, "--data", str(tmp_path)], "y\n").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["account", "shred"], "Missing argument"),
+        (["account", "shred", "x", "--bogus"], "No such option: --bogus"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["trunk", "add", "t"], "Missing option '--uri'"),
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], text: str) -> None:
+    _one_line(run(args), 2, text)

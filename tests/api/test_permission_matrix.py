@@ -193,6 +193,11 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/api/v1/operator/numbers/{number}"): OPERATOR_ONLY,
     ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/audit"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/accounts"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/accounts"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/accounts/{account_id}/suspend"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/accounts/{account_id}/resume"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/accounts/{account_id}/terminate"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
     ("GET", "/metrics"): SCRAPE,
     ("GET", "/healthz"): OPEN,
@@ -223,6 +228,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/me/delegates"): {"json": {"user_id": "no-such-user"}},
     ("POST", "/api/v1/operator/trunks"): {
         "json": {"name": "matrix", "uri": "sip:127.0.0.1:5099", "prefixes": ["+1"]}
+    },
+    ("POST", "/api/v1/operator/accounts"): {
+        "json": {"name": "Matrix Ltd", "region": "london", "admin_email": "matrix@example.com"}
     },
     ("POST", "/api/v1/conferences"): {"json": {"title": "Matrix call"}},
     ("PATCH", C): {"json": {"title": "Demo conference"}},

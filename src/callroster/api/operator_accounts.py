@@ -115,7 +115,7 @@ def create_account(body: AccountIn, actor: OperatorDep, request: Request) -> Acc
 
 def _change(request: Request, actor: Actor, account_id: str, action: AccountAction) -> AccountOut:
     onboarding = store_of(request).onboarding
-    with answering(missing="no such account"):
+    with answering():
         changed = onboarding.change_status(actor, account_id, action)
     return _out(onboarding.list_accounts(actor, only=changed)[0])
 

@@ -86,6 +86,8 @@ WEB_JOIN = {
 }
 # A new PIN comes back in the answer: people who may control the call, no API key.
 PIN_RESET = {**CONTROL, "key_legs_control": "403", "key_admin": "403"}
+# An invitation holds the guest PIN and the room link: the same people, no API key.
+INVITATION = PIN_RESET
 # The account's administration: administrators and keys with admin.
 ADMIN = _row("403", anonymous="401", administrator="ok", other_admin="ok", key_admin="ok")
 OPERATOR_ONLY = _row("403", anonymous="401", operator="ok", host_session="401")
@@ -185,6 +187,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/me/delegates"): DELEGATES,
     ("DELETE", "/api/v1/me/delegates/{user_id}"): DELEGATES,
     ("POST", f"{C}/pin"): PIN_RESET,
+    ("GET", f"{C}/invitation"): INVITATION,
+    ("GET", f"{C}/invitation.ics"): INVITATION,
+    ("POST", f"{C}/invitation/emails"): INVITATION,
+    ("GET", f"{C}/invitation/emails"): INVITATION,
     ("GET", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/trunks"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/trunks/{name}"): OPERATOR_ONLY,
@@ -229,6 +235,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/operator/trunks"): {
         "json": {"name": "matrix", "uri": "sip:127.0.0.1:5099", "prefixes": ["+1"]}
     },
+    ("POST", f"{C}/invitation/emails"): {"json": {"addresses": ["matrix.guest@example.org"]}},
     ("POST", "/api/v1/operator/accounts"): {
         "json": {"name": "Matrix Ltd", "region": "london", "admin_email": "matrix@example.com"}
     },

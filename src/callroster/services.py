@@ -15,8 +15,7 @@ from callroster.api.calls import CallReporter, crm_reporter
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import TrustedPeers
 from callroster.bridge.click_to_call import ClickToCall
-from callroster.bridge.directory import ConferenceDirectory
-from callroster.bridge.restart import StoreRestartLedger
+from callroster.bridge.directory import ConferenceDirectory, StoreRestartLedger
 from callroster.bridge.service import BridgeService
 from callroster.bridge.web_pending import WebJoinLimits
 from callroster.bus import EventBus
@@ -26,7 +25,6 @@ from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
-from callroster.invitations.sender import InvitationSender, MailServer
 from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
 from callroster.roster.roster import Roster
@@ -42,7 +40,6 @@ class Services:
     click_to_call: ClickToCall | None = None
     call_reporter: CallReporter | None = None
     crm_sender: WebhookSender | None = None  # closed when the service stops
-    invitations: InvitationSender | None = None  # emails what the outbox holds
     call_log: CallLog | None = None  # a line per call start and end (callroster/call_log.py)
 
 
@@ -101,7 +98,6 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender
-    services.invitations = InvitationSender(store, settings, MailServer.of(settings))
     services.call_log = CallLog(asyncio.get_running_loop().time)
     services.bus.subscribe(services.call_log)
     services.call_reporter = crm_reporter(store, crm_sender)

@@ -16,6 +16,7 @@ from callroster.bridge.admission import Admission
 from callroster.bridge.pin_guard import GuardEvent, network_of
 from callroster.privacy import normalise
 from callroster.privacy.directory import Directory
+from callroster.sip.snapshot import DialogSnapshot
 from callroster.store.accounts import PinLengths
 from callroster.store.conferences import PinMatch
 from callroster.store.store import Store
@@ -216,6 +217,34 @@ class StoreDirectory:
             log.warning("no call record for leg %s", leg_id)
             return
         self._store.call_records.finish(record, outcome, sip_status, at)
+
+
+class StoreRestartLedger:
+    """The bridge's :class:`~callroster.bridge.restart.RestartLedger` in the store: the
+    heartbeat, and each call's dialog encrypted under its account's key (store/restart.py)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def recover(self) -> list[DialogSnapshot]:
+        """Close the legs and records a killed process left open; its dialogs, to end (an
+        unreadable one is logged and skipped)."""
+        snapshots = []
+        for dialog in self._store.restart.recover().dialogs:
+            try:
+                snapshots.append(DialogSnapshot.from_json(dialog.snapshot))
+            except ValueError:
+                log.warning("restart: the dialog of leg %s cannot be read; no BYE", dialog.leg_id)
+        return snapshots
+
+    def beat(self) -> None:
+        self._store.restart.beat()
+
+    def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
+        self._store.restart.open_dialog(leg_id, account_id, snapshot.to_json())
+
+    def dialog_closed(self, leg_id: str) -> None:
+        self._store.restart.close_dialog(leg_id)
 
 
 def _never_empty(lengths: frozenset[int]) -> frozenset[int]:

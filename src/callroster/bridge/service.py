@@ -42,7 +42,7 @@ from callroster.bridge.outbound import Outbound
 from callroster.bridge.pin_guard import PinGuard
 from callroster.bridge.ports import Network, OnError, Receive, family_of
 from callroster.bridge.recorder import Recorder
-from callroster.bridge.restart import RestartLedger
+from callroster.bridge.restart import RestartLedger, keep_beating
 from callroster.bridge.rooms import Room, Rooms
 from callroster.bridge.rtp_session import RtpCounters
 from callroster.bridge.shared import Shared
@@ -126,6 +126,7 @@ class BridgeService:
         self._network = network or AsyncioNetwork(media_addresses)
         self._calls = CallTable()
         self._recorder = Recorder(directory, bus, ledger)
+        self._ledger = ledger
         self._stopping = False  # a graceful stop under way: new calls are refused
         self._all_gone = asyncio.Event()  # ...and every call has ended
         self._tasks = BackgroundTasks("bridge")
@@ -144,7 +145,11 @@ class BridgeService:
         sip_port: int | None = None,
     ) -> None:
         """Listen for SIP on each (UDP, TCP) pair of sockets (or, with an injected network,
-        take SIP through :meth:`on_sip` as ``sip_port``) and start the media clock."""
+        take SIP through :meth:`on_sip` as ``sip_port``) and start the media clock.
+
+        With a ledger, first close what a killed process left open, and once SIP is bound
+        send its calls their BYE; then keep the heartbeat (bridge/restart.py)."""
+        orphans = await asyncio.to_thread(self._ledger.recover) if self._ledger else []
         clock = self._clock = self._clock or LoopClock(asyncio.get_running_loop())
         if sip_sockets:
             sip_port = int(sip_sockets[0][0].getsockname()[1])
@@ -183,6 +188,9 @@ class BridgeService:
         self._recorder.start()
         media.start()
         log.info("bridge listening for SIP on port %s", sip_port)
+        if self._ledger is not None:
+            self.end_orphans(orphans)
+            self._tasks.spawn(keep_beating(self._ledger))
 
     def end_orphans(self, snapshots: Iterable[DialogSnapshot]) -> int:
         """Send BYE in each dialog a killed process left open (bridge/restart.py), now the

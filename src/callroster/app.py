@@ -29,6 +29,7 @@ from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.errors import install as install_error_answers
 from callroster.api.health import router as health_router
+from callroster.api.invitations import router as invitations_router
 from callroster.api.live import random_ticket
 from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
@@ -52,6 +53,7 @@ from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
 from callroster.web import home
+from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
@@ -93,6 +95,7 @@ def create_app(
         app.state.bridge = services.bridge
         app.state.click_to_call = services.click_to_call
         app.state.call_reporter = services.call_reporter
+        app.state.invitation_sender = services.invitations
     install_error_answers(app)
     home.install(app)  # browsers get an HTML page for a 404, API clients JSON
     app.add_middleware(BodyLimit, default=DEFAULT_LIMIT, routes=BODY_LIMITS)
@@ -126,6 +129,7 @@ def create_app(
     app.include_router(crm_router)
     app.include_router(account_router)
     app.include_router(users_router)
+    app.include_router(invitations_router)
     app.include_router(operator_router)
     app.include_router(operator_accounts_router)
     app.include_router(operator_pages_router)
@@ -134,6 +138,7 @@ def create_app(
     app.include_router(signin_router)
     app.include_router(portal_router)
     app.include_router(profile_router)
+    app.include_router(invitation_pages_router)
     app.include_router(pages_router)
     app.include_router(home.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -270,10 +275,13 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
         assert services.bridge is not None and services.crm_sender is not None
         await services.bridge.start(sockets.sip)
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
+        assert services.invitations is not None
+        inviting = asyncio.create_task(services.invitations.run())
         try:
             yield
         finally:
             anchoring.cancel()
+            inviting.cancel()
             await services.bridge.stop(grace=GRACEFUL_STOP_SECONDS)
             await services.crm_sender.aclose()
 

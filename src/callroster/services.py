@@ -25,6 +25,7 @@ from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
+from callroster.invitations.sender import InvitationSender, MailServer
 from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
 from callroster.roster.roster import Roster
@@ -40,6 +41,7 @@ class Services:
     click_to_call: ClickToCall | None = None
     call_reporter: CallReporter | None = None
     crm_sender: WebhookSender | None = None  # closed when the service stops
+    invitations: InvitationSender | None = None  # emails what the outbox holds
     call_log: CallLog | None = None  # a line per call start and end (callroster/call_log.py)
 
 
@@ -98,6 +100,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender
+    services.invitations = InvitationSender(store, settings, MailServer.of(settings))
     services.call_log = CallLog(asyncio.get_running_loop().time)
     services.bus.subscribe(services.call_log)
     services.call_reporter = crm_reporter(store, crm_sender)

@@ -3,8 +3,9 @@ host, their conferences with the dial-in details, PIN (and a PIN reset) and the 
 room link, and the delegates they authorise; for a delegate, the conferences they manage;
 for an administrator, the way to the portal. Sign out and the second factor from here.
 
-Plain CSRF-checked forms calling the API's own functions (``api.users``), so a delegate
-can never reach a host's profile from here either.
+Plain CSRF-checked forms calling the API's own functions (``api.users``, ``api.routes``),
+so a delegate can never reach a host's profile from here either. A host (or their delegate,
+for the host) creates more named conferences here, renames and deletes them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from callroster.accounts.actor import Role
+from callroster.api import routes as routes_api
 from callroster.api import users as users_api
 from callroster.api.auth import store_of
 from callroster.config import Settings
@@ -55,6 +57,12 @@ DONE = {
     ),
     "delegate-authorised": "Delegate authorised.",
     "delegation-withdrawn": "Delegation withdrawn.",
+    "conference-created": "Conference created: its PIN, host PIN and room link are below.",
+    "conference-renamed": "Conference renamed.",
+    "conference-deleted": (
+        "Conference deleted. Its PINs and room link no longer work, and its PINs are not "
+        "given to anyone else for a long while."
+    ),
 }
 
 
@@ -103,7 +111,41 @@ needs the new one.</p>
 <dt>Room link for guests</dt><dd class="copy-row"><a class="room-link"
  href="{escape(link)}">{escape(link)}</a>{copy_button(link, "Copy link")}</dd>
 </dl>
-{reset}</article>"""
+{reset}{_manage(view, csrf)}</article>"""
+
+
+def _manage(view: ConferenceView, csrf: str) -> str:
+    """Rename or delete a conference: folded away, and deleting asked for twice."""
+    title, key = escape(view.title), escape(view.id)
+    return f"""<details class="manage"><summary>Rename or delete…</summary>
+<form method="post" action="/me/conferences/{key}/rename">{csrf_field(csrf)}
+<p><label for="title-{key}">Name</label><input id="title-{key}" name="title" required
+ maxlength="120" value="{title}"></p>
+<p><button type="submit" class="secondary">Rename</button></p></form>
+<form method="post" action="/me/conferences/{key}/delete" class="confirm">{csrf_field(csrf)}
+<p>Deleting ends its PIN, host PIN and room link for good, and forgets who was on its
+calls.</p>
+<p class="check"><input id="confirm-delete-{key}" name="confirm" type="checkbox" value="yes"
+ required><label for="confirm-delete-{key}">Yes, delete {title}</label></p>
+<p><button type="submit" class="danger">Delete this conference</button></p></form></details>"""
+
+
+def _new_conference(csrf: str, hosts: list[tuple[str, str]], at: tuple[str, str]) -> str:
+    """The form creating a named conference; ``hosts`` (id, name) for a delegate to choose
+    whose (none: the user's own)."""
+    attrs, error = at
+    whose = ""
+    if hosts:
+        options = "".join(f'<option value="{escape(i)}">{escape(n)}</option>' for i, n in hosts)
+        whose = (
+            '<p><label for="new-host">For</label>'
+            f'<select id="new-host" name="host_id">{options}</select></p>'
+        )
+    return f"""<form method="post" action="/me/conferences" class="new-conference">
+{csrf_field(csrf)}<h3>New conference</h3>{whose}
+<p><label for="new-title">Its name</label><input id="new-title" name="title" required
+ maxlength="120"{attrs}>{error}</p>
+<p><button type="submit">Create conference</button></p></form>"""
 
 
 def _conferences(store: Store, signed: SignedIn, settings: Settings, host_ids: list[str]) -> str:
@@ -174,11 +216,11 @@ def _me_page(
     ]
     if view.role in (Role.HOST, Role.ADMINISTRATOR):
         own = _conferences(store, signed, settings, [view.user_id])
-        if own:
-            sections.append(
-                '<section aria-labelledby="yours"><h2 id="yours">Your conferences</h2>'
-                f"{own}</section>"
-            )
+        sections.append(
+            '<section aria-labelledby="yours"><h2 id="yours">Your conferences</h2>'
+            f"{own or '<p>You have no conference yet.</p>'}"
+            f"{_new_conference(signed.csrf, [], at('new-title'))}</section>"
+        )
         delegates = store.users.delegates_of(actor, view.user_id)
         rows = "".join(
             f'<li>{escape(d.name)} <form class="inline" method="post" '
@@ -198,12 +240,13 @@ calls; they cannot change your profile.</p>
 <p><button type="submit" class="secondary">Authorise</button></p></form></section>"""
         )
     if view.role == Role.DELEGATE:
-        managed = _conferences(
-            store, signed, settings, store.accounts.hosts_delegated_to(view.user_id)
-        )
+        host_ids = store.accounts.hosts_delegated_to(view.user_id)
+        managed = _conferences(store, signed, settings, host_ids)
+        hosts = [(h, store.accounts.get_user(actor, h).name) for h in host_ids]
+        create = _new_conference(signed.csrf, hosts, at("new-title")) if hosts else ""
         sections.append(
             '<section aria-labelledby="managed"><h2 id="managed">Conferences you manage</h2>'
-            f"{managed or '<p>No host has authorised you yet.</p>'}</section>"
+            f"{managed or '<p>No host has authorised you yet.</p>'}{create}</section>"
         )
     body = f"""{message(None if error_field else error)}{notice(done)}<dl>
 <dt>Name</dt><dd id="name">{escape(user.name)}</dd>
@@ -299,3 +342,49 @@ def withdraw_delegate(user_id: str, request: Request, form: Form) -> Response:
     except HTTPException as exc:
         return _failed(request, http_detail(exc))
     return _done("delegation-withdrawn")
+
+
+@router.post("/me/conferences")
+def create_conference(request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        body = routes_api.ConferenceIn(
+            title=form.get("title", "").strip(), host_id=form.get("host_id") or None
+        )
+        routes_api.create_conference(body, signed.caller, request)
+    except ValidationError:
+        return _failed(request, "A conference's name is 1 to 120 characters.", "new-title")
+    except HTTPException as exc:
+        return _failed(request, http_detail(exc), "new-title")
+    return _done("conference-created")
+
+
+@router.post("/me/conferences/{conference_id}/rename")
+def rename_conference(conference_id: str, request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        body = routes_api.ConferencePatch(title=form.get("title", "").strip())
+        routes_api.rename_conference(conference_id, body, signed.caller, request)
+    except ValidationError:
+        return _failed(request, "A conference's name is 1 to 120 characters.")
+    except HTTPException as exc:
+        return _failed(request, http_detail(exc))
+    return _done("conference-renamed")
+
+
+@router.post("/me/conferences/{conference_id}/delete")
+def delete_conference(conference_id: str, request: Request, form: Form) -> Response:
+    signed = _posted(request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    if form.get("confirm") != "yes":
+        return _failed(request, "Tick the box to confirm: a deleted conference is gone for good.")
+    try:
+        routes_api.delete_conference(conference_id, signed.caller, request)
+    except HTTPException as exc:
+        return _failed(request, http_detail(exc))
+    return _done("conference-deleted")

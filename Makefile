@@ -11,9 +11,10 @@ STAMP := $(VENV)/.installed
 RUN_PACKAGES := python3-venv espeak-ng
 # What the tests need: a PostgreSQL server for the store tests, real SIP peers, a browser,
 # nftables for the NAT of the network namespace a phone-behind-NAT test builds,
-# Prometheus to scrape a running service as an operator's monitoring would.
+# Prometheus to scrape a running service as an operator's monitoring would, systemd for
+# `systemd-analyze verify` of deploy/callroster.service.
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql sip-tester baresip chromium redis-server nftables \
-	kamailio espeak-ng sox linphone-cli prometheus
+	kamailio espeak-ng sox linphone-cli prometheus systemd
 
 .PHONY: run test lint typecheck unit bench lock clean system-run system-test
 

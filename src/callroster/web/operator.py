@@ -20,18 +20,28 @@ import hashlib
 import hmac
 import secrets
 from html import escape
+from typing import TypedDict
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from callroster.accounts.actor import Actor
+from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import store_of
 from callroster.api.operator_accounts import settings_of, setup_url
 from callroster.config import REGIONS
 from callroster.errors import DuplicateError, NotFoundError
 from callroster.store.onboarding import NAME_LIMIT, AccountAction, AccountStatus, AccountSummary
 from callroster.store.sessions import csrf_matches, csrf_token_for
-from callroster.web.common import Form, csrf_field, forbidden, message, notice, page, redirect
+from callroster.web.common import (
+    Form,
+    Viewer,
+    csrf_field,
+    forbidden,
+    message,
+    notice,
+    page,
+    redirect,
+)
 from callroster.web.common import reason as reason_of
 from callroster.web.common import source as source_of
 
@@ -74,6 +84,16 @@ def _clear(response: Response) -> None:
     response.delete_cookie(
         OPERATOR_COOKIE, path=HOME, secure=True, httponly=True, samesite="strict"
     )
+
+
+class _Layout(TypedDict):
+    viewer: Viewer
+    here: str
+
+
+def _layout(csrf: str) -> _Layout:
+    """The shared navigation, for the operator (its "Sign out" ends this session)."""
+    return {"viewer": Viewer(Role.OPERATOR, csrf), "here": HOME}
 
 
 # -- signing in ---------------------------------------------------------------------------
@@ -217,10 +237,8 @@ def _home(
         else '<p id="accounts">No customer accounts yet.</p>'
     )
     body = f"""{notice(done)}{table}
-{_create_form(csrf, error, fields or {})}
-<form method="post" action="/operator/logout">{csrf_field(csrf)}
-<p><button type="submit">Sign out</button></p></form>"""
-    return page("Operator", body, csrf=csrf, status_code=status_code, wide=True)
+{_create_form(csrf, error, fields or {})}"""
+    return page("Operator", body, csrf=csrf, status_code=status_code, wide=True, **_layout(csrf))
 
 
 @router.get("/operator", response_class=HTMLResponse)
@@ -256,7 +274,8 @@ then set up their second factor. It works once, until
 {created.setup_expires_at:%Y-%m-%d %H:%M} UTC, and <strong>is shown only now</strong>.</p>
 <p><code id="setup-link">{escape(link)}</code></p>
 <p><a href="{HOME}">Back to the accounts</a></p>"""
-    return page("Account created", body, csrf=csrf_token_for(token))
+    csrf = csrf_token_for(token)
+    return page("Account created", body, csrf=csrf, **_layout(csrf))
 
 
 def _sentence(exc: Exception) -> str:
@@ -288,7 +307,7 @@ longer sign in, its conferences take no calls, and its retention period starts n
 <p><button type="submit" id="confirm-terminate">Terminate {name}</button>
 <a href="{HOME}">Cancel</a></p>
 </form>"""
-    return page("Terminate an account", body, csrf=csrf)
+    return page("Terminate an account", body, csrf=csrf, **_layout(csrf))
 
 
 @router.post("/operator/accounts/{account_id}/{action}", response_class=HTMLResponse)

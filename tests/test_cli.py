@@ -191,6 +191,7 @@ def test_serve_prints_how_to_join_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
 
+
 # -- customer accounts and bad input (issue 13) ------------------------------------------------
 def _ask(args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
     """A command whose stdin (not a terminal) holds ``answer``: "" is no answer at all."""

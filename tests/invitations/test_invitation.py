@@ -4,6 +4,7 @@ calendar library and checked by hand against RFC 5545 (CRLF, 75-octet folding, e
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import icalendar
@@ -20,6 +21,7 @@ from callroster.invitations.invitation import (
     invitation_for,
 )
 from callroster.store.conferences import ConferenceView
+from callroster.store.numbers import NumberView
 
 PIN = "48213957"
 HOST_PIN = "7305518264"
@@ -56,7 +58,7 @@ def test_the_text_has_every_way_in_with_the_guest_pin_and_not_the_host_pin() -> 
     assert "https://meet.example.net/c/Zq3rT0pLink" in text
     assert "United Kingdom: +44 20 7946 0000" in text
     assert "United States: +1 212-555-0199" in text
-    assert "  +1 800-555-0199\n" in text  # toll-free in the US and Canada: no one country
+    assert "United States: +1 800-555-0199" in text  # toll-free: no place, its country
     assert f"PIN: {PIN} #" in text
     assert f"tel:+442079460000,,{PIN}#" in text
     assert f"tel:+18005550199,,{PIN}#" in text
@@ -160,3 +162,18 @@ def test_a_conference_with_sip_numbers_only_has_no_phone_section() -> None:
     text = as_text(_invitation(numbers=("2000",)))
     assert "Join by phone" not in text and "tel:" not in text
     assert f"sip:2000@meet.example.net:5060  then PIN {PIN} #" in text
+
+
+def test_the_operators_word_on_a_number_is_shown_beside_it() -> None:
+    view = dataclasses.replace(
+        _view(numbers=("+442079460000", "+448081570000")),
+        numbers=(
+            NumberView("n1", "+442079460000", "GB", "toll", "london", "London"),
+            NumberView("n2", "+448081570000", "GB", "toll_free", "london", None),
+        ),
+    )
+    text = as_text(
+        invitation_for(view, web_base_url="https://m.example", sip_hostport="m.example:5060")
+    )
+    assert "United Kingdom (London): +44 20 7946 0000" in text
+    assert "United Kingdom (toll-free): +44 808 157 0000" in text

@@ -175,3 +175,12 @@ def test_a_shredded_accounts_invitations_are_given_up(store: Store) -> None:
         "the account was closed",
         None,
     )
+
+
+def test_a_deleted_conferences_invitations_go_with_it(store: Store) -> None:
+    host, conference_id = _conference(store)
+    _queue(store, host, conference_id, ADDRESSES)
+    store.conferences.delete_conference(host, conference_id)
+    with store.sessions() as session:
+        assert session.scalar(select(func.count(InvitationEmail.id))) == 0
+    assert store.invitations.take_due(SENDER, lease=LEASE) == []

@@ -29,6 +29,7 @@ class AccessNumber:
 
     country: str  # "United Kingdom"; empty when unknown
     display: str  # "+44 20 7946 0000"
+    note: str  # what the operator says of it: "toll-free", "London"; may be empty
     e164: str  # "+442079460000"
     pin: str
 
@@ -67,8 +68,11 @@ def invitation_for(view: ConferenceView, *, web_base_url: str, sip_hostport: str
     ``sip_hostport``."""
     numbers: list[AccessNumber] = []
     sip: list[str] = []
+    planned = {n.number: n for n in view.numbers}
     for number in view.dial_in_numbers:
-        access = _phone_number(number, view.pin)
+        plan = planned.get(number)
+        notes = (plan.kind == "toll_free" and "toll-free", plan.label) if plan else ()
+        access = _phone_number(number, view.pin, ", ".join(n for n in notes if n))
         if access is None:
             sip.append(f"sip:{number}@{sip_hostport}")
         else:
@@ -84,7 +88,7 @@ def invitation_for(view: ConferenceView, *, web_base_url: str, sip_hostport: str
     )
 
 
-def _phone_number(number: str, pin: str) -> AccessNumber | None:
+def _phone_number(number: str, pin: str, note: str = "") -> AccessNumber | None:
     if not number.startswith("+"):
         return None
     try:
@@ -92,11 +96,24 @@ def _phone_number(number: str, pin: str) -> AccessNumber | None:
     except phonenumbers.NumberParseException:
         return None
     return AccessNumber(
-        country=geocoder.country_name_for_number(parsed, "en"),
+        country=_country_of(parsed),
         display=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        note=note,
         pin=pin,
     )
+
+
+def _country_of(number: phonenumbers.PhoneNumber) -> str:
+    """The country's name in English; for a number of no one place (toll-free, mobile), its
+    region's (+44 808: the United Kingdom), found through a geographic example number; empty
+    for a number shared by countries (+1 800)."""
+    name = geocoder.country_name_for_number(number, "en")
+    region = phonenumbers.region_code_for_number(number)
+    if name or not region:
+        return str(name)
+    example = phonenumbers.example_number(region)
+    return str(geocoder.country_name_for_number(example, "en")) if example else ""
 
 
 def _one_line(text: str) -> str:
@@ -129,7 +146,9 @@ def as_text(invitation: Invitation) -> str:
 
 
 def _label(number: AccessNumber) -> str:
-    return f"{number.country}: " if number.country else ""
+    """What is said before a number: its country, and the operator's note on it."""
+    note = f" ({number.note})" if number.note else ""
+    return f"{number.country}{note}: " if number.country or note else ""
 
 
 def as_html(invitation: Invitation) -> str:

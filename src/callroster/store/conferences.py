@@ -21,6 +21,7 @@ from callroster.store.models import (
     Conference,
     ConferenceDialIn,
     DialInNumber,
+    InvitationEmail,
     Leg,
     PinPrefix,
     RetiredPin,
@@ -447,7 +448,7 @@ class ConferenceRepository(Repository):
                 CONFERENCE_PIN.open(cipher, row.pin_enc),
                 CONFERENCE_HOST_PIN.open_optional(cipher, row.host_pin_enc),
             )
-            for table in (PinPrefix, ConferenceDialIn, Leg):
+            for table in (PinPrefix, ConferenceDialIn, Leg, InvitationEmail):
                 affected(session, delete(table).where(table.conference_id == conference_id))
             affected(
                 session,

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor
 from callroster.errors import DataKeyDestroyedError, NotFoundError
@@ -204,7 +203,9 @@ class InvitationRepository(Repository):
 
     def mark_sent(self, actor: Actor, invitation_id: str) -> None:
         with self._sessions.begin() as session:
-            row = session.get_one(InvitationEmail, invitation_id)
+            row = session.get(InvitationEmail, invitation_id)
+            if row is None:  # its conference was deleted meanwhile
+                return
             authorise(actor, row.account_id)
             row.status, row.attempts = "sent", row.attempts + 1
             row.sent_at, row.next_attempt_at, row.last_error = self._clock(), None, None
@@ -214,7 +215,9 @@ class InvitationRepository(Repository):
     ) -> None:
         """An attempt failed: retried at ``retry_at``, or given up on (None)."""
         with self._sessions.begin() as session:
-            row = session.get_one(InvitationEmail, invitation_id)
+            row = session.get(InvitationEmail, invitation_id)
+            if row is None:  # its conference was deleted meanwhile
+                return
             authorise(actor, row.account_id)
             row.attempts += 1
             row.status = "retrying" if retry_at is not None else "failed"
@@ -229,10 +232,3 @@ class InvitationRepository(Repository):
                     InvitationEmail.created_at < self._clock() - KEPT_FOR
                 ),
             )
-
-    def delete_for_conference(self, session: Session, conference_id: str) -> int:
-        """Delete a conference's invitations inside the caller's transaction (the conference
-        is being deleted); returns how many."""
-        return affected(
-            session, delete(InvitationEmail).where(InvitationEmail.conference_id == conference_id)
-        )

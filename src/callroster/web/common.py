@@ -119,8 +119,10 @@ def navigation(viewer: Viewer | None, here: str = "") -> str:
         for href, label in links
     )
     if viewer is not None:
+        # The operator's session is another cookie with a sign-out of its own (web/operator.py).
+        logout = "/operator/logout" if viewer.role == Role.OPERATOR else "/logout"
         items += (
-            f'<li><form method="post" action="/logout">{csrf_field(viewer.csrf)}'
+            f'<li><form method="post" action="{logout}">{csrf_field(viewer.csrf)}'
             '<button type="submit" class="link" id="sign-out">Sign out</button></form></li>'
         )
     return f"<ul>{items}</ul>"

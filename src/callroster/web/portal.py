@@ -508,7 +508,7 @@ def delete_history(conference_id: str, request: Request, form: Form) -> Response
 # -- the audit log --------------------------------------------------------------------------
 AUDIT_PAGE = 50
 AUDIT_SCAN = 500  # entries read from the store at a time while filtering
-READ_VERBS = {"read", "list", "match", "watch"}
+READ_VERBS = {"read", "list", "match", "watch", "history"}
 # The action's words; any other reads as its name ("conference.rename": "conference rename").
 ACTION_WORDS = {
     "audit.read": "read the audit log",
@@ -518,7 +518,21 @@ ACTION_WORDS = {
     "user.update": "changed the details of",
     "user.remove": "removed",
     "user.password": "set the password of",
-    "account.read": "read the account",
+    "account.read": "read the settings of",
+    "crm_webhook.read": "read the CRM webhook of",
+    "delegation.list": "listed the delegates of",
+    "signin": "signed in:",
+    "signout": "signed out:",
+    "second_factor.verify": "gave the second step:",
+    "leg.left": "saw a caller leave:",
+    "control.lock": "locked",
+    "control.unlock": "unlocked",
+    "control.mute": "muted a caller on",
+    "control.unmute": "unmuted a caller on",
+    "control.mute_all": "muted everyone but the hosts on",
+    "control.hold": "put a caller on hold on",
+    "control.unhold": "took a caller off hold on",
+    "control.drop": "dropped a caller from",
     "account.settings": "changed the account's settings",
     "account.pin_lengths": "changed the PIN lengths",
     "conference.read": "opened",
@@ -526,7 +540,8 @@ ACTION_WORDS = {
     "conference.rename": "renamed",
     "conference.delete": "deleted",
     "conference.pin_reset": "gave a new PIN to",
-    "conference.history": "deleted the call history of",
+    "conference.history": "read the call history of",
+    "legs.delete_all": "deleted the call history of",
     "roster.read": "read Live Call Status of",
     "roster.watch": "watched Live Call Status of",
     "delegation.create": "authorised a delegate for",

@@ -204,6 +204,7 @@ def _me_page(
     name_attrs, name_error = at("profile-name")
     phone_attrs, phone_error = at("profile-phone")
     email_attrs, email_error = at("delegate-email")
+    # The conferences first (the page is "My conferences"); the profile form comes last.
     sections = [
         f"""<section aria-labelledby="profile"><h2 id="profile">Your profile</h2>
 <form method="post" action="/me/profile">{csrf}
@@ -248,13 +249,13 @@ calls; they cannot change your profile.</p>
             '<section aria-labelledby="managed"><h2 id="managed">Conferences you manage</h2>'
             f"{managed or '<p>No host has authorised you yet.</p>'}{create}</section>"
         )
-    body = f"""{message(None if error_field else error)}{notice(done)}<dl>
+    body = f"""{message(None if error_field else error)}{notice(done)}<dl class="facts">
 <dt>Name</dt><dd id="name">{escape(user.name)}</dd>
 {email}
 <dt>Role</dt><dd id="role">{escape(ROLE_NAMES.get(user.role.value, user.role.value))}</dd>
 <dt>Account</dt><dd id="account">{escape(account.name)}</dd>
 </dl>
-{admin}{"".join(sections)}
+{admin}{"".join(sections[1:] + sections[:1])}
 <p class="note">{escape(until)}</p>
 {factor}"""
     return page(

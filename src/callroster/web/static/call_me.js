@@ -22,10 +22,40 @@
     nameInput.required = true;
   }
 
+
+  // An error said at its field (an id'd message after the input, announced), or cleared.
+  function fieldError(input, text) {
+    let where = document.getElementById(`${input.id}-error`);
+    if (!text) {
+      if (where) where.remove();
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      return;
+    }
+    if (!where) {
+      where = document.createElement("span");
+      where.id = `${input.id}-error`;
+      where.className = "field-error";
+      where.setAttribute("role", "alert");
+      input.after(where);
+    }
+    where.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", where.id);
+  }
+  // What the server refused, in words for this form: never the validator's own text.
+  const FIELD_WORDS = {
+    number: [number, "That is not a phone number we can call. Type it as you would dial it, and check the country."],
+    country: [country, "Choose the country of the number."],
+    name: [nameInput, "A name is 1 to 80 letters, digits or spaces."],
+  };
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     button.disabled = true;
     note.textContent = "Calling…";
+    fieldError(number, null);
+    fieldError(nameInput, null);
     try {
       const response = await fetch(`/api/v1/conferences/${conferenceId}/legs`, {
         method: "POST",
@@ -43,8 +73,17 @@
         const minutes = Math.ceil(Number(response.headers.get("Retry-After") || 60) / 60);
         note.textContent = `Too many calls from this page. Try again in ${minutes} minutes.`;
       } else {
-        const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
-        note.textContent = detail || "The call could not be made.";
+        const fields = Array.isArray(body.detail) ? body.detail.map((d) => String(d.loc.at(-1))) : [];
+        const said = typeof body.detail === "string" ? body.detail : "";
+        if (!fields.length && /number/i.test(said)) fields.push("number");
+        const known = fields.filter((f) => FIELD_WORDS[f]);
+        for (const field of known) fieldError(...FIELD_WORDS[field]);
+        if (known.length) {
+          note.textContent = "";
+          FIELD_WORDS[known[0]][0].focus();
+        } else {
+          note.textContent = said ? `The call could not be made: ${said}.` : "The call could not be made.";
+        }
       }
     } catch (error) {
       note.textContent = `Could not reach the service (${error.message}).`;

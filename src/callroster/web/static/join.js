@@ -22,9 +22,14 @@
   const say = (text) => { note.textContent = text; };
   const legUrl = () => `/api/v1/conferences/${conferenceId}/web-legs/${leg.leg_id}`;
 
+  // What the server refused, in words: never the validator's own text.
   function problem(body, fallback) {
     const detail = body && body.detail;
-    if (Array.isArray(detail)) return detail.map((d) => d.msg).join("; ");
+    if (Array.isArray(detail)) {
+      return detail.some((d) => String(d.loc.at(-1)) === "name")
+        ? "A name is 1 to 80 letters, digits or spaces: check the name you typed."
+        : fallback;
+    }
     return detail || fallback;
   }
 

@@ -95,7 +95,9 @@ function api(path, method, body) {
     body: body ? JSON.stringify(body) : undefined,
   }).then((r) => {
     if (!r.ok) {
-      r.json().then((e) => say(Array.isArray(e.detail) ? e.detail.map((d) => d.msg).join("; ") : e.detail || r.statusText));
+      r.json().then((e) => say(Array.isArray(e.detail)
+        ? (e.detail.some((d) => String(d.loc.at(-1)) === "name") ? "A name is 1 to 80 letters, digits or spaces." : "That was not accepted: check what you typed.")
+        : `That did not work: ${e.detail || r.statusText}.`), () => say("That did not work: try again."));
     }
     return r;
   });

@@ -11,6 +11,9 @@ stdout (the first line it writes says where SIP listens). Commands:
 - ``{"cmd": "window_start"}`` / ``{"cmd": "window_end"}``: the measurement window: tick
   lateness, CPU time, RSS and RTP counters over it.
 - ``{"cmd": "profile", "seconds": 5, "path": "..."}``: cProfile the event loop for a while.
+- ``{"cmd": "scrape_start", "every": 1.0}`` / ``{"cmd": "scrape_end"}``: build the metrics'
+  exposition (callroster/metrics.py, as ``/metrics`` does) on the loop every ``every`` seconds;
+  the end says how long each took.
 - ``{"cmd": "quit"}``: hang up every call, stop, exit.
 """
 
@@ -24,6 +27,7 @@ import logging
 import pstats
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +36,13 @@ import uvloop
 from callroster.accounts.actor import operator_cli
 from callroster.accounts.demo import DEMO_HOST_EMAIL, ensure_demo
 from callroster.app import Sockets
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.calls import CallState
 from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.config import load_settings
+from callroster.metrics import Metrics
 from callroster.store.store import Store, open_store
 
 ENTRY_POINTS = ("datagram_received", "_tick", "_mix_rooms", "_pump", "on_sip", "_route")
@@ -71,6 +77,37 @@ class Node:
         self.big_pin: str | None = None
         self.small_pins: list[str] = []
         self._window: dict[str, float] = {}
+        self._scraping: asyncio.Task[None] | None = None
+        self._scrapes: list[float] = []
+        self._scrape_bytes = 0
+
+    def scrape_start(self, every: float) -> dict[str, Any]:
+        """Scrape the metrics every ``every`` seconds, on the loop, as a scraper would."""
+        metrics = Metrics()
+        metrics.watch(self.bridge)
+        self._scrapes = []
+
+        async def scrape() -> None:
+            while True:
+                started = time.perf_counter()
+                self._scrape_bytes = len(metrics.exposition())
+                self._scrapes.append(time.perf_counter() - started)
+                await asyncio.sleep(every)
+
+        self._scraping = asyncio.create_task(scrape())
+        return {"every": every}
+
+    def scrape_end(self) -> dict[str, Any]:
+        if self._scraping is not None:
+            self._scraping.cancel()
+            self._scraping = None
+        ms = [x * 1000.0 for x in self._scrapes]
+        return {
+            "scrapes": len(ms),
+            "scrape_p50_ms": percentile(ms, 0.50),
+            "scrape_max_ms": max(ms, default=0.0),
+            "exposition_bytes": self._scrape_bytes,
+        }
 
     def _new_pin(self, title: str) -> str:
         actor = operator_cli("bridge benchmark")
@@ -179,7 +216,14 @@ async def serve(data: Path) -> None:
     sip_port = int(sockets.sip_udp.getsockname()[1])
     ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
     host_id = store.accounts.find_user_ids_by_email(DEMO_HOST_EMAIL)[0]
-    bridge = BridgeService(StoreDirectory(store), EventBus(), media_addresses=["127.0.0.1"])
+    # The load generator calls from one address, as a carrier edge in front would: trusted,
+    # so the limit of calls per source (bridge/call_limits.py) does not hold it at 20.
+    bridge = BridgeService(
+        StoreDirectory(store),
+        EventBus(),
+        media_addresses=["127.0.0.1"],
+        call_limits=CallLimits(trusted=("127.0.0.1",)),
+    )
     await bridge.start(sockets.sip)
     node = Node(store, bridge, host_id)
     loop = asyncio.get_running_loop()
@@ -203,6 +247,10 @@ async def serve(data: Path) -> None:
                     answer = node.window_start()
                 elif name == "window_end":
                     answer = node.window_end()
+                elif name == "scrape_start":
+                    answer = node.scrape_start(float(command["every"]))
+                elif name == "scrape_end":
+                    answer = node.scrape_end()
                 elif name == "profile":
                     answer = await node.profile(float(command["seconds"]), str(command["path"]))
                 else:

@@ -194,10 +194,13 @@ class Call:
         return self.joined_via == "dial_out" and CallState.JOINED not in self.history
 
 
-def media_figures(rtp: RtpSession) -> dict[str, int]:
-    """One call's RTP counters and its jitter buffer's drops, by name."""
-    jitter = rtp.jitter.stats()
-    return vars(rtp.counters) | {"late": jitter.late, "duplicates": jitter.duplicates}
+def add_media_figures(totals: Counter[str], rtp: RtpSession) -> None:
+    """Add one call's RTP counters and its jitter buffer's drops to ``totals``, by name."""
+    for name, value in vars(rtp.counters).items():
+        totals[name] += value
+    late, duplicates = rtp.jitter.drops
+    totals["late"] += late
+    totals["duplicates"] += duplicates
 
 
 class CallTable:
@@ -221,7 +224,7 @@ class CallTable:
         if self._by_call.pop(call.call_id, None) is None:
             self._by_leg.pop(call.leg_id, None)
             return
-        self.retired.update(media_figures(call.rtp))
+        add_media_figures(self.retired, call.rtp)
         if call.source:
             key = source_key(call.source)
             self._from[key] -= 1

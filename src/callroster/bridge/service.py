@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from callroster.bridge.admission import Admission
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import NOBODY, TrustedPeers
-from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod, media_figures
+from callroster.bridge.calls import Call, CallState, CallTable, KeyMethod, add_media_figures
 from callroster.bridge.dial_target import DialTarget
 from callroster.bridge.directory import ConferenceDirectory
 from callroster.bridge.dtmf_info import digit_from_info
@@ -494,7 +494,7 @@ class BridgeService:
         ``late`` and ``duplicates``)."""
         totals = Counter(self._calls.retired)
         for call in self._calls:
-            totals.update(media_figures(call.rtp))
+            add_media_figures(totals, call.rtp)
         return totals
 
     def calls_refused(self) -> dict[str, int]:

@@ -178,6 +178,12 @@ class JitterBuffer:
         return self._last_payload
 
     @property
+    def drops(self) -> tuple[int, int]:
+        """Packets dropped as late and as duplicates so far: :meth:`stats`' two figures,
+        without building the rest (the metrics read them for every call at each scrape)."""
+        return self._late, self._duplicates
+
+    @property
     def buffered(self) -> int:
         """Frames currently held."""
         return len(self._frames)

@@ -71,7 +71,7 @@ def _page(
         sent = api.outbox(request, signed.caller, conference_id)
     except HTTPException as exc:
         body = f'{message(http_detail(exc))}<p><a href="/me">Back to your conferences</a></p>'
-        return page("Invitation", body, status_code=exc.status_code)
+        return page("Invitation", body, status_code=exc.status_code, viewer=signed.viewer)
     ics = f"/api/v1/conferences/{escape(conference_id)}/invitation.ics"
     text = as_text(invitation)
     rows = text.count("\n") + 1
@@ -92,7 +92,15 @@ invitation</button> <span id="copy-status" role="status"></span></p>
 </section>
 {_email_section(conference_id, signed, settings, error, addresses)}
 {_outbox(sent)}"""
-    return page("Invite people", body, csrf=signed.csrf, status_code=status_code, scripts=(SCRIPT,))
+    return page(
+        "Invite people",
+        body,
+        csrf=signed.csrf,
+        status_code=status_code,
+        scripts=(SCRIPT,),
+        viewer=signed.viewer,
+        here="/me",
+    )
 
 
 def _when_fields(prefix: str) -> str:

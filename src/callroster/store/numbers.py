@@ -165,7 +165,8 @@ class NumberPlanRepository:
     def list_numbers(self, actor: Actor) -> list[NumberView]:
         """Every number, by country (toll before toll-free), then number."""
         _authorise(actor)
-        with self._sessions() as session:
+        with self._sessions.begin() as session:
+            self._audit.record(session, actor, "number.list", "numbers", None)
             return _order([_view(row) for row in session.scalars(select(DialInNumber))])
 
     def uses(self, actor: Actor) -> dict[str, tuple[str, ...]]:

@@ -32,6 +32,13 @@ def test_a_json_line_has_the_message_the_level_the_logger_the_time_and_the_field
     assert parsed["timestamp"].endswith("Z")
 
 
+def test_text_outside_ascii_is_written_as_it_is() -> None:
+    made = record()
+    made.msg, made.args = "prompt %s missing", ("bienvenue_à_tous",)
+    line = formatter("json").format(made)
+    assert "bienvenue_à_tous" in line and json.loads(line)["event"].endswith("à_tous missing")
+
+
 def test_an_exception_is_in_the_same_json_line() -> None:
     try:
         raise ValueError("the store went away")

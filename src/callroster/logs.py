@@ -38,7 +38,8 @@ def formatter(log_format: str) -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            # Not \u-escaped: a line reads as written, and a scan for a name finds it.
+            structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -165,6 +166,11 @@ class Settings(BaseSettings):
         description="starttls (upgrade on the submission port, 587), tls (implicit TLS, "
         "port 465) or none (a relay on the same machine or network only)",
     )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) trusted for the mail server's TLS beside the "
+        "system's, for a relay with a private CA",
+    )
     smtp_username: str | None = Field(default=None, description="Sign-in at the mail server")
     smtp_password: SecretStr | None = Field(default=None)
     smtp_from: str | None = Field(
@@ -178,6 +184,13 @@ class Settings(BaseSettings):
         default=200,
         ge=1,
         description="Invitation emails the conferences of one host may send in 24 hours",
+    )
+    node_name: str | None = Field(
+        default=None,
+        max_length=64,
+        description="This node's name among the nodes sharing a database, the same from one "
+        "start to the next: what a crash of it left open is closed by its own next start; "
+        "default the host name",
     )
     log_level: str = Field(default="info")
     log_format: str = Field(
@@ -286,6 +299,10 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_anchor_file(self) -> Path:
         return self.audit_anchor_file or (self.data / "audit.anchor")
+
+    @property
+    def resolved_node_name(self) -> str:
+        return self.node_name or socket.gethostname()[:64]
 
     @property
     def bind_addresses(self) -> list[str]:

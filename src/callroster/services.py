@@ -92,7 +92,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
             per_address=settings.web_join_pending_per_address,
             connect_within=settings.web_join_connect_seconds,
         ),
-        ledger=StoreRestartLedger(store),
+        ledger=StoreRestartLedger(store, settings.resolved_node_name),
     )
     crm_sender = WebhookSender(
         destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)

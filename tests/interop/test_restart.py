@@ -30,7 +30,7 @@ from tests.support.waiting import wait_until
 from callroster.bridge.restart import GRACEFUL_STOP_SECONDS, HEARTBEAT_SECONDS
 from callroster.config import load_settings
 from callroster.rtp import g711
-from callroster.store.models import Leg, OpenDialog
+from callroster.store.models import Leg, OpenLeg
 from callroster.store.store import Store, open_store
 
 pytestmark = pytest.mark.interop
@@ -143,7 +143,7 @@ def beat_since_joined(store: Store) -> bool:
     """Whether a heartbeat was written after the last leg joined."""
     with store.sessions() as session:
         joined = max(session.scalars(select(Leg.joined_at)).all())
-    last_alive = store.restart.last_alive()
+    last_alive = store.restart.last_alive(load_settings().resolved_node_name)
     return last_alive is not None and last_alive > joined
 
 
@@ -186,7 +186,7 @@ async def test_a_killed_service_ends_its_calls_and_closes_its_legs_on_restart(
             assert leg.left_at is not None and leg.joined_at <= leg.left_at <= killed_at
             # the last heartbeat: at most one interval (and a little) before the kill
             assert killed_at - leg.left_at < dt.timedelta(seconds=HEARTBEAT_SECONDS + 2)
-        assert session.scalars(select(OpenDialog)).all() == []
+        assert session.scalars(select(OpenLeg)).all() == []
 
 
 async def test_sigterm_tells_callers_ends_their_calls_and_closes_every_record(
@@ -204,7 +204,8 @@ async def test_sigterm_tells_callers_ends_their_calls_and_closes_every_record(
                 "the joining prompts to end",
             )
             with store.sessions() as session:
-                assert len(session.scalars(select(OpenDialog)).all()) == 3  # kept while on
+                kept = session.scalars(select(OpenLeg)).all()
+                assert [row.dialog_enc is not None for row in kept] == [True] * 3  # while on
         terminated_at = time.time()
         service.process.send_signal(15)  # SIGTERM, as systemd sends
         results = [await finished(proc, 30) for proc in callers]
@@ -221,7 +222,7 @@ async def test_sigterm_tells_callers_ends_their_calls_and_closes_every_record(
             legs = session.scalars(select(Leg)).all()
             assert [leg.status for leg in legs] == ["left"] * 3
             assert all(leg.left_at is not None and leg.end_reason is None for leg in legs)
-            assert session.scalars(select(OpenDialog)).all() == []
+            assert session.scalars(select(OpenLeg)).all() == []
         # What the next start would find to close: nothing.
-        recovery = store.restart.recover()
+        recovery = store.restart.recover(load_settings().resolved_node_name)
         assert (recovery.legs_closed, recovery.records_closed, recovery.dialogs) == (0, 0, ())

@@ -220,17 +220,19 @@ class StoreDirectory:
 
 
 class StoreRestartLedger:
-    """The bridge's :class:`~callroster.bridge.restart.RestartLedger` in the store: the
-    heartbeat, and each call's dialog encrypted under its account's key (store/restart.py)."""
+    """The bridge's :class:`~callroster.bridge.restart.RestartLedger` in the store, for the
+    node named ``node``: its heartbeat, the legs open on it, and each phone's dialog encrypted
+    under its account's key (store/restart.py)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, node: str) -> None:
         self._store = store
+        self._node = node
 
     def recover(self) -> list[DialogSnapshot]:
-        """Close the legs and records a killed process left open; its dialogs, to end (an
-        unreadable one is logged and skipped)."""
+        """Close the legs and records a killed process of this node left open; its dialogs,
+        to end (an unreadable one is logged and skipped)."""
         snapshots = []
-        for dialog in self._store.restart.recover().dialogs:
+        for dialog in self._store.restart.recover(self._node).dialogs:
             try:
                 snapshots.append(DialogSnapshot.from_json(dialog.snapshot))
             except ValueError:
@@ -238,13 +240,16 @@ class StoreRestartLedger:
         return snapshots
 
     def beat(self) -> None:
-        self._store.restart.beat()
+        self._store.restart.beat(self._node)
+
+    def leg_opened(self, leg_id: str, account_id: str | None) -> None:
+        self._store.restart.leg_opened(leg_id, self._node, account_id)
 
     def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
-        self._store.restart.open_dialog(leg_id, account_id, snapshot.to_json())
+        self._store.restart.dialog_opened(leg_id, self._node, account_id, snapshot.to_json())
 
-    def dialog_closed(self, leg_id: str) -> None:
-        self._store.restart.close_dialog(leg_id)
+    def leg_closed(self, leg_id: str) -> None:
+        self._store.restart.leg_closed(leg_id)
 
 
 def _never_empty(lengths: frozenset[int]) -> frozenset[int]:

@@ -5,6 +5,7 @@ to a thread (``StoreWriter``), so a slow database never delays a 20 ms tick."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import partial
 
 from callroster.bridge.directory import CallAttempt, ConferenceDirectory, LegRecord
@@ -75,6 +76,8 @@ class Recorder:
                 "joining" if invited else "connected",
             )
             submit(partial(directory.leg_joined, record))
+            leg_id = event.leg_id
+            self._ledger_write(lambda ledger: ledger.leg_opened(leg_id, None))
             if details.name:
                 submit(
                     partial(directory.leg_renamed, event.leg_id, details.name, details.name_source)
@@ -87,18 +90,23 @@ class Recorder:
         elif isinstance(event, LegRenamed):
             submit(partial(directory.leg_renamed, event.leg_id, event.name, event.name_source))
 
-    # -- dialogs, kept while their calls are on a conference (bridge/restart.py) ----------
+    # -- what a crash would leave open, for the next start (bridge/restart.py) -----------
     def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
-        if self._ledger is not None:
-            self._writer.submit(partial(self._ledger.dialog_opened, leg_id, account_id, snapshot))
+        self._ledger_write(lambda ledger: ledger.dialog_opened(leg_id, account_id, snapshot))
 
-    def dialog_closed(self, leg_id: str) -> None:
-        if self._ledger is not None:
-            self._writer.submit(partial(self._ledger.dialog_closed, leg_id))
+    def leg_closed(self, leg_id: str) -> None:
+        self._ledger_write(lambda ledger: ledger.leg_closed(leg_id))
+
+    def _ledger_write(self, write: Callable[[RestartLedger], None]) -> None:
+        """A write to the ledger, in the queue after the leg and call writes before it."""
+        ledger = self._ledger
+        if ledger is not None:
+            self._writer.submit(lambda: write(ledger))
 
     # -- call detail records, told by the dial-out side -----------------------------------
     def call_started(self, attempt: CallAttempt) -> None:
         self._writer.submit(partial(self._directory.call_started, attempt))
+        self._ledger_write(lambda ledger: ledger.leg_opened(attempt.leg_id, attempt.account_id))
 
     def call_answered(self, leg_id: str, at: dt.datetime) -> None:
         self._writer.submit(partial(self._directory.call_answered, leg_id, at))

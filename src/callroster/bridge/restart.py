@@ -36,12 +36,17 @@ class RestartLedger(Protocol):
         """The service is alive now."""
         ...
 
-    def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
-        """A call joined a conference: keep what its BYE needs."""
+    def leg_opened(self, leg_id: str, account_id: str | None) -> None:
+        """A leg (or a call we dial) began on this node: close it on the next start
+        should this process die first. ``account_id``: None for a leg whose row is written."""
         ...
 
-    def dialog_closed(self, leg_id: str) -> None:
-        """The call ended: forget its dialog."""
+    def dialog_opened(self, leg_id: str, account_id: str, snapshot: DialogSnapshot) -> None:
+        """A phone joined a conference: keep what its BYE needs."""
+        ...
+
+    def leg_closed(self, leg_id: str) -> None:
+        """The call ended and its records are closed: nothing to do for it after a crash."""
         ...
 
 

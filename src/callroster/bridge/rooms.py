@@ -60,7 +60,6 @@ class Rooms:
         self._recorder = recorder
         self._clock = clock
         self._rooms: dict[str, Room] = {}
-        self._kept: set[str] = set()  # legs whose dialog is in the store (bridge/restart.py)
 
     def get(self, conference_id: str | None) -> Room | None:
         return self._rooms.get(conference_id or "")
@@ -131,7 +130,6 @@ class Rooms:
         even if this process dies first (bridge/restart.py). A browser has no dialog."""
         snapshot = self._signalling.endpoint.dialog_snapshot(call.call_id)
         if snapshot is not None and call.account_id:
-            self._kept.add(call.leg_id)
             self._recorder.dialog_opened(call.leg_id, call.account_id, snapshot)
 
     # -- after every change ---------------------------------------------------------------
@@ -190,12 +188,14 @@ class Rooms:
             )
         call.port.close()
         self._calls.remove(call)
-        if call.leg_id in self._kept:
-            self._kept.discard(call.leg_id)
-            self._recorder.dialog_closed(call.leg_id)
         room = self.get(call.conference_id)
-        if room is None:
-            return
+        if room is not None:
+            self._leave_room(room, call, reason)
+        # Last, after its leg row and call record are closed (the same queue): a crash
+        # before this leaves the leg for the next start to close (bridge/restart.py).
+        self._recorder.leg_closed(call.leg_id)
+
+    def _leave_room(self, room: Room, call: Call, reason: str) -> None:
         conference = room.conference
         if any(leg.id == call.leg_id for leg in conference.legs):
             if conference.leg(call.leg_id).status != LegStatus.LEFT:

@@ -414,16 +414,19 @@ class ServiceHeartbeat(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
-class OpenDialog(Base):
-    """A call on a conference, written down so that a service killed with it up can send it
-    a BYE on its next start (sip/snapshot.py). The dialog (Call-ID, tags, both parties'
-    URIs, the remote target, routes, where to send) identifies the caller, so all of it is
-    encrypted under the account's data key; the row goes when the call ends."""
+class OpenLeg(Base):
+    """A leg (or a call the bridge dialled) in progress on a node, so that the node's next
+    start can close it, and send it a BYE, should the node die with it up (store/restart.py);
+    the row goes once the call has ended and its records are closed. ``dialog_enc``: a
+    phone's dialog (sip/snapshot.py: Call-ID, tags, both parties' URIs, the remote target,
+    routes, where to send), which identifies the caller, so encrypted under the account's
+    data key; None for a browser, or a call not yet answered."""
 
-    __tablename__ = "open_dialogs"
+    __tablename__ = "open_legs"
     leg_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), index=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    dialog_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    dialog_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     opened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 

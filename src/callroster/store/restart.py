@@ -1,15 +1,22 @@
 """What a crash leaves open, and how the next start closes it.
 
-The service writes a heartbeat (:meth:`RestartRepository.beat`) every few seconds, and each
-call on a conference as an encrypted dialog (:meth:`~RestartRepository.open_dialog`, removed
-when the call ends). A process killed with calls up (``kill -9``, a crash, the power) leaves
-legs ``connected`` with no end, call detail records with no outcome, and dialog rows. On its
-next start, before taking calls, the service calls :meth:`~RestartRepository.recover`: every
-leg and record still open ends at the last heartbeat (never before it began), with reason
-``service_restart``, and the dialogs are handed back, decrypted, for the bridge to send each a
-BYE (sip/snapshot.py). Each step is audit-logged against its account.
+Each node (a ``callroster serve`` process, named by the ``node_name`` setting) writes a
+heartbeat (:meth:`RestartRepository.beat`) every few seconds, and an ``open_legs`` row for
+every leg or dialled call in progress on it (:meth:`~RestartRepository.leg_opened`), with a
+phone's dialog encrypted beside it once it is on the conference
+(:meth:`~RestartRepository.dialog_opened`); the row goes once the call has ended and its
+records are closed (:meth:`~RestartRepository.leg_closed`).
 
-Limit: one bridge per store. Everything open in the store is taken as this node's.
+A node killed with calls up (``kill -9``, a crash, the power) leaves its legs ``connected``
+with no end, its call detail records with no outcome, and its rows. On its next start,
+before taking calls, :meth:`~RestartRepository.recover` closes them: every leg and record
+of the node's rows still open ends at the node's last heartbeat (never before it began),
+with reason ``service_restart``, and the dialogs are handed back, decrypted, for the bridge
+to send each a BYE (sip/snapshot.py). Each step is audit-logged against its account. Other
+nodes sharing the database are left alone: their legs are theirs to close.
+
+Limit: a leg whose row was not yet written when the process died (its write queued behind
+the leg's own, milliseconds) is not closed.
 """
 
 from __future__ import annotations
@@ -23,14 +30,13 @@ from sqlalchemy import delete, select
 from callroster.accounts.actor import Actor, system
 from callroster.errors import DataKeyDestroyedError
 from callroster.store.call_records import duration_seconds
-from callroster.store.models import CallRecord, Leg, OpenDialog, ServiceHeartbeat
+from callroster.store.models import CallRecord, Leg, OpenLeg, ServiceHeartbeat
 from callroster.store.repository import Repository
 
 log = logging.getLogger(__name__)
 
 RESTART_REASON = "service_restart"  # legs.end_reason and call_records.outcome
-DIALOG_FIELD = "open_dialogs.dialog"  # bound into the ciphertext with the account id
-NODE = "bridge"  # the one bridge of this store (see the limit above)
+DIALOG_FIELD = "open_legs.dialog"  # bound into the ciphertext with the account id
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,8 @@ class OrphanDialog:
 
 @dataclass(frozen=True)
 class Recovery:
-    """What a start closed: when the process before it was last known alive (None: never a
-    heartbeat), how many legs and records it ended, and the dialogs to send BYE."""
+    """What a start closed: when the node's process before it was last known alive (None:
+    never a heartbeat), how many legs and records it ended, and the dialogs to send BYE."""
 
     last_alive: dt.datetime | None
     legs_closed: int = 0
@@ -55,57 +61,85 @@ class Recovery:
 
 
 class RestartRepository(Repository):
-    def beat(self) -> dt.datetime:
-        """The service is alive now: one row, rewritten. Returns the time written."""
+    def beat(self, node: str) -> dt.datetime:
+        """``node`` is alive now: one row, rewritten. Returns the time written."""
         now = self._clock()
         with self._sessions.begin() as session:
-            row = session.get(ServiceHeartbeat, NODE)
+            row = session.get(ServiceHeartbeat, node)
             if row is None:
-                session.add(ServiceHeartbeat(node=NODE, beat_at=now, started_at=now))
+                session.add(ServiceHeartbeat(node=node, beat_at=now, started_at=now))
             else:
                 row.beat_at = now
         return now
 
-    def last_alive(self) -> dt.datetime | None:
+    def last_alive(self, node: str) -> dt.datetime | None:
         with self._sessions.begin() as session:
-            row = session.get(ServiceHeartbeat, NODE)
+            row = session.get(ServiceHeartbeat, node)
             return row.beat_at if row is not None else None
 
-    def open_dialog(
-        self, leg_id: str, account_id: str, snapshot: str, *, actor: Actor | None = None
+    def leg_opened(self, leg_id: str, node: str, account_id: str | None = None) -> None:
+        """A leg, or a call the bridge dials, is in progress on ``node``. ``account_id``
+        None: the leg's row is written, and says it (a leg with no row is not recorded)."""
+        with self._sessions.begin() as session:
+            if session.get(OpenLeg, leg_id) is not None:
+                return
+            if account_id is None:
+                leg = session.get(Leg, leg_id)
+                if leg is None:
+                    return
+                account_id = leg.account_id
+            session.add(
+                OpenLeg(leg_id=leg_id, node=node, account_id=account_id, opened_at=self._clock())
+            )
+
+    def dialog_opened(
+        self,
+        leg_id: str,
+        node: str,
+        account_id: str,
+        snapshot: str,
+        *,
+        actor: Actor | None = None,
     ) -> None:
-        """Keep a call's dialog (encrypted under the account's data key) until it ends.
+        """Keep a phone's dialog (encrypted under the account's data key) until it ends.
 
         Raises:
             DataKeyDestroyedError: the account was shredded.
         """
         actor = actor or system("conference bridge")
-        cipher = self._keys.cipher(account_id)
+        dialog_enc = self._keys.cipher(account_id).encrypt(DIALOG_FIELD, snapshot)
         with self._sessions.begin() as session:
-            session.merge(
-                OpenDialog(
-                    leg_id=leg_id,
-                    account_id=account_id,
-                    dialog_enc=cipher.encrypt(DIALOG_FIELD, snapshot),
-                    opened_at=self._clock(),
-                )
-            )
+            row = session.get(OpenLeg, leg_id)
+            if row is None:
+                row = OpenLeg(leg_id=leg_id, node=node, account_id=account_id)
+                row.opened_at = self._clock()
+                session.add(row)
+            row.dialog_enc = dialog_enc
             self._audit.record(session, actor, "dialog.open", f"leg:{leg_id}", account_id)
 
-    def close_dialog(self, leg_id: str) -> None:
-        """The call ended: its dialog is forgotten (nothing is read, nothing logged)."""
+    def leg_closed(self, leg_id: str) -> None:
+        """The call has ended and its records are closed: its row goes (and with it the
+        dialog; nothing is read, nothing logged)."""
         with self._sessions.begin() as session:
-            session.execute(delete(OpenDialog).where(OpenDialog.leg_id == leg_id))
+            session.execute(delete(OpenLeg).where(OpenLeg.leg_id == leg_id))
 
-    def recover(self, *, actor: Actor | None = None) -> Recovery:
-        """Close what a process that died left open (see the module's docstring); one
-        transaction. Call before the bridge takes calls: a leg of this process would be
-        closed too."""
+    def recover(self, node: str, *, actor: Actor | None = None) -> Recovery:
+        """Close what ``node``'s process that died left open (see the module's docstring);
+        one transaction. Call before the node takes calls: its own new legs would be closed
+        too."""
         actor = actor or system("restart recovery")
         with self._sessions.begin() as session:
-            beat = session.get(ServiceHeartbeat, NODE)
+            beat = session.get(ServiceHeartbeat, node)
             last_alive = beat.beat_at if beat is not None else None
-            legs = list(session.scalars(select(Leg).where(Leg.left_at.is_(None))))
+            rows = list(
+                session.scalars(
+                    select(OpenLeg).where(OpenLeg.node == node).order_by(OpenLeg.opened_at)
+                )
+            )
+            leg_ids = [row.leg_id for row in rows]
+            legs = list(
+                session.scalars(select(Leg).where(Leg.id.in_(leg_ids), Leg.left_at.is_(None)))
+            )
             for leg in legs:
                 leg.left_at = _ended(last_alive, leg.joined_at)
                 leg.status = "left"
@@ -113,7 +147,13 @@ class RestartRepository(Repository):
                 self._audit.record(
                     session, actor, f"leg.{RESTART_REASON}", f"leg:{leg.id}", leg.account_id
                 )
-            records = list(session.scalars(select(CallRecord).where(CallRecord.outcome.is_(None))))
+            records = list(
+                session.scalars(
+                    select(CallRecord).where(
+                        CallRecord.leg_id.in_(leg_ids), CallRecord.outcome.is_(None)
+                    )
+                )
+            )
             for record in records:
                 ended = _ended(last_alive, record.answered_at or record.started_at)
                 record.ended_at = ended
@@ -129,7 +169,9 @@ class RestartRepository(Repository):
                     record.account_id,
                 )
             dialogs: list[OrphanDialog] = []
-            for row in session.scalars(select(OpenDialog).order_by(OpenDialog.opened_at)):
+            for row in rows:
+                if row.dialog_enc is None:
+                    continue
                 try:
                     text = self._keys.cipher(row.account_id).decrypt(DIALOG_FIELD, row.dialog_enc)
                 except DataKeyDestroyedError:
@@ -138,7 +180,7 @@ class RestartRepository(Repository):
                 self._audit.record(
                     session, actor, "dialog.recover", f"leg:{row.leg_id}", row.account_id
                 )
-            session.execute(delete(OpenDialog))
+            session.execute(delete(OpenLeg).where(OpenLeg.node == node))
         if legs or records or dialogs:
             log.warning(
                 "restart: closed %d legs and %d call records left open at %s; %d calls to end",

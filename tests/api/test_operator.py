@@ -182,6 +182,9 @@ def test_an_operator_keeps_the_number_plan(
         f"/api/v1/conferences/{details.conference_id}", headers=_bearer(details.host_token)
     )
     assert shown.json()["dial_in_numbers"] == ["+442079460000"]
+    assert shown.json()["dial_ins"] == [
+        {"number": "+442079460000", "country": "GB", "kind": "toll", "label": "London"}
+    ]
     listed = {n["number"]: n["accounts"] for n in client.get(NUMBERS, headers=op).json()}
     assert listed == {"+33142868200": 0, "+442079460000": 1, "2000": 0}
     refused = client.delete(f"{NUMBERS}/+442079460000", headers=op)

@@ -28,11 +28,24 @@ class Me(BaseModel):
     email: str | None
 
 
+class DialInOut(BaseModel):
+    """An access number of the number plan, as invitations and pages show it."""
+
+    number: str = Field(description="E.164 (+442079460000), or a SIP-only extension")
+    country: str
+    kind: str = Field(description="toll, toll_free, or sip (no telephone number)")
+    label: str | None
+
+
 class ConferenceOut(BaseModel):
     id: str
     title: str
     dial_in_numbers: list[str]
     dial_in_uris: list[str]
+    dial_ins: list[DialInOut] = Field(
+        default_factory=list,
+        description="the same numbers with their country, kind and label, by country",
+    )
     pin: str | None = Field(
         description="the guest PIN: for the people who run the conference (its host, the "
         "host's delegates, its account's administrators) with legs:control; never for an API key"
@@ -149,6 +162,10 @@ def _conference_out(request: Request, caller: Caller, view: ConferenceView) -> C
         title=view.title,
         dial_in_numbers=list(view.dial_in_numbers),
         dial_in_uris=[f"sip:{n}@{sip_host}" for n in view.dial_in_numbers],
+        dial_ins=[
+            DialInOut(number=n.number, country=n.country, kind=n.kind, label=n.label)
+            for n in view.numbers
+        ],
         pin=view.pin if shown else None,
         host_pin=view.host_pin if host_pin_shown else None,
         web_url=f"{settings.web_base_url}/c/{view.web_link}" if shown else None,

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="starttls (upgrade on the submission port, 587), tls (implicit TLS, "
         "port 465) or none (a relay on the same machine or network only)",
     )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) trusted for the mail server's TLS beside the "
+        "system's, for a relay with a private CA",
+    )
     smtp_username: str | None = Field(default=None, description="Sign-in at the mail server")
     smtp_password: SecretStr | None = Field(default=None)
     smtp_from: str | None = Field(

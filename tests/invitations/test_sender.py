@@ -126,6 +126,7 @@ async def test_each_guest_gets_the_invitation_and_nothing_else(
         assert "+442079460999" not in whole and "7946 0999" not in whole
         assert not any(guest in whole for guest in GUESTS if guest != to[0])
     assert _states(store, host, ours) == {g: ("sent", "") for g in GUESTS}
+    assert mail_server.mailbox.encrypted == [False, False]  # smtp_security "none" (control)
 
 
 async def test_a_server_asking_to_wait_then_down_then_back(

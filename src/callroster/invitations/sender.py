@@ -18,8 +18,9 @@ import asyncio
 import datetime as dt
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 
@@ -48,8 +49,9 @@ class MailServer:
     port: int
     security: str  # starttls | tls | none
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never in a log line
     sender: str
+    ca_file: Path | None = None
     timeout: float = 30.0
 
     @classmethod
@@ -64,6 +66,7 @@ class MailServer:
             username=settings.smtp_username,
             password=password.get_secret_value() if password else None,
             sender=settings.invitation_sender,
+            ca_file=settings.smtp_ca_file,
         )
 
     def client(self) -> aiosmtplib.SMTP:
@@ -75,8 +78,15 @@ class MailServer:
             username=self.username,
             password=self.password,
             timeout=self.timeout,
-            tls_context=ssl.create_default_context() if self.security != "none" else None,
+            tls_context=self._tls() if self.security != "none" else None,
         )
+
+    def _tls(self) -> ssl.SSLContext:
+        """The system's trusted CAs, and ``ca_file``'s; the name is always checked."""
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=self.ca_file)
+        return context
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from callroster.accounts.actor import Actor
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.store.accounts import authorise
-from callroster.store.models import Conference, InvitationEmail
+from callroster.store.models import Conference, InvitationEmail, User
 from callroster.store.repository import Repository, affected
 
 RECIPIENT = "invitation_emails.recipient"  # bound into the ciphertext
@@ -80,6 +80,10 @@ class InvitationRepository(Repository):
             if conference is None:
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, conference.account_id)
+            # One list of a host's at a time (PostgreSQL: the host's row locked until commit;
+            # SQLite's writers take turns anyway), so two lists sent at once cannot both fit
+            # under the cap that only one of them fits under.
+            session.get(User, conference.host_id, with_for_update=True)
             sent_today = session.scalar(
                 select(func.count(InvitationEmail.id)).where(
                     InvitationEmail.host_id == conference.host_id,

@@ -214,8 +214,9 @@ async def test_sigterm_tells_callers_ends_their_calls_and_closes_every_record(
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr  # its BYE came
     for ear in ears:
-        # The prompt (3.5 s): at least 2 s of loud audio after the signal, before the BYE.
-        assert ear.loud_after(terminated_at) >= 100, ear.loud_after(terminated_at)
+        # The prompt (3.5 s, 105 loud frames measured): at least 1.2 s of speech after the
+        # signal, before the BYE; three silent callers' mix has none.
+        assert ear.loud_after(terminated_at) >= 60, ear.loud_after(terminated_at)
     assert gone_after < GRACEFUL_STOP_SECONDS + 10
     with stored(data) as store:
         with store.sessions() as session:

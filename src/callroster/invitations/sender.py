@@ -27,7 +27,7 @@ import aiosmtplib
 from callroster.accounts.actor import Actor, system
 from callroster.config import Settings
 from callroster.errors import NotFoundError
-from callroster.invitations.invitation import invitation_for
+from callroster.invitations.invitation import Invitation, invitation_for
 from callroster.invitations.message import invitation_email
 from callroster.store.invitations import DueEmail
 from callroster.store.store import Store
@@ -189,6 +189,7 @@ class InvitationSender:
         sent = 0
         client: aiosmtplib.SMTP | None = None
         down: Outcome | None = None
+        made: dict[str, Invitation] = {}
         try:
             for email in due:
                 if down is not None:
@@ -196,7 +197,7 @@ class InvitationSender:
                     continue
                 error: Exception | None = None
                 try:
-                    message = await asyncio.to_thread(self._message, email)
+                    message = await asyncio.to_thread(self._message, email, made)
                     if client is None or not client.is_connected:
                         client = self.server.client()
                         await client.connect()
@@ -224,12 +225,15 @@ class InvitationSender:
         log.info("invitations: %d of %d sent", sent, len(due))
         return sent
 
-    def _message(self, email: DueEmail) -> EmailMessage:
+    def _message(self, email: DueEmail, made: dict[str, Invitation]) -> EmailMessage:
+        """The message to one guest; the conference is read once a round (``made``)."""
         settings = self._settings
-        conference = self._store.conferences.get_conference(self._actor, email.conference_id)
-        invitation = invitation_for(
-            conference, web_base_url=settings.web_base_url, sip_hostport=settings.sip_hostport
-        )
+        invitation = made.get(email.conference_id)
+        if invitation is None:
+            conference = self._store.conferences.get_conference(self._actor, email.conference_id)
+            invitation = made[email.conference_id] = invitation_for(
+                conference, web_base_url=settings.web_base_url, sip_hostport=settings.sip_hostport
+            )
         assert self.server is not None
         return invitation_email(
             invitation,

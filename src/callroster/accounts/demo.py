@@ -113,7 +113,10 @@ def ensure_demo(store: Store, settings: Settings) -> DemoDetails:
         _write_tokens(path, tokens)
 
     sip_host = settings.sip_hostport
-    number = conference.dial_in_numbers[0] if conference.dial_in_numbers else DEMO_DIAL_IN
+    # The demo's own SIP number while its account may use it, though the operator's numbers
+    # (the number plan) are shown too.
+    numbers = conference.dial_in_numbers
+    number = DEMO_DIAL_IN if DEMO_DIAL_IN in numbers or not numbers else numbers[0]
     return DemoDetails(
         account_id=account_id,
         conference_id=conference_id,

@@ -1,9 +1,9 @@
 """Whether the service is alive and whether it is ready, for a load balancer or systemd.
 
 ``GET /healthz``: the process answers HTTP (alive). ``GET /readyz``: it can take calls: the
-store answers a trivial query (within ``STORE_WITHIN`` seconds) and SIP is bound with the
-media clock running; else 503 with the reasons. Both are cheap, open to anyone, and say
-nothing about calls or people.
+store answers a trivial query (within ``STORE_WITHIN`` seconds) and the bridge takes calls
+(SIP bound, the media clock running, no graceful stop under way); else 503 with the reasons.
+Both are cheap, open to anyone, and say nothing about calls or people.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready, with the reasons"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to take calls: the store answers and SIP is bound (503 with the reasons)."""
+    """Ready to take calls: the store answers and SIP is bound, with no stop under way (503
+    with the reasons)."""
     reasons: list[str] = []
     store: Store = request.app.state.store
     try:
@@ -38,7 +39,7 @@ async def readyz(request: Request) -> JSONResponse:
         reasons.append("the store does not answer")
     bridge = getattr(request.app.state, "bridge", None)
     if bridge is None or not bridge.is_listening():
-        reasons.append("SIP is not bound")
+        reasons.append("the bridge takes no calls (SIP not bound, or stopping)")
     if reasons:
         return JSONResponse({"status": "not ready", "reasons": reasons}, status_code=503)
     return JSONResponse({"status": "ready"})

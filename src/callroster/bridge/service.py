@@ -485,8 +485,9 @@ class BridgeService:
         return len(self._calls)
 
     def is_listening(self) -> bool:
-        """Whether the bridge has started: SIP bound, the media clock running."""
-        return self._started is not None
+        """Whether the bridge takes calls: started (SIP bound, the media clock running) and
+        not stopping (a graceful stop refuses new calls)."""
+        return self._started is not None and not self._stopping
 
     def media_totals(self) -> Counter[str]:
         """Every call's RTP counters and jitter buffer drops since the start, summed: those

@@ -8,7 +8,8 @@ and any ``extra`` fields) and looks in it for the personal values the tests use
 session runs (and put back afterwards), so debug lines are scanned too; other libraries are
 scanned at the level they log at (WARNING unless a test lowers it). The output of
 ``callroster serve`` subprocesses that ``tests/support/service.py`` starts is scanned line by
-line when each one stops (that process logs at WARNING and above, to stderr).
+line when each one stops (that process logs to stderr, in JSON lines by default: the
+``callroster`` loggers from INFO up, other libraries from WARNING; callroster/logs.py).
 
 Any hit fails the run: the terminal summary names the test (and phase) it happened in, the
 logger, the personal value (partly masked) and the line with the value redacted. Turn the

@@ -13,6 +13,7 @@ from tests.support.fake_network import FakeNetwork, FakePort, Phone, TableDirect
 from tests.support.waiting import wait_until
 
 from callroster.bridge.call_limits import CallLimits
+from callroster.bridge.restart import RestartLedger
 from callroster.bridge.service import BridgeService
 from callroster.bridge.web_legs import PeerFactory
 from callroster.bridge.web_pending import WebJoinLimits
@@ -61,10 +62,12 @@ async def bridge_rig(
     call_limits: CallLimits | None = None,
     web_limits: WebJoinLimits | None = None,
     web_peers: PeerFactory | None = None,
+    ledger: RestartLedger | None = None,
 ) -> AsyncIterator[Rig]:
     """The bridge on a fake clock and network; ``media_addresses`` as the service's bind
     setting gives them (add ``::1`` for a dual-stack bridge); ``web_peers`` makes the
-    browsers' peers (tests/bridge/test_web_legs.py's fakes), aiortc's by default."""
+    browsers' peers (tests/bridge/test_web_legs.py's fakes), aiortc's by default;
+    ``ledger`` keeps what a crash would leave open (tests/bridge/test_restart.py)."""
     clock = FakeClock()
     network = FakeNetwork()
     directory = TableDirectory(
@@ -82,6 +85,7 @@ async def bridge_rig(
         call_limits=call_limits,
         web_limits=web_limits,
         web_peers=web_peers,
+        ledger=ledger,
     )
     rig = Rig(bridge, clock, network, directory, bus)
     bus.subscribe(rig.events.append)

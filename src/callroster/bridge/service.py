@@ -194,16 +194,29 @@ class BridgeService:
 
     def end_orphans(self, snapshots: Iterable[DialogSnapshot]) -> int:
         """Send BYE in each dialog a killed process left open (bridge/restart.py), now the
-        SIP sockets are bound; returns how many."""
+        SIP sockets are bound; returns how many. Over UDP at once; over TCP the connection
+        died with the process, so a new one is opened to the phone first (in the background;
+        a phone that takes none, e.g. behind a NAT, is not reached)."""
         parts = self._parts
         count = 0
         for snapshot in snapshots:
-            parts.signalling.endpoint.end_orphan(snapshot, self._now())
+            if snapshot.transport == "tcp":
+                self._tasks.spawn(self._end_orphan_over_tcp(snapshot))
+            else:
+                parts.signalling.endpoint.end_orphan(snapshot, self._now())
             count += 1
         parts.signalling.pump()
         if count:
-            log.warning("restart: sent BYE to %d calls a crash left open", count)
+            log.warning("restart: ending %d calls a crash left open", count)
         return count
+
+    async def _end_orphan_over_tcp(self, snapshot: DialogSnapshot) -> None:
+        if not await self._network.connect_sip(snapshot.destination):
+            log.info("restart: no TCP connection to a call a crash left open; no BYE")
+            return
+        signalling = self._parts.signalling
+        signalling.endpoint.end_orphan(snapshot, self._now())
+        signalling.pump()
 
     async def stop(self, grace: float = 0.0) -> None:
         """Hang up every call (BYE), stop the clock, finish the store writes.
@@ -340,8 +353,6 @@ class BridgeService:
             parts.inbound.run_due_checks(now)
         if parts.web.pending:
             parts.web.expire(now)
-        if self._stopping and not self._calls:
-            self._all_gone.set()
         for call in self._calls:
             if call.state is CallState.LEAVING:
                 parts.rooms.hang_up_when_told(call)
@@ -349,6 +360,8 @@ class BridgeService:
                 parts.inbound.pin_timer(call, now)
             elif call.deadline is not None:
                 parts.outbound.deadline(call, now)
+        if self._stopping and not self._calls:
+            self._all_gone.set()  # the last caller heard why: the stop goes on at once
 
     def _now(self) -> float:
         assert self._clock is not None

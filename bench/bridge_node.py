@@ -39,6 +39,7 @@ from callroster.app import Sockets
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.calls import CallState
 from callroster.bridge.directory import StoreDirectory
+from callroster.bridge.pin_guard import GuardPolicy, PinGuard
 from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.config import load_settings
@@ -217,12 +218,15 @@ async def serve(data: Path) -> None:
     ensure_demo(store, settings.model_copy(update={"sip_port": sip_port}))
     host_id = store.accounts.find_user_ids_by_email(DEMO_HOST_EMAIL)[0]
     # The load generator calls from one address, as a carrier edge in front would: trusted,
-    # so the limit of calls per source (bridge/call_limits.py) does not hold it at 20.
+    # so the limit of calls per source (bridge/call_limits.py) does not hold it at 20, and its
+    # PIN checks are not spaced a second apart (bridge/pin_guard.py; the defences have their
+    # own benchmark, bench/pin_guessing.py).
     bridge = BridgeService(
         StoreDirectory(store),
         EventBus(),
         media_addresses=["127.0.0.1"],
         call_limits=CallLimits(trusted=("127.0.0.1",)),
+        pin_guard=PinGuard(GuardPolicy(spacing=0.0)),
     )
     await bridge.start(sockets.sip)
     node = Node(store, bridge, host_id)

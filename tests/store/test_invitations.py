@@ -184,3 +184,19 @@ def test_a_deleted_conferences_invitations_go_with_it(store: Store) -> None:
     with store.sessions() as session:
         assert session.scalar(select(func.count(InvitationEmail.id))) == 0
     assert store.invitations.take_due(SENDER, lease=LEASE) == []
+
+
+def test_two_senders_on_one_postgresql_never_take_the_same_invitation(
+    store: Store, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a second sender waits its turn")
+    host, conference_id = _conference(store)
+    _queue(store, host, conference_id, ADDRESSES)
+    with store.sessions.begin() as other_sender:  # another node, mid-way through taking one
+        first = other_sender.scalars(
+            select(InvitationEmail).order_by(InvitationEmail.id).limit(1).with_for_update()
+        ).one()
+        taken = store.invitations.take_due(SENDER, lease=LEASE)
+        assert [d.id for d in taken] != [] and first.id not in [d.id for d in taken]
+    assert len(store.invitations.take_due(SENDER, lease=LEASE)) == 1  # the one it held

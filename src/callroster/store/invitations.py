@@ -176,6 +176,8 @@ class InvitationRepository(Repository):
                     .where(InvitationEmail.next_attempt_at <= now)
                     .order_by(InvitationEmail.next_attempt_at, InvitationEmail.id)
                     .limit(most)
+                    # Several nodes on one PostgreSQL: each takes rows no other is taking.
+                    .with_for_update(skip_locked=True)
                 )
             )
             for row in rows:

@@ -99,3 +99,12 @@ async def test_the_exposition_names_no_link_pin_number_name_or_address(tmp_path:
         # The scan's positive control: the same secrets planted in the text are found.
         planted = text + "\n".join(secrets)
         assert [secret for secret in secrets if secret in planted] == secrets
+
+
+async def test_roster_watchers_are_counted(tmp_path: Path) -> None:
+    async with running_bridge(tmp_path / "data") as harness:
+        watchers = [harness.feed.watch(harness.demo.conference_id) for _ in range(3)]
+        harness.feed.unwatch(harness.demo.conference_id, watchers[0])
+        async with client(harness, "127.0.0.1") as web:
+            text = (await web.get("/metrics")).text
+        assert "\ncallroster_roster_watchers 2.0\n" in text

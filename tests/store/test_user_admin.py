@@ -45,7 +45,7 @@ def _signed_in(store: Store, account_id: str, user_id: str) -> str:
 
 
 def _stranger(store: Store) -> Actor:
-    other = store.accounts.create_account(OPERATOR, "Other Ltd", "sydney")
+    other = store.accounts.create_account(OPERATOR, "Stranger Ltd", "sydney")
     return Actor("u9", Role.ADMINISTRATOR, other, "127.0.0.1", "test")
 
 

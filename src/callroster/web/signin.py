@@ -38,7 +38,7 @@ from callroster.accounts.signin import NextStep, Refused
 from callroster.api.auth import SESSION_COOKIE, store_of
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
 from callroster.web.common import NO_STORE as _NO_STORE
-from callroster.web.common import Form
+from callroster.web.common import Form, viewer_of
 from callroster.web.common import current_session as _current
 from callroster.web.common import forbidden as _forbidden
 from callroster.web.common import message as _message
@@ -326,6 +326,7 @@ def enrol_page(request: Request, next: str | None = None) -> Response:
             f'<p id="enrolled">Your second factor is set up. You have {left} unused '
             f'recovery code{"s" if left != 1 else ""}.</p><p><a href="{HOME}">Back</a></p>',
             csrf=csrf,
+            viewer=viewer_of(request),
         )
     enrolment = store.second_factor.begin_enrolment(
         signin.actor_of(view, _source(request), _reason(request)), view.user_id

@@ -73,11 +73,16 @@
         const minutes = Math.ceil(Number(response.headers.get("Retry-After") || 60) / 60);
         note.textContent = `Too many calls from this page. Try again in ${minutes} minutes.`;
       } else {
+        // The validator's refusals get this form's words; the service's own reasons (for
+        // a number: "calls to premium-rate numbers are not allowed") are said as they are.
         const fields = Array.isArray(body.detail) ? body.detail.map((d) => String(d.loc.at(-1))) : [];
         const said = typeof body.detail === "string" ? body.detail : "";
-        if (!fields.length && /number/i.test(said)) fields.push("number");
         const known = fields.filter((f) => FIELD_WORDS[f]);
         for (const field of known) fieldError(...FIELD_WORDS[field]);
+        if (!known.length && /number/i.test(said)) {
+          fieldError(number, `${said.charAt(0).toUpperCase()}${said.slice(1)}.`);
+          known.push("number");
+        }
         if (known.length) {
           note.textContent = "";
           FIELD_WORDS[known[0]][0].focus();

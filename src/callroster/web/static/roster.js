@@ -325,6 +325,7 @@ function stopRename(id) {
 
 function setConference(state) {
   document.getElementById("locked").hidden = !state.locked;
+  document.getElementById("unlocked").hidden = state.locked;
   document.getElementById("recording").hidden = !state.recording;
   const lock = document.getElementById("lock");
   if (lock) lock.textContent = state.locked ? "Unlock the call" : "Lock the call";

@@ -51,7 +51,7 @@ def _home_body(viewer: Viewer | None, *, typed: str = "", error: str | None = No
 <p><a class="button" href="/me">My conferences</a></p>
 <p><a href="/live">Live Call Status</a></p>"""
     return f"""<div class="choices">
-<section class="card" aria-labelledby="join-title"><h2 id="join-title">With a room link or PIN</h2>
+<section class="card" aria-labelledby="join-title"><h2 id="join-title">Have an invitation?</h2>
 <form method="post" action="/join" novalidate>
 <p><label for="room">Room link or PIN</label>
 <input id="room" name="room" autocomplete="off" autocapitalize="none" spellcheck="false"

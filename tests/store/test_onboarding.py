@@ -269,3 +269,15 @@ def test_migration_indexes_existing_names(
         assert listed[shredded] == (None, AccountStatus.TERMINATED)
     finally:
         store.close()
+
+
+def test_a_name_the_demo_or_an_older_way_took_is_refused_to_the_operator(store: Store) -> None:
+    """AccountRepository.create_account (the demo's, tests') lets a second account share a
+    name, unindexed; the operator's way in refuses any name already taken."""
+    first = store.accounts.create_account(OPERATOR, "Demo LLP", "london")
+    second = store.accounts.create_account(OPERATOR, "Demo LLP", "london")
+    assert first != second
+    before = _counts(store)
+    with pytest.raises(DuplicateError, match="name already exists"):
+        store.onboarding.create_account(OPERATOR, "demo llp", "london", EMAIL)
+    assert _counts(store) == before

@@ -78,3 +78,42 @@ async def test_a_call_to_a_new_number_with_a_new_conferences_pin_joins_it(tmp_pa
             assert (await host.delete(url)).status_code == 204
         started = [e.conference_id for e in harness.events if isinstance(e, LegJoined)]
     assert started == [conference_id]
+
+
+async def test_an_account_limited_to_some_numbers_is_reached_through_those_only(
+    tmp_path: Path,
+) -> None:
+    """The demo account is limited to a new number: its PIN keyed after dialling the old
+    access number opens nothing (counted as a wrong PIN, as it tells a guesser no more), and
+    the same PIN through the new number joins."""
+    async with running_bridge(tmp_path / "data") as harness:
+        store, demo = harness.store, harness.demo
+        store.numbers.add(OPERATOR, NEW_NUMBER, label="London")
+        store.numbers.limit_account(OPERATOR, demo.account_id, [NEW_NUMBER])
+        sipp_tone_file(tmp_path)
+
+        def joined() -> bool:
+            return any(isinstance(e, LegJoined) for e in harness.events)
+
+        elsewhere = await run_sipp(
+            "pin_by_rfc4733",
+            harness.sip_port,
+            demo.dial_in_number,
+            tmp_path,
+            fill={"PIN": demo.pin},
+            duration_ms=4000,
+        )
+        assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+        guard = harness.bridge.pin_guard
+        await wait_until(lambda: guard.failures == 1, 5, "the PIN to be checked, and refused")
+        assert not joined()
+        through = await run_sipp(
+            "pin_by_rfc4733",
+            harness.sip_port,
+            NEW_NUMBER,
+            tmp_path,
+            fill={"PIN": demo.pin},
+            duration_ms=4000,
+        )
+        assert through.returncode == 0, through.stdout + through.stderr
+        assert joined() and guard.failures == 1

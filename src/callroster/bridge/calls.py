@@ -138,6 +138,7 @@ class Call:
     web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
     offer: SessionDescription | None = None  # ours: we dialled, or the INVITE had no offer
     dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
+    access_number: str | None = None  # the access number dialled (E.164), if one was
     source: str = ""  # the host its INVITE came from, for the PIN guard (bridge/pin_guard.py)
     pin_since: float | None = None  # when it was asked for its PIN (bridge/call_limits.py)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1

@@ -56,7 +56,10 @@ log = logging.getLogger(__name__)
 class ConferenceDirectory(Protocol):
     def is_dial_in_number(self, user: str) -> bool: ...
 
-    def open_with_pin(self, pin: str) -> Admission | None: ...
+    def open_with_pin(self, pin: str, through: str | None = None) -> Admission | None:
+        """The conference a PIN opens, as guest or host; ``through``: the access number
+        dialled, which the conference's account must be allowed to use."""
+        ...
 
     def pin_lengths(self) -> frozenset[int]:
         """The lengths of the PINs in use (never empty), for the keypad (PinEntry): answered
@@ -112,8 +115,11 @@ class StoreDirectory:
     def is_dial_in_number(self, user: str) -> bool:
         return self._store.conferences.is_dial_in_number(user)
 
-    def open_with_pin(self, pin: str) -> PinMatch | None:
-        return self._store.conferences.open_with_pin(pin)
+    def open_with_pin(self, pin: str, through: str | None = None) -> PinMatch | None:
+        match = self._store.conferences.open_with_pin(pin)
+        if match is None or through is None:
+            return match
+        return match if self._store.numbers.answers_on(match.account_id, through) else None
 
     def pin_lengths(self) -> frozenset[int]:
         """The lengths in use as last read; read again in the background when a PIN was

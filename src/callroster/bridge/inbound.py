@@ -160,6 +160,7 @@ class Inbound:
         # the same way and the PIN checked afterwards, as if keyed (so the answer to the
         # INVITE tells a guesser nothing; bridge/pin_guard.py paces the checks).
         dialled = user if not is_dial_in and user.isdigit() else None
+        access = user if is_dial_in else None
         if not is_dial_in and dialled is None:
             self._refuse(call_id, 404, "Not Found")
             return
@@ -185,7 +186,7 @@ class Inbound:
             port.close()
             return
         if offer is None:
-            self._offer(call_id, request, leg_id, port, local_port, dialled, source)
+            self._offer(call_id, request, leg_id, port, local_port, dialled, access, source)
             return
         negotiated = self._negotiate(offer, local_port, 1, family)
         rtp = RtpSession(
@@ -212,6 +213,7 @@ class Inbound:
             state=CallState.PIN,
             family=family,
             dialled_pin=dialled,
+            access_number=access,
             source=source,
         )
         self._calls.add(call)
@@ -235,6 +237,7 @@ class Inbound:
         port: RtpPort,
         local_port: int,
         dialled: str | None,
+        access: str | None,
         source: str,
     ) -> None:
         """An INVITE without SDP: our 200 carries the offer; nothing is sent, and nobody is
@@ -267,6 +270,7 @@ class Inbound:
             family=self._default_family,
             offer=ours,
             dialled_pin=dialled,
+            access_number=access,
             source=source,
         )
         self._calls.add(call)
@@ -437,7 +441,9 @@ class Inbound:
         if call.state is not CallState.PIN or call.pin is None:
             self._guard.abandoned(call.source)  # gone (or hung up) while waiting its turn
             return
-        match = await asyncio.to_thread(self._directory.open_with_pin, digits)
+        # Through the access number dialled: one the conference's account may not use opens
+        # nothing, just as a wrong PIN does.
+        match = await asyncio.to_thread(self._directory.open_with_pin, digits, call.access_number)
         now = self._clock.time()
         self._guard.outcome(call.source, match is not None, now)
         self._report_guard_events()

@@ -242,6 +242,20 @@ class NumberPlanRepository:
             )
             return [row.number for row in rows]
 
+    def answers_on(self, account_id: str, number: str) -> bool:
+        """Whether the account's conferences take calls through this access number: any
+        number of the plan, or, for an account limited to some, one of those."""
+        with self._sessions() as session:
+            account = session.get(Account, account_id)
+            if not (account and (account.settings or {}).get(LIMITED)):
+                return True
+            found = session.scalar(
+                select(AccountDialIn.account_id)
+                .join(DialInNumber, DialInNumber.id == AccountDialIn.dial_in_number_id)
+                .where(AccountDialIn.account_id == account_id, DialInNumber.number == number)
+            )
+            return found is not None
+
     def numbers_for_account(self, account_id: str) -> list[NumberView]:
         with self._sessions() as session:
             return numbers_for_account_in(session, account_id)

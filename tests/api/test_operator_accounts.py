@@ -10,11 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.conftest import FakeClock
 
-from callroster.accounts.actor import Role, operator_cli
+from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.api.auth import guest_for_link
 from callroster.app import create_app
 from callroster.config import Settings
 from callroster.store.models import Account, AuditEntry, User
+from callroster.store.onboarding import SetupLinkError
 from callroster.store.store import Store
 
 OPERATOR = operator_cli("test")
@@ -152,3 +153,22 @@ def test_users_and_their_keys_cannot_use_it(
         assert client.post(ACCOUNTS, json=NEW, headers=headers).status_code == status
         assert client.post(f"{ACCOUNTS}/{account}/terminate", headers=headers).status_code == status
     assert store.onboarding.status(account) == "active"
+
+
+def test_a_new_setup_link_replaces_the_old_until_the_administrator_has_set_up(
+    client: TestClient, store: Store, bearer: dict[str, str]
+) -> None:
+    first = client.post(ACCOUNTS, json=NEW, headers=bearer).json()
+    account = first["id"]
+    again = client.post(f"{ACCOUNTS}/{account}/setup-link", headers=bearer)
+    assert again.status_code == 201, again.text
+    old, new = (link["setup_link"].rsplit("/", 1)[1] for link in (first, again.json()))
+    assert old != new
+    target = store.onboarding.setup_target(new)
+    with pytest.raises(SetupLinkError):
+        store.onboarding.setup_target(old)
+    actor = Actor(target.user_id, Role.ADMINISTRATOR, account, "t", "t")
+    store.onboarding.complete_setup(actor, new, "Plover-Quartz-Ribbon-71")
+    done = client.post(f"{ACCOUNTS}/{account}/setup-link", headers=bearer)
+    assert done.status_code == 422
+    assert done.json()["detail"] == "the account's administrator has already set up"

@@ -204,6 +204,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/operator/accounts/{account_id}/suspend"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/accounts/{account_id}/resume"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/accounts/{account_id}/terminate"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/accounts/{account_id}/setup-link"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
     ("GET", "/metrics"): SCRAPE,
     ("GET", "/healthz"): OPEN,

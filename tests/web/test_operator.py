@@ -125,6 +125,10 @@ def test_create_shows_the_link_once_then_suspend_resume_and_terminate(
 
     account = store.onboarding.list_accounts(OPERATOR)[0].id
     base = f"/operator/accounts/{account}"
+    renewed = client.post(f"{base}/setup-link", data={"csrf_token": csrf})
+    assert "the old one no longer works" in renewed.text
+    new_link = re.search(r'<code id="setup-link">[^<]+/([^/<]+)</code>', renewed.text)
+    assert new_link and store.onboarding.setup_target(new_link.group(1)).account_id == account
     assert client.post(f"{base}/suspend", data={}).status_code == 403  # no CSRF token
     done = client.post(f"{base}/suspend", data={"csrf_token": csrf})
     assert done.headers["location"] == "/operator?done=suspend"

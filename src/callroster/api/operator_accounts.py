@@ -1,5 +1,6 @@
 """The operator API for customer accounts: create one (its first administrator's one-time
-set-up link is in the answer, and only there), list them, suspend, resume and terminate.
+set-up link is in the answer, and only there), list them, suspend, resume and terminate, and
+give a new set-up link when the first was lost or expired.
 
 Operators only, by an operator token (as ``api/operator.py``): 401 without one, 403 for
 users and guests. The list carries no personal data beyond the account's name; every call
@@ -138,3 +139,17 @@ def terminate(account_id: str, actor: OperatorDep, request: Request) -> AccountO
     """Terminate an account for good: as suspended, and ``terminated_at`` starts its
     retention clock. 422 if already terminated."""
     return _change(request, actor, account_id, AccountAction.TERMINATE)
+
+
+@router.post(
+    "/{account_id}/setup-link",
+    response_model=AccountCreatedOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def new_setup_link(account_id: str, actor: OperatorDep, request: Request) -> AccountCreatedOut:
+    """A new set-up link for an active account whose first administrator has not set up
+    (the earlier one expired or was lost; it stops working). Shown once. 422 when the
+    account is not active or its administrator already chose a password."""
+    with answering():
+        created = store_of(request).onboarding.new_setup_link(actor, account_id)
+    return _created(request, created)

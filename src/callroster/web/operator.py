@@ -30,7 +30,13 @@ from callroster.api.auth import store_of
 from callroster.api.operator_accounts import settings_of, setup_url
 from callroster.config import REGIONS
 from callroster.errors import DuplicateError, NotFoundError
-from callroster.store.onboarding import NAME_LIMIT, AccountAction, AccountStatus, AccountSummary
+from callroster.store.onboarding import (
+    NAME_LIMIT,
+    AccountAction,
+    AccountStatus,
+    AccountSummary,
+    CreatedAccount,
+)
 from callroster.store.sessions import csrf_matches, csrf_token_for
 from callroster.web.common import (
     Form,
@@ -182,6 +188,11 @@ def _row(summary: AccountSummary, csrf: str) -> str:
                 f'<form method="post" action="{target}">{csrf_field(csrf)}'
                 f'<button type="submit">{label}</button></form>'
             )
+    if summary.status == AccountStatus.ACTIVE:
+        buttons.append(
+            f'<form method="post" action="/operator/accounts/{escape(summary.id)}/setup-link">'
+            f'{csrf_field(csrf)}<button type="submit">New set-up link</button></form>'
+        )
     name = escape(summary.name) if summary.name is not None else "<em>(shredded)</em>"
     return (
         f'<tr id="account-{escape(summary.id)}"><th scope="row">{name}</th>'
@@ -250,6 +261,35 @@ def home(request: Request, done: str | None = None) -> Response:
     return _home(request, *current, done=said)
 
 
+def _link_page(request: Request, token: str, created: CreatedAccount, done: str) -> Response:
+    link = setup_url(settings_of(request), created.setup_token)
+    body = f"""{notice(done)}
+<p>Send this link to the account's first administrator. With it they choose a password,
+then set up their second factor. It works once, until
+{created.setup_expires_at:%Y-%m-%d %H:%M} UTC, and <strong>is shown only now</strong>.</p>
+<p><code id="setup-link">{escape(link)}</code></p>
+<p><a href="{HOME}">Back to the accounts</a></p>"""
+    csrf = csrf_token_for(token)
+    return page("Set-up link", body, csrf=csrf, **_layout(csrf))
+
+
+@router.post("/operator/accounts/{account_id}/setup-link", response_class=HTMLResponse)
+def new_setup_link(account_id: str, request: Request, form: Form) -> Response:
+    current = _operator(request)
+    if current is None:
+        return redirect("/operator/login")
+    token, actor = current
+    if not csrf_matches(token, form.get("csrf_token")):
+        return forbidden()
+    try:
+        created = store_of(request).onboarding.new_setup_link(actor, account_id[:36])
+    except NotFoundError:
+        return _home(request, token, actor, error="There is no such account.", status_code=404)
+    except ValueError as exc:
+        return _home(request, token, actor, error=_sentence(exc), status_code=409)
+    return _link_page(request, token, created, "New set-up link made; the old one no longer works.")
+
+
 @router.post("/operator/accounts", response_class=HTMLResponse)
 def create(request: Request, form: Form) -> Response:
     current = _operator(request)
@@ -267,15 +307,7 @@ def create(request: Request, form: Form) -> Response:
         return _home(request, token, actor, error=_sentence(exc), fields=fields, status_code=409)
     except ValueError as exc:
         return _home(request, token, actor, error=_sentence(exc), fields=fields, status_code=422)
-    link = setup_url(settings_of(request), created.setup_token)
-    body = f"""{notice("Account created.")}
-<p>Send this link to the account's first administrator. With it they choose a password,
-then set up their second factor. It works once, until
-{created.setup_expires_at:%Y-%m-%d %H:%M} UTC, and <strong>is shown only now</strong>.</p>
-<p><code id="setup-link">{escape(link)}</code></p>
-<p><a href="{HOME}">Back to the accounts</a></p>"""
-    csrf = csrf_token_for(token)
-    return page("Account created", body, csrf=csrf, **_layout(csrf))
+    return _link_page(request, token, created, "Account created.")
 
 
 def _sentence(exc: Exception) -> str:

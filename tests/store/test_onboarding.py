@@ -281,3 +281,26 @@ def test_a_name_the_demo_or_an_older_way_took_is_refused_to_the_operator(store: 
     with pytest.raises(DuplicateError, match="name already exists"):
         store.onboarding.create_account(OPERATOR, "demo llp", "london", EMAIL)
     assert _counts(store) == before
+
+
+def test_a_suspended_or_terminated_accounts_conferences_take_no_calls(store: Store) -> None:
+    account = store.accounts.create_account(OPERATOR, "Curie Partners", "london")
+    host = store.accounts.create_user(OPERATOR, account, Role.HOST, "Marie Curie")
+    conference = store.conferences.create_conference(OPERATOR, host, "Weekly")
+    view = store.conferences.get_conference(OPERATOR, conference)
+    assert view.host_pin is not None
+
+    def opens() -> list[bool]:
+        return [
+            store.conferences.open_with_pin(view.pin) is not None,
+            store.conferences.open_with_pin(view.host_pin or "") is not None,
+            store.conferences.open_for_web(conference, as_host=False) is not None,
+        ]
+
+    assert opens() == [True, True, True]  # the positive control
+    store.onboarding.change_status(OPERATOR, account, AccountAction.SUSPEND)
+    assert opens() == [False, False, False]
+    store.onboarding.change_status(OPERATOR, account, AccountAction.RESUME)
+    assert opens() == [True, True, True]
+    store.onboarding.change_status(OPERATOR, account, AccountAction.TERMINATE)
+    assert opens() == [False, False, False]

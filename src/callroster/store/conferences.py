@@ -349,8 +349,10 @@ class ConferenceRepository(Repository):
                     Conference.talk_sensitivity,
                 )
                 .join(User, User.id == Conference.host_id)
+                .join(Account, Account.id == Conference.account_id)
                 .where((Conference.pin_index == digest) | (Conference.host_pin_index == digest))
                 .where(User.suspended_at.is_(None))  # a suspended or removed host's: no calls
+                .where(Account.status == "active")  # nor a suspended or terminated account's
             ).first()
         if row is None:
             return None
@@ -372,7 +374,9 @@ class ConferenceRepository(Repository):
                     Conference.talk_sensitivity,
                 )
                 .join(User, User.id == Conference.host_id)
+                .join(Account, Account.id == Conference.account_id)
                 .where(Conference.id == conference_id, User.suspended_at.is_(None))
+                .where(Account.status == "active")
             ).first()
         if row is None:
             return None

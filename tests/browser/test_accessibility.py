@@ -30,7 +30,7 @@ from tests.support.service import RunningService, running_service
 
 from callroster.accounts import demo as demo_seed
 from callroster.accounts.actor import Role, operator_cli
-from callroster.config import load_settings
+from callroster.config import REGIONS, load_settings
 from callroster.store.store import open_store
 
 pytestmark = pytest.mark.browser
@@ -50,6 +50,8 @@ class World:
     demo: dict[str, Any]
     admin_secret: str
     host_id: str
+    operator_token: str
+    setup_path: str  # a new customer account's administrator's set-up link
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +75,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 OPERATOR, account, Role.ADMINISTRATOR, "Nia New", email=NEW_ADMIN_EMAIL,
                 password=PASSWORD,
             )  # fmt: skip
+            _, operator_token = store.operator_tokens.issue(OPERATOR, "accessibility test")
+            created = store.onboarding.create_account(
+                OPERATOR, "Fresh Customer Ltd", REGIONS[0], "first.admin@fresh.example"
+            )
         finally:
             store.close()
-        yield World(running, running.demo(), enrolment.secret, host)
+        yield World(
+            running,
+            running.demo(),
+            enrolment.secret,
+            host,
+            operator_token,
+            f"/setup/{created.setup_token}",
+        )
 
 
 def shots_folder(tmp_path: Path) -> Path:
@@ -136,7 +149,12 @@ def check(page: Page, name: str, folder: Path) -> None:
     assert small == [], f"{name}: smaller than 24 px: {small}"
     page.set_viewport_size(PHONE)
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{name} is {width} px wide on a phone"
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('main *')]
+            .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5).map((el) => el.outerHTML.slice(0, 80))"""
+    )
+    assert width <= PHONE["width"], f"{name} is {width} px wide on a phone: {wide}"
     page.screenshot(path=str(folder / f"{name}-phone.png"))
     page.set_viewport_size(DESKTOP)
     page.screenshot(path=str(folder / f"{name}-desktop.png"))
@@ -256,3 +274,28 @@ def focus_ring(page: Page) -> None:
     behind = page.evaluate("getComputedStyle(document.body).backgroundColor")
     width = field.evaluate("(el) => parseFloat(getComputedStyle(el).outlineWidth)")
     assert width >= 2 and contrast(ring, behind) >= 3, (ring, behind, width)
+
+
+def test_the_operator_set_up_and_invitation_pages_pass_too(world: World, tmp_path: Path) -> None:
+    folder = shots_folder(tmp_path)
+    base = world.service.base_url
+    with chromium() as browser:
+        operator = _new_page(browser)
+        operator.goto(f"{base}/operator/login")
+        check(operator, "operator-sign-in", folder)
+        operator.get_by_label("Operator token").fill(world.operator_token)
+        operator.get_by_role("button", name="Sign in").click()
+        operator.wait_for_url(f"{base}/operator")
+        expect(operator.locator("#accounts")).to_contain_text("Fresh Customer Ltd")
+        check(operator, "operator", folder)
+
+        newcomer = _new_page(browser)
+        newcomer.goto(f"{base}{world.setup_path}")
+        check(newcomer, "account-set-up", folder)
+
+        host = _new_page(browser)
+        _sign_in(host, base, demo_seed.DEMO_HOST_EMAIL, "/me")
+        host.wait_for_url(f"{base}/me")
+        host.get_by_role("link", name="Invite people").first.click()
+        host.wait_for_url("**/invitation")
+        check(host, "invitation", folder)

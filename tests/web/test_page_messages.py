@@ -88,3 +88,17 @@ def test_the_portal_shows_numbers_to_guests_unticked_for_a_new_account(
     client.post("/admin/settings", data={"csrf_token": csrf, "show_numbers_to_guests": "on"})
     box = re.search(r'<input id="show-numbers"[^>]*>', client.get("/admin").text)
     assert box is not None and "checked" in box.group(0)
+
+
+def test_a_refused_field_is_said_in_words_not_the_validators(
+    app: FastAPI, firm: Firm, clock: FakeClock
+) -> None:
+    client = _signed_in_administrator(app, clock)
+    csrf = csrf_of(client.get("/admin"))
+    answer = client.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "role": "host", "name": "Shorty", "password": "short"},
+    )
+    assert answer.status_code == 400
+    assert "Please give a password of 12 characters or more." in answer.text
+    assert "String should have" not in answer.text  # pydantic's own words

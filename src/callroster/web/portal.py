@@ -99,12 +99,25 @@ def _when(at: dt.datetime | None) -> str:
     return at.strftime("%d %b %Y %H:%M") if at else "never"
 
 
+# What a refused field needs, in words (never the validator's own text).
+FIELD_NEEDS = {
+    "name": "a name of 1 to 120 characters",
+    "email": "an email of 320 characters at most",
+    "phone": "a phone number of 40 characters at most",
+    "password": "a password of 12 characters or more",
+    "role": "a role from the list",
+    "guest": "a guest PIN length from the list",
+    "host": "a host PIN length from the list",
+}
+
+
 def _validation(exc: ValidationError) -> str:
     refused = name_refusal(exc)
     if refused:
         return refused
-    fields = ", ".join(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
-    return f"Please check: {fields}."
+    fields = dict.fromkeys(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
+    needs = [FIELD_NEEDS.get(field, f"a valid {field}") for field in fields]
+    return "Please give " + " and ".join(needs) + "."
 
 
 def _role_options(selected: str = "host") -> str:

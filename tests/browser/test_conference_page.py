@@ -34,6 +34,11 @@ def test_guest_sees_how_to_join_on_a_phone(service: RunningService, tmp_path: Pa
         assert page.locator(".dial-in").first.inner_text() == demo["dial_in_uri"]
         assert page.locator("#direct").inner_text() == demo["direct_uri"]
         assert page.locator("html").get_attribute("lang") == "en"
+        # An empty room says so in words, and that it is open to join.
+        expect(page.locator("#empty-room")).to_contain_text("Nobody is on the call yet")
+        expect(page.locator("#count")).to_have_text("0")
+        expect(page.locator("#unlocked")).to_be_visible()
+        assert page.locator("#locked").is_hidden()
         # Nothing overflows sideways on a 390-pixel-wide phone.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390

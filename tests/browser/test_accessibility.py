@@ -155,8 +155,10 @@ def check(page: Page, name: str, folder: Path) -> None:
             .slice(0, 5).map((el) => el.outerHTML.slice(0, 80))"""
     )
     assert width <= PHONE["width"], f"{name} is {width} px wide on a phone: {wide}"
+    page.evaluate("window.scrollTo(0, 0)")  # the top of the page, as it opens
     page.screenshot(path=str(folder / f"{name}-phone.png"))
     page.set_viewport_size(DESKTOP)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(folder / f"{name}-desktop.png"))
 
 
@@ -208,6 +210,9 @@ def test_every_page_passes_axe_fits_a_phone_and_is_shot(world: World, tmp_path: 
             expect(guest.locator("#legs li")).to_have_count(3, timeout=20_000)
             expect(guest.locator("#count")).to_have_text("3")
             expect(guest.locator("#legs li", has_text="Wendy Web")).to_contain_text("Browser")
+            # The account shows guests no numbers: the two phones are told apart by order.
+            names = guest.locator("#legs li .name")
+            expect(names).to_have_text(["Caller 1", "Caller 2", "Wendy Web"])
             expect(guest.locator("#legs li").first).to_contain_text("Phone")
             expect(guest.locator("#legs li").first.locator(".on-for")).to_contain_text("on for")
             assert guest.locator("#host-controls").is_hidden()

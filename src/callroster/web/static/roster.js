@@ -133,9 +133,15 @@ function button(label, action, extra = {}, kind = "secondary") {
   return b;
 }
 
+// Callers with neither a name nor a number shown are told apart by the order they came in:
+// "Caller 1", "Caller 2", never three identical cards.
+const callerNumbers = new Map();
 function shownName(leg) {
   const named = book.name(leg.number) || leg.name;
-  return named || (leg.number && leg.number !== "withheld" ? leg.number : "Caller");
+  if (named) return named;
+  if (leg.number && leg.number !== "withheld") return leg.number;
+  if (!callerNumbers.has(leg.id)) callerNumbers.set(leg.id, callerNumbers.size + 1);
+  return `Caller ${callerNumbers.get(leg.id)}`;
 }
 
 // One list item per leg, built once; render() then changes its parts in place, so a live

@@ -66,7 +66,7 @@ def main() -> None:
     # A flood of calls: a caller with the right PIN joins while sipp sends 100 calls a second
     # (about 1 minute); writes call_flood.json and call_flood.md.
     call_flood.run_and_report(RESULTS)
-    # What a Prometheus scrape costs the media tick: 100 and 400 legs, a window without and
+    # What a Prometheus scrape costs the media tick: 100 and 200 legs, a window without and
     # one with a scrape every second (about 1.5 minutes); writes metrics.json.
     print("metrics scrape:")
     metrics_scrape.main()

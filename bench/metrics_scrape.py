@@ -4,8 +4,8 @@ over two windows of the same calls, one without scraping and one with the exposi
 every second on the event loop (15 times Prometheus' default rate). Per N: tick lateness p50,
 p99 and max in each window, and how long a scrape took.
 
-``python -m bench.metrics_scrape`` (BENCH_METRICS_LEGS=100,400 to choose N); writes
-bench/results/metrics.json.
+``python -m bench.metrics_scrape`` (BENCH_METRICS_LEGS=100,200 to choose N; one process
+carries about 250 legs, bench/results/bridge.md); writes bench/results/metrics.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from bench.bridge_load import BIG_ROOM, SETTLE_S, SETUP_RATE, SMALL_ROOM, TEARDO
 from bench.load_gen import Generator
 from bench.node_control import NodeProcess
 
-LEGS = tuple(int(n) for n in os.environ.get("BENCH_METRICS_LEGS", "100,400").split(","))
+LEGS = tuple(int(n) for n in os.environ.get("BENCH_METRICS_LEGS", "100,200").split(","))
 WINDOW_S = 10.0
 EVERY_S = 1.0
 RESULTS = Path(__file__).with_name("results")

@@ -249,11 +249,19 @@ class BridgeService:
                 parts.rooms.farewell(call)  # out of the mix; BYE once the prompt is over
                 call.leaving_reason = "shutdown"
         parts.signalling.pump()
+        clock = self._clock
+        started = clock.time() if clock is not None else 0.0
         if self._calls:
             self._all_gone.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), grace)
-        log.info("graceful stop: %d calls still up after %.1f s", len(self._calls), grace)
+        took = clock.time() - started if clock is not None else 0.0
+        log.info(
+            "graceful stop: %d calls still up after %.1f s (of %.1f s allowed)",
+            len(self._calls),
+            took,
+            grace,
+        )
 
     # -- the parts, once started ----------------------------------------------------------
     @property

@@ -76,6 +76,20 @@ async def test_a_phone_on_the_call_is_kept_in_the_ledger_until_it_leaves() -> No
         await wait_until(lambda: ledger.writes[-1] == ("leg_closed", leg_id), 5, "closed", 0.002)
 
 
+async def test_a_caller_who_never_got_past_the_pin_prompt_costs_the_ledger_nothing() -> None:
+    ledger = LedgerTable()
+    async with bridge_rig(ledger=ledger) as rig:
+        wrong = Phone(2, "00000000")  # a wrong PIN dialled: answered, then asked again
+        await answered(rig, wrong)
+        wrong.send(rig.bridge, wrong.in_dialog("BYE"))
+        await wait_until(lambda: rig.bridge.call_count() == 0, 5, "the call to end", 0.002)
+        right = Phone(3, GUEST_PIN)  # the control: one that joins is written, then closed
+        await answered(rig, right)
+        right.send(rig.bridge, right.in_dialog("BYE"))
+        await wait_until(lambda: ledger.writes[-1][0] == "leg_closed", 5, "closed", 0.002)
+        assert [w[0] for w in ledger.writes].count("leg_closed") == 1
+
+
 async def test_the_start_ends_the_calls_a_killed_process_left_open() -> None:
     udp = _orphan("left-over-udp", "udp", ("127.0.1.9", 5070))
     tcp = _orphan("left-over-tcp", "tcp", ("127.0.1.10", 5070))

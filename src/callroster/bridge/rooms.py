@@ -192,8 +192,11 @@ class Rooms:
         if room is not None:
             self._leave_room(room, call, reason)
         # Last, after its leg row and call record are closed (the same queue): a crash
-        # before this leaves the leg for the next start to close (bridge/restart.py).
-        self._recorder.leg_closed(call.leg_id)
+        # before this leaves the leg for the next start to close (bridge/restart.py). Only
+        # a call that reached a conference (or was dialled for one) has a row: a caller who
+        # never got past the PIN prompt (a flood's thousands) costs the store nothing here.
+        if call.conference_id is not None:
+            self._recorder.leg_closed(call.leg_id)
 
     def _leave_room(self, room: Room, call: Call, reason: str) -> None:
         conference = room.conference

@@ -11,6 +11,12 @@ and ``postgres`` are run as the ``postgres`` system user via
 postmaster's own id (read from ``postmaster.pid`` and checked to be runuser's
 child), never runuser's. As any other user they run directly as that user.
 
+With ``tls`` (a certificate from ``tests.support.certs``), the server runs with ``ssl=on``
+and that certificate: copied into the cluster's folder, the key readable only by the user
+the server runs as (PostgreSQL refuses a key others may read), so a client can connect with
+``sslmode=verify-full`` and the test CA as ``sslrootcert``. Clear-text connections are still
+accepted (the harness's own probes use ``sslmode=prefer``).
+
 Binaries come from the highest version in ``/usr/lib/postgresql/<ver>/bin``, or
 from the directory named by ``CALLROSTER_PG_BIN``.
 
@@ -43,6 +49,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from tests.support.certs import Issued
 
 __all__ = ["PG_BIN_ENV", "SUPERUSER", "PostgresServer", "find_pg_bin"]
 
@@ -98,12 +105,14 @@ class PostgresServer:
         base_dir: Path | str = "/tmp",
         startup_timeout: float = 30.0,
         shutdown_timeout: float = 15.0,
+        tls: Issued | None = None,
     ) -> None:
         self.user = SUPERUSER
         self.host = HOST
         self.password = secrets.token_urlsafe(24)
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.tls = tls
         self._pg_bin = Path(pg_bin) if pg_bin is not None else None
         self._base_dir = Path(base_dir)
         self._as_root = os.geteuid() == 0
@@ -170,6 +179,7 @@ class PostgresServer:
         owner = _system_user() if self._as_root else None
         if owner is not None:
             _check_traversable(self._base_dir, *owner)
+        tls = self.tls
         atexit.register(self.stop)
         try:
             tmp_dir = Path(tempfile.mkdtemp(prefix="callroster-pg-", dir=self._base_dir))
@@ -180,6 +190,8 @@ class PostgresServer:
                 for path in (tmp_dir, tmp_dir / "sock"):
                     os.chown(path, *owner)
             self._initdb(owner)
+            if tls is not None:
+                self._install_certificate(tls, owner)
             self._launch()
         except BaseException:
             self.stop()
@@ -307,6 +319,30 @@ class PostgresServer:
             output = result.stdout.decode("utf-8", "replace")
             raise RuntimeError(f"initdb failed (exit {result.returncode}):\n{_tail(output)}")
 
+    def _install_certificate(self, tls: Issued, owner: tuple[int, int] | None) -> None:
+        """Copy the server's certificate and key where postgres reads them, the key 0600 and
+        owned by the user postgres runs as."""
+        assert self._tmp_dir is not None
+        for source, name in ((tls.cert_file, "server.crt"), (tls.key_file, "server.key")):
+            target = self._tmp_dir / name
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(source.read_bytes())
+            if owner is not None:
+                os.chown(target, *owner)
+
+    def _settings(self) -> list[str]:
+        settings = list(_SERVER_SETTINGS)
+        if self.tls is not None:
+            assert self._tmp_dir is not None
+            settings += [
+                "ssl=on",
+                f"ssl_cert_file={self._tmp_dir / 'server.crt'}",
+                f"ssl_key_file={self._tmp_dir / 'server.key'}",
+                "ssl_min_protocol_version=TLSv1.2",
+            ]
+        return settings
+
     def _launch(self) -> None:
         assert self._tmp_dir is not None and self._bin_dir is not None
         log_path = self._tmp_dir / "postgres.log"
@@ -324,7 +360,7 @@ class PostgresServer:
                 "-p",
                 str(port),
             ]
-            for setting in _SERVER_SETTINGS:
+            for setting in self._settings():
                 cmd += ["-c", setting]
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(

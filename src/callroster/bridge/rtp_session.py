@@ -1,7 +1,12 @@
 """One call's media, both directions, without sockets: RTP in (source latched and checked,
 SSRC checked, telephone-events split off, audio of any packet size into the jitter buffer),
 PCM frames out each tick, and RTP out in the packet size the far end asked for. Pure: the
-adapter passes datagrams, addresses and ``now`` in."""
+adapter passes datagrams, addresses and ``now`` in.
+
+A leg whose offer/answer settled SRTP keys (``srtp``, see rtp/srtp.py) unprotects each
+datagram before anything else reads it (a stranger's only when the latch is open, so that
+only an authenticated packet can move the leg), and protects each packet after it is built.
+A clear leg pays one ``is None`` test for this per packet, nothing more."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from callroster.rtp.g711 import FRAME_SAMPLES
 from callroster.rtp.jitter import JitterBuffer
 from callroster.rtp.latch import SourceLatch
 from callroster.rtp.packet import RTP_VERSION, RtpError, RtpSender, is_rtcp, parse_rtp
+from callroster.rtp.srtp import SrtpContext
 from callroster.rtp.telephone_event import DtmfReceiver
 from callroster.sdp.offer_answer import Negotiated
 
@@ -60,6 +66,12 @@ class RtpSession:
     # and for a call we dial until its answer says where to send.
     sending: bool = True
     ptime: int = DEFAULT_PTIME_MS  # the packet time the far end asked for (a=ptime)
+    srtp: SrtpContext | None = None  # SRTP keys, when the offer/answer settled some
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether this leg's media is SRTP (the roster's padlock, with TLS signalling)."""
+        return self.srtp is not None
 
     def __post_init__(self) -> None:
         self.advertised = self.remote  # where the SDP says; remote is where we send
@@ -123,6 +135,11 @@ class RtpSession:
             negotiated.telephone_event_pt,
         )
         self.sending = not negotiated.on_hold
+        if negotiated.srtp is not None:
+            if self.srtp is None:
+                self.srtp = SrtpContext(negotiated.srtp)
+            else:
+                self.srtp.rekey(negotiated.srtp)
         if negotiated.ptime != self.ptime:
             self.ptime, self.ptime_samples = negotiated.ptime, negotiated.ptime * 8
             self._outgoing.clear()
@@ -133,7 +150,12 @@ class RtpSession:
         Anything that is not this call's media (another address, RTCP, garbage, an SSRC that
         is not the one we locked on to) is counted and dropped, never raised.
         """
-        if (source[0], source[1]) != self.remote and not self._latches(data, source, now):
+        if self.srtp is not None:
+            plain = self._unprotect(self.srtp, data, source, now)
+            if plain is None:
+                return None
+            data = plain
+        elif (source[0], source[1]) != self.remote and not self._latches(data, source, now):
             self.counters.from_strangers += 1
             return None
         if (
@@ -187,6 +209,25 @@ class RtpSession:
             return None
         self.jitter.push(packet, now)  # any packet size: the buffer works in samples
         return None
+
+    def _unprotect(
+        self, srtp: SrtpContext, data: bytes, source: tuple[str | int, ...], now: float
+    ) -> bytes | None:
+        """An SRTP datagram's plain RTP, or None (dropped and counted): a stranger's is
+        looked at only while the latch may move, and moves it only once authenticated."""
+        stranger = (source[0], source[1]) != self.remote
+        if stranger and self.latch.closed(
+            now, latched=self._ssrc is not None, silent_for=now - self._last_from_ssrc
+        ):
+            self.counters.from_strangers += 1
+            return None
+        plain = srtp.unprotect(data)
+        if plain is None:
+            return None
+        if stranger and not self._latches(plain, source, now):
+            self.counters.from_strangers += 1
+            return None
+        return plain
 
     def _latches(self, data: bytes, source: tuple[str | int, ...], now: float) -> bool:
         """Whether a datagram from a stranger moves the leg to the stranger (symmetric RTP,
@@ -250,7 +291,8 @@ class RtpSession:
     def packet(self, payload: bytes) -> bytes:
         """The next outgoing RTP packet carrying ``payload`` (one 20 ms frame)."""
         self.counters.sent += 1
-        return self.sender.next_packet(payload, FRAME_SAMPLES)
+        packet = self.sender.next_packet(payload, FRAME_SAMPLES)
+        return packet if self.srtp is None else self.srtp.protect(packet)
 
     def packets(self, payload: bytes) -> list[bytes]:
         """The RTP packets one 20 ms frame makes at the far end's packet time: two of 10 ms,
@@ -266,4 +308,6 @@ class RtpSession:
             packets.append(self.sender.next_packet(bytes(outgoing[:size]), size))
             del outgoing[:size]
         self.counters.sent += len(packets)
+        if self.srtp is not None:
+            return [self.srtp.protect(packet) for packet in packets]
         return packets

@@ -1,9 +1,11 @@
 """SDP offer/answer (RFC 3264) for the bridge's single audio stream.
 
 The bridge speaks G.711 only (PCMU, static payload type 0, and PCMA, 8) plus RFC 4733
-telephone-event at 8 kHz for DTMF, on plain RTP/AVP. It accepts the first audio stream it can
-use and rejects every other offered stream with port 0, so the answer always has as many
-m-lines as the offer (RFC 3264 section 6).
+telephone-event at 8 kHz for DTMF, on plain RTP/AVP or, when the caller of these functions
+passes key material (it does so only for calls signalled over TLS), on SRTP keyed with SDES
+(RTP/SAVP and ``a=crypto``, RFC 4568; see sdp/crypto.py). It accepts the first audio stream
+it can use and rejects every other offered stream with port 0, so the answer always has as
+many m-lines as the offer (RFC 3264 section 6).
 
 Dial-in uses :func:`answer_offer`; dial-out and re-INVITE (including hold) use
 :func:`make_offer` and then :func:`accept_answer` on what the far end returns.
@@ -17,6 +19,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from callroster.sdp.crypto import (
+    SUITES,
+    CryptoAttribute,
+    CryptoError,
+    for_suite,
+    format_crypto,
+    parse_crypto,
+)
 from callroster.sdp.session import (
     Connection,
     MediaDescription,
@@ -59,6 +69,29 @@ _DEFAULT_EVENTS = frozenset(range(16))
 _MAX_EVENT_ITEMS = 32
 _EVENT_ITEM = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
 _ADDRESS = re.compile(r"[!-~]+")
+# Crypto lines looked at per section: phones offer one to four; more are ignored.
+_MAX_CRYPTO_LINES = 8
+
+
+SAVP = "RTP/SAVP"
+AVP = "RTP/AVP"
+
+
+@dataclass(frozen=True)
+class SrtpKeys:
+    """The SRTP keys one offer/answer exchange settled.
+
+    Attributes:
+        suite: One of :data:`~callroster.sdp.crypto.SUITES`.
+        local_key: Master key and salt the bridge protects what it sends with (its own).
+        remote_key: Master key and salt the far end protects what it sends with.
+        tag: The ``a=crypto`` tag the answer took.
+    """
+
+    suite: str
+    local_key: bytes
+    remote_key: bytes
+    tag: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,7 @@ class Negotiated:
             sane, else 20).
         local_direction: The bridge's own direction in this exchange.
         media_index: Position of the audio stream among the m-lines of offer and answer.
+        srtp: The SRTP keys, or None for plain RTP.
     """
 
     answer: SessionDescription
@@ -94,6 +128,7 @@ class Negotiated:
     ptime: int = DEFAULT_PTIME
     local_direction: Direction = "sendrecv"
     media_index: int = 0
+    srtp: SrtpKeys | None = None
 
 
 def answer_offer(
@@ -104,11 +139,19 @@ def answer_offer(
     session_id: int,
     session_version: int,
     preferred: Sequence[str] = ("PCMU", "PCMA"),
+    srtp_key: bytes | None = None,
 ) -> Negotiated:
     """Answers an offer received in an INVITE (or re-INVITE, UPDATE).
 
     The codec is the first one in the offer's order that is in ``preferred``: the offerer's
     preference wins, ``preferred`` only says what the bridge is willing to use.
+
+    With ``srtp_key``, the first audio stream that offers a crypto suite the bridge supports
+    is taken (an RTP/SAVP one, or an RTP/AVP one with ``a=crypto``, as "best effort" stacks
+    offer), and answered with one ``a=crypto`` line: the offerer's first usable line's tag
+    and suite, keyed with ``srtp_key``. An offer with no such stream falls back to its first
+    plain RTP/AVP stream (the caller decides whether plain RTP will do). Without
+    ``srtp_key``, only RTP/AVP is answered and any ``a=crypto`` is ignored.
 
     Args:
         offer: The parsed offer.
@@ -117,12 +160,15 @@ def answer_offer(
         session_id: ``o=`` session id; constant for the dialog, chosen by the caller.
         session_version: ``o=`` version; the caller increments it on each new answer.
         preferred: Codecs the bridge may use, a subset of ``("PCMU", "PCMA")``.
+        srtp_key: Fresh random bytes (at least
+            :data:`~callroster.sdp.crypto.MAX_KEY_MATERIAL`) to key SRTP with, or None to
+            answer plain RTP only.
 
     Returns:
         The answer and the negotiated parameters.
 
     Raises:
-        SdpError: 488 when no RTP/AVP audio stream has a codec in common with
+        SdpError: 488 when no usable audio stream has a codec in common with
             ``preferred``; :class:`~callroster.sdp.session.SdpSyntaxError` (400) when the
             chosen stream has no connection address.
         ValueError: For bad local arguments (unknown codec, port out of range, ...).
@@ -130,7 +176,10 @@ def answer_offer(
     allowed = _codec_names(preferred)
     origin = _local_origin(local_address, session_id, session_version)
     _check_port(local_port)
-    index, codec, payload_type = _first_usable_audio(offer, allowed)
+    index, codec, payload_type, theirs = _first_usable_audio(offer, allowed, srtp_key is not None)
+    ours: CryptoAttribute | None = None
+    if theirs is not None and srtp_key is not None:
+        ours = for_suite(theirs.tag, theirs.suite, srtp_key)
     media = offer.media[index]
     remote = _effective_connection(offer, media)
     remote_direction = _effective_direction(offer, media)
@@ -142,6 +191,7 @@ def answer_offer(
         codecs=[(codec, payload_type)],
         telephone_event=dtmf,
         direction=local_direction,
+        crypto=() if ours is None else (ours,),
     )
     answer = SessionDescription(
         origin=origin,
@@ -161,6 +211,9 @@ def answer_offer(
         ptime=_usable_ptime(media.ptime),
         local_direction=local_direction,
         media_index=index,
+        srtp=None
+        if ours is None or theirs is None
+        else SrtpKeys(ours.suite, ours.key, theirs.key, ours.tag),
     )
 
 
@@ -173,8 +226,14 @@ def make_offer(
     codecs: Sequence[str] = ("PCMU", "PCMA"),
     telephone_event_pt: int | None = 101,
     direction: Direction = "sendrecv",
+    srtp_key: bytes | None = None,
+    suites: Sequence[str] = SUITES,
 ) -> SessionDescription:
     """Builds an offer for dial-out or a re-INVITE (``direction="sendonly"`` puts on hold).
+
+    With ``srtp_key`` the stream is RTP/SAVP with an ``a=crypto`` line for each of
+    ``suites`` (tags 1, 2, ...), all keyed from ``srtp_key``: only the one the answer takes
+    is ever used.
 
     Args:
         local_address: Address the bridge receives RTP on.
@@ -186,9 +245,12 @@ def make_offer(
             to offer no DTMF.
         direction: The bridge's direction: ``sendrecv``, or ``sendonly`` / ``inactive`` to
             hold the call.
+        srtp_key: Fresh random bytes to key SRTP with (see :func:`answer_offer`), or None
+            for plain RTP.
+        suites: The crypto suites to offer, most preferred first.
 
     Returns:
-        A description with one RTP/AVP audio stream.
+        A description with one RTP/AVP (or RTP/SAVP) audio stream.
 
     Raises:
         ValueError: For an unknown codec or direction, a payload type outside 96-127, a port
@@ -201,12 +263,20 @@ def make_offer(
         raise ValueError(f"telephone-event payload type must be 96-127: {telephone_event_pt}")
     if direction not in _DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}")
+    crypto = (
+        ()
+        if srtp_key is None
+        else tuple(for_suite(tag, suite, srtp_key) for tag, suite in enumerate(suites, 1))
+    )
+    if srtp_key is not None and not crypto:
+        raise ValueError("no crypto suites to offer")
     audio = _audio_section(
         port=local_port,
-        proto="RTP/AVP",
+        proto=AVP if srtp_key is None else SAVP,
         codecs=[(name, STATIC_PAYLOAD_TYPES[name]) for name in names],
         telephone_event=None if telephone_event_pt is None else (telephone_event_pt, "0-15"),
         direction=direction,
+        crypto=crypto,
     )
     return SessionDescription(
         origin=origin,
@@ -229,7 +299,8 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
 
     Raises:
         SdpError: 488 when the answer's m-line count differs from the offer's, the audio
-            stream was rejected or changed, or the answer uses no codec that was offered;
+            stream was rejected or changed, the answer uses no codec that was offered, or
+            (to an SRTP offer) does not take exactly one of the offered crypto lines;
             :class:`~callroster.sdp.session.SdpSyntaxError` (400) when it has no connection
             address.
         ValueError: If ``offer`` has no usable audio stream (it was not made by us).
@@ -238,7 +309,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         raise SdpError(
             f"answer has {len(answer.media)} m-lines, offer had {len(offer.media)}", warning=304
         )
-    offered = [i for i, m in enumerate(offer.media) if _is_usable_audio(m)]
+    offered = [i for i, m in enumerate(offer.media) if _is_usable_audio(m, srtp=True)]
     if not offered:
         raise ValueError("the offer has no RTP/AVP audio stream")
     # The answerer may take any one of several offered audio streams; port 0 rejects.
@@ -256,6 +327,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         raise SdpError("the answer uses no codec that was offered", warning=305)
     codec, payload_type = chosen
     dtmf = _telephone_event_pt(theirs) if _telephone_event_pt(ours) is not None else None
+    srtp = _accepted_crypto(ours, theirs)
     remote = _effective_connection(answer, theirs)
     remote_direction = _effective_direction(answer, theirs)
     return Negotiated(
@@ -270,7 +342,38 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         ptime=_usable_ptime(theirs.ptime),
         local_direction=_effective_direction(offer, ours),
         media_index=index,
+        srtp=srtp,
     )
+
+
+def _accepted_crypto(ours: MediaDescription, theirs: MediaDescription) -> SrtpKeys | None:
+    """The keys an answer to our offer settled: None for plain RTP; refused (SdpError)
+    unless an SRTP offer's answer takes exactly one offered line, same tag and suite."""
+    offered = {c.tag: c for c in _crypto_lines(ours)}
+    if not offered:
+        return None
+    answered = theirs.attribute_values("crypto")
+    if len(answered) != 1:
+        raise SdpError(f"the answer has {len(answered)} crypto lines, not one", warning=305)
+    try:
+        chosen = parse_crypto(answered[0])
+    except CryptoError as exc:
+        raise SdpError(f"the answer's crypto line is unusable: {exc}", warning=305) from None
+    mine = offered.get(chosen.tag)
+    if mine is None or mine.suite != chosen.suite:
+        raise SdpError("the answer's crypto line matches none offered", warning=305)
+    return SrtpKeys(mine.suite, mine.key, chosen.key, mine.tag)
+
+
+def _crypto_lines(media: MediaDescription) -> list[CryptoAttribute]:
+    """The section's usable ``a=crypto`` lines, in its order (the unusable ones skipped)."""
+    usable = []
+    for value in media.attribute_values("crypto")[:_MAX_CRYPTO_LINES]:
+        try:
+            usable.append(parse_crypto(value))
+        except CryptoError:
+            continue
+    return usable
 
 
 def _codec_names(codecs: Sequence[str]) -> tuple[str, ...]:
@@ -306,10 +409,13 @@ def _check_port(port: int) -> None:
         raise ValueError(f"port out of range: {port}")
 
 
-def _is_usable_audio(media: MediaDescription) -> bool:
-    # Port 0 means the offerer disabled the stream. Only plain RTP/AVP: answering SAVP or
-    # AVPF would promise SRTP or RTCP feedback the bridge does not do.
-    return media.media.lower() == "audio" and media.port != 0 and media.proto.upper() == "RTP/AVP"
+def _is_usable_audio(media: MediaDescription, *, srtp: bool = False) -> bool:
+    # Port 0 means the offerer disabled the stream. Only RTP/AVP, and RTP/SAVP when SRTP is
+    # on the table: answering AVPF would promise RTCP feedback the bridge does not do.
+    if media.media.lower() != "audio" or media.port == 0:
+        return False
+    proto = media.proto.upper()
+    return proto == AVP or (srtp and proto == SAVP)
 
 
 def _supported_codecs(media: MediaDescription, allowed: Sequence[str]) -> list[tuple[str, int]]:
@@ -330,20 +436,48 @@ def _supported_codecs(media: MediaDescription, allowed: Sequence[str]) -> list[t
     return found
 
 
-def _first_usable_audio(offer: SessionDescription, allowed: Sequence[str]) -> tuple[int, str, int]:
-    saw_audio = False
+def _first_usable_audio(
+    offer: SessionDescription, allowed: Sequence[str], srtp: bool
+) -> tuple[int, str, int, CryptoAttribute | None]:
+    """(index, codec, payload type, the offerer's crypto line) of the stream to take: with
+    ``srtp``, the first with a usable crypto line, else the first plain RTP/AVP one."""
+    saw_audio = saw_savp = False
+    plain: tuple[int, str, int, CryptoAttribute | None] | None = None
     for index, media in enumerate(offer.media):
-        if not _is_usable_audio(media):
+        if not _is_usable_audio(media, srtp=srtp):
             continue
         saw_audio = True
         codecs = _supported_codecs(media, allowed)
-        if codecs:
-            return index, *codecs[0]
+        if not codecs:
+            continue
+        crypto = _crypto_lines(media) if srtp else []
+        if crypto:
+            return index, *codecs[0], crypto[0]
+        if media.proto.upper() == SAVP:
+            saw_savp = True  # SRTP with no suite we do: not a stream we can take
+        elif plain is None:
+            plain = (index, *codecs[0], None)
+            if not srtp:
+                return plain
+    if plain is not None:
+        return plain
+    if saw_savp:
+        raise SdpError(
+            f"no crypto suite in common; the bridge supports {', '.join(SUITES)}", warning=305
+        )
     if saw_audio:
         raise SdpError(
             f"no audio codec in common; the bridge supports {', '.join(allowed)}", warning=305
         )
     raise SdpError("no RTP/AVP audio stream offered", warning=304)
+
+
+def offers_srtp(offer: SessionDescription) -> bool:
+    """Whether an offer has an RTP/SAVP audio stream (the caller wants SRTP, not merely
+    allows it: ``a=crypto`` on RTP/AVP is only a "best effort" offer)."""
+    return any(
+        m.media.lower() == "audio" and m.port != 0 and m.proto.upper() == SAVP for m in offer.media
+    )
 
 
 def check_media_address(address: str, families: Collection[str]) -> None:
@@ -450,6 +584,7 @@ def _audio_section(
     codecs: Sequence[tuple[str, int]],
     telephone_event: tuple[int, str] | None,
     direction: Direction,
+    crypto: Sequence[CryptoAttribute] = (),
 ) -> MediaDescription:
     formats = [str(pt) for _, pt in codecs]
     # rtpmap even for the static types: harmless, and some PBXes log warnings without it.
@@ -462,6 +597,7 @@ def _audio_section(
         attributes.append(("rtpmap", f"{pt} {TELEPHONE_EVENT}/{CLOCK_RATE}"))
         attributes.append(("fmtp", f"{pt} {events}"))
     attributes += [("ptime", str(DEFAULT_PTIME)), (direction, None)]
+    attributes += [("crypto", format_crypto(c)) for c in crypto]
     return MediaDescription("audio", port, proto, tuple(formats), attributes=tuple(attributes))
 
 

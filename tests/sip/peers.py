@@ -149,7 +149,8 @@ class SippUac:
 
 def send(endpoint: SipEndpoint, peer: SippUac, message: Request, now: float) -> list[Outgoing]:
     """Delivers ``message`` from ``peer`` and returns what the endpoint sends."""
-    transport: Transport = "tcp" if peer.transport == "TCP" else "udp"
+    transports: dict[str, Transport] = {"TCP": "tcp", "TLS": "tls"}
+    transport = transports.get(peer.transport, "udp")
     endpoint.receive(serialise(message), peer.source, transport, now)
     return endpoint.datagrams()
 

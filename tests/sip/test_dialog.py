@@ -133,7 +133,9 @@ def test_illegal_dialog_moves_raise() -> None:
 
 def test_next_hop() -> None:
     assert next_hop("sip:a@h.example", "tcp") == ("h.example", 5060, "tcp")
-    assert next_hop("sips:a@h.example", "udp") == ("h.example", 5061, "udp")
+    # A sips: URI is reached over TLS only (RFC 3261 26.2.2), whatever the call came on.
+    assert next_hop("sips:a@h.example", "udp") == ("h.example", 5061, "tls")
+    assert next_hop("sip:a@h.example:5071;transport=TLS", "udp") == ("h.example", 5071, "tls")
     assert next_hop("sip:a@[2001:db8::1]:5070;transport=TCP", "udp") == ("2001:db8::1", 5070, "tcp")
     with pytest.raises(BadRequest):
         next_hop("tel:+441234", "udp")

@@ -118,7 +118,7 @@ mutations = st.tuples(
     | st.sampled_from([b";", b",", b"\r\n", b" ", b"<", b"\x00"]),
 )
 extras = st.sampled_from([0, 0, 0, *range(len(EXTRAS))])
-transports: st.SearchStrategy[Transport] = st.sampled_from(["udp", "udp", "tcp"])
+transports: st.SearchStrategy[Transport] = st.sampled_from(["udp", "udp", "tcp", "tls"])
 steps: st.SearchStrategy[Step] = st.one_of(
     st.builds(
         PeerRequest,
@@ -335,7 +335,7 @@ def test_random_traffic_never_raises_and_state_stays_bounded(script: list[Step])
     st.lists(
         st.sampled_from(["ring", "answer", "reject", "hangup_a", "hangup_b", "wait"]), max_size=8
     ),
-    st.sampled_from(["udp", "tcp"]),
+    st.sampled_from(["udp", "tcp", "tls"]),
 )
 def test_random_loss_between_two_endpoints_leaves_no_state(
     losses: list[bool], actions: list[str], transport: Transport

@@ -66,6 +66,8 @@ class Call:
     transport: Transport
     answer_to: Address  # where our responses (and 2xx retransmissions) go
     dialog: Dialog | None
+    # The INVITE came over TLS for a sips: URI: our Contact is a sips: URI too (RFC 3261 8.1.1.8).
+    secure: bool = False
     invite_key: TransactionKey | None = None  # initial INVITE, until its final response
     reinvite_key: TransactionKey | None = None  # the peer's re-INVITE, until answered
     update_key: TransactionKey | None = None  # the peer's UPDATE with an offer, until answered
@@ -144,11 +146,13 @@ class Core:
         user_agent: str,
         limits: Limits,
         other_hosts: Iterable[str] = (),
+        tls_port: int | None = None,
     ) -> None:
         self.local_host = local_host
         # Our address in each IP family we listen on (IP4 | IP6), for a peer of that family.
         self.local_hosts = {_family(host): host for host in (*other_hosts, local_host)}
         self.local_port = local_port
+        self.tls_port = tls_port  # where we take TLS (None: nowhere; TLS only to trunks)
         self.ids = ids
         self.user_agent = user_agent
         self.limits = limits
@@ -285,14 +289,24 @@ class Core:
             return self.local_host
         return self.local_hosts.get(_family(peer), self.local_host)
 
+    def port_for(self, transport: Transport) -> int:
+        """The port we take ``transport`` on: the TLS port for TLS (when we listen for it),
+        else the one port of UDP and TCP."""
+        if transport == "tls" and self.tls_port is not None:
+            return self.tls_port
+        return self.local_port
+
     def via(self, transport: Transport, toward: str | None = None) -> str:
         """Our Via with a fresh branch, for a request going to host ``toward``."""
-        host = f"{host_literal(self.host_toward(toward))}:{self.local_port}"
+        host = f"{host_literal(self.host_toward(toward))}:{self.port_for(transport)}"
         return f"SIP/2.0/{transport.upper()} {host};branch=z9hG4bK{self.ids()};rport"
 
-    def contact(self, transport: Transport, toward: str | None = None) -> str:
-        """Our Contact, for a peer at host ``toward``."""
-        host = f"{host_literal(self.host_toward(toward))}:{self.local_port}"
+    def contact(self, transport: Transport, toward: str | None = None, secure: bool = False) -> str:
+        """Our Contact, for a peer at host ``toward``; a sips: URI when ``secure`` (a dialog
+        begun by a sips: request over TLS)."""
+        host = f"{host_literal(self.host_toward(toward))}:{self.port_for(transport)}"
+        if secure and transport == "tls":
+            return f"<sips:callroster@{host}>"
         return f"<sip:callroster@{host};transport={transport}>"
 
     def ua(self) -> list[tuple[str, str]]:

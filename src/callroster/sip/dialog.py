@@ -189,7 +189,8 @@ def next_hop(uri: str, default: Transport) -> tuple[str, int, Transport]:
         default: Transport when the URI has no ``transport`` parameter.
 
     Returns:
-        ``(host, port, transport)``; port 5060 (5061 for sips) by default.
+        ``(host, port, transport)``; port 5060 (5061 for sips) by default; a sips: URI
+        without a ``transport`` parameter means TLS.
 
     Raises:
         BadRequest: Not a SIP URI.
@@ -198,7 +199,11 @@ def next_hop(uri: str, default: Transport) -> tuple[str, int, Transport]:
     if parsed.scheme == "tel" or not parsed.host:
         raise BadRequest(f"cannot route to {uri!r}")
     transport = (parsed.params.get("transport") or "").lower()
-    chosen: Transport = "tcp" if transport == "tcp" else "udp" if transport == "udp" else default
+    chosen: Transport = default
+    if transport in ("udp", "tcp", "tls"):
+        chosen = transport  # type: ignore[assignment]
+    elif parsed.scheme == "sips":
+        chosen = "tls"  # a sips: URI is reached over TLS only (RFC 3261 26.2.2)
     port = parsed.port or (5061 if parsed.scheme == "sips" else 5060)
     return parsed.host, port, chosen
 
@@ -242,6 +247,7 @@ class Dialog:
         self._pending: _PendingAnswer | None = None
         # Where the peer's requests come from, while it is behind a NAT (see heard_from).
         self._flow: tuple[str, int, Transport] | None = None
+        self._behind_nat = False  # (then keep-alives keep its mapping open)
         self._keepalive_at: float | None = None  # for a peer behind a NAT, once answered
         # Where the peer's in-dialog requests may come from (see from_peer).
         self._peer_hosts = {peer_host(parse_uri(remote_target).host)}
@@ -368,10 +374,13 @@ class Dialog:
             source: Address it came from.
             transport: Transport it came on (a TCP source is its connection).
         """
-        flow = (source[0], source[1], transport) if sender_behind_nat(request, source) else None
-        if (flow is None) != (self._flow is None):
-            self._log.debug("peer behind a NAT: %s", flow is not None)
-        self._flow = flow
+        # Over TLS, always back through the connection the peer opened (RFC 5923's reuse):
+        # a phone has no certificate we could check if we opened one to it ourselves.
+        behind_nat = sender_behind_nat(request, source)
+        flow = (source[0], source[1], transport) if behind_nat or transport == "tls" else None
+        if behind_nat != self._behind_nat:
+            self._log.debug("peer behind a NAT: %s", behind_nat)
+        self._flow, self._behind_nat = flow, behind_nat
 
     def know_peer(self, host: str) -> None:
         """Adds an address the peer's in-dialog requests may come from: where the INVITE came
@@ -469,7 +478,7 @@ class Dialog:
             reliable: TCP: nothing is re-sent, but the ACK is still awaited for 64*T1.
         """
         self._move(DialogEvent.ANSWER)
-        if self._flow is not None and self._keepalive_at is None:
+        if self._behind_nat and self._keepalive_at is None:
             self._keepalive_at = now + NAT_KEEPALIVE
         resend_at = None if reliable else now + T1
         self._pending = _PendingAnswer(cseq, data, resend_at, T1, now + TIMEOUT)

@@ -54,7 +54,13 @@ from callroster.sip.message import (
 )
 from callroster.sip.session_timer import MIN_SE
 from callroster.sip.snapshot import DialogSnapshot, orphan_bye
-from callroster.sip.transaction import Address, Transport, TxState, response_destination
+from callroster.sip.transaction import (
+    STREAMS,
+    Address,
+    Transport,
+    TxState,
+    response_destination,
+)
 
 __all__ = [
     "MAX_STREAMS",
@@ -87,7 +93,8 @@ class CallLimitReached(EndpointError):
 
 
 class SipEndpoint:
-    """A SIP user agent (UAS and UAC) over UDP and TCP, without I/O.
+    """A SIP user agent (UAS and UAC) over UDP, TCP and TLS (as a stream: the adapter
+    encrypts), without I/O.
 
     Args:
         local_host: Address or name we are reached at (Via, Contact, From).
@@ -104,6 +111,8 @@ class SipEndpoint:
         trusted_peer: Whether an address (a trunk's, a proxy's) may send in-dialog requests
             for any call; other in-dialog requests are taken only from the call's peer
             (:meth:`~callroster.sip.dialog.Dialog.from_peer`), else 403.
+        tls_port: Port we take SIP over TLS on (None: none; TLS only to trunks), for our
+            Via and Contact on TLS.
     """
 
     def __init__(
@@ -120,11 +129,12 @@ class SipEndpoint:
         session_expires: int | None = 1800,
         other_hosts: Iterable[str] = (),
         trusted_peer: Callable[[str], bool] = lambda host: False,
+        tls_port: int | None = None,
     ) -> None:
         limits = Limits(
             max_calls, max_transactions, min_se, answer_timeout, session_expires, trusted_peer
         )
-        self._core = Core(local_host, local_port, ids, user_agent, limits, other_hosts)
+        self._core = Core(local_host, local_port, ids, user_agent, limits, other_hosts, tls_port)
         # next_timer() scans every transaction and call; the adapter asks after every message
         # and every 20 ms tick. Deadlines change only inside the methods below that take the
         # state forward, so each of them marks the answer stale and it is computed once.
@@ -151,16 +161,17 @@ class SipEndpoint:
         malformed responses, and responses matching no transaction, are dropped.
 
         Args:
-            data: A UDP datagram, or the next chunk of a TCP stream from ``source`` (framed
-                here by Content-Length; a partial message waits for the next chunk).
+            data: A UDP datagram, or the next chunk of a TCP or TLS stream (decrypted) from
+                ``source`` (framed here by Content-Length; a partial message waits for the
+                next chunk).
             source: ``(host, port)`` it came from.
-            transport: ``"udp"`` or ``"tcp"``.
+            transport: ``"udp"``, ``"tcp"`` or ``"tls"``.
             now: Current time in seconds (any monotonic clock).
         """
         self._next_timer_stale = True
         self._core.now = now
-        if transport == "tcp":
-            messages = self._frame(data, source)
+        if transport in STREAMS:
+            messages = self._frame(data, source, transport)
         elif not data.strip(b"\r\n"):
             return  # keep-alive
         else:
@@ -182,7 +193,7 @@ class SipEndpoint:
                 log.warning("sip: dropped a message from %s: %s", source, type(exc).__name__)
 
     def connection_closed(self, source: Address) -> None:
-        """Forgets the TCP receive buffer of a closed connection."""
+        """Forgets the TCP or TLS receive buffer of a closed connection."""
         self._streams.pop(source, None)
 
     def datagrams(self) -> list[Outgoing]:
@@ -345,7 +356,7 @@ class SipEndpoint:
         Args:
             uri: Request-URI and To, e.g. ``sip:+442071234567@carrier.example``.
             destination: Next hop ``(host, port)``.
-            transport: ``"udp"`` or ``"tcp"``.
+            transport: ``"udp"``, ``"tcp"`` or ``"tls"``.
             now: Current time.
             from_user: User part of our From URI.
             display_name: Display name of From.
@@ -407,8 +418,11 @@ class SipEndpoint:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _frame(self, data: bytes, source: Address) -> list[Request | Response]:
-        """Complete messages from a TCP stream; the rest waits in the source's buffer."""
+    def _frame(
+        self, data: bytes, source: Address, transport: Transport
+    ) -> list[Request | Response]:
+        """Complete messages from a TCP or TLS stream; the rest waits in the source's
+        buffer."""
         buffer = self._streams.pop(source, None) or bytearray()
         buffer += data
         messages: list[Request | Response] = []
@@ -417,7 +431,7 @@ class SipEndpoint:
             try:
                 batch = parse_stream(buffer)
             except SipError as exc:
-                self._refuse(exc, exc.request, source, "tcp")
+                self._refuse(exc, exc.request, source, transport)
                 if len(buffer) == before:
                     buffer.clear()  # broken framing: nothing can be recovered from it
                 continue

@@ -19,7 +19,8 @@ class Outgoing:
     Attributes:
         data: One whole SIP message.
         destination: ``(host, port)``; host may be a name for the adapter to resolve.
-        transport: ``"udp"``, or ``"tcp"`` (reuse a connection to that address, or open one).
+        transport: ``"udp"``, or ``"tcp"``/``"tls"`` (the connection to that address: the
+            one a request came on, or the one the adapter opened to a trunk).
     """
 
     data: bytes

@@ -93,7 +93,7 @@ class DialogSnapshot:
             data: Mapping[str, Any] = json.loads(text)
             host, port = data["destination"]
             role, transport = data["role"], data["transport"]
-            if role not in ("uac", "uas") or transport not in ("udp", "tcp"):
+            if role not in ("uac", "uas") or transport not in ("udp", "tcp", "tls"):
                 raise ValueError(f"role {role!r} or transport {transport!r}")
             return cls(
                 call_id=str(data["call_id"]),

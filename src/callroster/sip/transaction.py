@@ -15,7 +15,7 @@ Four state machines, each with its transitions in one table (``TRANSITIONS``):
 Pure: every method takes ``now``; nothing is sent from here. Each method returns an
 :class:`Effect` (bytes to send to the transaction's peer, whether the message goes up to the
 transaction user, whether a timeout fired) or the wire bytes of what the TU asked to send. On
-TCP nothing is retransmitted and the absorbing timers (D, I, J, K) are zero.
+TCP and TLS nothing is retransmitted and the absorbing timers (D, I, J, K) are zero.
 
 The four machines stay in one module (about 650 lines, longer than our usual few hundred)
 because their one table is the point: read whole, it shows every state and timer of RFC 3261
@@ -56,7 +56,11 @@ T4 = 5.0  # how long a message may linger in the network
 TIMEOUT = 64 * T1  # timers B, F, H, J, L and M
 MAGIC_COOKIE = "z9hG4bK"
 
-Transport = Literal["udp", "tcp"]
+Transport = Literal["udp", "tcp", "tls"]
+# The stream transports: a message is framed by Content-Length, nothing is retransmitted, and
+# responses go back over the connection the request came on. TLS is TCP as far as SIP is
+# concerned (RFC 3261 18); the adapter does the encryption.
+STREAMS: frozenset[str] = frozenset({"tcp", "tls"})
 Address = tuple[str, int]
 TransactionKey = tuple[str, ...]
 
@@ -283,11 +287,11 @@ def response_destination(request: Request, source: Address, transport: Transport
         transport: Transport it came on.
 
     Returns:
-        The source address on TCP, with ``rport``, or from behind a NAT; otherwise the
-        source IP and the Via's sent-by port (5060 by default).
+        The source address on TCP or TLS (its connection), with ``rport``, or from
+        behind a NAT; otherwise the source IP and the Via's sent-by port (5060 by default).
     """
     via = request.get("Via") or ""
-    if transport == "tcp":
+    if transport in STREAMS:
         return source
     try:
         params = via_params(via)
@@ -347,7 +351,7 @@ class _Transaction:
     @property
     def reliable(self) -> bool:
         """True on a stream transport: no retransmissions, zero absorbing timers."""
-        return self.transport == "tcp"
+        return self.transport in STREAMS
 
     @property
     def terminated(self) -> bool:

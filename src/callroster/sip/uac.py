@@ -69,21 +69,25 @@ def dial(
         ValueError: ``uri`` is not a SIP URI.
     """
     try:
-        if parse_uri(uri).scheme == "tel":
-            raise ValueError(f"not a SIP URI: {uri!r}")
+        scheme = parse_uri(uri).scheme
     except SipError as exc:
         raise ValueError(str(exc)) from None
+    if scheme == "tel":
+        raise ValueError(f"not a SIP URI: {uri!r}")
+    if scheme == "sips" and transport != "tls":
+        raise ValueError(f"a sips: URI goes over TLS only, not {transport}: {uri!r}")
+    secure = scheme == "sips"
     host = host_literal(core.host_toward(destination[0]))
     call_id = f"{core.ids()}@{host}"
     name = "" if display_name is None else '"' + display_name.replace('"', "") + '" '
     headers = [
         ("Via", core.via(transport, destination[0])),
         ("Max-Forwards", "70"),
-        ("From", f"{name}<sip:{from_user}@{host}>;tag={core.ids()}"),
+        ("From", f"{name}<{scheme}:{from_user}@{host}>;tag={core.ids()}"),
         ("To", f"<{uri}>"),
         ("Call-ID", call_id),
         ("CSeq", "1 INVITE"),
-        ("Contact", core.contact(transport, destination[0])),
+        ("Contact", core.contact(transport, destination[0], secure)),
         ("Allow", ALLOW),
         ("Supported", SUPPORTED),
         *core.ua(),
@@ -95,7 +99,7 @@ def dial(
     if body and content_type is not None:
         headers.append(("Content-Type", content_type))
     invite = Request("INVITE", uri, headers, body)
-    call = Call(call_id, "uac", transport, destination, None)
+    call = Call(call_id, "uac", transport, destination, None, secure=secure)
     call.local_body, call.local_body_type = body, content_type
     call.credentials = credentials
     call.deadline = now + core.limits.answer_timeout
@@ -369,7 +373,7 @@ def send_refresh(core: Core, call: Call, dialog: Dialog, now: float) -> None:
     method = "UPDATE" if call.peer_allows_update else "INVITE"
     host, port, transport = dialog.next_hop(call.transport)
     headers = [
-        ("Contact", core.contact(call.transport, host)),
+        ("Contact", core.contact(call.transport, host, call.secure)),
         ("Allow", ALLOW),
         ("Supported", SUPPORTED),
         *SessionTerms(session.interval, "uac").headers(),

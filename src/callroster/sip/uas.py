@@ -161,6 +161,7 @@ def _on_invite(
     dialog.know_peer(source[0])
     dialog.heard_from(request, source, tx.transport)
     call = Call(call_id, "uas", tx.transport, tx.destination, dialog, invite_key=tx.key)
+    call.secure = tx.transport == "tls" and request.uri[:5].lower() == "sips:"
     call.session_terms = terms
     call.deadline = now + core.limits.answer_timeout
     call.peer_allows_update = allows(request, "UPDATE")
@@ -236,7 +237,7 @@ def _on_update(
         return
     terms = negotiate_as_uas(request, core.limits.min_se)
     headers = [
-        ("Contact", core.contact(call.transport, call.answer_to[0])),
+        ("Contact", core.contact(call.transport, call.answer_to[0], call.secure)),
         ("Supported", SUPPORTED),
     ]
     if terms is not None:
@@ -307,7 +308,7 @@ def answer(
     dialog, initial = call.dialog, key == call.invite_key
     headers = list(extra_headers)
     if 101 <= status < 300:
-        headers.append(("Contact", core.contact(call.transport, call.answer_to[0])))
+        headers.append(("Contact", core.contact(call.transport, call.answer_to[0], call.secure)))
     if 200 <= status < 300:
         headers += [("Allow", ALLOW), ("Supported", SUPPORTED)]
         headers += call.session_terms.headers() if call.session_terms else []
@@ -365,7 +366,7 @@ def _answer_update(core: Core, call: Call, dialog: Dialog, answer: _Answer, now:
     headers = list(answer.extra_headers)
     if status < 300:
         headers += [
-            ("Contact", core.contact(call.transport, call.answer_to[0])),
+            ("Contact", core.contact(call.transport, call.answer_to[0], call.secure)),
             ("Supported", SUPPORTED),
         ]
         headers += terms.headers() if terms is not None else []

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "addresses, for a CRM on the operator's own network; link-local (cloud metadata), "
         "multicast and reserved addresses stay refused",
     )
+    crm_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) trusted for CRM webhooks' HTTPS beside the "
+        "system's, for a CRM with a private CA; a certificate that fails the check is never "
+        "sent to",
+    )
     audit_anchor_file: Path | None = Field(
         default=None,
         description="Where the audit log's head is anchored, outside the database; "

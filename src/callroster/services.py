@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from callroster.conference.events import Event
 from callroster.config import Settings
 from callroster.crm.destination import DestinationPolicy
 from callroster.crm.webhook import WebhookSender
+from callroster.errors import ConfigError
 from callroster.invitations.sender import InvitationSender, MailServer
 from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
@@ -72,6 +74,26 @@ def live_call_status(store: Store) -> Services:
     return Services(bus, roster, feed)
 
 
+def crm_sender_for(settings: Settings) -> WebhookSender:
+    """The CRM webhooks' sender: to the addresses ``crm_allow_private_targets`` allows, over
+    TLS checked against the system's authorities and ``crm_ca_file``'s.
+
+    Raises:
+        ConfigError: ``crm_ca_file`` cannot be read or holds no certificate.
+    """
+    try:
+        return WebhookSender(
+            destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets),
+            ca_file=settings.crm_ca_file,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(
+            f"bad setting crm_ca_file: {settings.crm_ca_file} holds no readable PEM "
+            f"certificates ({reason})"
+        ) from None
+
+
 def build_services(store: Store, settings: Settings, directory: ConferenceDirectory) -> Services:
     """Everything, on the running event loop: the bridge (not yet started) asking
     ``directory``, click-to-call, and call logs to each account's CRM webhook (to the
@@ -94,9 +116,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
         ),
         ledger=StoreRestartLedger(store, settings.resolved_node_name),
     )
-    crm_sender = WebhookSender(
-        destinations=DestinationPolicy(allow_private=settings.crm_allow_private_targets)
-    )
+    crm_sender = crm_sender_for(settings)
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender

@@ -2,7 +2,8 @@
 loopback port. It checks each request's signature with ``verify``, answers from a script
 (status, headers, how long to take), one script for all events or one per event id, and
 then 200, and processes each event once, dropping
-duplicates by their ``Idempotency-Key`` as a careful receiver would."""
+duplicates by their ``Idempotency-Key`` as a careful receiver would. Served with ``tls`` (a
+certificate from ``tests.support.certs``) it speaks HTTPS only."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.support.certs import Issued
 
 from callroster.crm.signing import verify
 
@@ -36,6 +38,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     signature_ok: bool
+    scheme: str = "http"  # https: it came over TLS
 
 
 class Receiver:
@@ -53,11 +56,12 @@ class Receiver:
         self._seen: set[str] = set()
         self.in_flight = 0  # requests being answered (a delayed reply is still on its way)
         self.port = 0
+        self.scheme = "http"
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/calls"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hooks/calls"
 
     async def _handle(self, request: Request) -> Response:
         self.in_flight += 1
@@ -76,6 +80,7 @@ class Receiver:
                 dict(request.headers),
                 body,
                 verify(self.secret, signature, body, now=time.time()),
+                request.url.scheme,
             )
         )
         key = request.headers.get("idempotency-key", "")
@@ -91,12 +96,19 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
+async def serving(receiver: Receiver, tls: Issued | None = None) -> AsyncIterator[Receiver]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     receiver.port = sock.getsockname()[1]
+    if tls is not None:
+        receiver.scheme = "https"
     config = uvicorn.Config(
-        receiver.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        receiver.app,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        ssl_certfile=tls.cert_file if tls is not None else None,
+        ssl_keyfile=tls.key_file if tls is not None else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

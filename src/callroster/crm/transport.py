@@ -7,7 +7,10 @@ open a TCP connection to the URL's host. ``GuardedBackend`` is that backend. It 
 every answer checked), and connects to those addresses themselves, one after another, never
 to the name: a resolver that answers differently a moment later (DNS rebinding) is not asked
 again. TLS then runs over that connection with the URL's host name for SNI and the
-certificate check, as it would have. A connection kept alive is reused only for the same
+certificate check, as it would have. The certificate is checked against the system's
+certificate authorities (``tls_context``), and those of the operator's ``crm_ca_file``
+for a CRM with a private CA; a failed check ends the attempt, never retried without TLS or
+without the check. A connection kept alive is reused only for the same
 scheme, host and port, so only to an address that was checked when it was opened.
 
 httpx 0.28 takes no network backend for its own transport, so ``GuardedTransport`` is a small
@@ -26,6 +29,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -33,7 +37,7 @@ import httpx
 
 from callroster.crm.destination import DestinationPolicy, ForbiddenDestinationError
 
-__all__ = ["GuardedBackend", "GuardedTransport", "guarded_client"]
+__all__ = ["GuardedBackend", "GuardedTransport", "guarded_client", "tls_context", "tls_failure"]
 
 # httpcore's errors and the httpx errors they are raised as, most specific first.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -52,6 +56,40 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.LocalProtocolError, httpx.LocalProtocolError),
     (httpcore.ProtocolError, httpx.ProtocolError),
 )
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """How a webhook's TLS is checked: the system's certificate authorities (OpenSSL's
+    default paths, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), plus ``ca_file``'s (PEM) when
+    given; the host name always checked; TLS 1.2 at least.
+
+    Raises:
+        OSError, ssl.SSLError: ``ca_file`` cannot be read or holds no certificate.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def tls_failure(error: BaseException) -> str | None:
+    """What went wrong with TLS, if that is why ``error`` (an httpx error) happened: one
+    line, naming neither the URL nor the host; None when TLS is not the cause."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            if cause.verify_code in _NAME_MISMATCH:
+                return "TLS: the CRM's certificate is not for the webhook URL's host"
+            reason = cause.verify_message or cause.reason or "not trusted"
+            return f"TLS: the CRM's certificate is not trusted ({reason})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: the handshake with the CRM failed ({cause.reason or 'SSLError'})"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
 @contextmanager
@@ -144,8 +182,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     Args:
         policy: the rule and the resolver.
-        ssl_context: how TLS is checked; by default httpx's (its certificate authorities,
-            or those ``SSL_CERT_FILE`` names; the URL's host name checked).
+        ssl_context: how TLS is checked; by default ``tls_context()`` (the system's
+            certificate authorities; the URL's host name checked).
         network: the backend that opens connections once an address is checked.
     """
 
@@ -157,7 +195,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
+            ssl_context=ssl_context or tls_context(),
             network_backend=GuardedBackend(policy, network),
             max_connections=20,
             keepalive_expiry=5.0,

@@ -17,6 +17,11 @@ Outcomes of one attempt:
   answer (seconds or an HTTP date) is honoured instead, up to ``max_retry_after`` (60 s).
 - Any other answer (other 4xx, and 3xx: redirects are not followed, because the signature
   and the personal data are meant for the configured URL only): a permanent failure, stop.
+- The CRM's certificate fails the check (not signed by an authority the system or the
+  operator's ``crm_ca_file`` trusts, not for the URL's host, expired) or the TLS handshake
+  fails: a permanent failure, stop, with the reason (``"TLS: the CRM's certificate is not
+  trusted (unable to get local issuer certificate)"``); nothing was sent, and the request is
+  never tried without TLS or without the check.
 - A host the destination policy refuses (``crm.destination``: loopback, private, link-local
   and the like, checked on the addresses at connect time by ``crm.transport``): a permanent
   failure, stop; nothing was sent.
@@ -43,6 +48,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -52,7 +58,7 @@ from callroster import __version__
 from callroster.crm.destination import DestinationPolicy, ForbiddenDestinationError
 from callroster.crm.signing import sign
 from callroster.crm.target import WebhookTarget, check_url
-from callroster.crm.transport import guarded_client
+from callroster.crm.transport import guarded_client, tls_context, tls_failure
 
 __all__ = ["DeliveryResult", "WebhookSender", "WebhookTarget"]
 
@@ -78,7 +84,8 @@ class DeliveryResult:
         last_status: the HTTP status of the last attempt; None when it got no answer.
         error: why it was not delivered (``"HTTP 400"``, ``"ConnectError"``,
             ``"timed out after 10 s"``, ``"refused: the webhook URL's host resolves to a
-            loopback address …"``); None when delivered. Never holds the URL.
+            loopback address …"``, ``"TLS: the CRM's certificate is not trusted (…)"``);
+            None when delivered. Never holds the URL.
     """
 
     delivered: bool
@@ -166,6 +173,8 @@ class WebhookSender:
             with the system's resolver); every connection is checked by it.
         network: what opens a connection once the address is checked (httpcore's own
             backend); tests give one that reaches loopback only.
+        ca_file: certificate authorities (PEM) trusted for the CRM's TLS beside the
+            system's (the operator's ``crm_ca_file``); read here, so a bad file fails at once.
     """
 
     def __init__(
@@ -182,6 +191,7 @@ class WebhookSender:
         rng: Callable[[], float] = random.random,
         destinations: DestinationPolicy | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -200,6 +210,7 @@ class WebhookSender:
         self._rng = rng
         self._destinations = destinations or DestinationPolicy()
         self._network = network
+        self._tls = tls_context(ca_file)
         self._client: httpx.AsyncClient | None = None
         # Scheduled deliveries, held so the event loop's weak references are not the only
         # ones (an unreferenced task may be garbage-collected mid-flight).
@@ -298,6 +309,9 @@ class WebhookSender:
             except (TimeoutError, httpx.TimeoutException):
                 error = f"timed out after {self.timeout:g} s"
             except (httpx.HTTPError, OSError) as exc:
+                tls = tls_failure(exc)
+                if tls is not None:  # a retry would meet the same certificate
+                    return DeliveryResult(False, attempt, None, tls)
                 error = type(exc).__name__
             else:
                 if 200 <= status <= 299:
@@ -347,7 +361,9 @@ class WebhookSender:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = guarded_client(self._destinations, self.timeout, network=self._network)
+            self._client = guarded_client(
+                self._destinations, self.timeout, ssl_context=self._tls, network=self._network
+            )
         return self._client
 
 

@@ -1,22 +1,20 @@
-"""Invitations to a mail server that wants TLS (aiosmtpd with a certificate made here):
-STARTTLS on a server that refuses mail without it, and implicit TLS; the certificate is
-checked, so the same server with a certificate nobody vouches for gets nothing (the
-invitation waits, retrying), and trusting its CA (``smtp_ca_file``) lets it through."""
+"""Invitations to a mail server that wants TLS (aiosmtpd with a certificate from a test CA):
+STARTTLS on a server that refuses mail without it, and implicit TLS. The certificate is
+checked against the system's authorities and ``smtp_ca_file``'s: by default (the test CA is
+in no system store), from another CA, or for another name than ``smtp_host``, nothing is
+sent, the invitation stays queued (retrying) and says why; trusting the server's CA lets it
+through, encrypted. ``starttls`` to a server that does not offer STARTTLS sends nothing in
+clear text (the control: ``none`` to the same server delivers)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from tests.conftest import FakeClock
+from tests.support.certs import Issued, TestCa
 from tests.support.smtp import Mailbox, MailServerProcess
 
 from callroster.accounts.actor import Actor, Role, operator_cli
@@ -26,6 +24,7 @@ from callroster.store.store import Store
 
 OPERATOR = operator_cli("test")
 GUEST = "marguerite.oyelaran@example.org"
+UNTRUSTED = "the mail server's certificate is not trusted (unable to get local issuer certificate)"
 
 
 @pytest.fixture
@@ -34,52 +33,30 @@ def backend() -> str:
 
 
 @pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callroster test mail")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "mail.pem", tmp_path / "mail.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+def ca(tmp_path: Path) -> TestCa:
+    return TestCa(tmp_path / "ca")
 
 
-def _server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+def _server_tls(issued: Issued) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(issued.cert_file, issued.key_file)
     return context
 
 
 @pytest.fixture(params=["starttls", "tls"])
-def mail_server(
-    request: pytest.FixtureRequest, certificate: tuple[Path, Path]
-) -> Iterator[MailServerProcess]:
-    process = MailServerProcess(
-        Mailbox(), tls=_server_tls(certificate), implicit=request.param == "tls"
-    )
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _mail_server(issued: Issued, mode: str) -> MailServerProcess:
+    process = MailServerProcess(Mailbox(), tls=_server_tls(issued), implicit=mode == "tls")
     process.start()
+    return process
+
+
+@pytest.fixture
+def mail_server(ca: TestCa, tmp_path: Path, mode: str) -> Iterator[MailServerProcess]:
+    process = _mail_server(ca.issue(tmp_path / "mail", "mail"), mode)  # for 127.0.0.1
     yield process
     process.stop()
 
@@ -100,31 +77,79 @@ def _queue(store: Store) -> tuple[Actor, str]:
     return host, conference_id
 
 
+async def _send(store: Store, settings: Settings, **smtp: object) -> int:
+    configured = settings.model_copy(update={"smtp_host": "127.0.0.1", **smtp})
+    return await InvitationSender(store, configured, MailServer.of(configured)).send_due()
+
+
+def _state(store: Store, host: Actor, conference_id: str) -> tuple[str, str | None]:
+    (entry,) = store.invitations.outbox(host, conference_id)
+    return entry.status, entry.last_error
+
+
 async def test_over_tls_only_to_a_server_whose_certificate_is_trusted(
     store: Store,
     clock: FakeClock,
     settings: Settings,
     mail_server: MailServerProcess,
-    certificate: tuple[Path, Path],
-    request: pytest.FixtureRequest,
+    ca: TestCa,
+    mode: str,
+    tmp_path: Path,
 ) -> None:
-    mode = request.node.callspec.params["mail_server"]
     host, conference_id = _queue(store)
-    untrusted = settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": mail_server.port, "smtp_security": mode}
-    )
-    sender = InvitationSender(store, untrusted, MailServer.of(untrusted))
-    assert await sender.send_due() == 0
-    (entry,) = store.invitations.outbox(host, conference_id)
-    assert (entry.status, entry.last_error) == (
-        "retrying",
-        "the mail server could not be reached",
-    )
+    smtp = {"smtp_port": mail_server.port, "smtp_security": mode}
+
+    # By default only the system's authorities are trusted, and the test CA is not one.
+    assert await _send(store, settings, **smtp) == 0
+    assert _state(store, host, conference_id) == ("retrying", UNTRUSTED)
+
+    # Trusting another CA does not help.
+    other = TestCa(tmp_path / "other-ca", "Some Other CA")
+    clock.advance(minutes=1)
+    assert await _send(store, settings, smtp_ca_file=other.cert_file, **smtp) == 0
+    assert _state(store, host, conference_id) == ("retrying", UNTRUSTED)
     assert mail_server.mailbox.received == []
 
-    trusted = untrusted.model_copy(update={"smtp_ca_file": certificate[0]})
-    clock.advance(minutes=1)
-    sender = InvitationSender(store, trusted, MailServer.of(trusted))
-    assert await sender.send_due() == 1
+    clock.advance(minutes=2)
+    assert await _send(store, settings, smtp_ca_file=ca.cert_file, **smtp) == 1
     assert [to for to, _ in mail_server.mailbox.received] == [[GUEST]]
     assert mail_server.mailbox.encrypted == [True]
+
+
+async def test_a_certificate_for_another_name_is_refused(
+    store: Store, settings: Settings, ca: TestCa, mode: str, tmp_path: Path
+) -> None:
+    host, conference_id = _queue(store)
+    server = _mail_server(ca.issue(tmp_path / "mail", "mail", hosts=["mail.example.net"]), mode)
+    try:
+        smtp = {"smtp_port": server.port, "smtp_security": mode, "smtp_ca_file": ca.cert_file}
+        assert await _send(store, settings, **smtp) == 0
+    finally:
+        server.stop()
+    assert _state(store, host, conference_id) == (
+        "retrying",
+        "the mail server's certificate is not for smtp_host",
+    )
+    assert server.mailbox.received == []
+
+
+async def test_starttls_to_a_server_without_it_sends_nothing_in_clear(
+    store: Store, clock: FakeClock, settings: Settings
+) -> None:
+    host, conference_id = _queue(store)
+    server = MailServerProcess(Mailbox())  # no TLS at all
+    server.start()
+    try:
+        assert await _send(store, settings, smtp_port=server.port, smtp_security="starttls") == 0
+        assert _state(store, host, conference_id) == (
+            "retrying",
+            "the mail server does not offer STARTTLS (smtp_security); nothing was sent",
+        )
+        assert server.mailbox.received == []
+
+        # The control: the same server takes the invitation when clear text is allowed.
+        clock.advance(minutes=1)
+        assert await _send(store, settings, smtp_port=server.port, smtp_security="none") == 1
+        assert server.mailbox.encrypted == [False]
+    finally:
+        server.stop()

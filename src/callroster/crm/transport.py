@@ -36,8 +36,15 @@ import httpcore
 import httpx
 
 from callroster.crm.destination import DestinationPolicy, ForbiddenDestinationError
+from callroster.tls_failure import tls_failure
 
-__all__ = ["GuardedBackend", "GuardedTransport", "guarded_client", "tls_context", "tls_failure"]
+__all__ = [
+    "GuardedBackend",
+    "GuardedTransport",
+    "guarded_client",
+    "describe_tls_failure",
+    "tls_context",
+]
 
 # httpcore's errors and the httpx errors they are raised as, most specific first.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -73,23 +80,17 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def tls_failure(error: BaseException) -> str | None:
+def describe_tls_failure(error: BaseException) -> str | None:
     """What went wrong with TLS, if that is why ``error`` (an httpx error) happened: one
     line, naming neither the URL nor the host; None when TLS is not the cause."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            if cause.verify_code in _NAME_MISMATCH:
-                return "TLS: the CRM's certificate is not for the webhook URL's host"
-            reason = cause.verify_message or cause.reason or "not trusted"
-            return f"TLS: the CRM's certificate is not trusted ({reason})"
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS: the handshake with the CRM failed ({cause.reason or 'SSLError'})"
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+    failure = tls_failure(error)
+    if failure is None:
+        return None
+    if failure.kind == "wrong_name":
+        return "TLS: the CRM's certificate is not for the webhook URL's host"
+    if failure.kind == "untrusted":
+        return f"TLS: the CRM's certificate is not trusted ({failure.detail})"
+    return f"TLS: the handshake with the CRM failed ({failure.detail})"
 
 
 @contextmanager

@@ -58,7 +58,7 @@ from callroster import __version__
 from callroster.crm.destination import DestinationPolicy, ForbiddenDestinationError
 from callroster.crm.signing import sign
 from callroster.crm.target import WebhookTarget, check_url
-from callroster.crm.transport import guarded_client, tls_context, tls_failure
+from callroster.crm.transport import describe_tls_failure, guarded_client, tls_context
 
 __all__ = ["DeliveryResult", "WebhookSender", "WebhookTarget"]
 
@@ -309,7 +309,7 @@ class WebhookSender:
             except (TimeoutError, httpx.TimeoutException):
                 error = f"timed out after {self.timeout:g} s"
             except (httpx.HTTPError, OSError) as exc:
-                tls = tls_failure(exc)
+                tls = describe_tls_failure(exc)
                 if tls is not None:  # a retry would meet the same certificate
                     return DeliveryResult(False, attempt, None, tls)
                 error = type(exc).__name__

@@ -7,7 +7,11 @@ What a failure does to an invitation (``outcome_of``):
 - the server is down, unreachable, slow, or answers 4xx (451 "try again later"): retried
   after ``BACKOFF`` (1, 2, 5, 15, 30 minutes, then 1, 2 and 4 hours), then failed; when the
   connection itself fails, the other invitations due in that round wait with it rather than
-  each trying again.
+  each trying again;
+- TLS fails (``smtp_security`` starttls or tls): the server's certificate is not signed by
+  an authority the system or ``smtp_ca_file`` trusts, is for another name than
+  ``smtp_host``, or the server does not offer STARTTLS: nothing is sent, never in clear text
+  nor unchecked; the invitation stays queued, retried as above, with the reason recorded.
 
 The reply's text is never kept: it may repeat the address.
 """
@@ -31,6 +35,7 @@ from callroster.invitations.invitation import Invitation, invitation_for
 from callroster.invitations.message import invitation_email
 from callroster.store.invitations import DueEmail
 from callroster.store.store import Store
+from callroster.tls_failure import tls_failure
 
 log = logging.getLogger(__name__)
 SENDER = system("send invitation emails")
@@ -99,6 +104,13 @@ class Outcome:
     connection_failed: bool = False
 
 
+_TLS_REASONS = {
+    "untrusted": "the mail server's certificate is not trusted ({})",
+    "wrong_name": "the mail server's certificate is not for smtp_host",
+    "handshake": "TLS with the mail server failed ({})",
+}
+
+
 def outcome_of(error: Exception | None, attempts_before: int, now: dt.datetime) -> Outcome:
     """The outcome of an attempt that raised ``error`` (None: sent), the invitation having
     failed ``attempts_before`` times already."""
@@ -117,12 +129,17 @@ def outcome_of(error: Exception | None, attempts_before: int, now: dt.datetime) 
         | aiosmtplib.SMTPSenderRefused
         | aiosmtplib.SMTPDataError,
     )
+    tls = tls_failure(error)
     if isinstance(error, aiosmtplib.SMTPAuthenticationError):
         reason = "the mail server did not accept our sign-in"
     elif about_message and isinstance(code, int) and 500 <= code < 600:
         return Outcome(sent=False, reason=f"the mail server refused it ({code})")
     elif isinstance(code, int) and 400 <= code < 500:
         reason = f"the mail server asked to try again later ({code})"
+    elif tls is not None:
+        reason = _TLS_REASONS[tls.kind].format(tls.detail)
+    elif code is None and "STARTTLS extension not supported" in str(error):
+        reason = "the mail server does not offer STARTTLS (smtp_security); nothing was sent"
     else:
         reason = "the mail server could not be reached"
     if attempts_before >= len(BACKOFF):

@@ -96,11 +96,15 @@ class TableDirectory:
         dial_in_numbers: Iterable[str] = (),
         names: dict[str, tuple[str, str]] | None = None,
         names_by_account: dict[str, dict[str, tuple[str, str]]] | None = None,
+        srtp_required: Iterable[str] = (),
     ) -> None:
         """``names``: found whichever account asks; ``names_by_account``: found only when
         that account asks (as the store's look-up does)."""
         self.pins = pins
         self.dial_in_numbers = set(dial_in_numbers)
+        # Accounts whose SRTP policy is "required"; numbers only such accounts answer on.
+        self.srtp_required_accounts = set(srtp_required)
+        self.srtp_required_numbers: set[str] = set()
         self.names = names or {}
         self.names_by_account = names_by_account or {}
         self.name_lookups: list[tuple[str, str]] = []  # (account id, number), as asked
@@ -114,6 +118,12 @@ class TableDirectory:
 
     def pin_lengths(self) -> frozenset[int]:
         return frozenset(len(pin) for pin in self.pins) or frozenset({8})
+
+    def srtp_required(self, account_id: str) -> bool:
+        return account_id in self.srtp_required_accounts
+
+    def srtp_required_on(self, access_number: str) -> bool:
+        return access_number in self.srtp_required_numbers
 
     def resolve_name(self, account_id: str, number: str) -> tuple[str, str] | None:
         self.name_lookups.append((account_id, number))
@@ -181,6 +191,7 @@ class Phone(SippUac):
         self.asserted = asserted
         self.media: Address = (host, 7000 + 2 * number)
         self.sender = RtpSender(ssrc=1000 + number, initial_sequence=1, initial_timestamp=0)
+        self.arrives_over = "udp"  # the transport the bridge is told its SIP came over
 
     def request(self, method: str, **kwargs: Any) -> Request:
         message = super().request(method, **kwargs)
@@ -196,7 +207,7 @@ class Phone(SippUac):
         self.send(bridge, self.invite(body=phone_sdp(*self.media)))
 
     def send(self, bridge: BridgeService, message: Request) -> None:
-        bridge.on_sip(serialise(message), self.source, "udp")
+        bridge.on_sip(serialise(message), self.source, self.arrives_over)
 
     def audio(self, pcm: NDArray[np.int16]) -> bytes:
         return self.sender.next_packet(g711.encode("PCMU", pcm), g711.FRAME_SAMPLES)

@@ -140,6 +140,7 @@ class Call:
     dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
     access_number: str | None = None  # the access number dialled (E.164), if one was
     source: str = ""  # the host its INVITE came from, for the PIN guard (bridge/pin_guard.py)
+    transport: str = "udp"  # of its SIP: udp | tcp | tls (SRTP only with tls: srtp_policy.py)
     pin_since: float | None = None  # when it was asked for its PIN (bridge/call_limits.py)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken

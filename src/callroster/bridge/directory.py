@@ -66,6 +66,15 @@ class ConferenceDirectory(Protocol):
         from memory, never by a query on the caller's thread."""
         ...
 
+    def srtp_required(self, account_id: str) -> bool:
+        """Whether the account lets only encrypted calls on (bridge/srtp_policy.py)."""
+        ...
+
+    def srtp_required_on(self, access_number: str) -> bool:
+        """Whether every account that answers on this access number requires SRTP (so a
+        clear-text call to it can be refused before its PIN)."""
+        ...
+
     def leg_joined(self, record: LegRecord) -> None: ...
 
     def leg_status(self, leg_id: str, status: str, left: bool) -> None: ...
@@ -120,6 +129,12 @@ class StoreDirectory:
         if match is None or through is None:
             return match
         return match if self._store.numbers.answers_on(match.account_id, through) else None
+
+    def srtp_required(self, account_id: str) -> bool:
+        return self._store.accounts.requires_srtp(account_id)
+
+    def srtp_required_on(self, access_number: str) -> bool:
+        return self._store.numbers.requires_srtp_on(access_number)
 
     def pin_lengths(self) -> frozenset[int]:
         """The lengths in use as last read; read again in the background when a PIN was

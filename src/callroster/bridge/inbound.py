@@ -1,6 +1,7 @@
 """Calls that come in: an INVITE routed to a conference (by the PIN in its URI, or to the
-PIN prompt of an access number), answered with our SDP, PIN entry, re-INVITEs (hold, a
-moved stream, session refresh) and the caller's name looked up once they are in."""
+PIN prompt of an access number), answered with our SDP (SRTP over TLS, bridge/srtp_policy.py),
+PIN entry, re-INVITEs (hold, a moved stream, session refresh, new SRTP keys) and the caller's
+name looked up once they are in."""
 
 from __future__ import annotations
 
@@ -19,14 +20,18 @@ from callroster.bridge.pin_guard import PinGuard, network_of, source_key
 from callroster.bridge.ports import RtpPort, family_of
 from callroster.bridge.rtp_session import RtpSession
 from callroster.bridge.shared import Shared
+from callroster.bridge.srtp_policy import REFUSED_SPOKEN, SrtpNeedsTls, SrtpRequired, is_secure
 from callroster.conference.pin_entry import CheckPin, GiveUp, PinEntry, PinState, Say
+from callroster.media.speech import speak
 from callroster.rtp.packet import RtpSender
+from callroster.sdp.crypto import MAX_KEY_MATERIAL
 from callroster.sdp.offer_answer import (
     Negotiated,
     accept_answer,
     answer_offer,
     check_media_address,
     make_offer,
+    offers_srtp,
 )
 from callroster.sdp.session import SdpError, SessionDescription, parse_sdp, serialise_sdp
 from callroster.sip.message import Request
@@ -66,8 +71,8 @@ class Inbound:
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
 
     # -- a new call -----------------------------------------------------------------------
-    def incoming(self, call_id: str, request: Request, source: str) -> None:
-        """A new INVITE from host ``source``."""
+    def incoming(self, call_id: str, request: Request, source: str, transport: str = "udp") -> None:
+        """A new INVITE from host ``source``, over ``transport`` (``udp``, ``tcp``, ``tls``)."""
         if self._guard.blocked(source, self._clock.time()):
             # Guessing PINs from there: refused whatever it dialled, so no oracle either.
             log.info("[%s] refused: its source is blocked for PIN guessing", call_id)
@@ -89,7 +94,7 @@ class Inbound:
             self._signalling.pump()
             return
         self._routing_from[key] += 1
-        self._tasks.spawn(self._route(call_id, request, source))
+        self._tasks.spawn(self._route(call_id, request, source, transport))
 
     def _make_room_at_pin(self) -> bool:
         """The PIN prompt is full: end the call longest there still keying (not one whose
@@ -123,11 +128,11 @@ class Inbound:
         if call_id in self._routing:
             self._abandoned.add(call_id)
 
-    async def _route(self, call_id: str, request: Request, source: str) -> None:
+    async def _route(self, call_id: str, request: Request, source: str, transport: str) -> None:
         """Decide where an INVITE goes, open its media, answer it."""
         self._routing.add(call_id)
         try:
-            await self._route_call(call_id, request, source)
+            await self._route_call(call_id, request, source, transport)
         finally:
             self._routing.discard(call_id)
             self._abandoned.discard(call_id)
@@ -150,7 +155,9 @@ class Inbound:
             call_id, error.code, error.reason, extra_headers=[("Warning", warning)]
         )
 
-    async def _route_call(self, call_id: str, request: Request, source: str) -> None:
+    async def _route_call(
+        self, call_id: str, request: Request, source: str, transport: str
+    ) -> None:
         try:
             user = parse_uri(request.uri).user or ""
         except ValueError:
@@ -173,22 +180,38 @@ class Inbound:
             self._signalling.pump()
             return
         family = self._default_family
+        # Fresh keys for every call that may have SRTP: signalled over TLS (srtp_policy.py).
+        srtp_key = secrets.token_bytes(MAX_KEY_MATERIAL) if is_secure(transport) else None
+        encrypted = srtp_key is not None  # a delayed offer over TLS gets our SRTP offer
         if offer is not None:
             try:  # settled before a socket is opened: refused, the offer costs none
-                family = self._family_for(offer)
+                family, encrypted = self._family_for(offer, srtp_key)
             except SdpError as exc:
-                self._refuse_sdp(call_id, exc)
+                needs_tls = srtp_key is None and offers_srtp(offer)
+                self._refuse_sdp(call_id, SrtpNeedsTls() if needs_tls else exc)
                 self._signalling.pump()
                 return
+        if (
+            not encrypted
+            and access is not None
+            and await asyncio.to_thread(self._directory.srtp_required_on, access)
+        ):
+            log.info("[%s] refused: clear-text call to a line that requires SRTP", call_id)
+            self.refused["srtp_required"] += 1
+            self._refuse_sdp(call_id, SrtpRequired())
+            self._signalling.pump()
+            return
         leg_id = secrets.token_hex(8)
         port, local_port = await self._network.open_rtp(*self._inlet(leg_id), family)
         if call_id in self._abandoned:  # the caller gave up while we opened the socket
             port.close()
             return
         if offer is None:
-            self._offer(call_id, request, leg_id, port, local_port, dialled, access, source)
+            self._offer(
+                call_id, request, leg_id, port, local_port, dialled, access, source, transport
+            )
             return
-        negotiated = self._negotiate(offer, local_port, 1, family)
+        negotiated = self._negotiate(offer, local_port, 1, family, srtp_key=srtp_key)
         rtp = RtpSession(
             codec=negotiated.codec,
             payload_type=negotiated.payload_type,
@@ -203,6 +226,7 @@ class Inbound:
             sending=not negotiated.on_hold,
             ptime=negotiated.ptime,
         )
+        rtp.follow(negotiated)  # (the SRTP keys, if any)
         call = Call(
             call_id=call_id,
             leg_id=leg_id,
@@ -215,6 +239,7 @@ class Inbound:
             dialled_pin=dialled,
             access_number=access,
             source=source,
+            transport=transport,
         )
         self._calls.add(call)
         self._answer_with(call_id, negotiated.answer)
@@ -239,14 +264,17 @@ class Inbound:
         dialled: str | None,
         access: str | None,
         source: str,
+        transport: str,
     ) -> None:
-        """An INVITE without SDP: our 200 carries the offer; nothing is sent, and nobody is
-        admitted or prompted, until the ACK brings the answer (:meth:`acknowledged`)."""
+        """An INVITE without SDP: our 200 carries the offer (SRTP over TLS); nothing is
+        sent, and nobody is admitted or prompted, until the ACK brings the answer
+        (:meth:`acknowledged`)."""
         ours = make_offer(
             local_address=self._advertised[self._default_family],
             local_port=local_port,
             session_id=local_port,
             session_version=1,
+            srtp_key=secrets.token_bytes(MAX_KEY_MATERIAL) if is_secure(transport) else None,
         )
         call = Call(
             call_id=call_id,
@@ -272,6 +300,7 @@ class Inbound:
             dialled_pin=dialled,
             access_number=access,
             source=source,
+            transport=transport,
         )
         self._calls.add(call)
         self._answer_with(call_id, ours)
@@ -302,18 +331,22 @@ class Inbound:
             call_id, 200, "OK", body=serialise_sdp(sdp).encode(), content_type="application/sdp"
         )
 
-    def _family_for(self, offer: SessionDescription) -> str:
+    def _family_for(self, offer: SessionDescription, srtp_key: bytes | None) -> tuple[str, bool]:
         """The media family a new call's offer needs (its address's, when the bridge has
-        media in that family; the default for an offer that holds).
+        media in that family; the default for an offer that holds), and whether its media
+        will be SRTP.
 
         Raises:
             SdpError: the offer is unusable, or its address is of no family we serve.
         """
         # (the port is a placeholder: this answer is only looked at, never sent)
-        probe = self._negotiate(offer, 9, 1, self._default_family, families=self._advertised)
+        probe = self._negotiate(
+            offer, 9, 1, self._default_family, families=self._advertised, srtp_key=srtp_key
+        )
+        encrypted = probe.srtp is not None
         if probe.on_hold:
-            return self._default_family
-        return family_of(probe.remote_address)
+            return self._default_family, encrypted
+        return family_of(probe.remote_address), encrypted
 
     def _negotiate(
         self,
@@ -323,15 +356,18 @@ class Inbound:
         family: str,
         *,
         families: Collection[str] | None = None,
+        srtp_key: bytes | None = None,
     ) -> Negotiated:
-        """Our answer from a socket of ``family``, refused (SdpError) unless the offer's
-        address is of ``families`` (default: ``family`` alone)."""
+        """Our answer from a socket of ``family`` (keyed with ``srtp_key`` if SRTP is
+        offered), refused (SdpError) unless the offer's address is of ``families`` (default:
+        ``family`` alone)."""
         negotiated = answer_offer(
             offer,
             local_address=self._advertised[family],
             local_port=local_port,
             session_id=local_port,
             session_version=version,
+            srtp_key=srtp_key,
         )
         if not negotiated.on_hold:  # 0.0.0.0 (hold) sends nothing anywhere
             check_media_address(negotiated.remote_address, families or {family})
@@ -348,6 +384,8 @@ class Inbound:
             # An offerless re-INVITE (a session refresh, typically): we make the offer, the
             # same media as now. The answer comes in the ACK; a change of media made there
             # is not applied (not supported yet), the call carries on as it was.
+            # An SRTP call offers its current suite and key, so nothing is re-keyed.
+            srtp = call.rtp.srtp
             offer = make_offer(
                 local_address=self._advertised[call.family],
                 local_port=call.local_port,
@@ -355,13 +393,13 @@ class Inbound:
                 session_version=call.sdp_version,
                 codecs=(call.rtp.codec,),
                 telephone_event_pt=call.rtp.telephone_event_pt,
+                srtp_key=None if srtp is None else srtp.keys.local_key,
+                suites=() if srtp is None else (srtp.suite,),
             )
             self._answer_with(call_id, offer)
             return
         try:
-            negotiated = self._negotiate(
-                parse_sdp(request.body), call.local_port, call.sdp_version, call.family
-            )
+            negotiated = self._renegotiate(call, parse_sdp(request.body))
         except SdpError as exc:
             self._refuse_sdp(call_id, exc)
             return
@@ -374,6 +412,41 @@ class Inbound:
             else:
                 room.conference.unhold(call.leg_id, "phone")
             self._rooms.after_change(room)
+
+    def _renegotiate(self, call: Call, offer: SessionDescription) -> Negotiated:
+        """The answer to a re-INVITE's offer. SRTP keys: when the far end's key is the one
+        it had, ours stays too; when it sent a new one, so do we (both directions re-key).
+        An SRTP call stays SRTP: an offer of plain RTP is refused.
+
+        Raises:
+            SdpError: as :meth:`_negotiate`, or the re-INVITE would drop SRTP.
+        """
+        current = call.rtp.srtp
+        secure = is_secure(call.transport)
+        fresh = secrets.token_bytes(MAX_KEY_MATERIAL) if secure else None
+        version = call.sdp_version
+        try:
+            negotiated = self._negotiate(
+                offer, call.local_port, version, call.family, srtp_key=fresh
+            )
+        except SdpError:
+            if fresh is None and offers_srtp(offer):
+                raise SrtpNeedsTls() from None
+            raise
+        if current is None:
+            return negotiated
+        if negotiated.srtp is None:
+            raise SdpError("a re-INVITE may not turn SRTP off", warning=305)
+        if (
+            negotiated.srtp.suite == current.suite
+            and negotiated.srtp.remote_key == current.keys.remote_key
+        ):
+            # The same key from them: answer with ours as it was, nothing changes.
+            ours = current.keys.local_key + bytes(MAX_KEY_MATERIAL - len(current.keys.local_key))
+            negotiated = self._negotiate(
+                offer, call.local_port, version, call.family, srtp_key=ours
+            )
+        return negotiated
 
     # -- PIN entry ------------------------------------------------------------------------
     def digit(self, call: Call, digit: str) -> None:
@@ -449,11 +522,40 @@ class Inbound:
         self._report_guard_events()
         if call.state is not CallState.PIN or call.pin is None:
             return
+        if (
+            match is not None
+            and not self._encrypted(call)
+            and await asyncio.to_thread(self._directory.srtp_required, match.account_id)
+        ):
+            await self._refuse_clear(call)
+            return
         call.pin.result(match is not None, now)
         if match is not None:
             self._join(call, match)
         else:
             self._apply_pin_effects(call)
+
+    @staticmethod
+    def _encrypted(call: Call) -> bool:
+        """Signalling over TLS and media over SRTP."""
+        return is_secure(call.transport) and call.rtp.encrypted
+
+    async def _refuse_clear(self, call: Call) -> None:
+        """A right PIN for an account that requires SRTP, from a clear-text call: told why
+        (spoken, or the goodbye prompt when it cannot be), then hung up; never joins."""
+        log.info(
+            "[%s] refused after the PIN: clear-text call, the account requires SRTP", call.call_id
+        )
+        self.refused["srtp_required"] += 1
+        spoken = await asyncio.to_thread(speak, REFUSED_SPOKEN)
+        if call.state is not CallState.PIN:
+            return  # hung up meanwhile
+        call.prompts.interrupt()
+        if spoken:
+            call.prompts.play(spoken)
+        else:
+            call.prompts.say(("goodbye",))
+        self._rooms.farewell(call)
 
     def _report_guard_events(self) -> None:
         """Blocks and alarms: logged, and written to the audit log (in a thread)."""

@@ -41,6 +41,13 @@ class AccountView:
 # reaches the guest length first and waits for more digits before trying it (PinEntry), and
 # a new host PIN is made so that none of its beginnings opens a conference
 # (ConferenceRepository._free_pin).
+# An account's SRTP policy (``Account.settings["srtp"]``, bridge/srtp_policy.py): "offered"
+# (the default) gives SRTP to callers who offer it over TLS; "required" lets no clear-text
+# caller onto the account's conferences.
+SRTP_SETTING = "srtp"
+SRTP_POLICIES = ("offered", "required")
+DEFAULT_SRTP_POLICY = "offered"
+
 GUEST_PIN_LENGTHS = range(6, 13)
 HOST_PIN_LENGTHS = range(8, 13)
 
@@ -202,6 +209,38 @@ class AccountRepository(Repository):
             self._audit.record(
                 session, actor, "account.pin_lengths", f"account:{account_id}", account_id
             )
+
+    def srtp_policy(self, actor: Actor, account_id: str) -> str:
+        """The account's SRTP policy: ``offered`` or ``required``."""
+        authorise(actor, account_id)
+        with self._sessions() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            return srtp_policy_of(row)
+
+    def set_srtp_policy(self, actor: Actor, account_id: str, policy: str) -> None:
+        """Set the SRTP policy (from the next call on). Audit-logged (``account.srtp``).
+
+        Raises:
+            ValueError: not one of :data:`SRTP_POLICIES`.
+        """
+        if policy not in SRTP_POLICIES:
+            raise ValueError(f"the SRTP policy is one of {', '.join(SRTP_POLICIES)}")
+        authorise(actor, account_id)
+        with self._sessions.begin() as session:
+            row = session.get(Account, account_id)
+            if row is None:
+                raise NotFoundError(f"no account {account_id}")
+            row.settings = {**(row.settings or {}), SRTP_SETTING: policy}
+            self._audit.record(session, actor, "account.srtp", f"account:{account_id}", account_id)
+
+    def requires_srtp(self, account_id: str) -> bool:
+        """For the bridge: whether the account lets only encrypted calls on (an unknown
+        account requires nothing; it has no conference to open)."""
+        with self._sessions() as session:
+            row = session.get(Account, account_id)
+            return row is not None and srtp_policy_of(row) == "required"
 
     def account_ids(self) -> list[str]:
         with self._sessions() as session:
@@ -540,3 +579,8 @@ class AccountRepository(Repository):
                     select(Delegation.host_id).where(Delegation.delegate_id == delegate_id)
                 )
             )
+
+
+def srtp_policy_of(account: Account) -> str:
+    policy = (account.settings or {}).get(SRTP_SETTING)
+    return policy if policy in SRTP_POLICIES else DEFAULT_SRTP_POLICY

@@ -256,6 +256,28 @@ class NumberPlanRepository:
             )
             return found is not None
 
+    def requires_srtp_on(self, number: str) -> bool:
+        """Whether every account that answers on this access number (those limited to it,
+        and those with no limit) requires SRTP, and there is at least one: then a clear-text
+        call to it can be refused before it keys a PIN (bridge/srtp_policy.py). A scan of
+        the accounts' settings, run only for clear-text calls to an access number."""
+        from callroster.store.accounts import srtp_policy_of  # (accounts imports much)
+
+        with self._sessions() as session:
+            limited_here = set(
+                session.scalars(
+                    select(AccountDialIn.account_id)
+                    .join(DialInNumber, DialInNumber.id == AccountDialIn.dial_in_number_id)
+                    .where(DialInNumber.number == number)
+                )
+            )
+            answering = [
+                account
+                for account in session.scalars(select(Account).where(Account.status == "active"))
+                if account.id in limited_here or not (account.settings or {}).get(LIMITED)
+            ]
+            return bool(answering) and all(srtp_policy_of(a) == "required" for a in answering)
+
     def numbers_for_account(self, account_id: str) -> list[NumberView]:
         with self._sessions() as session:
             return numbers_for_account_in(session, account_id)

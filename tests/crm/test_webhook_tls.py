@@ -104,3 +104,22 @@ def test_a_crm_ca_file_that_is_not_certificates_is_a_one_line_setting_error(
     with pytest.raises(ConfigError, match=r"^bad setting crm_ca_file: .*crm-ca\.pem") as caught:
         crm_sender_for(_settings(tmp_path, bad))
     assert "\n" not in str(caught.value)
+
+
+async def test_an_https_url_to_a_clear_text_receiver_sends_nothing_in_clear(
+    ca: TestCa, tmp_path: Path
+) -> None:
+    async with serving(Receiver(SECRET)) as receiver:  # plain HTTP only
+        https = receiver.url.replace("http://", "https://")
+        sender = crm_sender_for(_settings(tmp_path, ca.cert_file))
+        try:
+            result = await sender.deliver(WebhookTarget(https, SECRET), EVENT, PAYLOAD)
+            # The control: the receiver answers the same request over plain HTTP.
+            control = await sender.deliver(WebhookTarget(receiver.url, SECRET), EVENT, PAYLOAD)
+        finally:
+            await sender.aclose()
+    assert (result.delivered, result.attempts, result.last_status) == (False, 1, None)
+    assert result.error is not None
+    assert result.error.startswith("TLS: the handshake with the CRM failed (")
+    assert control.delivered
+    assert [request.scheme for request in receiver.requests] == ["http"]  # the control's

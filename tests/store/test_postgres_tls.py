@@ -4,7 +4,8 @@ and a certificate from a test CA (started once for this module, stopped by its p
 Trusting that CA (``sslrootcert``), the store migrates, writes and reads, and PostgreSQL's own
 ``pg_stat_ssl`` says the store's connection is TLS (a clear-text connection, the control,
 says it is not). A CA that did not sign the server's certificate, or a host name the
-certificate does not name, stops ``callroster migrate`` with one line on stderr."""
+certificate does not name, stops ``callroster migrate`` with one line on stderr; so does
+``sslrootcert=system`` (the system's authorities, which do not know the test CA)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,8 @@ def test_a_certificate_from_another_ca_stops_the_store_with_one_line(
     settings = load_settings(data=tmp_path / "data", database_url=url)
     with pytest.raises(StoreUnavailableError, match="certificate verify failed"):
         open_store(settings, clock=clock)
+
+    # sslrootcert=system: the system's authorities (libpq 16+), which do not know the test CA.
+    system = load_settings(data=tmp_path / "data", database_url=database + "?sslrootcert=system")
+    with pytest.raises(StoreUnavailableError, match="certificate verify failed"):
+        open_store(system, clock=clock)

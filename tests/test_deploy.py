@@ -83,6 +83,26 @@ def test_the_example_loads_as_the_service_would(monkeypatch: pytest.MonkeyPatch)
     assert settings.dial_out_blocked_prefixes == ["+44870", "+44871"]
 
 
+def test_the_commented_https_lines_are_real_settings_that_load_together(tmp_path: Path) -> None:
+    """Uncommented, the example's HTTPS lines load (the files are read by ``serve``); the
+    control: the certificate without its key is refused."""
+    lines = [
+        line.removeprefix("# ") if line.startswith(("# tls_", "# http_redirect_port")) else line
+        for line in EXAMPLE.read_text().splitlines()
+    ]
+    https = tmp_path / "https.toml"
+    https.write_text("\n".join(lines) + "\n")
+    settings = load_settings(https)
+    assert settings.tls_enabled and settings.http_redirect_port == 8080
+    assert settings.web_base_url == "https://conference.example.net:8000"
+    assert settings.tls_key_file == Path("/etc/callroster/tls/privkey.pem")
+    https.write_text("\n".join(x for x in lines if not x.startswith("tls_key_file")) + "\n")
+    from callroster.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="set both tls_cert_file and tls_key_file"):
+        load_settings(https)
+
+
 def test_a_misspelt_key_in_a_config_file_is_refused(tmp_path: Path) -> None:
     from callroster.errors import ConfigError
 

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -44,6 +45,7 @@ from callroster.bridge.directory import StoreDirectory
 from callroster.bridge.restart import GRACEFUL_STOP_SECONDS
 from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
+from callroster.io.certificates import ServerCertificate
 from callroster.io.sockets import bind_socket
 from callroster.metrics import Metrics
 from callroster.privacy.directory import CountryGate, FileDirectory
@@ -53,6 +55,7 @@ from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
 from callroster.web import home
+from callroster.web.https_redirect import RedirectToHttps
 from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
 from callroster.web.pages import router as pages_router
@@ -191,13 +194,18 @@ class _Server(uvicorn.Server):
 
 class Sockets:
     """The listening sockets, bound before anything starts: web, and SIP on UDP and TCP, on
-    each bind address (one, or an IPv4 and an IPv6 one), each on the same port everywhere."""
+    each bind address (one, or an IPv4 and an IPv6 one), each on the same port everywhere;
+    with HTTPS and ``http_redirect_port``, the plain-HTTP port that redirects to it."""
 
     def __init__(self, settings: Settings) -> None:
         self.http: list[socket.socket] = []
+        self.redirect: list[socket.socket] = []  # plain HTTP, answered 308 to HTTPS
         self.sip: list[tuple[socket.socket, socket.socket]] = []  # (UDP, TCP) per address
         try:
             self.http = self._bind_everywhere(settings, settings.http_port, "web")
+            if settings.tls_enabled and settings.http_redirect_port is not None:
+                port = settings.http_redirect_port
+                self.redirect = self._bind_everywhere(settings, port, "HTTP redirect")
             self.sip = self._bind_sip(settings)
         except Exception:
             self.close()
@@ -254,7 +262,7 @@ class Sockets:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        for sock in self.http:
+        for sock in [*self.http, *self.redirect]:
             sock.close()
         for udp, tcp in self.sip:
             udp.close()
@@ -288,8 +296,23 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
     return lifespan
 
 
-def web_server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    """uvicorn's settings for the web app.
+def web_certificate(settings: Settings) -> ServerCertificate | None:
+    """The web port's certificate when HTTPS is on (``tls_cert_file``), loaded now: a file
+    that does not load stops ``serve`` with one line, before a socket is bound.
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it.
+    """
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return ServerCertificate(settings.tls_cert_file, settings.tls_key_file)
+
+
+def web_server_config(
+    app: FastAPI, settings: Settings, tls: ssl.SSLContext | None = None
+) -> uvicorn.Config:
+    """uvicorn's settings for the web app; with ``tls`` (``web_certificate``'s live context,
+    which the reloader changes in place), the port speaks HTTPS only.
 
     ``X-Forwarded-For`` (and ``-Proto``) are believed only from the ``trusted_proxies`` the
     operator names; by default from nobody, so the address a route sees (sign-in lock-out,
@@ -308,6 +331,24 @@ def web_server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         ws_per_message_deflate=False,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
+    )
+
+
+def redirect_server_config(settings: Settings, https_port: int) -> uvicorn.Config:
+    """uvicorn's settings for the plain-HTTP port that redirects to HTTPS
+    (web/https_redirect.py): h11, whose cap on a request's head (8 KiB) is set, a second of
+    keep-alive, and no lifespan, as there is no app behind it."""
+    return uvicorn.Config(
+        RedirectToHttps(settings.redirect_hosts, https_port),
+        http="h11",
+        h11_max_incomplete_event_size=8 * 1024,
+        timeout_keep_alive=1,
+        log_level="warning",
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        ws="none",
     )
 
 
@@ -316,12 +357,18 @@ async def serve(
     settings: Settings,
     sockets: Sockets,
     on_ready: Callable[[], None] = lambda: None,
+    certificate: ServerCertificate | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM, then stop listening and close the store."""
+    """Run until SIGINT/SIGTERM, then stop listening and close the store. With
+    ``certificate`` (``web_certificate``), the web port speaks HTTPS, the certificate files
+    are checked for a renewal every ``tls_reload_seconds``, and the redirect port, if bound,
+    answers plain HTTP."""
     directory = StoreDirectory(store, third_party_directory(settings))
     services = build_services(store, settings, directory)
     app = create_app(store, settings, services, running(services, store, settings, sockets))
-    server = _Server(web_server_config(app, settings))
+    tls = None if certificate is None else certificate.context
+    server = _Server(web_server_config(app, settings, tls))
+    helpers: list[tuple[asyncio.Task[None], _Server | None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -332,10 +379,23 @@ async def serve(
     if web.done():
         await web  # re-raise whatever stopped it
         return
+    if certificate is not None:
+        helpers.append((asyncio.create_task(certificate.watch(settings.tls_reload_seconds)), None))
+    if sockets.redirect:
+        https_port = sockets.http[0].getsockname()[1]
+        redirect = _Server(redirect_server_config(settings, https_port))
+        helpers.append((asyncio.create_task(redirect.serve(sockets=sockets.redirect)), redirect))
     tune_gc()
     on_ready()
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for task, helper_server in helpers:
+        if helper_server is None:
+            task.cancel()
+        else:
+            helper_server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await web  # the lifespan's end stops the bridge

@@ -82,12 +82,13 @@ def serve(
     ] = False,
 ) -> None:
     """Run the service: SIP (UDP and TCP) and the web server."""
-    from callroster.app import Sockets
+    from callroster.app import Sockets, web_certificate
     from callroster.app import serve as run_service
     from callroster.logs import configure_logging
 
     settings = _settings(config, data, sip_port=sip_port, http_port=http_port)
     configure_logging(settings.log_format, settings.log_level)  # JSON lines unless told text
+    certificate = web_certificate(settings)  # HTTPS: a file that does not load fails here
     sockets = Sockets(settings)  # a taken port fails here, before anything is written
     try:
         store = open_store(settings)
@@ -100,11 +101,12 @@ def serve(
             "http_port": sockets.http[0].getsockname()[1],
             "sip_port": sockets.sip_udp.getsockname()[1],
         }
+        | ({"http_redirect_port": sockets.redirect[0].getsockname()[1]} if sockets.redirect else {})
     )
     message = (
         demo.banner(demo.ensure_demo(store, settings), settings)
         if with_demo
-        else f"Callroster is running: web {settings.web_base_url}, "
+        else f"Callroster is running: web {settings.web_listening}, "
         f"SIP udp+tcp {settings.sip_listening}. Press Ctrl-C to stop."
     )
 
@@ -113,7 +115,7 @@ def serve(
 
     try:
         _install_event_loop()
-        asyncio.run(run_service(store, settings, sockets, on_ready=ready))
+        asyncio.run(run_service(store, settings, sockets, on_ready=ready, certificate=certificate))
     finally:
         sockets.close()
         store.close()

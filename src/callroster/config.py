@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callroster.bridge.dial_policy import DialPolicy, country_list, type_list
@@ -150,6 +150,29 @@ class Settings(BaseSettings):
         description="Addresses or networks (comma-separated) of the reverse proxies whose "
         "X-Forwarded-For is believed; empty: nobody's, the connection's address counts",
     )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="Certificate chain (PEM, the server's certificate first) the web port "
+        "serves HTTPS with; set with tls_key_file, or neither for plain HTTP. Re-read when "
+        "the file changes",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM, not encrypted) of tls_cert_file"
+    )
+    tls_reload_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the certificate and key files are checked for a change "
+        "(a renewal is served without a restart)",
+    )
+    http_redirect_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="With HTTPS on, a plain-HTTP port that answers every request with a "
+        "redirect (308) to the same path over HTTPS; none: no plain-HTTP port",
+    )
     sip_calls_per_source: int = Field(
         default=20,
         ge=1,
@@ -209,6 +232,22 @@ class Settings(BaseSettings):
         description="Addresses or networks (comma-separated) that may read /metrics "
         "without a token, besides loopback; any other caller needs an operator token",
     )
+
+    @model_validator(mode="after")
+    def _tls_is_whole(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        if self.http_redirect_port is not None:
+            if not self.tls_enabled:
+                raise ValueError("http_redirect_port redirects to HTTPS: set tls_cert_file too")
+            if self.http_redirect_port == self.http_port != 0:
+                raise ValueError("http_redirect_port must differ from http_port")
+            if not self.redirect_hosts:
+                raise ValueError(
+                    "http_redirect_port needs public_host when bind is 0.0.0.0 or ::: "
+                    "a redirect names the host to go to"
+                )
+        return self
 
     @field_validator("bind")
     @classmethod
@@ -321,8 +360,30 @@ class Settings(BaseSettings):
         return self.public_host or self.bind_addresses[0]
 
     @property
+    def tls_enabled(self) -> bool:
+        """Whether the web port speaks HTTPS (and only HTTPS)."""
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    @property
     def web_base_url(self) -> str:
-        return f"http://{_bracketed(self.host_for_links)}:{self.http_port}"
+        scheme = "https" if self.tls_enabled else "http"
+        return f"{scheme}://{_bracketed(self.host_for_links)}:{self.http_port}"
+
+    @property
+    def web_listening(self) -> str:
+        """The web's address for the banner, and the plain-HTTP port that redirects to it."""
+        if self.tls_enabled and self.http_redirect_port is not None:
+            return f"{self.web_base_url} (plain http port {self.http_redirect_port} redirects)"
+        return self.web_base_url
+
+    @property
+    def redirect_hosts(self) -> tuple[str, ...]:
+        """The host names a redirect to HTTPS may name: public_host when set, else the bind
+        addresses that are not the unspecified one (0.0.0.0, ::). A request's Host header
+        picks among them, never adds to them: no redirect to a host an attacker wrote."""
+        if self.public_host:
+            return (self.public_host,)
+        return tuple(a for a in self.bind_addresses if not ipaddress.ip_address(a).is_unspecified)
 
     @property
     def invitation_sender(self) -> str:
@@ -371,5 +432,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**init)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = ".".join(str(p) for p in first["loc"])
+        if not where:  # a rule between settings (_tls_is_whole): its message names them
+            raise ConfigError(
+                f"bad settings: {first['msg'].removeprefix('Value error, ')}"
+            ) from exc
         raise ConfigError(f"bad setting {where}: {first['msg']}") from exc

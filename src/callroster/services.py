@@ -120,7 +120,10 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
     services.bridge = bridge
     services.click_to_call = ClickToCall(bridge, services.bus, store.clock)
     services.crm_sender = crm_sender
-    services.invitations = InvitationSender(store, settings, MailServer.of(settings))
+    mail_server = MailServer.of(settings)
+    if mail_server is not None:
+        mail_server.check()  # a bad smtp_ca_file stops serve here, in one line
+    services.invitations = InvitationSender(store, settings, mail_server)
     services.call_log = CallLog(asyncio.get_running_loop().time)
     services.bus.subscribe(services.call_log)
     services.call_reporter = crm_reporter(store, crm_sender)

@@ -19,6 +19,7 @@ from tests.support.smtp import Mailbox, MailServerProcess
 
 from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.config import Settings
+from callroster.errors import ConfigError
 from callroster.invitations.sender import InvitationSender, MailServer
 from callroster.store.store import Store
 
@@ -153,3 +154,21 @@ async def test_starttls_to_a_server_without_it_sends_nothing_in_clear(
         assert server.mailbox.encrypted == [False]
     finally:
         server.stop()
+
+
+def test_an_smtp_ca_file_that_is_not_certificates_is_a_one_line_setting_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "mail-ca.pem"
+    bad.write_text("not a certificate\n")
+    configured = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_ca_file": bad})
+    server = MailServer.of(configured)
+    assert server is not None
+    with pytest.raises(ConfigError, match=r"^bad setting smtp_ca_file: .*mail-ca\.pem") as caught:
+        server.check()
+    assert "\n" not in str(caught.value)
+    # The control: a file of certificates passes.
+    good = configured.model_copy(update={"smtp_ca_file": TestCa(tmp_path / "ca").cert_file})
+    server = MailServer.of(good)
+    assert server is not None
+    server.check()

@@ -28,10 +28,12 @@ class RunningService:
     sip_port: int
     http_port: int
     banner: str
+    scheme: str = "http"  # "https" with tls_cert_file
+    redirect_port: int | None = None  # the plain-HTTP port that redirects to HTTPS
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{self.scheme}://127.0.0.1:{self.http_port}"
 
     def demo(self) -> dict[str, Any]:
         """The demo details, re-read through the CLI (which reuses the running store)."""
@@ -43,6 +45,7 @@ class RunningService:
                 details[key]
                 .replace(":8000", f":{self.http_port}")
                 .replace(":5060", f":{self.sip_port}")
+                .replace("http://", f"{self.scheme}://")  # `demo` is run without the TLS files
             )
         return details
 
@@ -90,12 +93,19 @@ def running_service(
             if "Ctrl-C" in line:
                 break
         banner = "".join(lines)
-        match = re.search(r"web http://127\.0\.0\.1:(\d+), SIP udp\+tcp 127\.0\.0\.1:(\d+)", banner)
+        match = re.search(
+            r"web (https?)://127\.0\.0\.1:(\d+)(?: \(plain http port (\d+) redirects\))?, "
+            r"SIP udp\+tcp 127\.0\.0\.1:(\d+)",
+            banner,
+        )
         if match is None:
             proc.kill()
             stderr = proc.stderr.read() if proc.stderr else ""
             raise RuntimeError(f"service did not start:\n{banner}\n{stderr}")
-        yield RunningService(proc, data, int(match.group(2)), int(match.group(1)), banner)
+        scheme, http, redirect, sip = match.groups()
+        yield RunningService(
+            proc, data, int(sip), int(http), banner, scheme, int(redirect) if redirect else None
+        )
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -140,7 +140,7 @@ def as_json(details: DemoDetails) -> str:
 def banner(details: DemoDetails, settings: Settings) -> str:
     return "\n".join(
         [
-            f"Callroster is running: web {settings.web_base_url}, "
+            f"Callroster is running: web {settings.web_listening}, "
             f"SIP udp+tcp {settings.sip_listening}",
             "",
             f'Demo conference "{details.conference_title}" ({DEMO_ACCOUNT}):',

@@ -30,7 +30,7 @@ import aiosmtplib
 
 from callroster.accounts.actor import Actor, system
 from callroster.config import Settings
-from callroster.errors import NotFoundError
+from callroster.errors import ConfigError, NotFoundError
 from callroster.invitations.invitation import Invitation, invitation_for
 from callroster.invitations.message import invitation_email
 from callroster.store.invitations import DueEmail
@@ -85,6 +85,24 @@ class MailServer:
             timeout=self.timeout,
             tls_context=self._tls() if self.security != "none" else None,
         )
+
+    def check(self) -> None:
+        """Read ``ca_file`` now, so a bad one stops ``serve`` at start instead of every
+        invitation failing as "could not be reached".
+
+        Raises:
+            ConfigError: ``ca_file`` cannot be read or holds no certificate.
+        """
+        if self.ca_file is None or self.security == "none":
+            return
+        try:
+            self._tls()
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise ConfigError(
+                f"bad setting smtp_ca_file: {self.ca_file} holds no readable PEM "
+                f"certificates ({reason})"
+            ) from None
 
     def _tls(self) -> ssl.SSLContext:
         """The system's trusted CAs, and ``ca_file``'s; the name is always checked."""

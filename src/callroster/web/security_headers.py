@@ -16,6 +16,13 @@ Every HTML page, in addition:
 - ``Cache-Control: no-store``: pages show PINs, host controls, second-factor secrets and
   account settings; neither the browser's cache nor a proxy may keep them.
 
+Every answer over HTTPS, and only over HTTPS (the scheme the request came in with: the web
+port's own TLS, or ``X-Forwarded-Proto: https`` from a trusted proxy, which uvicorn has already
+applied), in addition: ``Strict-Transport-Security: max-age=31536000; includeSubDomains``
+(``HSTS``): for a year the browser goes to this host, and its subdomains, over HTTPS only, and
+lets nobody click through a certificate warning. RFC 6797 8.1: a browser ignores it over plain
+HTTP, so it is never sent there.
+
 A header a route set itself is left alone. FastAPI's own API documentation (``/docs``,
 ``/redoc``) loads its script from elsewhere and inline; it gets ``DOCS_POLICY``, which still
 refuses framing.
@@ -59,6 +66,7 @@ EVERY_ANSWER = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 HTML_ONLY = {
     "X-Frame-Options": "DENY",
     "Permissions-Policy": PERMISSIONS_POLICY,
@@ -84,6 +92,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 wanted = dict(EVERY_ANSWER)
+                if scope.get("scheme") == "https":
+                    wanted[HSTS[0]] = HSTS[1]
                 if headers.get("content-type", "").startswith("text/html"):
                     wanted.update(HTML_ONLY)
                     wanted["Content-Security-Policy"] = policy

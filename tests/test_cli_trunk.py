@@ -67,12 +67,28 @@ def test_add_list_and_remove(tmp_path: Path) -> None:
     assert run(["audit", "verify", *data]).stdout.startswith("audit log intact")
 
 
+def test_a_tls_trunk_is_added_with_sips(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path)]
+    added = run(["trunk", "add", "secure", "--uri", "sips:carrier.example", *data])
+    assert added.returncode == 0, added.stderr
+    assert (
+        added.stdout.strip() == "trunk secure added: sips:carrier.example:5061, without a password"
+    )
+    spelled = run(["trunk", "add", "also", "--uri", "sip:c2.example:5071;transport=tls", *data])
+    assert spelled.stdout.strip().startswith("trunk also added: sips:c2.example:5071,")
+    lines = [line.split() for line in run(["trunk", "list", *data]).stdout.strip().splitlines()]
+    assert lines[1:] == [
+        ["also", "sips:c2.example:5071", "tls", "-", "-", "all", "-"],
+        ["secure", "sips:carrier.example:5061", "tls", "-", "-", "all", "-"],
+    ]
+
+
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
         ("sip:carrier.example:70000", "trunk port 70000 is out of range (1 to 65535)"),
-        ("http://carrier.example", "is not a SIP URI: write sip:HOST[:PORT][;transport=udp|tcp]"),
-        ("sip:carrier.example;transport=tls", "trunk transport 'tls' is not supported"),
+        ("http://carrier.example", "is not a SIP URI: write sip:HOST[:PORT][;transport=udp|tcp"),
+        ("sip:carrier.example;transport=sctp", "trunk transport 'sctp' is not supported"),
         (f"sip:bridge01:{PASSWORD}@carrier.example", "a trunk URI names a host only"),
     ],
 )

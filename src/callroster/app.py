@@ -201,12 +201,15 @@ class Sockets:
         self.http: list[socket.socket] = []
         self.redirect: list[socket.socket] = []  # plain HTTP, answered 308 to HTTPS
         self.sip: list[tuple[socket.socket, socket.socket]] = []  # (UDP, TCP) per address
+        self.sip_tls: list[socket.socket] = []  # SIP over TLS, when it has a certificate
         try:
             self.http = self._bind_everywhere(settings, settings.http_port, "web")
             if settings.tls_enabled and settings.http_redirect_port is not None:
                 port = settings.http_redirect_port
                 self.redirect = self._bind_everywhere(settings, port, "HTTP redirect")
             self.sip = self._bind_sip(settings)
+            if settings.sip_tls_cert_file is not None:
+                self.sip_tls = self._bind_everywhere(settings, settings.sip_tls_port, "SIP TLS")
         except Exception:
             self.close()
             raise
@@ -267,6 +270,8 @@ class Sockets:
         for udp, tcp in self.sip:
             udp.close()
             tcp.close()
+        for sock in self.sip_tls:
+            sock.close()
 
 
 def running(services: Services, store: Store, settings: Settings, sockets: Sockets) -> Lifespan:
@@ -281,7 +286,7 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services.bridge is not None and services.crm_sender is not None
-        await services.bridge.start(sockets.sip)
+        await services.bridge.start(sockets.sip, tls_sockets=sockets.sip_tls)
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
         assert services.invitations is not None
         inviting = asyncio.create_task(services.invitations.run())

@@ -102,12 +102,14 @@ def serve(
             "sip_port": sockets.sip_udp.getsockname()[1],
         }
         | ({"http_redirect_port": sockets.redirect[0].getsockname()[1]} if sockets.redirect else {})
+        | ({"sip_tls_port": sockets.sip_tls[0].getsockname()[1]} if sockets.sip_tls else {})
     )
     message = (
         demo.banner(demo.ensure_demo(store, settings), settings)
         if with_demo
         else f"Callroster is running: web {settings.web_listening}, "
-        f"SIP udp+tcp {settings.sip_listening}. Press Ctrl-C to stop."
+        f"SIP udp+tcp {settings.sip_listening}{settings.sip_tls_listening}. "
+        "Press Ctrl-C to stop."
     )
 
     def ready() -> None:
@@ -372,7 +374,12 @@ def audit_verify(config: ConfigOption = None, data: DataOption = None) -> None:
 def trunk_add(
     name: Annotated[str, typer.Argument(help="A name for the trunk: letters, digits, . _ -")],
     uri: Annotated[
-        str, typer.Option("--uri", help="sip:HOST[:PORT][;transport=udp|tcp] (port 5060, udp)")
+        str,
+        typer.Option(
+            "--uri",
+            help="sip:HOST[:PORT][;transport=udp|tcp] (port 5060, udp), or sips:HOST[:PORT] "
+            "for TLS (port 5061, the carrier's certificate verified)",
+        ),
     ],
     username: Annotated[
         str | None, typer.Option("--username", help="Digest user name the trunk expects")

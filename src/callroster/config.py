@@ -184,6 +184,32 @@ class Settings(BaseSettings):
         "edges in front of the bridge, which send everyone's calls: no per-address limit, "
         "and their P-Asserted-Identity is believed (verified caller ID)",
     )
+    sip_tls_port: int = Field(
+        default=5061,
+        ge=0,
+        le=65535,
+        description="Port SIP over TLS (sips:, transport=tls) is taken on, when "
+        "sip_tls_cert_file is set",
+    )
+    sip_tls_cert_file: Path | None = Field(
+        default=None,
+        description="Certificate chain (PEM, the server's first) of SIP over TLS; set with "
+        "sip_tls_key_file, or neither for no TLS listener (trunks can still use TLS)",
+    )
+    sip_tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM, not encrypted) of sip_tls_cert_file"
+    )
+    sip_tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) of the client certificates the SIP TLS port asks "
+        "for: over TLS, a sip_trusted_peers address is trusted only if it presented one "
+        "they verify (else it is an ordinary caller); none: no client certificate asked",
+    )
+    sip_tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) that sips: trunks' certificates are verified "
+        "against instead of the system's (a carrier with a private CA)",
+    )
     smtp_host: str | None = Field(
         default=None,
         description="Mail server invitations are emailed through; none: invitations can be "
@@ -401,6 +427,15 @@ class Settings(BaseSettings):
         """Every address and port SIP listens on, for the banner (``127.0.0.1:5060 and
         [::1]:5060``)."""
         return " and ".join(f"{_bracketed(a)}:{self.sip_port}" for a in self.bind_addresses)
+
+    @property
+    def sip_tls_listening(self) -> str:
+        """Where SIP over TLS listens, for the banner (``, tls 127.0.0.1:5061``), or ''."""
+        if self.sip_tls_cert_file is None:
+            return ""
+        return ", tls " + " and ".join(
+            f"{_bracketed(a)}:{self.sip_tls_port}" for a in self.bind_addresses
+        )
 
 
 def _bracketed(host: str) -> str:

@@ -30,6 +30,7 @@ from callroster.errors import ConfigError
 from callroster.invitations.sender import InvitationSender, MailServer
 from callroster.io.clock import LoopClock
 from callroster.io.roster_feed import RosterFeed
+from callroster.io.sip_tls import SipTls
 from callroster.roster.roster import Roster
 from callroster.store.store import Store
 
@@ -115,6 +116,7 @@ def build_services(store: Store, settings: Settings, directory: ConferenceDirect
             connect_within=settings.web_join_connect_seconds,
         ),
         ledger=StoreRestartLedger(store, settings.resolved_node_name),
+        sip_tls=SipTls.from_settings(settings),
     )
     crm_sender = crm_sender_for(settings)
     services.bridge = bridge

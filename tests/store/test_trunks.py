@@ -78,6 +78,10 @@ def test_a_name_is_taken_once(store: Store) -> None:
         ("sip:127.0.0.1:5080", ("127.0.0.1", 5080, "udp")),
         ("sip:Carrier.Example", ("carrier.example", 5060, "udp")),
         ("sip:[2001:db8::1]:5070;transport=UDP", ("2001:db8::1", 5070, "udp")),
+        # TLS: the carrier's certificate is verified (5061 by default)
+        ("sips:carrier.example", ("carrier.example", 5061, "tls")),
+        ("sip:carrier.example;transport=tls", ("carrier.example", 5061, "tls")),
+        ("sips:carrier.example:5071;transport=tls", ("carrier.example", 5071, "tls")),
     ],
 )
 def test_uri_forms(uri: str, expected: tuple[str, int, str]) -> None:
@@ -90,8 +94,8 @@ BAD_INPUT: list[tuple[dict[str, object], str]] = [
     ({"uri": "sip:"}, "is not a SIP URI"),
     ({"uri": "sip:carrier.example:0"}, "trunk port 0 is out of range (1 to 65535)"),
     ({"uri": "sip:carrier.example:70000"}, "trunk port 70000 is out of range"),
-    ({"uri": "sip:carrier.example;transport=tls"}, "transport 'tls' is not supported"),
-    ({"uri": "sips:carrier.example"}, "TLS trunks (sips:) are not supported yet"),
+    ({"uri": "sip:carrier.example;transport=sctp"}, "transport 'sctp' is not supported"),
+    ({"uri": "sips:carrier.example;transport=tcp"}, "a sips: trunk is reached over TLS only"),
     ({"uri": "sip:carrier.example;lr"}, "parameter ;lr is not understood"),
     ({"uri": "sip:carrier.example?subject=x"}, "takes no headers"),
     ({"uri": f"sip:bridge01:{PASSWORD}@carrier.example"}, "no user part"),

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from callroster.accounts.demo import DemoDetails, ensure_demo
 from callroster.app import Sockets
@@ -33,6 +34,7 @@ class BridgeHarness:
     sip_port: int
     settings: Settings
     events: list[Event] = field(default_factory=list)
+    sip_tls_port: int | None = None  # with a SIP TLS certificate in the settings
 
     @property
     def bridge(self) -> BridgeService:
@@ -70,22 +72,30 @@ async def running_bridge(
     *,
     bind: str = "127.0.0.1",
     sip_trusted_peers: str = "",
+    **more_settings: Any,
 ) -> AsyncIterator[BridgeHarness]:
     """The bridge on free ports of ``bind`` (SIP, media and the address in its SDP and
     Contact): 127.0.0.1, or e.g. a veth's address a NAT'd network can reach.
-    ``sip_trusted_peers``: whose P-Asserted-Identity is believed (the setting)."""
+    ``sip_trusted_peers``: whose P-Asserted-Identity is believed (the setting); other
+    settings by name (``sip_tls_cert_file=...``: SIP over TLS on a free port too)."""
     settings = load_settings(
-        data=data, sip_port=0, http_port=0, bind=bind, sip_trusted_peers=sip_trusted_peers
+        data=data,
+        sip_port=0,
+        http_port=0,
+        bind=bind,
+        sip_trusted_peers=sip_trusted_peers,
+        **({"sip_tls_port": 0} | more_settings),
     )
     store = open_store(settings)
     sockets = Sockets(settings)
     sip_port = int(sockets.sip_udp.getsockname()[1])
     settings = settings.model_copy(update={"sip_port": sip_port})
+    tls_port = int(sockets.sip_tls[0].getsockname()[1]) if sockets.sip_tls else None
     demo = ensure_demo(store, settings)
     services = build_services(store, settings, StoreDirectory(store, directory))
-    harness = BridgeHarness(services, store, demo, sip_port, settings)
+    harness = BridgeHarness(services, store, demo, sip_port, settings, sip_tls_port=tls_port)
     harness.bus.subscribe(harness.events.append)
-    await harness.bridge.start(sockets.sip)
+    await harness.bridge.start(sockets.sip, tls_sockets=sockets.sip_tls)
     try:
         yield harness
     finally:

@@ -18,7 +18,7 @@ from tests.sip.peers import SippUac
 
 from callroster.bridge.directory import CallAttempt, LegRecord
 from callroster.bridge.pin_guard import GuardEvent
-from callroster.bridge.ports import Address, OnError, Receive
+from callroster.bridge.ports import Address, ConnectFailure, OnError, Receive
 from callroster.bridge.service import BridgeService
 from callroster.rtp import g711
 from callroster.rtp.packet import RtpPacket, RtpSender, parse_rtp
@@ -65,6 +65,8 @@ class FakeNetwork:
         self.sip: list[Outgoing] = []
         self.ports: dict[int, FakePort] = {}
         self.unreachable: set[Address] = set()
+        self.bad_certificates: set[Address] = set()  # TLS trunks whose certificate fails
+        self.certified: dict[Address, bool] = {}  # TLS peers' client certificates, if asked
         self._numbers = itertools.count(40000, 2)
 
     def send_sip(self, datagram: Outgoing) -> None:
@@ -79,6 +81,16 @@ class FakeNetwork:
 
     async def connect_sip(self, address: Address) -> bool:
         return address not in self.unreachable
+
+    async def connect_sip_tls(self, address: Address, server_name: str) -> ConnectFailure | None:
+        if address in self.unreachable:
+            return ConnectFailure(False, "unreachable over TLS: connection refused")
+        if address in self.bad_certificates:
+            return ConnectFailure(True, "unable to get local issuer certificate")
+        return None
+
+    def peer_certified(self, address: Address) -> bool | None:
+        return self.certified.get(address)
 
     def take_sip(self) -> list[Request | Response]:
         """What the bridge sent over SIP since last asked, parsed."""

@@ -201,7 +201,11 @@ class Baresip:
 
     It binds and advertises ``address`` (127.0.0.1 by default); ``prefix`` goes before its
     command line, e.g. ``ip netns exec <namespace>`` to run it behind a NAT
-    (:mod:`tests.support.netns`) with that network's private address."""
+    (:mod:`tests.support.netns`) with that network's private address.
+
+    SIP over TLS (its libre has it): ``certificate`` (certificate and key in one PEM, from
+    tests/support/certs.py) makes it listen for TLS on ``tls_port`` (its SIP port + 1, as
+    baresip does it) too; ``cafile`` is what it trusts as a TLS client."""
 
     def __init__(
         self,
@@ -211,6 +215,8 @@ class Baresip:
         *,
         address: str = "127.0.0.1",
         prefix: Sequence[str] = (),
+        certificate: Path | None = None,
+        cafile: Path | None = None,
     ) -> None:
         self.prefix = tuple(prefix)
         self.dir = workdir / f"baresip-{name}"
@@ -222,7 +228,10 @@ class Baresip:
         self.records = Path(tempfile.mkdtemp(prefix="bsrec-"))
         weakref.finalize(self, shutil.rmtree, self.records, True)
         self.port = free_udp_port()
-        (self.dir / "config").write_text(f"""
+        self.tls_port = self.port + 1
+        tls = f"sip_certificate {certificate}\n" if certificate else ""
+        tls += f"sip_cafile {cafile}\n" if cafile else ""
+        (self.dir / "config").write_text(f"""{tls}
 sip_listen {address}:{self.port}
 net_interface {address}
 audio_source aufile,{source}

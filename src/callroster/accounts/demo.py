@@ -141,7 +141,7 @@ def banner(details: DemoDetails, settings: Settings) -> str:
     return "\n".join(
         [
             f"Callroster is running: web {settings.web_listening}, "
-            f"SIP udp+tcp {settings.sip_listening}",
+            f"SIP udp+tcp {settings.sip_listening}{settings.sip_tls_listening}",
             "",
             f'Demo conference "{details.conference_title}" ({DEMO_ACCOUNT}):',
             f"  Dial in:     {details.dial_in_uri}  then PIN {details.pin} #",

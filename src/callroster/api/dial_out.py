@@ -140,10 +140,11 @@ def route_target(store: Store, e164: str, max_seconds: float | None = None) -> D
         e164,
         route.host,
         route.port,
-        "tcp" if route.transport == "tcp" else "udp",
+        "tls" if route.transport == "tls" else "tcp" if route.transport == "tcp" else "udp",
         route.caller_id,
         route.trunk_id,
         credentials,
+        trunk_name=route.name,
     )
     return target if max_seconds is None else replace(target, max_seconds=max_seconds)
 

@@ -19,18 +19,19 @@ class DialTarget:
     number: str  # E.164
     host: str
     port: int = 5060
-    transport: Literal["udp", "tcp"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = "udp"  # tls: the trunk's certificate checked
     caller_id: str | None = None
     trunk_id: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
     # The longest the callee may stay on the call once on it (``dial_out_max_seconds``): a
     # call nobody ends must not run up a carrier's bill for days.
     max_seconds: float = MAX_CALL_SECONDS
+    trunk_name: str | None = None  # for the log line of a refused certificate
 
     @property
     def request_uri(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        suffix = ";transport=tcp" if self.transport == "tcp" else ""
+        suffix = "" if self.transport == "udp" else f";transport={self.transport}"
         return f"sip:{self.number}@{host}:{self.port}{suffix}"
 
 
@@ -43,3 +44,8 @@ def dial_failure(status: int) -> str:
     if status in (408, 480, 487):
         return "no_answer"
     return "failed"
+
+
+CERTIFICATE_REFUSED = "certificate_refused"
+"""Why a call through a TLS trunk was never placed: the carrier's certificate failed
+verification (the roster's ``left_reason``; the call record's outcome is ``failed``)."""

@@ -12,7 +12,12 @@ import secrets
 from callroster.bridge.admission import Admission
 from callroster.bridge.caller_id import CallerId
 from callroster.bridge.calls import Call, CallState, CallTrigger
-from callroster.bridge.dial_target import MAX_CALL_SECONDS, DialTarget, dial_failure
+from callroster.bridge.dial_target import (
+    CERTIFICATE_REFUSED,
+    MAX_CALL_SECONDS,
+    DialTarget,
+    dial_failure,
+)
 from callroster.bridge.directory import CallAttempt
 from callroster.bridge.errors import TooManyCalls
 from callroster.bridge.recorder import Recorder
@@ -81,9 +86,7 @@ class Outbound:
             session_id=local_port,
             session_version=1,
         )
-        reachable = target.transport != "tcp" or await self._network.connect_sip(
-            (target.host, target.port)
-        )
+        reachable, failure = await self._connect(target)
         now = self._clock.time()
         if reachable:
             try:
@@ -152,9 +155,34 @@ class Outbound:
         )
         self._rooms.after_change(room)
         if not reachable:
-            self._rooms.end(call, "failed")
+            self._rooms.end(call, failure)
         self._signalling.pump()
         return leg_id
+
+    async def _connect(self, target: DialTarget) -> tuple[bool, str]:
+        """A connection to the trunk when its transport needs one: TCP, or TLS with the
+        carrier's certificate and name verified (a wrong one is one log line naming the
+        trunk and why, and nothing at all is sent to it). Returns whether the INVITE can go,
+        and the leg's reason if not."""
+        address = (target.host, target.port)
+        if target.transport == "tcp":
+            return await self._network.connect_sip(address), "failed"
+        if target.transport != "tls":
+            return True, "failed"
+        failure = await self._network.connect_sip_tls(address, target.host)
+        if failure is None:
+            return True, "failed"
+        trunk = target.trunk_name or target.trunk_id or "(none)"
+        if failure.certificate:
+            log.warning(
+                "trunk %s (%s:%s): TLS certificate refused, call not placed: %s",
+                trunk,
+                *address,
+                failure.detail,
+            )
+            return False, CERTIFICATE_REFUSED
+        log.warning("trunk %s (%s:%s): %s", trunk, *address, failure.detail)
+        return False, "failed"
 
     # -- what the far end does ------------------------------------------------------------
     def progressed(self, call_id: str) -> None:

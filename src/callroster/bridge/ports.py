@@ -5,6 +5,7 @@ memory (``tests/support/fake_network.py``), so the bridge's logic runs without a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from callroster.sip.events import Outgoing
@@ -15,6 +16,15 @@ Receive = Callable[[bytes, tuple[str | int, ...]], None]
 # What a media socket reports on its own, after the fact: an ICMP error for an earlier packet
 # (port or host unreachable), or a send the event loop refused and did not raise.
 OnError = Callable[[Exception], None]
+
+
+@dataclass(frozen=True)
+class ConnectFailure:
+    """Why a TLS connection to a trunk was not made: its ``certificate`` failed
+    verification (wrong CA, wrong name, expired), or it could not be reached at all."""
+
+    certificate: bool
+    detail: str  # OpenSSL's verification message, or the socket's error
 
 
 def family_of(host: str) -> str:
@@ -46,4 +56,14 @@ class Network(Protocol):
     async def connect_sip(self, address: Address) -> bool:
         """Make sure there is a TCP connection to ``address`` (a trunk), reading what comes
         back on it; False if it cannot be reached."""
+        ...
+
+    async def connect_sip_tls(self, address: Address, server_name: str) -> ConnectFailure | None:
+        """Make sure there is a TLS connection to ``address`` (a trunk) whose certificate is
+        valid for ``server_name``; None once there is, else why not (nothing was sent)."""
+        ...
+
+    def peer_certified(self, address: Address) -> bool | None:
+        """Whether the TLS peer at ``address`` presented a client certificate our client CA
+        verified; None when no client certificates are asked for."""
         ...

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 from collections import Counter
@@ -56,10 +57,12 @@ from callroster.conference.conference import Conference
 from callroster.conference.pin_entry import PinState
 from callroster.io.bridge_network import AsyncioNetwork
 from callroster.io.clock import LoopClock
+from callroster.io.sip_tls import SipTls
 from callroster.io.tasks import BackgroundTasks
 from callroster.rtp.jitter import JitterStats
 from callroster.sip import events as sip_events
 from callroster.sip.endpoint import SipEndpoint
+from callroster.sip.message import Request
 from callroster.sip.snapshot import DialogSnapshot
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,7 @@ class BridgeService:
         web_limits: WebJoinLimits | None = None,
         web_peers: PeerFactory | None = None,
         ledger: RestartLedger | None = None,
+        sip_tls: SipTls | None = None,
     ) -> None:
         """``media_addresses``: one address, or an IPv4 and an IPv6 one, to open media
         sockets on (the first is the default family). ``advertised_address``: what to tell
@@ -115,7 +119,9 @@ class BridgeService:
         whose P-Asserted-Identity is believed (bridge/caller_id.py). ``web_limits``: how
         many browser joins may wait to connect, and for how long (bridge/web_pending.py);
         ``web_peers``: makes each browser's WebRTC peer (a fake in socket-free tests).
-        ``ledger``: where each call's dialog is kept for a BYE after a crash (restart.py)."""
+        ``ledger``: where each call's dialog is kept for a BYE after a crash (restart.py).
+        ``sip_tls``: the TLS contexts of SIP (io/sip_tls.py): the TLS port's, and the one
+        sips: trunks are checked with."""
         self._directory = directory
         self._bus = bus
         # The address we tell the other end for each media family we have.
@@ -123,7 +129,7 @@ class BridgeService:
         if advertised_address is not None:
             self._advertised[family_of(media_addresses[0])] = advertised_address
         self._clock = clock
-        self._network = network or AsyncioNetwork(media_addresses)
+        self._network = network or AsyncioNetwork(media_addresses, sip_tls)
         self._calls = CallTable()
         self._recorder = Recorder(directory, bus, ledger)
         self._ledger = ledger
@@ -143,9 +149,12 @@ class BridgeService:
         sip_sockets: Sequence[tuple[socket.socket, socket.socket]] = (),
         *,
         sip_port: int | None = None,
+        tls_sockets: Sequence[socket.socket] = (),
+        tls_port: int | None = None,
     ) -> None:
-        """Listen for SIP on each (UDP, TCP) pair of sockets (or, with an injected network,
-        take SIP through :meth:`on_sip` as ``sip_port``) and start the media clock.
+        """Listen for SIP on each (UDP, TCP) pair of sockets, and over TLS on each of
+        ``tls_sockets`` (or, with an injected network, take SIP through :meth:`on_sip` as
+        ``sip_port`` and ``tls_port``) and start the media clock.
 
         With a ledger, first close what a killed process left open, and once SIP is bound
         send its calls their BYE; then keep the heartbeat (bridge/restart.py)."""
@@ -154,6 +163,8 @@ class BridgeService:
         if sip_sockets:
             sip_port = int(sip_sockets[0][0].getsockname()[1])
         assert sip_port is not None, "a SIP socket or port"
+        if tls_sockets:
+            tls_port = int(tls_sockets[0].getsockname()[1])
         signalling = Signalling(
             self._network,
             clock,
@@ -162,6 +173,7 @@ class BridgeService:
             port=sip_port,
             other_hosts=list(self._advertised.values())[1:],
             trusted_peer=self.trusted_peers.trusts,
+            tls_port=tls_port,
         )
         rooms = Rooms(self._calls, signalling, self._bus, self._recorder, clock)
         shared = Shared(
@@ -184,10 +196,16 @@ class BridgeService:
             media,
         )
         if isinstance(self._network, AsyncioNetwork):
-            await self._network.listen(sip_sockets, self.on_sip, signalling.connection_closed)
+            await self._network.listen(
+                sip_sockets, self.on_sip, signalling.connection_closed, tls_sockets
+            )
         self._recorder.start()
         media.start()
-        log.info("bridge listening for SIP on port %s", sip_port)
+        log.info(
+            "bridge listening for SIP on port %s%s",
+            sip_port,
+            "" if tls_port is None else f", over TLS on port {tls_port}",
+        )
         if self._ledger is not None:
             self.end_orphans(orphans)
             self._tasks.spawn(keep_beating(self._ledger))
@@ -200,6 +218,11 @@ class BridgeService:
         parts = self._parts
         count = 0
         for snapshot in snapshots:
+            if snapshot.transport == "tls":
+                # The phone's TLS connection died with the process, and we cannot open one
+                # to a phone (it has no certificate to check); its session timer ends it.
+                log.info("restart: a call a crash left open was over TLS; no BYE")
+                continue
             if snapshot.transport == "tcp":
                 self._tasks.spawn(self._end_orphan_over_tcp(snapshot))
             else:
@@ -316,7 +339,10 @@ class BridgeService:
                 extra_headers=[("Retry-After", "30")],
             )
         elif isinstance(event, sip_events.IncomingCall):
-            inbound.incoming(event.call_id, event.request, event.source[0])
+            request = event.request
+            if event.transport == "tls" and self._network.peer_certified(event.source) is False:
+                request = _without_assertion(request)  # a trusted address, no certificate
+            inbound.incoming(event.call_id, request, event.source[0], event.transport)
         elif isinstance(event, sip_events.CallEnded | sip_events.CallCancelled):
             call = self._calls.get(event.call_id)
             if call is not None:
@@ -551,6 +577,15 @@ class BridgeService:
         """The media port each call was told (0 for a browser)."""
         return [call.local_port for call in self._calls]
 
+    def signalling_of(self, leg_id: str) -> str | None:
+        """How a phone leg's SIP travels (``udp``, ``tcp`` or ``tls``: only ``tls`` is
+        encrypted), or None for a leg not on a call here; what Live Call Status's padlock
+        needs beside the media's own encryption."""
+        for call in self._calls:
+            if call.leg_id == leg_id:
+                return call.transport
+        return None
+
     def conferences_in_progress(self) -> list[str]:
         return self._started.rooms.ids() if self._started is not None else []
 
@@ -563,3 +598,11 @@ class BridgeService:
     def pin_entry_state(self, call_id: str) -> PinState | None:
         call = self._calls.get(call_id)
         return call.pin.state if call and call.pin else None
+
+
+def _without_assertion(request: Request) -> Request:
+    """``request`` without P-Asserted-Identity: from a TLS connection that showed no client
+    certificate our client CA verified (``sip_tls_client_ca_file`` set), so nothing it
+    asserts is believed, whatever its address (the number is then its From, unverified)."""
+    headers = [(n, v) for n, v in request.headers if n.lower() != "p-asserted-identity"]
+    return dataclasses.replace(request, headers=headers)

@@ -30,16 +30,19 @@ class Signalling:
         port: int,
         other_hosts: Iterable[str] = (),
         trusted_peer: Callable[[str], bool] = lambda host: False,
+        tls_port: int | None = None,
     ) -> None:
         """``advertised_host``: our address (or name) in Via and Contact; ``other_hosts``:
         our address in another IP family, used toward peers of that family;
-        ``trusted_peer``: whether an address (trunk, proxy) may speak for any call's peer."""
+        ``trusted_peer``: whether an address (trunk, proxy) may speak for any call's peer;
+        ``tls_port``: where we take SIP over TLS, if anywhere."""
         self.endpoint = SipEndpoint(
             advertised_host,
             port,
             ids=lambda: secrets.token_hex(8),
             other_hosts=other_hosts,
             trusted_peer=trusted_peer,
+            tls_port=tls_port,
         )
         self._network = network
         self._clock = clock

@@ -1,20 +1,32 @@
-"""The bridge's sockets on asyncio: the SIP listeners (UDP, and TCP with a connection per
-peer), outgoing TCP connections to trunks, and one UDP socket per call's media. It moves
-bytes only; what they mean is the bridge's business (``bridge/ports.py`` is the seam)."""
+"""The bridge's sockets on asyncio: the SIP listeners (UDP, TCP with a connection per peer,
+and TLS when configured), outgoing TCP and TLS connections to trunks, and one UDP socket per
+call's media. It moves bytes only; what they mean is the bridge's business
+(``bridge/ports.py`` is the seam).
+
+TLS (``io/sip_tls.py`` makes the contexts) is asyncio's own: a TLS connection is a stream
+like a TCP one, its bytes handed up decrypted as transport ``"tls"``. A handshake must end
+within ``TLS_HANDSHAKE_SECONDS``. A trunk's certificate that fails verification is a
+:class:`~callroster.bridge.ports.ConnectFailure` saying why (OpenSSL's reason), and nothing
+is sent to it; an incoming connection whose client certificate was verified is noted as
+*certified* (``peer_certified``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+import ssl
+import time
 from collections.abc import Callable, Sequence
 
-from callroster.bridge.ports import Address, OnError, Receive, family_of
+from callroster.bridge.ports import Address, ConnectFailure, OnError, Receive, family_of
+from callroster.io.sip_tls import SipTls
 from callroster.io.tasks import BackgroundTasks
 from callroster.sip.events import Outgoing
 
 log = logging.getLogger(__name__)
 TCP_CONNECT_SECONDS = 5.0
+TLS_HANDSHAKE_SECONDS = 10.0
 OnSip = Callable[[bytes, Address, str], None]
 
 
@@ -42,11 +54,15 @@ class AsyncioNetwork:
     address (one, or one per family), each message out of the socket of its destination's
     family; media sockets on the media address of the family asked for."""
 
-    def __init__(self, media_addresses: Sequence[str]) -> None:
+    def __init__(self, media_addresses: Sequence[str], tls: SipTls | None = None) -> None:
         self._media_addresses = {family_of(address): address for address in media_addresses}
+        self._tls = tls
         self._udp: dict[str, asyncio.DatagramTransport] = {}  # by family
         self._tcp_servers: list[asyncio.Server] = []
-        self._tcp: dict[Address, asyncio.StreamWriter] = {}
+        # Each stream connection by its peer's address, and whether it is "tcp" or "tls".
+        self._tcp: dict[Address, tuple[str, asyncio.StreamWriter]] = {}
+        self._certified: set[Address] = set()  # TLS peers whose client certificate verified
+        self.tls_handshakes: list[float] = []  # seconds each trunk TLS connection took (last 100)
         self._tasks = BackgroundTasks("SIP connection")
         self._on_sip: OnSip = lambda data, source, transport: None
         self._on_closed: Callable[[Address], None] = lambda source: None
@@ -56,9 +72,11 @@ class AsyncioNetwork:
         sip_sockets: Sequence[tuple[socket.socket, socket.socket]],
         on_sip: OnSip,
         on_closed: Callable[[Address], None],
+        tls_sockets: Sequence[socket.socket] = (),
     ) -> None:
-        """Take SIP from each (UDP, TCP) pair of listening sockets; ``on_closed`` hears of a
-        TCP peer gone."""
+        """Take SIP from each (UDP, TCP) pair of listening sockets, and TLS on each of
+        ``tls_sockets`` (with the server context of ``tls``); ``on_closed`` hears of a TCP
+        or TLS peer gone."""
         self._on_sip, self._on_closed = on_sip, on_closed
         loop = asyncio.get_running_loop()
         for udp_socket, tcp_socket in sip_sockets:
@@ -67,6 +85,16 @@ class AsyncioNetwork:
                 lambda: _SipUdp(on_sip), sock=udp_socket
             )
             self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp_socket))
+        server_tls = self._tls.server if self._tls is not None else None
+        for tls_socket in tls_sockets if server_tls is not None else ():
+            self._tcp_servers.append(
+                await asyncio.start_server(
+                    self._serve_tls,
+                    sock=tls_socket,
+                    ssl=server_tls,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
+                )
+            )
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
@@ -74,15 +102,17 @@ class AsyncioNetwork:
             udp.close()
         for server in self._tcp_servers:
             server.close()
-        for writer in self._tcp.values():
+        for _, writer in self._tcp.values():
             writer.close()
         for server in self._tcp_servers:
             await server.wait_closed()
 
     def send_sip(self, datagram: Outgoing) -> None:
-        if datagram.transport == "tcp":
-            writer = self._tcp.get(datagram.destination)
-            if writer is not None:
+        if datagram.transport in ("tcp", "tls"):
+            # Only down a connection of that kind: a message meant for TLS never goes out
+            # in clear on a TCP connection to the same address.
+            kind, writer = self._tcp.get(datagram.destination, ("", None))
+            if writer is not None and kind == datagram.transport:
                 writer.write(datagram.data)
             return
         udp = self._udp.get(family_of(datagram.destination[0]))
@@ -98,8 +128,41 @@ class AsyncioNetwork:
         )
         return transport, int(transport.get_extra_info("sockname")[1])
 
+    def peer_certified(self, address: Address) -> bool | None:
+        if self._tls is None or not self._tls.asks_client_certificates:
+            return None
+        return address in self._certified
+
+    async def connect_sip_tls(self, address: Address, server_name: str) -> ConnectFailure | None:
+        kind, _ = self._tcp.get(address, ("", None))
+        if kind == "tls":
+            return None
+        if kind:
+            return ConnectFailure(False, "a clear-text connection to that address is open")
+        context = self._tls.client if self._tls is not None else _default_client()
+        started = time.perf_counter()
+        try:  # our own connection to the trunk, its certificate and name checked
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    *address,
+                    ssl=context,
+                    server_hostname=server_name,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
+                ),
+                TCP_CONNECT_SECONDS + TLS_HANDSHAKE_SECONDS,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            return ConnectFailure(True, exc.verify_message or str(exc))
+        except ssl.SSLError as exc:
+            return ConnectFailure(False, f"TLS handshake failed: {exc.reason or exc}")
+        except (OSError, TimeoutError) as exc:
+            return ConnectFailure(False, f"unreachable over TLS: {exc or 'timed out'}")
+        self.tls_handshakes = [*self.tls_handshakes[-99:], time.perf_counter() - started]
+        self._tasks.spawn(self._serve_tcp(reader, writer, address, "tls"))
+        return None
+
     async def connect_sip(self, address: Address) -> bool:
-        if address in self._tcp:
+        if self._tcp.get(address, ("", None))[0] == "tcp":
             return True
         try:  # our own connection to the trunk; its responses come back on it
             reader, writer = await asyncio.wait_for(
@@ -111,22 +174,44 @@ class AsyncioNetwork:
         self._tasks.spawn(self._serve_tcp(reader, writer, address))
         return True
 
+    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """An incoming TLS connection, handshake done; certified if the client presented a
+        certificate the client CA verified (under CERT_OPTIONAL one that fails verification
+        has already ended the handshake)."""
+        peer = writer.get_extra_info("peername")
+        source = (str(peer[0]), int(peer[1]))
+        if writer.get_extra_info("peercert"):
+            self._certified.add(source)
+        try:
+            await self._serve_tcp(reader, writer, source, "tls")
+        finally:
+            self._certified.discard(source)
+
     async def _serve_tcp(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         source: Address | None = None,
+        kind: str = "tcp",
     ) -> None:
         if source is None:
             peer = writer.get_extra_info("peername")
             source = (str(peer[0]), int(peer[1]))
-        self._tcp[source] = writer
+        self._tcp[source] = (kind, writer)
         try:
             while chunk := await reader.read(65536):
-                self._on_sip(chunk, source, "tcp")
-        except (ConnectionError, asyncio.IncompleteReadError):
+                self._on_sip(chunk, source, kind)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
-            self._tcp.pop(source, None)
+            if self._tcp.get(source, ("", None))[1] is writer:
+                self._tcp.pop(source, None)
             self._on_closed(source)
             writer.close()
+
+
+def _default_client() -> ssl.SSLContext:
+    """Without settings (tests that build the network alone): the system's CA store."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

@@ -30,9 +30,10 @@ from callroster.store.models import CallRecord, Trunk
 from callroster.store.repository import Repository
 
 DEFAULT_PORT = 5060
-TRANSPORTS = ("udp", "tcp")
+DEFAULT_TLS_PORT = 5061
+TRANSPORTS = ("udp", "tcp", "tls")
 TRUNK_ROLES = (Role.OPERATOR, Role.SYSTEM)
-URI_FORM = "sip:HOST[:PORT][;transport=udp|tcp]"
+URI_FORM = "sip:HOST[:PORT][;transport=udp|tcp|tls] or sips:HOST[:PORT]"
 MAX_SECRET_LENGTH = 256
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -50,7 +51,7 @@ class TrunkView:
 
     id: str
     name: str
-    uri: str  # canonical: sip:HOST:PORT;transport=udp|tcp
+    uri: str  # canonical: sip:HOST:PORT;transport=udp|tcp, or sips:HOST:PORT (TLS)
     host: str
     port: int
     transport: str
@@ -82,8 +83,10 @@ class TrunkRoute:
 
 
 def trunk_uri(host: str, port: int, transport: str) -> str:
-    """The canonical URI of a trunk (IPv6 hosts in brackets)."""
+    """The canonical URI of a trunk (IPv6 hosts in brackets); ``sips:`` for TLS."""
     shown = f"[{host}]" if ":" in host else host
+    if transport == "tls":
+        return f"sips:{shown}:{port}"
     return f"sip:{shown}:{port};transport={transport}"
 
 
@@ -92,7 +95,9 @@ def parse_trunk_uri(uri: str) -> tuple[str, int, str]:
 
     Args:
         uri: ``sip:carrier.example:5060;transport=tcp``, ``sip:127.0.0.1:5080``,
-            ``sip:[2001:db8::1]``. The port defaults to 5060 and the transport to udp.
+            ``sip:[2001:db8::1]``, ``sips:carrier.example`` (TLS, the carrier's certificate
+            verified: ``sip:...;transport=tls`` is the same). The port defaults to 5060
+            (5061 for TLS) and the transport to udp (tls for sips:).
 
     Raises:
         ValueError: the URI is not of that form; the message says what is wrong and never
@@ -107,9 +112,7 @@ def parse_trunk_uri(uri: str) -> tuple[str, int, str]:
         )
     if not colon or not rest:
         raise ValueError(f"trunk URI {text!r} is not a SIP URI: write {URI_FORM}")
-    if scheme.lower() == "sips":
-        raise ValueError("TLS trunks (sips:) are not supported yet: use sip: with udp or tcp")
-    if scheme.lower() != "sip":
+    if scheme.lower() not in ("sip", "sips"):
         raise ValueError(f"trunk URI {text!r} is not a SIP URI: write {URI_FORM}")
     hostport = rest.split(";", 1)[0].split("?", 1)[0]
     port_text = _PORT.search(hostport)
@@ -126,12 +129,16 @@ def parse_trunk_uri(uri: str) -> tuple[str, int, str]:
     unknown = sorted(set(parsed.params) - {"transport"})
     if unknown:
         raise ValueError(
-            f"trunk URI parameter ;{unknown[0]} is not understood (only ;transport=udp|tcp is)"
+            f"trunk URI parameter ;{unknown[0]} is not understood (only ;transport=udp|tcp|tls is)"
         )
-    transport = (parsed.params.get("transport") or "udp").lower()
+    secure = parsed.scheme == "sips"
+    transport = (parsed.params.get("transport") or ("tls" if secure else "udp")).lower()
     if transport not in TRANSPORTS:
-        raise ValueError(f"trunk transport {transport!r} is not supported: udp or tcp")
-    return parsed.host.lower(), parsed.port or DEFAULT_PORT, transport
+        raise ValueError(f"trunk transport {transport!r} is not supported: udp, tcp or tls")
+    if secure and transport != "tls":
+        raise ValueError(f"a sips: trunk is reached over TLS only, not {transport}")
+    default_port = DEFAULT_TLS_PORT if transport == "tls" else DEFAULT_PORT
+    return parsed.host.lower(), parsed.port or default_port, transport
 
 
 def normalise_prefix(raw: str) -> str:

@@ -1,0 +1,73 @@
+"""The TLS of SIP (RFC 3261 26): the server context of the SIP TLS port, and the client
+context the bridge verifies sips: trunks with. Built once at start from the settings; a file
+that does not load stops ``serve`` with one line naming it (``ConfigError``).
+
+- Server (``sip_tls_cert_file``/``sip_tls_key_file``): TLS 1.2 at least, Python's server
+  defaults otherwise. With ``sip_tls_client_ca_file`` it asks for a client certificate
+  (``CERT_OPTIONAL``): a phone without one is served as ever; a certificate presented is
+  verified against that CA (one that fails ends the handshake), and a verified one marks
+  the connection *certified*, which is what makes a ``sip_trusted_peers`` address trusted
+  over TLS (``bridge/service.py``).
+- Client (trunks): TLS 1.2 at least, the carrier's certificate and host name checked
+  against the system's CA store, or only ``sip_tls_ca_file`` when set (a carrier with a
+  private CA). Our own certificate, when we have one, is offered as the client certificate
+  (carriers that want mutual TLS).
+
+The SIP core never sees any of this (``sip/`` stays pure): to it TLS is a stream transport
+named ``"tls"``; ``io/bridge_network.py`` does the handshakes with these contexts.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from callroster.config import Settings
+from callroster.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SipTls:
+    """The contexts; ``server`` None when the bridge takes no SIP over TLS."""
+
+    client: ssl.SSLContext
+    server: ssl.SSLContext | None = None
+    asks_client_certificates: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SipTls:
+        """Raises:
+        ConfigError: a file missing or not loadable, or a certificate without its key."""
+        cert, key = settings.sip_tls_cert_file, settings.sip_tls_key_file
+        if (cert is None) != (key is None):
+            raise ConfigError("set both sip_tls_cert_file and sip_tls_key_file, or neither")
+        client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        client.minimum_version = ssl.TLSVersion.TLSv1_2
+        if settings.sip_tls_ca_file is not None:  # instead of the system's store
+            client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client.minimum_version = ssl.TLSVersion.TLSv1_2
+            _load(client.load_verify_locations, "sip_tls_ca_file", settings.sip_tls_ca_file)
+        server = None
+        client_ca = settings.sip_tls_client_ca_file
+        if cert is not None and key is not None:
+            server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.minimum_version = ssl.TLSVersion.TLSv1_2
+            what = "sip_tls_cert_file (with sip_tls_key_file)"
+            _load(lambda path: server.load_cert_chain(path, key), what, cert)
+            client.load_cert_chain(cert, key)
+            if client_ca is not None:
+                _load(server.load_verify_locations, "sip_tls_client_ca_file", client_ca)
+                server.verify_mode = ssl.CERT_OPTIONAL
+        elif client_ca is not None:
+            raise ConfigError("sip_tls_client_ca_file needs sip_tls_cert_file: no TLS port")
+        return cls(client, server, server is not None and client_ca is not None)
+
+
+def _load(loader: Callable[[str], object], setting: str, path: Path) -> None:
+    try:
+        loader(str(path))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(f"{setting} {path}: cannot be loaded ({reason})") from None

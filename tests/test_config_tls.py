@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from callroster.app import web_certificate, web_server_config
 from callroster.config import load_settings
@@ -122,3 +122,66 @@ def test_the_live_context_is_the_one_uvicorn_serves_with(tmp_path: Path) -> None
     config = web_server_config(FastAPI(), settings, certificate.context)
     config.load()
     assert config.ssl is certificate.context  # the reloader's changes reach new connections
+
+
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({"TLS_CERT_FILE": "good"}, "bad settings: set both tls_cert_file and tls_key_file"),
+        ({"TLS_CERT_FILE": "good", "TLS_KEY_FILE": "other"}, "tls_key_file is not the key"),
+        ({"TLS_CERT_FILE": "missing", "TLS_KEY_FILE": "good"}, "No such file or directory"),
+    ],
+)
+def test_serve_refuses_to_start_with_one_line(
+    tmp_path: Path, files: dict[str, str], said: str
+) -> None:
+    """The real command: exit 2, one line on stderr, and nothing bound or written."""
+    from tests.support.certs import TestCa
+    from tests.test_cli import assert_one_line_error, run
+
+    ca = TestCa(tmp_path / "ca")
+    good, other = ca.issue(tmp_path / "good", "web"), ca.issue(tmp_path / "other", "web")
+    paths = {
+        "good": {"TLS_CERT_FILE": good.cert_file, "TLS_KEY_FILE": good.key_file},
+        "other": {"TLS_KEY_FILE": other.key_file},
+        "missing": {"TLS_CERT_FILE": tmp_path / "missing.pem"},
+    }
+    env = {f"CALLROSTER_{name}": str(paths[kind][name]) for name, kind in files.items()}
+    data = tmp_path / "data"
+    args = ["serve", "--data", str(data), "--http-port", "0", "--sip-port", "0"]
+    assert_one_line_error(run(args, env), 2, said)
+    assert not (data / "callroster.db").exists()
+
+
+async def test_behind_a_trusted_proxy_that_says_https_the_answers_carry_hsts(
+    tmp_path: Path,
+) -> None:
+    """The web port on plain HTTP behind an HTTPS proxy: ``X-Forwarded-Proto: https`` from a
+    proxy named in trusted_proxies makes the request HTTPS to the app, HSTS included; from
+    anyone else (the control) the header is ignored and no HSTS is sent."""
+    import httpx
+    from fastapi.responses import PlainTextResponse
+
+    from callroster.web.security_headers import SecurityHeaders
+
+    app = FastAPI()
+
+    @app.get("/scheme")
+    async def scheme(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.url.scheme)
+
+    app.add_middleware(SecurityHeaders)
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"}
+    seen = {}
+    for trusted in ("127.0.0.1", ""):
+        settings = load_settings(data=tmp_path, trusted_proxies=trusted)
+        config = web_server_config(app, settings)
+        config.load()
+        transport = httpx.ASGITransport(app=config.loaded_app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxied") as client:
+            answer = await client.get("/scheme", headers=forwarded)
+        seen[trusted] = (answer.text, answer.headers.get("strict-transport-security"))
+    assert seen == {
+        "127.0.0.1": ("https", "max-age=31536000; includeSubDomains"),
+        "": ("http", None),
+    }

@@ -180,11 +180,20 @@ def test_a_renewal_is_served_within_the_interval_and_a_broken_file_keeps_the_old
     renewed = https.ca.issue(https.folder / "renewed", "web")
     new_serial = renewed.certificate.serial_number
     assert before != new_serial
-    https.put(renewed.cert_file.read_bytes(), renewed.key_file.read_bytes())
-    replaced = time.monotonic()
-    assert until_sync(lambda: https.served_serial() == new_serial, RELOAD_SECONDS + 5, 0.02)
-    took = time.monotonic() - replaced
-    assert took <= RELOAD_SECONDS + 0.5, f"the renewal was served after {took:.2f} s"
+    with (
+        socket.create_connection(("127.0.0.1", https.service.http_port), timeout=5) as raw,
+        https.trusting().wrap_socket(raw, server_hostname="127.0.0.1") as open_before,
+    ):
+        https.put(renewed.cert_file.read_bytes(), renewed.key_file.read_bytes())
+        replaced = time.monotonic()
+        assert until_sync(lambda: https.served_serial() == new_serial, RELOAD_SECONDS + 5, 0.02)
+        took = time.monotonic() - replaced
+        assert took <= RELOAD_SECONDS + 0.5, f"the renewal was served after {took:.2f} s"
+        # A connection opened before the renewal goes on, with the certificate it was shown.
+        open_before.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert open_before.recv(4096).startswith(b"HTTP/1.1 200 ")
+        der = open_before.getpeercert(binary_form=True)
+        assert der is not None and x509.load_der_x509_certificate(der).serial_number == before
     with httpx.Client(verify=https.trusting()) as client:
         assert client.get(f"{https.service.base_url}/healthz").status_code == 200
 

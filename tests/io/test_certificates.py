@@ -184,3 +184,17 @@ def test_files_that_do_not_load_at_start_are_one_line(
         ServerCertificate(cert_file, key_file)
     assert str(refused.value) == said.format(cert=cert_file, key=key_file)
     assert "\n" not in str(refused.value)
+
+
+def test_without_memory_files_the_pair_still_loads(
+    tmp_path: Path, ca: TestCa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``memfd_create`` is refused (a seccomp filter), a private temporary file is used."""
+    issued = ca.issue(tmp_path / "web", "web")
+
+    def refused(*_: object) -> int:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    certificate = ServerCertificate(issued.cert_file, issued.key_file)
+    assert served_serial(certificate.context, ca) == issued.certificate.serial_number

@@ -176,20 +176,21 @@ def _load(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> Loaded:
 @contextmanager
 def _in_memory(data: bytes) -> Iterator[str]:
     """A path OpenSSL can open that holds ``data``: an anonymous memory file where the system
-    has them (Linux), else a file only this user may read, deleted at once."""
-    memfd_create = getattr(os, "memfd_create", None)
-    if memfd_create is not None:
-        fd = memfd_create("callroster-tls", os.MFD_CLOEXEC)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
+    has them (Linux; ``memfd_create`` is in systemd's ``@system-service`` filter), else a
+    file only this user may read, in a folder of its own, deleted at once."""
+    try:
+        fd = os.memfd_create("callroster-tls", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or filtered out
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "pem"
+            path.touch(mode=0o600)
+            path.write_bytes(data)
+            yield str(path)
         return
-    with tempfile.TemporaryDirectory() as folder:  # pragma: no cover - not Linux
-        path = Path(folder) / "pem"
-        path.touch(mode=0o600)
-        path.write_bytes(data)
-        yield str(path)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)

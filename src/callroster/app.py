@@ -373,7 +373,6 @@ async def serve(
     app = create_app(store, settings, services, running(services, store, settings, sockets))
     tls = None if certificate is None else certificate.context
     server = _Server(web_server_config(app, settings, tls))
-    helpers: list[tuple[asyncio.Task[None], _Server | None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -384,23 +383,23 @@ async def serve(
     if web.done():
         await web  # re-raise whatever stopped it
         return
+    watching = None  # the certificate files, for a renewal
     if certificate is not None:
-        helpers.append((asyncio.create_task(certificate.watch(settings.tls_reload_seconds)), None))
+        watching = asyncio.create_task(certificate.watch(settings.tls_reload_seconds))
+    redirect = None  # the plain-HTTP port (its sockets already listen: nothing is missed)
     if sockets.redirect:
         https_port = sockets.http[0].getsockname()[1]
         redirect = _Server(redirect_server_config(settings, https_port))
-        helpers.append((asyncio.create_task(redirect.serve(sockets=sockets.redirect)), redirect))
+        redirecting = asyncio.create_task(redirect.serve(sockets=sockets.redirect))
     tune_gc()
     on_ready()
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    for task, helper_server in helpers:
-        if helper_server is None:
-            task.cancel()
-        else:
-            helper_server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    if watching is not None:
+        watching.cancel()
+    if redirect is not None:
+        redirect.should_exit = True
+        await redirecting
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await web  # the lifespan's end stops the bridge

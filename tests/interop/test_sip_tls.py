@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
+import threading
 import time
 from pathlib import Path
 
@@ -19,9 +22,13 @@ from tests.support.audio import describe, tone_windows
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.certs import Issued, TestCa
 from tests.support.peers import Baresip
-from tests.support.waiting import wait_until
+from tests.support.waiting import until, wait_until
 
-from callroster.conference.events import LegJoined
+from callroster.accounts.actor import operator_cli
+from callroster.api.dial_out import route_target
+from callroster.bridge.dial_target import CERTIFICATE_REFUSED
+from callroster.conference.events import LegJoined, LegLeft
+from callroster.store.conferences import PinMatch
 
 pytestmark = pytest.mark.interop
 
@@ -100,3 +107,162 @@ async def test_a_phone_over_tls_joins_by_pin_and_talks_with_a_clear_text_caller(
         assert abs(peak - frequency) < 10, describe(heard)
     # Positive control of the measure: neither "hears" its own tone back.
     assert len(tone_windows(secure_heard, 700)) == 0 and len(tone_windows(clear_heard, 1000)) == 0
+
+
+# -- trunks over TLS ----------------------------------------------------------------------
+
+OPERATOR = operator_cli("test")
+
+
+def _match(harness: BridgeHarness) -> PinMatch:
+    match = harness.store.conferences.open_for_web(harness.demo.conference_id, as_host=False)
+    assert match is not None
+    return match
+
+
+def _left_reason(harness: BridgeHarness, leg_id: str) -> str | None:
+    for event in harness.events:
+        if isinstance(event, LegLeft) and event.leg_id == leg_id:
+            return event.reason
+    return None
+
+
+class LoopbackCapture:
+    """Every IPv4 TCP/UDP payload on ``lo`` to one of ``ports`` while it runs (a raw
+    AF_PACKET socket: the tests run as root), read in a thread."""
+
+    def __init__(self, ports: set[int]) -> None:
+        self.ports = ports
+        self.payloads: list[tuple[str, int, bytes]] = []  # (tcp|udp, port, payload)
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self._sock.bind(("lo", 0))
+        self._sock.settimeout(0.2)
+        self._running = True
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while self._running:
+            try:
+                frame = self._sock.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            ip = frame[14:]
+            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] not in (6, 17):
+                continue
+            body = ip[(ip[0] & 0x0F) * 4 :]
+            port = struct.unpack("!H", body[2:4])[0]
+            if port not in self.ports:
+                continue
+            offset = (body[12] >> 4) * 4 if ip[9] == 6 else 8
+            if payload := body[offset:]:
+                self.payloads.append(("tcp" if ip[9] == 6 else "udp", port, payload))
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(2)
+        self._sock.close()
+
+
+async def test_a_sips_trunk_places_the_call_with_the_carriers_certificate_checked(
+    tmp_path: Path,
+) -> None:
+    ca, bridge_cert = _bridge_certificate(tmp_path)
+    carrier_cert = ca.issue(tmp_path / "certs", "carrier")
+    async with running_bridge(
+        tmp_path / "data",
+        sip_tls_cert_file=bridge_cert.cert_file,
+        sip_tls_key_file=bridge_cert.key_file,
+        sip_tls_ca_file=ca.cert_file,
+    ) as harness:
+        talker = Baresip(tmp_path, _tone(tmp_path, "talker", 1000), name="talker")
+        await _phone_joins(
+            harness, talker, f"sip:{harness.demo.dial_in_number}@127.0.0.1:{harness.sip_port}", 30
+        )
+        callee = Baresip(
+            tmp_path,
+            _tone(tmp_path, "callee", 700),
+            name=CALLEE,
+            certificate=carrier_cert.combined_file,
+            cafile=ca.cert_file,
+        )
+        await callee.answer_calls(30)
+        harness.store.trunks.add(OPERATOR, "secure-carrier", f"sips:127.0.0.1:{callee.tls_port}")
+        target = route_target(harness.store, CALLEE)
+        assert (target.transport, target.port) == ("tls", callee.tls_port)
+        started = time.perf_counter()
+        leg_id = await harness.bridge.dial_out(
+            _match(harness), target, "Carol", ring_seconds=20, press_to_accept=False
+        )
+        roster = harness.roster.get(harness.demo.conference_id)
+        assert roster is not None
+        assert await until(lambda: roster.legs[leg_id].status == "connected", 10), (
+            roster.legs[leg_id].status,
+            callee.output[-3000:],
+        )
+        connected = time.perf_counter() - started
+        assert harness.bridge.signalling_of(leg_id) == "tls"
+        await asyncio.sleep(6)
+        harness.bridge.control(harness.demo.conference_id, "drop", leg_id)
+        assert await until(lambda: roster.legs[leg_id].status == "left", 5)
+        carrier_log = await callee.hang_up()
+        await talker.hang_up()
+        callee_heard = audio.read_wav(callee.heard())
+        talker_heard = audio.read_wav(talker.heard())
+    logging.getLogger(__name__).info("TLS trunk call connected in %.3f s", connected)
+    assert "transport=tls" in carrier_log or "TLS" in carrier_log, carrier_log[-2000:]
+    for heard, frequency in ((callee_heard, 1000), (talker_heard, 700)):
+        tone = tone_windows(heard, frequency)
+        assert len(tone) >= 6, describe(heard)
+        assert abs(float(np.median([audio.peak_frequency(w) for w in tone])) - frequency) < 10
+
+
+async def test_a_sips_trunk_with_another_cas_certificate_is_refused_and_nothing_is_sent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca, bridge_cert = _bridge_certificate(tmp_path)
+    stranger = TestCa(tmp_path / "other-ca", "Some Other CA")
+    carrier_cert = stranger.issue(tmp_path / "certs", "carrier")
+    async with running_bridge(
+        tmp_path / "data",
+        sip_tls_cert_file=bridge_cert.cert_file,
+        sip_tls_key_file=bridge_cert.key_file,
+        sip_tls_ca_file=ca.cert_file,  # ours: the carrier's is not signed by it
+    ) as harness:
+        callee = Baresip(
+            tmp_path,
+            audio.silence_file(tmp_path),
+            name=CALLEE,
+            certificate=carrier_cert.combined_file,
+        )
+        await callee.answer_calls(20)
+        carrier_ports = {callee.port, callee.tls_port}
+        harness.store.trunks.add(OPERATOR, "wrong-carrier", f"sips:127.0.0.1:{callee.tls_port}")
+        capture = LoopbackCapture(carrier_ports)
+        try:
+            leg_id = await harness.bridge.dial_out(
+                _match(harness),
+                route_target(harness.store, CALLEE),
+                "Carol",
+                ring_seconds=20,
+                press_to_accept=False,
+            )
+            await wait_until(lambda: _left_reason(harness, leg_id), 10, "the leg to leave")
+        finally:
+            capture.stop()
+        carrier_log = await callee.hang_up()
+    assert _left_reason(harness, leg_id) == CERTIFICATE_REFUSED
+    records = harness.store.call_records.for_account(OPERATOR, harness.demo.account_id)
+    [record] = [r for r in records if r.leg_id == leg_id]
+    assert (record.outcome, record.sip_status) == ("failed", None)
+    # One log line naming the trunk and why.
+    refused = [r.getMessage() for r in caplog.records if "certificate refused" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "wrong-carrier" in refused[0] and "unable to get local issuer certificate" in refused[0]
+    # Nothing reached the carrier but a TLS handshake: no SIP in clear, on any of its ports.
+    assert "Incoming call" not in carrier_log and "INVITE" not in carrier_log
+    sent = [payload for _, _, payload in capture.payloads]
+    assert any(p.startswith(b"\x16\x03") for p in sent), capture.payloads  # the ClientHello
+    assert not any(b"SIP/2.0" in p or b"INVITE" in p for p in sent), capture.payloads

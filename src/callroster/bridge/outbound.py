@@ -126,6 +126,7 @@ class Outbound:
             invitation=invitation,
             talk=TalkDetector(sensitivity=match.talk_sensitivity),
             deadline=now + ring_seconds,
+            transport=target.transport,  # tls: a trunk whose certificate was verified
         )
         self._calls.add(call)
         self._time_limits = {c: s for c, s in self._time_limits.items() if c in self._calls}

@@ -158,6 +158,7 @@ class AsyncioNetwork:
         except (OSError, TimeoutError) as exc:
             return ConnectFailure(False, f"unreachable over TLS: {exc or 'timed out'}")
         self.tls_handshakes = [*self.tls_handshakes[-99:], time.perf_counter() - started]
+        self._tcp[address] = ("tls", writer)  # at once: the INVITE is sent right after this
         self._tasks.spawn(self._serve_tcp(reader, writer, address, "tls"))
         return None
 
@@ -171,6 +172,7 @@ class AsyncioNetwork:
         except (OSError, TimeoutError) as exc:
             log.warning("trunk %s:%s unreachable over TCP: %s", *address, exc)
             return False
+        self._tcp[address] = ("tcp", writer)  # at once: the INVITE is sent right after this
         self._tasks.spawn(self._serve_tcp(reader, writer, address))
         return True
 

@@ -1,5 +1,5 @@
-"""The account's own administration over the API: its API keys, its PIN lengths and its
-audit log.
+"""The account's own administration over the API: its API keys, its PIN lengths, its SRTP
+policy and its audit log.
 
 Administrators of the caller's account only, with the ``admin`` scope (401 without a
 credential, 403 for hosts, delegates, guests and keys without ``admin``). An API key is the
@@ -58,6 +58,21 @@ class PinLengthsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     guest: int = Field(ge=6, le=12, description="digits of a new guest PIN (6 to 12)")
     host: int = Field(ge=8, le=12, description="digits of a new host PIN (8 to 12, > guest)")
+
+
+class SrtpPolicyIn(BaseModel):
+    """Whether the account's conferences take clear-text phone calls."""
+
+    model_config = ConfigDict(extra="forbid")
+    srtp: Literal["offered", "required"] = Field(
+        description="offered: SRTP for every caller who offers it over TLS (sips:), plain RTP"
+        " for the rest; required: only callers over TLS with SRTP get on (others are refused"
+        " with 488, or told and hung up once their PIN shows the account)"
+    )
+
+
+class SrtpPolicyOut(BaseModel):
+    srtp: Literal["offered", "required"]
 
 
 class PinLengthsOut(BaseModel):
@@ -163,6 +178,23 @@ def set_pin_lengths(body: PinLengthsIn, caller: CallerDep, request: Request) -> 
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     store_of(request).accounts.set_pin_lengths(caller.actor, account_id, lengths)
     return PinLengthsOut(guest=lengths.guest, host=lengths.host)
+
+
+@router.get("/srtp", response_model=SrtpPolicyOut)
+def get_srtp_policy(caller: CallerDep, request: Request) -> SrtpPolicyOut:
+    """The account's SRTP policy for phone calls: ``offered`` (the default) or ``required``."""
+    account_id = administered_account(caller)
+    policy = store_of(request).accounts.srtp_policy(caller.actor, account_id)
+    return SrtpPolicyOut(srtp="required" if policy == "required" else "offered")
+
+
+@router.put("/srtp", response_model=SrtpPolicyOut)
+def set_srtp_policy(body: SrtpPolicyIn, caller: CallerDep, request: Request) -> SrtpPolicyOut:
+    """Set the SRTP policy; it applies from the next call (a caller already on stays).
+    Audit-logged (``account.srtp``)."""
+    account_id = administered_account(caller)
+    store_of(request).accounts.set_srtp_policy(caller.actor, account_id, body.srtp)
+    return SrtpPolicyOut(srtp=body.srtp)
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])

@@ -15,7 +15,9 @@ whose key changed gets a fresh libsrtp session; one whose key did not keeps its 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import pylibsrtp
 
@@ -26,9 +28,17 @@ _PROFILES = {
     AES_CM_128_HMAC_SHA1_80: pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
     AEAD_AES_128_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
 }
-# libsrtp's error texts for the two failures a peer (or an attacker) can cause at will.
-_REPLAY = ("replay check failed (bad index)", "replay check failed (index too old)")
-_AUTH = "authentication failure"
+# libsrtp through cffi, as pylibsrtp binds it (no stubs: a compiled module).
+_binding: Any = importlib.import_module("pylibsrtp._binding")
+_ffi, _lib = _binding.ffi, _binding.lib
+# libsrtp's status codes (positions in pylibsrtp's table of its texts) for the two failures
+# a peer, or an attacker, can cause at will; and the one for a packet too long for the buffer.
+_AUTH = pylibsrtp.ERRORS.index("authentication failure")
+_REPLAY = (
+    pylibsrtp.ERRORS.index("replay check failed (bad index)"),
+    pylibsrtp.ERRORS.index("replay check failed (index too old)"),
+)
+_TOO_LONG = pylibsrtp.ERRORS.index("unsupported parameter")
 _RTCP_TYPES = range(64, 96)  # RFC 5761 4: second octet 192-223 (as in rtp/packet.py)
 # Replay window in packets: libsrtp's default (128) is 2.5 s of 20 ms packets; a longer
 # window lets late packets of a jittery link through without letting replays in.
@@ -52,8 +62,8 @@ class SrtpContext:
     def __init__(self, keys: SrtpKeys) -> None:
         self.keys = keys
         self.counters = SrtpCounters()
-        self._inbound = _session(keys.suite, keys.remote_key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
-        self._outbound = _session(keys.suite, keys.local_key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+        self._inbound = _inbound(keys)
+        self._outbound = _outbound(keys)
 
     @property
     def suite(self) -> str:
@@ -67,17 +77,22 @@ class SrtpContext:
             return
         same_suite = keys.suite == old.suite
         if not same_suite or keys.remote_key != old.remote_key:
-            self._inbound = _session(keys.suite, keys.remote_key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+            self._inbound = _inbound(keys)
         if not same_suite or keys.local_key != old.local_key:
-            self._outbound = _session(
-                keys.suite, keys.local_key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND
-            )
+            self._outbound = _outbound(keys)
         self.keys = keys
         self.counters.rekeys += 1
 
     def protect(self, packet: bytes) -> bytes:
-        """One RTP packet of ours, encrypted and authenticated."""
-        return self._outbound.protect(packet)
+        """One RTP packet of ours, encrypted and authenticated.
+
+        Raises:
+            pylibsrtp.Error: libsrtp refused (only for a packet the bridge did not build).
+        """
+        result = self._outbound.process(packet)
+        if isinstance(result, int):
+            raise pylibsrtp.Error(pylibsrtp.ERRORS[result])
+        return result
 
     def unprotect(self, data: bytes) -> bytes | None:
         """The plain RTP packet inside one received datagram, or None when it is dropped
@@ -88,23 +103,53 @@ class SrtpContext:
         if data[1] & 0x7F in _RTCP_TYPES:
             self.counters.rtcp += 1  # SRTCP (RFC 5761 mux): nothing the bridge uses
             return None
-        try:
-            return self._inbound.unprotect(data)
-        except pylibsrtp.Error as exc:
-            reason = str(exc)
-            if reason == _AUTH:
-                self.counters.auth_failures += 1
-            elif reason in _REPLAY:
-                self.counters.replays += 1
-            else:
-                self.counters.other_failures += 1
-            return None
-        except ValueError:  # longer than libsrtp's buffer: not a packet of ours
+        result = self._inbound.process(data)
+        if not isinstance(result, int):
+            return result
+        if result == _AUTH:
+            self.counters.auth_failures += 1
+        elif result in _REPLAY:
+            self.counters.replays += 1
+        else:
             self.counters.other_failures += 1
-            return None
+        return None
 
 
-def _session(suite: str, key: bytes, ssrc_type: int) -> pylibsrtp.Session:
-    policy = pylibsrtp.Policy(key=key, ssrc_type=ssrc_type, srtp_profile=_PROFILES[suite])
-    policy.window_size = REPLAY_WINDOW
-    return pylibsrtp.Session(policy)
+class _Direction:
+    """One libsrtp session and its protect (or unprotect) function, called through cffi
+    with buffers made once: pylibsrtp's own methods allocate and copy on every call and
+    raise on every failure, which was about a third of SRTP's cost per packet here. The
+    session's buffer and state are pylibsrtp's (kept alive by holding the session)."""
+
+    def __init__(self, keys_suite: str, key: bytes, ssrc_type: int, function: Any) -> None:
+        policy = pylibsrtp.Policy(key=key, ssrc_type=ssrc_type, srtp_profile=_PROFILES[keys_suite])
+        policy.window_size = REPLAY_WINDOW
+        self._session = pylibsrtp.Session(policy)
+        self._buffer: Any = self._session._cdata  # noqa: SLF001 - see the class docstring
+        self._state: Any = self._session._srtp[0]  # noqa: SLF001
+        # Room left for the tag (and an MKI) protect adds, as pylibsrtp reserves it.
+        self._room = len(self._buffer) - pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
+        self._length: Any = _ffi.new("int *")
+        self._function = function
+
+    def process(self, data: bytes) -> bytes | int:
+        """The packet protected (or unprotected), or libsrtp's failure code."""
+        size = len(data)
+        if size > self._room:
+            return _TOO_LONG
+        _ffi.memmove(self._buffer, data, size)
+        self._length[0] = size
+        status = self._function(self._state, self._buffer, self._length)
+        if status:
+            return int(status)
+        return bytes(_ffi.buffer(self._buffer, self._length[0]))
+
+
+def _inbound(keys: SrtpKeys) -> _Direction:
+    any_inbound = pylibsrtp.Policy.SSRC_ANY_INBOUND
+    return _Direction(keys.suite, keys.remote_key, any_inbound, _lib.srtp_unprotect)
+
+
+def _outbound(keys: SrtpKeys) -> _Direction:
+    any_outbound = pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+    return _Direction(keys.suite, keys.local_key, any_outbound, _lib.srtp_protect)

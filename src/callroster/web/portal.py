@@ -52,6 +52,7 @@ ADMIN_DONE = {
     "pin-lengths-saved": (
         "PIN lengths saved. They apply to PINs made from now on; existing PINs keep working."
     ),
+    "srtp-saved": "Encryption setting saved. It applies from the next call.",
     "webhook-removed": "The CRM webhook was removed.",
     "contacts-deleted": "The contact list was deleted.",
 }
@@ -155,6 +156,11 @@ def _admin_page(
     lengths = store.accounts.pin_lengths(signed.caller.actor, account_id)
     guest_options = _length_options(range(6, 13), lengths.guest)
     host_options = _length_options(range(8, 13), lengths.host)
+    srtp = store.accounts.srtp_policy(signed.caller.actor, account_id)
+    srtp_options = "".join(
+        f'<option value="{value}"{" selected" if value == srtp else ""}>{label}</option>'
+        for value, label in SRTP_CHOICES
+    )
     webhook = store.accounts.crm_webhook(signed.caller.actor, account_id)
     webhook_url = escape(webhook.url) if webhook else ""
     csrf = csrf_field(signed.csrf)
@@ -200,6 +206,14 @@ working. A host PIN is longer than a guest PIN.</p>
 <p><label for="host-pin-length">Host PIN digits</label>
 <select id="host-pin-length" name="host">{host_options}</select></p>
 <p><button type="submit">Save PIN lengths</button></p></form></section>
+<section aria-labelledby="encryption"><h2 id="encryption">Phone call encryption</h2>
+<p class="note">Phones that call over TLS (sips:) and offer SRTP always get encrypted audio.
+With "required", callers whose call is not encrypted cannot join this account's
+conferences.</p>
+<form method="post" action="/admin/srtp">{csrf}
+<p><label for="srtp-policy">Encrypted calls (SRTP)</label>
+<select id="srtp-policy" name="srtp">{srtp_options}</select></p>
+<p><button type="submit">Save encryption setting</button></p></form></section>
 <section aria-labelledby="crm"><h2 id="crm">CRM webhook (click-to-call logs)</h2>
 <form method="post" action="/admin/crm-webhook">{csrf}
 <p><label for="crm-url">Webhook URL (https)</label>
@@ -295,6 +309,25 @@ def save_pin_lengths(request: Request, form: Form) -> Response:
     except HTTPException as exc:
         return _failed(request, "/admin", http_detail(exc))
     return _done("/admin", "pin-lengths-saved")
+
+
+SRTP_CHOICES = (
+    ("offered", "Offered: encrypted when the phone can, plain otherwise"),
+    ("required", "Required: only encrypted calls may join"),
+)
+
+
+@router.post("/admin/srtp")
+def save_srtp_policy(request: Request, form: Form) -> Response:
+    signed = _posted(request, form, "/admin")
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        body = account_api.SrtpPolicyIn(srtp=form.get("srtp", ""))  # type: ignore[arg-type]
+        account_api.set_srtp_policy(body, signed.caller, request)
+    except ValidationError as exc:
+        return _failed(request, "/admin", _validation(exc))
+    return _done("/admin", "srtp-saved")
 
 
 def _length_options(lengths: range, chosen: int) -> str:
@@ -548,6 +581,7 @@ ACTION_WORDS = {
     "control.drop": "dropped a caller from",
     "account.settings": "changed the account's settings",
     "account.pin_lengths": "changed the PIN lengths",
+    "account.srtp": "changed the phone call encryption setting",
     "conference.read": "opened",
     "conference.create": "created",
     "conference.rename": "renamed",

@@ -15,6 +15,7 @@ from bench import (
     pin_guessing,
     roster_fanout,
     speaking,
+    srtp_legs,
     store,
     web_legs,
 )
@@ -70,6 +71,9 @@ def main() -> None:
     # one with a scrape every second (about 1.5 minutes); writes metrics.json.
     print("metrics scrape:")
     metrics_scrape.main()
+    # SRTP against plain RTP: CPU per leg in the bridge process, both suites, same run (about
+    # 4 minutes); writes srtp.json and srtp.md.
+    srtp_legs.run_and_report(RESULTS)
 
 
 if __name__ == "__main__":

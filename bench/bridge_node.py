@@ -140,6 +140,19 @@ class Node:
             "rss_kib": rss_kib(),
         }
 
+    def keys_over_udp(self) -> dict[str, Any]:
+        """For the SRTP benchmark only: every call is taken as if its SIP came over TLS, so
+        that SRTP keys are exchanged with the load generator over UDP (bridge/srtp_policy.py
+        forbids that in service). Plain RTP/AVP offers are still answered with plain RTP."""
+        inbound = self.bridge._parts.inbound  # noqa: SLF001 - a benchmark's back door
+        incoming = inbound.incoming
+
+        def as_tls(call_id: str, request: Any, source: str, transport: str = "udp") -> None:
+            incoming(call_id, request, source, "tls")
+
+        inbound.incoming = as_tls  # type: ignore[method-assign]
+        return {"ok": True}
+
     def window_start(self) -> dict[str, Any]:
         self.bridge.stats.lateness.clear()
         loop = asyncio.get_running_loop()
@@ -255,6 +268,8 @@ async def serve(data: Path) -> None:
                     answer = node.scrape_start(float(command["every"]))
                 elif name == "scrape_end":
                     answer = node.scrape_end()
+                elif name == "keys_over_udp":
+                    answer = node.keys_over_udp()
                 elif name == "profile":
                     answer = await node.profile(float(command["seconds"]), str(command["path"]))
                 else:

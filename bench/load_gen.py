@@ -1,6 +1,10 @@
 """Synthetic phones for the bridge benchmark: SIP on one shared UDP socket, RTP on one UDP
 socket per leg, sent on an absolute 20 ms grid and counted on the way back.
 
+With ``srtp_suite``, every leg offers RTP/SAVP with an SDES key (bench/srtp_bridge.py; the
+bridge node must then take keys over UDP, which only a benchmark node does) and protects
+what it sends with libsrtp.
+
 Receiving goes through one epoll set drained once per tick (level-triggered, one ``recv_into``
 per datagram, no exceptions, no allocations), so the generator spends as little of the two
 cores it shares with the bridge as it can; its own tick lateness is measured and reported.
@@ -9,6 +13,7 @@ cores it shares with the bridge as it can; its own tick lateness is measured and
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import resource
 import secrets
@@ -22,6 +27,9 @@ from typing import cast
 import numpy as np
 
 from callroster.rtp import g711
+from callroster.rtp.srtp import SrtpContext
+from callroster.sdp.crypto import KEY_SALT_LENGTHS, parse_crypto
+from callroster.sdp.offer_answer import SrtpKeys
 from callroster.sdp.session import parse_sdp
 from callroster.sip.message import Request, Response, parse_message, response_to, serialise
 
@@ -79,6 +87,7 @@ class Leg:
     sent: int = 0
     received: int = 0
     failure: str = ""
+    srtp: SrtpContext | None = None
 
 
 class SipClient(asyncio.DatagramProtocol):
@@ -151,8 +160,9 @@ def _uri_of(name_addr: str) -> str:
 
 
 class Generator:
-    def __init__(self, sip_port: int) -> None:
+    def __init__(self, sip_port: int, srtp_suite: str | None = None) -> None:
         self.sip_port = sip_port
+        self.srtp_suite = srtp_suite
         self.legs: list[Leg] = []
         self._by_call: dict[str, Leg] = {}
         self._by_fd: dict[int, Leg] = {}
@@ -197,10 +207,15 @@ class Generator:
     async def call(self, leg: Leg) -> None:
         """INVITE the leg's PIN directly, ACK the 200, point the leg's RTP at the answer."""
         target = f"sip:{leg.pin}@127.0.0.1:{self.sip_port}"
+        suite = self.srtp_suite
+        key = secrets.token_bytes(KEY_SALT_LENGTHS[suite]) if suite else b""
+        crypto = f"a=crypto:1 {suite} inline:{base64.b64encode(key).decode()}\r\n"
         sdp = (
             f"v=0\r\no=bench {leg.ssrc} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-            f"t=0 0\r\nm=audio {leg.rtp_port} RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\n"
+            f"t=0 0\r\nm=audio {leg.rtp_port} RTP/{'SAVP' if suite else 'AVP'} 0 96\r\n"
+            "a=rtpmap:0 PCMU/8000\r\n"
             "a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=ptime:20\r\n"
+            f"{crypto if suite else ''}"
         )
         headers = self._headers(leg, "INVITE", 1, f"<{target}>")
         headers.append(("Content-Type", "application/sdp"))
@@ -211,6 +226,9 @@ class Generator:
             return
         answer = parse_sdp(response.body)
         media = answer.media[0]
+        if suite:
+            [theirs] = [parse_crypto(v) for v in media.attribute_values("crypto")]
+            leg.srtp = SrtpContext(SrtpKeys(suite, key, theirs.key, theirs.tag))
         connection = media.connection or answer.connection
         host = connection.host if connection else "127.0.0.1"
         leg.sock.connect((host, media.port))
@@ -313,8 +331,11 @@ class Generator:
                 payload, marker = TALK[frame], 0x80 if frame == 0 else 0
             else:
                 payload, marker = NOISE[(tick + leg.index) % 50], 0
+            packet = pack(0x80, marker, leg.seq, leg.timestamp, leg.ssrc) + payload
+            if leg.srtp is not None:
+                packet = leg.srtp.protect(packet)
             try:
-                leg.sock.send(pack(0x80, marker, leg.seq, leg.timestamp, leg.ssrc) + payload)
+                leg.sock.send(packet)
                 leg.sent += 1
             except OSError:
                 pass

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from tests.support.cli import close_runner
 from tests.support.postgres import PostgresServer
 
+from callroster.accounts import passwords
 from callroster.config import Settings, load_settings
 from callroster.store.store import Store, open_store
 
@@ -37,6 +39,23 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CALLROSTER_") and name != "CALLROSTER_PG_BIN":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process tests hash passwords at argon2id's lowest cost: a sign-in test makes dozens
+    of attempts, each an argon2 check of 64 MiB (about 0.1 s, far more on a loaded machine),
+    and the cost is not what they prove. Services the tests start as processes, and tests
+    marked ``real_password_cost``, keep the real cost (tests/accounts/test_passwords.py
+    proves it is argon2-cffi's tuned default)."""
+    if request.node.get_closest_marker("real_password_cost"):
+        return
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+    monkeypatch.setattr(passwords, "_dummy_hash", None)
 
 
 @pytest.fixture(scope="session", autouse=True)

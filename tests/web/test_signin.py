@@ -113,6 +113,7 @@ def session_cookie(response: httpx.Response) -> SimpleCookie:
     raise AssertionError(f"no session cookie in {response.headers}")
 
 
+@pytest.mark.real_password_cost  # its timing comparison is of the real argon2 check
 def test_wrong_password_and_unknown_email_give_the_same_answer(
     app: FastAPI, firm: Firm, store: Store
 ) -> None:

@@ -21,6 +21,7 @@ from tests.support import audio
 from tests.support.audio import describe, tone_windows
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.certs import Issued, TestCa
+from tests.support.linphone import Linphone
 from tests.support.peers import Baresip
 from tests.support.waiting import until, wait_until
 
@@ -107,6 +108,62 @@ async def test_a_phone_over_tls_joins_by_pin_and_talks_with_a_clear_text_caller(
         assert abs(peak - frequency) < 10, describe(heard)
     # Positive control of the measure: neither "hears" its own tone back.
     assert len(tone_windows(secure_heard, 700)) == 0 and len(tone_windows(clear_heard, 1000)) == 0
+
+
+def _so_far(path: Path | None) -> np.ndarray:
+    """A recording still being written: its samples so far."""
+    if path is None or not path.exists():
+        return np.zeros(0)
+    raw = path.read_bytes()[44:]
+    return np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2").astype(np.float64) / 32768.0
+
+
+async def test_linphonec_over_tls_checks_our_certificate_and_keys_the_pin_by_info(
+    tmp_path: Path,
+) -> None:
+    """linphonec verifies the bridge's certificate and name (its mbedtls matches names, not
+    IP addresses: the certificate names localhost), keys the PIN by SIP INFO, in-dialog
+    requests on its TLS connection, and talks with a clear-text phone."""
+    ca = TestCa(tmp_path / "ca")
+    bridge_cert = ca.issue(tmp_path / "certs", "bridge", hosts=("localhost", "127.0.0.1"))
+    async with running_bridge(
+        tmp_path / "data",
+        sip_tls_cert_file=bridge_cert.cert_file,
+        sip_tls_key_file=bridge_cert.key_file,
+    ) as harness:
+        clear = Baresip(tmp_path, _tone(tmp_path, "clear", 700), name="clear")
+        await _phone_joins(
+            harness, clear, f"sip:{harness.demo.dial_in_number}@127.0.0.1:{harness.sip_port}", 40
+        )
+        source = _tone(tmp_path, "linphone", 1000)
+        async with Linphone(tmp_path, source, info=True, rfc4733=False, tls_ca=ca.cert_file) as lp:
+            await lp.call(
+                f"sip:{harness.demo.dial_in_number}@localhost:{harness.sip_tls_port};transport=tls"
+            )
+            await lp.connected()
+            await lp.keys(harness.demo.pin)  # no '#': tried after the keypad's pause
+            await lp.wait_until(lambda: len(_joined(harness)) == 2, 10, "linphonec to join")
+            leg = _joined(harness)[-1]
+            assert harness.bridge.signalling_of(leg) == "tls"
+
+            def both_heard() -> bool:
+                by_clear = _so_far(next(iter(sorted(clear.records.glob("dump-*-dec.wav"))), None))
+                return (
+                    len(tone_windows(by_clear, 1000)) >= 4
+                    and len(tone_windows(_so_far(lp.recording), 700)) >= 4
+                )
+
+            await until(both_heard, 10, interval=0.25)
+            await lp.hang_up()
+            heard_by_linphone = audio.read_wav(lp.heard())
+            log = lp.log.read_text(errors="replace")
+        await clear.hang_up()
+        heard_by_clear = audio.read_wav(clear.heard())
+    assert "SSL handshake finished, SSL version is [TLSv1.2]" in log or "[TLSv1.3]" in log
+    for heard, frequency in ((heard_by_clear, 1000), (heard_by_linphone, 700)):
+        tone = tone_windows(heard, frequency)
+        assert len(tone) >= 4, describe(heard)
+        assert abs(float(np.median([audio.peak_frequency(w) for w in tone])) - frequency) < 10
 
 
 # -- trunks over TLS ----------------------------------------------------------------------

@@ -27,7 +27,10 @@ class Linphone:
     """One headless linphonec: plays ``source`` (8 kHz mono WAV) as its microphone, records
     what it hears. Key presses go as SIP INFO (``application/dtmf-relay``) when ``info``, and
     as RFC 4733 events in its RTP when ``rfc4733``: each its own setting in linphone, and
-    both on sends every press twice. Their defaults are linphone's own."""
+    both on sends every press twice. Their defaults are linphone's own.
+
+    With ``tls_ca`` it also speaks SIP over TLS (a ``;transport=tls`` URI), checking the
+    server's certificate and name against that CA (tests/support/certs.py)."""
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class Linphone:
         info: bool = False,
         rfc4733: bool = True,
         name: str = "linphone",
+        tls_ca: Path | None = None,
     ) -> None:
         self.dir = workdir / f"linphone-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +65,10 @@ class Linphone:
 use_ipv6=0
 sip_port={self.sip_port}
 sip_tcp_port=0
-sip_tls_port=0
+sip_tls_port={free_udp_port() if tls_ca else 0}
+{f"root_ca={tls_ca}" if tls_ca else ""}
+verify_server_certs={int(tls_ca is not None)}
+verify_server_cn={int(tls_ca is not None)}
 contact=sip:linphone@127.0.0.1
 use_info={int(info)}
 use_rfc2833={int(rfc4733)}

@@ -183,9 +183,10 @@ async def dial_into_conference(
     """Call a number into the conference. The host (or a delegate, or an administrator) adds
     a guest by number and name; a guest with the conference link asks to be called ("we call
     you") under their own name. The leg shows as ``joining`` while it rings; the callee joins
-    by pressing 1, or the leg leaves with ``left_reason`` busy, no_answer, declined or
-    failed. 403 for a number the allow list refuses, 422 for one that is not a phone number
-    or that no trunk serves, 423 when a guest asks while the conference is locked, 429 (with
+    by pressing 1, or the leg leaves with ``left_reason`` busy, no_answer, declined,
+    failed, or certificate_refused (a TLS trunk whose certificate failed verification).
+    403 for a number the allow list refuses, 422 for one that is not a phone number or that
+    no trunk serves, 423 when a guest asks while the conference is locked, 429 (with
     Retry-After) when a guest asks too often or the account has placed its calls for the
     day."""
     settings: Settings = request.app.state.settings

@@ -62,7 +62,8 @@ class LegOut(BaseModel):
     joined_at: str
     left_at: str | None
     # hangup, dropped, failed or locked; for a phoned guest who never joined: busy,
-    # no_answer, declined, failed or cancelled. None while on the call.
+    # no_answer, declined, failed, cancelled, or certificate_refused (a TLS trunk's
+    # certificate failed verification: nothing was sent). None while on the call.
     left_reason: str | None = None
     # cannot_send, media_from_elsewhere or nothing_received while the leg's audio has a
     # lasting problem; None otherwise.

@@ -48,7 +48,7 @@ class LegLeft:
     conference_id: str
     leg_id: str
     # hangup | dropped | failed | locked; for a leg never connected (dial-out): busy |
-    # no_answer | declined | failed | cancelled
+    # no_answer | declined | failed | cancelled | certificate_refused (a TLS trunk's)
     reason: str
 
 

@@ -191,6 +191,7 @@ function itemFor(leg) {
 const NOT_JOINED = {
   busy: "the line was busy", no_answer: "no answer", declined: "they declined",
   failed: "the call failed", cancelled: "the call was cancelled",
+  certificate_refused: "the call failed: the phone line's security certificate was not valid",
 };
 const NOTICE_MS = 10000;
 

@@ -205,7 +205,9 @@ class Baresip:
 
     SIP over TLS (its libre has it): ``certificate`` (certificate and key in one PEM, from
     tests/support/certs.py) makes it listen for TLS on ``tls_port`` (its SIP port + 1, as
-    baresip does it) too; ``cafile`` is what it trusts as a TLS client."""
+    baresip does it) too; ``cafile`` is what it trusts as a TLS client. ``mediaenc``: its
+    account's media encryption (``srtp-mand``: RTP/SAVP with SDES keys, its srtp module;
+    ``srtp``: RTP/AVP with ``a=crypto``, best effort)."""
 
     def __init__(
         self,
@@ -217,6 +219,7 @@ class Baresip:
         prefix: Sequence[str] = (),
         certificate: Path | None = None,
         cafile: Path | None = None,
+        mediaenc: str | None = None,
     ) -> None:
         self.prefix = tuple(prefix)
         self.dir = workdir / f"baresip-{name}"
@@ -247,13 +250,14 @@ module g711.so
 module aufile.so
 module aubridge.so
 module sndfile.so
+{"module srtp.so" if mediaenc else ""}
 module_app account.so
 module_app menu.so
 snd_path {self.records}
 """)
         (self.dir / "accounts").write_text(
             f"<sip:{name}@{address}:{self.port}>;regint=0;answermode=auto;"
-            "audio_codecs=PCMU;dtmfmode=rtpevent\n"
+            f"audio_codecs=PCMU;dtmfmode=rtpevent{f';mediaenc={mediaenc}' if mediaenc else ''}\n"
         )
         self.proc: asyncio.subprocess.Process | None = None
         self._output = bytearray()

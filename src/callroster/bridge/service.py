@@ -452,13 +452,20 @@ class BridgeService:
         return self._parts.web.is_locked(match)
 
     async def join_web(
-        self, match: Admission, name: str, offer_sdp: str, source: str = "unknown"
+        self,
+        match: Admission,
+        name: str,
+        offer_sdp: str,
+        source: str = "unknown",
+        *,
+        secure: bool = False,
     ) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer;
         once the browser's first audio arrives, it is admitted as a leg (``joined_via:
         web``) and shows on the roster. Until then it is pending (see bridge/web_legs.py),
         and dropped if it does not connect within ``web_limits.connect_within`` seconds.
-        ``source``: the request's address, whose pending joins are capped.
+        ``source``: the request's address, whose pending joins are capped; ``secure``:
+        the offer came over HTTPS (with the media's DTLS-SRTP, the leg is encrypted).
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
@@ -466,7 +473,7 @@ class BridgeService:
                 still connecting; nothing was created.
             WebPeerError: the offer cannot be answered.
         """
-        return await self._parts.web.join(match, name, offer_sdp, source)
+        return await self._parts.web.join(match, name, offer_sdp, source, secure=secure)
 
     def owns_web_leg(self, leg_id: str, key: str) -> bool:
         """Whether ``key`` is the secret of this browser leg (still on the call)."""
@@ -584,6 +591,14 @@ class BridgeService:
         for call in self._calls:
             if call.leg_id == leg_id:
                 return call.transport
+        return None
+
+    def media_encrypted_of(self, leg_id: str) -> bool | None:
+        """Whether a phone leg's media is SRTP (its ``RtpSession.encrypted``), or None for a
+        leg not on a call here. With :meth:`signalling_of` == ``"tls"``: the padlock."""
+        for call in self._calls:
+            if call.leg_id == leg_id:
+                return call.rtp.encrypted
         return None
 
     def conferences_in_progress(self) -> list[str]:

@@ -17,6 +17,9 @@ from callroster.bridge.calls import (
 )
 from callroster.bridge.rtp_session import RtpSession
 from callroster.rtp.packet import RtpSender
+from callroster.rtp.srtp import SrtpContext
+from callroster.sdp.crypto import AES_CM_128_HMAC_SHA1_80
+from callroster.sdp.offer_answer import SrtpKeys
 
 S, T = CallState, CallTrigger
 
@@ -115,3 +118,27 @@ def test_key_presses_count_only_the_way_the_first_one_came() -> None:
     assert [by_rtp.takes_key(m) for m in (KeyMethod.RFC4733, KeyMethod.INFO)] == [True, False]
     assert by_info.takes_key(KeyMethod.INFO) and by_rtp.takes_key(KeyMethod.RFC4733)
     assert (by_info.key_method, by_rtp.key_method) == (KeyMethod.INFO, KeyMethod.RFC4733)
+
+
+@pytest.mark.parametrize(
+    ("joined_via", "transport", "srtp", "encrypted"),
+    [
+        ("dial_in", "tls", True, True),
+        ("dial_in", "tls", False, False),  # TLS signalling, clear RTP
+        ("dial_in", "udp", True, False),  # SRTP keyed over clear SIP: readable on the way
+        ("dial_in", "tcp", False, False),
+        ("dial_out", "tls", True, True),
+        ("web", "https", False, True),  # DTLS-SRTP, its offer over HTTPS
+        ("web", "http", False, False),  # DTLS-SRTP, but its offer over clear HTTP
+    ],
+)
+def test_a_leg_is_encrypted_only_when_its_signalling_and_media_both_are(
+    joined_via: str, transport: str, srtp: bool, encrypted: bool
+) -> None:
+    call = _call(S.JOINED, joined_via)
+    call.transport = transport
+    if srtp:
+        call.rtp.srtp = SrtpContext(
+            SrtpKeys(AES_CM_128_HMAC_SHA1_80, bytes(range(30)), bytes(range(30, 60)), 1)
+        )
+    assert call.encrypted is encrypted

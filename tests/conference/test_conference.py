@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from callroster.conference.conference import Conference, ConferenceError
+from callroster.conference.conference import snapshot as conference_snapshot
 from callroster.conference.events import (
     ConferenceLocked,
     HangUp,
@@ -196,3 +197,38 @@ def test_the_host_dropping_a_ringing_leg_cancels_the_invitation() -> None:
     conference.drop("callee")
     assert conference.events() == [LegLeft("c1", "callee", "cancelled")]
     assert conference.effects() == [HangUp("callee", "dropped")]
+
+
+def test_whether_a_leg_is_encrypted_travels_with_its_join() -> None:
+    conference = Conference("c1")
+    secure = Leg(
+        id="tls",
+        role=LegRole.GUEST,
+        joined_via="dial_in",
+        number=None,
+        withheld=True,
+        encrypted=True,
+    )
+    conference.admit(secure, 1.0)
+    conference.admit(_leg("clear"), 2.0)
+    joined = conference.events()
+    assert [
+        event.details.encrypted
+        for event in joined
+        if isinstance(event, LegJoined) and event.details
+    ] == [True, False]
+    assert {row["id"]: row["encrypted"] for row in conference_snapshot(conference.legs)} == {
+        "tls": True,
+        "clear": False,
+    }
+
+
+def test_an_invited_leg_is_encrypted_only_once_its_answer_settles_it() -> None:
+    conference = _with_host_and_guest()
+    conference.invite(_invited(), 5.0)
+    [invited] = conference.events()
+    assert isinstance(invited, LegInvited) and invited.details.encrypted is False
+    conference.accept("callee", 9.0, encrypted=True)
+    [joined] = conference.events()
+    assert isinstance(joined, LegJoined) and joined.details is not None
+    assert joined.details.encrypted and conference.leg("callee").encrypted

@@ -106,3 +106,29 @@ def test_a_number_is_marked_verified_only_when_its_details_say_so() -> None:
     assert muted is not None and muted["leg"]["number_verified"] is True
     by_id = {leg["id"]: leg for leg in roster.snapshot()["legs"]}
     assert (by_id["a"]["number_verified"], by_id["b"]["number_verified"]) == (False, True)
+
+
+def _secure(leg_id: str, encrypted: bool) -> LegJoined:
+    return LegJoined("c1", leg_id, LegDetails("guest", "dial_in", None, True, encrypted=encrypted))
+
+
+def test_the_roster_says_which_legs_are_encrypted_and_whether_all_are() -> None:
+    roster = ConferenceRoster("c1")
+    assert roster.snapshot()["all_encrypted"] is False  # nobody: no padlock for an empty call
+    joined = roster.apply(_secure("a", True), AT)
+    assert joined is not None and joined["leg"]["encrypted"] is True
+    assert roster.snapshot()["all_encrypted"] is True
+    roster.apply(
+        LegInvited("c1", "ringing", LegDetails("guest", "dial_out", "+447700900002", False)), AT
+    )
+    assert roster.snapshot()["all_encrypted"] is True  # still ringing: not on the call yet
+    roster.apply(_secure("b", False), AT)
+    snapshot = roster.snapshot()
+    assert snapshot["all_encrypted"] is False
+    assert {leg["id"]: leg["encrypted"] for leg in snapshot["legs"]} == {
+        "a": True,
+        "ringing": False,
+        "b": False,
+    }
+    roster.apply(LegLeft("c1", "b", "hangup"), AT)
+    assert roster.snapshot()["all_encrypted"] is True

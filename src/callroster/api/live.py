@@ -71,6 +71,9 @@ class LegOut(BaseModel):
     # False when the number is only what the caller claimed (From, or P-Asserted-Identity
     # from an untrusted peer); the page marks it "unverified".
     number_verified: bool = False
+    # Signalling and media both encrypted: SIP over TLS with SRTP, or a browser's DTLS-SRTP
+    # with its offer sent over HTTPS. The page shows a padlock.
+    encrypted: bool = False
 
 
 class RosterOut(BaseModel):
@@ -78,6 +81,8 @@ class RosterOut(BaseModel):
     seq: int
     locked: bool
     recording: bool
+    # Everyone on the call now is encrypted (False for an empty call).
+    all_encrypted: bool = False
     legs: list[LegOut]
 
 

@@ -133,7 +133,9 @@ async def join_from_browser(
     if wait > 0:
         raise _too_many("rate", wait)
     try:
-        joined = await bridge_of(request).join_web(match, body.name, body.sdp, source)
+        joined = await bridge_of(request).join_web(
+            match, body.name, body.sdp, source, secure=request.url.scheme == "https"
+        )
     except ConferenceLocked:
         window.forget(key, now)  # nothing was started
         raise HTTPException(status.HTTP_423_LOCKED, "the host has locked this conference") from None

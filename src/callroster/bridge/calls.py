@@ -140,7 +140,9 @@ class Call:
     dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
     access_number: str | None = None  # the access number dialled (E.164), if one was
     source: str = ""  # the host its INVITE came from, for the PIN guard (bridge/pin_guard.py)
-    transport: str = "udp"  # of its SIP: udp | tcp | tls (SRTP only with tls: srtp_policy.py)
+    # Of its SIP: udp | tcp | tls (SRTP only with tls: srtp_policy.py); a browser's offer
+    # came over http or https.
+    transport: str = "udp"
     pin_since: float | None = None  # when it was asked for its PIN (bridge/call_limits.py)
     press_to_accept: bool = True  # dial-out: the callee joins by pressing 1
     invitation: tuple[NDArray[np.int16], ...] | None = None  # "<host> invites you...", spoken
@@ -152,6 +154,16 @@ class Call:
 
     def __post_init__(self) -> None:
         self.history.append(self.state)
+
+    @property
+    def encrypted(self) -> bool:
+        """Signalling and media both encrypted (the roster's padlock): SIP over TLS with
+        SRTP, or a browser, whose media is always DTLS-SRTP, that sent its offer over HTTPS.
+        Each half alone is not enough: SDES keys over clear SIP, or a WebRTC offer over
+        clear HTTP, can be read (or changed) on the way."""
+        if self.joined_via == "web":
+            return self.transport == "https"
+        return self.transport == "tls" and self.rtp.encrypted
 
     def fire(self, trigger: CallTrigger, *, deadline: float | None = None) -> None:
         """Move on ``trigger``, the one way the state changes; ``deadline`` is the new

@@ -99,6 +99,7 @@ class Rooms:
             number=call.caller.number,
             withheld=call.caller.withheld,
             number_verified=call.caller.verified,
+            encrypted=call.encrypted,
             name=name,
             name_source="entered" if name else None,
         )
@@ -120,7 +121,7 @@ class Rooms:
         call.prompts.interrupt()
         if call.press_to_accept:
             call.prompts.say(("joining",))
-        room.conference.accept(call.leg_id, self._clock.time())
+        room.conference.accept(call.leg_id, self._clock.time(), encrypted=call.encrypted)
         room.mixer.add_leg(call.leg_id, call.rtp.codec)
         self._keep_dialog(call)
         self.after_change(room)

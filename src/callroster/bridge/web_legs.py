@@ -89,7 +89,9 @@ class WebLegs:
         room = self._rooms.get(match.conference_id)
         return room.conference.locked if room is not None else match.locked
 
-    async def join(self, match: Admission, name: str, offer_sdp: str, source: str) -> WebJoined:
+    async def join(
+        self, match: Admission, name: str, offer_sdp: str, source: str, *, secure: bool = False
+    ) -> WebJoined:
         """See :meth:`BridgeService.join_web`."""
         if self.is_locked(match) and not match.as_host:
             raise ConferenceLocked(match.conference_id)
@@ -145,6 +147,7 @@ class WebLegs:
             local_port=0,
             state=CallState.ANSWERED,
             joined_via="web",
+            transport="https" if secure else "http",
             web_key=secrets.token_urlsafe(24),
         )
         calls.add(call)

@@ -113,11 +113,13 @@ class Conference:
         self._legs[leg.id] = leg
         self._events.append(LegInvited(self.id, leg.id, _details(leg)))
 
-    def accept(self, leg_id: str, now: float) -> None:
-        """The invited person answered and accepted (pressed 1): they are on the call."""
+    def accept(self, leg_id: str, now: float, *, encrypted: bool = False) -> None:
+        """The invited person answered and accepted (pressed 1): they are on the call.
+        ``encrypted``: what the answer settled (conference/leg.py)."""
         leg = self.leg(leg_id)
         self._set_status(leg, LegStatus.CONNECTED)
         leg.joined_at = now
+        leg.encrypted = encrypted
         self._events.append(LegJoined(self.id, leg.id, _details(leg)))
         self._effects.append(PlayTone("join", except_leg=leg.id))
 
@@ -289,6 +291,7 @@ def _details(leg: Leg) -> LegDetails:
         name=leg.name,
         name_source=leg.name_source,
         number_verified=leg.number_verified,
+        encrypted=leg.encrypted,
     )
 
 
@@ -306,6 +309,7 @@ def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
             "name": leg.name,
             "number": "withheld" if leg.withheld else leg.number,
             "number_verified": leg.number_verified,
+            "encrypted": leg.encrypted,
             "joined_via": leg.joined_via,
         }
         for leg in legs

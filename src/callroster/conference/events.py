@@ -17,6 +17,7 @@ class LegDetails:
     name: str | None = None
     name_source: str | None = None
     number_verified: bool = False  # dialled by us, or asserted by a trusted peer
+    encrypted: bool = False  # signalling and media both encrypted (conference/leg.py)
 
 
 @dataclass(frozen=True)

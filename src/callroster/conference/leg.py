@@ -42,6 +42,9 @@ class Leg:
     talking: bool = False
     joined_at: float = 0.0
     media_problem: str | None = None  # see bridge/media_health.py
+    # Signalling and media both encrypted (SIP over TLS with SRTP; a browser's DTLS-SRTP with
+    # its offer sent over HTTPS): the roster's padlock. Settled when the leg is on the call.
+    encrypted: bool = False
 
     @property
     def held(self) -> bool:

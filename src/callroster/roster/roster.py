@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -55,6 +56,15 @@ class RosterLeg:
     # The number was asserted by a trusted peer or dialled by us; False: it is only what the
     # caller claimed (bridge/caller_id.py), and the roster marks it "unverified".
     number_verified: bool = False
+    # Signalling and media both encrypted (conference/leg.py): the padlock.
+    encrypted: bool = False
+
+
+def all_encrypted(legs: Iterable[RosterLeg]) -> bool:
+    """Whether everyone on the call now (not left, not still ringing) is encrypted; False
+    for an empty call, so that a padlock is never shown for nobody."""
+    present = [leg for leg in legs if leg.status not in ("left", "joining")]
+    return bool(present) and all(leg.encrypted for leg in present)
 
 
 def without_numbers(message: Message) -> Message:
@@ -92,6 +102,7 @@ class ConferenceRoster:
                 if details and details.withheld
                 else (details.number if details else None),
                 number_verified=bool(details and details.number_verified),
+                encrypted=bool(details and details.encrypted),
                 joined_via=details.joined_via if details else "dial_in",
                 role=details.role if details else "guest",
                 status="joining" if invited else "connected",
@@ -143,6 +154,7 @@ class ConferenceRoster:
             "conference_id": self.conference_id,
             "locked": self.locked,
             "recording": self.recording,
+            "all_encrypted": all_encrypted(self.legs.values()),
             "legs": [asdict(leg) for leg in self.legs.values()],
         }
 

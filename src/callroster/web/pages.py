@@ -37,7 +37,8 @@ COUNTRIES = _countries()
 BODY = """<p class="signed-in-as" id="signed-in-as" hidden></p>
 <div class="room-state"><span id="locked" class="banner" hidden>Locked: nobody new can join</span>
 <span id="unlocked" class="banner" hidden>Open: anyone with the PIN or link can join</span>
-<span id="recording" class="banner" hidden>Recording</span></div>
+<span id="recording" class="banner" hidden>Recording</span>
+<span id="encryption" class="banner" hidden></span></div>
 <section aria-labelledby="on-call">
 <h2 id="on-call">On the call: <span id="count">0</span></h2>
 <div id="host-controls" role="group" aria-label="Controls for the whole call" hidden>

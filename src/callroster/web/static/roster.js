@@ -158,6 +158,7 @@ function itemFor(leg) {
     + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span>'
     + ' <span class="badge ringing" hidden>ringing</span></div>'
     + '<div class="line"><span class="number"></span><span class="via"></span>'
+    + '<span class="security"></span>'
     + '<span class="on-for" title="Time on the call"></span></div>'
     + `<div class="badges"></div><div class="controls" role="group" aria-labelledby="name-${leg.id}"></div>`;
   const id = leg.id;
@@ -244,6 +245,15 @@ function render(leg) {
     unverified.textContent = "unverified";
     number.append(number.textContent ? " " : "", unverified);
   }
+  // The padlock: signalling and audio both encrypted (SIP over TLS with SRTP, or a browser
+  // that joined over HTTPS); anything else says so in words.
+  const security = item.querySelector(".security");
+  security.classList.toggle("encrypted", Boolean(leg.encrypted));
+  security.title = leg.encrypted
+    ? "Signalling and audio encrypted all the way to the bridge"
+    : "Not encrypted: this connection's signalling or audio can be read on the way";
+  security.innerHTML = leg.encrypted
+    ? '<span aria-hidden="true">\u{1F512}</span> encrypted' : "not encrypted";
   const badges = item.querySelector(".badges");
   badges.innerHTML = "";
   if (leg.talking) badges.insertAdjacentHTML("beforeend", '<span class="badge talk">speaking</span>');
@@ -339,11 +349,20 @@ function setConference(state) {
   main.dataset.locked = state.locked ? "yes" : "no";
 }
 
-// The count in the heading, and an empty room said plainly.
+// The count in the heading, and an empty room said plainly; whether everyone on the call
+// is encrypted, which hosts of confidential calls can point to.
 function showCount() {
   const count = [...legs.values()].filter((l) => l.status !== "left").length;
   document.getElementById("count").textContent = count;
   document.getElementById("empty-room").hidden = count !== 0;
+  const on = [...legs.values()].filter((l) => l.status !== "left" && l.status !== "joining");
+  const clear = on.filter((l) => !l.encrypted).length;
+  const banner = document.getElementById("encryption");
+  banner.hidden = on.length === 0;
+  banner.classList.toggle("secure", on.length > 0 && clear === 0);
+  banner.innerHTML = clear === 0
+    ? '<span aria-hidden="true">\u{1F512}</span> Every connection to this call is encrypted'
+    : `${clear} of ${on.length} connection${on.length === 1 ? "" : "s"} not encrypted`;
 }
 
 function handle(message) {

@@ -68,6 +68,17 @@ class SipTls:
 def _load(loader: Callable[[str], object], setting: str, path: Path) -> None:
     try:
         loader(str(path))
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+    except ssl.SSLError as exc:
+        reason = _REASONS.get(exc.reason or "PEM_LIB", exc.reason or str(exc))
         raise ConfigError(f"{setting} {path}: cannot be loaded ({reason})") from None
+    except (OSError, ValueError) as exc:
+        said = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{setting} {path}: cannot be loaded ({said})") from None
+
+
+# OpenSSL's reasons, in words.
+_REASONS = {
+    "KEY_VALUES_MISMATCH": "sip_tls_key_file is not the key of this certificate",
+    "PEM_LIB": "not a PEM certificate, or the key file holds no PEM private key",
+    "NO_CERTIFICATE_OR_CRL_FOUND": "no PEM certificate in it",
+}

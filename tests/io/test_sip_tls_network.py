@@ -75,8 +75,9 @@ def _client(ca: TestCa, *, maximum: ssl.TLSVersion | None = None) -> ssl.SSLCont
     return context
 
 
-async def _exchange(port: int, context: ssl.SSLContext) -> tuple[bytes, float]:
-    """Connect, send OPTIONS, read the echo; returns it and the handshake's time."""
+async def _exchange(port: int, context: ssl.SSLContext) -> tuple[bytes, float, float]:
+    """Connect, send OPTIONS, read the echo; returns it, the handshake's time and the first
+    answer's."""
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"
@@ -84,7 +85,8 @@ async def _exchange(port: int, context: ssl.SSLContext) -> tuple[bytes, float]:
     handshake = time.perf_counter() - started
     try:
         writer.write(OPTIONS)
-        return await asyncio.wait_for(reader.readexactly(5 + len(OPTIONS)), 5), handshake
+        echoed = await asyncio.wait_for(reader.readexactly(5 + len(OPTIONS)), 5)
+        return echoed, handshake, time.perf_counter() - started - handshake
     finally:
         writer.close()
 
@@ -92,11 +94,15 @@ async def _exchange(port: int, context: ssl.SSLContext) -> tuple[bytes, float]:
 async def test_the_tls_port_answers_down_the_same_connection(tmp_path: Path) -> None:
     ca = TestCa(tmp_path / "ca")
     async with tls_listener(tmp_path, ca) as listening:
-        echoed, handshake = await _exchange(listening.port, _client(ca))
+        echoed, handshake, _ = await _exchange(listening.port, _client(ca))
         [(data, source, transport)] = listening.received
+        # The first answer on a new connection is not held back (TLS 1.3 session tickets
+        # sent with it cost a 40 ms delayed ACK every time); the best of three, for load.
+        firsts = [(await _exchange(listening.port, _client(ca)))[2] for _ in range(3)]
     assert echoed == b"echo:" + OPTIONS
     assert (data, transport) == (OPTIONS, "tls") and source[0] == "127.0.0.1"
     assert handshake < 1.0, handshake
+    assert min(firsts) < 0.02, firsts
 
 
 async def test_below_tls_1_2_is_refused(tmp_path: Path) -> None:
@@ -105,7 +111,7 @@ async def test_below_tls_1_2_is_refused(tmp_path: Path) -> None:
         with pytest.raises((ssl.SSLError, ConnectionError)):
             await _exchange(listening.port, _client(ca, maximum=ssl.TLSVersion.TLSv1_1))
         # Control: the same client allowed TLS 1.2 is served.
-        echoed, _ = await _exchange(listening.port, _client(ca, maximum=ssl.TLSVersion.TLSv1_2))
+        echoed, _, _ = await _exchange(listening.port, _client(ca, maximum=ssl.TLSVersion.TLSv1_2))
     assert echoed.startswith(b"echo:")
 
 

@@ -14,6 +14,9 @@ import pytest
 from numpy.typing import NDArray
 from tests.support.bridge_rig import (
     ACCESS_NUMBER,
+    CALLEE,
+    CALLEE_MEDIA,
+    GUEST,
     GUEST_PIN,
     Rig,
     answered,
@@ -24,13 +27,14 @@ from tests.support.fake_network import FakePort, Phone, phone_sdp
 from tests.support.waiting import wait_until
 
 from callroster.bridge.calls import CallState
+from callroster.bridge.dial_target import DialTarget
 from callroster.rtp import g711
 from callroster.rtp.packet import parse_rtp
 from callroster.rtp.srtp import SrtpContext
 from callroster.sdp.crypto import KEY_SALT_LENGTHS, parse_crypto
 from callroster.sdp.offer_answer import SrtpKeys
 from callroster.sdp.session import parse_sdp
-from callroster.sip.message import Request, Response
+from callroster.sip.message import Request, Response, response_to, serialise
 
 RATE = 8000
 SUITES = ["AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"]
@@ -288,3 +292,46 @@ async def test_a_reinvite_may_not_turn_srtp_off(rig: Rig) -> None:
     assert seen[0].status == 488
     [call] = [c for c in rig.bridge._calls if c.call_id == phone.call_id]
     assert call.rtp.encrypted
+
+
+@pytest.mark.parametrize(("srtp", "proto"), [(None, "RTP/AVP"), ("require", "RTP/SAVP")])
+async def test_a_call_we_place_over_tls_offers_srtp_and_gets_it(
+    rig: Rig, srtp: str | None, proto: str
+) -> None:
+    target = DialTarget(
+        number="+447700900555", host=CALLEE[0], port=CALLEE[1], transport="tls", srtp=srtp
+    )  # type: ignore[arg-type]
+    await rig.bridge.dial_out(GUEST, target, "Bob", 30.0, press_to_accept=False)
+    [invite] = [m for m in rig.network.take_sip() if isinstance(m, Request)]
+    offer = parse_sdp(invite.body).media[0]
+    assert offer.proto == proto
+    lines = [parse_crypto(v) for v in offer.attribute_values("crypto")]
+    assert [c.suite for c in lines] == SUITES
+    # The callee answers with GCM (tag 2) and its own key.
+    theirs = bytes([42]) * 28
+    body = phone_sdp(
+        *CALLEE_MEDIA,
+        extra=f"a=crypto:2 AEAD_AES_128_GCM inline:{base64.b64encode(theirs).decode()}\r\n",
+    )
+    response = response_to(
+        invite,
+        200,
+        "OK",
+        to_tag="callee1",
+        extra_headers=[("Contact", f"<sip:bob@{CALLEE[0]}:{CALLEE[1]};transport=tls>")],
+        body=body.replace(b"RTP/AVP", proto.encode()),
+        content_type="application/sdp",
+    )
+    rig.bridge.on_sip(serialise(response), CALLEE, "tls")
+    [call] = [c for c in rig.bridge._calls if c.call_id == invite.get("Call-ID")]
+    assert call.rtp.srtp is not None and call.rtp.srtp.suite == "AEAD_AES_128_GCM"
+    assert call.rtp.srtp.keys.remote_key == theirs
+    assert call.rtp.srtp.keys.local_key == lines[1].key
+
+
+async def test_a_call_we_place_over_udp_never_offers_keys(rig: Rig) -> None:
+    target = DialTarget(number="+447700900555", host=CALLEE[0], port=CALLEE[1], srtp="require")
+    await rig.bridge.dial_out(GUEST, target, "Bob", 30.0)
+    [invite] = [m for m in rig.network.take_sip() if isinstance(m, Request)]
+    offer = parse_sdp(invite.body).media[0]
+    assert offer.proto == "RTP/AVP" and offer.attribute_values("crypto") == []

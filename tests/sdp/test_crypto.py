@@ -244,3 +244,24 @@ def test_an_answer_to_our_srtp_offer_must_take_one_offered_line(crypto: list[str
     ours = make_offer(session_version=1, srtp_key=OUR_KEY, **LOCAL)  # type: ignore[arg-type]
     with pytest.raises(SdpError):
         accept_answer(ours, savp_offer(*crypto))
+
+
+def test_a_best_effort_offer_gets_srtp_from_a_far_end_that_does_it_and_plain_rtp_otherwise() -> (
+    None
+):
+    ours = make_offer(session_version=1, srtp_key=OUR_KEY, srtp_mandatory=False, **LOCAL)  # type: ignore[arg-type]
+    assert ours.media[0].proto == "RTP/AVP" and len(ours.media[0].attribute_values("crypto")) == 2
+    plain = answer_offer(
+        ours, local_address="192.0.2.9", local_port=6000, session_id=1, session_version=1
+    )
+    assert accept_answer(ours, plain.answer).srtp is None
+    keyed = answer_offer(
+        ours,
+        local_address="192.0.2.9",
+        local_port=6000,
+        session_id=1,
+        session_version=1,
+        srtp_key=bytes(MAX_KEY_MATERIAL),
+    )
+    negotiated = accept_answer(ours, keyed.answer)
+    assert negotiated.srtp is not None and negotiated.srtp.remote_key == bytes(30)

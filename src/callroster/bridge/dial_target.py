@@ -27,6 +27,17 @@ class DialTarget:
     # call nobody ends must not run up a carrier's bill for days.
     max_seconds: float = MAX_CALL_SECONDS
     trunk_name: str | None = None  # for the log line of a refused certificate
+    # SRTP towards the callee (keys only over TLS, bridge/srtp_policy.py): None is "offer"
+    # over TLS (RTP/AVP with a=crypto: SRTP if the far end does it, plain RTP if not) and
+    # "off" otherwise; "require" offers RTP/SAVP, which a far end without SRTP refuses.
+    srtp: Literal["off", "offer", "require"] | None = None
+
+    @property
+    def srtp_mode(self) -> Literal["off", "offer", "require"]:
+        """What SRTP the call offers: never any without TLS."""
+        if self.transport != "tls":
+            return "off"
+        return self.srtp or "offer"
 
     @property
     def request_uri(self) -> str:

@@ -27,6 +27,7 @@ from callroster.conference.leg import Leg, LegRole
 from callroster.media.speech import speak
 from callroster.media.talk import TalkDetector
 from callroster.rtp.packet import RtpSender
+from callroster.sdp.crypto import MAX_KEY_MATERIAL
 from callroster.sdp.offer_answer import accept_answer, make_offer
 from callroster.sdp.session import SdpError, parse_sdp, serialise_sdp
 from callroster.sip.endpoint import CallLimitReached
@@ -80,11 +81,14 @@ class Outbound:
             self._recorder.unstored(match.conference_id)
         leg_id = secrets.token_hex(8)
         port, local_port = await self._network.open_rtp(*self._inlet(leg_id))
+        srtp = target.srtp_mode
         offer = make_offer(
             local_address=self._advertised,
             local_port=local_port,
             session_id=local_port,
             session_version=1,
+            srtp_key=None if srtp == "off" else secrets.token_bytes(MAX_KEY_MATERIAL),
+            srtp_mandatory=srtp == "require",
         )
         reachable, failure = await self._connect(target)
         now = self._clock.time()

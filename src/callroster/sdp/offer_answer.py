@@ -228,12 +228,15 @@ def make_offer(
     direction: Direction = "sendrecv",
     srtp_key: bytes | None = None,
     suites: Sequence[str] = SUITES,
+    srtp_mandatory: bool = True,
 ) -> SessionDescription:
     """Builds an offer for dial-out or a re-INVITE (``direction="sendonly"`` puts on hold).
 
     With ``srtp_key`` the stream is RTP/SAVP with an ``a=crypto`` line for each of
     ``suites`` (tags 1, 2, ...), all keyed from ``srtp_key``: only the one the answer takes
-    is ever used.
+    is ever used. With ``srtp_mandatory=False`` it is RTP/AVP with the same lines ("best
+    effort" SRTP): a far end that does SDES answers with one, any other ignores them and
+    the call is plain RTP.
 
     Args:
         local_address: Address the bridge receives RTP on.
@@ -248,6 +251,7 @@ def make_offer(
         srtp_key: Fresh random bytes to key SRTP with (see :func:`answer_offer`), or None
             for plain RTP.
         suites: The crypto suites to offer, most preferred first.
+        srtp_mandatory: RTP/SAVP (True) or RTP/AVP with ``a=crypto`` (False).
 
     Returns:
         A description with one RTP/AVP (or RTP/SAVP) audio stream.
@@ -272,7 +276,7 @@ def make_offer(
         raise ValueError("no crypto suites to offer")
     audio = _audio_section(
         port=local_port,
-        proto=AVP if srtp_key is None else SAVP,
+        proto=SAVP if srtp_key is not None and srtp_mandatory else AVP,
         codecs=[(name, STATIC_PAYLOAD_TYPES[name]) for name in names],
         telephone_event=None if telephone_event_pt is None else (telephone_event_pt, "0-15"),
         direction=direction,
@@ -353,6 +357,8 @@ def _accepted_crypto(ours: MediaDescription, theirs: MediaDescription) -> SrtpKe
     if not offered:
         return None
     answered = theirs.attribute_values("crypto")
+    if not answered and ours.proto.upper() == AVP:
+        return None  # best effort, and the far end does not do SRTP: plain RTP
     if len(answered) != 1:
         raise SdpError(f"the answer has {len(answered)} crypto lines, not one", warning=305)
     try:

@@ -4,6 +4,8 @@ whether every account answering on an access number does (bridge/srtp_policy.py)
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -57,7 +59,9 @@ def test_an_administrator_requires_srtp_and_the_bridge_sees_it(
 def test_a_number_requires_srtp_only_when_every_account_answering_on_it_does(
     store: Store, settings: Settings, details: demo.DemoDetails
 ) -> None:
-    directory = StoreDirectory(store)
+    clock = itertools.count(0.0, 10.0)  # each look-up 10 s after the last: none cached
+    directory = StoreDirectory(store, monotonic=lambda: next(clock))
+    frozen = StoreDirectory(store, monotonic=lambda: 0.0)
     number = store.numbers.add(OPERATOR, "+442079460001", label="London").number
     other = store.accounts.create_account(OPERATOR, "Other Firm", REGION)
     store.accounts.set_srtp_policy(OPERATOR, details.account_id, "required")
@@ -67,8 +71,10 @@ def test_a_number_requires_srtp_only_when_every_account_answering_on_it_does(
     store.numbers.limit_account(OPERATOR, other, [elsewhere])
     store.numbers.limit_account(OPERATOR, details.account_id, [number])
     assert directory.srtp_required_on(number)
+    assert frozen.srtp_required_on(number)
     store.accounts.set_srtp_policy(OPERATOR, details.account_id, "offered")
     assert not directory.srtp_required_on(number)  # (the control)
+    assert frozen.srtp_required_on(number)  # read again only after SRTP_ON_NUMBER_MAX_AGE
     assert not directory.srtp_required_on("+442079469999")  # nobody answers there
     with pytest.raises(ValueError, match="offered, required"):
         store.accounts.set_srtp_policy(OPERATOR, details.account_id, "sometimes")

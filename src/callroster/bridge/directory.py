@@ -25,6 +25,10 @@ from callroster.store.store import Store
 # PIN written by this process is noticed at once (the repository's change counter); one
 # written by another process within this many seconds (see docs/architecture.md).
 PIN_LENGTHS_MAX_AGE = 5.0
+# How long an access number's "every account here requires SRTP" answer is reused: the
+# question scans the accounts, and a flood of clear-text INVITEs to one number asks it for
+# each; a policy change reaches calls to the number within this many seconds.
+SRTP_ON_NUMBER_MAX_AGE = 5.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class StoreDirectory:
         self._lengths_seen = store.conferences.pins_written
         self._lengths_at = monotonic()
         self._lengths = _never_empty(store.conferences.pin_lengths_in_use())
+        self._srtp_on: dict[str, tuple[float, bool]] = {}  # number -> (when read, answer)
 
     def is_dial_in_number(self, user: str) -> bool:
         return self._store.conferences.is_dial_in_number(user)
@@ -134,7 +139,15 @@ class StoreDirectory:
         return self._store.accounts.requires_srtp(account_id)
 
     def srtp_required_on(self, access_number: str) -> bool:
-        return self._store.numbers.requires_srtp_on(access_number)
+        now = self._monotonic()
+        cached = self._srtp_on.get(access_number)
+        if cached is not None and now - cached[0] < SRTP_ON_NUMBER_MAX_AGE:
+            return cached[1]
+        required = self._store.numbers.requires_srtp_on(access_number)
+        if len(self._srtp_on) > 10_000:  # numbers are the operator's few; never unbounded
+            self._srtp_on.clear()
+        self._srtp_on[access_number] = (now, required)
+        return required
 
     def pin_lengths(self) -> frozenset[int]:
         """The lengths in use as last read; read again in the background when a PIN was

@@ -10,11 +10,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from tests.support.bridge_rig import ACCESS_NUMBER, GUEST, GUEST_PIN, Rig, answered
+from tests.support.bridge_rig import (
+    ACCESS_NUMBER,
+    GUEST,
+    GUEST_PIN,
+    Rig,
+    answered,
+    final_answer,
+)
 from tests.support.clock import FakeClock
 from tests.support.fake_network import FakeNetwork, Phone, TableDirectory
 from tests.support.waiting import wait_until
 
+from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import TrustedPeers
 from callroster.bridge.calls import CallState
 from callroster.bridge.service import BridgeService
@@ -27,7 +35,7 @@ CLAIMED = "+447700900999"  # its From
 
 
 @asynccontextmanager
-async def rig() -> AsyncIterator[Rig]:
+async def rig(per_source: int = 20) -> AsyncIterator[Rig]:
     clock, network, bus = FakeClock(), FakeNetwork(), EventBus()
     directory = TableDirectory({GUEST_PIN: GUEST}, dial_in_numbers=[ACCESS_NUMBER])
     bridge = BridgeService(
@@ -37,6 +45,7 @@ async def rig() -> AsyncIterator[Rig]:
         clock=clock,
         network=network,
         trusted_peers=TrustedPeers((CARRIER,)),
+        call_limits=CallLimits(per_source=per_source, trusted=(CARRIER,)),
     )
     rig = Rig(bridge, clock, network, directory, bus)
     bus.subscribe(rig.events.append)
@@ -76,3 +85,18 @@ async def test_a_trusted_address_over_tls_needs_a_verified_certificate(
     # the number shown is its From, unverified.
     assert joined.details.number_verified is verified
     assert joined.details.number == (ASSERTED if verified else CLAIMED)
+
+
+@pytest.mark.parametrize(("certified", "second"), [(True, 200), (False, 503)])
+async def test_an_uncertified_tls_peer_is_bounded_as_any_caller(
+    certified: bool, second: int
+) -> None:
+    """One call per address: the trusted carrier with its certificate is exempt and gets
+    its second call in; over TLS without one it is bounded as any caller: 503."""
+    async with rig(per_source=1) as r:
+        for number in (1, 2):
+            phone = Phone(number, GUEST_PIN, host=CARRIER)
+            phone.arrives_over = "tls"
+            r.network.certified[phone.source] = certified
+            answer = await final_answer(r, phone)
+            assert answer.status == (200 if number == 1 else second)

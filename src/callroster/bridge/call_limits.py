@@ -60,10 +60,15 @@ class CallLimits:
             return False
         return any(address in network for network in self._networks)
 
-    def refuse(self, source: str, from_source: int, at_pin: int) -> Refusal | None:
+    def refuse(
+        self, source: str, from_source: int, at_pin: int, *, certified: bool = True
+    ) -> Refusal | None:
         """Why a new call from ``source`` is refused now (None: it is not), given the
-        calls that source already has and the calls still at the PIN prompt."""
-        if from_source >= self.per_source and not self.is_trusted(source):
+        calls that source already has and the calls still at the PIN prompt. Not
+        ``certified``: over TLS without the client certificate asked for, so bounded as
+        any caller whatever its address."""
+        trusted = certified and self.is_trusted(source)
+        if from_source >= self.per_source and not trusted:
             return "per_source"
         if at_pin >= self.pin_capacity:
             return "pin_prompt_full"

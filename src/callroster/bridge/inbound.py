@@ -71,8 +71,18 @@ class Inbound:
         self._abandoned: set[str] = set()  # ...of which the caller already gave up
 
     # -- a new call -----------------------------------------------------------------------
-    def incoming(self, call_id: str, request: Request, source: str, transport: str = "udp") -> None:
-        """A new INVITE from host ``source``, over ``transport`` (``udp``, ``tcp``, ``tls``)."""
+    def incoming(
+        self,
+        call_id: str,
+        request: Request,
+        source: str,
+        transport: str = "udp",
+        *,
+        certified: bool = True,
+    ) -> None:
+        """A new INVITE from host ``source``, over ``transport`` (``udp``, ``tcp``, ``tls``);
+        not ``certified``: over TLS without a verified client certificate when one is asked
+        for, so an ordinary caller whatever its address (bridge/service.py)."""
         if self._guard.blocked(source, self._clock.time()):
             # Guessing PINs from there: refused whatever it dialled, so no oracle either.
             log.info("[%s] refused: its source is blocked for PIN guessing", call_id)
@@ -81,7 +91,7 @@ class Inbound:
             return
         key = source_key(source)
         from_source = self._calls.count_from(source) + self._routing_from[key]
-        refusal = self._limits.refuse(source, from_source, self._at_pin())
+        refusal = self._limits.refuse(source, from_source, self._at_pin(), certified=certified)
         if refusal == "pin_prompt_full" and self._make_room_at_pin():
             refusal = None
         if refusal is not None:  # a flood: cheap to refuse, before anything is opened

@@ -339,10 +339,14 @@ class BridgeService:
                 extra_headers=[("Retry-After", "30")],
             )
         elif isinstance(event, sip_events.IncomingCall):
-            request = event.request
+            request, certified = event.request, True
             if event.transport == "tls" and self._network.peer_certified(event.source) is False:
-                request = _without_assertion(request)  # a trusted address, no certificate
-            inbound.incoming(event.call_id, request, event.source[0], event.transport)
+                # No client certificate the client CA verified: an ordinary caller, whatever
+                # its address (no verified caller ID, no exemption from the per-source bound).
+                request, certified = _without_assertion(request), False
+            inbound.incoming(
+                event.call_id, request, event.source[0], event.transport, certified=certified
+            )
         elif isinstance(event, sip_events.CallEnded | sip_events.CallCancelled):
             call = self._calls.get(event.call_id)
             if call is not None:

@@ -50,6 +50,15 @@ number_app = typer.Typer(
 )
 app.add_typer(number_app, name="number")
 app.add_typer(operator_token_app, name="operator-token")
+# The privacy engine's commands (inventory, retention, erasures) are in cli_privacy.py.
+privacy_app = typer.Typer(
+    help="The personal data the service keeps, and erasures.", no_args_is_help=True
+)
+retention_app = typer.Typer(
+    help="Retention: what is past its time is hidden, then purged.", no_args_is_help=True
+)
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file", exists=False)
@@ -649,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     return result if isinstance(result, int) else 0
 
+
+# Registers the privacy and retention commands on the groups above (it imports this module).
+from callroster import cli_privacy  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

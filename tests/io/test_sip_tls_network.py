@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from tests.support.certs import Issued, TestCa
 from tests.support.waiting import wait_until
 
@@ -145,6 +146,50 @@ async def test_client_certificates_mark_the_connection_certified(tmp_path: Path)
     assert seen == {"none": False, "proxy": True, "stranger": None}
 
 
+async def test_a_renewed_certificate_is_served_without_a_restart(tmp_path: Path) -> None:
+    ca = TestCa(tmp_path / "ca")
+    first = ca.issue(tmp_path / "certs", "bridge")
+    tls = SipTls.from_settings(
+        load_settings(
+            data=tmp_path / "data",
+            sip_tls_cert_file=first.cert_file,
+            sip_tls_key_file=first.key_file,
+            tls_reload_seconds=0.05,
+        )
+    )
+    network = AsyncioNetwork(["127.0.0.1"], tls)
+    tls_socket = bind_socket("127.0.0.1", 0, socket.SOCK_STREAM, "SIP TLS")
+    port = int(tls_socket.getsockname()[1])
+    await network.listen([], lambda data, source, transport: None, lambda s: None, [tls_socket])
+    watching = asyncio.create_task(tls.watch())
+
+    async def served_serial() -> int:
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=_client(ca), server_hostname="127.0.0.1"
+        )
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        return int(x509.load_der_x509_certificate(der).serial_number)
+
+    try:
+        assert await served_serial() == first.certificate.serial_number
+        renewed = ca.issue(tmp_path / "certs", "bridge")  # the same files, written anew
+        assert renewed.certificate.serial_number != first.certificate.serial_number
+        serials: list[int] = []
+
+        async def renewed_served() -> bool:
+            serials.append(await served_serial())
+            return serials[-1] == renewed.certificate.serial_number
+
+        deadline = time.monotonic() + 5
+        while not await renewed_served():
+            assert time.monotonic() < deadline, serials
+            await asyncio.sleep(0.05)
+    finally:
+        watching.cancel()
+        await network.close()
+
+
 async def test_without_a_client_ca_nobody_is_asked(tmp_path: Path) -> None:
     ca = TestCa(tmp_path / "ca")
     async with tls_listener(tmp_path, ca) as listening:
@@ -212,7 +257,7 @@ def test_settings_that_do_not_load_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"sip_tls_ca_file .*missing\.pem: cannot be loaded"):
         SipTls.from_settings(load_settings(data=data, sip_tls_ca_file=tmp_path / "missing.pem"))
     wrong_key = ca.issue(tmp_path / "certs", "another").key_file
-    with pytest.raises(ConfigError, match="sip_tls_cert_file .with sip_tls_key_file."):
+    with pytest.raises(ConfigError, match="sip_tls_key_file is not the key of the cert"):
         SipTls.from_settings(
             load_settings(data=data, sip_tls_cert_file=issued.cert_file, sip_tls_key_file=wrong_key)
         )

@@ -130,6 +130,7 @@ class BridgeService:
             self._advertised[family_of(media_addresses[0])] = advertised_address
         self._clock = clock
         self._network = network or AsyncioNetwork(media_addresses, sip_tls)
+        self._sip_tls = sip_tls
         self._calls = CallTable()
         self._recorder = Recorder(directory, bus, ledger)
         self._ledger = ledger
@@ -199,6 +200,8 @@ class BridgeService:
             await self._network.listen(
                 sip_sockets, self.on_sip, signalling.connection_closed, tls_sockets
             )
+            if self._sip_tls is not None and tls_sockets:  # renewals, without a restart
+                self._tasks.spawn(self._sip_tls.watch())
         self._recorder.start()
         media.start()
         log.info(

@@ -94,11 +94,19 @@ def server_context() -> ssl.SSLContext:
 class ServerCertificate:
     """The live context of one server (see the module docstring)."""
 
-    def __init__(self, cert_file: Path, key_file: Path, what: str = "web") -> None:
+    def __init__(
+        self,
+        cert_file: Path,
+        key_file: Path,
+        what: str = "web",
+        names: tuple[str, str] = ("tls_cert_file", "tls_key_file"),
+    ) -> None:
+        """``names``: the settings the two files come from, as errors name them."""
         self.cert_file, self.key_file, self.what = cert_file, key_file, what
+        self.names = names
         self.context = server_context()
         self._stamps = self._stamp()
-        self.loaded = _load(self.context, *_read(cert_file, key_file))
+        self.loaded = _load(self.context, *_read(cert_file, key_file, names), names)
 
     def _stamp(self) -> tuple[FileStamp | None, FileStamp | None]:
         return FileStamp.of(self.cert_file), FileStamp.of(self.key_file)
@@ -110,9 +118,9 @@ class ServerCertificate:
             return Reload.UNCHANGED
         self._stamps = stamps  # noted before reading: a write during the read shows next time
         try:
-            cert_pem, key_pem = _read(self.cert_file, self.key_file)
-            _load(server_context(), cert_pem, key_pem)  # a broken pair stops here
-            loaded = _load(self.context, cert_pem, key_pem)
+            cert_pem, key_pem = _read(self.cert_file, self.key_file, self.names)
+            _load(server_context(), cert_pem, key_pem, self.names)  # a broken pair stops here
+            loaded = _load(self.context, cert_pem, key_pem, self.names)
         except ConfigError as exc:
             log.error(
                 "%s certificate not reloaded, the old one still serves (%s): %s",
@@ -132,22 +140,23 @@ class ServerCertificate:
             self.reload_if_changed()
 
 
-def _read(cert_file: Path, key_file: Path) -> tuple[bytes, bytes]:
+def _read(cert_file: Path, key_file: Path, names: tuple[str, str]) -> tuple[bytes, bytes]:
     """Both files' bytes, each checked for what it must hold."""
-    cert_pem = _read_file(cert_file, "tls_cert_file")
-    key_pem = _read_file(key_file, "tls_key_file")
+    cert_name, key_name = names
+    cert_pem = _read_file(cert_file, cert_name)
+    key_pem = _read_file(key_file, key_name)
     try:
         x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
-        raise ConfigError(f"tls_cert_file {cert_file}: no PEM certificate in it") from None
+        raise ConfigError(f"{cert_name} {cert_file}: no PEM certificate in it") from None
     try:
         load_pem_private_key(key_pem, password=None)
     except TypeError:
         raise ConfigError(
-            f"tls_key_file {key_file}: the key is encrypted; give it without a password"
+            f"{key_name} {key_file}: the key is encrypted; give it without a password"
         ) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise ConfigError(f"tls_key_file {key_file}: no PEM private key in it") from None
+        raise ConfigError(f"{key_name} {key_file}: no PEM private key in it") from None
     return cert_pem, key_pem
 
 
@@ -158,17 +167,20 @@ def _read_file(path: Path, setting: str) -> bytes:
         raise ConfigError(f"{setting} {path}: {exc.strerror or exc}") from None
 
 
-def _load(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> Loaded:
+def _load(
+    context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes, names: tuple[str, str]
+) -> Loaded:
     """Load the pair into ``context``; what is now served."""
+    cert_name, key_name = names
     with _in_memory(cert_pem) as cert_path, _in_memory(key_pem) as key_path:
         try:
             context.load_cert_chain(cert_path, key_path)
         except ssl.SSLError as exc:
             if exc.reason == "KEY_VALUES_MISMATCH":
                 raise ConfigError(
-                    "tls_key_file is not the key of the certificate in tls_cert_file"
+                    f"{key_name} is not the key of the certificate in {cert_name}"
                 ) from None
-            raise ConfigError(f"tls_cert_file and tls_key_file do not load: {exc}") from None
+            raise ConfigError(f"{cert_name} and {key_name} do not load: {exc}") from None
     leaf = x509.load_pem_x509_certificates(cert_pem)[0]
     return Loaded(leaf.serial_number, leaf.not_valid_after_utc)
 

@@ -25,6 +25,7 @@ from tests.support.certs import TestCa
 from tests.support.peers import Baresip
 from tests.support.waiting import wait_until
 
+from callroster.accounts.actor import operator_cli
 from callroster.conference.events import LegJoined
 from callroster.rtp import g711
 
@@ -190,3 +191,45 @@ async def test_an_srtp_phone_over_tls_talks_with_a_clear_one_and_a_capture_sees_
             assert tone_windows(heard_by_spy, frequency) == [], describe(heard_by_spy)
     assert pin not in _digits(inbound)
     assert pin.encode() not in b"".join(inbound + outbound) + to_tls
+
+
+async def test_an_account_that_requires_srtp_keeps_clear_text_phones_out(tmp_path: Path) -> None:
+    """With the demo account's policy at ``required`` (the only account on its access
+    number): a clear-text phone dialling the number is refused with 488 before any PIN; one
+    dialling the PIN in the URI is answered like any caller (no PIN oracle), told why once
+    the PIN is checked, and hung up, never joining; a phone over TLS with SRTP joins."""
+    ca = TestCa(tmp_path / "ca")
+    bridge_cert = ca.issue(tmp_path / "certs", "bridge")
+    async with running_bridge(
+        tmp_path / "data",
+        sip_tls_cert_file=bridge_cert.cert_file,
+        sip_tls_key_file=bridge_cert.key_file,
+    ) as harness:
+        assert harness.sip_tls_port is not None
+        harness.store.accounts.set_srtp_policy(
+            operator_cli("test"), harness.demo.account_id, "required"
+        )
+        tone = tmp_path / "tone.wav"
+        audio.speech_like_tone(tone, CLEAR_TONE, 45)
+        number, pin = harness.demo.dial_in_number, harness.demo.pin
+        refused = Baresip(tmp_path, tone, name="refused")
+        await refused.dial(f"sip:{number}@127.0.0.1:{harness.sip_port}", 20)
+        await refused.wait_for_output("488", 15)
+        await refused.hang_up()
+        told = Baresip(tmp_path, tone, name="told")
+        await told.dial(f"sip:{pin}@127.0.0.1:{harness.sip_port}", 40)
+        await told.wait_for_output("Call established", 15)
+        await told.wait_for_output("closed", 30)  # the bridge's BYE, after the prompt
+        await told.hang_up()
+        heard = audio.read_wav(told.heard())
+        assert not [e for e in harness.events if isinstance(e, LegJoined)]
+        assert harness.bridge.calls_refused().get("srtp_required") == 2
+        secure = Baresip(tmp_path, tone, name="secure", cafile=ca.cert_file, mediaenc="srtp-mand")
+        secure_leg = await _joins(
+            harness, secure, f"sip:{number}@127.0.0.1:{harness.sip_tls_port};transport=tls"
+        )
+        assert harness.bridge.media_encrypted_of(secure_leg) is True
+        await secure.hang_up()
+    # The told caller heard a spoken reason (more than a second of sound) before the BYE.
+    loud = [w for w in audio.windows(heard) if audio.rms_dbfs(w) > -40]
+    assert len(loud) >= 2, describe(heard)

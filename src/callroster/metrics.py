@@ -46,6 +46,8 @@ DROPPED_IN = {
     "wrong_payload_type": "wrong_payload_type",
     "late": "late",
     "duplicates": "duplicate",
+    "srtp_auth_failures": "srtp_auth_failure",  # SRTP that failed authentication
+    "srtp_replays": "srtp_replay",
 }
 DIAL_OUT_OUTCOMES = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
 

@@ -335,3 +335,26 @@ async def test_a_call_we_place_over_udp_never_offers_keys(rig: Rig) -> None:
     [invite] = [m for m in rig.network.take_sip() if isinstance(m, Request)]
     offer = parse_sdp(invite.body).media[0]
     assert offer.proto == "RTP/AVP" and offer.attribute_values("crypto") == []
+
+
+async def test_forged_and_replayed_srtp_is_dropped_counted_and_harms_no_one(rig: Rig) -> None:
+    secure = SecurePhone(rig, 12, SUITES[0])
+    assert (await secure.call()).status == 200
+    await _joined(rig, secure.phone)
+    assert secure.port is not None
+    assert secure.srtp is not None
+    good = secure.send(_tone(700.0, 0))
+    forged = bytearray(secure.srtp.protect(secure.phone.audio(_tone(700.0, 160))))
+    forged[40] ^= 0xFF  # a packet never delivered, damaged: authentication fails
+    secure.port.deliver(bytes(forged), secure.phone.media)
+    secure.port.deliver(good, secure.phone.media)  # a replay
+    secure.port.deliver(b"\x80\x00" + bytes(2000), secure.phone.media)  # garbage
+    for tick in range(2, 60):
+        secure.send(_tone(700.0, tick * 160))
+        rig.clock.advance(0.02)
+    totals = rig.bridge.media_totals()
+    assert (totals["srtp_auth_failures"], totals["srtp_replays"]) == (1, 1)
+    [call] = [c for c in rig.bridge._calls if c.call_id == secure.phone.call_id]
+    assert call.state is CallState.JOINED and call.rtp.counters.received >= 58
+    _, undecryptable, _ = secure.heard()
+    assert undecryptable == 0  # and it still hears the bridge

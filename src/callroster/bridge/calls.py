@@ -215,6 +215,9 @@ def add_media_figures(totals: Counter[str], rtp: RtpSession) -> None:
     late, duplicates = rtp.jitter.drops
     totals["late"] += late
     totals["duplicates"] += duplicates
+    if rtp.srtp is not None:  # SRTP's drops: forged or damaged packets, and replays
+        totals["srtp_auth_failures"] += rtp.srtp.counters.auth_failures
+        totals["srtp_replays"] += rtp.srtp.counters.replays
 
 
 class CallTable:

@@ -1,0 +1,91 @@
+"""The retention classes: the names every piece of personal data is kept under.
+
+The inventory (``privacy/inventory.py``) puts each column and file in one class; the purge
+(``privacy/retention.py``) gives each class its period and applies it; the privacy page says
+both in plain words. This module owns only the names and what each one means; periods are
+configuration and live with the purge.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class RetentionClass(enum.StrEnum):
+    """How long a piece of personal data is kept, named by why it is kept.
+
+    The value is the stable name used in configuration, reports and the ``--json`` output of
+    ``callroster privacy inventory``; ``description`` says when the clock starts and what ends
+    it, in words a person reading the privacy page understands.
+    """
+
+    CALL_RECORDS = "call_records"
+    SERVICE_DATA = "service_data"
+    ACCOUNT_DATA = "account_data"
+    LIVE_CALL = "live_call"
+    OUTBOX = "outbox"
+    SECURITY = "security"
+    AUDIT = "audit"
+    LOGS = "logs"
+    RECORDINGS = "recordings"
+
+    @property
+    def description(self) -> str:
+        """What the class holds and when its clock starts, in plain words."""
+        return _DESCRIPTIONS[self]
+
+    @property
+    def starts_at(self) -> str:
+        """The event the retention period is counted from."""
+        return _STARTS_AT[self]
+
+
+_DESCRIPTIONS: dict[RetentionClass, str] = {
+    RetentionClass.CALL_RECORDS: (
+        "Call detail records of calls the bridge placed (number called, when, how long, "
+        "outcome): kept for billing and disputes, then purged by a monthly cycle."
+    ),
+    RetentionClass.SERVICE_DATA: (
+        "What a conference left behind: who joined (names and numbers on past calls), when "
+        "they joined and left, the conference's title and roster history."
+    ),
+    RetentionClass.ACCOUNT_DATA: (
+        "The account itself: its people (names, emails, phone numbers), their delegations, "
+        "the contact list and the account's settings, kept while the account is open."
+    ),
+    RetentionClass.LIVE_CALL: (
+        "The state of a call in progress, kept only so that a restarted node can hang it up "
+        "cleanly; deleted as soon as the call has ended."
+    ),
+    RetentionClass.OUTBOX: (
+        "Invitation emails waiting to be sent or already sent (the recipient's address)."
+    ),
+    RetentionClass.SECURITY: (
+        "Sign-in sessions and failed sign-in attempts, kept only as long as they protect the "
+        "account (sessions until they expire, failures for the lock-out window)."
+    ),
+    RetentionClass.AUDIT: (
+        "The tamper-evident audit log of who did what: ids and actions only, never a name, "
+        "number or email, so it can outlive what it describes."
+    ),
+    RetentionClass.LOGS: (
+        "The service's operational logs: ids, addresses of the machines talking to the "
+        "service and errors, rotated by the operator's log system."
+    ),
+    RetentionClass.RECORDINGS: (
+        "Recordings of conferences (when a host records one): downloadable for a while, "
+        "then deleted."
+    ),
+}
+
+_STARTS_AT: dict[RetentionClass, str] = {
+    RetentionClass.CALL_RECORDS: "the end of the call",
+    RetentionClass.SERVICE_DATA: "the date of the conference",
+    RetentionClass.ACCOUNT_DATA: "the termination of the account",
+    RetentionClass.LIVE_CALL: "the start of the call",
+    RetentionClass.OUTBOX: "the moment the invitation was queued",
+    RetentionClass.SECURITY: "the sign-in or the failed attempt",
+    RetentionClass.AUDIT: "the action recorded",
+    RetentionClass.LOGS: "the line written",
+    RetentionClass.RECORDINGS: "the end of the conference",
+}

@@ -28,6 +28,8 @@ class RetentionClass(enum.StrEnum):
     AUDIT = "audit"
     LOGS = "logs"
     RECORDINGS = "recordings"
+    PRIVACY_REQUESTS = "privacy_requests"
+    MARKETING_SUPPRESSION = "marketing_suppression"
 
     @property
     def description(self) -> str:
@@ -76,6 +78,14 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "Recordings of conferences (when a host records one): downloadable for a while, "
         "then deleted."
     ),
+    RetentionClass.PRIVACY_REQUESTS: (
+        "Requests to see, correct or erase personal data, or to stop marketing: the address "
+        "the request came from while it is handled, then only what was decided and when."
+    ),
+    RetentionClass.MARKETING_SUPPRESSION: (
+        "People who asked for no marketing: only a keyed hash of their address, kept so "
+        "that they are never sent any again."
+    ),
 }
 
 _STARTS_AT: dict[RetentionClass, str] = {
@@ -88,4 +98,6 @@ _STARTS_AT: dict[RetentionClass, str] = {
     RetentionClass.AUDIT: "the action recorded",
     RetentionClass.LOGS: "the line written",
     RetentionClass.RECORDINGS: "the end of the conference",
+    RetentionClass.PRIVACY_REQUESTS: "the request",
+    RetentionClass.MARKETING_SUPPRESSION: "the opt-out",
 }

@@ -46,6 +46,7 @@ from callroster.bridge.restart import GRACEFUL_STOP_SECONDS
 from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.certificates import ServerCertificate
+from callroster.io.key_watch import drop_calls_of_erased_accounts, watch_destroyed_keys
 from callroster.io.sockets import bind_socket
 from callroster.metrics import Metrics
 from callroster.privacy.directory import CountryGate, FileDirectory
@@ -288,12 +289,17 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
         assert services.bridge is not None and services.crm_sender is not None
         await services.bridge.start(sockets.sip, tls_sockets=sockets.sip_tls)
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
+        services.bus.subscribe_erasures(drop_calls_of_erased_accounts(store, services.bridge))
+        key_watching = asyncio.create_task(
+            watch_destroyed_keys(store, services.bus, settings.key_watch_seconds)
+        )
         assert services.invitations is not None
         inviting = asyncio.create_task(services.invitations.run())
         try:
             yield
         finally:
             anchoring.cancel()
+            key_watching.cancel()
             inviting.cancel()
             await services.bridge.stop(grace=GRACEFUL_STOP_SECONDS)
             await services.crm_sender.aclose()

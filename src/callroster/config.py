@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     master_key_file: Path | None = Field(
         default=None, description="Master key ring file; default <data>/master.key"
     )
+    key_watch_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a running service checks whether a data key it holds in "
+        "memory was destroyed elsewhere (a shred from the command line or another node); "
+        "it then drops the key and the account's calls",
+    )
     bind: str = Field(
         default="127.0.0.1",
         description="Address SIP, media and web listen on; an IPv4 and an IPv6 address, "

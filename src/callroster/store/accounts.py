@@ -16,6 +16,7 @@ from callroster.config import REGIONS
 from callroster.crm.target import WebhookTarget, check_secret, check_url
 from callroster.errors import NotFoundError
 from callroster.privacy import normalise
+from callroster.store import unlinking
 from callroster.store.errors import AccessDeniedError, DuplicateError
 from callroster.store.keys import KeyStore
 from callroster.store.models import Account, CrmWebhook, Delegation, User
@@ -247,14 +248,20 @@ class AccountRepository(Repository):
             return list(session.scalars(select(Account.id).order_by(Account.created_at)))
 
     def shred_account(self, actor: Actor, account_id: str) -> None:
-        """Destroy the account's data key: all its personal data becomes unreadable."""
+        """Destroy the account's data key: all its personal data becomes unreadable, its
+        blind indexes are removed (they are keyed by the platform key, which stays), and its
+        credentials (tokens, sessions, set-up links, PINs, web links) stop working. A running
+        service drops its cached copy of the key within ``key_watch_seconds``."""
         authorise(actor, account_id)
         with self._sessions.begin() as session:
             account = session.get(Account, account_id)
             if account is None:
                 raise NotFoundError(f"no account {account_id}")
             self._keys.destroy_account_key(session, account_id)
-            account.terminated_at = account.terminated_at or self._clock()
+            now = self._clock()
+            unlinking.end_credentials_in(session, account_id, now)
+            unlinking.drop_indexes_of_account_in(session, account_id)
+            account.terminated_at = account.terminated_at or now
             account.status = "terminated"
             account.name_index = None  # nothing left to compare a new name with
             self._audit.record(session, actor, "account.shred", f"account:{account_id}", account_id)

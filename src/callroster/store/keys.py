@@ -134,6 +134,12 @@ class KeyStore:
         """
         return FieldCipher(PLATFORM_CIPHER_OWNER, self._platform_key(TRUNK_SECRETS_PURPOSE))
 
+    def platform_cipher(self, purpose: str) -> FieldCipher:
+        """A cipher under the platform key of ``purpose`` (made on first use), for personal
+        data that belongs to no account: a data-subject request's address
+        (``store.privacy_requests``). Its ciphertexts never open under an account's key."""
+        return FieldCipher(PLATFORM_CIPHER_OWNER, self._platform_key(purpose))
+
     def _platform_key(self, purpose: str) -> bytes:
         """A platform key, unwrapped; made and stored wrapped the first time it is asked for.
 
@@ -232,6 +238,27 @@ class KeyStore:
     def forget(self, account_id: str) -> None:
         with self._lock:
             self._ciphers.pop(account_id, None)
+
+    def forget_destroyed(self) -> list[str]:
+        """Drop every cached cipher whose account's key was destroyed since it was cached (by
+        another process: ``callroster account shred``, another node), and return those
+        accounts' ids. One small query on the cached ids; a running service calls it every
+        ``key_watch_seconds`` (``watch_destroyed_keys``), as it re-reads a rotated key ring."""
+        with self._lock:
+            cached = list(self._ciphers)
+        if not cached:
+            return []
+        with self._read_sessions() as session:
+            destroyed = list(
+                session.scalars(
+                    select(AccountKey.account_id).where(
+                        AccountKey.account_id.in_(cached), AccountKey.wrapped_key.is_(None)
+                    )
+                )
+            )
+        for account_id in destroyed:
+            self.forget(account_id)
+        return destroyed
 
     def _unwrap(self, key_id: str, blob: bytes, context: str) -> bytes:
         return self._ring_source.ring().unwrap(key_id, blob, context)

@@ -147,8 +147,10 @@ class Node:
         inbound = self.bridge._parts.inbound  # noqa: SLF001 - a benchmark's back door
         incoming = inbound.incoming
 
-        def as_tls(call_id: str, request: Any, source: str, transport: str = "udp") -> None:
-            incoming(call_id, request, source, "tls")
+        def as_tls(
+            call_id: str, request: Any, source: str, transport: str = "udp", **more: Any
+        ) -> None:
+            incoming(call_id, request, source, "tls", **more)
 
         inbound.incoming = as_tls  # type: ignore[method-assign]
         return {"ok": True}

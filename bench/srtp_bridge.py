@@ -43,6 +43,9 @@ async def _window(node: NodeProcess, mode: str, legs: int) -> dict[str, Any]:
         window = await node.ask("window_end")
         after = generator.totals()
         held = sum(1 for leg in calls if leg.up and not leg.ended_by_bridge)
+        if held < 0.95 * legs:  # figures of calls that never got up would mean nothing
+            failures = sorted({leg.failure for leg in calls if leg.failure})
+            raise RuntimeError(f"{mode}: only {held} of {legs} legs up ({failures}); node.log")
         expected = held * 50 * window["wall_s"]
         row = {
             "held": held,

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callroster.bridge.dial_policy import DialPolicy, country_list, type_list
 from callroster.errors import ConfigError
+from callroster.privacy.retention import RetentionPolicy, parse_overrides
 
 REGIONS = ("chicago", "miami", "london", "hong-kong", "sydney", "johannesburg")
 
@@ -105,6 +106,29 @@ class Settings(BaseSettings):
     )
     call_me_per_address: int = Field(
         default=3, ge=0, description="'We call you' calls per source address per 10 minutes"
+    )
+    retention_overrides: dict[str, dict[str, int | str]] = Field(
+        default_factory=dict,
+        description="Retention periods by country, replacing the defaults (call_records 6 "
+        "months, purged monthly; service_data 12 months; account_data 12 months after "
+        "termination) for accounts whose home region is in that country (chicago and miami: "
+        "US, london: GB, hong-kong: HK, sydney: AU, johannesburg: ZA). A table of country "
+        'to class to period, e.g. [retention_overrides.DE] call_records = "3 months", '
+        "service_data = 90 (days); as JSON in CALLROSTER_RETENTION_OVERRIDES",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `serve` runs the retention purge (in a thread, in small "
+        "batches); 0 runs none (run `callroster retention run` instead). Data past its time "
+        "is hidden at once whatever this is",
+    )
+    retention_batch_rows: int = Field(
+        default=500,
+        ge=1,
+        le=50_000,
+        description="Rows the purge deletes per transaction: each batch holds the database's "
+        "write lock only for itself",
     )
     pin_cooling_off_days: int = Field(
         default=180,
@@ -331,6 +355,14 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("retention_overrides")
+    @classmethod
+    def _overrides_are_periods(
+        cls, value: dict[str, dict[str, int | str]]
+    ) -> dict[str, dict[str, int | str]]:
+        parse_overrides(value)  # a wrong country, class or period fails at load
+        return value
+
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str) -> str:
@@ -364,6 +396,10 @@ class Settings(BaseSettings):
     @property
     def sip_trusted_networks(self) -> tuple[str, ...]:
         return tuple(self.sip_trusted_peers.split(",")) if self.sip_trusted_peers else ()
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy.from_overrides(self.retention_overrides)
 
     @property
     def resolved_database_url(self) -> str:

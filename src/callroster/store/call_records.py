@@ -3,7 +3,8 @@
 The number called is personal data: it is stored encrypted under the account's data key with
 its blind index beside it, exactly as a leg's number, and decrypted only for an actor allowed
 to read the account's call history, with an audit entry. A record is kept six months from the
-end of the call (the retention table in the product brief); the purge is not built yet.
+end of the call, purged on a monthly cycle (``privacy/retention.py``); a record past its time
+is hidden from ``for_account`` at once, before the purge (``store/purge.py``) removes it.
 
 A record's life: ``start`` (outcome None), then perhaps ``answered``, then ``finish`` with an
 outcome. ``finish`` works out the billable duration from the answer time.
@@ -26,6 +27,7 @@ from callroster.store.accounts import authorise
 from callroster.store.errors import AccessDeniedError
 from callroster.store.models import CallRecord
 from callroster.store.repository import CALL_NUMBER, Repository
+from callroster.store.retention import RetentionRules, call_record_kept
 
 OUTBOUND = "outbound"
 OUTCOMES = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
@@ -60,6 +62,8 @@ def duration_seconds(answered_at: dt.datetime, ended_at: dt.datetime) -> int:
 
 
 class CallRecordRepository(Repository):
+    retention = RetentionRules()  # open_store sets the configured policy
+
     def start(
         self,
         account_id: str,
@@ -189,7 +193,8 @@ class CallRecordRepository(Repository):
             )
 
     def for_account(self, actor: Actor, account_id: str) -> list[CallRecordView]:
-        """The account's call records, oldest first, with numbers decrypted.
+        """The account's call records still in their time (or held), oldest first, with
+        numbers decrypted.
 
         Only the account's administrators, operators and the system may read the whole
         history; the read is audit-logged against the account.
@@ -204,10 +209,11 @@ class CallRecordRepository(Repository):
             )
         authorise(actor, account_id)
         with self._sessions.begin() as session:
+            scope = self.retention.scope(session, account_id, self._clock())
             rows = list(
                 session.scalars(
                     select(CallRecord)
-                    .where(CallRecord.account_id == account_id)
+                    .where(CallRecord.account_id == account_id, call_record_kept(scope))
                     .order_by(CallRecord.started_at, CallRecord.id)
                 )
             )

@@ -36,6 +36,7 @@ from callroster.store.repository import (
     Repository,
     affected,
 )
+from callroster.store.retention import RetentionRules, leg_kept
 
 # The length of every PIN made before PIN lengths became an account setting (issue 12).
 LEGACY_PIN_LENGTH = 8
@@ -94,6 +95,7 @@ class LegView:
 
 
 class ConferenceRepository(Repository):
+    retention = RetentionRules()  # open_store sets the configured policy
     # Bumped after each commit that wrote a PIN: the bridge's directory re-reads the lengths
     # in use when it changes (a cheap check, no query).
     pins_written = 0
@@ -604,9 +606,13 @@ class ConferenceRepository(Repository):
                 raise NotFoundError(f"no conference {conference_id}")
             authorise(actor, conference.account_id)
             cipher = self._keys.cipher(conference.account_id)
+            # Legs past their time (service data, 12 months) are hidden before the purge.
+            scope = self.retention.scope(session, conference.account_id, self._clock())
             rows = list(
                 session.scalars(
-                    select(Leg).where(Leg.conference_id == conference_id).order_by(Leg.joined_at)
+                    select(Leg)
+                    .where(Leg.conference_id == conference_id, leg_kept(scope))
+                    .order_by(Leg.joined_at)
                 )
             )
             self._audit.record(

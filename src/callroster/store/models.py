@@ -489,3 +489,24 @@ class InvitationEmail(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class LegalHold(Base):
+    """A legal hold (issue 15): the data of a conference, a host's conferences or a whole
+    account is neither hidden nor purged by retention while the hold stands. ``account_id``
+    is the account the target belongs to (found when the hold is placed); ``reason`` is the
+    operator's reference (a case number), not a place for names."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (UniqueConstraint("kind", "target_id"),)
+    id: Mapped[str] = _id()
+    kind: Mapped[str] = mapped_column(String(16))  # conference | host | account
+    target_id: Mapped[str] = mapped_column(String(36))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_call_records_account_ended", CallRecord.account_id, CallRecord.ended_at)
+Index("ix_legs_account_joined", Leg.account_id, Leg.joined_at)

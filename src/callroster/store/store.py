@@ -23,11 +23,14 @@ from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
 from callroster.store.invitations import InvitationRepository
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
+from callroster.store.legal_holds import LegalHoldRepository
 from callroster.store.numbers import NumberPlanRepository
 from callroster.store.onboarding import OnboardingRepository
 from callroster.store.operator_sessions import OperatorSessionRepository
 from callroster.store.operator_tokens import OperatorTokenRepository
+from callroster.store.purge import Purge
 from callroster.store.restart import RestartRepository
+from callroster.store.retention import RetentionRules
 from callroster.store.sessions import (
     SecondFactorRepository,
     SessionRepository,
@@ -57,6 +60,9 @@ class Store:
     invitations: InvitationRepository  # the invitations' outbox
     numbers: NumberPlanRepository
     restart: RestartRepository  # the heartbeat, and what a crash left open
+    # Retention (issue 15): the policy the read paths hide by, and the operator's holds.
+    retention: RetentionRules
+    legal_holds: LegalHoldRepository
     # Sign-in: browser sessions (``sessions`` above is the SQLAlchemy session factory).
     web_sessions: SessionRepository
     sign_in_failures: SignInFailureRepository
@@ -74,6 +80,12 @@ class Store:
         except SQLAlchemyError:
             return False
         return True
+
+    def purge(self, batch_rows: int = 500) -> Purge:
+        """A retention purge over this store, by the same rules the read paths hide by."""
+        return Purge(
+            self.sessions, self.keys, self.audit, self.clock, self.retention, batch_rows=batch_rows
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -125,6 +137,8 @@ def open_store(
     accounts = AccountRepository(sessions, keys, audit, clock)
     conferences = ConferenceRepository(sessions, keys, audit, clock)
     conferences.cooling_off = dt.timedelta(days=settings.pin_cooling_off_days)
+    retention = RetentionRules(settings.retention_policy)
+    conferences.retention = retention
     contacts = ContactRepository(sessions, keys, audit, clock)
     tokens = TokenRepository(sessions, audit, clock)
     web_sessions = SessionRepository(sessions, audit, clock)
@@ -153,10 +167,12 @@ def open_store(
         tokens=tokens,
         operator_tokens=OperatorTokenRepository(sessions, audit, clock),
         trunks=TrunkRepository(sessions, keys, audit, clock),
-        call_records=CallRecordRepository(sessions, keys, audit, clock),
+        call_records=_with_retention(CallRecordRepository(sessions, keys, audit, clock), retention),
         invitations=InvitationRepository(sessions, keys, audit, clock),
         numbers=NumberPlanRepository(sessions, audit, clock),
         restart=RestartRepository(sessions, keys, audit, clock),
+        retention=retention,
+        legal_holds=LegalHoldRepository(sessions, audit, clock),
         web_sessions=web_sessions,
         sign_in_failures=SignInFailureRepository(sessions, clock),
         second_factor=SecondFactorRepository(sessions, keys, audit, clock),
@@ -164,6 +180,13 @@ def open_store(
         operator_sessions=OperatorSessionRepository(sessions, audit, clock),
         clock=clock,
     )
+
+
+def _with_retention(
+    repository: CallRecordRepository, rules: RetentionRules
+) -> CallRecordRepository:
+    repository.retention = rules
+    return repository
 
 
 def _has_wrapped_keys(engine: Engine) -> bool:

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
@@ -36,6 +36,7 @@ from callroster.store.repository import (
     USER_PHONE,
     Repository,
 )
+from callroster.store.retention import leg_kept
 from callroster.store.sessions import SessionRepository
 from callroster.store.tokens import TokenRepository
 
@@ -297,12 +298,14 @@ class UserAdminRepository(Repository):
 
     # -- conferences ----------------------------------------------------------------------
     def conference_history(self, actor: Actor, host_id: str) -> list[ConferenceHistory]:
-        """A host's conferences, newest first, with how many legs joined and when last."""
+        """A host's conferences, newest first, with how many legs joined and when last
+        (legs past their retention are not counted: they are hidden before the purge)."""
         with self._sessions.begin() as session:
             host = self._user(session, actor, host_id)
+            scope = self._conferences.retention.scope(session, host.account_id, self._clock())
             rows = session.execute(
                 select(Conference, func.count(Leg.id), func.max(Leg.joined_at))
-                .outerjoin(Leg, Leg.conference_id == Conference.id)
+                .outerjoin(Leg, and_(Leg.conference_id == Conference.id, leg_kept(scope)))
                 .where(Conference.host_id == host_id)
                 .group_by(Conference.id)
                 .order_by(Conference.created_at.desc())

@@ -36,6 +36,7 @@ from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
 from callroster.api.operator_accounts import router as operator_accounts_router
+from callroster.api.operator_requests import router as operator_requests_router
 from callroster.api.request_timing import RequestTiming
 from callroster.api.routes import router as api_router
 from callroster.api.users import router as users_router
@@ -59,8 +60,10 @@ from callroster.web import home
 from callroster.web.https_redirect import RedirectToHttps
 from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
+from callroster.web.operator_requests import router as operator_requests_pages_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
+from callroster.web.privacy_request import router as privacy_request_router
 from callroster.web.profile import router as profile_router
 from callroster.web.security_headers import SecurityHeaders
 from callroster.web.setup import router as setup_router
@@ -136,7 +139,10 @@ def create_app(
     app.include_router(invitations_router)
     app.include_router(operator_router)
     app.include_router(operator_accounts_router)
+    app.include_router(operator_requests_router)
+    app.include_router(operator_requests_pages_router)
     app.include_router(operator_pages_router)
+    app.include_router(privacy_request_router)
     app.include_router(setup_router)
     app.include_router(metrics_router)
     app.include_router(signin_router)

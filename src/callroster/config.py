@@ -272,6 +272,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Invitation emails the conferences of one host may send in 24 hours",
     )
+    privacy_request_days: int = Field(
+        default=30,
+        ge=1,
+        le=90,
+        description="Days a data-subject request (access, rectification, erasure, marketing "
+        "opt-out) must be answered in, from when it was made: the statutory deadline the "
+        "operator's queue tracks; past it, an open request is flagged overdue",
+    )
     node_name: str | None = Field(
         default=None,
         max_length=64,

@@ -183,6 +183,7 @@ _P, _A, _H, _G, _O, _S = (
     Reader.SERVICE,
 )
 _PEOPLE, _CALLERS = (Subject.ACCOUNT_PEOPLE,), (Subject.CALLERS,)
+_EVERYONE = (Subject.ACCOUNT_PEOPLE, Subject.CALLERS, Subject.CONTACTS, Subject.INVITEES)
 _RUN = "to run the account's conferences"
 _SECURE = "to keep accounts safe: sign-in, lock-out after failed attempts"
 
@@ -521,6 +522,56 @@ INVENTORY = Inventory(
             protection=Protection.CLEAR,
             readers=(_O,),
             file="standard error (the system journal)",
+        ),
+        # Data-subject requests (store/privacy_requests.py).
+        Holding(
+            what="The email address or phone number a request to see, correct or erase "
+            "personal data (or to stop marketing) was made for, and a corrected name",
+            subjects=_EVERYONE,
+            category=Category.CONTACT,
+            purpose="to verify who asks and carry out the request",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.PRIVACY_REQUESTS,
+            protection=Protection.ENCRYPTED,
+            readers=(_P, _O),
+            table="privacy_requests",
+            columns=("address_enc", "correction_enc"),
+        ),
+        Holding(
+            what="A fingerprint of the address a request was made for",
+            subjects=_EVERYONE,
+            category=Category.CONTACT,
+            purpose="to limit how often one address may be asked about",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.PRIVACY_REQUESTS,
+            protection=Protection.BLIND_INDEX,
+            readers=(_S,),
+            table="privacy_requests",
+            columns=("address_index",),
+        ),
+        Holding(
+            what="Why the operator refused a request, in their words",
+            subjects=_EVERYONE,
+            category=Category.IDENTITY,
+            purpose="to tell the person why, and to prove the request was answered",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.PRIVACY_REQUESTS,
+            protection=Protection.ENCRYPTED,
+            readers=(_O,),
+            table="privacy_requests",
+            columns=("refusal_enc",),
+        ),
+        Holding(
+            what="A keyed hash of the address of someone who asked for no marketing",
+            subjects=_EVERYONE,
+            category=Category.MARKETING,
+            purpose="never to send marketing to them again",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.MARKETING_SUPPRESSION,
+            protection=Protection.BLIND_INDEX,
+            readers=(_S,),
+            table="marketing_suppressions",
+            columns=("address_index",),
         ),
         Holding(
             what="Recordings of conferences",

@@ -510,3 +510,48 @@ class LegalHold(Base):
 
 Index("ix_call_records_account_ended", CallRecord.account_id, CallRecord.ended_at)
 Index("ix_legs_account_joined", Leg.account_id, Leg.joined_at)
+
+
+class PrivacyRequest(Base):
+    """A data-subject request made at ``/privacy/request`` (issue 15): access, rectification,
+    erasure or marketing opt-out, by an email or a phone number.
+
+    One row for every request made, whether or not anyone is found (so the answer is the
+    same). The requester's link and the one-time code are kept only as hashes (the code's
+    keyed, ``privacy_code`` blind index); the address and any correction are encrypted under
+    the platform's ``privacy_requests`` key and cleared once the request no longer needs them.
+    """
+
+    __tablename__ = "privacy_requests"
+    id: Mapped[str] = _id()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))  # access | rectification | erasure | ...
+    channel: Mapped[str] = mapped_column(String(8))  # email | phone
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    address_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    correction_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    code_expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # unverified | verified (awaiting an operator) | completed | refused
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    refusal_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(200), nullable=True)  # counts only
+    export_token_hash: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), nullable=True, unique=True
+    )
+    export_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class MarketingSuppression(Base):
+    """Someone who opted out of marketing: only a keyed hash of their address (blind index
+    kind ``marketing``), never the address; checked before any marketing is sent."""
+
+    __tablename__ = "marketing_suppressions"
+    address_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

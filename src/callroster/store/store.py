@@ -28,6 +28,7 @@ from callroster.store.numbers import NumberPlanRepository
 from callroster.store.onboarding import OnboardingRepository
 from callroster.store.operator_sessions import OperatorSessionRepository
 from callroster.store.operator_tokens import OperatorTokenRepository
+from callroster.store.privacy_requests import PrivacyRequestRepository
 from callroster.store.purge import Purge
 from callroster.store.restart import RestartRepository
 from callroster.store.retention import RetentionRules
@@ -70,6 +71,7 @@ class Store:
     # Customer accounts as the operator runs them, and the operator's browser sessions.
     onboarding: OnboardingRepository
     operator_sessions: OperatorSessionRepository
+    privacy_requests: PrivacyRequestRepository  # data-subject requests (issue 15)
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
     def ping(self) -> bool:
@@ -153,6 +155,8 @@ def open_store(
         tokens=tokens,
         web_sessions=web_sessions,
     )
+    privacy_requests = PrivacyRequestRepository(sessions, keys, audit, clock)
+    privacy_requests.days = settings.privacy_request_days
     return Store(
         engine=engine,
         read_engine=read_engine,
@@ -178,6 +182,7 @@ def open_store(
         second_factor=SecondFactorRepository(sessions, keys, audit, clock),
         onboarding=OnboardingRepository(sessions, keys, audit, clock),
         operator_sessions=OperatorSessionRepository(sessions, audit, clock),
+        privacy_requests=privacy_requests,
         clock=clock,
     )
 

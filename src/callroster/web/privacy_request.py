@@ -220,8 +220,8 @@ def _code_form(csrf: str, token: str, error: str | None = None) -> str:
     minutes = int(CODE_LIFETIME.total_seconds() // 60)
     described = ' aria-describedby="message" aria-invalid="true"' if error else ""
     return f"""{message(error)}<p id="sent">If we hold that email address or phone number, we
-have sent a {CODE_DIGITS}-digit code to it. It works for {minutes} minutes. If nothing
-arrives, we hold no data under that address.</p>
+have sent a one-time code of {CODE_DIGITS} digits to it. It works for {minutes} minutes. If
+nothing arrives, we hold no data under that address.</p>
 <form method="post" action="{HOME}/{escape(token)}">
 {csrf_field(csrf)}
 <p><label for="code">Code</label>

@@ -207,6 +207,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/operator/accounts/{account_id}/resume"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/accounts/{account_id}/terminate"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/accounts/{account_id}/setup-link"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/requests"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/requests/{request_id}/approve"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/requests/{request_id}/refuse"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
     ("GET", "/metrics"): SCRAPE,
     ("GET", "/healthz"): OPEN,
@@ -247,6 +250,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", C): {"json": {"title": "Demo conference"}},
     ("POST", "/api/v1/operator/numbers"): {"json": {"number": "+442079460999"}},
     ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): {"json": {"numbers": []}},
+    ("POST", "/api/v1/operator/requests/{request_id}/refuse"): {"json": {"reason": "matrix"}},
 }
 
 
@@ -355,6 +359,7 @@ async def test_every_caller_gets_what_the_matrix_says(world: World) -> None:
             user_id="no-such-user",
             number="+442079460998",
             account_id="no-such-account",
+            request_id="no-such-request",
         )
         got[(method, path)] = {}
         for role in ROLES:

@@ -210,6 +210,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/operator/requests"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/requests/{request_id}/approve"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/requests/{request_id}/refuse"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/legal-holds"): OPERATOR_ONLY,
+    ("POST", "/api/v1/operator/legal-holds"): OPERATOR_ONLY,
+    ("DELETE", "/api/v1/operator/legal-holds/{hold_id}"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
     ("GET", "/metrics"): SCRAPE,
     ("GET", "/healthz"): OPEN,
@@ -251,6 +254,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/operator/numbers"): {"json": {"number": "+442079460999"}},
     ("PUT", "/api/v1/operator/accounts/{account_id}/numbers"): {"json": {"numbers": []}},
     ("POST", "/api/v1/operator/requests/{request_id}/refuse"): {"json": {"reason": "matrix"}},
+    ("POST", "/api/v1/operator/legal-holds"): {
+        "json": {"kind": "account", "target_id": "no-such-account", "reason": "matrix"}
+    },
 }
 
 
@@ -360,6 +366,7 @@ async def test_every_caller_gets_what_the_matrix_says(world: World) -> None:
             number="+442079460998",
             account_id="no-such-account",
             request_id="no-such-request",
+            hold_id="no-such-hold",
         )
         got[(method, path)] = {}
         for role in ROLES:

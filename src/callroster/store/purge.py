@@ -77,6 +77,7 @@ class PurgeReport:
     accounts_held: int = 0
     keys_destroyed: int = 0
     duration_s: float = 0.0
+    stopped: bool = False  # ended early (shutdown); the next run finishes it
 
     def add(self, cls: RetentionClass, table: str, rows: int) -> None:
         per_class = self.counts.setdefault(cls.value, {})
@@ -84,6 +85,10 @@ class PurgeReport:
 
     def total(self, cls: RetentionClass) -> int:
         return sum(self.counts.get(cls.value, {}).values())
+
+    @property
+    def total_rows(self) -> int:
+        return sum(sum(tables.values()) for tables in self.counts.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +109,7 @@ class PurgeReport:
             "accounts_held": self.accounts_held,
             "seconds": {k: round(v, 3) for k, v in sorted(self.seconds.items())},
             "duration_s": round(self.duration_s, 3),
+            "stopped": self.stopped,
         }
 
     def to_json(self) -> str:
@@ -131,16 +137,29 @@ class Purge:
         self._clock = clock
         self._rules = rules
         self.batch_rows = batch_rows
+        self._should_stop: Callable[[], bool] = lambda: False
 
-    def run(self, *, dry_run: bool = False, fault: FaultHook | None = None) -> PurgeReport:
+    def run(
+        self,
+        *,
+        dry_run: bool = False,
+        fault: FaultHook | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> PurgeReport:
         """Purge (or, dry, count) every account's rows past their time; returns the report,
-        also logged. ``fault`` is for tests (see ``FaultHook``)."""
+        also logged. ``should_stop`` is asked between batches (a service shutting down: the
+        run ends early, ``stopped`` in its report, and the next one resumes); ``fault`` is
+        for tests (see ``FaultHook``)."""
         now = self._clock()
         report = PurgeReport(dry_run=dry_run, now=now)
+        self._should_stop = should_stop or (lambda: False)
         started = time.monotonic()
         with self._sessions() as session:
             account_ids = list(session.scalars(select(Account.id).order_by(Account.id)))
         for account_id in account_ids:
+            if self._should_stop():
+                report.stopped = True
+                break
             report.accounts += 1
             with self._sessions() as session:
                 scope = self._rules.scope(session, account_id, now)
@@ -200,7 +219,8 @@ class Purge:
                     return
                 if report.dry_run:
                     count = session.scalar(select(func.count()).select_from(model).where(*where))
-                    report.add(cls, table, int(count or 0))
+                    if count:
+                        report.add(cls, table, int(count))
                     return
                 ids = list(session.scalars(select(key).where(*where).limit(self.batch_rows)))
                 if not ids:
@@ -211,7 +231,7 @@ class Purge:
                     fault(report.batches + 1)
             report.batches += 1
             report.add(cls, table, len(ids))
-            if len(ids) < self.batch_rows:
+            if len(ids) < self.batch_rows or self._should_stop():
                 return
 
     def _record(
@@ -253,7 +273,8 @@ class Purge:
                 )
             )
             if report.dry_run:
-                report.add(cls, "users", int(indexed or 0))
+                if indexed:
+                    report.add(cls, "users", int(indexed))
                 report.keys_destroyed += int(alive)
                 return
             if indexed:

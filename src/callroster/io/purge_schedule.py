@@ -1,0 +1,36 @@
+"""``serve``'s retention purge: ``store/purge.py`` run in a worker thread every
+``retention_interval_seconds``, so the bridge's loop never waits on it. Each batch is its own
+short transaction; a run that fails (the database went away) is logged and the next one
+resumes it, the deletes being idempotent. On shutdown the run in progress stops after its
+current batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from callroster.config import Settings
+from callroster.store.store import Store
+
+log = logging.getLogger("callroster.retention")
+
+
+async def keep_purging(store: Store, settings: Settings) -> None:
+    """Purge now and every ``retention_interval_seconds`` (0: never)."""
+    every = settings.retention_interval_seconds
+    if every <= 0:
+        return
+    purge = store.purge(settings.retention_batch_rows)
+    stop = threading.Event()
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(purge.run, should_stop=stop.is_set)
+            except SQLAlchemyError as exc:
+                log.error("retention purge stopped: %s; the next run resumes it", exc)
+            await asyncio.sleep(every)
+    finally:
+        stop.set()  # a run still in its thread stops after the batch in hand

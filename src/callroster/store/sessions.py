@@ -32,7 +32,8 @@ from callroster.store.repository import USER_EMAIL, Repository, affected
 
 PREFIX = "crs_"
 _CSRF_CONTEXT = b"callroster csrf v1"
-_FAILURES_KEPT = dt.timedelta(hours=1)
+# Failed sign-in attempts are kept this long, then deleted (the privacy page says so).
+FAILURES_KEPT = dt.timedelta(hours=1)
 
 
 def session_id_of(token: str) -> str:
@@ -247,7 +248,7 @@ class SignInFailureRepository:
         ends: list[dt.datetime] = []
         with self._sessions() as session:
             for delay in delays:
-                since = now - min(delay.window, _FAILURES_KEPT)
+                since = now - min(delay.window, FAILURES_KEPT)
                 times = list(
                     session.scalars(
                         select(SignInFailure.at).where(
@@ -266,7 +267,7 @@ class SignInFailureRepository:
         """Count a failure against each key, now; the rows' ids, for ``forget``."""
         now = self._clock()
         with self._sessions.begin() as session:
-            session.execute(delete(SignInFailure).where(SignInFailure.at < now - _FAILURES_KEPT))
+            session.execute(delete(SignInFailure).where(SignInFailure.at < now - FAILURES_KEPT))
             rows = [SignInFailure(key=key, at=now) for key in keys]
             session.add_all(rows)
             session.flush()

@@ -1,7 +1,7 @@
 """What every server-rendered page shares: the signed-in session, CSRF-checked URL-encoded
 forms, one layout (``page``: a header with the product's name and the navigation for the
-viewer's role, one stylesheet, ``/static/app.css``, the page's own scripts as files), redirects
-and messages."""
+viewer's role, a footer linking the privacy page and data requests, one stylesheet,
+``/static/app.css``, the page's own scripts as files), redirects and messages."""
 
 from __future__ import annotations
 
@@ -79,7 +79,11 @@ PAGE = """<!doctype html>
 <main id="main"{main_attrs}>
 <h1>{title}</h1>
 {body}
-</main>{scripts}</body></html>
+</main>
+<footer class="site"><nav aria-label="About this service"><ul>
+<li><a href="/privacy"{privacy_current}>Privacy</a></li>
+<li><a href="/privacy/request">Ask about your data</a></li></ul></nav></footer>
+{scripts}</body></html>
 """
 
 
@@ -167,6 +171,7 @@ def page(
             main_attrs=attrs,
             scripts=tags,
             nav=navigation(viewer, here),
+            privacy_current=' aria-current="page"' if here == "/privacy" else "",
         ),
         status_code=status_code,
         headers={**NO_STORE, **(headers or {})},

@@ -9,6 +9,7 @@ digit, no tone. Every certificate is a tests/support/certs.py TestCa's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 import threading
@@ -154,6 +155,10 @@ async def test_an_srtp_phone_over_tls_talks_with_a_clear_one_and_a_capture_sees_
             assert harness.bridge.media_encrypted_of(secure_leg) is True
             assert harness.bridge.signalling_of(clear_leg) == "udp"
             assert harness.bridge.media_encrypted_of(clear_leg) is False
+            [secure_call] = [c for c in harness.bridge._calls if c.leg_id == secure_leg]  # noqa: SLF001
+            assert secure_call.rtp.srtp is not None
+            suite = secure_call.rtp.srtp.suite  # the first of baresip's offer that we do
+            logging.getLogger(__name__).info("baresip's SRTP suite: %s", suite)
             secure_port, bridge_secure = _phone_port(harness, secure_leg)
             clear_port, bridge_clear = _phone_port(harness, clear_leg)
             await asyncio.sleep(6)  # both talk, in real time

@@ -36,6 +36,7 @@ from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
 from callroster.api.operator_accounts import router as operator_accounts_router
+from callroster.api.operator_legal_holds import router as operator_legal_holds_router
 from callroster.api.operator_requests import router as operator_requests_router
 from callroster.api.request_timing import RequestTiming
 from callroster.api.routes import router as api_router
@@ -48,6 +49,7 @@ from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.certificates import ServerCertificate
 from callroster.io.key_watch import drop_calls_of_erased_accounts, watch_destroyed_keys
+from callroster.io.purge_schedule import keep_purging
 from callroster.io.sockets import bind_socket
 from callroster.metrics import Metrics
 from callroster.privacy.directory import CountryGate, FileDirectory
@@ -140,6 +142,7 @@ def create_app(
     app.include_router(invitations_router)
     app.include_router(operator_router)
     app.include_router(operator_accounts_router)
+    app.include_router(operator_legal_holds_router)
     app.include_router(operator_requests_router)
     app.include_router(operator_requests_pages_router)
     app.include_router(operator_pages_router)
@@ -297,6 +300,7 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
         assert services.bridge is not None and services.crm_sender is not None
         await services.bridge.start(sockets.sip, tls_sockets=sockets.sip_tls)
         anchoring = asyncio.create_task(keep_audit_anchored(store, settings))
+        purging = asyncio.create_task(keep_purging(store, settings))  # in a thread
         services.bus.subscribe_erasures(drop_calls_of_erased_accounts(store, services.bridge))
         key_watching = asyncio.create_task(
             watch_destroyed_keys(store, services.bus, settings.key_watch_seconds)
@@ -307,6 +311,7 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
             yield
         finally:
             anchoring.cancel()
+            purging.cancel()
             key_watching.cancel()
             inviting.cancel()
             await services.bridge.stop(grace=GRACEFUL_STOP_SECONDS)

@@ -94,6 +94,7 @@ def serve(
     from callroster.app import Sockets, web_certificate
     from callroster.app import serve as run_service
     from callroster.logs import configure_logging
+    from callroster.store.erasure import replay_erasures
 
     settings = _settings(config, data, sip_port=sip_port, http_port=http_port)
     configure_logging(settings.log_format, settings.log_level)  # JSON lines unless told text
@@ -101,9 +102,15 @@ def serve(
     sockets = Sockets(settings)  # a taken port fails here, before anything is written
     try:
         store = open_store(settings)
+        # A restored backup is erased again before it serves (store/erasure.py).
+        replayed = replay_erasures(
+            store, operator_cli("serve: erasures replayed before serving"), everything=False
+        )
     except CallrosterError:
         sockets.close()
         raise
+    if replayed.total:
+        print(f"erasures replayed before serving: {replayed.total} rows", flush=True)
     # Report the ports really bound (port 0 means "any free port", used by tests).
     settings = settings.model_copy(
         update={

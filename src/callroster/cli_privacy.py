@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from callroster.cli import ConfigOption, DataOption, _settings, _store, privacy_app, retention_app
+from callroster.cli import ConfigOption, DataOption, _store, privacy_app, retention_app
+from callroster.errors import ConfigError
 from callroster.privacy.inventory import INVENTORY
 
 __all__ = ["privacy_app", "retention_app"]
@@ -41,19 +42,37 @@ def privacy_inventory(
     )
 
 
-@retention_app.command("run")
-def retention_run(
+@privacy_app.command("erase")
+def privacy_erase(
+    email: Annotated[str | None, typer.Option("--email", help="The person's email")] = None,
+    number: Annotated[
+        str | None, typer.Option("--number", help="The person's phone number, any spelling")
+    ] = None,
     config: ConfigOption = None,
     data: DataOption = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count what would go; change nothing")
-    ] = False,
 ) -> None:
-    """Purge what is past its retention now (call records, legs, terminated accounts), in
-    small batches; print the report (counts per class, no personal data) as JSON. It is
-    already hidden from every page and API; ``serve`` also runs this on a schedule. Safe to
-    run again or after an interruption: it resumes where it stopped."""
-    settings = _settings(config, data)
+    """Erase one person everywhere (found by email and by every spelling of their number,
+    across accounts), journal it as a keyed hash, and print the counts per table (as JSON).
+    Normally done by approving an erasure request; this is the operator's own way."""
+    from callroster.accounts.actor import operator_cli
+    from callroster.store.erasure import erase_person
+
     with _store(config, data) as store:
-        report = store.purge(settings.retention_batch_rows).run(dry_run=dry_run)
-    print(json.dumps(report.as_dict(), indent=2))
+        try:
+            report = erase_person(store, operator_cli("privacy erase"), email=email, number=number)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    print(json.dumps({"counts": report.counts, "journalled": len(report.journal_ids)}))
+
+
+@privacy_app.command("replay-erasures")
+def privacy_replay_erasures(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Apply the erasure journal again (after restoring a backup; ``serve`` does it at every
+    start before it serves): whatever an erasure removed and the backup brought back is
+    erased again. Prints the counts per table (as JSON)."""
+    from callroster.accounts.actor import operator_cli
+    from callroster.store.erasure import replay_erasures
+
+    with _store(config, data) as store:
+        report = replay_erasures(store, operator_cli("privacy replay-erasures"))
+    print(json.dumps({"counts": report.counts}))

@@ -14,14 +14,11 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-
 from callroster.bridge.service import BridgeService
 from callroster.bus import DataErased, ErasureSubscriber, EventBus
 from callroster.conference.conference import ConferenceError
-from callroster.store.models import Conference
 from callroster.store.store import Store
+from callroster.store.unlinking import conferences_of_accounts
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +30,7 @@ async def watch_destroyed_keys(store: Store, bus: EventBus, every: float) -> Non
         started = time.monotonic()
         try:
             destroyed = await asyncio.to_thread(store.keys.forget_destroyed)
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # noqa: BLE001 - the database may be away a moment; try again
             log.warning("cannot check for destroyed data keys: %s", type(exc).__name__)
             continue
         if destroyed:
@@ -52,15 +49,7 @@ def drop_calls_of_erased_accounts(store: Store, bridge: BridgeService) -> Erasur
         in_progress = bridge.conferences_in_progress()
         if not erased.accounts or not in_progress:
             return
-        with store.sessions() as session:
-            shredded = set(
-                session.scalars(
-                    select(Conference.id).where(
-                        Conference.id.in_(in_progress),
-                        Conference.account_id.in_(erased.accounts),
-                    )
-                )
-            )
+        shredded = conferences_of_accounts(store.sessions, in_progress, erased.accounts)
         for conference_id in shredded:
             conference = bridge.conference(conference_id)
             for leg in conference.present() if conference is not None else []:

@@ -491,6 +491,20 @@ class InvitationEmail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class ErasureEntry(Base):
+    """An erasure of one person (issue 15), journalled so that it stays done: the blind index
+    of the email or number erased (the keyed HMAC the rows themselves carry, never the value)
+    and when. ``callroster privacy replay-erasures`` (and ``serve``, before it serves) erases
+    again, in a restored backup, what these found before ``erased_at``."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (UniqueConstraint("kind", "digest"),)
+    id: Mapped[str] = _id()
+    kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    erased_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 class LegalHold(Base):
     """A legal hold (issue 15): the data of a conference, a host's conferences or a whole
     account is neither hidden nor purged by retention while the hold stands. ``account_id``

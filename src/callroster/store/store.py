@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
@@ -73,6 +74,9 @@ class Store:
     operator_sessions: OperatorSessionRepository
     privacy_requests: PrivacyRequestRepository  # data-subject requests (issue 15)
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    # Where erasures are journalled besides the database (issue 15): a restored database
+    # does not roll it back (store/erasure.py). None: the database's table only.
+    erasure_journal_file: Path | None = None
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query (the readiness check)."""
@@ -184,6 +188,7 @@ def open_store(
         operator_sessions=OperatorSessionRepository(sessions, audit, clock),
         privacy_requests=privacy_requests,
         clock=clock,
+        erasure_journal_file=settings.data / "erasures.journal",
     )
 
 

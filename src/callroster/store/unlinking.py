@@ -16,7 +16,7 @@ import datetime as dt
 import secrets
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.store.models import (
     ApiToken,
@@ -106,3 +106,20 @@ def drop_indexes_of_account_in(session: Session, account_id: str) -> dict[str, i
             .values(number_index=NO_INDEX),
         ),
     }
+
+
+def conferences_of_accounts(
+    sessions: sessionmaker[Session], conference_ids: list[str], account_ids: tuple[str, ...]
+) -> set[str]:
+    """Which of ``conference_ids`` belong to one of ``account_ids`` (a bridge dropping the
+    calls of shredded accounts asks)."""
+    if not conference_ids or not account_ids:
+        return set()
+    with sessions() as session:
+        return set(
+            session.scalars(
+                select(Conference.id).where(
+                    Conference.id.in_(conference_ids), Conference.account_id.in_(account_ids)
+                )
+            )
+        )

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from callroster.cli import ConfigOption, DataOption, _store, privacy_app, retention_app
+from callroster.cli import ConfigOption, DataOption, _settings, _store, privacy_app, retention_app
 from callroster.errors import ConfigError
 from callroster.privacy.inventory import INVENTORY
 
@@ -40,6 +40,24 @@ def privacy_inventory(
         f"{tables} tables, {len(INVENTORY.files())} files; "
         f"{len(INVENTORY.not_personal)} columns declared not personal"
     )
+
+
+@retention_app.command("run")
+def retention_run(
+    config: ConfigOption = None,
+    data: DataOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; change nothing")
+    ] = False,
+) -> None:
+    """Purge what is past its retention now (call records, legs, terminated accounts), in
+    small batches; print the report (counts per class, no personal data) as JSON. It is
+    already hidden from every page and API; ``serve`` also runs this on a schedule. Safe to
+    run again or after an interruption: it resumes where it stopped."""
+    settings = _settings(config, data)
+    with _store(config, data) as store:
+        report = store.purge(settings.retention_batch_rows).run(dry_run=dry_run)
+    print(json.dumps(report.as_dict(), indent=2))
 
 
 @privacy_app.command("erase")

@@ -17,7 +17,7 @@ from tests.web.test_signin import browser, signin_app
 from callroster.accounts import session_policy
 from callroster.config import Settings, load_settings
 from callroster.privacy import notice
-from callroster.privacy.inventory import INVENTORY
+from callroster.privacy.inventory import INVENTORY, LegalBasis, Protection, Reader
 from callroster.privacy.retention import DEFAULT_PERIODS, Period, RetentionPolicy
 from callroster.privacy.retention_classes import RetentionClass
 from callroster.store.store import Store, open_store
@@ -102,8 +102,11 @@ def test_a_changed_period_or_lifetime_changes_the_page(monkeypatch: pytest.Monke
     assert "10 hours at most" in privacy_body(retention_terms(RetentionPolicy()))
 
 
-def test_every_retention_class_has_terms() -> None:
+def test_every_retention_class_and_every_declared_value_has_words() -> None:
     terms = retention_terms(RetentionPolicy())
     assert set(terms.periods) == set(RetentionClass)
+    assert set(notice.PROTECTION_WORDS) == set(Protection)
+    assert set(notice.READER_WORDS) == set(Reader)
+    assert set(notice.BASIS_WORDS) == set(LegalBasis)
     with pytest.raises(ValueError, match="no terms"):
         notice.RetentionTerms({RetentionClass.AUDIT: "forever"})

@@ -51,6 +51,8 @@ class Protection(StrEnum):
     """How it is kept at rest."""
 
     ENCRYPTED = "encrypted"  # AES-GCM under the account's data key: shredding erases it
+    # AES-GCM under a platform key (a request's address: it may belong to no account)
+    ENCRYPTED_BY_SERVICE = "encrypted_by_service"
     BLIND_INDEX = "blind_index"  # keyed HMAC of the normalised value, for look-ups only
     HASH = "hash"  # a one-way hash (SHA-256 of a secret, argon2 of a password)
     CLEAR = "clear"  # as it is (ids, times, network addresses)
@@ -532,7 +534,7 @@ INVENTORY = Inventory(
             purpose="to verify who asks and carry out the request",
             legal_basis=LegalBasis.LEGAL_OBLIGATION,
             retention=RetentionClass.PRIVACY_REQUESTS,
-            protection=Protection.ENCRYPTED,
+            protection=Protection.ENCRYPTED_BY_SERVICE,
             readers=(_P, _O),
             table="privacy_requests",
             columns=("address_enc", "correction_enc"),
@@ -556,7 +558,7 @@ INVENTORY = Inventory(
             purpose="to tell the person why, and to prove the request was answered",
             legal_basis=LegalBasis.LEGAL_OBLIGATION,
             retention=RetentionClass.PRIVACY_REQUESTS,
-            protection=Protection.ENCRYPTED,
+            protection=Protection.ENCRYPTED_BY_SERVICE,
             readers=(_O,),
             table="privacy_requests",
             columns=("refusal_enc",),

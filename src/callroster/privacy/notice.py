@@ -33,6 +33,8 @@ BASIS_WORDS: Mapping[LegalBasis, str] = {
 PROTECTION_WORDS: Mapping[Protection, str] = {
     Protection.ENCRYPTED: "Encrypted with a key of the account's own; destroying that key "
     "erases it for good, backups included",
+    Protection.ENCRYPTED_BY_SERVICE: "Encrypted with a key of the service's own, and "
+    "deleted once it is no longer needed",
     Protection.BLIND_INDEX: "Kept only as a keyed fingerprint used to find matching records; "
     "the value cannot be read back from it",
     Protection.HASH: "Kept only as a one-way hash; no one can read it back",

@@ -79,8 +79,8 @@ def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
         "lead to nothing once what they name is deleted or erased",
         _C.LOGS: "As long as the server's log system keeps them (set by the operator)",
         _C.RECORDINGS: "Not applicable: this version records no calls",
-        _C.PRIVACY_REQUESTS: "Your address until the request is answered; then only what "
-        "was decided and when",
+        _C.PRIVACY_REQUESTS: "Your address until the request is answered; then only a "
+        "fingerprint of it, what was decided and when",
         _C.MARKETING_SUPPRESSION: "As long as you want no marketing",
     }
     countries: dict[str, list[str]] = {}

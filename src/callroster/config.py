@@ -12,6 +12,7 @@ import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     public_host: str | None = Field(
         default=None, description="Host name put in URIs and links; default the bind address"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach the web app when a reverse proxy or a port mapping "
+        "stands in front (e.g. https://conference.example.net): the base of every link in "
+        "pages, emails and invitations; default scheme://public_host:http_port",
     )
     region: str = Field(default="london", description="Home region of this node")
     directory_file: Path | None = Field(
@@ -315,6 +322,30 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        """An origin only: http(s), a host, an optional port; no path, query or fragment
+        (links are built by appending paths to it)."""
+        if value is None or not value.strip():
+            return None
+        parsed = urlsplit(value.strip())
+        try:
+            port_ok = parsed.port is None or 0 < parsed.port < 65536
+        except ValueError:
+            port_ok = False
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or not port_ok
+            or parsed.path not in ("", "/")
+            or parsed.query
+            or parsed.fragment
+            or parsed.username is not None
+        ):
+            raise ValueError("must be http:// or https:// and a host (and port), nothing more")
+        return f"{parsed.scheme}://{parsed.netloc}"
+
     @field_validator("bind")
     @classmethod
     def _bind_is_an_address(cls, value: str) -> str:
@@ -444,6 +475,8 @@ class Settings(BaseSettings):
 
     @property
     def web_base_url(self) -> str:
+        if self.public_url is not None:
+            return self.public_url
         scheme = "https" if self.tls_enabled else "http"
         return f"{scheme}://{_bracketed(self.host_for_links)}:{self.http_port}"
 

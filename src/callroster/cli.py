@@ -670,4 +670,8 @@ def main(argv: list[str] | None = None) -> int:
 from callroster import cli_privacy  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run as ``python -m callroster.cli`` this module is ``__main__``, a second copy beside the
+    # ``callroster.cli`` that cli_privacy.py registered its commands on: run that one's.
+    from callroster.cli import main as registered_main
+
+    sys.exit(registered_main())

@@ -8,7 +8,11 @@ inventory`` prints the same declaration."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import sqlalchemy as sa
 from tests.test_cli import run
@@ -105,3 +109,20 @@ def test_the_command_prints_the_inventory() -> None:
     assert "legs.name_enc,number_enc" in text.stdout
     assert "retention call_records" in text.stdout
     assert f"{len(INVENTORY.holdings)} holdings" in text.stdout
+
+
+def test_python_dash_m_runs_the_privacy_commands_too(tmp_path: Path) -> None:
+    # ``python -m callroster.cli`` (as ``make run`` starts it) had the privacy group empty:
+    # its commands were registered on the other copy of the module.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLROSTER_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "callroster.cli", "privacy", "inventory", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == INVENTORY.as_dict()

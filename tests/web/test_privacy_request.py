@@ -236,8 +236,11 @@ def test_operator_queue_page_deadline_overdue_refuse_and_approve(
     operator = browser(app)
     assert operator.get("/operator/requests").headers["location"] == "/operator/login"
     operator_sign_in(operator, token)
+    home = operator.get("/operator")
+    assert '<a href="/operator/requests">Privacy requests</a>' in home.text
     queue = operator.get("/operator/requests")
     assert queue.status_code == 200
+    assert '<a href="/operator/requests" aria-current="page">' in queue.text
     assert "0 overdue." in queue.text and queue.text.count("2026-12-23") == 2
     assert EMAIL not in queue.text and NAME not in queue.text
     clock.advance(days=30)

@@ -112,7 +112,7 @@ def navigation(viewer: Viewer | None, here: str = "") -> str:
     if viewer is None:
         links = [("/", "Join a meeting"), ("/login", "Sign in")]
     elif viewer.role == Role.OPERATOR:
-        links = [("/operator", "Operator")]
+        links = [("/operator", "Operator"), ("/operator/requests", "Privacy requests")]
     else:
         links = [("/me", "My conferences"), ("/live", "Live Call Status")]
         if viewer.role == Role.ADMINISTRATOR:

@@ -93,7 +93,7 @@ def _queue(
         csrf=csrf,
         wide=True,
         viewer=Viewer(Role.OPERATOR, csrf),
-        here="/operator",
+        here=QUEUE,
         status_code=404 if error else 200,
     )
 

@@ -23,7 +23,7 @@ from tests.support.waiting import wait_until
 from callroster.bridge.ports import Address, ConnectFailure
 from callroster.config import load_settings
 from callroster.errors import ConfigError
-from callroster.io.bridge_network import AsyncioNetwork
+from callroster.io.bridge_network import STREAMS_PER_ADDRESS, AsyncioNetwork
 from callroster.io.sip_tls import SipTls
 from callroster.io.sockets import bind_socket
 from callroster.sip.events import Outgoing
@@ -266,3 +266,51 @@ def test_settings_that_do_not_load_are_one_line(tmp_path: Path) -> None:
     # Nothing set: no TLS port, trunks checked against the system's authorities.
     plain = SipTls.from_settings(load_settings(data=data))
     assert plain.server is None and plain.client.verify_mode == ssl.CERT_REQUIRED
+
+
+async def test_connections_held_open_by_one_address_are_capped_before_any_handshake(
+    tmp_path: Path,
+) -> None:
+    """An attacker opens TCP connections to the TLS port and never says anything (each would
+    cost a handshake's CPU and hold a slot for its 10 s timeout): beyond STREAMS_PER_ADDRESS
+    from one address, new ones are closed at once, while another address is served."""
+    ca = TestCa(tmp_path / "ca")
+    async with tls_listener(tmp_path, ca) as listening:
+        held: list[asyncio.StreamWriter] = []
+        try:
+            for _ in range(STREAMS_PER_ADDRESS):
+                _, writer = await asyncio.open_connection("127.0.0.1", listening.port)
+                held.append(writer)
+            await wait_until(
+                lambda: sum(listening.network._streams_from.values()) == STREAMS_PER_ADDRESS,  # noqa: SLF001
+                5,
+                "every held connection counted",
+            )
+            reader, writer = await asyncio.open_connection("127.0.0.1", listening.port)
+            closed_at_once = await asyncio.wait_for(reader.read(1), 2)  # EOF: refused
+            writer.close()
+            assert closed_at_once == b"" and listening.network.streams_refused == 1
+            # Another address is served meanwhile, a full handshake and an answer.
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1",
+                listening.port,
+                ssl=_client(ca),
+                server_hostname="127.0.0.1",
+                local_addr=("127.0.0.2", 0),
+            )
+            writer.write(OPTIONS)
+            assert await asyncio.wait_for(reader.readexactly(5 + len(OPTIONS)), 5) == (
+                b"echo:" + OPTIONS
+            )
+            writer.close()
+        finally:
+            for writer in held:
+                writer.close()
+        # Once they go, the address may connect again (the control: it was the count).
+        await wait_until(
+            lambda: not listening.network._streams_from.get("127.0.0.1"),  # noqa: SLF001
+            5,
+            "the held connections released",
+        )
+        echoed, _, _ = await _exchange(listening.port, _client(ca))
+    assert echoed == b"echo:" + OPTIONS

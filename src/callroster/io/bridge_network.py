@@ -5,14 +5,18 @@ call's media. It moves bytes only; what they mean is the bridge's business
 
 TLS (``io/sip_tls.py`` makes the contexts) is asyncio's own: a TLS connection is a stream
 like a TCP one, its bytes handed up decrypted as transport ``"tls"``. A handshake must end
-within ``TLS_HANDSHAKE_SECONDS``. A trunk's certificate that fails verification is a
-:class:`~callroster.bridge.ports.ConnectFailure` saying why (OpenSSL's reason), and nothing
-is sent to it; an incoming connection whose client certificate was verified is noted as
-*certified* (``peer_certified``)."""
+within ``TLS_HANDSHAKE_SECONDS``. Incoming TCP and TLS connections are counted per address
+before anything else (a TLS one before its handshake, which costs the bridge about 2 ms of
+CPU): beyond ``STREAMS_PER_ADDRESS`` at once, a new one is closed at once. A trunk's
+certificate that fails verification is a :class:`~callroster.bridge.ports.ConnectFailure`
+saying why (OpenSSL's reason), and nothing is sent to it; an incoming connection whose
+client certificate was verified is noted as *certified* (``peer_certified``)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import socket
 import ssl
@@ -27,6 +31,9 @@ from callroster.sip.events import Outgoing
 log = logging.getLogger(__name__)
 TCP_CONNECT_SECONDS = 5.0
 TLS_HANDSHAKE_SECONDS = 10.0
+# Incoming TCP/TLS connections from one address at once (an IPv6 address by its /64, as the
+# call limits count it). A phone keeps one; a proxy in front of the bridge one or a few.
+STREAMS_PER_ADDRESS = 32
 OnSip = Callable[[bytes, Address, str], None]
 
 
@@ -57,6 +64,8 @@ class AsyncioNetwork:
     def __init__(self, media_addresses: Sequence[str], tls: SipTls | None = None) -> None:
         self._media_addresses = {family_of(address): address for address in media_addresses}
         self._tls = tls
+        self._streams_from: dict[str, int] = {}  # incoming connections open, by address
+        self.streams_refused = 0
         self._udp: dict[str, asyncio.DatagramTransport] = {}  # by family
         self._tcp_servers: list[asyncio.Server] = []
         # Each stream connection by its peer's address, and whether it is "tcp" or "tls".
@@ -84,15 +93,14 @@ class AsyncioNetwork:
             self._udp[family], _ = await loop.create_datagram_endpoint(
                 lambda: _SipUdp(on_sip), sock=udp_socket
             )
-            self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp_socket))
+            self._tcp_servers.append(await asyncio.start_server(self._accept_tcp, sock=tcp_socket))
         server_tls = self._tls.server if self._tls is not None else None
         for tls_socket in tls_sockets if server_tls is not None else ():
+            assert server_tls is not None
             self._tcp_servers.append(
                 await asyncio.start_server(
-                    self._serve_tls,
+                    functools.partial(self._accept_tls, context=server_tls),
                     sock=tls_socket,
-                    ssl=server_tls,
-                    ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
                 )
             )
 
@@ -176,6 +184,56 @@ class AsyncioNetwork:
         self._tasks.spawn(self._serve_tcp(reader, writer, address))
         return True
 
+    def _admit_stream(self, writer: asyncio.StreamWriter) -> str | None:
+        """Counts an incoming connection against its address's limit; returns the key it
+        was counted under, or None (and closes it) when the address has too many."""
+        key = _address_key(str(writer.get_extra_info("peername")[0]))
+        if self._streams_from.get(key, 0) >= STREAMS_PER_ADDRESS:
+            self.streams_refused += 1
+            if self.streams_refused in (1, 10, 100) or self.streams_refused % 1000 == 0:
+                log.warning(
+                    "SIP: %d connections refused so far, over %d at once from one address",
+                    self.streams_refused,
+                    STREAMS_PER_ADDRESS,
+                )
+            writer.transport.abort()
+            return None
+        self._streams_from[key] = self._streams_from.get(key, 0) + 1
+        return key
+
+    def _release_stream(self, key: str) -> None:
+        left = self._streams_from.get(key, 0) - 1
+        if left > 0:
+            self._streams_from[key] = left
+        else:
+            self._streams_from.pop(key, None)
+
+    async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        key = self._admit_stream(writer)
+        if key is None:
+            return
+        try:
+            await self._serve_tcp(reader, writer)
+        finally:
+            self._release_stream(key)
+
+    async def _accept_tls(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+    ) -> None:
+        """An incoming connection to the TLS port: counted first, then the handshake."""
+        key = self._admit_stream(writer)
+        if key is None:
+            return
+        try:
+            try:
+                await writer.start_tls(context, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
+            except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+                writer.transport.abort()
+                return
+            await self._serve_tls(reader, writer)
+        finally:
+            self._release_stream(key)
+
     async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """An incoming TLS connection, handshake done; certified if the client presented a
         certificate the client CA verified (under CERT_OPTIONAL one that fails verification
@@ -210,6 +268,17 @@ class AsyncioNetwork:
                 self._tcp.pop(source, None)
             self._on_closed(source)
             writer.close()
+
+
+def _address_key(host: str) -> str:
+    """Whom a connection is counted against: its IPv4 address, or its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _default_client() -> ssl.SSLContext:

@@ -68,7 +68,7 @@ def test_a_declared_column_that_is_gone_is_caught(store: Store) -> None:
 
 
 def test_the_words_that_look_personal() -> None:
-    for column in ("caller_number", "email_enc", "source_ip", "user_agent", "title_enc", "note"):
+    for column in ("caller_number", "email_enc", "source_ip", "user_agent", "title_enc", "digest"):
         assert looks_personal(column), column
     for column in ("id", "created_at", "second_factor_done", "recipe_count", "status"):
         assert not looks_personal(column), column

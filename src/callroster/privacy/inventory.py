@@ -337,6 +337,30 @@ INVENTORY = Inventory(
             table="contacts",
             columns=("phone_index", "email_index"),
         ),
+        Holding(
+            what="The link you were sent to set up your account",
+            subjects=_PEOPLE,
+            category=Category.ACCOUNT,
+            purpose=_SECURE,
+            legal_basis=LegalBasis.CONTRACT,
+            retention=RetentionClass.ACCOUNT_DATA,
+            protection=Protection.HASH,
+            readers=(_S,),
+            table="setup_links",
+            columns=("token_hash", "user_id", "used_at"),
+        ),
+        Holding(
+            what="Your second-factor recovery codes",
+            subjects=_PEOPLE,
+            category=Category.ACCOUNT,
+            purpose=_SECURE,
+            legal_basis=LegalBasis.CONTRACT,
+            retention=RetentionClass.ACCOUNT_DATA,
+            protection=Protection.HASH,
+            readers=(_S,),
+            table="recovery_codes",
+            columns=("code_hash", "user_id", "used_at"),
+        ),
         # Calls.
         Holding(
             what="Who was on a call: the name and phone number each caller joined with",
@@ -576,6 +600,32 @@ INVENTORY = Inventory(
             columns=("address_index",),
         ),
         Holding(
+            what="People who were erased: a keyed fingerprint of their email address or "
+            "phone number",
+            subjects=_EVERYONE,
+            category=Category.CONTACT,
+            purpose="to keep an erasure done: a backup restored later is erased again "
+            "before it is used",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.ERASURES,
+            protection=Protection.BLIND_INDEX,
+            readers=(_S,),
+            table="erasures",
+            columns=("digest", "erased_at"),
+        ),
+        Holding(
+            what="A directory of names by phone number from a third party, when the operator "
+            "loads one (only for the countries where that is allowed)",
+            subjects=_CALLERS,
+            category=Category.IDENTITY,
+            purpose="to show a caller's name when the account's contacts do not have it",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.DIRECTORY,
+            protection=Protection.CLEAR,
+            readers=(_S,),
+            file="the directory_file setting (a CSV of number and name)",
+        ),
+        Holding(
             what="Recordings of conferences",
             subjects=(Subject.CALLERS, Subject.ACCOUNT_PEOPLE),
             category=Category.CALL_METADATA,
@@ -638,6 +688,7 @@ PERSONAL_WORDS = (
     "index",
     "birth",
     "company",
+    "digest",
 )
 PERSONAL_TOKENS = ("ip", "enc", "actor", "msisdn", "dob")
 

@@ -30,6 +30,8 @@ class RetentionClass(enum.StrEnum):
     RECORDINGS = "recordings"
     PRIVACY_REQUESTS = "privacy_requests"
     MARKETING_SUPPRESSION = "marketing_suppression"
+    ERASURES = "erasures"
+    DIRECTORY = "directory"
 
     @property
     def description(self) -> str:
@@ -86,6 +88,14 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "People who asked for no marketing: only a keyed hash of their address, kept so "
         "that they are never sent any again."
     ),
+    RetentionClass.ERASURES: (
+        "People who were erased: only a keyed fingerprint of their email address or phone "
+        "number and when, so that a backup restored later is erased again before it is used."
+    ),
+    RetentionClass.DIRECTORY: (
+        "A third-party directory of names by phone number, when the operator loads one: "
+        "kept as its supplier provides it; nothing from it is stored beyond a call's roster."
+    ),
 }
 
 _STARTS_AT: dict[RetentionClass, str] = {
@@ -100,4 +110,6 @@ _STARTS_AT: dict[RetentionClass, str] = {
     RetentionClass.RECORDINGS: "the end of the conference",
     RetentionClass.PRIVACY_REQUESTS: "the request",
     RetentionClass.MARKETING_SUPPRESSION: "the opt-out",
+    RetentionClass.ERASURES: "the erasure",
+    RetentionClass.DIRECTORY: "the supplier's delivery",
 }

@@ -82,6 +82,8 @@ def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
         _C.PRIVACY_REQUESTS: "Your address until the request is answered; then only a "
         "fingerprint of it, what was decided and when",
         _C.MARKETING_SUPPRESSION: "As long as you want no marketing",
+        _C.ERASURES: "Kept, so that an erasure stays done even after a backup is restored",
+        _C.DIRECTORY: "As its supplier provides it; replaced by each new delivery",
     }
     countries: dict[str, list[str]] = {}
     for region, country in REGION_COUNTRIES.items():

@@ -286,21 +286,28 @@ def _legs_by_name(
         cipher = _cipher(store, account_id)
         if cipher is None:
             continue
-        for leg in session.scalars(
-            select(Leg).where(
+        # Only the id and the sealed name of each leg are read (not whole rows), and only
+        # the legs that match are loaded: an account's whole history is opened here.
+        named = session.execute(
+            select(Leg.id, Leg.name_enc).where(
                 Leg.account_id == account_id,
                 Leg.name_enc.is_not(None),
                 *_created_before(Leg.joined_at, before),  # type: ignore[arg-type]
             )
-        ):
-            if leg.id in seen or leg.name_enc is None:
+        )
+        wanted: list[str] = []
+        for leg_id, name_enc in named:
+            if leg_id in seen or name_enc is None:
                 continue
             try:
-                name = cipher.decrypt("legs.name", leg.name_enc)
+                name = cipher.decrypt("legs.name", name_enc)
             except DecryptionError:
                 continue
             if name.casefold() in names:
-                matches.append(leg)
+                wanted.append(leg_id)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            matches += session.scalars(select(Leg).where(Leg.id.in_(chunk)))
     return matches
 
 

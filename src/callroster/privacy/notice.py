@@ -45,7 +45,7 @@ READER_WORDS: Mapping[Reader, str] = {
     Reader.PERSON: "you",
     Reader.ADMINISTRATORS: "the account's administrators",
     Reader.HOSTS: "the conference's host and their delegates",
-    Reader.PARTICIPANTS: "others on the same call",
+    Reader.PARTICIPANTS: "others on the same call (numbers only if the account shows them)",
     Reader.OPERATOR: "the service's operator, for support and privacy requests (logged)",
     Reader.SERVICE: "no one: only the service itself uses it",
 }

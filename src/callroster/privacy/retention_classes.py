@@ -32,6 +32,7 @@ class RetentionClass(enum.StrEnum):
     MARKETING_SUPPRESSION = "marketing_suppression"
     ERASURES = "erasures"
     DIRECTORY = "directory"
+    AS_CONTENTS = "as_contents"
 
     @property
     def description(self) -> str:
@@ -96,6 +97,10 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "A third-party directory of names by phone number, when the operator loads one: "
         "kept as its supplier provides it; nothing from it is stored beyond a call's roster."
     ),
+    RetentionClass.AS_CONTENTS: (
+        "A file that holds other declared data (the database and its write-ahead log): each "
+        "part is kept as its own class says, and what is deleted is overwritten."
+    ),
 }
 
 _STARTS_AT: dict[RetentionClass, str] = {
@@ -112,4 +117,5 @@ _STARTS_AT: dict[RetentionClass, str] = {
     RetentionClass.MARKETING_SUPPRESSION: "the opt-out",
     RetentionClass.ERASURES: "the erasure",
     RetentionClass.DIRECTORY: "the supplier's delivery",
+    RetentionClass.AS_CONTENTS: "each part's own start",
 }

@@ -84,6 +84,8 @@ def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
         _C.MARKETING_SUPPRESSION: "As long as you want no marketing",
         _C.ERASURES: "Kept, so that an erasure stays done even after a backup is restored",
         _C.DIRECTORY: "As its supplier provides it; replaced by each new delivery",
+        _C.AS_CONTENTS: "Each part as long as it says above; what is deleted is overwritten "
+        "at once, not left in the file",
     }
     countries: dict[str, list[str]] = {}
     for region, country in REGION_COUNTRIES.items():

@@ -5,13 +5,15 @@ cli.py makes; the shared options and helpers (settings, store, confirmation) are
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 
 from callroster.cli import ConfigOption, DataOption, _settings, _store, privacy_app, retention_app
 from callroster.errors import ConfigError
-from callroster.privacy.inventory import INVENTORY
+from callroster.privacy.inventory import INVENTORY, check_schema
 
 __all__ = ["privacy_app", "retention_app"]
 
@@ -19,9 +21,22 @@ __all__ = ["privacy_app", "retention_app"]
 @privacy_app.command("inventory")
 def privacy_inventory(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Hold the database's own schema against the inventory instead; exit 1 if a "
+            "column that looks personal is undeclared or a declared one is gone",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+    data: DataOption = None,
 ) -> None:
     """Every column and file that holds personal data: what it is, its category, legal
     basis, retention class, protection and readers (privacy/inventory.py)."""
+    if check:
+        _check_inventory(config, data)
+        return
     if as_json:
         print(json.dumps(INVENTORY.as_dict(), indent=2))
         return
@@ -40,6 +55,24 @@ def privacy_inventory(
         f"{tables} tables, {len(INVENTORY.files())} files; "
         f"{len(INVENTORY.not_personal)} columns declared not personal"
     )
+
+
+def _check_inventory(config: Path | None, data: Path | None) -> None:
+    with _store(config, data) as store:
+        inspector = sa.inspect(store.engine)
+        columns = [
+            (table, column["name"])
+            for table in inspector.get_table_names()
+            for column in inspector.get_columns(table)
+        ]
+    findings = check_schema(columns)
+    for table, column in findings.undeclared:
+        print(f"undeclared: {table}.{column} looks personal; declare it in privacy/inventory.py")
+    for table, column in findings.gone:
+        print(f"gone: {table}.{column} is declared but not in the database")
+    if not findings.clean:
+        raise typer.Exit(1)
+    print(f"the database's {len(columns)} columns agree with the inventory")
 
 
 @retention_app.command("run")

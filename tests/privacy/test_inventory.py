@@ -126,3 +126,20 @@ def test_python_dash_m_runs_the_privacy_commands_too(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == INVENTORY.as_dict()
+
+
+def test_the_command_checks_a_real_database_against_the_inventory(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    clean = run(["privacy", "inventory", "--check", "--data", str(data)])
+    assert clean.returncode == 0, clean.stderr
+    assert "columns agree with the inventory" in clean.stdout
+    # Positive control: the same database with an undeclared personal column.
+    engine = sa.create_engine(f"sqlite:///{data / 'callroster.db'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE legs ADD COLUMN caller_email TEXT"))
+    engine.dispose()
+    drift = run(["privacy", "inventory", "--check", "--data", str(data)])
+    assert drift.returncode == 1
+    assert drift.stdout.splitlines() == [
+        "undeclared: legs.caller_email looks personal; declare it in privacy/inventory.py"
+    ]

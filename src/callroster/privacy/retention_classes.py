@@ -51,8 +51,8 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "outcome): kept for billing and disputes, then purged by a monthly cycle."
     ),
     RetentionClass.SERVICE_DATA: (
-        "What a conference left behind: who joined (names and numbers on past calls), when "
-        "they joined and left, the conference's title and roster history."
+        "What a conference call left behind: who joined (names and numbers on past calls), "
+        "how and when they joined and left: the roster's history."
     ),
     RetentionClass.ACCOUNT_DATA: (
         "The account itself: its people (names, emails, phone numbers), their delegations, "
@@ -70,8 +70,8 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "account (sessions until they expire, failures for the lock-out window)."
     ),
     RetentionClass.AUDIT: (
-        "The tamper-evident audit log of who did what: ids and actions only, never a name, "
-        "number or email, so it can outlive what it describes."
+        "The tamper-evident audit log of who did what: ids, actions and the network address "
+        "they came from, never a name, number or email, so it can outlive what it describes."
     ),
     RetentionClass.LOGS: (
         "The service's operational logs: ids, addresses of the machines talking to the "

@@ -75,8 +75,8 @@ def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
         _C.SECURITY: f"A session until you sign out, or after {idle} without use, {ordinary} "
         f"at most ({stay} if you chose to stay signed in; an operator's {staff}); a failed "
         f"sign-in attempt {failures}",
-        _C.AUDIT: "Kept with the audit trail, which is not deleted; it holds ids only, which "
-        "lead to nothing once what they name is deleted or erased",
+        _C.AUDIT: "Not deleted: the audit trail is kept whole (each entry seals the one "
+        "before); its ids lead to nothing once what they name is deleted or erased",
         _C.LOGS: "As long as the server's log system keeps them (set by the operator)",
         _C.RECORDINGS: "Not applicable: this version records no calls",
         _C.PRIVACY_REQUESTS: "Your address until the request is answered; then only a "

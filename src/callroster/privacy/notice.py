@@ -25,7 +25,8 @@ from callroster.privacy.retention_classes import RetentionClass
 
 BASIS_WORDS: Mapping[LegalBasis, str] = {
     LegalBasis.CONTRACT: "needed to provide the service the account signed up for",
-    LegalBasis.LEGITIMATE_INTERESTS: "our legitimate interest in a safe, working service",
+    LegalBasis.LEGITIMATE_INTERESTS: "a legitimate interest in running the service well "
+    "and safely, weighed against yours",
     LegalBasis.LEGAL_OBLIGATION: "the law requires us to keep it",
     LegalBasis.CONSENT: "your consent, which you may withdraw at any time",
 }

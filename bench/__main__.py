@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from bench import (
+    access_request,
     bridge_load,
     call_flood,
     machine,
@@ -74,6 +75,11 @@ def main() -> None:
     # SRTP against plain RTP: CPU per leg in the bridge process, both suites, same run (about
     # 4 minutes); writes srtp.json and srtp.md.
     srtp_legs.run_and_report(RESULTS)
+
+    # An access request for one number among 1,000,000 call records (BENCH_ACCESS_ROWS), on
+    # SQLite and PostgreSQL: the export's time, cold and warm (about 4 minutes); writes
+    # access_request.json.
+    print("access request:", access_request.run_and_report(RESULTS))
 
 
 if __name__ == "__main__":

@@ -35,8 +35,13 @@ from callroster.accounts.actor import Role, operator_cli
 from callroster.config import Settings, load_settings
 from callroster.errors import CallrosterError
 from callroster.privacy.keys import DecryptionError
+from callroster.privacy.subject_requests import RequestKind
 from callroster.store.erasure import erase_person
-from callroster.store.models import Base
+from callroster.store.models import Base, PrivacyRequest
+from callroster.store.privacy_decisions import decide
+from callroster.store.privacy_requests import ADDRESS as REQUEST_ADDRESS
+from callroster.store.privacy_requests import PURPOSE as REQUESTS_KEY
+from callroster.store.privacy_requests import Address
 from callroster.store.store import Store, open_store
 
 OPERATOR = operator_cli("canary test")
@@ -114,18 +119,26 @@ def decrypted_view(store: Store) -> bytes:
                     except DecryptionError:
                         continue
                     out.append(value.decode("utf-8", "replace"))
+        # Requests are kept under a platform key, not an account's.
+        platform = store.keys.platform_cipher(REQUESTS_KEY)
+        for request in session.scalars(select(PrivacyRequest)):
+            for blob in (request.address_enc, request.correction_enc):
+                if blob:
+                    out.append(platform.decrypt(REQUEST_ADDRESS, blob))
     return "\n".join(out).encode()
 
 
 @dataclass
 class Planted:
     indexes: list[bytes]  # the person's blind indexes, as rows carry them
+    request_id: str  # their erasure request, verified, waiting for the operator
 
 
 def plant(store: Store, clock: FakeClock) -> Planted:
     """The person everywhere: a host (with a delegate) in one account; in another a contact,
     a dial-in guest named from the contacts, a web guest who typed the name, a dial-out
-    target, a click-to-call target (call record), an invitation's recipient."""
+    target, a click-to-call target (call record), an invitation's recipient; and the
+    requester of their own erasure (verified by the code sent to their email)."""
     home = store.accounts.create_account(OPERATOR, "Quill Holdings", "london")
     person = store.accounts.create_user(
         OPERATOR, home, Role.HOST, NAME, email=EMAIL, phone="07700 900123"
@@ -186,8 +199,16 @@ def plant(store: Store, clock: FakeClock) -> Planted:
         event_minutes=30,
         per_host_per_day=100,
     )
+    opened = store.privacy_requests.open(
+        RequestKind.ERASURE, Address.of(email=EMAIL), source="127.0.0.1", reason="canary"
+    )
+    assert opened.delivery is not None
+    verified = store.privacy_requests.verify(
+        opened.token, opened.delivery.code, source="127.0.0.1", reason="canary"
+    )
+    assert verified.outcome == "verified"
     index = store.keys.blind_index()
-    return Planted([index.of("email", EMAIL.lower()), index.of("phone", E164)])
+    return Planted([index.of("email", EMAIL.lower()), index.of("phone", E164)], opened.request_id)
 
 
 class Place:
@@ -286,18 +307,21 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
     assert hits(backup, index_needles), "the backup holds the person's blind indexes"
     for form in (NAME, EMAIL.lower(), E164):
         assert form.encode() in seeded_view
+    assert (
+        seeded_view.lower().count(EMAIL.lower().encode()) >= 4
+    )  # user, contact, invitee, requester
     assert not hits(backup, value_needles())  # encrypted at rest: never in clear
 
     store = open_store(place.settings, clock=clock)
     clock.advance(minutes=5)
-    report = erase_person(store, OPERATOR, email=EMAIL, number="07700 900123")
-    assert report.counts == {
-        "users": 1,
-        "contacts": 1,
-        "legs": 4,
-        "call_records": 2,
-        "invitation_emails": 1,
-    }
+    # The request approved: the erasure runs (by email; the number is found from the rows).
+    decide(store, OPERATOR, planted.request_id, approve=True)
+    [request] = store.privacy_requests.list(OPERATOR)
+    assert request.outcome == (
+        "erased: call_records 2, contacts 1, invitation_emails 1, legs 4, privacy_requests 1, "
+        "users 1"
+    )
+    assert erase_person(store, OPERATOR, number="07700 900123").total == 0  # all done
 
     def search(when: str, view: bytes, logs: str) -> None:
         places = place.live_bytes() | files_under(place.settings.data)

@@ -19,6 +19,8 @@ same accounts). What is done, per table:
   none of it the person's.
 * ``invitation_emails`` (the outbox) to that address: deleted.
 * ``open_legs`` of a leg erased (a SIP dialog, which names the caller): deleted.
+* ``privacy_requests`` the person made: the address (and any correction) cleared; the
+  request stays, by id and outcome, as the record that it was handled.
 * the audit log keeps what it has always kept: ids, never values.
 
 The journal (``erasures``, and a file beside the database, ``erasures.journal``, that a
@@ -58,11 +60,14 @@ from callroster.store.models import (
     InvitationEmail,
     Leg,
     OpenLeg,
+    PrivacyRequest,
     RecoveryCode,
     SetupLink,
     SignInSession,
     User,
 )
+from callroster.store.privacy_requests import ADDRESS as REQUEST_ADDRESS
+from callroster.store.privacy_requests import PURPOSE as REQUESTS_KEY
 from callroster.store.repository import affected
 from callroster.store.unlinking import NO_INDEX
 
@@ -210,6 +215,7 @@ def _erase(
     report.add("legs", _erase_legs(session, legs))
     report.add("call_records", _erase_call_records(store, session, found, before, users))
     report.add("invitation_emails", _erase_invitations(store, session, found, before, users))
+    report.add("privacy_requests", _erase_request_addresses(store, session, found, before))
 
 
 def _created_before(column: object, before: dt.datetime | None) -> list[object]:
@@ -439,6 +445,39 @@ def _erase_invitations(
             session.delete(row)
             deleted += 1
     return deleted
+
+
+def _erase_request_addresses(
+    store: Store, session: Session, found: _Found, before: dt.datetime | None
+) -> int:
+    """Data-subject requests keep the address (under a platform key) only while they need
+    it; the person's own are cleared here (the request stays, by id, as proof it was
+    handled). Each address is opened and its blind index compared with the person's."""
+    rows = list(
+        session.scalars(
+            select(PrivacyRequest).where(
+                PrivacyRequest.address_enc.is_not(None),
+                *_created_before(PrivacyRequest.received_at, before),  # type: ignore[arg-type]
+            )
+        )
+    )
+    if not rows:  # and so no key is made here, inside this write transaction
+        return 0
+    cipher = store.keys.platform_cipher(REQUESTS_KEY)  # exists: it sealed these rows
+    index = store.keys.blind_index()
+    cleared = 0
+    for row in rows:
+        if row.address_enc is None:
+            continue
+        try:
+            address = cipher.decrypt(REQUEST_ADDRESS, row.address_enc)
+        except DecryptionError:
+            continue
+        kind = "email" if row.channel == "email" else "phone"
+        if index.of(kind, address) in found.of(kind):
+            row.address_enc = row.correction_enc = None
+            cleared += 1
+    return cleared
 
 
 def _row_indexes(session: Session, kind: str) -> Iterable[bytes]:

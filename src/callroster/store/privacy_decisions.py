@@ -29,7 +29,7 @@ def decide(store: Store, actor: Actor, request_id: str, *, approve: bool, why: s
         requests.refuse(actor, request_id, why)
         return
     decided = requests.approve(actor, request_id)
-    if decided.kind is RequestKind.ERASURE:
+    if decided.kind is RequestKind.ERASURE and decided.address is not None:
         address = decided.address
         email = address.value if address.channel is Channel.EMAIL else None
         number = address.value if address.channel is Channel.PHONE else None

@@ -137,11 +137,13 @@ class RequestView:
 
 @dataclass(frozen=True)
 class Decided:
-    """An approved request's target, for the step that carries it out (erasure)."""
+    """An approved request's target, for the step that carries it out (erasure); None when
+    the address was already erased (by another request of the same person): nothing to do,
+    and the request is completed so."""
 
     request_id: str
     kind: RequestKind
-    address: Address
+    address: Address | None
 
 
 class PrivacyRequestRepository(Repository):
@@ -396,14 +398,17 @@ class PrivacyRequestRepository(Repository):
         _operator(actor)
         with self._sessions.begin() as session:
             row = self._open_row(session, request_id)
-            assert row.address_enc is not None
-            cipher = self._cipher()
-            address = Address(Channel(row.channel), cipher.decrypt(ADDRESS, row.address_enc))
             kind = RequestKind(row.kind)
             row.decided_by = actor.label[:80]
             self._audit.record(
                 session, actor, "privacy_request.approve", f"privacy_request:{row.id}", None
             )
+            if row.address_enc is None:  # the person was erased meanwhile
+                row.correction_enc = None
+                self._complete(session, row, actor, "nothing held any longer (erased)")
+                return Decided(request_id, kind, None)
+            cipher = self._cipher()
+            address = Address(Channel(row.channel), cipher.decrypt(ADDRESS, row.address_enc))
             if kind is RequestKind.RECTIFICATION:
                 assert row.correction_enc is not None
                 name = cipher.decrypt(CORRECTION, row.correction_enc)

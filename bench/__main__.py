@@ -14,6 +14,7 @@ from bench import (
     machine,
     metrics_scrape,
     pin_guessing,
+    retention_purge,
     roster_fanout,
     speaking,
     srtp_legs,
@@ -75,6 +76,11 @@ def main() -> None:
     # SRTP against plain RTP: CPU per leg in the bridge process, both suites, same run (about
     # 4 minutes); writes srtp.json and srtp.md.
     srtp_legs.run_and_report(RESULTS)
+    # The retention purge of 1,000,000 expired call records (BENCH_PURGE_ROWS) while a 50-leg
+    # conference runs in the same process: purge time, tick lateness with and without (about
+    # 5 minutes); writes retention_purge.json.
+    print("retention purge:")
+    retention_purge.main()
 
     # An access request for one number among 1,000,000 call records (BENCH_ACCESS_ROWS), on
     # SQLite and PostgreSQL: the export's time, cold and warm (about 4 minutes); writes

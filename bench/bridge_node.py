@@ -14,6 +14,11 @@ stdout (the first line it writes says where SIP listens). Commands:
 - ``{"cmd": "scrape_start", "every": 1.0}`` / ``{"cmd": "scrape_end"}``: build the metrics'
   exposition (callroster/metrics.py, as ``/metrics`` does) on the loop every ``every`` seconds;
   the end says how long each took.
+- ``{"cmd": "plant", "rows": 1000000}``: write that many call records of the demo account,
+  ended long ago (past retention), in 50,000-row transactions (bench/retention_purge.py).
+- ``{"cmd": "purge_start", "batch_rows": 500, "pause_s": 0.02}`` / ``{"cmd": "purge_status"}`` /
+  ``{"cmd": "purge_end"}``: the retention purge (store/purge.py) in a worker thread of this
+  process, as ``serve`` runs it; the end answers its report.
 - ``{"cmd": "quit"}``: hang up every call, stop, exit.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import datetime as dt
 import io
 import json
 import logging
@@ -28,10 +34,12 @@ import pstats
 import resource
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import uvloop
+from sqlalchemy import insert
 
 from callroster.accounts.actor import operator_cli
 from callroster.accounts.demo import DEMO_HOST_EMAIL, ensure_demo
@@ -44,6 +52,7 @@ from callroster.bridge.service import BridgeService
 from callroster.bus import EventBus
 from callroster.config import load_settings
 from callroster.metrics import Metrics
+from callroster.store.models import CallRecord, User
 from callroster.store.store import Store, open_store
 
 ENTRY_POINTS = ("datagram_received", "_tick", "_mix_rooms", "_pump", "on_sip", "_route")
@@ -81,6 +90,7 @@ class Node:
         self._scraping: asyncio.Task[None] | None = None
         self._scrapes: list[float] = []
         self._scrape_bytes = 0
+        self._purging: asyncio.Task[Any] | None = None
 
     def scrape_start(self, every: float) -> dict[str, Any]:
         """Scrape the metrics every ``every`` seconds, on the loop, as a scraper would."""
@@ -109,6 +119,52 @@ class Node:
             "scrape_max_ms": max(ms, default=0.0),
             "exposition_bytes": self._scrape_bytes,
         }
+
+    def plant(self, rows: int) -> dict[str, Any]:
+        """``rows`` call records of the demo account that ended in 2020 (long past their six
+        months), written directly in 50,000-row transactions: the purge's work."""
+        with self.store.sessions() as session:
+            account_id = session.get(User, self.host_id).account_id  # type: ignore[union-attr]
+        ended = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        started = time.perf_counter()
+        done = 0
+        while done < rows:
+            chunk = min(50_000, rows - done)
+            values = [
+                {
+                    "id": str(uuid.uuid4()),
+                    "account_id": account_id,
+                    "conference_id": None,
+                    "leg_id": "bench",
+                    "direction": "outbound",
+                    "number_enc": b"\x00" * 60,
+                    "number_index": uuid.uuid4().bytes * 2,
+                    "requested_by": self.host_id,
+                    "started_at": ended,
+                    "ended_at": ended,
+                    "outcome": "busy",
+                    "duration_s": 0,
+                }
+                for _ in range(chunk)
+            ]
+            with self.store.sessions.begin() as session:
+                session.execute(insert(CallRecord), values)
+            done += chunk
+        return {"rows": done, "seconds": time.perf_counter() - started}
+
+    def purge_start(self, batch_rows: int, pause_s: float) -> dict[str, Any]:
+        purge = self.store.purge(batch_rows, pause_s)
+        self._purging = asyncio.create_task(asyncio.to_thread(purge.run))
+        return {"batch_rows": batch_rows, "pause_s": pause_s}
+
+    def purge_status(self) -> dict[str, Any]:
+        return {"done": self._purging is not None and self._purging.done()}
+
+    async def purge_end(self) -> dict[str, Any]:
+        assert self._purging is not None
+        report = await self._purging
+        self._purging = None
+        return dict(report.as_dict())
 
     def _new_pin(self, title: str) -> str:
         actor = operator_cli("bridge benchmark")
@@ -270,6 +326,16 @@ async def serve(data: Path) -> None:
                     answer = node.scrape_start(float(command["every"]))
                 elif name == "scrape_end":
                     answer = node.scrape_end()
+                elif name == "plant":
+                    answer = await asyncio.to_thread(node.plant, int(command["rows"]))
+                elif name == "purge_start":
+                    answer = node.purge_start(
+                        int(command["batch_rows"]), float(command.get("pause_s", 0.0))
+                    )
+                elif name == "purge_status":
+                    answer = node.purge_status()
+                elif name == "purge_end":
+                    answer = await node.purge_end()
                 elif name == "keys_over_udp":
                     answer = node.keys_over_udp()
                 elif name == "profile":

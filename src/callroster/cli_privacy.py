@@ -89,7 +89,8 @@ def retention_run(
     run again or after an interruption: it resumes where it stopped."""
     settings = _settings(config, data)
     with _store(config, data) as store:
-        report = store.purge(settings.retention_batch_rows).run(dry_run=dry_run)
+        purge = store.purge(settings.retention_batch_rows, settings.retention_batch_pause_ms / 1000)
+        report = purge.run(dry_run=dry_run)
     print(json.dumps(report.as_dict(), indent=2))
 
 

@@ -23,7 +23,7 @@ async def keep_purging(store: Store, settings: Settings) -> None:
     every = settings.retention_interval_seconds
     if every <= 0:
         return
-    purge = store.purge(settings.retention_batch_rows)
+    purge = store.purge(settings.retention_batch_rows, settings.retention_batch_pause_ms / 1000)
     stop = threading.Event()
     try:
         while True:

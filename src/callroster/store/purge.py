@@ -11,6 +11,8 @@ How it stays safe:
   the read paths hide by, recomputed with the run's ``now`` and the account's current legal
   holds for every batch; a batch that dies before its commit is rolled back whole, and the
   next run simply finds what is still past its time. Running twice deletes nothing more.
+- **Polite.** After each batch it sleeps ``pause_s`` (``retention_batch_pause_ms``) so that
+  the event loop sharing its process gets the GIL back promptly.
 - **Report without personal data.** Counts per class and table, batches, accounts, seconds:
   logged as one JSON line (``retention.purge``) and printed by the CLI.
 
@@ -128,9 +130,11 @@ class Purge:
         rules: RetentionRules,
         *,
         batch_rows: int = 500,
+        pause_s: float = 0.0,
     ) -> None:
         if batch_rows < 1:
             raise ValueError("a purge batch is at least one row")
+        self.pause_s = pause_s
         self._sessions = sessions
         self._keys = keys
         self._audit = audit
@@ -233,6 +237,11 @@ class Purge:
             report.add(cls, table, len(ids))
             if len(ids) < self.batch_rows or self._should_stop():
                 return
+            if self.pause_s:
+                # Let the process's other threads (the bridge's event loop) have the GIL and
+                # the database for a while: a purge running flat out in a thread made the
+                # mixing tick late (bench/results/retention_purge.md).
+                time.sleep(self.pause_s)
 
     def _record(
         self, session: Session, cls: RetentionClass, table: str, rows: int, account_id: str

@@ -87,10 +87,16 @@ class Store:
             return False
         return True
 
-    def purge(self, batch_rows: int = 500) -> Purge:
+    def purge(self, batch_rows: int = 500, pause_s: float = 0.0) -> Purge:
         """A retention purge over this store, by the same rules the read paths hide by."""
         return Purge(
-            self.sessions, self.keys, self.audit, self.clock, self.retention, batch_rows=batch_rows
+            self.sessions,
+            self.keys,
+            self.audit,
+            self.clock,
+            self.retention,
+            batch_rows=batch_rows,
+            pause_s=pause_s,
         )
 
     def close(self) -> None:

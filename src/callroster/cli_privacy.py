@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 import typer
 
 from callroster.cli import ConfigOption, DataOption, _settings, _store, privacy_app, retention_app
@@ -59,12 +58,7 @@ def privacy_inventory(
 
 def _check_inventory(config: Path | None, data: Path | None) -> None:
     with _store(config, data) as store:
-        inspector = sa.inspect(store.engine)
-        columns = [
-            (table, column["name"])
-            for table in inspector.get_table_names()
-            for column in inspector.get_columns(table)
-        ]
+        columns = store.schema_columns()
     findings = check_schema(columns)
     for table, column in findings.undeclared:
         print(f"undeclared: {table}.{column} looks personal; declare it in privacy/inventory.py")

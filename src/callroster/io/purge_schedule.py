@@ -10,8 +10,6 @@ import asyncio
 import logging
 import threading
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from callroster.config import Settings
 from callroster.store.store import Store
 
@@ -29,8 +27,12 @@ async def keep_purging(store: Store, settings: Settings) -> None:
         while True:
             try:
                 await asyncio.to_thread(purge.run, should_stop=stop.is_set)
-            except SQLAlchemyError as exc:
-                log.error("retention purge stopped: %s; the next run resumes it", exc)
+            except Exception as exc:  # noqa: BLE001 - a failed run must not end the schedule
+                # (The database went away, most likely; io/ does not know SQLAlchemy's
+                # errors by name: only store/ touches the database.)
+                log.error(
+                    "retention purge stopped: %s; the next run resumes it", type(exc).__name__
+                )
             await asyncio.sleep(every)
     finally:
         stop.set()  # a run still in its thread stops after the batch in hand

@@ -87,6 +87,16 @@ class Store:
             return False
         return True
 
+    def schema_columns(self) -> list[tuple[str, str]]:
+        """Every (table, column) of the database as it is, for the inventory's check
+        (``callroster privacy inventory --check``)."""
+        inspector = inspect(self.engine)
+        return [
+            (table, column["name"])
+            for table in inspector.get_table_names()
+            for column in inspector.get_columns(table)
+        ]
+
     def purge(self, batch_rows: int = 500, pause_s: float = 0.0) -> Purge:
         """A retention purge over this store, by the same rules the read paths hide by."""
         return Purge(

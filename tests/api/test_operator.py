@@ -104,7 +104,7 @@ def test_a_revoked_operator_token_opens_nothing(client: TestClient, store: Store
     ("change", "message"),
     [
         ({"uri": "sip:user:secret@carrier.example"}, "no user part"),
-        ({"uri": "sips:carrier.example"}, "TLS"),
+        ({"uri": "sips:carrier.example;transport=udp"}, "TLS only"),  # sips: is TLS
         ({"prefixes": ["+999"]}, "country calling code"),
         ({"caller_id": "0207946"}, "E.164"),
         ({"username": None}, "needs a username"),

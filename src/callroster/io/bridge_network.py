@@ -15,7 +15,6 @@ client certificate was verified is noted as *certified* (``peer_certified``)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import logging
 import socket
@@ -65,6 +64,7 @@ class AsyncioNetwork:
         self._media_addresses = {family_of(address): address for address in media_addresses}
         self._tls = tls
         self._streams_from: dict[str, int] = {}  # incoming connections open, by address
+        self._tls_listeners: list[socket.socket] = []
         self.streams_refused = 0
         self._udp: dict[str, asyncio.DatagramTransport] = {}  # by family
         self._tcp_servers: list[asyncio.Server] = []
@@ -97,12 +97,8 @@ class AsyncioNetwork:
         server_tls = self._tls.server if self._tls is not None else None
         for tls_socket in tls_sockets if server_tls is not None else ():
             assert server_tls is not None
-            self._tcp_servers.append(
-                await asyncio.start_server(
-                    functools.partial(self._accept_tls, context=server_tls),
-                    sock=tls_socket,
-                )
-            )
+            self._tls_listeners.append(tls_socket)
+            self._tasks.spawn(self._accept_tls(tls_socket, server_tls))
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
@@ -110,6 +106,8 @@ class AsyncioNetwork:
             udp.close()
         for server in self._tcp_servers:
             server.close()
+        for listening in self._tls_listeners:
+            listening.close()
         for _, writer in self._tcp.values():
             writer.close()
         for server in self._tcp_servers:
@@ -184,10 +182,11 @@ class AsyncioNetwork:
         self._tasks.spawn(self._serve_tcp(reader, writer, address))
         return True
 
-    def _admit_stream(self, writer: asyncio.StreamWriter) -> str | None:
-        """Counts an incoming connection against its address's limit; returns the key it
-        was counted under, or None (and closes it) when the address has too many."""
-        key = _address_key(str(writer.get_extra_info("peername")[0]))
+    def _admit_stream(self, host: str) -> str | None:
+        """Counts an incoming connection from ``host`` against its address's limit; returns
+        the key it was counted under, or None when the address has too many (the caller
+        closes it)."""
+        key = _address_key(host)
         if self._streams_from.get(key, 0) >= STREAMS_PER_ADDRESS:
             self.streams_refused += 1
             if self.streams_refused in (1, 10, 100) or self.streams_refused % 1000 == 0:
@@ -196,7 +195,6 @@ class AsyncioNetwork:
                     self.streams_refused,
                     STREAMS_PER_ADDRESS,
                 )
-            writer.transport.abort()
             return None
         self._streams_from[key] = self._streams_from.get(key, 0) + 1
         return key
@@ -209,27 +207,56 @@ class AsyncioNetwork:
             self._streams_from.pop(key, None)
 
     async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        key = self._admit_stream(writer)
+        key = self._admit_stream(str(writer.get_extra_info("peername")[0]))
         if key is None:
+            writer.transport.abort()
             return
         try:
             await self._serve_tcp(reader, writer)
         finally:
             self._release_stream(key)
 
-    async def _accept_tls(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+    async def _accept_tls(self, listening: socket.socket, context: ssl.SSLContext) -> None:
+        """Accepts connections to the TLS port itself: each is counted against its address
+        before a byte of it is read, and only then handed to the TLS layer for its handshake
+        (``connect_accepted_socket``), so nothing can race the ClientHello."""
+        loop = asyncio.get_running_loop()
+        listening.setblocking(False)
+        listening.listen(256)
+        while True:
+            try:
+                connection, peer = await loop.sock_accept(listening)
+            except OSError as exc:  # out of file descriptors, or the socket closed
+                if listening.fileno() < 0:
+                    return
+                log.warning("SIP TLS: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            key = self._admit_stream(str(peer[0]))
+            if key is None:
+                connection.close()
+                continue
+            self._tasks.spawn(self._handshake(connection, key, context))
+
+    async def _handshake(
+        self, connection: socket.socket, key: str, context: ssl.SSLContext
     ) -> None:
-        """An incoming connection to the TLS port: counted first, then the handshake."""
-        key = self._admit_stream(writer)
-        if key is None:
-            return
+        """The TLS handshake of a counted connection, then SIP over it."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=65536)
+        protocol = asyncio.StreamReaderProtocol(reader)
         try:
             try:
-                await writer.start_tls(context, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol,
+                    connection,
+                    ssl=context,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
+                )
             except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
-                writer.transport.abort()
+                connection.close()
                 return
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             await self._serve_tls(reader, writer)
         finally:
             self._release_stream(key)

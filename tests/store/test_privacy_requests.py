@@ -341,3 +341,19 @@ def test_every_step_is_audit_logged_without_personal_data(store: Store) -> None:
         for clear in (EMAIL, NUMBER, NATIONAL, "7700900461", NAME, "Franklin"):
             assert clear not in text
     assert store.audit.verify() is None
+
+
+def test_what_is_past_its_retention_time_is_not_in_an_export(
+    store: Store, clock: FakeClock
+) -> None:
+    """Hidden from an export as from every other read, before the purge has run (the test
+    above, the same seed a moment later, is the control: the leg and the record are there)."""
+    seed(store)
+    clock.advance(days=400)  # past 12 months for the leg, 6 months and a cycle for the record
+    opened = open_request(store, RequestKind.ACCESS, Address.of(phone=NATIONAL))
+    assert opened.delivery is not None
+    result = verify(store, opened.token, opened.delivery.code)
+    assert result.export_token is not None
+    tables = store.privacy_requests.export(result.export_token, source=SOURCE, reason="GET")
+    assert tables["call_legs"] == [] and tables["call_records"] == []
+    assert [u["name"] for u in tables["users"]] == [NAME]  # her account lives on: kept

@@ -51,6 +51,7 @@ from callroster.privacy.subject_requests import (
 )
 from callroster.store.models import Contact, MarketingSuppression, PrivacyRequest, User
 from callroster.store.repository import CONTACT_EMAIL, CONTACT_PHONE, USER_EMAIL, Repository
+from callroster.store.retention import RetentionRules
 from callroster.store.subject_data import Person, SubjectDataRepository
 
 PURPOSE = "privacy_requests"  # the platform key the addresses are encrypted under
@@ -151,10 +152,13 @@ class PrivacyRequestRepository(Repository):
     deadline (``Settings.privacy_request_days``)."""
 
     days: int = DEFAULT_DAYS
+    retention = RetentionRules()  # open_store sets the configured policy
 
     @property
     def subject_data(self) -> SubjectDataRepository:
-        return SubjectDataRepository(self._sessions, self._keys, self._audit, self._clock)
+        repository = SubjectDataRepository(self._sessions, self._keys, self._audit, self._clock)
+        repository.retention = self.retention
+        return repository
 
     def _cipher(self) -> FieldCipher:
         return self._keys.platform_cipher(PURPOSE)

@@ -176,6 +176,7 @@ def open_store(
         web_sessions=web_sessions,
     )
     privacy_requests = PrivacyRequestRepository(sessions, keys, audit, clock)
+    privacy_requests.retention = retention  # an export hides what the other reads hide
     privacy_requests.days = settings.privacy_request_days
     return Store(
         engine=engine,

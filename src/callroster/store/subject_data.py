@@ -8,11 +8,11 @@ Each row is decrypted with its own account's data key; an account whose key was 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from callroster.errors import DataKeyDestroyedError, NotFoundError
@@ -36,6 +36,7 @@ from callroster.store.repository import (
     USER_PHONE,
     Repository,
 )
+from callroster.store.retention import RetentionRules, Scope, call_record_kept, leg_kept
 
 Row = dict[str, Any]
 
@@ -62,6 +63,11 @@ class _Ciphers:
 
 
 class SubjectDataRepository(Repository):
+    # What is past its retention time is not in an export either: the same conditions the
+    # other read paths hide by (store/retention.py). The request repository sets the
+    # configured policy.
+    retention = RetentionRules()
+
     def cipher_or_none(self, account_id: str) -> FieldCipher | None:
         try:
             return self._keys.cipher(account_id)
@@ -121,8 +127,10 @@ class SubjectDataRepository(Repository):
                 "conferences": self._conferences(session, ciphers, user_ids),
                 "sign_in_sessions": self._sessions_of(session, ciphers, user_ids),
                 "contacts": self._contacts(session, ciphers, email_index, phone_index),
-                "call_legs": self._legs(session, ciphers, phone_index),
-                "call_records": self._call_records(session, ciphers, phone_index),
+                "call_legs": self._legs(session, ciphers, phone_index, self._kept_scopes()),
+                "call_records": self._call_records(
+                    session, ciphers, phone_index, self._kept_scopes()
+                ),
                 "invitations": self._invitations(session, ciphers, person.email),
             }
 
@@ -238,12 +246,35 @@ class SubjectDataRepository(Repository):
             )
         return rows
 
+    def _kept_scopes(self) -> Callable[[Session, str], Scope]:
+        """Each account's retention scope, worked out once per export."""
+        now, known = self._clock(), dict[str, Scope]()
+
+        def scope(session: Session, account_id: str) -> Scope:
+            if account_id not in known:
+                known[account_id] = self.retention.scope(session, account_id, now)
+            return known[account_id]
+
+        return scope
+
     @staticmethod
-    def _legs(session: Session, ciphers: _Ciphers, phone_index: bytes | None) -> list[Row]:
+    def _legs(
+        session: Session,
+        ciphers: _Ciphers,
+        phone_index: bytes | None,
+        scope_of: Callable[[Session, str], Scope],
+    ) -> list[Row]:
         if phone_index is None:
             return []
         rows: list[Row] = []
-        query = select(Leg).where(Leg.number_index == phone_index).order_by(Leg.joined_at)
+        accounts = session.scalars(
+            select(Leg.account_id).where(Leg.number_index == phone_index).distinct()
+        ).all()
+        kept = or_(
+            false(),
+            *(and_(Leg.account_id == a, leg_kept(scope_of(session, a))) for a in accounts),
+        )
+        query = select(Leg).where(Leg.number_index == phone_index, kept).order_by(Leg.joined_at)
         for leg in session.scalars(query):
             cipher = ciphers.of(leg.account_id)
             if cipher is None:
@@ -264,13 +295,28 @@ class SubjectDataRepository(Repository):
         return rows
 
     @staticmethod
-    def _call_records(session: Session, ciphers: _Ciphers, phone_index: bytes | None) -> list[Row]:
+    def _call_records(
+        session: Session,
+        ciphers: _Ciphers,
+        phone_index: bytes | None,
+        scope_of: Callable[[Session, str], Scope],
+    ) -> list[Row]:
         if phone_index is None:
             return []
         rows: list[Row] = []
+        accounts = session.scalars(
+            select(CallRecord.account_id).where(CallRecord.number_index == phone_index).distinct()
+        ).all()
+        kept = or_(
+            false(),
+            *(
+                and_(CallRecord.account_id == a, call_record_kept(scope_of(session, a)))
+                for a in accounts
+            ),
+        )
         query = (
             select(CallRecord)
-            .where(CallRecord.number_index == phone_index)
+            .where(CallRecord.number_index == phone_index, kept)
             .order_by(CallRecord.started_at)
         )
         for record in session.scalars(query):

@@ -59,6 +59,7 @@ from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
 from callroster.web import home
+from callroster.web.cookies import router as cookies_page_router
 from callroster.web.https_redirect import RedirectToHttps
 from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(signin_router)
     app.include_router(portal_router)
     app.include_router(privacy_page_router)
+    app.include_router(cookies_page_router)
     app.include_router(profile_router)
     app.include_router(invitation_pages_router)
     app.include_router(pages_router)

@@ -1,6 +1,6 @@
 """What every server-rendered page shares: the signed-in session, CSRF-checked URL-encoded
 forms, one layout (``page``: a header with the product's name and the navigation for the
-viewer's role, a footer linking the privacy page and data requests, one stylesheet,
+viewer's role, a footer linking the privacy page, the cookie page and data requests, one stylesheet,
 ``/static/app.css``, the page's own scripts as files), redirects and messages."""
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ PAGE = """<!doctype html>
 </main>
 <footer class="site"><nav aria-label="About this service"><ul>
 <li><a href="/privacy"{privacy_current}>Privacy</a></li>
+<li><a href="/cookies"{cookies_current}>Cookies</a></li>
 <li><a href="/privacy/request">Ask about your data</a></li></ul></nav></footer>
 {scripts}</body></html>
 """
@@ -172,6 +173,7 @@ def page(
             scripts=tags,
             nav=navigation(viewer, here),
             privacy_current=' aria-current="page"' if here == "/privacy" else "",
+            cookies_current=' aria-current="page"' if here == "/cookies" else "",
         ),
         status_code=status_code,
         headers={**NO_STORE, **(headers or {})},

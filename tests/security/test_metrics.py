@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.support.guesser import Caller
+from tests.support.scan import holds
 from tests.support.service import running_service
 from tests.support.waiting import wait_until_sync
 
@@ -32,7 +33,7 @@ def figure(text: str, name: str) -> float:
 
 
 def names_anything_personal(text: str, secrets: list[str]) -> list[str]:
-    return [secret for secret in secrets if secret in text]
+    return [secret for secret in secrets if holds(text, secret)]
 
 
 async def test_wrong_pins_show_in_the_operators_metrics_and_nothing_personal(

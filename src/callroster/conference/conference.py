@@ -23,6 +23,8 @@ from callroster.conference.events import (
     LegJoined,
     LegLeft,
     LegMuted,
+    LegProfileHidden,
+    LegProfileShown,
     LegRenamed,
     LegResumed,
     LegUnmuted,
@@ -137,12 +139,14 @@ class Conference:
             return
         if leg.status == LegStatus.JOINING:  # never on the call: no leave tone
             self._set_status(leg, LegStatus.LEFT)
+            leg.profile_url = None
             self._events.append(LegLeft(self.id, leg_id, reason))
             return
         if leg.talking:
             leg.talking = False
             self._events.append(TalkingStopped(self.id, leg_id))
         self._set_status(leg, LegStatus.LEFT)
+        leg.profile_url = None  # a leg that has left shows nobody its profile any more
         self._star_pressed_at.pop(leg_id, None)
         self._events.append(LegLeft(self.id, leg_id, reason))
         self._effects.append(PlayTone("leave", except_leg=leg_id))
@@ -164,6 +168,32 @@ class Conference:
             return
         leg.name, leg.name_source = name, source
         self._events.append(LegRenamed(self.id, leg_id, name, source))
+
+    # -- a public profile, shown only with its person's consent --------------------------
+    def show_profile(self, leg_id: str, url: str) -> None:
+        """The participant consents to show a link to their public profile (``url``, already
+        checked) to everyone on the call.
+
+        Raises:
+            ConferenceError: no such leg, or it has left.
+        """
+        leg = self.leg(leg_id)
+        if leg.status == LegStatus.LEFT:
+            raise ConferenceError(f"leg {leg_id} has left conference {self.id}")
+        if leg.profile_url == url:
+            return
+        leg.profile_url = url
+        self._events.append(LegProfileShown(self.id, leg_id, url))
+
+    def hide_profile(self, leg_id: str) -> None:
+        """The participant withdraws their consent: the link goes from every roster.
+        Nothing happens for a leg that shows none (or an unknown one: withdrawing consent
+        never fails)."""
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.profile_url is None:
+            return
+        leg.profile_url = None
+        self._events.append(LegProfileHidden(self.id, leg_id))
 
     # -- mute, hold, lock ---------------------------------------------------------------
     def mute(self, leg_id: str, by: str) -> None:
@@ -311,6 +341,7 @@ def snapshot(legs: Iterable[Leg]) -> list[dict[str, object]]:
             "number_verified": leg.number_verified,
             "encrypted": leg.encrypted,
             "joined_via": leg.joined_via,
+            "profile_url": leg.profile_url,
         }
         for leg in legs
     ]

@@ -104,6 +104,25 @@ class MediaProblem:
 
 
 @dataclass(frozen=True)
+class LegProfileShown:
+    """The participant consented to show a link to their public profile beside their name
+    (``url``: checked by privacy/profile_url.py). Never stored: the roster shows it, and
+    forgets it on :class:`LegProfileHidden` or when the leg leaves."""
+
+    conference_id: str
+    leg_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class LegProfileHidden:
+    """The participant withdrew their consent: no roster shows the link any longer."""
+
+    conference_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class ConferenceLocked:
     conference_id: str
     by: str
@@ -127,6 +146,8 @@ Event = (
     | TalkingStarted
     | TalkingStopped
     | MediaProblem
+    | LegProfileShown
+    | LegProfileHidden
     | ConferenceLocked
     | ConferenceUnlocked
 )

@@ -45,6 +45,9 @@ class Leg:
     # Signalling and media both encrypted (SIP over TLS with SRTP; a browser's DTLS-SRTP with
     # its offer sent over HTTPS): the roster's padlock. Settled when the leg is on the call.
     encrypted: bool = False
+    # A link to the participant's public profile, shown beside their name only while they
+    # consent (privacy/profile_url.py checked it); None otherwise, and once they have left.
+    profile_url: str | None = None
 
     @property
     def held(self) -> bool:

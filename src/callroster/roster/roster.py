@@ -23,6 +23,8 @@ from callroster.conference.events import (
     LegJoined,
     LegLeft,
     LegMuted,
+    LegProfileHidden,
+    LegProfileShown,
     LegRenamed,
     LegResumed,
     LegUnmuted,
@@ -58,6 +60,9 @@ class RosterLeg:
     number_verified: bool = False
     # Signalling and media both encrypted (conference/leg.py): the padlock.
     encrypted: bool = False
+    # A link to the participant's public profile while they consent to show it; None
+    # otherwise, and once they have left (privacy/profile_url.py).
+    profile_url: str | None = None
 
 
 def all_encrypted(legs: Iterable[RosterLeg]) -> bool:
@@ -123,6 +128,7 @@ class ConferenceRoster:
             if isinstance(event, LegLeft):
                 leg.status, leg.left_at, leg.talking = "left", when, False
                 leg.left_reason = event.reason
+                self._forget_profile(leg)
                 name = "left"
             elif isinstance(event, LegMuted | LegUnmuted):
                 leg.muted = isinstance(event, LegMuted)
@@ -139,6 +145,14 @@ class ConferenceRoster:
             elif isinstance(event, MediaProblem):
                 leg.media_problem = event.problem
                 name = "media"
+            elif isinstance(event, LegProfileShown):
+                if leg.status == "left":
+                    return None
+                leg.profile_url = event.url
+                name = "profile"
+            elif isinstance(event, LegProfileHidden):
+                self._forget_profile(leg)
+                name = "profile"
             else:
                 return None
             message = {"event": name, "leg": asdict(leg)}
@@ -146,6 +160,20 @@ class ConferenceRoster:
         message = {"type": "event", "seq": self.seq, **message}
         self._log.append(message)
         return message
+
+    def _forget_profile(self, leg: RosterLeg) -> None:
+        """Consent withdrawn (or the leg left): the link is gone from the leg and from every
+        message kept for watchers that resume (``since``), so none is sent it again."""
+        if leg.profile_url is None:
+            return
+        leg.profile_url = None
+        kept = list(self._log)
+        for i, message in enumerate(kept):
+            shown = message.get("leg")
+            if shown is not None and shown["id"] == leg.id and shown["profile_url"]:
+                kept[i] = {**message, "leg": {**shown, "profile_url": None}}
+        self._log.clear()
+        self._log.extend(kept)
 
     def snapshot(self) -> Message:
         return {

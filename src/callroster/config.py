@@ -288,6 +288,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Invitation emails the conferences of one host may send in 24 hours",
     )
+    friend_invitations_per_sender_per_day: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Tell a Friend invitations one person may send in 24 hours",
+    )
+    friend_invitations_per_account_per_day: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Tell a Friend invitations the people of one account may send in 24 hours",
+    )
     privacy_request_days: int = Field(
         default=30,
         ge=1,
@@ -295,6 +307,22 @@ class Settings(BaseSettings):
         description="Days a data-subject request (access, rectification, erasure, marketing "
         "opt-out) must be answered in, from when it was made: the statutory deadline the "
         "operator's queue tracks; past it, an open request is flagged overdue",
+    )
+    consent_records_per_source_hour: int = Field(
+        default=60,
+        ge=1,
+        le=100_000,
+        description="Consent records (cookie banner, settings, GPC) one network (an IPv4 /24, "
+        "an IPv6 /48) may create in an hour; beyond it the consent is refused with 429 and "
+        "not recorded, so that no one source can fill the database",
+    )
+    consent_proof_days: int = Field(
+        default=1095,
+        ge=0,
+        le=3650,
+        description="Days a consent record is kept after the consent itself ended (replaced "
+        "by a later choice, or one month after it was given, when the compliance cookie "
+        "expires), as proof of what was consented to; default 3 years",
     )
     node_name: str | None = Field(
         default=None,

@@ -589,7 +589,8 @@ INVENTORY = Inventory(
             columns=("refusal_enc",),
         ),
         Holding(
-            what="A keyed hash of the address of someone who asked for no marketing",
+            what="A keyed hash of the address of someone who asked for no marketing, or "
+            "unsubscribed from a Tell a Friend email",
             subjects=_EVERYONE,
             category=Category.MARKETING,
             purpose="never to send marketing to them again",
@@ -599,6 +600,45 @@ INVENTORY = Inventory(
             readers=(_S,),
             table="marketing_suppressions",
             columns=("address_index",),
+        ),
+        # Tell a Friend (store/friend_invitations.py).
+        Holding(
+            what="The email address of a friend a host invites with Tell a Friend, and the "
+            "host's message to them, until the email is sent",
+            subjects=(Subject.INVITEES,),
+            category=Category.CONTACT,
+            purpose="to send the one invitation the host asked for",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.TELL_A_FRIEND,
+            protection=Protection.ENCRYPTED,
+            readers=(_S,),
+            table="friend_invitations",
+            columns=("address_enc", "message_enc"),
+        ),
+        Holding(
+            what="A keyed hash of the address of a friend invited with Tell a Friend",
+            subjects=(Subject.INVITEES,),
+            category=Category.MARKETING,
+            purpose="never to invite the same person twice; moved to the suppression list "
+            "when they unsubscribe",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.TELL_A_FRIEND,
+            protection=Protection.BLIND_INDEX,
+            readers=(_S,),
+            table="friend_invitations",
+            columns=("address_index",),
+        ),
+        Holding(
+            what="Who sent a Tell a Friend invitation (for 30 days)",
+            subjects=_PEOPLE,
+            category=Category.IDENTITY,
+            purpose="to limit how many invitations one person sends a day",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.TELL_A_FRIEND,
+            protection=Protection.CLEAR,
+            readers=(_S,),
+            table="friend_invitations",
+            columns=("sender_id",),
         ),
         Holding(
             what="People who were erased: a keyed fingerprint of their email address or "
@@ -613,6 +653,55 @@ INVENTORY = Inventory(
             readers=(_S,),
             table="erasures",
             columns=("digest", "erased_at"),
+        ),
+        # Consent records (store/consent_records.py, issue 16).
+        Holding(
+            what="A record of a choice about optional cookies: which categories were "
+            "accepted, the policy version and a hash of the text shown, how (banner, "
+            "settings, Global Privacy Control, Do-Not-Track) and when, and when it ended",
+            subjects=_EVERYONE,
+            category=Category.MARKETING,
+            purpose="to prove what a browser consented to, and to ask again when the "
+            "policy changes",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.CONSENT,
+            protection=Protection.CLEAR,
+            readers=(_O,),
+            table="consent_records",
+            columns=(
+                "categories",
+                "policy_version",
+                "text_sha256",
+                "method",
+                "given_at",
+                "ended_at",
+                "replaces",
+            ),
+        ),
+        Holding(
+            what="The network a consent came from (an IPv4 address cut to its /24, an IPv6 "
+            "one to its /48) and the browser's user agent",
+            subjects=_EVERYONE,
+            category=Category.CALL_METADATA,
+            purpose="to show that a consent was given by a real browser, and from where",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            retention=RetentionClass.CONSENT,
+            protection=Protection.ENCRYPTED_BY_SERVICE,
+            readers=(_O,),
+            table="consent_records",
+            columns=("ip_enc", "user_agent_enc"),
+        ),
+        Holding(
+            what="A keyed fingerprint of the network a consent came from",
+            subjects=_EVERYONE,
+            category=Category.CALL_METADATA,
+            purpose="to limit how many consent records one network may create an hour",
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            retention=RetentionClass.CONSENT,
+            protection=Protection.BLIND_INDEX,
+            readers=(_S,),
+            table="consent_records",
+            columns=("source_index",),
         ),
         Holding(
             what="A directory of names by phone number from a third party, when the operator "
@@ -660,6 +749,9 @@ INVENTORY = Inventory(
         NotPersonal("trunks", "password_enc", "the platform's password at a carrier"),
         NotPersonal("trunks", "caller_id", "the platform's number shown on calls it places"),
         NotPersonal("operator_tokens", "label", "what an operator token is for"),
+        NotPersonal(
+            "friend_invitations", "token_enc", "the unsubscribe link's secret, until it is sent"
+        ),
     ),
 )
 

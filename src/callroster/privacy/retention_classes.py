@@ -30,9 +30,11 @@ class RetentionClass(enum.StrEnum):
     RECORDINGS = "recordings"
     PRIVACY_REQUESTS = "privacy_requests"
     MARKETING_SUPPRESSION = "marketing_suppression"
+    TELL_A_FRIEND = "tell_a_friend"
     ERASURES = "erasures"
     DIRECTORY = "directory"
     AS_CONTENTS = "as_contents"
+    CONSENT = "consent"
 
     @property
     def description(self) -> str:
@@ -86,8 +88,15 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
         "the request came from while it is handled, then only what was decided and when."
     ),
     RetentionClass.MARKETING_SUPPRESSION: (
-        "People who asked for no marketing: only a keyed hash of their address, kept so "
-        "that they are never sent any again."
+        "People who asked for no marketing, or unsubscribed from a Tell a Friend email: only "
+        "a keyed hash of their address, kept so that they are never sent any again."
+    ),
+    RetentionClass.TELL_A_FRIEND: (
+        "Tell a Friend invitations: the friend's address, the sender's message and the "
+        "unsubscribe link only until the email is sent (or given up on); then a keyed hash "
+        "of the address, so that no one is invited twice, and who sent it for 30 days (the "
+        "daily limit). When the friend unsubscribes, the invitation is deleted and only the "
+        "keyed hash stays, on the suppression list."
     ),
     RetentionClass.ERASURES: (
         "People who were erased: only a keyed fingerprint of their email address or phone "
@@ -100,6 +109,14 @@ _DESCRIPTIONS: dict[RetentionClass, str] = {
     RetentionClass.AS_CONTENTS: (
         "A file that holds other declared data (the database and its write-ahead log): each "
         "part is kept as its own class says, and what is deleted is overwritten."
+    ),
+    RetentionClass.CONSENT: (
+        "Records of the choices made about optional cookies (which categories, which "
+        "version of the policy, when and how, with the network the browser was on cut to "
+        "its first three parts and the browser's name): kept as long as the choice lasts "
+        "(until it is changed, or one month, when the consent cookie expires) and then for "
+        "a proof period (3 years unless the operator sets another), to show what was "
+        "consented to; then deleted."
     ),
 }
 
@@ -114,8 +131,10 @@ _STARTS_AT: dict[RetentionClass, str] = {
     RetentionClass.LOGS: "the line written",
     RetentionClass.RECORDINGS: "the end of the conference",
     RetentionClass.PRIVACY_REQUESTS: "the request",
-    RetentionClass.MARKETING_SUPPRESSION: "the opt-out",
+    RetentionClass.MARKETING_SUPPRESSION: "the opt-out or the unsubscribe",
+    RetentionClass.TELL_A_FRIEND: "the invitation",
     RetentionClass.ERASURES: "the erasure",
     RetentionClass.DIRECTORY: "the supplier's delivery",
     RetentionClass.AS_CONTENTS: "each part's own start",
+    RetentionClass.CONSENT: "the end of the consent (changed, or its cookie's month over)",
 }

@@ -569,3 +569,61 @@ class MarketingSuppression(Base):
     __tablename__ = "marketing_suppressions"
     address_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ConsentRecord(Base):
+    """A consent given to the cookie policy (issue 16): the proof of what a browser accepted.
+
+    Its id is random and sits in the browser's compliance cookie. Categories, policy version,
+    hash of the text shown, method and times are in clear; the truncated network address and
+    the user agent are personal data, encrypted under the platform's ``consent_records`` key.
+    ``source_index`` is the keyed hash of the truncated address (blind index kind
+    ``consent_source``): the per-source rate limit counts by it. ``ended_at``: when a later
+    consent of the same browser replaced this one.
+    """
+
+    __tablename__ = "consent_records"
+    id: Mapped[str] = _id()
+    categories: Mapped[str] = mapped_column(String(64))  # accepted optional ones, sorted, ","
+    policy_version: Mapped[str] = mapped_column(String(40), index=True)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))  # banner | settings | gpc | dnt
+    given_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ip_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    user_agent_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    source_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+Index("ix_consent_records_source_given", ConsentRecord.source_index, ConsentRecord.given_at)
+
+
+class FriendInvitation(Base):
+    """A Tell a Friend invitation (issue 16): a host (or delegate, or administrator) invites
+    one address to try the service. One per address, ever: ``address_index`` is the keyed
+    hash of the normalised address under the blind index kind ``marketing``, the one the
+    suppression list (``marketing_suppressions``) is kept under, so an unsubscribe moves it
+    there as it is. The address and the message are encrypted under the account's data key
+    and cleared once the email is sent or given up on, as is the unsubscribe link's token
+    (kept encrypted only to put it into the email): after that only its SHA-256 stays. Unsubscribing deletes the row. ``sender_id`` is cleared after 30
+    days (the per-sender daily limit needs it for one)."""
+
+    __tablename__ = "friend_invitations"
+    id: Mapped[str] = _id()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    sender_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    address_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    message_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    token_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # until sent
+    standard_wording: Mapped[bool] = mapped_column(Boolean)
+    unsubscribe_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | retrying | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        UtcDateTime, nullable=True, index=True
+    )
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -20,8 +20,10 @@ from callroster.store.accounts import AccountRepository
 from callroster.store.audit import AuditLog
 from callroster.store.call_records import CallRecordRepository
 from callroster.store.conferences import ConferenceRepository
+from callroster.store.consent_records import ConsentRecords
 from callroster.store.contacts import ContactRepository
 from callroster.store.database import open_engine, session_factory
+from callroster.store.friend_invitations import FriendInvitationRepository
 from callroster.store.invitations import InvitationRepository
 from callroster.store.keys import KeyRingSource, KeyStore, ensure_key_ring_matches
 from callroster.store.legal_holds import LegalHoldRepository
@@ -73,6 +75,8 @@ class Store:
     onboarding: OnboardingRepository
     operator_sessions: OperatorSessionRepository
     privacy_requests: PrivacyRequestRepository  # data-subject requests (issue 15)
+    friend_invitations: FriendInvitationRepository  # Tell a Friend (issue 16)
+    consent_records: ConsentRecords  # proof of cookie consents (issue 16)
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # Where erasures are journalled besides the database (issue 15): a restored database
     # does not roll it back (store/erasure.py). None: the database's table only.
@@ -178,6 +182,8 @@ def open_store(
     privacy_requests = PrivacyRequestRepository(sessions, keys, audit, clock)
     privacy_requests.retention = retention  # an export hides what the other reads hide
     privacy_requests.days = settings.privacy_request_days
+    consent_records = ConsentRecords(sessions, keys, audit, clock)
+    consent_records.per_source_hour = settings.consent_records_per_source_hour
     return Store(
         engine=engine,
         read_engine=read_engine,
@@ -204,6 +210,8 @@ def open_store(
         onboarding=OnboardingRepository(sessions, keys, audit, clock),
         operator_sessions=OperatorSessionRepository(sessions, audit, clock),
         privacy_requests=privacy_requests,
+        friend_invitations=FriendInvitationRepository(sessions, keys, audit, clock),
+        consent_records=consent_records,
         clock=clock,
         erasure_journal_file=settings.data / "erasures.journal",
     )

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from callroster.accounts import session_policy
 from callroster.config import Settings
 from callroster.privacy import notice
+from callroster.privacy.consent_record import DEFAULT_PROOF_DAYS as CONSENT_PROOF_DAYS
 from callroster.privacy.inventory import INVENTORY
 from callroster.privacy.retention import REGION_COUNTRIES, Period, RetentionPolicy
 from callroster.privacy.retention_classes import RetentionClass
@@ -59,9 +60,19 @@ def _enforced(cls: RetentionClass, period: Period) -> str:
     return f"While the account is open, then {span} from its closure"
 
 
-def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
+def _proof(days: int) -> str:
+    if not days:
+        return "no longer"
+    if days % 365 == 0:
+        return f"{days // 365} year{'' if days == 365 else 's'}"
+    return _period(Period(days=days))
+
+
+def retention_terms(
+    policy: RetentionPolicy, consent_proof_days: int = CONSENT_PROOF_DAYS
+) -> notice.RetentionTerms:
     """Every class's terms in words: the policy's periods and overrides, and the lifetimes
-    that are fixed in code."""
+    that are fixed in code (``consent_proof_days``: ``Settings.consent_proof_days``)."""
     idle = _span(session_policy.IDLE_LIMIT.total_seconds())
     ordinary = _span(session_policy.ORDINARY_LIFETIME.total_seconds())
     stay = _span(session_policy.STAY_SIGNED_IN_LIFETIME.total_seconds())
@@ -86,6 +97,8 @@ def retention_terms(policy: RetentionPolicy) -> notice.RetentionTerms:
         _C.DIRECTORY: "As its supplier provides it; replaced by each new delivery",
         _C.AS_CONTENTS: "Each part as long as it says above; what is deleted is overwritten "
         "at once, not left in the file",
+        _C.CONSENT: "As long as the choice lasts (until it is changed, or one month), then "
+        f"{_proof(consent_proof_days)} as proof of what was chosen; then deleted",
     }
     countries: dict[str, list[str]] = {}
     for region, country in REGION_COUNTRIES.items():
@@ -164,7 +177,7 @@ the number or address itself.</p></section>
 @router.get(HOME, response_class=HTMLResponse)
 def privacy_page(request: Request) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    terms = retention_terms(settings.retention_policy)
+    terms = retention_terms(settings.retention_policy, settings.consent_proof_days)
     return page(
         "Privacy",
         privacy_body(terms),

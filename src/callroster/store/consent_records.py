@@ -1,0 +1,260 @@
+"""Consent records in the store (issue 16): the server's proof of each consent a browser gave
+to the cookie policy, by its random id (the one in the compliance cookie).
+
+**Personal data.** The truncated network address and the user agent are encrypted under the
+platform's ``consent_records`` key (``KeyStore.platform_cipher``); what was consented to, to
+which version of which text, how and when, is in clear. A keyed hash of the truncated
+address (blind index kind ``consent_source``) is what the rate limit counts by.
+
+**Bounded.** ``add`` refuses (``ConsentRateLimitedError``) once one source (an IPv4 /24, an
+IPv6 /48) has made ``per_source_hour`` records in the past hour: nobody fills the database
+by clearing cookies in a loop.
+
+**Replaced, not rewritten.** A later consent of the same browser names the record it had
+(``replaces``); that record gets ``ended_at``, and is otherwise kept as it was: an old
+record survives a new policy version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from callroster.accounts.actor import Actor, Role
+from callroster.errors import AccessDeniedError
+from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
+from callroster.privacy.keys import FieldCipher
+from callroster.store.models import ConsentRecord
+from callroster.store.repository import Repository
+
+PURPOSE = "consent_records"  # the platform key the address and user agent are encrypted under
+IP_CONTEXT = "consent_records.ip"
+USER_AGENT_CONTEXT = "consent_records.user_agent"
+SOURCE_KIND = "consent_source"
+RATE_WINDOW = dt.timedelta(hours=1)
+DEFAULT_PER_SOURCE_HOUR = 60
+EXPORT_ROW_LIMIT = 100_000
+
+
+class ConsentRateLimitedError(Exception):
+    """Too many consent records from one network in the past hour: not recorded (the web
+    layer answers 429 with ``retry_after_s``)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("too many consent records from this network; try again later")
+        self.retry_after_s = retry_after_s
+
+
+ConsentRateLimited = ConsentRateLimitedError  # the name the web layer's brief used
+
+
+@dataclass(frozen=True)
+class ConsentRecordView:
+    """A consent record without its personal data (what the browser's own cookie may look
+    up: what it consented to, to which text, and whether it still holds)."""
+
+    id: str
+    optional: frozenset[str]
+    policy_version: str
+    text_sha256: str
+    method: ConsentMethod
+    given_at: dt.datetime
+    ended_at: dt.datetime | None
+    replaces: str | None
+
+
+@dataclass(frozen=True)
+class ExportedConsent:
+    """A consent record as an operator's export holds it: with the truncated address and
+    the user agent, decrypted."""
+
+    view: ConsentRecordView
+    ip_truncated: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class ConsentPage:
+    """One export's rows; ``next_since``: where the next page starts (None: this was all)."""
+
+    records: list[ExportedConsent]
+    next_since: dt.datetime | None
+
+
+def _categories(optional: frozenset[str]) -> str:
+    return ",".join(sorted(optional))
+
+
+def _view(row: ConsentRecord) -> ConsentRecordView:
+    return ConsentRecordView(
+        id=row.id,
+        optional=frozenset(c for c in row.categories.split(",") if c),
+        policy_version=row.policy_version,
+        text_sha256=row.text_sha256,
+        method=ConsentMethod(row.method),
+        given_at=row.given_at,
+        ended_at=row.ended_at,
+        replaces=row.replaces,
+    )
+
+
+class ConsentRecords(Repository):
+    """Adds and reads consent records; exports them for operators. ``per_source_hour``:
+    ``Settings.consent_records_per_source_hour``."""
+
+    per_source_hour: int = DEFAULT_PER_SOURCE_HOUR
+
+    def _cipher(self) -> FieldCipher:
+        return self._keys.platform_cipher(PURPOSE)
+
+    def _source_index(self, ip_truncated: str) -> bytes:
+        return self._keys.blind_index().of(SOURCE_KIND, ip_truncated)
+
+    def add(self, given: ConsentGiven) -> str:
+        """Record a consent; returns its new random id (for the compliance cookie). The
+        record it replaces, if this browser had one, ends when this one was given.
+
+        Raises:
+            ConsentRateLimitedError: the source made ``per_source_hour`` records in the past
+                hour (counted up to the store's clock); nothing is written.
+        """
+        now = self._clock()
+        cipher = self._cipher()  # made before the transaction: SQLite has one writer
+        source = self._source_index(given.ip_truncated)
+        record_id = str(uuid.uuid4())
+        with self._sessions.begin() as session:
+            window = now - RATE_WINDOW
+            made = session.scalar(
+                select(func.count())
+                .select_from(ConsentRecord)
+                .where(ConsentRecord.source_index == source, ConsentRecord.given_at > window)
+            )
+            if int(made or 0) >= self.per_source_hour:
+                oldest = session.scalar(
+                    select(func.min(ConsentRecord.given_at)).where(
+                        ConsentRecord.source_index == source, ConsentRecord.given_at > window
+                    )
+                )
+                wait = (oldest + RATE_WINDOW - now) if oldest is not None else RATE_WINDOW
+                raise ConsentRateLimitedError(max(1, int(wait.total_seconds()) + 1))
+            replaces = self._end(session, given) if given.replaces else None
+            session.add(
+                ConsentRecord(
+                    id=record_id,
+                    categories=_categories(given.optional),
+                    policy_version=given.policy_version,
+                    text_sha256=given.text_sha256,
+                    method=given.method.value,
+                    given_at=given.given_at,
+                    ended_at=None,
+                    replaces=replaces,
+                    ip_enc=cipher.encrypt(IP_CONTEXT, given.ip_truncated),
+                    user_agent_enc=cipher.encrypt(USER_AGENT_CONTEXT, given.user_agent),
+                    source_index=source,
+                )
+            )
+        return record_id
+
+    def _end(self, session: Session, given: ConsentGiven) -> str | None:
+        """Ends the record ``given`` replaces; returns its id, or None when there is no such
+        record (a stale or forged cookie: nothing to end, nothing to point at)."""
+        previous = session.get(ConsentRecord, given.replaces, with_for_update=True)
+        if previous is None:
+            return None
+        if previous.ended_at is None:
+            previous.ended_at = max(given.given_at, previous.given_at)
+        return previous.id
+
+    def get(self, record_id: str) -> ConsentRecordView | None:
+        """A record by its id (from the compliance cookie), without its personal data;
+        None when there is none (never was, or purged)."""
+        if not record_id or len(record_id) > 64:
+            return None
+        with self._sessions() as session:
+            row = session.get(ConsentRecord, record_id)
+            return _view(row) if row is not None else None
+
+    def export(
+        self,
+        actor: Actor,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = EXPORT_ROW_LIMIT,
+    ) -> ConsentPage:
+        """The records given in ``[since, until)`` (oldest first), decrypted, for an operator;
+        audit-logged (how many, never what). At most ``limit`` rows; when more remain the
+        page says from when to continue (``next_since``: pass it as ``since``).
+
+        Raises:
+            AccessDeniedError: the actor is not an operator.
+        """
+        if actor.role is not Role.OPERATOR:
+            raise AccessDeniedError("only the operator exports consent records")
+        cipher = self._cipher()
+        with self._sessions.begin() as session:
+            rows = list(self._rows(session, since, until, limit))
+            next_since: dt.datetime | None = None
+            if len(rows) > limit:
+                rows, next_since = self._whole_instants(session, rows, limit, until)
+            exported = [
+                ExportedConsent(
+                    view=_view(row),
+                    ip_truncated=cipher.decrypt(IP_CONTEXT, row.ip_enc),
+                    user_agent=cipher.decrypt(USER_AGENT_CONTEXT, row.user_agent_enc),
+                )
+                for row in rows
+            ]
+            more = ", more to come" if next_since is not None else ""
+            self._audit.record(
+                session,
+                actor,
+                "consent_records.export",
+                f"consent_records:{len(exported)} rows{more}",
+                None,
+            )
+        return ConsentPage(exported, next_since)
+
+    def _whole_instants(
+        self, session: Session, rows: list[ConsentRecord], limit: int, until: dt.datetime | None
+    ) -> tuple[list[ConsentRecord], dt.datetime | None]:
+        """A page of ``limit + 1`` rows cut so that no instant is split across two pages:
+        the rows at the instant the next page starts at go to that page (``since`` = that
+        instant), so each row is in exactly one page. When every row of the page shares one
+        instant (more than ``limit`` consents in one microsecond, which the rate limit all
+        but rules out), the page is that whole instant instead, over the limit."""
+        next_at = rows[limit].given_at
+        kept = [row for row in rows[:limit] if row.given_at < next_at]
+        if kept:
+            return kept, next_at
+        instant = rows[0].given_at
+        whole = list(
+            session.scalars(
+                select(ConsentRecord)
+                .where(ConsentRecord.given_at == instant)
+                .order_by(ConsentRecord.id)
+            )
+        )
+        later = select(func.min(ConsentRecord.given_at)).where(ConsentRecord.given_at > instant)
+        if until is not None:
+            later = later.where(ConsentRecord.given_at < until)
+        return whole, session.scalar(later)
+
+    def _rows(
+        self,
+        session: Session,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        limit: int,
+    ) -> Iterator[ConsentRecord]:
+        query = select(ConsentRecord).order_by(ConsentRecord.given_at, ConsentRecord.id)
+        if since is not None:
+            query = query.where(ConsentRecord.given_at >= since)
+        if until is not None:
+            query = query.where(ConsentRecord.given_at < until)
+        yield from session.scalars(query.limit(limit + 1))

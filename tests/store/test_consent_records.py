@@ -1,0 +1,198 @@
+"""Consent records in the store (issue 16), on SQLite and PostgreSQL: a record is added and
+read back by its random id; a later consent of the same browser ends the one it replaces and
+leaves it otherwise as it was; the per-network hourly cap refuses the next one (and lets it
+through an hour later); the truncated address and the user agent are not in the database's
+bytes in clear or hex (with the scan's positive control); the operator's export is theirs
+alone, decrypted, paged, and audit-logged without personal data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from tests.conftest import FakeClock
+from tests.store.raw_bytes import assert_found_when_planted, found, named_views
+
+from callroster.accounts.actor import operator_cli, system
+from callroster.config import Settings
+from callroster.errors import AccessDeniedError
+from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
+from callroster.store.consent_records import ConsentRateLimited, ConsentRateLimitedError
+from callroster.store.models import AuditEntry, ConsentRecord
+from callroster.store.store import Store
+
+OPERATOR = operator_cli("consent record tests")
+TEXT_HASH = "ab" * 32
+NETWORK = "198.51.100.0"
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) ConsentTestBrowser/1.0"
+
+
+def given(
+    clock: FakeClock,
+    *,
+    optional: frozenset[str] = frozenset({"performance"}),
+    ip: str = NETWORK,
+    replaces: str | None = None,
+    method: ConsentMethod = ConsentMethod.BANNER,
+    version: str = "2025-1",
+) -> ConsentGiven:
+    return ConsentGiven(
+        optional=optional,
+        policy_version=version,
+        text_sha256=TEXT_HASH,
+        given_at=clock(),
+        method=method,
+        ip_truncated=ip,
+        user_agent=AGENT,
+        replaces=replaces,
+    )
+
+
+def test_a_record_is_added_and_read_back_without_its_personal_data(
+    store: Store, clock: FakeClock
+) -> None:
+    record_id = store.consent_records.add(given(clock, optional=frozenset()))
+    view = store.consent_records.get(record_id)
+    assert view is not None
+    assert (view.id, view.optional, view.policy_version, view.text_sha256) == (
+        record_id,
+        frozenset(),
+        "2025-1",
+        TEXT_HASH,
+    )
+    assert (view.method, view.given_at, view.ended_at, view.replaces) == (
+        ConsentMethod.BANNER,
+        clock(),
+        None,
+        None,
+    )
+    assert not hasattr(view, "ip_truncated") and not hasattr(view, "user_agent")
+    assert store.consent_records.get("no-such-record") is None
+    assert store.consent_records.get("x" * 500) is None
+    assert len(record_id) == 36 and record_id != store.consent_records.add(given(clock))
+
+
+def test_a_later_consent_ends_the_one_it_replaces_and_old_records_survive(
+    store: Store, clock: FakeClock
+) -> None:
+    first = store.consent_records.add(given(clock, optional=frozenset({"performance"})))
+    clock.advance(days=3)
+    second = store.consent_records.add(
+        given(clock, optional=frozenset(), replaces=first, version="2026-1")
+    )
+    old, new = store.consent_records.get(first), store.consent_records.get(second)
+    assert old is not None and new is not None
+    assert old.ended_at == clock() and old.optional == frozenset({"performance"})
+    assert old.policy_version == "2025-1"
+    assert new.replaces == first and new.ended_at is None
+    # Replacing an already ended record does not move its end; a forged id points nowhere.
+    clock.advance(days=1)
+    store.consent_records.add(given(clock, replaces=first))
+    again = store.consent_records.get(first)
+    assert again is not None and again.ended_at == clock() - dt.timedelta(days=1)
+    forged = store.consent_records.add(given(clock, replaces="not-a-record"))
+    view = store.consent_records.get(forged)
+    assert view is not None and view.replaces is None
+
+
+def test_one_network_is_capped_per_hour(store: Store, clock: FakeClock) -> None:
+    store.consent_records.per_source_hour = 3
+    for _ in range(3):
+        store.consent_records.add(given(clock))
+        clock.advance(minutes=10)
+    with pytest.raises(ConsentRateLimitedError) as refused:
+        store.consent_records.add(given(clock))
+    assert ConsentRateLimited is ConsentRateLimitedError
+    assert 0 < refused.value.retry_after_s <= 3600
+    # Another network is not held up by this one.
+    store.consent_records.add(given(clock, ip="2001:db8:1::"))
+    with store.sessions() as session:
+        assert len(session.scalars(select(ConsentRecord)).all()) == 4
+    # Once the first of the three is an hour old, one more goes through.
+    clock.advance(seconds=refused.value.retry_after_s)
+    store.consent_records.add(given(clock))
+
+
+def test_address_and_user_agent_are_not_in_the_database_in_clear(
+    store: Store, settings: Settings, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    planted_agent = "ConsentScanAgent/7.3 (canary 5cb1f0)"
+    network = "203.0.113.0"
+    store.consent_records.add(
+        ConsentGiven(
+            optional=frozenset({"targeting"}),
+            policy_version="2025-1",
+            text_sha256=TEXT_HASH,
+            given_at=clock(),
+            method=ConsentMethod.SETTINGS,
+            ip_truncated=network,
+            user_agent=planted_agent,
+        )
+    )
+    store.close()
+    views = named_views(settings, request)
+    assert found(views, planted_agent) == []
+    assert found(views, network) == []
+    assert_found_when_planted(settings, request, planted_agent, network)
+
+
+def test_only_the_operator_exports_and_each_export_is_audited_without_personal_data(
+    store: Store, clock: FakeClock
+) -> None:
+    ids = []
+    for n in range(5):
+        ids.append(store.consent_records.add(given(clock, ip=f"192.0.2.{n}")))
+        clock.advance(minutes=1)
+    with pytest.raises(AccessDeniedError):
+        store.consent_records.export(system("not an operator"))
+    page = store.consent_records.export(OPERATOR)
+    assert [r.view.id for r in page.records] == ids and page.next_since is None
+    assert {r.ip_truncated for r in page.records} == {f"192.0.2.{n}" for n in range(5)}
+    assert {r.user_agent for r in page.records} == {AGENT}
+    # Paged: two at a time, continued from next_since, every record once.
+    seen: list[str] = []
+    since: dt.datetime | None = None
+    while True:
+        part = store.consent_records.export(OPERATOR, since=since, limit=2)
+        seen += [r.view.id for r in part.records]
+        if part.next_since is None:
+            break
+        since = part.next_since
+    assert seen == ids
+    window = store.consent_records.export(
+        OPERATOR, since=page.records[1].view.given_at, until=page.records[3].view.given_at
+    )
+    assert [r.view.id for r in window.records] == ids[1:3]
+    with store.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "consent_records.export")
+        ).all()
+    assert [e.subject for e in entries][:2] == [
+        "consent_records:5 rows",
+        "consent_records:2 rows, more to come",
+    ]
+    text = " ".join(f"{e.subject} {e.reason} {e.actor}" for e in entries)
+    assert "192.0.2." not in text and "Mozilla" not in text
+
+
+def test_records_given_at_one_instant_are_never_split_across_pages(
+    store: Store, clock: FakeClock
+) -> None:
+    ids = [store.consent_records.add(given(clock, ip=f"192.0.2.{n}")) for n in range(3)]
+    clock.advance(seconds=1)
+    later = store.consent_records.add(given(clock))
+    first = store.consent_records.export(OPERATOR, limit=2)
+    # Three at the first instant do not fit in two: the page holds them all (cannot split).
+    assert sorted(r.view.id for r in first.records) == sorted(ids)
+    assert first.next_since == clock()
+    second = store.consent_records.export(OPERATOR, since=first.next_since, limit=2)
+    assert [r.view.id for r in second.records] == [later]
+    clock.advance(seconds=1)
+    ids2 = [store.consent_records.add(given(clock, ip="192.0.2.9")) for _ in range(2)]
+    page = store.consent_records.export(OPERATOR, since=first.next_since, limit=2)
+    # later + first of ids2 fit, but ids2 share an instant: the page stops before it.
+    assert [r.view.id for r in page.records] == [later]
+    assert page.next_since is not None
+    rest = store.consent_records.export(OPERATOR, since=page.next_since, limit=2)
+    assert sorted(r.view.id for r in rest.records) == sorted(ids2)

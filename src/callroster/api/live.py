@@ -74,6 +74,9 @@ class LegOut(BaseModel):
     # Signalling and media both encrypted: SIP over TLS with SRTP, or a browser's DTLS-SRTP
     # with its offer sent over HTTPS. The page shows a padlock.
     encrypted: bool = False
+    # A link to the participant's public profile (https), only while they consent to show
+    # it; None otherwise, and once they have left.
+    profile_url: str | None = None
 
 
 class RosterOut(BaseModel):

@@ -27,6 +27,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
+from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import (
     Caller,
     authenticated,
@@ -42,6 +43,9 @@ from callroster.api.routes import require_runs_conference, visible_conference
 from callroster.bridge.errors import ConferenceLocked, TooManyPendingJoins
 from callroster.bridge.pin_guard import source_key
 from callroster.bridge.web_peer import WebPeerError
+from callroster.conference.conference import ConferenceError
+from callroster.privacy.profile_url import MAX_LENGTH as MAX_PROFILE_URL
+from callroster.privacy.profile_url import ProfileUrlError, check_profile_url
 from callroster.store.conferences import PinMatch
 
 router = APIRouter(prefix="/api/v1", route_class=CredentialsFirst)
@@ -60,6 +64,15 @@ class WebJoinIn(BaseModel):
         min_length=1, max_length=80, description="shown to everyone on the call"
     )
     sdp: str = Field(min_length=1, max_length=MAX_OFFER, description="the browser's offer")
+    profile_url: str | None = Field(
+        None,
+        max_length=2 * MAX_PROFILE_URL,
+        description="a public profile of yours (https), shown beside your name to everyone "
+        "on the call only with show_profile; without it, it is discarded unread",
+    )
+    show_profile: bool = Field(
+        False, description="your consent to show profile_url to everyone on this call"
+    )
 
 
 class WebJoinOut(BaseModel):
@@ -125,6 +138,7 @@ async def join_from_browser(
     and is dropped, never shown, if that does not happen within
     ``web_join_connect_seconds``."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
+    profile_url = _consented_profile(body)
     source = request.client.host if request.client else "unknown"
     window, now = _per_address(request)
     key = source_key(source)
@@ -134,7 +148,13 @@ async def join_from_browser(
         raise _too_many("rate", wait)
     try:
         joined = await bridge_of(request).join_web(
-            match, body.name, body.sdp, source, secure=request.url.scheme == "https"
+            match,
+            body.name,
+            body.sdp,
+            source,
+            secure=request.url.scheme == "https",
+            profile_url=profile_url,
+            user_id=(caller.principal.user_id or "") if caller.guest_of is None else "",
         )
     except ConferenceLocked:
         window.forget(key, now)  # nothing was started
@@ -151,7 +171,32 @@ async def join_from_browser(
         f"leg:{joined.leg_id}",
         match.account_id,
     )
+    if profile_url is not None:  # the consent, never the address
+        await asyncio.to_thread(
+            store_of(request).audit.log,
+            caller.actor,
+            "profile.shown",
+            f"leg:{joined.leg_id}",
+            match.account_id,
+        )
     return WebJoinOut(leg_id=joined.leg_id, sdp=joined.answer, key=joined.key)
+
+
+def _consented_profile(body: WebJoinIn) -> str | None:
+    """The profile address to show, checked; None without consent (the address given
+    without consent is dropped here, unread: never stored, never in an event).
+
+    Raises:
+        HTTPException: 422 with the reason when a consented address is not acceptable.
+    """
+    if not body.show_profile or not body.profile_url or not body.profile_url.strip():
+        return None
+    try:
+        return check_profile_url(body.profile_url)
+    except ProfileUrlError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Public profile: {exc}."
+        ) from None
 
 
 def _own_leg(request: Request, leg_id: str) -> None:
@@ -191,6 +236,75 @@ def _self_mute_route(action: str) -> None:
 
 for _action in ("mute", "unmute"):
     _self_mute_route(_action)
+
+
+class ProfileIn(BaseModel):
+    url: str = Field(min_length=1, max_length=2 * MAX_PROFILE_URL)
+
+
+class ProfileOut(BaseModel):
+    profile_url: str | None = Field(description="shown to everyone on the call; None: hidden")
+
+
+PROFILE_CHANGES_PER_MINUTE = 20
+
+
+def _profile_change_allowed(request: Request, leg_id: str) -> None:
+    """Showing and hiding is limited per leg: every change reaches every watcher."""
+    state = request.app.state
+    window: SlidingWindow | None = getattr(state, "web_profile_window", None)
+    if window is None:
+        window = state.web_profile_window = SlidingWindow(PROFILE_CHANGES_PER_MINUTE, MINUTE)
+    wait = take([(window, leg_id)], getattr(state, "monotonic", time.monotonic)())
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many changes to your profile in the last minute; try again shortly",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+async def _set_own_profile(request: Request, leg_id: str, url: str | None) -> ProfileOut:
+    _own_leg(request, leg_id)
+    _profile_change_allowed(request, leg_id)
+    bridge = bridge_of(request)
+    try:
+        bridge.set_own_profile(leg_id, url)
+    except (KeyError, ConferenceError):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg") from None
+    account_id = bridge.account_of_leg(leg_id)
+    source = request.client.host if request.client else "unknown"
+    # The leg's own key is the credential: the audit names the leg, never the address.
+    actor = Actor(f"leg:{leg_id[:6]}", Role.GUEST, account_id, source, "own profile")
+    action = "profile.shown" if url is not None else "profile.hidden"
+    await asyncio.to_thread(store_of(request).audit.log, actor, action, f"leg:{leg_id}", account_id)
+    return ProfileOut(profile_url=url)
+
+
+@router.put("/conferences/{conference_id}/web-legs/{leg_id}/profile", response_model=ProfileOut)
+async def show_own_profile(
+    conference_id: str, leg_id: str, body: ProfileIn, request: Request
+) -> ProfileOut:
+    """The browser that joined (its X-Leg-Key) shows a link to its person's public profile
+    (https only; see privacy/profile_url.py) beside their name, on every roster of the call
+    at once: sending it is their consent. 422 with the reason for an address that is not
+    acceptable; 429 after 20 changes in a minute."""
+    _own_leg(request, leg_id)
+    try:
+        url = check_profile_url(body.url)
+    except ProfileUrlError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Public profile: {exc}."
+        ) from None
+    return await _set_own_profile(request, leg_id, url)
+
+
+@router.delete("/conferences/{conference_id}/web-legs/{leg_id}/profile", response_model=ProfileOut)
+async def hide_own_profile(conference_id: str, leg_id: str, request: Request) -> ProfileOut:
+    """The browser that joined (its X-Leg-Key) withdraws its consent: the link goes from
+    every roster of the call at once. Only that browser can: another participant's key
+    opens nothing here (404)."""
+    return await _set_own_profile(request, leg_id, None)
 
 
 @router.delete(

@@ -136,6 +136,7 @@ class Call:
     talk: TalkDetector = field(default_factory=TalkDetector)
     sdp_version: int = 1
     web_key: str = ""  # a browser leg's secret: only the browser that joined may act as it
+    user_id: str = ""  # a browser leg's signed-in user, if it joined as one (their profile)
     offer: SessionDescription | None = None  # ours: we dialled, or the INVITE had no offer
     dialled_pin: str | None = None  # the PIN in the request URI, checked once media is up
     access_number: str | None = None  # the access number dialled (E.164), if one was

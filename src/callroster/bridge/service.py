@@ -466,13 +466,18 @@ class BridgeService:
         source: str = "unknown",
         *,
         secure: bool = False,
+        profile_url: str | None = None,
+        user_id: str = "",
     ) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer;
         once the browser's first audio arrives, it is admitted as a leg (``joined_via:
         web``) and shows on the roster. Until then it is pending (see bridge/web_legs.py),
         and dropped if it does not connect within ``web_limits.connect_within`` seconds.
         ``source``: the request's address, whose pending joins are capped; ``secure``:
-        the offer came over HTTPS (with the media's DTLS-SRTP, the leg is encrypted).
+        the offer came over HTTPS (with the media's DTLS-SRTP, the leg is encrypted);
+        ``profile_url``: a public profile its person consented to show (checked), shown
+        beside their name once they are on the call; ``user_id``: the signed-in user who
+        joins, if one does (their consent withdrawn hides it: :meth:`hide_profiles_of`).
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
@@ -480,7 +485,15 @@ class BridgeService:
                 still connecting; nothing was created.
             WebPeerError: the offer cannot be answered.
         """
-        return await self._parts.web.join(match, name, offer_sdp, source, secure=secure)
+        return await self._parts.web.join(
+            match,
+            name,
+            offer_sdp,
+            source,
+            secure=secure,
+            profile_url=profile_url,
+            user_id=user_id,
+        )
 
     def owns_web_leg(self, leg_id: str, key: str) -> bool:
         """Whether ``key`` is the secret of this browser leg (still on the call)."""
@@ -502,6 +515,28 @@ class BridgeService:
             NotInProgress: no such browser leg on this node (a KeyError).
         """
         return self._parts.web.mute_self(leg_id, muted)
+
+    def set_own_profile(self, leg_id: str, url: str | None) -> None:
+        """A browser leg shows a link to its person's public profile (``url``, checked by
+        privacy/profile_url.py, with their consent), or hides it (None): every roster of
+        the call changes at once.
+
+        Raises:
+            NotInProgress: no such browser leg on this node (a KeyError).
+            ConferenceError: the leg has left.
+        """
+        self._parts.web.set_profile(leg_id, url)
+
+    def account_of_leg(self, leg_id: str) -> str | None:
+        """The account whose conference a leg is on (for the audit), if it is on one."""
+        call = self._calls.for_leg(leg_id)
+        return call.account_id or None if call is not None else None
+
+    def hide_profiles_of(self, user_id: str) -> int:
+        """A signed-in user withdrew their consent: their profile goes from every roster
+        of every call they are on from a browser, at once. Returns how many legs it was
+        shown on."""
+        return self._parts.web.hide_profiles_of(user_id)
 
     # -- dial-out -------------------------------------------------------------------------
     async def dial_out(

@@ -66,6 +66,8 @@ class _Waiting:
     name: str
     answered_at: float
     muted: bool = False  # it muted itself before it was on the call
+    # A public profile its person consented to show (privacy/profile_url.py checked it).
+    profile_url: str | None = None
 
 
 class WebLegs:
@@ -90,7 +92,15 @@ class WebLegs:
         return room.conference.locked if room is not None else match.locked
 
     async def join(
-        self, match: Admission, name: str, offer_sdp: str, source: str, *, secure: bool = False
+        self,
+        match: Admission,
+        name: str,
+        offer_sdp: str,
+        source: str,
+        *,
+        secure: bool = False,
+        profile_url: str | None = None,
+        user_id: str = "",
     ) -> WebJoined:
         """See :meth:`BridgeService.join_web`."""
         if self.is_locked(match) and not match.as_host:
@@ -103,7 +113,7 @@ class WebLegs:
         refused = self.pending.reserve(leg_id, match.conference_id, source, now)
         if refused is not None:
             raise TooManyPendingJoins(refused.reason, refused.retry_after)
-        self._waiting[leg_id] = _Waiting(match, name, now)
+        self._waiting[leg_id] = _Waiting(match, name, now, profile_url=profile_url)
 
         def on_packet(packet: bytes) -> None:
             call = calls.get(call_id)
@@ -149,6 +159,7 @@ class WebLegs:
             joined_via="web",
             transport="https" if secure else "http",
             web_key=secrets.token_urlsafe(24),
+            user_id=user_id,
         )
         calls.add(call)
         return WebJoined(call.leg_id, answer, call.web_key)
@@ -167,11 +178,13 @@ class WebLegs:
         if not self._rooms.admit(call, waiting.match, waiting.name):  # locked meanwhile
             self._rooms.end(call, "locked")
             return False
-        if waiting.muted:
-            room = self._rooms.get(call.conference_id)
-            if room is not None:
+        room = self._rooms.get(call.conference_id)
+        if room is not None and (waiting.muted or waiting.profile_url):
+            if waiting.muted:
                 room.conference.mute(call.leg_id, "self")
-                self._rooms.after_change(room)
+            if waiting.profile_url:
+                room.conference.show_profile(call.leg_id, waiting.profile_url)
+            self._rooms.after_change(room)
         return True
 
     def _forget(self, leg_id: str) -> _Waiting | None:
@@ -220,6 +233,43 @@ class WebLegs:
             allowed = room.conference.unmute(leg_id, "self")
         self._rooms.after_change(room)
         return allowed
+
+    def set_profile(self, leg_id: str, url: str | None) -> None:
+        """See :meth:`BridgeService.set_own_profile`."""
+        waiting = self._waiting.get(leg_id)
+        if waiting is not None:  # not on the call yet: it will be, as it asks
+            waiting.profile_url = url
+            return
+        call = self._web_call(leg_id)
+        room = self._rooms.get(call.conference_id)
+        if room is None:
+            raise NotInProgress(leg_id)
+        if url is None:
+            room.conference.hide_profile(leg_id)
+        else:
+            room.conference.show_profile(leg_id, url)
+        self._rooms.after_change(room)
+
+    def hide_profiles_of(self, user_id: str) -> int:
+        """See :meth:`BridgeService.hide_profiles_of`."""
+        if not user_id:
+            return 0
+        hidden = 0
+        for call in self._calls:
+            if call.user_id != user_id or call.joined_via != "web":
+                continue
+            waiting = self._waiting.get(call.leg_id)
+            if waiting is not None:
+                waiting.profile_url = None
+                continue
+            room = self._rooms.get(call.conference_id)
+            if room is None or call.leg_id not in {leg.id for leg in room.conference.legs}:
+                continue
+            if room.conference.leg(call.leg_id).profile_url is not None:
+                room.conference.hide_profile(call.leg_id)
+                self._rooms.after_change(room)
+                hidden += 1
+        return hidden
 
     def _web_call(self, leg_id: str) -> Call:
         call = self._calls.for_leg(leg_id)

@@ -22,17 +22,21 @@ import asyncio
 import datetime as dt
 import logging
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TypeVar
 
 import aiosmtplib
 
 from callroster.accounts.actor import Actor, system
 from callroster.config import Settings
 from callroster.errors import ConfigError, NotFoundError
+from callroster.invitations.friend import friend_email
 from callroster.invitations.invitation import Invitation, invitation_for
 from callroster.invitations.message import invitation_email
+from callroster.store.friend_invitations import DueFriendEmail
 from callroster.store.invitations import DueEmail
 from callroster.store.store import Store
 from callroster.tls_failure import tls_failure
@@ -44,6 +48,7 @@ BACKOFF = tuple(
 )  # after the 1st, 2nd, ... failed attempt
 LEASE = dt.timedelta(minutes=10)  # a taken invitation is tried again if not marked by then
 POLL_SECONDS = 30.0  # how often the outbox is looked at without being woken
+_Due = TypeVar("_Due", DueEmail, DueFriendEmail)
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,7 @@ class InvitationSender:
             try:
                 await self.send_due()
                 await asyncio.to_thread(self._store.invitations.purge)
+                await asyncio.to_thread(self._store.friend_invitations.forget_senders)
             except Exception:
                 log.exception("invitations: a sending round failed")
             self.rounds += 1
@@ -214,25 +220,67 @@ class InvitationSender:
             self._wake.clear()
 
     async def send_due(self) -> int:
-        """Send every invitation due now; returns how many were sent."""
+        """Send every email due now, conference invitations and then Tell a Friend ones;
+        returns how many were sent."""
         if self.server is None:
             return 0
         store = self._store
+        sent = 0
         due = await asyncio.to_thread(store.invitations.take_due, self._actor, lease=LEASE)
-        if not due:
-            return 0
+        if due:
+            made: dict[str, Invitation] = {}
+            sent += await self._deliver(
+                due,
+                lambda email: self._message(email, made),
+                store.invitations.mark_sent,
+                store.invitations.mark_failed,
+            )
+            log.info("invitations: %d of %d sent", sent, len(due))
+        friends = await asyncio.to_thread(
+            store.friend_invitations.take_due, self._actor, lease=LEASE
+        )
+        if friends:
+            done = await self._deliver(
+                friends,
+                self._friend_message,
+                store.friend_invitations.mark_sent,
+                store.friend_invitations.mark_failed,
+            )
+            log.info("tell a friend: %d of %d sent", done, len(friends))
+            sent += done
+        return sent
+
+    async def _deliver(
+        self,
+        due: Sequence[_Due],
+        message_of: Callable[[_Due], EmailMessage],
+        mark_sent: Callable[[Actor, str], None],
+        mark_failed: Callable[[Actor, str, str, dt.datetime | None], None],
+    ) -> int:
+        """Send each of ``due`` over one connection and record each outcome; once the
+        server is down, the rest wait with the one that found it so."""
+        assert self.server is not None
+        clock = self._store.clock
         sent = 0
         client: aiosmtplib.SMTP | None = None
         down: Outcome | None = None
-        made: dict[str, Invitation] = {}
+
+        async def record(email: _Due, outcome: Outcome) -> None:
+            if outcome.sent:
+                await asyncio.to_thread(mark_sent, self._actor, email.id)
+            else:
+                await asyncio.to_thread(
+                    mark_failed, self._actor, email.id, outcome.reason, outcome.retry_at
+                )
+
         try:
             for email in due:
                 if down is not None:
-                    await self._record(email, outcome_of(OSError(), email.attempts, store.clock()))
+                    await record(email, outcome_of(OSError(), email.attempts, clock()))
                     continue
                 error: Exception | None = None
                 try:
-                    message = await asyncio.to_thread(self._message, email, made)
+                    message = await asyncio.to_thread(message_of, email)
                     if client is None or not client.is_connected:
                         client = self.server.client()
                         await client.connect()
@@ -243,22 +291,33 @@ class InvitationSender:
                     client = None
                 except NotFoundError:
                     await asyncio.to_thread(
-                        store.invitations.mark_failed,
-                        self._actor,
-                        email.id,
-                        "the conference was deleted",
-                        None,
+                        mark_failed, self._actor, email.id, "the conference was deleted", None
                     )
                     continue
-                outcome = outcome_of(error, email.attempts, store.clock())
-                await self._record(email, outcome)
+                outcome = outcome_of(error, email.attempts, clock())
+                await record(email, outcome)
                 sent += outcome.sent
                 if outcome.connection_failed:
                     down = outcome
         finally:
             await _close(client)
-        log.info("invitations: %d of %d sent", sent, len(due))
         return sent
+
+    def _friend_message(self, email: DueFriendEmail) -> EmailMessage:
+        """A Tell a Friend email: its unsubscribe link under the service's public address."""
+        settings = self._settings
+        assert self.server is not None
+        base = settings.web_base_url
+        return friend_email(
+            sender_name=email.sender_name,
+            message=email.message,
+            recipient=email.address,
+            service_address=self.server.sender,
+            sign_up_url=f"{base}/",
+            unsubscribe_url=f"{base}/unsubscribe/{email.token}",
+            now=self._store.clock(),
+            domain=settings.host_for_links,
+        )
 
     def _message(self, email: DueEmail, made: dict[str, Invitation]) -> EmailMessage:
         """The message to one guest; the conference is read once a round (``made``)."""
@@ -279,15 +338,6 @@ class InvitationSender:
             now=self._store.clock(),
             domain=settings.host_for_links,
         )
-
-    async def _record(self, email: DueEmail, outcome: Outcome) -> None:
-        invitations = self._store.invitations
-        if outcome.sent:
-            await asyncio.to_thread(invitations.mark_sent, self._actor, email.id)
-        else:
-            await asyncio.to_thread(
-                invitations.mark_failed, self._actor, email.id, outcome.reason, outcome.retry_at
-            )
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:

@@ -49,7 +49,8 @@ from callroster.privacy.subject_requests import (
     overdue,
     well_formed_code,
 )
-from callroster.store.models import Contact, MarketingSuppression, PrivacyRequest, User
+from callroster.store import suppressions
+from callroster.store.models import Contact, PrivacyRequest, User
 from callroster.store.repository import CONTACT_EMAIL, CONTACT_PHONE, USER_EMAIL, Repository
 from callroster.store.retention import RetentionRules
 from callroster.store.subject_data import Person, SubjectDataRepository
@@ -285,19 +286,18 @@ class PrivacyRequestRepository(Repository):
     def _suppress(self, session: Session, row: PrivacyRequest) -> None:
         assert row.address_enc is not None
         value = self._cipher().decrypt(ADDRESS, row.address_enc)
-        digest = self.suppression_index(value)
-        if session.get(MarketingSuppression, digest) is None:
-            session.add(MarketingSuppression(address_index=digest, created_at=self._clock()))
+        suppressions.suppress(session, self.suppression_index(value), self._clock())
 
     def suppression_index(self, normalised: str) -> bytes:
-        """The keyed hash a marketing opt-out is kept as (blind index kind ``marketing``)."""
-        return self._keys.blind_index().of("marketing", normalised)
+        """The keyed hash a marketing opt-out is kept as (``store/suppressions.py``)."""
+        return suppressions.suppression_index(self._keys.blind_index(), normalised)
 
     def suppressed(self, email_or_number: str) -> bool:
-        """Whether an address (normalised) opted out of marketing."""
+        """Whether an address (normalised) opted out of marketing or unsubscribed from Tell
+        a Friend: the check marketing email makes before it is sent (one list, one check:
+        ``store/suppressions.py``)."""
         with self._sessions() as session:
-            digest = self.suppression_index(email_or_number)
-            return session.get(MarketingSuppression, digest) is not None
+            return suppressions.is_suppressed(session, self.suppression_index(email_or_number))
 
     def _complete(self, session: Session, row: PrivacyRequest, actor: Actor, outcome: str) -> None:
         row.status = RequestStatus.COMPLETED.value

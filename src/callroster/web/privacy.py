@@ -92,7 +92,11 @@ def retention_terms(
         _C.RECORDINGS: "Not applicable: this version records no calls",
         _C.PRIVACY_REQUESTS: "Your address until the request is answered; then only a "
         "fingerprint of it, what was decided and when",
-        _C.MARKETING_SUPPRESSION: "As long as you want no marketing",
+        _C.MARKETING_SUPPRESSION: "As long as you want no marketing, or no invitation "
+        "from a friend",
+        _C.TELL_A_FRIEND: "The address and message until the email is sent; then only a "
+        "keyed hash of the address, so that no one is invited twice (who sent it: 30 days); "
+        "after an unsubscribe, only that hash, on the suppression list",
         _C.ERASURES: "Kept, so that an erasure stays done even after a backup is restored",
         _C.DIRECTORY: "As its supplier provides it; replaced by each new delivery",
         _C.AS_CONTENTS: "Each part as long as it says above; what is deleted is overwritten "

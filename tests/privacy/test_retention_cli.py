@@ -52,6 +52,7 @@ def test_retention_run_dry_then_for_real(tmp_path: Path) -> None:
         "call_records": {"call_records": 3},
         "service_data": {},
         "account_data": {},
+        "consent": {},
     }
     assert _left(data) == 5
 
@@ -63,4 +64,5 @@ def test_retention_run_dry_then_for_real(tmp_path: Path) -> None:
         "call_records": {},
         "service_data": {},
         "account_data": {},
+        "consent": {},
     }

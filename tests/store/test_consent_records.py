@@ -196,3 +196,47 @@ def test_records_given_at_one_instant_are_never_split_across_pages(
     assert page.next_since is not None
     rest = store.consent_records.export(OPERATOR, since=page.next_since, limit=2)
     assert sorted(r.view.id for r in rest.records) == sorted(ids2)
+
+
+def test_the_purge_deletes_records_past_their_proof_period_and_keeps_younger_ones(
+    store: Store, clock: FakeClock
+) -> None:
+    store.consent_records.proof_days = 10  # as Settings.consent_proof_days would
+    lapsed = store.consent_records.add(given(clock, ip="192.0.2.1"))  # ends by its month
+    replaced = store.consent_records.add(given(clock, ip="192.0.2.2"))
+    clock.advance(days=2)
+    replacing = store.consent_records.add(given(clock, ip="192.0.2.2", replaces=replaced))
+    # 12 days on: `replaced` ended 10 days ago (past its proof); the others' month still runs.
+    clock.advance(days=10)
+    dry = store.purge().run(dry_run=True)
+    assert dry.counts.get("consent") == {"consent_records": 1}
+    assert store.consent_records.get(replaced) is None  # hidden already, before the purge
+    report = store.purge().run()
+    assert report.as_dict()["counts"]["consent"] == {"consent_records": 1}
+    with store.sessions() as session:
+        left = set(session.scalars(select(ConsentRecord.id)))
+    assert left == {lapsed, replacing}
+    # One second short of 31 days + 10: kept; one second past: purged.
+    clock.advance(days=31 + 10 - 12, seconds=-1)
+    assert store.purge().run().total_rows == 0
+    assert store.consent_records.get(lapsed) is not None
+    clock.advance(seconds=1)
+    report = store.purge().run()
+    assert report.total_rows == 1 and store.consent_records.get(lapsed) is None
+    assert store.consent_records.get(replacing) is not None  # given 2 days later
+    with store.sessions() as session:
+        assert set(session.scalars(select(ConsentRecord.id))) == {replacing}
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "retention.purge")
+        ).all()
+    assert [e.subject for e in entries] == ["consent_records", "consent_records"]
+
+
+def test_the_purge_goes_in_batches(store: Store, clock: FakeClock) -> None:
+    store.consent_records.proof_days = 0
+    for n in range(5):
+        store.consent_records.add(given(clock, ip=f"192.0.2.{n}"))
+    clock.advance(days=32)
+    report = store.purge(batch_rows=2).run()
+    assert report.counts["consent"] == {"consent_records": 5}
+    assert report.batches == 3

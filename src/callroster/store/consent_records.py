@@ -22,15 +22,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role
 from callroster.errors import AccessDeniedError
-from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
+from callroster.privacy.consent_record import DEFAULT_PROOF_DAYS, ConsentGiven, ConsentMethod
 from callroster.privacy.keys import FieldCipher
 from callroster.store.models import ConsentRecord
 from callroster.store.repository import Repository
+from callroster.store.retention import consent_record_expired
 
 PURPOSE = "consent_records"  # the platform key the address and user agent are encrypted under
 IP_CONTEXT = "consent_records.ip"
@@ -105,9 +106,11 @@ def _view(row: ConsentRecord) -> ConsentRecordView:
 
 class ConsentRecords(Repository):
     """Adds and reads consent records; exports them for operators. ``per_source_hour``:
-    ``Settings.consent_records_per_source_hour``."""
+    ``Settings.consent_records_per_source_hour``; ``proof_days``:
+    ``Settings.consent_proof_days`` (a record past it is hidden at once, purged later)."""
 
     per_source_hour: int = DEFAULT_PER_SOURCE_HOUR
+    proof_days: int = DEFAULT_PROOF_DAYS
 
     def _cipher(self) -> FieldCipher:
         return self._keys.platform_cipher(PURPOSE)
@@ -175,8 +178,11 @@ class ConsentRecords(Repository):
         None when there is none (never was, or purged)."""
         if not record_id or len(record_id) > 64:
             return None
+        expired = consent_record_expired(self._clock(), self.proof_days)
         with self._sessions() as session:
-            row = session.get(ConsentRecord, record_id)
+            row = session.scalar(
+                select(ConsentRecord).where(ConsentRecord.id == record_id, not_(expired))
+            )
             return _view(row) if row is not None else None
 
     def export(
@@ -233,14 +239,17 @@ class ConsentRecords(Repository):
         if kept:
             return kept, next_at
         instant = rows[0].given_at
+        kept_now = not_(consent_record_expired(self._clock(), self.proof_days))
         whole = list(
             session.scalars(
                 select(ConsentRecord)
-                .where(ConsentRecord.given_at == instant)
+                .where(ConsentRecord.given_at == instant, kept_now)
                 .order_by(ConsentRecord.id)
             )
         )
-        later = select(func.min(ConsentRecord.given_at)).where(ConsentRecord.given_at > instant)
+        later = select(func.min(ConsentRecord.given_at)).where(
+            ConsentRecord.given_at > instant, kept_now
+        )
         if until is not None:
             later = later.where(ConsentRecord.given_at < until)
         return whole, session.scalar(later)
@@ -252,7 +261,11 @@ class ConsentRecords(Repository):
         until: dt.datetime | None,
         limit: int,
     ) -> Iterator[ConsentRecord]:
-        query = select(ConsentRecord).order_by(ConsentRecord.given_at, ConsentRecord.id)
+        query = (
+            select(ConsentRecord)
+            .where(not_(consent_record_expired(self._clock(), self.proof_days)))
+            .order_by(ConsentRecord.given_at, ConsentRecord.id)
+        )
         if since is not None:
             query = query.where(ConsentRecord.given_at >= since)
         if until is not None:

@@ -16,6 +16,9 @@ How it stays safe:
 - **Report without personal data.** Counts per class and table, batches, accounts, seconds:
   logged as one JSON line (``retention.purge``) and printed by the CLI.
 
+Consent records (class ``consent``, issue 16) belong to no account: after the accounts, the
+records ``consent_proof_days`` past the end of their consent go, in the same batches.
+
 Account data (12 months after termination): the account's legs and call records go with
 the classes above (an expired account keeps none); then its contacts, invitation emails, CRM
 webhook, sessions, tokens, set-up links, delegations and recovery codes, the users' blind
@@ -47,6 +50,7 @@ from callroster.store.models import (
     AccountKey,
     ApiToken,
     CallRecord,
+    ConsentRecord,
     Contact,
     CrmWebhook,
     Delegation,
@@ -57,7 +61,13 @@ from callroster.store.models import (
     SignInSession,
     User,
 )
-from callroster.store.retention import RetentionRules, Scope, call_record_expired, leg_expired
+from callroster.store.retention import (
+    RetentionRules,
+    Scope,
+    call_record_expired,
+    consent_record_expired,
+    leg_expired,
+)
 
 log = logging.getLogger("callroster.retention")
 
@@ -103,6 +113,7 @@ class PurgeReport:
                     RetentionClass.CALL_RECORDS,
                     RetentionClass.SERVICE_DATA,
                     RetentionClass.ACCOUNT_DATA,
+                    RetentionClass.CONSENT,
                 )
             },
             "keys_destroyed": self.keys_destroyed,
@@ -131,9 +142,11 @@ class Purge:
         *,
         batch_rows: int = 500,
         pause_s: float = 0.0,
+        consent_proof_days: int | None = None,
     ) -> None:
         if batch_rows < 1:
             raise ValueError("a purge batch is at least one row")
+        self.consent_proof_days = consent_proof_days  # None: consent records are not purged
         self.pause_s = pause_s
         self._sessions = sessions
         self._keys = keys
@@ -194,6 +207,10 @@ class Purge:
                 began = time.monotonic()
                 self._account(report, account_id, fault)
                 self._lap(report, RetentionClass.ACCOUNT_DATA, began)
+        if self.consent_proof_days is not None and not report.stopped:
+            began = time.monotonic()
+            self._consent(report, self.consent_proof_days, fault)
+            self._lap(report, RetentionClass.CONSENT, began)
         report.duration_s = time.monotonic() - started
         log.info("%s", report.to_json())
         return report
@@ -241,6 +258,36 @@ class Purge:
                 # Let the process's other threads (the bridge's event loop) have the GIL and
                 # the database for a while: a purge running flat out in a thread made the
                 # mixing tick late (bench/results/retention_purge.md).
+                time.sleep(self.pause_s)
+
+    def _consent(self, report: PurgeReport, proof_days: int, fault: FaultHook | None) -> None:
+        """Consent records past their proof period, batch by batch (no account, no hold)."""
+        cls = RetentionClass.CONSENT
+        while True:
+            with self._sessions.begin() as session:
+                where = consent_record_expired(report.now, proof_days)
+                if report.dry_run:
+                    count = session.scalar(
+                        select(func.count()).select_from(ConsentRecord).where(where)
+                    )
+                    if count:
+                        report.add(cls, "consent_records", int(count))
+                    return
+                ids = list(
+                    session.scalars(select(ConsentRecord.id).where(where).limit(self.batch_rows))
+                )
+                if not ids:
+                    return
+                session.execute(delete(ConsentRecord).where(ConsentRecord.id.in_(ids)))
+                actor = system(f"retention: {len(ids)} consent_records rows past {cls.value}")
+                self._audit.record(session, actor, "retention.purge", "consent_records", None)
+                if fault is not None:
+                    fault(report.batches + 1)
+            report.batches += 1
+            report.add(cls, "consent_records", len(ids))
+            if len(ids) < self.batch_rows or self._should_stop():
+                return
+            if self.pause_s:
                 time.sleep(self.pause_s)
 
     def _record(

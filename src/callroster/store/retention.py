@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from callroster.privacy.consent_record import CONSENT_LIFETIME
 from callroster.privacy.retention import Holds, RetentionPolicy, country_of_region
 from callroster.privacy.retention_classes import RetentionClass
-from callroster.store.models import Account, CallRecord, Conference, Leg, LegalHold
+from callroster.store.models import Account, CallRecord, Conference, ConsentRecord, Leg, LegalHold
 
 HOLD_KINDS = ("conference", "host", "account")
 
@@ -141,3 +142,16 @@ def leg_expired(scope: Scope) -> ColumnElement[bool]:
 def leg_kept(scope: Scope) -> ColumnElement[bool]:
     """A leg still in its time, or held: what the read paths show."""
     return not_(leg_expired(scope))
+
+
+def consent_record_expired(now: dt.datetime, proof_days: int) -> ColumnElement[bool]:
+    """A consent record past its time (class ``consent``): ``proof_days`` after its consent
+    ended, by being replaced (``ended_at``) or by its compliance cookie's month running out
+    (``CONSENT_LIFETIME`` after it was given), whichever came first
+    (``privacy.consent_record.kept_until`` says the same in Python). Platform data: no
+    account, no legal hold. Never NULL."""
+    proof = dt.timedelta(days=proof_days)
+    return or_(
+        and_(ConsentRecord.ended_at.is_not(None), ConsentRecord.ended_at <= now - proof),
+        ConsentRecord.given_at <= now - proof - CONSENT_LIFETIME,
+    )

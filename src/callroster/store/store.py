@@ -111,6 +111,7 @@ class Store:
             self.retention,
             batch_rows=batch_rows,
             pause_s=pause_s,
+            consent_proof_days=self.consent_records.proof_days,
         )
 
     def close(self) -> None:
@@ -184,6 +185,7 @@ def open_store(
     privacy_requests.days = settings.privacy_request_days
     consent_records = ConsentRecords(sessions, keys, audit, clock)
     consent_records.per_source_hour = settings.consent_records_per_source_hour
+    consent_records.proof_days = settings.consent_proof_days
     return Store(
         engine=engine,
         read_engine=read_engine,

@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from callroster.accounts.actor import Actor, Role
 from callroster.api.auth import store_of
+from callroster.privacy.consent import Category
 from callroster.store.conferences import ConferenceView
+from callroster.web import consent_state
 from callroster.web import numbers as dial_ins
 from callroster.web.common import copy_button, page, viewer_of
 
@@ -61,8 +63,19 @@ the moment they join, by phone or from a browser.</p>
 <section aria-labelledby="web-join"><h2 id="web-join">Join from this browser</h2>
 <form id="join-form"><p><label for="join-name">Your name, as everyone on the call will see
 it</label><input id="join-name" name="name" autocomplete="name" required maxlength="80"></p>
+<p><label for="join-profile">Public profile (https://…), optional</label><input
+id="join-profile" name="profile" type="url" inputmode="url" maxlength="300"
+placeholder="https://" autocomplete="url" aria-describedby="join-profile-note"></p>
+<p><input type="checkbox" id="join-profile-consent" name="show_profile"> <label
+for="join-profile-consent">Show this link to others on this call</label></p>
+<p id="join-profile-note" class="note">Only if you tick the box is the link sent, and shown
+beside your name to everyone on this call until you stop it or leave. It is not kept after
+the call.</p>
 <p><button type="submit" id="join-button">Join with my microphone</button></p></form>
 <p id="in-call" hidden><button type="button" id="mic" aria-pressed="false">Mute me</button>
+<button type="button" id="profile-hide" class="secondary" hidden>Stop showing my
+profile</button><button type="button" id="profile-show" class="secondary" hidden>Show my
+profile</button>
 <button type="button" id="leave" class="danger">Leave the call</button></p>
 <p id="join-status" role="status"></p><audio id="call-audio" autoplay></audio></section>
 <section aria-labelledby="call-me"><h2 id="call-me">Have the call phone you</h2>
@@ -94,17 +107,44 @@ def _as_guest(request: Request, link: str, why: str) -> ConferenceView:
     return store.conferences.get_conference(guest, conference_id)
 
 
+def _guest_country(request: Request, country: str | None) -> tuple[str | None, str | None]:
+    """The guest's country (``?country=`` from the picker, else the one remembered, else the
+    browser's language) and the choice to remember: with functionality consent the picker's
+    choice is kept in ``callroster_region`` for a year; without it, it holds for this page
+    (its URL) only, and nothing remembered is read."""
+    remembers = consent_state.allows(Category.FUNCTIONALITY)
+    remembered = request.cookies.get(dial_ins.REGION_COOKIE) if remembers else None
+    chosen = dial_ins.guest_country(None, country) if country else None
+    found = dial_ins.guest_country(request.headers.get("accept-language"), country or remembered)
+    return found, chosen if remembers else None
+
+
+def _remember(answer: HTMLResponse, chosen: str | None) -> HTMLResponse:
+    if chosen is not None:
+        answer.set_cookie(
+            dial_ins.REGION_COOKIE,
+            chosen,
+            max_age=int(dial_ins.REGION_LIFETIME.total_seconds()),
+            path="/c",
+            secure=True,
+            httponly=True,
+            samesite="lax",
+        )
+    return answer
+
+
 @router.get("/c/{link}", response_class=HTMLResponse, include_in_schema=False)
 def conference_page(link: str, request: Request, country: str | None = None) -> HTMLResponse:
     settings = request.app.state.settings
     view = _as_guest(request, link, "open conference page")
     conference_id = view.id
     sip_host = settings.sip_hostport
-    # The guest's own country's numbers first (?country= from the picker, else the browser's
-    # language), with the picker and a link to every number (web/numbers.py).
-    guest_country = dial_ins.guest_country(request.headers.get("accept-language"), country)
+    # The guest's own country's numbers first (?country= from the picker, else the one
+    # remembered, else the browser's language), with the picker and a link to every number
+    # (web/numbers.py).
+    guest_country, chosen = _guest_country(request, country)
     numbers = dial_ins.dial_in_list(view.numbers, guest_country, sip_host, link)
-    return page(
+    answer = page(
         view.title,
         BODY.format(
             numbers=numbers,
@@ -123,14 +163,16 @@ def conference_page(link: str, request: Request, country: str | None = None) -> 
             "/static/copy.js",
         ),
     )
+    return _remember(answer, chosen)
 
 
 @router.get("/c/{link}/numbers", response_class=HTMLResponse, include_in_schema=False)
 def numbers_page(link: str, request: Request, country: str | None = None) -> HTMLResponse:
     """Every access number of the conference, the guest's country's first."""
     view = _as_guest(request, link, "open access numbers")
-    guest_country = dial_ins.guest_country(request.headers.get("accept-language"), country)
+    guest_country, chosen = _guest_country(request, country)
     body = dial_ins.full_list(
         view.numbers, guest_country, request.app.state.settings.sip_hostport, link
     )
-    return page(f"Access numbers: {view.title}", body, viewer=viewer_of(request))
+    answer = page(f"Access numbers: {view.title}", body, viewer=viewer_of(request))
+    return _remember(answer, chosen)

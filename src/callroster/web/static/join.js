@@ -14,6 +14,12 @@
   const micButton = document.getElementById("mic");
   const leaveButton = document.getElementById("leave");
   const note = document.getElementById("join-status");
+  // A public profile: sent only with the consent box ticked, and only this browser (by the
+  // leg's own key) can stop showing it or show it again.
+  const profileInput = document.getElementById("join-profile");
+  const consentBox = document.getElementById("join-profile-consent");
+  const hideProfile = document.getElementById("profile-hide");
+  const showProfile = document.getElementById("profile-show");
   const player = document.getElementById("call-audio");
   let pc = null;
   let leg = null;
@@ -26,8 +32,11 @@
   function problem(body, fallback) {
     const detail = body && body.detail;
     if (Array.isArray(detail)) {
-      return detail.some((d) => String(d.loc.at(-1)) === "name")
-        ? "A name is 1 to 80 letters, digits or spaces: check the name you typed."
+      if (detail.some((d) => String(d.loc.at(-1)) === "name")) {
+        return "A name is 1 to 80 letters, digits or spaces: check the name you typed.";
+      }
+      return detail.some((d) => ["profile_url", "url"].includes(String(d.loc.at(-1))))
+        ? "A public profile is an https:// address of at most 300 characters."
         : fallback;
     }
     return detail || fallback;
@@ -53,7 +62,16 @@
     joinButton.disabled = false;
     micButton.setAttribute("aria-pressed", "false");
     micButton.textContent = "Mute me";
+    hideProfile.hidden = true;
+    showProfile.hidden = true;
     say(message);
+  }
+
+  // Which of the two profile buttons the page offers: "Stop showing" while it is shown,
+  // "Show" when there is an address to show and it is not.
+  function offerProfile(shown) {
+    hideProfile.hidden = !shown;
+    showProfile.hidden = shown || !profileInput.value.trim();
   }
 
   form.addEventListener("submit", async (event) => {
@@ -69,6 +87,10 @@
       return;
     }
     say("Connecting…");
+    // Without the tick the address is not even sent.
+    const profileUrl = profileInput.value.trim();
+    const profileOffer = consentBox.checked && profileUrl
+      ? { profile_url: profileUrl, show_profile: true } : {};
     pc = new RTCPeerConnection();
     microphone.getAudioTracks().forEach((track) => pc.addTrack(track, microphone));
     pc.addEventListener("track", (e) => { player.srcObject = e.streams[0] || new MediaStream([e.track]); });
@@ -86,7 +108,7 @@
       response = await fetch(`/api/v1/conferences/${conferenceId}/web-legs`, {
         method: "POST",
         headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ name, sdp: pc.localDescription.sdp }),
+        body: JSON.stringify({ name, sdp: pc.localDescription.sdp, ...profileOffer }),
       });
       body = await response.json();
     } catch (error) {
@@ -104,8 +126,24 @@
     });
     form.hidden = true;
     inCall.hidden = false;
+    offerProfile(Boolean(profileOffer.show_profile));
     micButton.focus();
   });
+
+  async function setProfile(show) {
+    if (!leg) return;
+    const response = await fetch(`${legUrl()}/profile`, {
+      method: show ? "PUT" : "DELETE",
+      headers: { "X-Leg-Key": leg.key, "Content-Type": "application/json" },
+      body: show ? JSON.stringify({ url: profileInput.value.trim() }) : undefined,
+    });
+    if (!response.ok) { say(problem(await response.json(), "Could not change your profile link.")); return; }
+    offerProfile(show);
+    say(show ? "Your profile link is shown to everyone on this call." : "Your profile link is no longer shown.");
+    (show ? hideProfile : showProfile).focus();
+  }
+  hideProfile.addEventListener("click", () => setProfile(false));
+  showProfile.addEventListener("click", () => setProfile(true));
 
   micButton.addEventListener("click", async () => {
     if (!leg) return;

@@ -154,6 +154,7 @@ function itemFor(leg) {
   item.className = "leg joining";
   item.innerHTML = '<div class="who"><span class="speaking" aria-hidden="true"></span>'
     + `<span class="name" id="name-${leg.id}"></span>`
+    + ' <span class="profile"></span>'
     + ' <span class="badge host" hidden>host</span>'
     + ' <span class="badge local" title="From your own address book, on this device only" hidden>yours</span>'
     + ' <span class="badge ringing" hidden>ringing</span></div>'
@@ -227,6 +228,7 @@ function render(leg) {
   // While the name is being edited the editor stands in for it and is left alone.
   item.querySelector(".name").textContent = shownName(leg);
   item.querySelector(".badge.local").hidden = !local;
+  renderProfile(item.querySelector(".profile"), leg.profile_url);
   item.querySelector(".badge.host").hidden = leg.role !== "host";
   item.classList.toggle("host", leg.role === "host");
   const via = item.querySelector(".via");
@@ -271,6 +273,27 @@ function render(leg) {
     item.querySelector('[data-action="mute"]').textContent = leg.muted ? "Unmute" : "Mute";
     item.querySelector('[data-action="hold"]').textContent = leg.status === "on_hold" ? "Resume" : "Hold";
   }
+}
+
+// A public profile its person consented to show: a link beside the name, its text the
+// site's name ("linkedin.com"). Built with DOM calls only, and only for an https address (the
+// server checked it; this page does not trust that). Gone at once when consent is withdrawn.
+function renderProfile(where, url) {
+  if ((where.dataset.url || null) === (url || null)) return;
+  where.replaceChildren();
+  delete where.dataset.url;
+  let address = null;
+  try { address = url ? new URL(url) : null; } catch { address = null; }
+  if (!address || address.protocol !== "https:" || address.username || address.password) return;
+  const link = document.createElement("a");
+  link.className = "profile-link";
+  link.setAttribute("href", address.href);
+  link.setAttribute("rel", "noopener noreferrer nofollow ugc");
+  link.setAttribute("target", "_blank");
+  link.textContent = address.hostname.replace(/^www\./, "");
+  link.setAttribute("title", "Public profile, shown with this person's consent");
+  where.append(link);
+  where.dataset.url = url;
 }
 
 // Rename inline (host): the name becomes a labelled text field in place. Enter or Save

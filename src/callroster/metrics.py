@@ -38,6 +38,8 @@ TICK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 # Conference sizes (legs on the call) the legs are counted by: upper bounds.
 SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A page's load time in a browser (web/page_timing.py), with performance consent only.
+PAGE_LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 # Why an RTP packet was not played or not sent (RtpCounters' and the jitter buffer's names).
 DROPPED_IN = {
     "from_strangers": "stranger",
@@ -264,6 +266,14 @@ class Metrics:
             "Time to answer an HTTP request, by method, route template and status class",
             ["method", "route", "status"],
             buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.page_load = Histogram(
+            "callroster_page_load_seconds",
+            "Time for a page to load in a browser that consented to performance measurement, "
+            "by the page's route template",
+            ["page"],
+            buckets=PAGE_LOAD_BUCKETS,
             registry=self.registry,
         )
 

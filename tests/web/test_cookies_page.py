@@ -43,17 +43,17 @@ def test_the_page_is_public_in_the_layout_and_linked_from_every_footer(app: Fast
     for path in ("/", "/login", "/privacy/request"):
         footer = browser(app).get(path, headers=HTML).text.split('<footer class="site">')[1]
         assert '<a href="/privacy">Privacy</a></li>\n<li><a href="/cookies">Cookies</a>' in footer
+        assert '<a href="/cookies/settings">Cookie settings</a>' in footer
 
 
 def test_the_table_is_the_declaration(app: FastAPI) -> None:
     html = browser(app).get("/cookies", headers=HTML).text
     assert _table(html) == cookies.rows()
     assert [row[0] for row in _table(html)] == [c.name for c in COOKIES]
-    # Only strictly necessary cookies today, and the page says which categories are unused.
-    assert {c.category for c in COOKIES} == {Category.STRICTLY_NECESSARY}
-    assert "sets no performance, no functionality, no targeting or advertising cookies" in unescape(
-        html
-    )
+    # Strictly necessary cookies and one functionality cookie (the region choice); the page
+    # says which categories are unused (performance is measured with no cookie at all).
+    assert {c.category for c in COOKIES} == {Category.STRICTLY_NECESSARY, Category.FUNCTIONALITY}
+    assert "sets no performance, no targeting or advertising cookies" in unescape(html)
 
 
 def test_the_declared_lifetimes_are_the_codes_own() -> None:

@@ -1,7 +1,8 @@
 """What every server-rendered page shares: the signed-in session, CSRF-checked URL-encoded
 forms, one layout (``page``: a header with the product's name and the navigation for the
-viewer's role, a footer linking the privacy page, the cookie page and data requests, one stylesheet,
-``/static/app.css``, the page's own scripts as files), redirects and messages."""
+viewer's role, the consent banner until the browser has chosen, a footer linking the privacy
+page, the cookie page, data requests and cookie settings, one stylesheet, ``/static/app.css``,
+the page's own scripts as files), redirects and messages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from pydantic import ValidationError
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import SESSION_COOKIE, Caller, caller_for_session, store_of
+from callroster.privacy.consent import Category
 from callroster.store.sessions import SessionView, csrf_matches, csrf_token_for
+from callroster.web import consent_state
+from callroster.web.consent_banner import SETTINGS as COOKIE_SETTINGS
+from callroster.web.consent_banner import banner as consent_banner
 
 FORM_LIMIT = 16 * 1024
 NO_STORE = {"Cache-Control": "no-store"}  # the rest: web/security_headers.py
@@ -76,14 +81,15 @@ PAGE = """<!doctype html>
 <body><a class="skip" href="#main">Skip to the page's content</a>
 <header class="site"><a class="brand" href="/">Callroster</a>
 <nav aria-label="Main">{nav}</nav></header>
-<main id="main"{main_attrs}>
+{consent_banner}<main id="main"{main_attrs}>
 <h1>{title}</h1>
 {body}
 </main>
 <footer class="site"><nav aria-label="About this service"><ul>
 <li><a href="/privacy"{privacy_current}>Privacy</a></li>
 <li><a href="/cookies"{cookies_current}>Cookies</a></li>
-<li><a href="/privacy/request">Ask about your data</a></li></ul></nav></footer>
+<li><a href="/privacy/request">Ask about your data</a></li>
+<li><a href="/cookies/settings"{settings_current}>Cookie settings</a></li></ul></nav></footer>
 {scripts}</body></html>
 """
 
@@ -164,6 +170,13 @@ def page(
     attrs = ' class="wide"' if wide else ""
     attrs += "".join(f' data-{k}="{escape(v)}"' for k, v in (main_data or {}).items())
     tags = "".join(f'<script src="{escape(src)}" defer></script>' for src in scripts)
+    # The consent banner until this browser has chosen; with performance consent, the page
+    # timing beacon (web/consent_state.py, set for each request by web/consent_middleware.py).
+    state = consent_state.current()
+    ask = state is not None and state.decision.ask and here != COOKIE_SETTINGS
+    timed = state.page() if state is not None and state.allows(Category.PERFORMANCE) else None
+    if timed is not None:
+        tags += f'<script src="/static/page_timing.js" data-page="{escape(timed)}" defer></script>'
     return HTMLResponse(
         PAGE.format(
             meta=meta,
@@ -174,6 +187,8 @@ def page(
             nav=navigation(viewer, here),
             privacy_current=' aria-current="page"' if here == "/privacy" else "",
             cookies_current=' aria-current="page"' if here == "/cookies" else "",
+            settings_current=' aria-current="page"' if here == COOKIE_SETTINGS else "",
+            consent_banner=consent_banner(state.here) if ask and state is not None else "",
         ),
         status_code=status_code,
         headers={**NO_STORE, **(headers or {})},

@@ -9,14 +9,17 @@ the modules that set them and lifetimes the constants their code reads
 browser test ``tests/browser/test_cookie_audit.py`` collects the cookies a real browser holds
 after using the service and checks each against this declaration with ``audit``.
 
-Callroster sets only strictly necessary cookies today: none for performance (analytics),
-functionality or targeting, and none from third parties.
+Strictly necessary cookies need no consent; the compliance cookie (``callroster_consent``,
+which keeps the choice itself) is one of them. The one optional cookie is functionality's
+region choice (``callroster_region``), set only with that consent. Performance is measured by
+an anonymous beacon with no cookie. No targeting cookies, none from third parties.
+``expiry`` is the ``Set-Cookie`` that removes a declared cookie (the same path, ``Max-Age=0``):
+what ``web/consent_middleware.py`` sends for a cookie of a category not consented to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
@@ -27,20 +30,13 @@ from fastapi.responses import HTMLResponse
 
 from callroster.accounts import session_policy
 from callroster.api.auth import SESSION_COOKIE
-from callroster.web import operator, privacy_request, signin
+from callroster.privacy import consent
+from callroster.privacy.consent import Category
+from callroster.web import numbers, operator, privacy_request, signin
 from callroster.web.common import page, viewer_of
 
 router = APIRouter(include_in_schema=False)
 HOME = "/cookies"
-
-
-class Category(enum.Enum):
-    """The cookie policy's four categories, in its order."""
-
-    STRICTLY_NECESSARY = "Strictly necessary"
-    PERFORMANCE = "Performance"
-    FUNCTIONALITY = "Functionality"
-    TARGETING = "Targeting or advertising"
 
 
 @dataclass(frozen=True)
@@ -132,6 +128,29 @@ COOKIES: tuple[Cookie, ...] = (
         None,
         _SESSION,
     ),
+    Cookie(
+        consent.CONSENT_COOKIE,
+        # The policy calls its compliance cookie "functionality"; but it records the choice
+        # itself, consent or refusal, which the law requires be kept: strictly necessary.
+        Category.STRICTLY_NECESSARY,
+        "Remembers your choice of cookies (or that your browser asked for none, by Global "
+        "Privacy Control or Do Not Track), so that you are not asked on every page. It "
+        "holds the choice and the random id of its record, not who you are.",
+        "/",
+        "Lax",
+        consent.CONSENT_LIFETIME,
+        "1 month",
+    ),
+    Cookie(
+        numbers.REGION_COOKIE,
+        Category.FUNCTIONALITY,
+        "Remembers the country whose dial-in numbers you chose on a conference's page, so "
+        "that they come first next time. Set only if you accept functionality cookies.",
+        "/c",
+        "Lax",
+        numbers.REGION_LIFETIME,
+        "1 year",
+    ),
 )
 BY_NAME: Mapping[str, Cookie] = {cookie.name: cookie for cookie in COOKIES}
 
@@ -169,6 +188,30 @@ def audit(held: Iterable[Mapping[str, Any]], now: float, slack_s: float = 60.0) 
     return problems
 
 
+def expiry(cookie: Cookie) -> str:
+    """The ``Set-Cookie`` value that removes ``cookie`` from a browser: the same name, path
+    and attributes, ``Max-Age=0``."""
+    attributes = [f'{cookie.name}=""', "Max-Age=0", f"Path={cookie.path}"]
+    if cookie.secure:
+        attributes.append("Secure")
+    if cookie.http_only:
+        attributes.append("HttpOnly")
+    attributes.append(f"SameSite={cookie.same_site}")
+    return "; ".join(attributes)
+
+
+def refused(allowed: Iterable[Category], names: Iterable[str] | None = None) -> list[Cookie]:
+    """The declared cookies of a category not in ``allowed`` (strictly necessary ones are
+    never refused); only those named in ``names`` when given (the ones a request carried)."""
+    keep = {Category.STRICTLY_NECESSARY, *allowed}
+    wanted = None if names is None else set(names)
+    return [
+        cookie
+        for cookie in COOKIES
+        if cookie.category not in keep and (wanted is None or cookie.name in wanted)
+    ]
+
+
 def rows() -> list[tuple[str, str, str, str, str]]:
     """The table's rows, as the page shows them: name, category, purpose, lifetime, party."""
     return [
@@ -183,8 +226,38 @@ def rows() -> list[tuple[str, str, str, str, str]]:
     ]
 
 
-def cookies_body() -> str:
-    """The page's HTML, under its heading."""
+def _consent_section(signal: str | None) -> str:
+    if signal is not None:
+        name = consent.SIGNAL_NAMES[signal]
+        honoured = (
+            f'<p class="done" id="signal-honoured" role="status">Your browser sends {name}. '
+            "We have honoured it: no performance or functionality cookies, and no page "
+            "timing, without asking you.</p>"
+        )
+    else:
+        honoured = ""
+    return f"""<h2 id="your-choice">Your choice</h2>
+{honoured}<p>Cookies other than strictly necessary ones are set only with your consent, asked
+for on your first visit: accept all, reject all, or choose by category. You can change your
+choice at any time in <a href="/cookies/settings">Cookie settings</a>, linked at the foot of
+every page. When you take back a consent, the cookies of that category are removed at once.
+Your choice is kept in the <code>{consent.CONSENT_COOKIE}</code> cookie for one month, and as
+a record of your consent (its random id, the categories, the version of this text, when and
+how it was given, your network address with its last part removed, and your browser's name)
+that we keep as proof. When this text changes, you are asked again.</p>
+<p>The cookie policy counts its compliance cookie as a functionality cookie. We count
+<code>{consent.CONSENT_COOKIE}</code> as strictly necessary: it only records your choice,
+refusal included, which we must keep to respect it and could not ask for consent to keep.</p>
+<h2 id="signals">Global Privacy Control and Do Not Track</h2>
+<p>If your browser sends Global Privacy Control (<code>Sec-GPC: 1</code>) or Do Not Track
+(<code>DNT: 1</code>), we take it as “reject all optional”: you are not asked, no
+optional cookie is set and no page timing is sent, and we record that choice. The cookie
+policy honours neither signal; we honour both.</p>"""
+
+
+def cookies_body(signal: str | None = None) -> str:
+    """The page's HTML, under its heading; ``signal``: the privacy signal the viewer's
+    browser sends (``"gpc"``, ``"dnt"``), which the page says it honoured."""
     body = "".join(
         f'<tr data-name="{escape(name)}"><th scope="row" data-label="Name"><code>'
         f"{escape(name)}</code></th>"
@@ -214,9 +287,16 @@ lasts. It is made from the service's own list, so it says what the service does.
 sent with requests that other sites start (SameSite). Strictly necessary cookies cannot be
 switched off here: without them you could not sign in or make a request safely. Live Call
 Status keeps your private address book in this browser's own storage; that is not a cookie
-and is never sent to the service. See also <a href="/privacy">Privacy</a>.</p>"""
+and is never sent to the service. See also <a href="/privacy">Privacy</a>.</p>
+<h2 id="performance">Page timing</h2>
+<p>With performance consent, each page sends this service how long it took to load. It is
+added to a total for that kind of page (all conference pages together), with no cookie and
+nothing that identifies you or the page's address. Without that consent the page does not
+send it.</p>
+{_consent_section(signal)}"""
 
 
 @router.get(HOME, response_class=HTMLResponse)
 def cookies_page(request: Request) -> HTMLResponse:
-    return page("Cookies", cookies_body(), viewer=viewer_of(request), here=HOME, wide=True)
+    signal = consent.privacy_signal(request.headers.get("sec-gpc"), request.headers.get("dnt"))
+    return page("Cookies", cookies_body(signal), viewer=viewer_of(request), here=HOME, wide=True)

@@ -8,6 +8,7 @@ Pure functions of the conference's numbers and the request's headers: the routes
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from html import escape
 
@@ -17,6 +18,9 @@ from callroster.store.numbers import NumberView
 from callroster.web.common import dial_in
 
 MAX_LANGUAGES = 12  # of an Accept-Language header, the first this many are read
+# The country chosen, remembered for a year with functionality consent (web/cookies.py).
+REGION_COOKIE = "callroster_region"
+REGION_LIFETIME = dt.timedelta(days=365)
 
 
 def country_name(code: str) -> str:

@@ -17,10 +17,11 @@ from tests.store.raw_bytes import assert_found_when_planted, found, named_views
 from callroster.accounts.actor import operator_cli, system
 from callroster.config import Settings
 from callroster.errors import AccessDeniedError
+from callroster.privacy.consent_export import key_id, verify
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
 from callroster.store.consent_records import ConsentRateLimited, ConsentRateLimitedError
 from callroster.store.models import AuditEntry, ConsentRecord
-from callroster.store.store import Store
+from callroster.store.store import Store, open_store
 
 OPERATOR = operator_cli("consent record tests")
 TEXT_HASH = "ab" * 32
@@ -240,3 +241,22 @@ def test_the_purge_goes_in_batches(store: Store, clock: FakeClock) -> None:
     report = store.purge(batch_rows=2).run()
     assert report.counts["consent"] == {"consent_records": 5}
     assert report.batches == 3
+
+
+def test_a_signed_export_verifies_with_the_stores_public_key_which_outlives_a_restart(
+    store: Store, settings: Settings, clock: FakeClock
+) -> None:
+    for n in range(3):
+        store.consent_records.add(given(clock, ip=f"192.0.2.{n}"))
+    public = store.consent_records.public_key()
+    for fmt in ("json", "csv"):
+        signed = store.consent_records.signed_export(OPERATOR, fmt)  # type: ignore[arg-type]
+        assert signed.records == 3 and signed.next_since is None
+        assert verify(signed.data, public).records == 3
+    reopened = open_store(settings, clock=clock)
+    try:
+        assert key_id(reopened.consent_records.public_key()) == key_id(public)
+        data = reopened.consent_records.signed_export(OPERATOR, "json").data
+        assert verify(data, public).records == 3
+    finally:
+        reopened.close()

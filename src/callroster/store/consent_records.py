@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, not_, select
 from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role
 from callroster.errors import AccessDeniedError
+from callroster.privacy import consent_export
 from callroster.privacy.consent_record import DEFAULT_PROOF_DAYS, ConsentGiven, ConsentMethod
 from callroster.privacy.keys import FieldCipher
 from callroster.store.models import ConsentRecord
@@ -37,6 +39,7 @@ PURPOSE = "consent_records"  # the platform key the address and user agent are e
 IP_CONTEXT = "consent_records.ip"
 USER_AGENT_CONTEXT = "consent_records.user_agent"
 SOURCE_KIND = "consent_source"
+SIGNING_PURPOSE = "consent_signing"  # the platform key whose bytes seed the Ed25519 key
 RATE_WINDOW = dt.timedelta(hours=1)
 DEFAULT_PER_SOURCE_HOUR = 60
 EXPORT_ROW_LIMIT = 100_000
@@ -84,6 +87,15 @@ class ConsentPage:
     """One export's rows; ``next_since``: where the next page starts (None: this was all)."""
 
     records: list[ExportedConsent]
+    next_since: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SignedExport:
+    """A signed export file, how many records it holds, and where the next one starts."""
+
+    data: bytes
+    records: int
     next_since: dt.datetime | None
 
 
@@ -253,6 +265,50 @@ class ConsentRecords(Repository):
         if until is not None:
             later = later.where(ConsentRecord.given_at < until)
         return whole, session.scalar(later)
+
+    # -- the signed export ---------------------------------------------------------------
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The export's Ed25519 key: seeded by a platform key (made on first use, wrapped by
+        the master key in the database, so every node sharing the database signs with the
+        same key and a backup restores it). It never leaves this process."""
+        return Ed25519PrivateKey.from_private_bytes(self._keys.platform_seed(SIGNING_PURPOSE))
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The key anyone checks an export with (public)."""
+        return self._signing_key().public_key()
+
+    def signed_export(
+        self,
+        actor: Actor,
+        fmt: consent_export.Format,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = EXPORT_ROW_LIMIT,
+    ) -> SignedExport:
+        """``export``, signed, as a JSON or CSV file (see ``privacy/consent_export.py``);
+        audit-logged by ``export``."""
+        page = self.export(actor, since=since, until=until, limit=limit)
+        window = consent_export.ExportWindow(
+            exported_at=self._clock(), since=since, until=until, next_since=page.next_since
+        )
+        records = [
+            consent_export.ExportedRecord(
+                id=r.view.id,
+                given_at=r.view.given_at,
+                ended_at=r.view.ended_at,
+                method=r.view.method.value,
+                categories=tuple(sorted(r.view.optional)),
+                policy_version=r.view.policy_version,
+                text_sha256=r.view.text_sha256,
+                replaces=r.view.replaces,
+                ip_truncated=r.ip_truncated,
+                user_agent=r.user_agent,
+            )
+            for r in page.records
+        ]
+        data = consent_export.build(fmt, records, window, self._signing_key())
+        return SignedExport(data, len(records), page.next_since)
 
     def _rows(
         self,

@@ -140,6 +140,13 @@ class KeyStore:
         (``store.privacy_requests``). Its ciphertexts never open under an account's key."""
         return FieldCipher(PLATFORM_CIPHER_OWNER, self._platform_key(purpose))
 
+    def platform_seed(self, purpose: str) -> bytes:
+        """The 32 random bytes of the platform key of ``purpose`` (made on first use, kept
+        wrapped by the master key like every platform key), as the seed of a signing key:
+        the consent export's Ed25519 key (``store.consent_records``). Never written anywhere
+        else; ``purpose`` must be one no cipher uses, so no key serves two ends."""
+        return self._platform_key(purpose)
+
     def _platform_key(self, purpose: str) -> bytes:
         """A platform key, unwrapped; made and stored wrapped the first time it is asked for.
 

@@ -196,6 +196,7 @@ def _me_page(
         if view.role == Role.ADMINISTRATOR
         else ""
     )
+    admin += '<p><a href="/invite-a-friend" id="invite-a-friend">Invite a friend</a></p>'
 
     def at(field: str) -> tuple[str, str]:
         """(the input's attributes, the error after it) when ``error`` is about ``field``."""

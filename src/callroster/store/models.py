@@ -143,6 +143,11 @@ class User(Base):
     totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # The last 30-second step a code was accepted for: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A public profile address (https, privacy/profile_url.py), encrypted; shown beside the
+    # user's name on the calls they join from a browser only while ``profile_consent_at`` is
+    # set (when they consented; None: not shown, consent withdrawn or never given).
+    profile_url_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    profile_consent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Delegation(Base):

@@ -32,6 +32,7 @@ from callroster.store.onboarding import OnboardingRepository
 from callroster.store.operator_sessions import OperatorSessionRepository
 from callroster.store.operator_tokens import OperatorTokenRepository
 from callroster.store.privacy_requests import PrivacyRequestRepository
+from callroster.store.public_profiles import PublicProfileRepository
 from callroster.store.purge import Purge
 from callroster.store.restart import RestartRepository
 from callroster.store.retention import RetentionRules
@@ -77,6 +78,7 @@ class Store:
     privacy_requests: PrivacyRequestRepository  # data-subject requests (issue 15)
     friend_invitations: FriendInvitationRepository  # Tell a Friend (issue 16)
     consent_records: ConsentRecords  # proof of cookie consents (issue 16)
+    public_profiles: PublicProfileRepository  # users' profile links on calls (issue 16)
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # Where erasures are journalled besides the database (issue 15): a restored database
     # does not roll it back (store/erasure.py). None: the database's table only.
@@ -214,6 +216,7 @@ def open_store(
         privacy_requests=privacy_requests,
         friend_invitations=FriendInvitationRepository(sessions, keys, audit, clock),
         consent_records=consent_records,
+        public_profiles=PublicProfileRepository(sessions, keys, audit, clock),
         clock=clock,
         erasure_journal_file=settings.data / "erasures.journal",
     )

@@ -1,0 +1,72 @@
+"""A user's public profile in the store (issue 16), on SQLite and PostgreSQL: kept encrypted
+(not in the database's bytes in clear or hex, with the scan's positive control), read and
+changed by the user alone, consent given and withdrawn with its time, and the audit entries
+of each without the address."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from tests.conftest import FakeClock
+from tests.store.raw_bytes import assert_found_when_planted, found, named_views
+
+from callroster.accounts.actor import Actor, Role, operator_cli
+from callroster.config import Settings
+from callroster.errors import AccessDeniedError
+from callroster.store.models import AuditEntry
+from callroster.store.store import Store
+
+OPERATOR = operator_cli("public profile tests")
+URL = "https://social.example/in/rosalind-7c2e"
+
+
+def _as(user_id: str, account_id: str) -> Actor:
+    return Actor(user_id, Role.HOST, account_id, "192.0.2.1", "own profile")
+
+
+def test_consent_given_withdrawn_and_kept_encrypted(
+    store: Store, settings: Settings, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    account = store.accounts.create_account(OPERATOR, "Franklin Labs", "london")
+    user = store.accounts.create_user(OPERATOR, account, Role.HOST, "Rosalind Franklin")
+    other = store.accounts.create_user(OPERATOR, account, Role.ADMINISTRATOR, "Ada Admin")
+    me = _as(user, account)
+    profiles = store.public_profiles
+
+    assert profiles.get(me, user).shown_url is None  # nothing until they say so
+    assert profiles.save(me, user, URL, consent=False) is None
+    kept = profiles.get(me, user)
+    assert (kept.url, kept.consent_at, kept.shown_url) == (URL, None, None)
+    assert profiles.save(me, user, URL, consent=True) == "given"
+    given = profiles.get(me, user)
+    assert given.shown_url == URL and given.consent_at == clock.now
+    clock.advance(minutes=5)
+    assert profiles.save(me, user, URL, consent=True) is None  # still given, same time
+    assert profiles.get(me, user).consent_at == given.consent_at
+    assert profiles.save(me, user, URL, consent=False) == "withdrawn"
+    assert profiles.get(me, user).shown_url is None
+    assert profiles.save(me, user, None, consent=True) is None  # no address: no consent
+    assert profiles.get(me, user) == type(given)(None, None)
+
+    # Only the user: not an administrator of the same account, nor anyone elsewhere.
+    for stranger in (_as(other, account), _as(user, "another-account")):
+        with pytest.raises(AccessDeniedError):
+            profiles.get(stranger, user)
+        with pytest.raises(AccessDeniedError):
+            profiles.save(stranger, user, URL, consent=True)
+
+    with store.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.subject == f"user:{user}")
+        ).all()
+    actions = [entry.action for entry in entries]
+    assert actions.count("profile.consent_given") == 1
+    assert actions.count("profile.consent_withdrawn") == 1
+    assert "social.example" not in repr([vars(entry) for entry in entries])
+
+    profiles.save(me, user, URL, consent=True)  # kept at rest while the scan runs
+    store.close()
+    views = named_views(settings, request)
+    assert not found(views, URL)
+    assert not found(views, "rosalind-7c2e")
+    assert_found_when_planted(settings, request, URL)

@@ -29,6 +29,7 @@ from callroster.api.contacts import router as contacts_router
 from callroster.api.crm import router as crm_router
 from callroster.api.dial_out import router as dial_out_router
 from callroster.api.errors import install as install_error_answers
+from callroster.api.friend_invitations import router as friend_invitations_router
 from callroster.api.health import router as health_router
 from callroster.api.invitations import router as invitations_router
 from callroster.api.live import random_ticket
@@ -36,6 +37,8 @@ from callroster.api.live import router as live_router
 from callroster.api.metrics import router as metrics_router
 from callroster.api.operator import router as operator_router
 from callroster.api.operator_accounts import router as operator_accounts_router
+from callroster.api.operator_consent import public_router as consent_key_router
+from callroster.api.operator_consent import router as operator_consent_router
 from callroster.api.operator_legal_holds import router as operator_legal_holds_router
 from callroster.api.operator_requests import router as operator_requests_router
 from callroster.api.request_timing import RequestTiming
@@ -59,11 +62,17 @@ from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
 from callroster.web import home
+from callroster.web.consent import FORM_LIMIT as CONSENT_FORM_LIMIT
+from callroster.web.consent import router as consent_router
+from callroster.web.consent_middleware import ConsentMiddleware
 from callroster.web.cookies import router as cookies_page_router
+from callroster.web.friend_invitation import router as friend_invitation_page_router
 from callroster.web.https_redirect import RedirectToHttps
 from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
 from callroster.web.operator_requests import router as operator_requests_pages_router
+from callroster.web.page_timing import BODY_LIMIT as PAGE_TIMING_LIMIT
+from callroster.web.page_timing import router as page_timing_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
 from callroster.web.privacy import router as privacy_page_router
@@ -72,6 +81,7 @@ from callroster.web.profile import router as profile_router
 from callroster.web.security_headers import SecurityHeaders
 from callroster.web.setup import router as setup_router
 from callroster.web.signin import router as signin_router
+from callroster.web.unsubscribe import router as unsubscribe_router
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("web") / "static"
@@ -81,6 +91,9 @@ BODY_LIMITS = (
     RouteLimit("POST", "/api/v1/contacts", MAX_CONTACT_LIST),  # a contact list: 2 MiB
     # A browser's offer of up to 64 Ki characters, its line ends escaped in JSON, and a name.
     RouteLimit("POST", "/api/v1/conferences/{conference_id}/web-legs", 2 * MAX_OFFER),
+    # And these less: a cookie choice, a page's load time.
+    RouteLimit("POST", "/consent", CONSENT_FORM_LIMIT),
+    RouteLimit("POST", "/api/v1/page-timing", PAGE_TIMING_LIMIT),
 )
 
 
@@ -110,6 +123,8 @@ def create_app(
     install_error_answers(app)
     home.install(app)  # browsers get an HTML page for a 404, API clients JSON
     app.add_middleware(BodyLimit, default=DEFAULT_LIMIT, routes=BODY_LIMITS)
+    # Each request's cookie consent, for the pages; no cookie of a refused category kept.
+    app.add_middleware(ConsentMiddleware)
     # Outermost, so that every answer has them, a 413 of BodyLimit's included.
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])
@@ -141,9 +156,12 @@ def create_app(
     app.include_router(account_router)
     app.include_router(users_router)
     app.include_router(invitations_router)
+    app.include_router(friend_invitations_router)
     app.include_router(operator_router)
     app.include_router(operator_accounts_router)
     app.include_router(operator_legal_holds_router)
+    app.include_router(operator_consent_router)
+    app.include_router(consent_key_router)
     app.include_router(operator_requests_router)
     app.include_router(operator_requests_pages_router)
     app.include_router(operator_pages_router)
@@ -154,7 +172,11 @@ def create_app(
     app.include_router(portal_router)
     app.include_router(privacy_page_router)
     app.include_router(cookies_page_router)
+    app.include_router(consent_router)
+    app.include_router(page_timing_router)
     app.include_router(profile_router)
+    app.include_router(friend_invitation_page_router)
+    app.include_router(unsubscribe_router)
     app.include_router(invitation_pages_router)
     app.include_router(pages_router)
     app.include_router(home.router)

@@ -213,6 +213,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/operator/legal-holds"): OPERATOR_ONLY,
     ("POST", "/api/v1/operator/legal-holds"): OPERATOR_ONLY,
     ("DELETE", "/api/v1/operator/legal-holds/{hold_id}"): OPERATOR_ONLY,
+    ("GET", "/api/v1/operator/consent-records"): OPERATOR_ONLY,
+    ("GET", "/api/v1/consent/public-key"): OPEN,
+    # Tell a Friend: a person invites in their own name; never an account's key.
+    ("POST", "/api/v1/friend-invitations"): CALLS,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,
     ("GET", "/metrics"): SCRAPE,
     ("GET", "/healthz"): OPEN,
@@ -246,6 +250,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"name": "matrix", "uri": "sip:127.0.0.1:5099", "prefixes": ["+1"]}
     },
     ("POST", f"{C}/invitation/emails"): {"json": {"addresses": ["matrix.guest@example.org"]}},
+    ("POST", "/api/v1/friend-invitations"): {
+        "json": {"email": "matrix.friend@example.org", "over_18": True}
+    },
     ("POST", "/api/v1/operator/accounts"): {
         "json": {"name": "Matrix Ltd", "region": "london", "admin_email": "matrix@example.com"}
     },

@@ -14,9 +14,9 @@ forged POST from another site would have to know it, and could then only unsubsc
 address it was sent to.
 
 **No oracle.** An unknown, used or malformed token gets the same page and the same 200 as a
-good one; unsubscribing twice is the same as once. Bodies are capped at ``BODY_LIMIT`` bytes
-(``app.py`` also caps the route) and each source address may POST ``PER_SOURCE`` times a
-minute.
+good one; unsubscribing twice is the same as once. A body is read up to ``BODY_LIMIT``
+bytes (a one-click body is 26; more is answered 413), and each source address may POST
+``PER_SOURCE`` times a minute.
 """
 
 from __future__ import annotations

@@ -138,6 +138,8 @@ def parse_cookie(value: str | None) -> Consent | None:
     method = _METHOD_BY_LETTER.get(method_letter)
     if method is None:
         return None
+    if not letters:
+        return None
     if letters == "-":
         optional: frozenset[Category] = frozenset()
     else:

@@ -666,8 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-# Registers the privacy and retention commands on the groups above (it imports this module).
-from callroster import cli_privacy  # noqa: E402, F401
+# Registers the privacy and retention commands on the groups above, and the consent group
+# (cli_consent.py); each imports this module.
+from callroster import cli_consent, cli_privacy  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     # Run as ``python -m callroster.cli`` this module is ``__main__``, a second copy beside the

@@ -63,7 +63,11 @@ def own_message(text: str) -> str:
 
 def _one_line(text: str) -> str:
     """A name for a header: on one line, no control or invisible characters."""
-    kept = "".join(c for c in text if unicodedata.category(c) not in _DROPPED)
+    kept = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) not in ("Cf", "Cs", "Co")
+    )
     return " ".join(kept.split())[:120] or "Someone"
 
 

@@ -248,7 +248,9 @@ def _home(
         else '<p id="accounts">No customer accounts yet.</p>'
     )
     body = f"""{notice(done)}{table}
-{_create_form(csrf, error, fields or {})}"""
+{_create_form(csrf, error, fields or {})}
+<p><a href="/operator/consent" id="consent-link">Consent records: the signed export and its
+public key</a></p>"""
     return page("Operator", body, csrf=csrf, status_code=status_code, wide=True, **_layout(csrf))
 
 

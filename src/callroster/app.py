@@ -70,6 +70,7 @@ from callroster.web.friend_invitation import router as friend_invitation_page_ro
 from callroster.web.https_redirect import RedirectToHttps
 from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
+from callroster.web.operator_consent import router as operator_consent_pages_router
 from callroster.web.operator_requests import router as operator_requests_pages_router
 from callroster.web.page_timing import BODY_LIMIT as PAGE_TIMING_LIMIT
 from callroster.web.page_timing import router as page_timing_router
@@ -164,6 +165,7 @@ def create_app(
     app.include_router(consent_key_router)
     app.include_router(operator_requests_router)
     app.include_router(operator_requests_pages_router)
+    app.include_router(operator_consent_pages_router)
     app.include_router(operator_pages_router)
     app.include_router(privacy_request_router)
     app.include_router(setup_router)

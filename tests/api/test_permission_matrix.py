@@ -158,6 +158,8 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", f"{C}/web-legs/{{leg_id}}/mute"): LEG_KEY,
     ("POST", f"{C}/web-legs/{{leg_id}}/unmute"): LEG_KEY,
     ("DELETE", f"{C}/web-legs/{{leg_id}}"): LEG_KEY,
+    ("PUT", f"{C}/web-legs/{{leg_id}}/profile"): LEG_KEY,
+    ("DELETE", f"{C}/web-legs/{{leg_id}}/profile"): LEG_KEY,
     ("POST", "/api/v1/contacts"): CONTACTS,
     ("POST", "/api/v1/calls"): CALLS,
     ("GET", "/api/v1/account/crm-webhook"): ADMIN,
@@ -232,6 +234,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", f"{C}/legs"): {"json": {"number": "+442079460123", "name": "Matrix Guest"}},
     ("PATCH", f"{C}/legs/{{leg_id}}"): {"json": {"name": "Renamed"}},
     ("POST", f"{C}/web-legs"): {"json": {"name": "Matrix Browser", "sdp": "v=0"}},
+    ("PUT", f"{C}/web-legs/{{leg_id}}/profile"): {"json": {"url": "https://example.org/m"}},
     ("POST", "/api/v1/contacts"): {
         "content": b"name,phone\nMatrix Contact,+447700900999\n",
         "headers": {"Content-Type": "text/csv"},

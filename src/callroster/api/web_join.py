@@ -44,6 +44,7 @@ from callroster.bridge.errors import ConferenceLocked, TooManyPendingJoins
 from callroster.bridge.pin_guard import source_key
 from callroster.bridge.web_peer import WebPeerError
 from callroster.conference.conference import ConferenceError
+from callroster.errors import AccessDeniedError, NotFoundError
 from callroster.privacy.profile_url import MAX_LENGTH as MAX_PROFILE_URL
 from callroster.privacy.profile_url import ProfileUrlError, check_profile_url
 from callroster.store.conferences import PinMatch
@@ -139,6 +140,9 @@ async def join_from_browser(
     ``web_join_connect_seconds``."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
     profile_url = _consented_profile(body)
+    user_id = (caller.principal.user_id or "") if caller.guest_of is None else ""
+    if profile_url is None and user_id:  # the one they consented to on /me, if any
+        profile_url = await asyncio.to_thread(_stored_profile, request, caller, user_id)
     source = request.client.host if request.client else "unknown"
     window, now = _per_address(request)
     key = source_key(source)
@@ -154,7 +158,7 @@ async def join_from_browser(
             source,
             secure=request.url.scheme == "https",
             profile_url=profile_url,
-            user_id=(caller.principal.user_id or "") if caller.guest_of is None else "",
+            user_id=user_id,
         )
     except ConferenceLocked:
         window.forget(key, now)  # nothing was started
@@ -197,6 +201,14 @@ def _consented_profile(body: WebJoinIn) -> str | None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"Public profile: {exc}."
         ) from None
+
+
+def _stored_profile(request: Request, caller: Caller, user_id: str) -> str | None:
+    """A signed-in user's profile address, if they consented to show it on /me."""
+    try:
+        return store_of(request).public_profiles.get(caller.actor, user_id).shown_url
+    except (AccessDeniedError, NotFoundError):
+        return None
 
 
 def _own_leg(request: Request, leg_id: str) -> None:

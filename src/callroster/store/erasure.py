@@ -329,6 +329,7 @@ def _erase_users(store: Store, session: Session, users: list[User]) -> int:
         user.email_enc = user.email_index = user.phone_enc = user.phone_index = None
         user.password_hash = user.totp_secret_enc = user.totp_state = None
         user.totp_enrolled_at = user.totp_last_step = None
+        user.profile_url_enc = user.profile_consent_at = None  # their public profile
         user.suspended_at = user.suspended_at or now
         user.removed_at = user.removed_at or now
         session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))

@@ -255,6 +255,7 @@ class UserAdminRepository(Repository):
             row.email_enc = row.email_index = row.phone_enc = row.phone_index = None
             row.password_hash = row.totp_secret_enc = row.totp_state = None
             row.totp_enrolled_at = row.totp_last_step = None
+            row.profile_url_enc = row.profile_consent_at = None  # their public profile
             row.suspended_at = row.suspended_at or now
             row.removed_at = row.removed_at or now
             self._web_sessions.end_all_in(session, user_id)

@@ -10,6 +10,7 @@ for the host) creates more named conferences here, renames and deletes them.
 
 from __future__ import annotations
 
+import asyncio
 from html import escape
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from callroster.api.auth import store_of
 from callroster.config import Settings
 from callroster.store.conferences import ConferenceView
 from callroster.store.store import Store
+from callroster.web import public_profile
 from callroster.web.common import (
     ROLE_NAMES,
     Form,
@@ -51,6 +53,13 @@ router = APIRouter(include_in_schema=False)
 # the reason at once (issue 12, finding 10). The new PIN is on the page itself, not in a URL.
 DONE = {
     "profile-saved": "Profile saved.",
+    "public-profile-saved": "Public profile saved. It is not shown to anyone.",
+    "public-profile-shown": (
+        "Public profile saved. It is shown beside your name on the calls you join from a browser."
+    ),
+    "public-profile-withdrawn": (
+        "Public profile no longer shown: it is gone from every call you are on."
+    ),
     "new-pin": (
         "The conference has a new PIN, shown below. The old one no longer works: send your "
         "guests the new one."
@@ -205,6 +214,9 @@ def _me_page(
     name_attrs, name_error = at("profile-name")
     phone_attrs, phone_error = at("profile-phone")
     email_attrs, email_error = at("delegate-email")
+    public = public_profile.section(
+        store.public_profiles.get(actor, view.user_id), csrf, *at("profile-url")
+    )
     # The conferences first (the page is "My conferences"); the profile form comes last.
     sections = [
         f"""<section aria-labelledby="profile"><h2 id="profile">Your profile</h2>
@@ -215,6 +227,7 @@ def _me_page(
 <input id="profile-phone" name="phone" inputmode="tel" maxlength="40"
  value="{escape(user.phone or "")}"{phone_attrs}>{phone_error}</p>
 <p><button type="submit" class="secondary">Save profile</button></p></form></section>"""
+        + public
     ]
     if view.role in (Role.HOST, Role.ADMINISTRATOR):
         own = _conferences(store, signed, settings, [view.user_id])
@@ -275,6 +288,19 @@ def _posted(request: Request, form: dict[str, str]) -> SignedIn | Response:
     if isinstance(signed, SignedIn) and form_refused(form, signed):
         return forbidden()
     return signed
+
+
+@router.post("/me/public-profile")
+async def save_public_profile(request: Request, form: Form) -> Response:
+    """The public profile and the consent to show it (web/public_profile.py)."""
+    signed = await asyncio.to_thread(_posted, request, form)
+    if not isinstance(signed, SignedIn):
+        return signed
+    try:
+        code = await public_profile.save(request, signed, form)
+    except public_profile.Refused as exc:
+        return await asyncio.to_thread(_failed, request, str(exc), "profile-url")
+    return _done(code)
 
 
 @router.post("/me/profile")

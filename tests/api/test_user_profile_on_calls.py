@@ -1,0 +1,103 @@
+"""A signed-in user's public profile on their calls, in-process against the bridge with real
+WebRTC peers (aiortc): saved on /me with consent, it is shown on the leg they join with their
+own credential (not on a guest's); unticking the consent on /me hides it at once on the call
+they are on; a bad address is refused with the reason and saves nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.web_client import WebClient
+
+from callroster.app import create_app
+
+pytestmark = pytest.mark.interop
+URL = "https://social.example/in/hannah-host-5d9a"
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[tuple[BridgeHarness, httpx.AsyncClient]]:
+    async with running_bridge(tmp_path / "data") as harness:
+        app = create_app(harness.store, harness.settings, harness.services)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("192.0.2.9", 50000)),
+            base_url="https://callroster.test",
+        ) as client:
+            yield harness, client
+
+
+def _csrf(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_once(
+    live: tuple[BridgeHarness, httpx.AsyncClient],
+) -> None:
+    harness, client = live
+    demo = harness.demo
+    base = f"/api/v1/conferences/{demo.conference_id}"
+    host = {"Authorization": f"Bearer {demo.host_token}"}
+    login = await client.get("/login")
+    signed = await client.post(
+        "/login",
+        data={"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password},
+    )
+    assert signed.status_code == 303, signed.text
+    me = await client.get("/me")
+    assert "Public profile" in me.text and 'id="profile-consent"' in me.text
+    assert 'id="profile-consent" name="show_profile" checked' not in me.text  # unticked
+    csrf = _csrf(me)
+
+    async def save(**fields: str) -> httpx.Response:
+        return await client.post("/me/public-profile", data={"csrf_token": csrf, **fields})
+
+    refused = await save(profile_url="javascript:alert(1)", show_profile="on")
+    assert refused.status_code == 400 and "starts with https://" in refused.text
+    saved = await save(profile_url=URL, show_profile="on")
+    assert saved.headers["location"] == "/me?done=public-profile-shown"
+    assert 'id="profile-consent" name="show_profile" checked' in (await client.get("/me")).text
+
+    browsers: list[WebClient] = []
+
+    async def join(credential: str, name: str) -> str:
+        browser = WebClient(1000.0)
+        browsers.append(browser)
+        response = await client.post(
+            f"{base}/web-legs",
+            json={"name": name, "sdp": await browser.offer()},
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+        assert response.status_code == 201, response.text
+        await browser.accept(response.json()["sdp"])
+        leg_id: str = response.json()["leg_id"]
+        return leg_id
+
+    async def profiles() -> dict[str, object]:
+        legs = (await client.get(f"{base}/legs", headers=host)).json()["legs"]
+        return {leg["id"]: leg["profile_url"] for leg in legs}
+
+    try:
+        hers = await join(demo.host_token, "Hannah")  # her own credential: the join knows her
+        guest = await join(demo.web_url.rsplit("/", 1)[1], "Gus")  # the link: a guest
+        for _ in range(200):  # polled: on the roster once the audio arrives
+            if len(await profiles()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await profiles() == {hers: URL, guest: None}
+
+        withdrawn = await save(profile_url=URL)  # the box unticked
+        assert withdrawn.headers["location"] == "/me?done=public-profile-withdrawn"
+        assert await profiles() == {hers: None, guest: None}  # at once: no waiting
+    finally:
+        for browser in browsers:
+            await browser.close()
+    actions = [e.action for e in harness.store.audit.entries(demo.account_id, 200)]
+    assert "profile.consent_given" in actions and "profile.consent_withdrawn" in actions

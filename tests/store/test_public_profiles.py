@@ -15,6 +15,7 @@ from callroster.config import Settings
 from callroster.errors import AccessDeniedError
 from callroster.store.models import AuditEntry
 from callroster.store.store import Store
+from callroster.store.subject_data import Person, SubjectDataRepository
 
 OPERATOR = operator_cli("public profile tests")
 URL = "https://social.example/in/rosalind-7c2e"
@@ -28,7 +29,9 @@ def test_consent_given_withdrawn_and_kept_encrypted(
     store: Store, settings: Settings, clock: FakeClock, request: pytest.FixtureRequest
 ) -> None:
     account = store.accounts.create_account(OPERATOR, "Franklin Labs", "london")
-    user = store.accounts.create_user(OPERATOR, account, Role.HOST, "Rosalind Franklin")
+    user = store.accounts.create_user(
+        OPERATOR, account, Role.HOST, "Rosalind Franklin", email="rosalind@franklin.example"
+    )
     other = store.accounts.create_user(OPERATOR, account, Role.ADMINISTRATOR, "Ada Admin")
     me = _as(user, account)
     profiles = store.public_profiles
@@ -65,6 +68,10 @@ def test_consent_given_withdrawn_and_kept_encrypted(
     assert "social.example" not in repr([vars(entry) for entry in entries])
 
     profiles.save(me, user, URL, consent=True)  # kept at rest while the scan runs
+    # A data-subject access export holds it, with the consent's time.
+    subject = SubjectDataRepository(store.sessions, store.keys, store.audit, clock)
+    [row] = subject.collect(Person(email="rosalind@franklin.example"))["users"]
+    assert (row["public_profile"], row["public_profile_consent_at"]) == (URL, clock.now)
     store.close()
     views = named_views(settings, request)
     assert not found(views, URL)

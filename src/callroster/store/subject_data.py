@@ -27,6 +27,7 @@ from callroster.store.models import (
     SignInSession,
     User,
 )
+from callroster.store.public_profiles import CONTEXT as PROFILE_CONTEXT
 from callroster.store.repository import (
     CALL_NUMBER,
     CONTACT_EMAIL,
@@ -157,6 +158,10 @@ class SubjectDataRepository(Repository):
                     "name": cipher.decrypt("users.name", user.name_enc),
                     "email": USER_EMAIL.open_optional(cipher, user.email_enc),
                     "phone": USER_PHONE.open_optional(cipher, user.phone_enc),
+                    "public_profile": cipher.decrypt_optional(
+                        PROFILE_CONTEXT, user.profile_url_enc
+                    ),
+                    "public_profile_consent_at": user.profile_consent_at,
                     "second_factor": user.totp_state,
                     "created_at": user.created_at,
                     "suspended_at": user.suspended_at,

@@ -15,7 +15,7 @@ import asyncio
 import email
 import re
 from collections.abc import Iterator
-from email.message import Message
+from email.message import EmailMessage
 from email.policy import default
 
 import httpx
@@ -97,7 +97,10 @@ def invite(client: TestClient, address: str, **fields: str) -> httpx.Response:
     assert form.status_code == 200, form.text
     data = {"csrf_token": csrf_of(form), "email": address, "over_18": "yes"}
     data.update(fields)
-    return client.post("/invite-a-friend", data={k: v for k, v in data.items() if v != ""})
+    answer: httpx.Response = client.post(
+        "/invite-a-friend", data={k: v for k, v in data.items() if v != ""}
+    )
+    return answer
 
 
 def send_due(store: Store, mail_settings: Settings) -> int:
@@ -105,11 +108,13 @@ def send_due(store: Store, mail_settings: Settings) -> int:
     return asyncio.run(sender.send_due())
 
 
-def mails(mail_server: MailServerProcess) -> list[tuple[list[str], Message]]:
-    return [
-        (to, email.message_from_bytes(raw, policy=default))
-        for to, raw in mail_server.mailbox.received
-    ]
+def mails(mail_server: MailServerProcess) -> list[tuple[list[str], EmailMessage]]:
+    received = []
+    for to, raw in mail_server.mailbox.received:
+        message = email.message_from_bytes(raw, policy=default)
+        assert isinstance(message, EmailMessage)
+        received.append((to, message))
+    return received
 
 
 def rows(store: Store) -> list[FriendInvitation]:

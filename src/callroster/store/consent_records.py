@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, not_, select
@@ -99,11 +99,35 @@ class SignedExport:
     next_since: dt.datetime | None
 
 
+_TABLE = ConsentRecord.__table__
+
+
+def _plain(result: Any) -> list[_Row]:
+    """The rows of a core query over the table, typed as records."""
+    return cast("list[_Row]", list(result))
+
+
 def _categories(optional: frozenset[str]) -> str:
     return ",".join(sorted(optional))
 
 
-def _view(row: ConsentRecord) -> ConsentRecordView:
+class _Row(Protocol):
+    """A consent record's columns: an ORM object, or a plain row (the export reads plain
+    rows: a third of the time of 100,000 ORM objects)."""
+
+    id: str
+    categories: str
+    policy_version: str
+    text_sha256: str
+    method: str
+    given_at: dt.datetime
+    ended_at: dt.datetime | None
+    replaces: str | None
+    ip_enc: bytes
+    user_agent_enc: bytes
+
+
+def _view(row: _Row) -> ConsentRecordView:
     return ConsentRecordView(
         id=row.id,
         optional=frozenset(c for c in row.categories.split(",") if c),
@@ -216,7 +240,7 @@ class ConsentRecords(Repository):
             raise AccessDeniedError("only the operator exports consent records")
         cipher = self._cipher()
         with self._sessions.begin() as session:
-            rows = list(self._rows(session, since, until, limit))
+            rows = self._rows(session, since, until, limit)
             next_since: dt.datetime | None = None
             if len(rows) > limit:
                 rows, next_since = self._whole_instants(session, rows, limit, until)
@@ -239,8 +263,8 @@ class ConsentRecords(Repository):
         return ConsentPage(exported, next_since)
 
     def _whole_instants(
-        self, session: Session, rows: list[ConsentRecord], limit: int, until: dt.datetime | None
-    ) -> tuple[list[ConsentRecord], dt.datetime | None]:
+        self, session: Session, rows: list[_Row], limit: int, until: dt.datetime | None
+    ) -> tuple[list[_Row], dt.datetime | None]:
         """A page of ``limit + 1`` rows cut so that no instant is split across two pages:
         the rows at the instant the next page starts at go to that page (``since`` = that
         instant), so each row is in exactly one page. When every row of the page shares one
@@ -252,9 +276,9 @@ class ConsentRecords(Repository):
             return kept, next_at
         instant = rows[0].given_at
         kept_now = not_(consent_record_expired(self._clock(), self.proof_days))
-        whole = list(
-            session.scalars(
-                select(ConsentRecord)
+        whole = _plain(
+            session.execute(
+                select(_TABLE)
                 .where(ConsentRecord.given_at == instant, kept_now)
                 .order_by(ConsentRecord.id)
             )
@@ -316,9 +340,9 @@ class ConsentRecords(Repository):
         since: dt.datetime | None,
         until: dt.datetime | None,
         limit: int,
-    ) -> Iterator[ConsentRecord]:
+    ) -> list[_Row]:
         query = (
-            select(ConsentRecord)
+            select(_TABLE)
             .where(not_(consent_record_expired(self._clock(), self.proof_days)))
             .order_by(ConsentRecord.given_at, ConsentRecord.id)
         )
@@ -326,4 +350,4 @@ class ConsentRecords(Repository):
             query = query.where(ConsentRecord.given_at >= since)
         if until is not None:
             query = query.where(ConsentRecord.given_at < until)
-        yield from session.scalars(query.limit(limit + 1))
+        return _plain(session.execute(query.limit(limit + 1)))

@@ -1,7 +1,8 @@
 """A signed-in user's public profile on their calls, in-process against the bridge with real
 WebRTC peers (aiortc): saved on /me with consent, it is shown on the leg they join with their
 own credential (not on a guest's); unticking the consent on /me hides it at once on the call
-they are on; a bad address is refused with the reason and saves nothing."""
+they are on, and ticking it again shows the new address there at once; a bad address is
+refused with the reason and saves nothing."""
 
 from __future__ import annotations
 
@@ -96,6 +97,10 @@ async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_o
         withdrawn = await save(profile_url=URL)  # the box unticked
         assert withdrawn.headers["location"] == "/me?done=public-profile-withdrawn"
         assert await profiles() == {hers: None, guest: None}  # at once: no waiting
+        # Consent given again with a new address: shown on the call she is on, at once.
+        again = await save(profile_url=URL + "-new", show_profile="on")
+        assert again.headers["location"] == "/me?done=public-profile-shown"
+        assert await profiles() == {hers: URL + "-new", guest: None}
     finally:
         for browser in browsers:
             await browser.close()

@@ -56,9 +56,16 @@ async def test_a_user_s_withdrawal_hides_it_on_every_call_of_theirs_only(world: 
         peer.speak()
     assert _profiles(world) == {"Uma": URL, "Otto": OTHER}
     assert _profiles(world, "conf-2") == {"Uma": URL}
-    assert bridge.hide_profiles_of("u1") == 2
+    assert bridge.set_profiles_of("u1", None) == 2
     assert _profiles(world) == {"Uma": None, "Otto": OTHER}
     assert _profiles(world, "conf-2") == {"Uma": None}
     hidden = [e for e in world.rig.events if isinstance(e, LegProfileHidden)]
     assert len(hidden) == 2
-    assert bridge.hide_profiles_of("u1") == 0 and bridge.hide_profiles_of("") == 0
+    assert bridge.set_profiles_of("u1", None) == 0 and bridge.set_profiles_of("", None) == 0
+    # Consent given again on /me (a new address): shown on both calls at once; a join still
+    # connecting gets it from its first audio.
+    await bridge.join_web(GUEST, "Uma 2", "offer", "192.0.2.23", user_id="u1")
+    assert bridge.set_profiles_of("u1", OTHER) == 2
+    world.peers.made[-1].speak()
+    assert _profiles(world) == {"Uma": OTHER, "Otto": OTHER, "Uma 2": OTHER}
+    assert _profiles(world, "conf-2") == {"Uma": OTHER}

@@ -477,7 +477,7 @@ class BridgeService:
         the offer came over HTTPS (with the media's DTLS-SRTP, the leg is encrypted);
         ``profile_url``: a public profile its person consented to show (checked), shown
         beside their name once they are on the call; ``user_id``: the signed-in user who
-        joins, if one does (their consent withdrawn hides it: :meth:`hide_profiles_of`).
+        joins, if one does (their consent withdrawn hides it: :meth:`set_profiles_of`).
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
@@ -532,11 +532,11 @@ class BridgeService:
         call = self._calls.for_leg(leg_id)
         return call.account_id or None if call is not None else None
 
-    def hide_profiles_of(self, user_id: str) -> int:
-        """A signed-in user withdrew their consent: their profile goes from every roster
-        of every call they are on from a browser, at once. Returns how many legs it was
-        shown on."""
-        return self._parts.web.hide_profiles_of(user_id)
+    def set_profiles_of(self, user_id: str, url: str | None) -> int:
+        """A signed-in user consented on /me to show ``url`` (checked), or withdrew their
+        consent (None): every call they are on from a browser as themselves shows it, or
+        no longer does, on every roster at once. Returns how many legs changed."""
+        return self._parts.web.set_profiles_of(user_id, url)
 
     # -- dial-out -------------------------------------------------------------------------
     async def dial_out(

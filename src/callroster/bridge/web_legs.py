@@ -68,6 +68,7 @@ class _Waiting:
     muted: bool = False  # it muted itself before it was on the call
     # A public profile its person consented to show (privacy/profile_url.py checked it).
     profile_url: str | None = None
+    user_id: str = ""  # the signed-in user who joins, if one does
 
 
 class WebLegs:
@@ -113,7 +114,7 @@ class WebLegs:
         refused = self.pending.reserve(leg_id, match.conference_id, source, now)
         if refused is not None:
             raise TooManyPendingJoins(refused.reason, refused.retry_after)
-        self._waiting[leg_id] = _Waiting(match, name, now, profile_url=profile_url)
+        self._waiting[leg_id] = _Waiting(match, name, now, profile_url=profile_url, user_id=user_id)
 
         def on_packet(packet: bytes) -> None:
             call = calls.get(call_id)
@@ -250,26 +251,29 @@ class WebLegs:
             room.conference.show_profile(leg_id, url)
         self._rooms.after_change(room)
 
-    def hide_profiles_of(self, user_id: str) -> int:
-        """See :meth:`BridgeService.hide_profiles_of`."""
+    def set_profiles_of(self, user_id: str, url: str | None) -> int:
+        """See :meth:`BridgeService.set_profiles_of`."""
         if not user_id:
             return 0
-        hidden = 0
+        for waiting in self._waiting.values():
+            if waiting.user_id == user_id:
+                waiting.profile_url = url
+        changed = 0
         for call in self._calls:
             if call.user_id != user_id or call.joined_via != "web":
                 continue
-            waiting = self._waiting.get(call.leg_id)
-            if waiting is not None:
-                waiting.profile_url = None
-                continue
             room = self._rooms.get(call.conference_id)
-            if room is None or call.leg_id not in {leg.id for leg in room.conference.legs}:
+            present = {leg.id: leg for leg in room.conference.present()} if room else {}
+            leg = present.get(call.leg_id)
+            if room is None or leg is None or leg.profile_url == url:
                 continue
-            if room.conference.leg(call.leg_id).profile_url is not None:
+            if url is None:
                 room.conference.hide_profile(call.leg_id)
-                self._rooms.after_change(room)
-                hidden += 1
-        return hidden
+            else:
+                room.conference.show_profile(call.leg_id, url)
+            self._rooms.after_change(room)
+            changed += 1
+        return changed
 
     def _web_call(self, leg_id: str) -> Call:
         call = self._calls.for_leg(leg_id)

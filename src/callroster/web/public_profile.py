@@ -2,9 +2,10 @@
 it beside their name on the calls they join from a browser (issue 16).
 
 Saving checks the address (privacy/profile_url.py) and keeps it encrypted on the user
-(store/public_profiles.py). Withdrawing consent (or removing the address) also hides it at
-once on every call they are on now: a command to the bridge, which tells each conference,
-whose event every open roster gets. Giving consent shows it from their next join.
+(store/public_profiles.py). It applies at once to every call they are on now from a browser
+as themselves, as to the calls they join later: withdrawing consent (or removing the
+address) hides it, giving it or changing the address shows the new one. A command to the
+bridge, which tells each conference, whose event every open roster gets.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ async def save(request: Request, signed: SignedIn, form: dict[str, str]) -> str:
     change = await asyncio.to_thread(
         store.public_profiles.save, signed.caller.actor, user_id, url, consent
     )
+    bridge = getattr(request.app.state, "bridge", None)
+    if isinstance(bridge, BridgeService) and (consent or change == "withdrawn"):
+        # On the bridge's loop (this route is async): the calls they are on now follow at
+        # once, a new or changed address as a withdrawal does.
+        bridge.set_profiles_of(user_id, url if consent else None)
     if change == "withdrawn":
-        bridge = getattr(request.app.state, "bridge", None)
-        if isinstance(bridge, BridgeService):
-            bridge.hide_profiles_of(user_id)  # on the bridge's loop: this route is async
         return "public-profile-withdrawn"
     return "public-profile-shown" if consent else "public-profile-saved"

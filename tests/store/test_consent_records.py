@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from tests.conftest import FakeClock
 from tests.store.raw_bytes import assert_found_when_planted, found, named_views
@@ -260,3 +261,16 @@ def test_a_signed_export_verifies_with_the_stores_public_key_which_outlives_a_re
         assert verify(data, public).records == 3
     finally:
         reopened.close()
+
+
+def test_the_signing_key_is_kept_only_wrapped_by_the_master_key(
+    store: Store, settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    seed = store.keys.platform_seed("consent_signing")
+    public = store.consent_records.public_key()
+    assert Ed25519PrivateKey.from_private_bytes(seed).public_key() == public
+    store.close()
+    views = named_views(settings, request)
+    assert found(views, seed) == []
+    assert list(settings.data.rglob("*.pem")) == []
+    assert_found_when_planted(settings, request, seed)

@@ -94,6 +94,13 @@ def test_the_banner_shows_until_a_choice_and_sets_nothing_before(app: FastAPI) -
     assert buttons[:2] == [("all", "consent-choice"), ("none", "consent-choice")]
     assert "<summary>Choose</summary>" in banner and "Not used: Callroster sets none." in banner
     assert 'name="next" value="/privacy"' in banner
+    # The forms come back to this path, with the country chosen and nothing else of a query.
+    for asked, back in (
+        ("/login?next=//evil.example", "/login"),
+        ("/privacy?country=FR&x=1", "/privacy?country=FR"),
+        ("/privacy?country=%22%3E", "/privacy"),
+    ):
+        assert f'name="next" value="{back}"' in browser.get(asked).text, asked
     assert 'name="targeting"' not in banner
     # Not on the settings page itself, which is the same choice.
     assert 'id="consent-banner"' not in browser.get("/cookies/settings").text

@@ -22,6 +22,8 @@ message as it passes.
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -35,6 +37,13 @@ from callroster.web import consent_state, cookies
 from callroster.web.consent import consent_cookie, record
 
 log = logging.getLogger(__name__)
+
+
+def back_to(path: str, query: bytes) -> str:
+    """Where the banner's forms return: this path, with only the country chosen of its query
+    (``?country=FR``): nothing else a link put in the query is echoed into the page."""
+    country = next((v for k, v in parse_qsl(query.decode("latin-1")) if k == "country"), "").strip()
+    return f"{path}?country={country}" if re.fullmatch(r"[A-Za-z]{2}", country) else path
 
 
 def _cookie_name(set_cookie: str) -> str:
@@ -61,8 +70,7 @@ class ConsentMiddleware:
         decision = consent.decide(
             carried.get(consent.CONSENT_COOKIE), headers.get("sec-gpc"), headers.get("dnt")
         )
-        query = scope.get("query_string", b"").decode("latin-1")
-        here = scope["path"] + (f"?{query}" if query else "")
+        here = back_to(scope["path"], scope.get("query_string", b""))
         token = consent_state.enter(consent_state.ConsentState(decision, here, scope))
 
         async def send_with_consent(message: Message) -> None:

@@ -62,7 +62,6 @@ from callroster.store import audit_anchor
 from callroster.store.audit_anchor import AnchorFile
 from callroster.store.store import Store
 from callroster.web import home
-from callroster.web.consent import FORM_LIMIT as CONSENT_FORM_LIMIT
 from callroster.web.consent import router as consent_router
 from callroster.web.consent_middleware import ConsentMiddleware
 from callroster.web.cookies import router as cookies_page_router
@@ -72,7 +71,6 @@ from callroster.web.invitations import router as invitation_pages_router
 from callroster.web.operator import router as operator_pages_router
 from callroster.web.operator_consent import router as operator_consent_pages_router
 from callroster.web.operator_requests import router as operator_requests_pages_router
-from callroster.web.page_timing import BODY_LIMIT as PAGE_TIMING_LIMIT
 from callroster.web.page_timing import router as page_timing_router
 from callroster.web.pages import router as pages_router
 from callroster.web.portal import router as portal_router
@@ -92,9 +90,6 @@ BODY_LIMITS = (
     RouteLimit("POST", "/api/v1/contacts", MAX_CONTACT_LIST),  # a contact list: 2 MiB
     # A browser's offer of up to 64 Ki characters, its line ends escaped in JSON, and a name.
     RouteLimit("POST", "/api/v1/conferences/{conference_id}/web-legs", 2 * MAX_OFFER),
-    # And these less: a cookie choice, a page's load time.
-    RouteLimit("POST", "/consent", CONSENT_FORM_LIMIT),
-    RouteLimit("POST", "/api/v1/page-timing", PAGE_TIMING_LIMIT),
 )
 
 

@@ -126,3 +126,36 @@ def test_unsubscribe_moves_the_hash_and_deletes_the_row(store: Store) -> None:
         assert list(session.scalars(select(FriendInvitation))) == []
     assert store.privacy_requests.suppression_index(FRIEND) == digest
     assert store.privacy_requests.suppressed(FRIEND)
+
+
+def test_the_friend_sees_the_invitation_in_an_access_export_and_erasure_deletes_it(
+    store: Store,
+) -> None:
+    from callroster.store.erasure import erase_person
+    from callroster.store.subject_data import Person
+
+    host = _host(store)
+    _queue(store, host)
+    _queue(store, host, "someone.else@example.org")
+    friend = Person(email=FRIEND)
+    [held] = store.privacy_requests.subject_data.collect(friend)["friend_invitations"]
+    assert (held["status"], held["sent_by_user_id"]) == ("queued", host.actor_id)
+    assert store.privacy_requests.subject_data.collect(friend)["suppression_list"] == []
+
+    report = erase_person(store, OPERATOR, email=FRIEND.upper())
+    assert report.counts["friend_invitations"] == 1
+    assert store.privacy_requests.subject_data.collect(friend)["friend_invitations"] == []
+    with store.sessions() as session:  # the other friend's invitation is untouched
+        assert len(session.scalars(select(FriendInvitation)).all()) == 1
+
+
+def test_an_unsubscribed_friend_sees_the_suppression_in_an_access_export(store: Store) -> None:
+    from callroster.store.subject_data import Person
+
+    host = _host(store)
+    token = _queue(store, host)
+    store.friend_invitations.unsubscribe(token, source="192.0.2.9", reason="test")
+    collected = store.privacy_requests.subject_data.collect(Person(email=FRIEND))
+    assert collected["friend_invitations"] == []
+    [entry] = collected["suppression_list"]
+    assert entry["address"] == FRIEND and entry["since"] is not None

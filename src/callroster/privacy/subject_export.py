@@ -32,6 +32,10 @@ DESCRIPTIONS = {
     "how the call ended.",
     "invitations": "Invitation emails sent to your address: for which conference, when, and "
     "whether they were delivered.",
+    "friend_invitations": "A Tell a Friend invitation to your address: when, and whether it was "
+    "sent (the address itself is deleted once it is); who sent it, for 30 days.",
+    "suppression_list": "Your address on our list of those who get no Tell a Friend or "
+    "marketing email (we keep only a keyed fingerprint of it).",
 }
 
 Row = Mapping[str, Any]

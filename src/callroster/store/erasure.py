@@ -50,6 +50,7 @@ from callroster.accounts.actor import Actor, Role
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.privacy.erasure import ErasureReport, ErasureSubject
 from callroster.privacy.keys import BlindIndex, DecryptionError, FieldCipher
+from callroster.store import suppressions
 from callroster.store.errors import AccessDeniedError
 from callroster.store.models import (
     ApiToken,
@@ -57,6 +58,7 @@ from callroster.store.models import (
     Contact,
     Delegation,
     ErasureEntry,
+    FriendInvitation,
     InvitationEmail,
     Leg,
     OpenLeg,
@@ -128,6 +130,8 @@ def erase_person(
     now = store.clock()
     with store.sessions.begin() as session:
         _erase(store, session, found, None, report)
+        if subject.email:
+            report.add("friend_invitations", _erase_friend_invitations(session, index, subject))
         for kind in KINDS:
             for row_index in sorted(found.of(kind)):
                 entry_id = _journal(session, index, kind, row_index, now)
@@ -479,6 +483,19 @@ def _erase_request_addresses(
             row.address_enc = row.correction_enc = None
             cleared += 1
     return cleared
+
+
+def _erase_friend_invitations(session: Session, index: BlindIndex, subject: ErasureSubject) -> int:
+    """A Tell a Friend invitation to the person's email: deleted, with its keyed hash, the
+    sender and (if not yet sent) the encrypted address and message. Found only by the email
+    given here (the row keeps a hash of another kind, ``store/suppressions``), so a replay of
+    the journal after a restore does not reach these rows: see docs. The suppression list is
+    kept: an objection to marketing outlives an erasure."""
+    assert subject.email is not None
+    digest = suppressions.suppression_index(index, subject.email)
+    return affected(
+        session, delete(FriendInvitation).where(FriendInvitation.address_index == digest)
+    )
 
 
 def _row_indexes(session: Session, kind: str) -> Iterable[bytes]:

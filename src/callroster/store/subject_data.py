@@ -17,13 +17,16 @@ from sqlalchemy.orm import Session
 
 from callroster.errors import DataKeyDestroyedError, NotFoundError
 from callroster.privacy.keys import DecryptionError, FieldCipher
+from callroster.store import suppressions
 from callroster.store.models import (
     CallRecord,
     Conference,
     Contact,
     Delegation,
+    FriendInvitation,
     InvitationEmail,
     Leg,
+    MarketingSuppression,
     SignInSession,
     User,
 )
@@ -133,6 +136,8 @@ class SubjectDataRepository(Repository):
                     session, ciphers, phone_index, self._kept_scopes()
                 ),
                 "invitations": self._invitations(session, ciphers, person.email),
+                "friend_invitations": self._friend_invitations(session, person.email),
+                "suppression_list": self._suppression(session, person),
             }
 
     def _users(
@@ -374,6 +379,42 @@ class SubjectDataRepository(Repository):
                     "sent_at": invitation.sent_at,
                 }
             )
+        return rows
+
+    def _friend_invitations(self, session: Session, email: str | None) -> list[Row]:
+        """The Tell a Friend invitation to the address (one at most): found by the keyed
+        hash it is kept under; who sent it, while that is kept (``SENDER_KEPT``)."""
+        if email is None:
+            return []
+        digest = suppressions.suppression_index(self._keys.blind_index(), email)
+        rows: list[Row] = []
+        for invitation in session.scalars(
+            select(FriendInvitation).where(FriendInvitation.address_index == digest)
+        ):
+            rows.append(
+                {
+                    "id": invitation.id,
+                    "account_id": invitation.account_id,
+                    "sent_by_user_id": invitation.sender_id,
+                    "standard_wording": invitation.standard_wording,
+                    "status": invitation.status,
+                    "created_at": invitation.created_at,
+                    "sent_at": invitation.sent_at,
+                }
+            )
+        return rows
+
+    def _suppression(self, session: Session, person: Person) -> list[Row]:
+        """Whether the address is on the suppression list (only its keyed hash is), and
+        since when."""
+        rows: list[Row] = []
+        for address in (person.email, person.number):
+            if address is None:
+                continue
+            digest = suppressions.suppression_index(self._keys.blind_index(), address)
+            entry = session.get(MarketingSuppression, digest)
+            if entry is not None:
+                rows.append({"address": address, "since": entry.created_at})
         return rows
 
 

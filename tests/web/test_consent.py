@@ -237,7 +237,15 @@ def test_consent_is_posted_only_from_this_site_small_and_not_too_often(
 def test_a_privacy_signal_is_reject_all_recorded_once_and_said(
     app: FastAPI, store: Store, header: str, method: str
 ) -> None:
-    browser = client(app, **{header: "1"})
+    # A client that navigates to no page (a crawler sending the signal, keeping no cookie):
+    # the signal rules, and nothing is recorded request after request.
+    crawler = client(app, **{header: "1"})
+    for _ in range(3):
+        crawled = crawler.get("/cookies")
+        assert 'id="signal-honoured"' in crawled.text
+        assert 'id="consent-banner"' not in crawled.text
+        assert crawled.headers.get_list("set-cookie") == []
+    browser = client(app, **{header: "1", "Sec-Fetch-Mode": "navigate"})
     first = browser.get("/cookies", headers={"Accept": "text/html"})
     assert 'id="consent-banner"' not in first.text
     assert 'id="signal-honoured"' in first.text
@@ -263,6 +271,7 @@ def test_a_privacy_signal_is_reject_all_recorded_once_and_said(
     accepted = consent.parse_cookie(earlier.cookies["callroster_consent"])
     assert accepted is not None
     earlier.headers[header] = "1"
+    earlier.headers["Sec-Fetch-Mode"] = "navigate"
     assert earlier.get("/probe/sync").json() == {"optional": [], "ask": False}
     earlier.get("/")
     now = consent.parse_cookie(earlier.cookies["callroster_consent"])

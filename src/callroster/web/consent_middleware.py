@@ -12,8 +12,10 @@ On the answer's way out:
   already sets it;
 - a browser sending Global Privacy Control or Do Not Track whose cookie does not yet say
   "reject all" gets that consent recorded (method ``gpc``/``dnt``) and the compliance cookie,
-  once, with the first page (an HTML answer) it is sent; if its network has made too many
-  records this hour, nothing is recorded and the signal still rules.
+  once, with the first page (an HTML answer to a navigation, ``Sec-Fetch-Mode: navigate``)
+  it is sent. A client that sends no such header (a crawler sending ``DNT: 1`` with every
+  request and keeping no cookie) is not recorded page after page; nor is one whose network
+  made too many records this hour. The signal rules their requests all the same.
 
 Pure ASGI: headers are read from the scope and changed on the ``http.response.start``
 message as it passes.
@@ -102,7 +104,12 @@ class ConsentMiddleware:
         headers = MutableHeaders(scope=message)
         for name in sorted(carried & set(refused) - mentioned):
             headers.append("set-cookie", cookies.expiry(refused[name]))
-        if decision.record is not None and headers.get("content-type", "").startswith("text/html"):
+        navigated = Headers(scope=scope).get("sec-fetch-mode") == "navigate"
+        if (
+            decision.record is not None
+            and navigated
+            and headers.get("content-type", "").startswith("text/html")
+        ):
             await self._record_signal(scope, headers, decision)
 
     @staticmethod

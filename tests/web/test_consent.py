@@ -140,6 +140,8 @@ def test_accept_all_is_recorded_and_kept_for_a_month(app: FastAPI, store: Store)
     settings_page = browser.get("/cookies/settings?saved=1").text
     assert "Your choice is saved." in settings_page
     assert "you accepted performance cookies" in settings_page
+    recorded = "Recorded on this page on 23 November 2026 at 09:00 UTC, as record <code>"
+    assert f"{recorded}{again.record_id}</code>" in settings_page  # the store's clock
     assert 'id="settings-performance" name="performance" checked' in settings_page
 
 

@@ -197,6 +197,28 @@ async def give_consent(request: Request) -> Response:
     return answer
 
 
+HOW = {
+    "banner": "on the banner",
+    "settings": "on this page",
+    "gpc": "by Global Privacy Control",
+    "dnt": "by Do Not Track",
+}
+
+
+def _recorded(store: Store, decision: Decision) -> str:
+    """When and how the browser's current choice was recorded, from its record."""
+    current = decision.current
+    record = store.consent_records.get(current.record_id) if current is not None else None
+    if record is None:
+        return ""
+    when = record.given_at.strftime("%d %B %Y at %H:%M UTC")
+    return (
+        f'<p id="recorded">Recorded {escape(HOW.get(record.method.value, ""))} on '
+        f"{escape(when)}, as record <code>{escape(record.id)}</code>, for version "
+        f"{escape(record.policy_version)} of this text.</p>"
+    )
+
+
 def _current_words(decision: Decision) -> str:
     if decision.signal is not None:
         name = consent.SIGNAL_NAMES[decision.signal]
@@ -222,7 +244,7 @@ def _current_words(decision: Decision) -> str:
 def settings_page(request: Request, saved: str | None = None) -> HTMLResponse:
     decision = _decision()
     body = notice("Your choice is saved." if saved and decision.signal is None else None)
-    body += _current_words(decision)
+    body += _current_words(decision) + _recorded(request.app.state.store, decision)
     if decision.signal is None:
         body += f"""<p>Strictly necessary cookies are always on. Choose the others below;
 when you take a consent back, the cookies of that category are removed at once.</p>

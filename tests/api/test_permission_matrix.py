@@ -121,6 +121,9 @@ PROFILE = {**CALLS}
 DELEGATES = {**CALLS, "delegate": "403"}
 SESSION = _row("401", host_session="ok")
 LEG_KEY = _row("hidden")  # only the browser holding the leg's X-Leg-Key
+# The same, for a route with a body: no X-Leg-Key at all is refused (401) before the body is
+# read (tests/api/test_credentials_first.py); another leg's key still gets 404.
+LEG_KEY_WITH_BODY = _row("401")
 OPEN = _row("ok")  # liveness and readiness: anyone, and they say nothing of anyone
 # /metrics: every caller here comes from loopback (the in-process client is 127.0.0.1), which
 # may scrape without a token; from any other network it is OPERATOR_ONLY, and a request that
@@ -158,7 +161,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", f"{C}/web-legs/{{leg_id}}/mute"): LEG_KEY,
     ("POST", f"{C}/web-legs/{{leg_id}}/unmute"): LEG_KEY,
     ("DELETE", f"{C}/web-legs/{{leg_id}}"): LEG_KEY,
-    ("PUT", f"{C}/web-legs/{{leg_id}}/profile"): LEG_KEY,
+    ("PUT", f"{C}/web-legs/{{leg_id}}/profile"): LEG_KEY_WITH_BODY,
     ("DELETE", f"{C}/web-legs/{{leg_id}}/profile"): LEG_KEY,
     ("POST", "/api/v1/contacts"): CONTACTS,
     ("POST", "/api/v1/calls"): CALLS,

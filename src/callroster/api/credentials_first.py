@@ -12,8 +12,9 @@ request, so when FastAPI solves it again it does not ask the store twice.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
@@ -25,11 +26,26 @@ from callroster.api.auth import authenticated, operator
 CREDENTIAL_CHECKS: tuple[Callable[[Request], object], ...] = (authenticated, operator)
 
 
-def credential_check(dependant: Dependant) -> Callable[[Request], object] | None:
+CredentialCheck = Callable[[Request], object]
+_MARK = "__callroster_credential__"
+_Check = TypeVar("_Check", bound=CredentialCheck)
+
+
+def counts_as_credential(check: _Check) -> _Check:
+    """Mark a dependency of a router's own as the credential check its routes run before
+    their body (such as a browser leg's own key, ``api/web_join.py``); it raises 401, 403 or
+    404 for a bad credential. An ``async`` one runs on the event loop, a plain one in a
+    thread."""
+    setattr(check, _MARK, True)
+    return check
+
+
+def credential_check(dependant: Dependant) -> CredentialCheck | None:
     """The credential dependency among a route's own parameters, if it has one."""
     for dependency in dependant.dependencies:
-        if dependency.call in CREDENTIAL_CHECKS:
-            return dependency.call
+        call = dependency.call
+        if call is not None and (call in CREDENTIAL_CHECKS or getattr(call, _MARK, False)):
+            return call
     return None
 
 
@@ -43,7 +59,10 @@ class CredentialsFirst(APIRoute):
             return handler
 
         async def credentials_first(request: Request) -> Response:
-            await asyncio.to_thread(check, request)  # the store is synchronous
+            if inspect.iscoroutinefunction(check):
+                await check(request)
+            else:
+                await asyncio.to_thread(check, request)  # the store is synchronous
             return await handler(request)
 
         return credentials_first

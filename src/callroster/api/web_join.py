@@ -35,7 +35,7 @@ from callroster.api.auth import (
     require_scope,
     store_of,
 )
-from callroster.api.credentials_first import CredentialsFirst
+from callroster.api.credentials_first import CredentialsFirst, counts_as_credential
 from callroster.api.deps import bridge_of
 from callroster.api.names import PersonName
 from callroster.api.rate_limit import SlidingWindow, take
@@ -217,6 +217,16 @@ def _own_leg(request: Request, leg_id: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such browser leg")
 
 
+@counts_as_credential
+async def own_web_leg(request: Request) -> None:
+    """The credential of a browser leg's own routes that take a body, checked before the body
+    is read (``api/credentials_first.py``): 401 without an ``X-Leg-Key``, 404 with one that
+    is not this leg's (as for a leg that does not exist)."""
+    if not request.headers.get("x-leg-key"):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "send the browser leg's X-Leg-Key")
+    _own_leg(request, str(request.path_params.get("leg_id", "")))
+
+
 class SelfMuteOut(BaseModel):
     muted: bool
 
@@ -293,7 +303,11 @@ async def _set_own_profile(request: Request, leg_id: str, url: str | None) -> Pr
     return ProfileOut(profile_url=url)
 
 
-@router.put("/conferences/{conference_id}/web-legs/{leg_id}/profile", response_model=ProfileOut)
+@router.put(
+    "/conferences/{conference_id}/web-legs/{leg_id}/profile",
+    response_model=ProfileOut,
+    dependencies=[Depends(own_web_leg)],
+)
 async def show_own_profile(
     conference_id: str, leg_id: str, body: ProfileIn, request: Request
 ) -> ProfileOut:

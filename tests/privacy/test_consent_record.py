@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
+from callroster.privacy.consent import CONSENT_LIFETIME
 from callroster.privacy.consent_record import (
-    CONSENT_LIFETIME,
     USER_AGENT_LIMIT,
     ConsentGiven,
     ConsentMethod,

@@ -18,6 +18,7 @@ from tests.store.raw_bytes import assert_found_when_planted, found, named_views
 from callroster.accounts.actor import operator_cli, system
 from callroster.config import Settings
 from callroster.errors import AccessDeniedError
+from callroster.privacy.consent import CONSENT_LIFETIME
 from callroster.privacy.consent_export import key_id, verify
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
 from callroster.store.consent_records import ConsentRateLimited, ConsentRateLimitedError
@@ -218,8 +219,8 @@ def test_the_purge_deletes_records_past_their_proof_period_and_keeps_younger_one
     with store.sessions() as session:
         left = set(session.scalars(select(ConsentRecord.id)))
     assert left == {lapsed, replacing}
-    # One second short of 31 days + 10: kept; one second past: purged.
-    clock.advance(days=31 + 10 - 12, seconds=-1)
+    # One second short of the cookie's month + 10 days: kept; one second past: purged.
+    clock.advance(days=CONSENT_LIFETIME.days + 10 - 12, seconds=-1)
     assert store.purge().run().total_rows == 0
     assert store.consent_records.get(lapsed) is not None
     clock.advance(seconds=1)
@@ -238,7 +239,7 @@ def test_the_purge_goes_in_batches(store: Store, clock: FakeClock) -> None:
     store.consent_records.proof_days = 0
     for n in range(5):
         store.consent_records.add(given(clock, ip=f"192.0.2.{n}"))
-    clock.advance(days=32)
+    clock.advance(days=CONSENT_LIFETIME.days + 1)
     report = store.purge(batch_rows=2).run()
     assert report.counts["consent"] == {"consent_records": 5}
     assert report.batches == 3

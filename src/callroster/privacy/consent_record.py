@@ -18,9 +18,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from callroster.privacy.consent import CONSENT_LIFETIME  # the compliance cookie's month
+
 OPTIONAL_CATEGORIES = frozenset({"performance", "functionality", "targeting"})
 USER_AGENT_LIMIT = 300
-CONSENT_LIFETIME = dt.timedelta(days=31)  # the compliance cookie's month, at its longest
 DEFAULT_PROOF_DAYS = 1095  # Settings.consent_proof_days: kept 3 years after it ended
 POLICY_VERSION_LIMIT = 40
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")

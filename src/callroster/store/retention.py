@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from callroster.privacy.consent_record import CONSENT_LIFETIME
+from callroster.privacy.consent import CONSENT_LIFETIME
 from callroster.privacy.retention import Holds, RetentionPolicy, country_of_region
 from callroster.privacy.retention_classes import RetentionClass
 from callroster.store.models import Account, CallRecord, Conference, ConsentRecord, Leg, LegalHold

@@ -611,8 +611,9 @@ class FriendInvitation(Base):
     suppression list (``marketing_suppressions``) is kept under, so an unsubscribe moves it
     there as it is. The address and the message are encrypted under the account's data key
     and cleared once the email is sent or given up on, as is the unsubscribe link's token
-    (kept encrypted only to put it into the email): after that only its SHA-256 stays. Unsubscribing deletes the row. ``sender_id`` is cleared after 30
-    days (the per-sender daily limit needs it for one)."""
+    (kept encrypted only to put it into the email): after that only its SHA-256 stays.
+    Unsubscribing deletes the row. ``sender_id`` is cleared after 30 days (the per-sender
+    daily limit needs it for one)."""
 
     __tablename__ = "friend_invitations"
     id: Mapped[str] = _id()

@@ -14,6 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 from tests.support.cli import close_runner
 from tests.support.postgres import PostgresServer
+from tests.support.smtp import Mailbox, MailServerProcess
 
 from callroster.accounts import passwords
 from callroster.config import Settings, load_settings
@@ -68,6 +69,16 @@ def _cli_fork_server() -> Iterator[None]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServerProcess]:
+    """A real SMTP server (aiosmtpd) on a loopback port, plain SMTP, its mailbox in memory;
+    stopped after the test."""
+    process = MailServerProcess(Mailbox())
+    process.start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.test_accessibility import check, shots_folder
 from tests.support.browser import chromium
 from tests.support.service import RunningService, running_service
-from tests.support.smtp import Mailbox, MailServerProcess
+from tests.support.smtp import MailServerProcess
 from tests.support.waiting import wait_until_sync
 
 from callroster.accounts import demo as demo_seed
@@ -33,14 +33,6 @@ OPERATOR = operator_cli("test")
 PASSWORD = "Harbour-Violet-Anchor-58"
 FRIEND = "ines.okafor@example.org"
 HOST_NAME = "Harriet Host"  # the demo host (accounts/demo.py)
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

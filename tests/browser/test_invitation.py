@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from tests.support.browser import chromium
 from tests.support.service import RunningService, running_service
-from tests.support.smtp import Mailbox, MailServerProcess
+from tests.support.smtp import MailServerProcess
 from tests.support.waiting import wait_until_sync
 
 from callroster.accounts import demo as demo_seed
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.browser
 OPERATOR = operator_cli("test")
 PASSWORD = "Harbour-Violet-Anchor-58"
 GUESTS = ["marguerite.oyelaran@example.org", "tobias.vandermeer@example.net"]
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -20,20 +20,12 @@ from playwright.sync_api import expect
 from tests.browser.test_accessibility import check, shots_folder
 from tests.support.browser import chromium
 from tests.support.service import RunningService, running_service
-from tests.support.smtp import Mailbox, MailServerProcess
+from tests.support.smtp import MailServerProcess
 from tests.support.waiting import wait_until_sync
 
 from callroster.accounts import demo as demo_seed
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
 from typing import Any
@@ -31,14 +30,6 @@ GUESTS = ["marguerite.oyelaran@example.org", "tobias.vandermeer@example.net"]
 @pytest.fixture
 def backend() -> str:
     return "sqlite"  # the store's part runs on both in tests/store/test_invitations.py
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
 
@@ -25,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.conftest import FakeClock
 from tests.store.raw_bytes import assert_found_when_planted, found, named_views
-from tests.support.smtp import Mailbox, MailServerProcess
+from tests.support.smtp import MailServerProcess
 from tests.web.test_signin import (
     HOST_EMAIL,
     OPERATOR,
@@ -51,14 +50,6 @@ OTHER = "tobias.vandermeer@example.net"
 DELEGATE = "dora.delegate@firm.example"
 PUBLIC = "https://meet.callroster.test"
 REFUSED = "We can&#x27;t send an invitation to this address."
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

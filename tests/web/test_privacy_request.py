@@ -10,7 +10,6 @@ import email
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from email.message import Message
 
 import httpx
@@ -19,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.conftest import FakeClock
 from tests.store.test_privacy_requests import EMAIL, NAME, NATIONAL, NUMBER, seed
-from tests.support.smtp import Mailbox, MailServerProcess
+from tests.support.smtp import MailServerProcess
 
 from callroster.accounts.actor import operator_cli
 from callroster.app import create_app
@@ -30,14 +29,6 @@ from callroster.store.store import Store
 
 OPERATOR = operator_cli("test")
 UNKNOWN = "nobody@nowhere.example"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerProcess]:
-    process = MailServerProcess(Mailbox())
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

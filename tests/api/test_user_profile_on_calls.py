@@ -1,8 +1,8 @@
 """A signed-in user's public profile on their calls, in-process against the bridge with real
 WebRTC peers (aiortc): saved on /me with consent, it is shown on the leg they join with their
 own credential (not on a guest's); unticking the consent on /me hides it at once on the call
-they are on, and ticking it again shows the new address there at once; a bad address is
-refused with the reason and saves nothing."""
+they are on, and ticking it again shows the new address there at once, as removing the user
+hides it; a bad address is refused with the reason and saves nothing."""
 
 from __future__ import annotations
 
@@ -101,6 +101,13 @@ async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_o
         again = await save(profile_url=URL + "-new", show_profile="on")
         assert again.headers["location"] == "/me?done=public-profile-shown"
         assert await profiles() == {hers: URL + "-new", guest: None}
+        # An administrator removes her: her profile goes from the call she is on, at once
+        # (the roster read with the administrator's key now: hers is revoked).
+        her_id = (await client.get("/api/v1/me", headers=host)).json()["id"]
+        host["Authorization"] = f"Bearer {demo.admin_token}"
+        removed = await client.delete(f"/api/v1/account/users/{her_id}", headers=host)
+        assert removed.status_code == 204, removed.text
+        assert await profiles() == {hers: None, guest: None}
     finally:
         for browser in browsers:
             await browser.close()

@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 from typing import Annotated, Literal
 
+from anyio import from_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,7 @@ from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import UNSEEN, answering
 from callroster.api.names import PersonName
 from callroster.api.routes import authorised_conference
+from callroster.bridge.service import BridgeService
 from callroster.errors import NotFoundError
 from callroster.store.accounts import UserView
 from callroster.store.store import Store
@@ -245,7 +247,17 @@ def remove_user(user_id: str, caller: CallerDep, request: Request) -> Response:
     _not_yourself(caller, user_id, "remove")
     with answering(missing=NO_SUCH_USER, hide_denied=True):
         store.users.remove_user(caller.actor, user_id)
+    _hide_profile_on_calls(request, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _hide_profile_on_calls(request: Request, user_id: str) -> None:
+    """A removed user's public profile (cleared from the store with the rest of them) goes
+    from every roster of a call they are on now, too: on the bridge's loop, which this sync
+    route's worker thread reaches through anyio."""
+    bridge = getattr(request.app.state, "bridge", None)
+    if isinstance(bridge, BridgeService):
+        from_thread.run_sync(bridge.set_profiles_of, user_id, None)
 
 
 @router.get("/account/users/{user_id}/conferences", response_model=list[ConferenceHistoryOut])

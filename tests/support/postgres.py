@@ -227,16 +227,28 @@ class PostgresServer:
             host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
         )
 
-    def create_database(self, name: str) -> str:
-        """CREATE DATABASE ``name`` OWNER callroster; returns its SQLAlchemy URL."""
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """CREATE DATABASE ``name`` OWNER callroster (a copy of ``template``, if given: no one
+        may be connected to it); returns its SQLAlchemy URL."""
         self._require_running()
+        statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(self.user)
+        )
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(self.conninfo(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(self.user)
-                )
-            )
+            conn.execute(statement)
         return self.url(name)
+
+    def is_empty(self, name: str) -> bool:
+        """Whether database ``name`` has no table of its own (not even Alembic's)."""
+        self._require_running()
+        with psycopg.connect(self.conninfo(name), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
+                "('pg_catalog', 'information_schema')"
+            ).fetchone()
+        return row is not None and row[0] == 0
 
     def drop_database(self, name: str) -> None:
         """DROP DATABASE IF EXISTS ``name``, disconnecting any sessions still using it."""

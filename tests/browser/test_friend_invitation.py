@@ -37,12 +37,7 @@ HOST_NAME = "Harriet Host"  # the demo host (accounts/demo.py)
 
 @pytest.fixture
 def service(tmp_path: Path, mail_server: MailServerProcess) -> Iterator[RunningService]:
-    mail = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": str(mail_server.port),
-        "smtp_security": "none",
-        "smtp_from": "hello@callroster.test",
-    }
+    mail = mail_server.service_settings("hello@callroster.test")
     with running_service(tmp_path / "data", settings=mail) as running:
         store = open_store(load_settings(data=running.data))
         try:

@@ -34,12 +34,7 @@ GUESTS = ["marguerite.oyelaran@example.org", "tobias.vandermeer@example.net"]
 
 @pytest.fixture
 def service(tmp_path: Path, mail_server: MailServerProcess) -> Iterator[RunningService]:
-    mail = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": str(mail_server.port),
-        "smtp_security": "none",
-        "smtp_from": "invitations@callroster.test",
-    }
+    mail = mail_server.service_settings("invitations@callroster.test")
     with running_service(tmp_path / "data", settings=mail) as running:
         store = open_store(load_settings(data=running.data))
         try:

@@ -30,12 +30,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def service(tmp_path: Path, mail_server: MailServerProcess) -> Iterator[RunningService]:
-    mail = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": str(mail_server.port),
-        "smtp_security": "none",
-        "smtp_from": "privacy@callroster.test",
-    }
+    mail = mail_server.service_settings("privacy@callroster.test")
     with running_service(tmp_path / "data", settings=mail) as running:
         yield running
 

@@ -57,3 +57,13 @@ class MailServerProcess:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def service_settings(self, sender: str) -> dict[str, str]:
+        """The settings a service started by ``running_service`` sends its mail here with
+        (plain SMTP), from ``sender``."""
+        return {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": str(self.port),
+            "smtp_security": "none",
+            "smtp_from": sender,
+        }

@@ -13,6 +13,7 @@ from bench import (
     call_flood,
     machine,
     metrics_scrape,
+    parse_cost,
     pin_guessing,
     retention_purge,
     roster_fanout,
@@ -39,6 +40,9 @@ def main() -> None:
         print(f"{name}:")
         for key, value in figures.items():
             print(f"  {key:32} {value:>12,.1f}")
+    # The costliest SIP message and SDP body the limits allow: parse and answer time against
+    # the 5 ms target (a few seconds); writes parse_cost.json.
+    parse_cost.run_and_report(RESULTS)
     # The bridge under load: its own process and a ladder of synthetic phones (a few minutes);
     # writes bridge.json and bridge.md itself.
     print("bridge:")

@@ -1,13 +1,17 @@
 """What one session description may cost (issue 12, finding 4): limits on lines, media
 sections, formats and attributes, each just under (accepted) and just over (refused 488 with
-warn-code 399), linear look-ups, and any body up to 64 KB handled in under 5 ms."""
+warn-code 399), linear look-ups, and a bound on the work any body up to 64 KB costs.
+
+The work is counted in Python lines run (tests/support/cost.py), which no load on the machine
+can move; the issue's 5 ms per body is a speed target and lives in ``make bench``
+(bench/parse_cost.py), which times the same costliest description."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from tests.support.timing import fastest_of
+from tests.support.cost import lines_run
 
 from callroster.sdp.offer_answer import answer_offer
 from callroster.sdp.session import (
@@ -24,7 +28,10 @@ from callroster.sdp.session import (
 HEAD = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0"]
 AUDIO = "m=audio 40000 RTP/AVP 0"
 LOCAL = {"local_address": "127.0.0.1", "local_port": 40000, "session_id": 1, "session_version": 1}
-BUDGET = 0.005  # seconds: the issue's bound for any body up to 64 KB
+# Python lines any body up to 64 KB may run: about twice the costliest description the limits
+# allow (27,822 lines when this was written, 5 ms being the speed target benchmarked for it).
+# A look-up gone quadratic in the 512 lines a body may have would run hundreds of thousands.
+WORK_BOUND = 60_000
 LARGEST = 64 * 1024
 
 
@@ -129,7 +136,7 @@ def test_the_attack_is_refused_at_once() -> None:
     assert (negotiated.codec, negotiated.payload_type) == ("PCMU", 0)
 
 
-def test_the_costliest_description_within_the_limits_takes_under_5_ms() -> None:
+def test_the_costliest_description_within_the_limits_stays_within_the_work_bound() -> None:
     """Every media section the limits allow, each with every format, and rtpmaps for them
     in all the lines left: each format is looked up, none is usable, every section tried."""
     formats = " ".join(str(1 + i % 127) for i in range(MAX_FORMATS))
@@ -142,9 +149,9 @@ def test_the_costliest_description_within_the_limits_takes_under_5_ms() -> None:
         with pytest.raises(SdpError, match="no audio codec in common"):
             answer_offer(parse_sdp(text), **LOCAL)  # type: ignore[arg-type]
 
-    # Ten runs, not three: this one is near half the budget, and on a machine shared with
-    # other work three runs may all be interrupted.
-    assert fastest_of(10, answer) < BUDGET
+    work = lines_run(answer)
+    # Positive control: it is the costliest, so it does real work on every line it has.
+    assert MAX_LINES * 20 < work <= WORK_BOUND
 
 
 def test_indexed_look_ups_keep_their_meaning() -> None:
@@ -199,7 +206,10 @@ def test_telephone_event_lists_are_read_to_32_items(items: int, dtmf: bool) -> N
 def test_a_long_telephone_event_list_costs_no_more_than_a_short_one() -> None:
     events = ",".join(["0-255"] * 10_000)
     sd = parse_sdp(body([*HEAD, "m=audio 40000 RTP/AVP 0 101", f"a=fmtp:101 {events}"]).encode())
-    assert fastest_of(3, lambda: answer_offer(sd, **LOCAL)) < BUDGET  # type: ignore[arg-type]
+    short = parse_sdp(body([*HEAD, "m=audio 40000 RTP/AVP 0 101", "a=fmtp:101 0-15"]).encode())
+    long_work = lines_run(lambda: answer_offer(sd, **LOCAL))  # type: ignore[arg-type]
+    short_work = lines_run(lambda: answer_offer(short, **LOCAL))  # type: ignore[arg-type]
+    assert long_work <= short_work + 20, (long_work, short_work)
 
 
 # -- any body up to 64 KB ----------------------------------------------------------------------
@@ -275,7 +285,7 @@ def pieces(draw: st.DrawFn) -> str:
     st.sampled_from(["\r\n", "\n", "\r"]),
     st.booleans(),
 )
-def test_any_body_up_to_64_kb_is_handled_in_under_5_ms(
+def test_any_body_up_to_64_kb_is_answered_or_refused_within_the_work_bound(
     runs: list[str], ending: str, usable: bool
 ) -> None:
     head = [*HEAD, AUDIO, "a=rtpmap:0 PCMU/8000"] if usable else HEAD
@@ -288,6 +298,21 @@ def test_any_body_up_to_64_kb_is_handled_in_under_5_ms(
         except SdpError:
             pass
 
-    took = fastest_of(3, handle)
-    note(f"{len(data)} bytes, {text.count(ending)} lines: {took * 1000:.2f} ms")
-    assert took < BUDGET
+    work = lines_run(handle)
+    note(f"{len(data)} bytes, {text.count(ending)} lines: {work} Python lines run")
+    assert work <= WORK_BOUND
+
+
+def test_the_work_counter_sees_a_quadratic_look_up() -> None:
+    """Positive control for the bounds above: the look-up a linear parser replaced (each
+    format searched for among every attribute) counts as quadratic work."""
+
+    def quadratic(n: int) -> None:
+        attributes = [f"a=rtpmap:{i} X/8000" for i in range(n)]
+        for fmt in range(n):
+            for attribute in attributes:
+                if attribute.startswith(f"a=rtpmap:{fmt} "):
+                    break
+
+    assert lines_run(lambda: quadratic(400)) > 16 * lines_run(lambda: quadratic(100)) / 2
+    assert lines_run(lambda: quadratic(400)) > WORK_BOUND

@@ -1,7 +1,11 @@
 """What one SIP message may cost (issue 12, finding 4): limits on header lines and delimiters,
 each just under (parsed) and just over (refused 513, and answered); the linear splitter,
 header-end search and unfolding agree with the character-by-character code they replaced;
-and any message up to 64 KB is parsed or refused in under 5 ms."""
+and the work any message up to 64 KB may cost is bounded.
+
+The work is counted in Python lines run (tests/support/cost.py), which no load on the machine
+can move; the issue's 5 ms per message is a speed target and lives in ``make bench``
+(bench/parse_cost.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from tests.sip.peers import bridge
-from tests.support.timing import fastest_of
+from tests.support.cost import lines_run
 
 from callroster.sip.message import (
     _CTL,
@@ -33,7 +37,10 @@ from callroster.sip.message import (
 )
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
-BUDGET = 0.005  # seconds: the issue's bound for any message up to 64 KB
+# Python lines any message up to 64 KB may run: about twice the costliest one, made by hand
+# below (6,609 lines when this was written; the fuzzing found none costlier). A splitter gone
+# quadratic in the delimiters or lines a message may have would run hundreds of thousands.
+WORK_BOUND = 15_000
 LARGEST = 64 * 1024
 
 HEAD = [
@@ -289,7 +296,7 @@ def pieces(draw: st.DrawFn) -> str:
     st.sampled_from(["\r\n", "\n"]),
     st.binary(max_size=64),
 )
-def test_any_message_up_to_64_kb_is_parsed_or_refused_in_under_5_ms(
+def test_any_message_up_to_64_kb_is_parsed_or_refused_within_the_work_bound(
     runs: list[str], ending: str, body: bytes
 ) -> None:
     text = "\n".join([*HEAD, *runs]).replace("\n", ending) + ending * 2
@@ -301,6 +308,23 @@ def test_any_message_up_to_64_kb_is_parsed_or_refused_in_under_5_ms(
         except SipError:
             pass
 
-    took = fastest_of(3, parse)
-    note(f"{len(data)} bytes: {took * 1000:.2f} ms")
-    assert took < BUDGET
+    work = lines_run(parse)
+    note(f"{len(data)} bytes: {work} Python lines run")
+    assert work <= WORK_BOUND
+
+
+def test_the_costliest_message_within_the_limits_stays_within_the_work_bound() -> None:
+    """Every header line the limit allows, each the shortest there is (a compact
+    Content-Length): the most lines, each parsed and looked at on its own."""
+    lines = ["l: 0"] * (MAX_HEADERS - HEAD_LINES - 1)
+    data = ("\r\n".join([*HEAD, *lines]) + "\r\n\r\n").encode()
+
+    def parse() -> None:
+        try:
+            parse_message(data, max_size=LARGEST)
+        except SipError:
+            pass
+
+    work = lines_run(parse)
+    # Positive control: a real parse of every line, not an early refusal.
+    assert MAX_HEADERS * 10 < work <= WORK_BOUND

@@ -113,3 +113,77 @@ async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_o
             await browser.close()
     actions = [e.action for e in harness.store.audit.entries(demo.account_id, 200)]
     assert "profile.consent_given" in actions and "profile.consent_withdrawn" in actions
+
+
+async def test_signed_in_and_joining_by_the_link_shows_their_profile_with_the_csrf_token_only(
+    live: tuple[BridgeHarness, httpx.AsyncClient],
+) -> None:
+    """The conference page of someone signed in joins by the link (as a guest, unless they
+    run the call) with the session's CSRF token beside it: their profile consented to on
+    /me is shown, and withdrawing it there hides it at once. The same join without the
+    token (the cookie alone, as another site could make a browser send) shows nothing."""
+    harness, client = live
+    demo = harness.demo
+    base = f"/api/v1/conferences/{demo.conference_id}"
+    login = await client.get("/login")
+    signed = await client.post(
+        "/login",
+        data={"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password},
+    )
+    assert signed.status_code == 303, signed.text
+    me = await client.get("/me")
+    saved = await client.post(
+        "/me/public-profile",
+        data={"csrf_token": _csrf(me), "profile_url": URL, "show_profile": "on"},
+    )
+    assert saved.headers["location"] == "/me?done=public-profile-shown"
+    session_csrf = (await client.get("/api/v1/session")).json()["csrf_token"]
+    link = {"Authorization": f"Bearer {demo.web_url.rsplit('/', 1)[1]}"}
+    host = {"Authorization": f"Bearer {demo.host_token}"}
+    browsers: list[WebClient] = []
+
+    async def join(name: str, headers: dict[str, str]) -> dict[str, str]:
+        browser = WebClient(1000.0)
+        browsers.append(browser)
+        response = await client.post(
+            f"{base}/web-legs", json={"name": name, "sdp": await browser.offer()}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        await browser.accept(response.json()["sdp"])
+        joined: dict[str, str] = response.json()
+        return joined
+
+    async def profiles() -> dict[str, object]:
+        legs = (await client.get(f"{base}/legs", headers=host)).json()["legs"]
+        return {leg["id"]: leg["profile_url"] for leg in legs}
+
+    try:
+        with_token = await join("Hannah", {**link, "X-CSRF-Token": session_csrf})
+        cookie_only = await join("Hannah again", link)
+        forged = await join("Not Hannah", {**link, "X-CSRF-Token": "crs-forged"})
+        assert with_token["profile_url"] == URL
+        assert cookie_only["profile_url"] is None and forged["profile_url"] is None
+        for _ in range(200):  # polled: on the roster once the audio arrives
+            if len(await profiles()) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await profiles() == {
+            with_token["leg_id"]: URL,
+            cookie_only["leg_id"]: None,
+            forged["leg_id"]: None,
+        }
+        roles = {
+            leg["id"]: leg["role"]
+            for leg in (await client.get(f"{base}/legs", headers=host)).json()["legs"]
+        }
+        assert roles[with_token["leg_id"]] == "guest"  # by the link: still a guest
+
+        withdrawn = await client.post(
+            "/me/public-profile",
+            data={"csrf_token": _csrf(await client.get("/me")), "profile_url": URL},
+        )
+        assert withdrawn.headers["location"] == "/me?done=public-profile-withdrawn"
+        assert set((await profiles()).values()) == {None}  # at once on the guest's leg too
+    finally:
+        for browser in browsers:
+            await browser.close()

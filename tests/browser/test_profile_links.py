@@ -2,7 +2,9 @@
 guest who ticks consent is shown with a link on every roster; when she stops showing it, it
 is gone from every open roster at once; a guest who gives an address without ticking the
 box sends it nowhere (scanned: page HTML of every viewer, every WebSocket frame, every
-request her page made), with positive controls on the address that was shown."""
+request her page made), with positive controls on the address that was shown. A host signed
+in who saved a profile with consent on /me joins from the conference page as the host, with
+that profile shown, and can stop showing it there."""
 
 from __future__ import annotations
 
@@ -16,9 +18,16 @@ from tests.support import audio
 from tests.support.browser import async_chromium
 from tests.support.service import RunningService, running_service
 
+from callroster.accounts import demo as demo_seed
+from callroster.accounts.actor import operator_cli
+from callroster.config import load_settings
+from callroster.store.store import open_store
+
 pytestmark = pytest.mark.browser
 SHOWN = "https://www.social.example/in/ada-shown-4c1d"
 UNCONSENTED = "https://social.example/in/cyd-never-8e0f"
+SAVED = "https://social.example/in/hannah-saved-71b2"
+PASSWORD = "Saffron-Glacier-Piano-62"
 LINK = f'#legs a.profile-link[href="{SHOWN}"]'
 # When the link leaves the roster (a viewer's page) and when the click happened (Ada's).
 WATCH_REMOVAL = """(selector) => new MutationObserver((_, observer) => {
@@ -131,3 +140,45 @@ async def test_a_profile_shown_with_consent_and_withdrawn_from_every_roster_at_o
     stored = b"".join(p.read_bytes() for p in service.data.rglob("*") if p.is_file())
     assert b"SQLite format 3" in stored
     assert UNCONSENTED.encode() not in stored and SHOWN.encode() not in stored
+
+
+async def test_a_signed_in_host_joins_from_the_page_with_the_profile_saved_on_me(
+    service: RunningService, tmp_path: Path
+) -> None:
+    demo = service.demo()
+    store = open_store(load_settings(data=service.data))
+    try:  # the operator gives the demo host a password, as the portal would
+        [host_id] = store.accounts.find_user_ids_by_email(demo_seed.DEMO_HOST_EMAIL)
+        store.users.set_password(operator_cli("test"), host_id, PASSWORD)
+    finally:
+        store.close()
+    microphone = tmp_path / "microphone.wav"
+    audio.speech_like_tone(microphone, 1000.0, 30)
+    async with async_chromium([f"--use-file-for-fake-audio-capture={microphone}"]) as browser:
+        page = await browser.new_page()
+        await page.goto(f"{service.base_url}/login?next=/me")
+        await page.get_by_label("Email").fill(demo_seed.DEMO_HOST_EMAIL)
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(f"{service.base_url}/me")
+        await page.get_by_label("Public profile (https://…), optional").fill(SAVED)
+        await page.get_by_label("Show this link beside my name to others").check()
+        await page.get_by_role("button", name="Save public profile").click()
+        await page.wait_for_url(f"{service.base_url}/me?done=public-profile-shown")
+
+        await page.goto(demo["web_url"])  # the link, no token: the session says who she is
+        await page.get_by_text("You are signed in: if you chose on your account page").wait_for()
+        await _join(page, "Hannah")
+        link = page.locator(f'#legs a.profile-link[href="{SAVED}"]')
+        await link.wait_for(timeout=10_000)
+        legs = await page.evaluate(
+            """async (id) => (await (await fetch(`/api/v1/conferences/${id}/legs`)).json()).legs""",
+            demo["conference_id"],
+        )
+        assert [(leg["name"], leg["role"], leg["profile_url"]) for leg in legs] == [
+            ("Hannah", "host", SAVED)
+        ]
+        await page.get_by_role("button", name="Stop showing my profile").click()
+        await page.get_by_text("Your profile link is no longer shown.").wait_for()
+        await link.wait_for(state="detached", timeout=5_000)
+        assert await page.get_by_role("button", name="Show my profile").is_visible()

@@ -187,6 +187,19 @@ def _authenticate(request: Request) -> Caller:
     return caller
 
 
+def signed_in_beside(request: Request) -> Caller | None:
+    """The user whose session cookie goes with a request authenticated otherwise (a guest's
+    conference link), when the request also carries the session's CSRF token: so a page of
+    this site, never another site, says who the signed-in person is. None otherwise."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or not csrf_matches(token, request.headers.get(CSRF_HEADER)):
+        return None
+    source = request.client.host if request.client else "unknown"
+    return caller_for_session(
+        store_of(request), token, source, f"{request.method} {request.url.path}"
+    )
+
+
 def operator(request: Request) -> Actor:
     """The platform's operator behind an operator token (``cro_…``): 401 without a token or
     with one that is not live, 403 for any other valid credential (users, guests). Found

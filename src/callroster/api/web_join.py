@@ -33,6 +33,7 @@ from callroster.api.auth import (
     authenticated,
     require_person,
     require_scope,
+    signed_in_beside,
     store_of,
 )
 from callroster.api.credentials_first import CredentialsFirst, counts_as_credential
@@ -80,6 +81,11 @@ class WebJoinOut(BaseModel):
     leg_id: str
     sdp: str = Field(description="the answer, with the service's ICE candidates")
     key: str = Field(description="send as X-Leg-Key to mute yourself or leave; only you have it")
+    profile_url: str | None = Field(
+        None,
+        description="the public profile shown beside your name (the one sent with consent, "
+        "else the one you consented to on /me when signed in); None: none is shown",
+    )
 
 
 def _per_address(request: Request) -> tuple[SlidingWindow, float]:
@@ -140,9 +146,15 @@ async def join_from_browser(
     ``web_join_connect_seconds``."""
     match = await asyncio.to_thread(_match, request, caller, conference_id)
     profile_url = _consented_profile(body)
-    user_id = (caller.principal.user_id or "") if caller.guest_of is None else ""
-    if profile_url is None and user_id:  # the one they consented to on /me, if any
-        profile_url = await asyncio.to_thread(_stored_profile, request, caller, user_id)
+    # A guest's join from a browser also signed in (session cookie and CSRF token beside the
+    # link): still a guest, but their profile consented to on /me is shown, and a later
+    # change there reaches this leg.
+    person = (
+        caller if caller.guest_of is None else await asyncio.to_thread(signed_in_beside, request)
+    )
+    user_id = (person.principal.user_id or "") if person is not None else ""
+    if profile_url is None and person is not None and user_id:  # consented to on /me, if any
+        profile_url = await asyncio.to_thread(_stored_profile, request, person, user_id)
     source = request.client.host if request.client else "unknown"
     window, now = _per_address(request)
     key = source_key(source)
@@ -183,7 +195,9 @@ async def join_from_browser(
             f"leg:{joined.leg_id}",
             match.account_id,
         )
-    return WebJoinOut(leg_id=joined.leg_id, sdp=joined.answer, key=joined.key)
+    return WebJoinOut(
+        leg_id=joined.leg_id, sdp=joined.answer, key=joined.key, profile_url=profile_url
+    )
 
 
 def _consented_profile(body: WebJoinIn) -> str | None:

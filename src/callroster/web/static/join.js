@@ -74,6 +74,13 @@
     showProfile.hidden = shown || !profileInput.value.trim();
   }
 
+  // Signed in: say which profile goes with the join when none is typed here.
+  window.callrosterWho.then((who) => {
+    if (!who.signedInCsrf) return;
+    document.getElementById("join-profile-note").textContent +=
+      " You are signed in: if you chose on your account page to show your public profile, it is shown beside your name unless you give one here.";
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = nameInput.value.trim();
@@ -102,12 +109,18 @@
     });
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
+    // A host signed in on this page joins as who they are (the session); anyone else signed
+    // in joins by the link as a guest, with the session's CSRF token beside it so that the
+    // public profile they chose to show on their account page is shown.
+    const who = await window.callrosterWho;
+    const asWho = who.isHost && !hostToken ? who.headers()
+      : { Authorization: `Bearer ${credential}`, ...(who.signedInCsrf ? { "X-CSRF-Token": who.signedInCsrf } : {}) };
     let response;
     let body;
     try {
       response = await fetch(`/api/v1/conferences/${conferenceId}/web-legs`, {
         method: "POST",
-        headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
+        headers: { ...asWho, "Content-Type": "application/json" },
         body: JSON.stringify({ name, sdp: pc.localDescription.sdp, ...profileOffer }),
       });
       body = await response.json();
@@ -126,7 +139,10 @@
     });
     form.hidden = true;
     inCall.hidden = false;
-    offerProfile(Boolean(profileOffer.show_profile));
+    // The account's profile may be the one shown: the buttons then offer to stop it and
+    // show it again.
+    if (leg.profile_url && !profileInput.value.trim()) profileInput.value = leg.profile_url;
+    offerProfile(Boolean(leg.profile_url));
     micButton.focus();
   });
 

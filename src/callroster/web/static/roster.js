@@ -26,23 +26,26 @@ let csrf = null;
 
 // Is whoever has this page open the host (or a delegate, or an administrator), signed in?
 // The other scripts wait for the answer: window.callrosterWho resolves to
-// { isHost, headers() }, the headers their API requests need.
+// { isHost, headers(), signedInCsrf }: the headers their API requests need, and the CSRF
+// token of a session when someone is signed in at all (null when not).
 function authHeaders() {
   return credential ? { Authorization: `Bearer ${credential}` } : { "X-CSRF-Token": csrf };
 }
 async function whoAmI() {
+  let signedInCsrf = null;
   if (!hostToken) {
     try {
       const session = await fetch("/api/v1/session");
       if (session.ok) {
         const token = (await session.json()).csrf_token;
+        signedInCsrf = token || null;
         const mine = await fetch(`/api/v1/conferences/${conferenceId}`);
         if (mine.ok) { isHost = true; credential = null; csrf = token; }
       }
     } catch { /* not signed in: a guest */ }
   }
   if (isHost) sayWhoYouAre();
-  return { isHost, headers: authHeaders };
+  return { isHost, headers: authHeaders, signedInCsrf };
 }
 
 // A host sees who they are signed in as, and the way back to their conferences.

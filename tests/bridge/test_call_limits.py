@@ -5,15 +5,17 @@ timed out sooner while the prompt is busy; someone else still gets in."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from tests.support.bridge_rig import ACCESS_NUMBER, GUEST_PIN, Rig, bridge_rig, final_answer
-from tests.support.fake_network import Phone
+from tests.support.fake_network import Phone, phone_sdp
 from tests.support.waiting import wait_until
 
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.calls import CallState
+from callroster.sip.message import Response
 
 
 @pytest.fixture
@@ -83,3 +85,51 @@ async def test_a_full_pin_prompt_makes_room_for_a_new_caller_by_ending_the_longe
         states = rig.bridge.call_states()
         assert flood[0].call_id not in states  # the longest at the prompt made room
         assert all(phone.call_id in states for phone in flood[1:])
+
+
+async def test_calls_still_being_routed_make_room_too_but_never_one_dialling_a_pin() -> None:
+    """Under load a flood's calls wait longest before the prompt, while their media socket
+    opens (held here until the test says). They fill the prompt's share, where none could
+    make room; the one longest there is refused 503 instead, and a caller dialling the PIN
+    directly gets in. A caller whose PIN is still being routed is never the one to go."""
+    limits = CallLimits(per_source=100, max_calls=100, pin_share=0.1)  # 10 at the prompt
+    async with bridge_rig(call_limits=limits) as rig:
+        warm = _from("127.0.4.200", 400)  # the access number, found once and then known
+        assert (await final_answer(rig, warm)).status == 200
+        warm.send(rig.bridge, warm.request("BYE"))
+        await wait_until(lambda: rig.bridge.call_count() == 0, 5, "the first call to end")
+
+        rig.network.rtp_gate = asyncio.Event()
+        flood = [_from(f"127.0.4.{n}", 300 + n) for n in range(10)]
+        for n, phone in enumerate(flood):
+            phone.send(rig.bridge, phone.invite(body=phone_sdp(*phone.media)))
+            await asyncio.sleep(0)  # each one is counted before the next arrives
+            if n == 0:
+                rig.clock.advance(0.2)  # the first is older than the rest
+        refused_early = _from("127.0.4.99", 399)
+        assert (await final_answer(rig, refused_early)).status == 503  # too soon to make room
+        rig.clock.advance(limits.evict_after)
+        caller = Phone(5, GUEST_PIN)  # dials the PIN directly: routed, not yet checked
+        caller.send(rig.bridge, caller.invite(body=phone_sdp(*caller.media)))
+        seen: list[Response] = []  # (rig.responses hands each response out once)
+        await wait_until(
+            lambda: seen.extend(rig.responses(flood[0].call_id)) or seen, 5, "the oldest refused"
+        )
+        [made_room] = [r for r in seen if r.status >= 200]
+        assert (made_room.status, made_room.get("Retry-After")) == (503, "30")
+        # Another flood call now: the caller dialling the PIN is never the one to go.
+        late = _from("127.0.4.98", 398)
+        late.send(rig.bridge, late.invite(body=phone_sdp(*late.media)))
+
+        rig.network.rtp_gate.set()
+        answers: list[Response] = []
+        await wait_until(
+            lambda: any(
+                r.status >= 200 for r in answers.extend(rig.responses(caller.call_id)) or answers
+            ),
+            5,
+            "the caller's answer",
+        )
+        assert [r.status for r in answers if r.status >= 200] == [200]
+        assert flood[0].call_id not in rig.bridge.call_states()  # its routing stopped
+        assert rig.bridge.calls_refused()["pin_prompt_evicted"] == 2, rig.bridge.calls_refused()

@@ -6,6 +6,7 @@ is a table."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable
@@ -65,6 +66,7 @@ class FakeNetwork:
         self.sip: list[Outgoing] = []
         self.ports: dict[int, FakePort] = {}
         self.unreachable: set[Address] = set()
+        self.rtp_gate: asyncio.Event | None = None  # set: opening a media socket waits on it
         self.bad_certificates: set[Address] = set()  # TLS trunks whose certificate fails
         self.certified: dict[Address, bool] = {}  # TLS peers' client certificates, if asked
         self._numbers = itertools.count(40000, 2)
@@ -75,6 +77,8 @@ class FakeNetwork:
     async def open_rtp(
         self, receive: Receive, on_error: OnError, family: str = "IP4"
     ) -> tuple[FakePort, int]:
+        if self.rtp_gate is not None:  # a loaded machine: sockets open when the test says
+            await self.rtp_gate.wait()
         port = FakePort(next(self._numbers), receive, on_error, family=family)
         self.ports[port.number] = port
         return port, port.number

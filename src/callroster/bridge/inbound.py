@@ -11,6 +11,7 @@ import secrets
 from collections import Counter
 from collections.abc import Collection
 
+from callroster.bridge.access_numbers import AccessNumbers
 from callroster.bridge.admission import Admission
 from callroster.bridge.call_limits import CallLimits
 from callroster.bridge.caller_id import NOBODY, TrustedPeers, caller_id
@@ -61,14 +62,18 @@ class Inbound:
         self._directory = directory
         self._guard = guard
         self._limits = limits
+        self._access_numbers = AccessNumbers()  # routed without a database trip (flood)
         self._trusted_peers = trusted_peers  # whose P-Asserted-Identity is believed
         self._routing_from: Counter[str] = Counter()  # calls being routed, by source key
         self._pin_limit = (-1.0, limits.pin_time_limit)  # (tick, seconds), see pin_timer
         self.refused: Counter[str] = Counter()  # calls refused, by reason (a metric)
         # call id -> the digits its queued check will try, and the source it came from
         self._queued: dict[str, tuple[str, str]] = {}
-        self._routing: set[str] = set()  # INVITEs being looked up, not yet answered
-        self._abandoned: set[str] = set()  # ...of which the caller already gave up
+        # INVITEs being looked up, not yet answered: call id -> (since when, whether to an
+        # access number seen lately: a caller who will wait at the prompt, so one that may
+        # make room for a newer call when the prompt's share is full)
+        self._routing: dict[str, tuple[float, bool]] = {}
+        self._abandoned: set[str] = set()  # ...of which the caller gave up, or was made room of
 
     # -- a new call -----------------------------------------------------------------------
     def incoming(
@@ -97,14 +102,29 @@ class Inbound:
         if refusal is not None:  # a flood: cheap to refuse, before anything is opened
             self.refused[refusal] += 1
             if self.refused[refusal] in (1, 10, 100, 1000, 10_000):
-                log.warning("calls refused (%s): %d so far", refusal, self.refused[refusal])
+                log.warning(
+                    "calls refused (%s): %d so far; %d being routed, %d at the prompt",
+                    refusal,
+                    self.refused[refusal],
+                    sum(self._routing_from.values()),
+                    sum(1 for call in self._calls if call.state is CallState.PIN),
+                )
             self._signalling.answer(
                 call_id, 503, "Service Unavailable", extra_headers=[("Retry-After", "30")]
             )
             self._signalling.pump()
             return
         self._routing_from[key] += 1
+        now = self._clock.time()
+        self._routing[call_id] = (now, self._to_access_number(request, now))
         self._tasks.spawn(self._route(call_id, request, source, transport))
+
+    def _to_access_number(self, request: Request, now: float) -> bool:
+        try:
+            user = parse_uri(request.uri).user or ""
+        except ValueError:
+            return False
+        return self._access_numbers.srtp_required(user, now) is not None
 
     def _make_room_at_pin(self) -> bool:
         """The PIN prompt is full: end the call longest there still keying (not one whose
@@ -119,18 +139,41 @@ class Inbound:
             and c.pin is not None
             and c.pin.state is PinState.COLLECTING
         ]
-        if not waiting:
+        if waiting:
+            oldest = min(waiting, key=lambda call: call.pin_since or now)
+            if now - (oldest.pin_since or now) >= self._limits.evict_after:
+                self.refused["pin_prompt_evicted"] += 1
+                self._rooms.hang_up(oldest, "failed")
+                return True
+        return self._make_room_in_routing(now)
+
+    def _make_room_in_routing(self, now: float) -> bool:
+        """Nobody at the prompt can make room: refuse the call longest still being routed
+        to an access number (503 now; its routing stops at its next step), if it has been
+        at it long enough. Under load a flood's calls wait longest here, and a call still
+        being routed could never make room. A call that may have dialled a PIN directly is
+        never the one to go."""
+        routing = [
+            (since, call_id)
+            for call_id, (since, to_access) in self._routing.items()
+            if to_access and call_id not in self._abandoned
+        ]
+        if not routing:
             return False
-        oldest = min(waiting, key=lambda call: call.pin_since or now)
-        if now - (oldest.pin_since or now) < self._limits.evict_after:
+        since, call_id = min(routing)
+        if now - since < self._limits.evict_after:
             return False
         self.refused["pin_prompt_evicted"] += 1
-        self._rooms.hang_up(oldest, "failed")
+        self._abandoned.add(call_id)
+        self._signalling.answer(
+            call_id, 503, "Service Unavailable", extra_headers=[("Retry-After", "30")]
+        )
+        self._signalling.pump()
         return True
 
     def _at_pin(self) -> int:
         """Callers who have not given a right PIN yet (at the prompt, or being routed)."""
-        routing = sum(self._routing_from.values())
+        routing = sum(1 for call_id in self._routing if call_id not in self._abandoned)
         return routing + sum(1 for call in self._calls if call.state is CallState.PIN)
 
     def abandoned(self, call_id: str) -> None:
@@ -140,11 +183,10 @@ class Inbound:
 
     async def _route(self, call_id: str, request: Request, source: str, transport: str) -> None:
         """Decide where an INVITE goes, open its media, answer it."""
-        self._routing.add(call_id)
         try:
             await self._route_call(call_id, request, source, transport)
         finally:
-            self._routing.discard(call_id)
+            self._routing.pop(call_id, None)
             self._abandoned.discard(call_id)
             key = source_key(source)
             self._routing_from[key] -= 1
@@ -172,7 +214,17 @@ class Inbound:
             user = parse_uri(request.uri).user or ""
         except ValueError:
             user = ""
-        is_dial_in = bool(user) and await asyncio.to_thread(self._directory.is_dial_in_number, user)
+        srtp_on_number = self._access_numbers.srtp_required(user, self._clock.time())
+        is_dial_in = srtp_on_number is not None
+        if not is_dial_in and user:  # not an access number seen lately: ask the directory
+            is_dial_in = await asyncio.to_thread(self._directory.is_dial_in_number, user)
+            if is_dial_in:
+                srtp_on_number = await asyncio.to_thread(self._directory.srtp_required_on, user)
+                self._access_numbers.found(user, srtp_on_number, self._clock.time())
+                if call_id in self._routing:  # a caller who will wait at the prompt
+                    self._routing[call_id] = (self._routing[call_id][0], True)
+            if call_id in self._abandoned:  # gave up, or made room, while we looked
+                return
         # A PIN dialled directly is not looked up here: right or wrong, the call is answered
         # the same way and the PIN checked afterwards, as if keyed (so the answer to the
         # INVITE tells a guesser nothing; bridge/pin_guard.py paces the checks).
@@ -201,11 +253,7 @@ class Inbound:
                 self._refuse_sdp(call_id, SrtpNeedsTls() if needs_tls else exc)
                 self._signalling.pump()
                 return
-        if (
-            not encrypted
-            and access is not None
-            and await asyncio.to_thread(self._directory.srtp_required_on, access)
-        ):
+        if not encrypted and access is not None and srtp_on_number:
             log.info("[%s] refused: clear-text call to a line that requires SRTP", call_id)
             self.refused["srtp_required"] += 1
             self._refuse_sdp(call_id, SrtpRequired())

@@ -12,7 +12,10 @@ anyone else out. Three bounds, checked when an INVITE arrives, before anything i
   takes the place of the caller longest at the prompt still keying digits, if that one has
   been there :attr:`CallLimits.evict_after` seconds (a flood from many addresses then cycles
   through the prompt instead of keeping it; a caller whose dialled PIN is being checked is
-  never the one to go, so dialling the PIN directly gets in); otherwise it is refused.
+  never the one to go, so dialling the PIN directly gets in). When nobody there can, the
+  call longest still being routed to an access number makes room the same way
+  (``bridge/inbound.py``): under load that is where a flood's calls wait. Otherwise the new
+  call is refused.
   Callers are also timed out sooner when it is busy:
   :attr:`CallLimits.pin_time_limit` seconds at the prompt normally, and
   :attr:`CallLimits.pin_time_limit_busy` once more than half that share is in use.

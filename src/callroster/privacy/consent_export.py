@@ -13,7 +13,9 @@ row per record, then a last line ``#signature,Ed25519,<key_id>,<base64>`` whose 
 covers every byte before that line. A user agent beginning with ``=``, ``+``, ``-``, ``@``
 or a tab is written with a leading ``'`` so that a spreadsheet does not run it as a formula.
 
-**key_id**: the first 16 hex digits of the SHA-256 of the raw 32-byte public key.
+**key_id**: the first 16 hex digits of the SHA-256 of the raw 32-byte public key. Every
+export names the key that signed it, so after the service's key is rotated an export made
+before is checked with the earlier key (``signer_of``, ``verify_with``).
 
 Pure: bytes and keys in, bytes out; no clock (``exported_at`` is passed in), no store.
 """
@@ -28,7 +30,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,11 +91,13 @@ class ExportWindow:
 
 @dataclass(frozen=True)
 class Verified:
-    """An export that verified: its format, how many records, and the key that signed it."""
+    """An export that verified: its format, how many records, the key that signed it, and
+    when it says it was exported (None when that field is missing or not a time)."""
 
     format: Format
     records: int
     key_id: str
+    exported_at: dt.datetime | None = None
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -124,6 +128,16 @@ def _time(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _canonical(value: Any) -> bytes:
@@ -283,11 +297,13 @@ def verify_json(data: bytes, public_key: Ed25519PublicKey) -> Verified:
     records = payload.get("records") if isinstance(payload, dict) else None
     if not isinstance(records, list) or payload.get("count") != len(records):
         raise ExportInvalidError("the payload's count does not match its records")
-    return Verified("json", len(records), key_id(public_key))
+    return Verified(
+        "json", len(records), key_id(public_key), _parse_time(payload.get("exported_at"))
+    )
 
 
-def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
-    """Checks a CSV export. Raises ``ExportInvalidError`` with the reason."""
+def _csv_signature(data: bytes) -> tuple[bytes, list[str]]:
+    """A CSV export's signed bytes and its signature line's four fields."""
     if not data.endswith(b"\n"):
         raise ExportInvalidError("the file does not end with its signature line")
     start = data.rfind(b"\n", 0, len(data) - 1) + 1
@@ -300,7 +316,12 @@ def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
         raise ExportInvalidError("the signature line is malformed") from exc
     if len(fields) != 4:
         raise ExportInvalidError("the signature line is malformed")
-    _, alg, kid, value = fields
+    return signed, fields
+
+
+def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
+    """Checks a CSV export. Raises ``ExportInvalidError`` with the reason."""
+    signed, (_, alg, kid, value) = _csv_signature(data)
     _check(public_key, alg, kid, value, signed)
     try:
         rows = list(csv.reader(io.StringIO(signed.decode("utf-8"))))
@@ -308,7 +329,8 @@ def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
         raise ExportInvalidError("the signed rows are not CSV") from exc
     if len(rows) < 2 or tuple(rows[1]) != CSV_HEADER:
         raise ExportInvalidError("the file is not a consent export (no header row)")
-    return Verified("csv", len(rows) - 2, key_id(public_key))
+    meta = {name: value for name, _, value in (f.partition("=") for f in rows[0][2:])}
+    return Verified("csv", len(rows) - 2, key_id(public_key), _parse_time(meta.get("exported_at")))
 
 
 def verify(data: bytes, public_key: Ed25519PublicKey) -> Verified:
@@ -322,6 +344,41 @@ def verify(data: bytes, public_key: Ed25519PublicKey) -> Verified:
     if data.startswith(b"#consent-export,"):
         return verify_csv(data, public_key)
     raise ExportInvalidError("the file is neither a JSON nor a CSV consent export")
+
+
+def signer_of(data: bytes) -> str:
+    """The key id an export names as its signer (not checked: ``verify`` checks).
+
+    Raises:
+        ExportInvalidError: the file is no export, or its signature names no key.
+    """
+    if data.startswith(b"#consent-export,"):
+        return _csv_signature(data)[1][2]
+    if not data.startswith(b"{"):
+        raise ExportInvalidError("the file is neither a JSON nor a CSV consent export")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportInvalidError("the file is not valid JSON") from exc
+    signature = document.get("signature") if isinstance(document, dict) else None
+    kid = signature.get("key_id") if isinstance(signature, dict) else None
+    if not isinstance(kid, str):
+        raise ExportInvalidError("the signature names no key")
+    return kid
+
+
+def verify_with(data: bytes, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
+    """Checks an export with whichever of ``keys`` (by key id) it names as its signer: the
+    service's current key or an earlier one.
+
+    Raises:
+        ExportInvalidError: no such key among ``keys``, or it does not verify.
+    """
+    kid = signer_of(data)
+    public_key = keys.get(kid)
+    if public_key is None:
+        raise ExportInvalidError(f"signed with key {kid!r}, which is not one of this service's")
+    return verify(data, public_key)
 
 
 def is_valid(data: bytes, public_key: Ed25519PublicKey) -> bool:

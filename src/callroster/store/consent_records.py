@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, not_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
 from callroster.errors import AccessDeniedError
 from callroster.privacy import consent_export
 from callroster.privacy.consent_record import DEFAULT_PROOF_DAYS, ConsentGiven, ConsentMethod
 from callroster.privacy.keys import FieldCipher
+from callroster.store.audit import AuditLog
+from callroster.store.consent_signing import ConsentSigningKeys
+from callroster.store.keys import KeyStore
 from callroster.store.models import ConsentRecord
 from callroster.store.repository import Repository
 from callroster.store.retention import consent_record_expired
@@ -40,6 +44,7 @@ IP_CONTEXT = "consent_records.ip"
 USER_AGENT_CONTEXT = "consent_records.user_agent"
 SOURCE_KIND = "consent_source"
 SIGNING_PURPOSE = "consent_signing"  # the platform key whose bytes seed the Ed25519 key
+# (kept and rotated by ``store.consent_signing``)
 RATE_WINDOW = dt.timedelta(hours=1)
 DEFAULT_PER_SOURCE_HOUR = 60
 EXPORT_ROW_LIMIT = 100_000
@@ -148,6 +153,17 @@ class ConsentRecords(Repository):
     per_source_hour: int = DEFAULT_PER_SOURCE_HOUR
     proof_days: int = DEFAULT_PROOF_DAYS
 
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keys: KeyStore,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        super().__init__(sessions, keys, audit, clock)
+        # The export's signing key, its earlier public keys, and its rotation.
+        self.signing_keys = ConsentSigningKeys(sessions, keys, audit, clock)
+
     def _cipher(self) -> FieldCipher:
         return self._keys.platform_cipher(PURPOSE)
 
@@ -240,27 +256,41 @@ class ConsentRecords(Repository):
             raise AccessDeniedError("only the operator exports consent records")
         cipher = self._cipher()
         with self._sessions.begin() as session:
-            rows = self._rows(session, since, until, limit)
-            next_since: dt.datetime | None = None
-            if len(rows) > limit:
-                rows, next_since = self._whole_instants(session, rows, limit, until)
-            exported = [
-                ExportedConsent(
-                    view=_view(row),
-                    ip_truncated=cipher.decrypt(IP_CONTEXT, row.ip_enc),
-                    user_agent=cipher.decrypt(USER_AGENT_CONTEXT, row.user_agent_enc),
-                )
-                for row in rows
-            ]
-            more = ", more to come" if next_since is not None else ""
-            self._audit.record(
-                session,
-                actor,
-                "consent_records.export",
-                f"consent_records:{len(exported)} rows{more}",
-                None,
+            page = self._page(session, cipher, since, until, limit)
+            self._audited(session, actor, page)
+        return page
+
+    def _page(
+        self,
+        session: Session,
+        cipher: FieldCipher,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        limit: int,
+    ) -> ConsentPage:
+        rows = self._rows(session, since, until, limit)
+        next_since: dt.datetime | None = None
+        if len(rows) > limit:
+            rows, next_since = self._whole_instants(session, rows, limit, until)
+        exported = [
+            ExportedConsent(
+                view=_view(row),
+                ip_truncated=cipher.decrypt(IP_CONTEXT, row.ip_enc),
+                user_agent=cipher.decrypt(USER_AGENT_CONTEXT, row.user_agent_enc),
             )
+            for row in rows
+        ]
         return ConsentPage(exported, next_since)
+
+    def _audited(self, session: Session, actor: Actor, page: ConsentPage) -> None:
+        more = ", more to come" if page.next_since is not None else ""
+        self._audit.record(
+            session,
+            actor,
+            "consent_records.export",
+            f"consent_records:{len(page.records)} rows{more}",
+            None,
+        )
 
     def _whole_instants(
         self, session: Session, rows: list[_Row], limit: int, until: dt.datetime | None
@@ -291,15 +321,11 @@ class ConsentRecords(Repository):
         return whole, session.scalar(later)
 
     # -- the signed export ---------------------------------------------------------------
-    def _signing_key(self) -> Ed25519PrivateKey:
-        """The export's Ed25519 key: seeded by a platform key (made on first use, wrapped by
-        the master key in the database, so every node sharing the database signs with the
-        same key and a backup restores it). It never leaves this process."""
-        return Ed25519PrivateKey.from_private_bytes(self._keys.platform_seed(SIGNING_PURPOSE))
-
     def public_key(self) -> Ed25519PublicKey:
-        """The key anyone checks an export with (public)."""
-        return self._signing_key().public_key()
+        """The key anyone checks a new export with (public): the current signing key, seeded
+        by a platform key wrapped by the master key in the database, so every node sharing
+        the database signs with the same one (``store.consent_signing``: its rotation)."""
+        return self.signing_keys.current().public_key
 
     def signed_export(
         self,
@@ -311,8 +337,28 @@ class ConsentRecords(Repository):
         limit: int = EXPORT_ROW_LIMIT,
     ) -> SignedExport:
         """``export``, signed, as a JSON or CSV file (see ``privacy/consent_export.py``);
-        audit-logged by ``export``."""
-        page = self.export(actor, since=since, until=until, limit=limit)
+        audit-logged as ``export``. Signed inside the transaction that read the rows,
+        holding the signing key's row: a rotation waits for it, so a retired key never signs
+        (``store.consent_signing``)."""
+        if actor.role is not Role.OPERATOR:
+            raise AccessDeniedError("only the operator exports consent records")
+        cipher = self._cipher()
+        self.signing_keys.ensure()
+        with self._sessions.begin() as session:
+            signer = self.signing_keys.signer(session)
+            page = self._page(session, cipher, since, until, limit)
+            data = self._signed(fmt, page, signer, since, until)
+            self._audited(session, actor, page)
+        return SignedExport(data, len(page.records), page.next_since)
+
+    def _signed(
+        self,
+        fmt: consent_export.Format,
+        page: ConsentPage,
+        signer: Ed25519PrivateKey,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+    ) -> bytes:
         window = consent_export.ExportWindow(
             exported_at=self._clock(), since=since, until=until, next_since=page.next_since
         )
@@ -331,8 +377,7 @@ class ConsentRecords(Repository):
             )
             for r in page.records
         ]
-        data = consent_export.build(fmt, records, window, self._signing_key())
-        return SignedExport(data, len(records), page.next_since)
+        return consent_export.build(fmt, records, window, signer)
 
     def _rows(
         self,

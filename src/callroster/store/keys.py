@@ -147,6 +147,22 @@ class KeyStore:
         else; ``purpose`` must be one no cipher uses, so no key serves two ends."""
         return self._platform_key(purpose)
 
+    def wrap_platform(self, purpose: str, key: bytes) -> tuple[str, bytes]:
+        """``key`` wrapped by the current master key as the ``platform_keys`` row of
+        ``purpose`` holds it: (master key id, blob). For a repository that keeps a versioned
+        platform key in its own transaction (``store.consent_signing``); ``rewrap_all``
+        re-wraps such rows like any other."""
+        return self._ring_source.ring().wrap(key, _platform_context(purpose))
+
+    def unwrap_platform(self, purpose: str, master_key_id: str, blob: bytes) -> bytes:
+        """A ``platform_keys`` row's key, unwrapped (not cached: see ``wrap_platform``)."""
+        return self._unwrap(master_key_id, blob, _platform_context(purpose))
+
+    def forget_platform_key(self, purpose: str) -> None:
+        """Drop this process's cached copy of a platform key that was replaced."""
+        with self._lock:
+            self._platform_keys.pop(purpose, None)
+
     def _platform_key(self, purpose: str) -> bytes:
         """A platform key, unwrapped; made and stored wrapped the first time it is asked for.
 

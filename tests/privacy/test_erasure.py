@@ -55,7 +55,8 @@ def test_a_late_arrival_is_new_data_and_old_rows_stay_erased(
     assert store.tokens.authenticate(token) is not None  # control
     first = erase_person(store, OPERATOR, number="00447700900456")
     assert first.counts == {"users": 1, "contacts": 1, "legs": 1}
-    assert len(first.journal_ids) == 2  # the number, and the email the user row revealed
+    # The number, the email the user row revealed, and that email's Tell a Friend index.
+    assert len(first.journal_ids) == 3
     assert store.tokens.authenticate(token) is None  # their sign-in ended
     again = erase_person(store, OPERATOR, email="HAL@late.example")
     assert again.total == 0 and again.journal_ids == []  # nothing left, nothing journalled

@@ -21,15 +21,27 @@ same accounts). What is done, per table:
 * ``open_legs`` of a leg erased (a SIP dialog, which names the caller): deleted.
 * ``privacy_requests`` the person made: the address (and any correction) cleared; the
   request stays, by id and outcome, as the record that it was handled.
+* ``friend_invitations`` (Tell a Friend, issue 16) to the person's email, pending or sent:
+  deleted, with their keyed hash, sender, and address and message if not yet sent. They are
+  indexed under another blind index kind (``marketing``, the suppression list's), so the
+  email given and the emails of the user and contact rows found are each hashed under that
+  kind too. The suppression list is not touched: an objection to marketing outlives an
+  erasure, and it is what keeps the person from being invited again.
+* ``users.profile_url_enc`` (a public profile address) goes with the user's anonymisation.
 * the audit log keeps what it has always kept: ids, never values.
 
 The journal (``erasures``, and a file beside the database, ``erasures.journal``, that a
 restored database does not roll back) holds, per email or number, an HMAC under the platform
 blind-index key *of the row index* (so the rows' own index bytes are nowhere after the
-erasure) and when. ``replay_erasures`` applies it again to rows made before that time: a
-restored backup is erased again before it serves; a new call or contact after the erasure
-is the person's new data and is left alone, and never re-linked to the old rows, which no
-longer carry an index.
+erasure) and when. Kinds: ``email`` and ``phone`` (of ``*_index`` / ``number_index``) and
+``friend`` (of a friend invitation's ``address_index``, the ``marketing`` kind: an email's
+two indexes are keyed hashes under different labels, and neither can be made from the
+other, so a replay that knows only the ``email`` entry could not find an invitation whose
+address is no longer stored; each email erased is therefore journalled under both).
+``replay_erasures`` applies it again to rows made before that time: a restored backup is
+erased again before it serves; a new call, contact or invitation after the erasure is the
+person's new data and is left alone, and never re-linked to the old rows, which no longer
+carry an index.
 """
 
 from __future__ import annotations
@@ -41,10 +53,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from callroster.accounts.actor import Actor, Role
 from callroster.errors import DataKeyDestroyedError, NotFoundError
@@ -82,7 +94,7 @@ log = logging.getLogger(__name__)
 
 REMOVED_NAME = "Removed user"  # as user_admin.REMOVED_NAME
 ERASED_REQUESTER = "erased"
-KINDS = ("email", "phone")  # the blind index kinds a person is found by
+KINDS = ("email", "phone", "friend")  # journal kinds: the row indexes a person is found by
 
 
 @dataclass
@@ -91,10 +103,11 @@ class _Found:
 
     email: set[bytes] = field(default_factory=set)
     phone: set[bytes] = field(default_factory=set)
+    friend: set[bytes] = field(default_factory=set)  # suppression_index of each email
     names: dict[str, set[str]] = field(default_factory=dict)  # account id -> names
 
     def of(self, kind: str) -> set[bytes]:
-        return self.email if kind == "email" else self.phone
+        return {"email": self.email, "phone": self.phone, "friend": self.friend}[kind]
 
 
 def journal_digest(index: BlindIndex, kind: str, row_index: bytes) -> bytes:
@@ -124,14 +137,13 @@ def erase_person(
     found = _Found()
     if subject.email:
         found.email.add(index.of("email", subject.email))
+        found.friend.add(suppressions.suppression_index(index, subject.email))
     if subject.number:
         found.phone.add(index.of("phone", subject.number))
     report = ErasureReport()
     now = store.clock()
     with store.sessions.begin() as session:
         _erase(store, session, found, None, report)
-        if subject.email:
-            report.add("friend_invitations", _erase_friend_invitations(session, index, subject))
         for kind in KINDS:
             for row_index in sorted(found.of(kind)):
                 entry_id = _journal(session, index, kind, row_index, now)
@@ -205,6 +217,7 @@ def _erase(
     users = _users(session, found, before)
     contacts = _contacts(session, found, before)
     legs = _legs(session, found, before)
+    _remember_emails(store, found, users, contacts)
     for user in users:
         _remember_name(store, found, user.account_id, "users.name", user.name_enc)
     for contact in contacts:
@@ -220,6 +233,7 @@ def _erase(
     report.add("call_records", _erase_call_records(store, session, found, before, users))
     report.add("invitation_emails", _erase_invitations(store, session, found, before, users))
     report.add("privacy_requests", _erase_request_addresses(store, session, found, before))
+    report.add("friend_invitations", _erase_friend_invitations(session, found, before))
 
 
 def _created_before(column: object, before: dt.datetime | None) -> list[object]:
@@ -485,26 +499,50 @@ def _erase_request_addresses(
     return cleared
 
 
-def _erase_friend_invitations(session: Session, index: BlindIndex, subject: ErasureSubject) -> int:
-    """A Tell a Friend invitation to the person's email: deleted, with its keyed hash, the
-    sender and (if not yet sent) the encrypted address and message. Found only by the email
-    given here (the row keeps a hash of another kind, ``store/suppressions``), so a replay of
-    the journal after a restore does not reach these rows: see docs. The suppression list is
-    kept: an objection to marketing outlives an erasure."""
-    assert subject.email is not None
-    digest = suppressions.suppression_index(index, subject.email)
+def _remember_emails(
+    store: Store, found: _Found, users: list[User], contacts: list[Contact]
+) -> None:
+    """The ``marketing`` index of each email the person's user and contact rows hold (read
+    before they are cleared): Tell a Friend invitations are found by it."""
+    index = store.keys.blind_index()
+    sealed = [("users.email", u.account_id, u.email_enc) for u in users] + [
+        ("contacts.email", c.account_id, c.email_enc) for c in contacts
+    ]
+    for context, account_id, blob in sealed:
+        cipher = _cipher(store, account_id)
+        if cipher is None or not blob:
+            continue
+        try:
+            email = cipher.decrypt(context, blob).strip().lower()
+        except DecryptionError:
+            continue
+        if email:
+            found.friend.add(suppressions.suppression_index(index, email))
+
+
+def _erase_friend_invitations(session: Session, found: _Found, before: dt.datetime | None) -> int:
+    """Tell a Friend invitations to the person's emails (found by their ``marketing`` index):
+    deleted, with the keyed hash, the sender and (if not yet sent) the encrypted address and
+    message. The suppression list is kept: an objection to marketing outlives an erasure."""
+    if not found.friend:
+        return 0
     return affected(
-        session, delete(FriendInvitation).where(FriendInvitation.address_index == digest)
+        session,
+        delete(FriendInvitation).where(
+            FriendInvitation.address_index.in_(found.friend),
+            *_created_before(FriendInvitation.created_at, before),  # type: ignore[arg-type]
+        ),
     )
 
 
 def _row_indexes(session: Session, kind: str) -> Iterable[bytes]:
     """Every distinct blind index of ``kind`` the rows carry."""
-    columns = (
-        [User.email_index, Contact.email_index]
-        if kind == "email"
-        else [User.phone_index, Contact.phone_index, Leg.number_index, CallRecord.number_index]
-    )
+    by_kind: dict[str, list[InstrumentedAttribute[Any]]] = {
+        "email": [User.email_index, Contact.email_index],
+        "phone": [User.phone_index, Contact.phone_index, Leg.number_index, CallRecord.number_index],
+        "friend": [FriendInvitation.address_index],  # never the suppression list's
+    }
+    columns = by_kind[kind]
     seen: set[bytes] = set()
     for column in columns:
         for value in session.scalars(select(column).where(column.is_not(None)).distinct()):

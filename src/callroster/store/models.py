@@ -505,7 +505,7 @@ class ErasureEntry(Base):
     __tablename__ = "erasures"
     __table_args__ = (UniqueConstraint("kind", "digest"),)
     id: Mapped[str] = _id()
-    kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    kind: Mapped[str] = mapped_column(String(8))  # email | phone | friend (store/erasure.py)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     erased_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -24,6 +24,7 @@ from callroster.privacy import consent
 from callroster.privacy.consent import Category, Consent
 from callroster.store.store import Store
 from callroster.web import consent_state, page_timing
+from callroster.web.consent_middleware import back_to
 
 OPERATOR = operator_cli("test")
 SAME = {"Sec-Fetch-Site": "same-origin", "Accept": "text/html"}
@@ -361,3 +362,25 @@ def test_page_timing_only_with_performance_consent_and_bounded(app: FastAPI, lin
     app.state.page_timing_window = SlidingWindow(0, 600)
     assert browser.post(page_timing.PATH, json=beacon, headers=SAME).status_code == 429
     assert _page_loads(app) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"", "/login"),
+        (b"next=/admin", "/login?next=%2Fadmin"),
+        (
+            b"next=/admin/audit?page=2&country=fr",
+            "/login?country=fr&next=%2Fadmin%2Faudit%3Fpage%3D2",
+        ),
+        (b"next=//evil.example/x", "/login"),
+        (b"next=https://evil.example/", "/login"),
+        (b"next=/\\evil.example", "/login"),
+        (b"country=FR&utm_source=mail&name=%3Cscript%3E", "/login?country=FR"),
+        (b"country=<b>", "/login"),
+    ],
+)
+def test_the_banner_returns_to_the_page_keeping_only_a_country_and_a_local_next(
+    query: bytes, expected: str
+) -> None:
+    assert back_to("/login", query) == expected

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -36,16 +36,25 @@ from callroster.privacy import consent
 from callroster.privacy.consent import Decision
 from callroster.store.consent_records import ConsentRateLimitedError
 from callroster.web import consent_state, cookies
-from callroster.web.consent import consent_cookie, record
+from callroster.web.consent import consent_cookie, local_path, record
 
 log = logging.getLogger(__name__)
 
 
 def back_to(path: str, query: bytes) -> str:
-    """Where the banner's forms return: this path, with only the country chosen of its query
-    (``?country=FR``): nothing else a link put in the query is echoed into the page."""
-    country = next((v for k, v in parse_qsl(query.decode("latin-1")) if k == "country"), "").strip()
-    return f"{path}?country={country}" if re.fullmatch(r"[A-Za-z]{2}", country) else path
+    """Where the banner's forms return: this path, with only two things of its query, each
+    checked: the country chosen (``?country=FR``), and where signing in goes next
+    (``?next=/admin``, a path on this site). Nothing else a link put in the query is echoed
+    into the page."""
+    fields = dict(parse_qsl(query.decode("latin-1")))
+    kept: list[tuple[str, str]] = []
+    country = fields.get("country", "").strip()
+    if re.fullmatch(r"[A-Za-z]{2}", country):
+        kept.append(("country", country))
+    after = fields.get("next", "")
+    if after and local_path(after) == after:
+        kept.append(("next", after))
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 def _cookie_name(set_cookie: str) -> str:

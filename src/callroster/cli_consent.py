@@ -3,9 +3,14 @@ server, and checking one anywhere.
 
 - ``callroster consent verify FILE [--public-key PEM]``: exit 0 with ``valid: N records``, or
   1 with the reason. With ``--public-key`` nothing but the file and the key is needed (an
-  auditor's copy of the key); without, the key is this service's own (from its store).
-- ``callroster consent public-key``: the public key (PEM) on standard output, its id on
-  standard error.
+  auditor's copy of the key); without, the key is this service's own (from its store): the
+  current one or the earlier one the export names (by its key id), and it says which.
+- ``callroster consent public-key [--all]``: the public key (PEM) on standard output, its id
+  on standard error; ``--all``: every key that signed exports, each PEM after a comment line
+  with its id and when it signed.
+- ``callroster consent rotate-key``: a new signing key for every node from now on; the old
+  one's private half is overwritten, its public half kept to check the exports it signed.
+  Audit-logged.
 - ``callroster consent export [--format json|csv] [--since T] [--until T] [--out FILE]``: the
   export an operator downloads, made at the server (audit-logged as the operator's CLI).
 
@@ -25,14 +30,17 @@ from callroster.accounts.actor import operator_cli
 from callroster.cli import ConfigOption, DataOption, _store, app
 from callroster.privacy.consent_export import (
     ExportInvalidError,
-    key_id,
-    load_public_key,
+    Verified,
+    load_public_keys,
     public_key_pem,
     verify,
+    verify_with,
 )
 from callroster.store.consent_records import EXPORT_ROW_LIMIT
+from callroster.store.consent_signing import SigningKey
 
 EXPORT_FILE_LIMIT = 512 * 1024 * 1024  # a 100,000-row export is about 40 MB
+PEM_FILE_LIMIT = 1024 * 1024  # about 4,000 keys as public-key --all writes them
 
 consent_app = typer.Typer(
     help="Consent records: their signed export, and checking one.", no_args_is_help=True
@@ -52,7 +60,8 @@ def consent_verify(
         Path | None,
         typer.Option(
             "--public-key",
-            help="The public key (PEM) to check with; default this service's own",
+            help="The public key (PEM) to check with, or a file of several (public-key "
+            "--all); default this service's own",
         ),
     ] = None,
     config: ConfigOption = None,
@@ -64,28 +73,68 @@ def consent_verify(
         if file.stat().st_size > EXPORT_FILE_LIMIT:
             raise _fail(f"{file} is larger than any export ({EXPORT_FILE_LIMIT} bytes)")
         content = file.read_bytes()
-        pem = public_key.read_bytes()[:16_384] if public_key is not None else None
+        pem = public_key.read_bytes()[:PEM_FILE_LIMIT] if public_key is not None else None
     except OSError as exc:
         raise _fail(f"cannot read {exc.filename}: {exc.strerror}") from None
+    which = ""
     try:
+        verified: Verified
         if pem is not None:
-            key = load_public_key(pem)
+            # One key, or a file of several (``public-key --all``): the one the export names.
+            keys = load_public_keys(pem)
+            only = next(iter(keys.values())) if len(keys) == 1 else None
+            verified = verify(content, only) if only else verify_with(content, keys)
         else:
             with _store(config, data) as store:
-                key = store.consent_records.public_key()
-        verified = verify(content, key)
+                verified, signer = store.consent_records.signing_keys.verify(content)
+            which = ", the current key" if signer.current else f", {_served(signer)}"
     except ExportInvalidError as exc:
         raise _fail(str(exc)) from None
-    print(f"valid: {verified.records} records ({verified.format}, key {verified.key_id})")
+    print(f"valid: {verified.records} records ({verified.format}, key {verified.key_id}{which})")
+
+
+def _served(key: SigningKey) -> str:
+    until = f"retired {key.retired_at.isoformat()}" if key.retired_at else "current"
+    return f"signing since {key.since.isoformat()}, {until}"
 
 
 @consent_app.command("public-key")
-def consent_public_key(config: ConfigOption = None, data: DataOption = None) -> None:
-    """Print the public key the exports are signed with (PEM); its id on standard error."""
+def consent_public_key(
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every key exports were signed with: the current one and earlier ones"
+        ),
+    ] = False,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Print the public key the exports are signed with (PEM); its id on standard error.
+    With --all, every earlier key too, each after a comment line with its id."""
     with _store(config, data) as store:
-        public = store.consent_records.public_key()
-    sys.stdout.write(public_key_pem(public))
-    print(f"key id {key_id(public)}", file=sys.stderr)
+        keys = store.consent_records.signing_keys.all()
+    if not every:
+        sys.stdout.write(public_key_pem(keys[0].public_key))
+        print(f"key id {keys[0].key_id}", file=sys.stderr)
+        return
+    for key in keys:
+        sys.stdout.write(f"# key {key.key_id}: {_served(key)}\n{public_key_pem(key.public_key)}")
+    print(f"{len(keys)} key(s); current key id {keys[0].key_id}", file=sys.stderr)
+
+
+@consent_app.command("rotate-key")
+def consent_rotate_key(config: ConfigOption = None, data: DataOption = None) -> None:
+    """Make a new signing key, which every node signs exports with from now on. The old
+    key's private half is overwritten; its public half is kept, so exports it signed still
+    verify. Audit-logged."""
+    actor = operator_cli("consent rotate-key")
+    with _store(config, data) as store:
+        rotation = store.consent_records.signing_keys.rotate(actor)
+    print(
+        f"consent signing key rotated: {rotation.new_key_id} signs from now on; "
+        f"{rotation.old_key_id} retired (its private key destroyed, its public key kept "
+        "to check the exports it signed)"
+    )
 
 
 def _utc(value: str | None, name: str) -> dt.datetime | None:

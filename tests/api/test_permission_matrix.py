@@ -220,6 +220,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/api/v1/operator/legal-holds/{hold_id}"): OPERATOR_ONLY,
     ("GET", "/api/v1/operator/consent-records"): OPERATOR_ONLY,
     ("GET", "/api/v1/consent/public-key"): OPEN,
+    ("GET", "/api/v1/consent/public-keys"): OPEN,
     # Tell a Friend: a person invites in their own name; never an account's key.
     ("POST", "/api/v1/friend-invitations"): CALLS,
     ("GET", "/api/v1/operator/metrics"): OPERATOR_ONLY,

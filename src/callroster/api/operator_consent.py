@@ -9,25 +9,34 @@ most ``limit`` (``EXPORT_ROW_LIMIT``, 100,000) a request: when more remain, the 
 (``since=<next_since>``, same ``until``). Signed with Ed25519 (``privacy/consent_export.py``);
 every export audit-logged with how many rows (``store.consent_records``).
 
-``GET /api/v1/consent/public-key``: the public key, PEM, for anyone.
+``GET /api/v1/consent/public-key[?key_id=]``: the public key, PEM, for anyone: the current
+one, or the earlier one of that key id (an export names the key that signed it; 404 for a
+key this service never signed with). ``GET /api/v1/consent/public-keys``: every one, as
+JSON (``key_id``, ``public_key`` PEM, ``since``, ``retired_at``: null for the current one),
+current first. The signing key is rotated with ``callroster consent rotate-key``
+(``store.consent_signing``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from callroster.accounts.actor import Actor
 from callroster.api.auth import operator, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
-from callroster.privacy.consent_export import key_id, public_key_pem
+from callroster.privacy.consent_export import public_key_pem
 from callroster.store.consent_records import EXPORT_ROW_LIMIT, SignedExport
+from callroster.store.consent_signing import SigningKey
 
 EXPORT_PATH = "/api/v1/operator/consent-records"
 PUBLIC_KEY_PATH = "/api/v1/consent/public-key"
+PUBLIC_KEYS_PATH = "/api/v1/consent/public-keys"
+KEY_ID_PATTERN = "^[0-9a-f]{16}$"
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 router = APIRouter(tags=["operator"], route_class=CredentialsFirst)
@@ -78,11 +87,40 @@ def export_consent_records(
 
 
 @public_router.get(PUBLIC_KEY_PATH, response_class=Response)
-def consent_public_key(request: Request) -> Response:
-    """The public key the consent exports are signed with (PEM); its id in ``X-Key-Id``."""
-    public = store_of(request).consent_records.public_key()
+def consent_public_key(
+    request: Request,
+    key_id: Annotated[str | None, Query(pattern=KEY_ID_PATTERN)] = None,
+) -> Response:
+    """The public key the consent exports are signed with (PEM), or the earlier one of
+    ``key_id``; its id in ``X-Key-Id``. The current key is cached for minutes only: it
+    changes when rotated; an earlier one never changes."""
+    keys = store_of(request).consent_records.signing_keys.all()
+    key = keys[0] if key_id is None else next((k for k in keys if k.key_id == key_id), None)
+    if key is None:
+        raise HTTPException(404, "no such consent signing key")
+    age = 300 if key.current else 86_400
+    headers = {"X-Key-Id": key.key_id, "Cache-Control": f"public, max-age={age}"}
+    if key.retired_at is not None:
+        headers["X-Key-Retired-At"] = key.retired_at.isoformat()
     return Response(
-        public_key_pem(public),
-        media_type="application/x-pem-file",
-        headers={"X-Key-Id": key_id(public), "Cache-Control": "public, max-age=3600"},
+        public_key_pem(key.public_key), media_type="application/x-pem-file", headers=headers
+    )
+
+
+def _key_json(key: SigningKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "public_key": public_key_pem(key.public_key),
+        "since": key.since.isoformat(),
+        "retired_at": key.retired_at.isoformat() if key.retired_at else None,
+    }
+
+
+@public_router.get(PUBLIC_KEYS_PATH)
+def consent_public_keys(request: Request) -> JSONResponse:
+    """Every key consent exports were signed with, current first (module docstring)."""
+    keys = store_of(request).consent_records.signing_keys.all()
+    return JSONResponse(
+        {"keys": [_key_json(key) for key in keys]},
+        headers={"Cache-Control": "public, max-age=300"},
     )

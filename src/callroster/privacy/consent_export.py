@@ -124,6 +124,26 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
+PEM_BEGIN = b"-----BEGIN PUBLIC KEY-----"
+PEM_KEY_LIMIT = 4096
+
+
+def load_public_keys(pem: bytes) -> dict[str, Ed25519PublicKey]:
+    """Every public key in a PEM file (one, or several as ``callroster consent public-key
+    --all`` writes them, with comment lines between), by key id.
+
+    Raises:
+        ExportInvalidError: no key, more than ``PEM_KEY_LIMIT``, or one not Ed25519.
+    """
+    blocks = pem.split(PEM_BEGIN)[1:]
+    if not blocks:
+        return {key_id(k): k for k in [load_public_key(pem)]}  # says why it is no key
+    if len(blocks) > PEM_KEY_LIMIT:
+        raise ExportInvalidError(f"the file holds more than {PEM_KEY_LIMIT} public keys")
+    keys = [load_public_key(PEM_BEGIN + block) for block in blocks]
+    return {key_id(k): k for k in keys}
+
+
 def _time(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None

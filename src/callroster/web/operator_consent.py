@@ -1,11 +1,13 @@
 """The operator's consent records page: ``/operator/consent`` (issue 16).
 
 It shows the public key the exports are signed with (PEM and its id; anyone may fetch it at
-``/api/v1/consent/public-key``) and downloads the signed export, JSON or CSV, for a window of
-time, with the operator's browser session (``/operator/consent/export``): the same file as
-the operator API's (``api/operator_consent.py``), at most 100,000 records a download; when
-more remain the page says from when to continue. Every download is audit-logged by
-``store.consent_records`` with how many records, never what they hold.
+``/api/v1/consent/public-key``), the earlier keys still valid for checking old exports
+(``/api/v1/consent/public-keys``; rotated with ``callroster consent rotate-key``), and
+downloads the signed export, JSON or CSV, for a window of time, with the operator's browser
+session (``/operator/consent/export``): the same file as the operator API's
+(``api/operator_consent.py``), at most 100,000 records a download; when more remain the page
+says from when to continue. Every download is audit-logged by ``store.consent_records`` with
+how many records, never what they hold.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from callroster.accounts.actor import Role
 from callroster.api.auth import store_of
-from callroster.api.operator_consent import PUBLIC_KEY_PATH, export_response
-from callroster.privacy.consent_export import Format, key_id, public_key_pem
+from callroster.api.operator_consent import PUBLIC_KEY_PATH, PUBLIC_KEYS_PATH, export_response
+from callroster.privacy.consent_export import Format, public_key_pem
 from callroster.store.consent_records import EXPORT_ROW_LIMIT
+from callroster.store.consent_signing import SigningKey
 from callroster.store.sessions import csrf_token_for
 from callroster.web.common import Viewer, message, page, redirect
 from callroster.web.operator import _operator
@@ -56,7 +59,8 @@ def _window(fmt: str, since: str | None, until: str | None) -> tuple[dt.datetime
 
 
 def _body(request: Request, error: str | None = None) -> str:
-    public = store_of(request).consent_records.public_key()
+    keys = store_of(request).consent_records.signing_keys.all()
+    public = keys[0].public_key
     return f"""{message(error)}<p>Each choice a browser makes about optional cookies (at the
 banner, in the cookie settings, or by Global Privacy Control or Do-Not-Track) is kept as a
 consent record. Download them here, signed, as proof of what was consented to.</p>
@@ -74,9 +78,28 @@ export's <code>next_since</code> says where to start the next one (put it in "Gi
 from").</p></form>
 <h2 id="key-heading">The public key</h2>
 <p>Check an export with <code>callroster consent verify FILE --public-key consent.pem</code>
-(or any Ed25519 library). Key id <code id="key-id">{key_id(public)}</code>; also at
+(or any Ed25519 library). Key id <code id="key-id">{keys[0].key_id}</code>; also at
 <a href="{PUBLIC_KEY_PATH}">{PUBLIC_KEY_PATH}</a>.</p>
-<pre id="public-key">{escape(public_key_pem(public))}</pre>"""
+<pre id="public-key">{escape(public_key_pem(public))}</pre>
+{_earlier(keys[1:])}"""
+
+
+def _earlier(keys: list[SigningKey]) -> str:
+    """The retired keys, whose exports still verify (rotation: ``callroster consent
+    rotate-key``)."""
+    rotate = "<code>callroster consent rotate-key</code>"
+    if not keys:
+        return f"<p>The key has not been rotated ({rotate} makes a new one).</p>"
+    items = "".join(
+        f"<li><code>{k.key_id}</code>: signed from {k.since:%Y-%m-%d %H:%M} to "
+        f"{k.retired_at:%Y-%m-%d %H:%M} UTC</li>"
+        for k in keys
+    )
+    return f"""<h2 id="earlier-keys-heading">Earlier keys</h2>
+<p>Exports signed before a rotation ({rotate}) still verify with the key they name; these
+keys' private halves were destroyed at rotation, so they sign nothing any more. All keys:
+<a href="{PUBLIC_KEYS_PATH}">{PUBLIC_KEYS_PATH}</a>.</p>
+<ul id="earlier-keys">{items}</ul>"""
 
 
 @router.get(PAGE, response_class=HTMLResponse)

@@ -207,3 +207,47 @@ def test_the_journal_holds_a_keyed_hash_of_the_invitations_index_never_the_index
     assert ("friend", entry) in kept and f"friend {entry.hex()} " in written  # control
     assert row_index not in {digest for _, digest in kept}
     assert row_index.hex() not in written
+
+
+def test_a_sender_erased_leaves_no_trace_in_the_invitations_they_sent_after_a_restore(
+    store: Store, clock: FakeClock
+) -> None:
+    host = _host(store)
+    account = host.account_id
+    assert account is not None
+    sender_id = store.accounts.create_user(
+        OPERATOR, account, Role.HOST, "Hal Host", email="hal@firm.example"
+    )
+    sender = Actor(sender_id, Role.HOST, account, "192.0.2.9", "test")
+    sent = _invite(store, sender, OTHER)
+    _send_all(store)
+    pending = _invite(store, sender, FRIEND)
+    kept = _invite(store, host, "someone.else@example.org")  # another sender's: untouched
+    backup = _backup(store)
+    clock.advance(hours=1)
+
+    def check() -> None:
+        rows = {row.id: row for row in _invitations(store)}
+        assert (rows[sent].sender_id, rows[sent].status) == (None, "sent")
+        assert (rows[pending].sender_id, rows[pending].status) == (None, "failed")
+        assert (rows[pending].address_enc, rows[pending].message_enc) == (None, None)
+        assert rows[pending].next_attempt_at is None
+        assert (rows[kept].sender_id, rows[kept].status) == (host.actor_id, "queued")
+        assert rows[kept].address_enc is not None
+        # The friends stay invited once: the rows (and their keyed hashes) are kept.
+        with pytest.raises(FriendRefusedError):
+            _invite(store, host, FRIEND)
+
+    report = erase_person(store, OPERATOR, email="hal@firm.example")
+    assert report.counts == {"users": 1, "friend_invitations": 2}
+    check()
+
+    _restore(store, backup)
+    restored = {row.id: row for row in _invitations(store)}
+    assert restored[pending].sender_id == sender_id  # control: the restore brought it back
+    assert restored[pending].address_enc is not None
+    replay = replay_erasures(store, OPERATOR)
+    assert replay.counts == {"erasures": 2, "users": 1, "friend_invitations": 2}
+    check()
+    due = store.friend_invitations.take_due(SENDER, lease=LEASE)
+    assert [d.id for d in due] == [kept]  # nothing goes out under the erased sender's name

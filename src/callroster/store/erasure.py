@@ -94,6 +94,7 @@ log = logging.getLogger(__name__)
 
 REMOVED_NAME = "Removed user"  # as user_admin.REMOVED_NAME
 ERASED_REQUESTER = "erased"
+SENDER_ERASED = "the sender was erased"  # a Tell a Friend invitation given up on
 KINDS = ("email", "phone", "friend")  # journal kinds: the row indexes a person is found by
 
 
@@ -233,7 +234,7 @@ def _erase(
     report.add("call_records", _erase_call_records(store, session, found, before, users))
     report.add("invitation_emails", _erase_invitations(store, session, found, before, users))
     report.add("privacy_requests", _erase_request_addresses(store, session, found, before))
-    report.add("friend_invitations", _erase_friend_invitations(session, found, before))
+    report.add("friend_invitations", _erase_friend_invitations(session, found, before, users))
 
 
 def _created_before(column: object, before: dt.datetime | None) -> list[object]:
@@ -520,19 +521,50 @@ def _remember_emails(
             found.friend.add(suppressions.suppression_index(index, email))
 
 
-def _erase_friend_invitations(session: Session, found: _Found, before: dt.datetime | None) -> int:
+def _erase_friend_invitations(
+    session: Session, found: _Found, before: dt.datetime | None, users: list[User]
+) -> int:
     """Tell a Friend invitations to the person's emails (found by their ``marketing`` index):
     deleted, with the keyed hash, the sender and (if not yet sent) the encrypted address and
-    message. The suppression list is kept: an objection to marketing outlives an erasure."""
-    if not found.friend:
-        return 0
-    return affected(
-        session,
-        delete(FriendInvitation).where(
-            FriendInvitation.address_index.in_(found.friend),
-            *_created_before(FriendInvitation.created_at, before),  # type: ignore[arg-type]
-        ),
-    )
+    message. The suppression list is kept: an objection to marketing outlives an erasure.
+    Invitations the person sent (a user erased): who sent them is cleared, and one not yet
+    sent is given up on (its message is the person's words, and would go out under their
+    name); the row stays, as the friend's "invited once"."""
+    made_before = _created_before(FriendInvitation.created_at, before)
+    changed = 0
+    if found.friend:
+        changed += affected(
+            session,
+            delete(FriendInvitation).where(
+                FriendInvitation.address_index.in_(found.friend),
+                *made_before,  # type: ignore[arg-type]
+            ),
+        )
+    sender_ids = [user.id for user in users]
+    if sender_ids:
+        by_person = FriendInvitation.sender_id.in_(sender_ids)
+        unsent = FriendInvitation.address_enc.is_not(None)
+        changed += affected(
+            session,
+            update(FriendInvitation)
+            .where(by_person, unsent, *made_before)  # type: ignore[arg-type]
+            .values(
+                sender_id=None,
+                status="failed",
+                next_attempt_at=None,
+                last_error=SENDER_ERASED,
+                address_enc=None,
+                message_enc=None,
+                token_enc=None,
+            ),
+        )
+        changed += affected(
+            session,
+            update(FriendInvitation)
+            .where(by_person, *made_before)  # type: ignore[arg-type]
+            .values(sender_id=None),
+        )
+    return changed
 
 
 def _row_indexes(session: Session, kind: str) -> Iterable[bytes]:

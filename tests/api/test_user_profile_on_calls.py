@@ -39,6 +39,14 @@ def _csrf(page: httpx.Response) -> str:
     return match.group(1)
 
 
+async def _sign_in(client: httpx.AsyncClient, email: str, password: str) -> None:
+    login = await client.get("/login")
+    signed = await client.post(
+        "/login", data={"csrf_token": _csrf(login), "email": email, "password": password}
+    )
+    assert signed.status_code == 303, signed.text
+
+
 async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_once(
     live: tuple[BridgeHarness, httpx.AsyncClient],
 ) -> None:
@@ -46,12 +54,7 @@ async def test_consent_on_me_shows_it_on_their_leg_and_withdrawing_hides_it_at_o
     demo = harness.demo
     base = f"/api/v1/conferences/{demo.conference_id}"
     host = {"Authorization": f"Bearer {demo.host_token}"}
-    login = await client.get("/login")
-    signed = await client.post(
-        "/login",
-        data={"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password},
-    )
-    assert signed.status_code == 303, signed.text
+    await _sign_in(client, demo.host_email, demo.password)
     me = await client.get("/me")
     assert "Public profile" in me.text and 'id="profile-consent"' in me.text
     assert 'id="profile-consent" name="show_profile" checked' not in me.text  # unticked
@@ -125,12 +128,7 @@ async def test_signed_in_and_joining_by_the_link_shows_their_profile_with_the_cs
     harness, client = live
     demo = harness.demo
     base = f"/api/v1/conferences/{demo.conference_id}"
-    login = await client.get("/login")
-    signed = await client.post(
-        "/login",
-        data={"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password},
-    )
-    assert signed.status_code == 303, signed.text
+    await _sign_in(client, demo.host_email, demo.password)
     me = await client.get("/me")
     saved = await client.post(
         "/me/public-profile",

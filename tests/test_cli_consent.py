@@ -11,11 +11,13 @@ import subprocess
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from tests.support.cli import runner
 
 from callroster.config import load_settings
 from callroster.privacy.consent_export import public_key_pem
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
+from callroster.store.models import AuditEntry
 from callroster.store.store import open_store
 
 
@@ -78,3 +80,62 @@ def test_export_verify_and_public_key_at_the_command_line(tmp_path: Path) -> Non
 
     missing = _run("consent", "verify", str(tmp_path / "nope.json"), "--public-key", str(pem))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_rotate_key_then_old_and_new_exports_verify_each_by_its_own_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _seed(data, 2)
+    old_export = tmp_path / "old.csv"
+    made = _run(
+        "consent", "export", "--format", "csv", "--out", str(old_export), "--data", str(data)
+    )
+    assert made.returncode == 0, made.stderr
+    old_id = _run("consent", "public-key", "--data", str(data)).stderr.split()[-1]
+
+    rotated = _run("consent", "rotate-key", "--data", str(data))
+    assert rotated.returncode == 0, rotated.stderr
+    assert f"{old_id} retired" in rotated.stdout and "private key destroyed" in rotated.stdout
+    new_id = _run("consent", "public-key", "--data", str(data)).stderr.split()[-1]
+    assert new_id != old_id and f"{new_id} signs from now on" in rotated.stdout
+
+    new_export = tmp_path / "new.json"
+    made = _run("consent", "export", "--out", str(new_export), "--data", str(data))
+    assert made.returncode == 0, made.stderr
+    new = _run("consent", "verify", str(new_export), "--data", str(data))
+    assert new.returncode == 0, new.stderr
+    assert new.stdout.strip() == f"valid: 2 records (json, key {new_id}, the current key)"
+    old = _run("consent", "verify", str(old_export), "--data", str(data))
+    assert old.returncode == 0, old.stderr
+    assert old.stdout.startswith(f"valid: 2 records (csv, key {old_id}, signing since ")
+    assert ", retired " in old.stdout
+
+    every = _run("consent", "public-key", "--all", "--data", str(data))
+    assert every.returncode == 0 and every.stdout.count("-----BEGIN PUBLIC KEY-----") == 2
+    assert every.stdout.startswith(f"# key {new_id}: ") and f"# key {old_id}: " in every.stdout
+    keys = tmp_path / "all.pem"
+    keys.write_text(every.stdout)
+    current = tmp_path / "current.pem"
+    current.write_text(_run("consent", "public-key", "--data", str(data)).stdout)
+    # An auditor with the file of every key checks both; with the current key alone, not the old.
+    for export in (old_export, new_export):
+        alone = _run("consent", "verify", str(export), "--public-key", str(keys))
+        assert alone.returncode == 0, alone.stderr
+    stale = _run("consent", "verify", str(old_export), "--public-key", str(current))
+    assert stale.returncode == 1 and "not with this public key" in stale.stderr
+
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes(old_export.read_bytes().replace(b"192.0.2.1", b"192.0.2.7"))
+    bad = _run("consent", "verify", str(changed), "--data", str(data))
+    assert bad.returncode == 1 and "does not match" in bad.stderr
+
+    store = open_store(load_settings(data=data))
+    try:
+        with store.sessions() as session:
+            entries = session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "consent_signing.rotate")
+            ).all()
+    finally:
+        store.close()
+    assert [(e.actor, e.source, e.reason, e.subject) for e in entries] == [
+        ("operator:cli", "cli", "consent rotate-key", f"consent_signing_key:{old_id}->{new_id}")
+    ]

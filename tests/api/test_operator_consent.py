@@ -142,3 +142,36 @@ def test_the_export_is_paged_and_each_page_is_audit_logged_without_personal_data
     assert all(e.actor.startswith("operator") for e in entries), [e.actor for e in entries]
     text = json.dumps([[e.subject, e.reason, e.actor, e.source] for e in entries])
     assert "198.51.100" not in text and "ApiExportTest" not in text
+
+
+def test_after_a_rotation_anyone_fetches_the_current_key_and_every_earlier_one(
+    client: TestClient, store: Store, clock: FakeClock, bearer: dict[str, str]
+) -> None:
+    _seed(store, clock, 2)
+    old = client.get(KEY)
+    before = client.get(EXPORT, headers=bearer).content
+    clock.advance(hours=1)
+    rotation = store.consent_records.signing_keys.rotate(OPERATOR)
+    after = client.get(EXPORT, headers=bearer).content
+
+    current = client.get(KEY)
+    assert current.headers["x-key-id"] == rotation.new_key_id != old.headers["x-key-id"]
+    assert "x-key-retired-at" not in current.headers
+    assert verify(after, load_public_key(current.content)).records == 2
+    earlier = client.get(KEY, params={"key_id": rotation.old_key_id})
+    assert earlier.status_code == 200 and earlier.text == old.text
+    assert earlier.headers["x-key-retired-at"] == clock().isoformat()
+    assert verify(before, load_public_key(earlier.content)).records == 2
+    with pytest.raises(ExportInvalidError, match="not with this public key"):
+        verify(after, load_public_key(earlier.content))
+    assert client.get(KEY, params={"key_id": "0" * 16}).status_code == 404
+    assert client.get(KEY, params={"key_id": "not-a-key-id"}).status_code == 422
+
+    listed = client.get("/api/v1/consent/public-keys")
+    assert listed.status_code == 200
+    keys = listed.json()["keys"]
+    assert [(k["key_id"], k["retired_at"]) for k in keys] == [
+        (rotation.new_key_id, None),
+        (rotation.old_key_id, clock().isoformat()),
+    ]
+    assert [k["public_key"] for k in keys] == [current.text, old.text]

@@ -21,8 +21,11 @@ from callroster.privacy.consent_export import (
     is_valid,
     key_id,
     load_public_key,
+    load_public_keys,
     public_key_pem,
+    signer_of,
     verify,
+    verify_with,
 )
 
 AT = dt.datetime(2026, 12, 7, 1, 30, 15, 123456, tzinfo=dt.UTC)
@@ -175,3 +178,31 @@ def test_garbage_and_wrong_keys_are_refused_with_reasons() -> None:
         verify(b"{not json", KEY.public_key())
     with pytest.raises(ExportInvalidError, match="not a PEM"):
         load_public_key(b"-----BEGIN NOTHING-----")
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_an_export_names_its_signer_and_is_checked_by_that_key_among_several(
+    fmt: consent_export.Format,
+) -> None:
+    data = build(fmt, _records(), WINDOW, OTHER)
+    assert signer_of(data) == key_id(OTHER.public_key())
+    both = {key_id(k.public_key()): k.public_key() for k in (KEY, OTHER)}
+    verified = verify_with(data, both)
+    assert (verified.key_id, verified.exported_at) == (
+        key_id(OTHER.public_key()),
+        WINDOW.exported_at,
+    )
+    with pytest.raises(ExportInvalidError, match="not one of this service's"):
+        verify_with(data, {key_id(KEY.public_key()): KEY.public_key()})
+    # A file of several keys (``public-key --all``: comment lines between PEM blocks).
+    pem = "".join(
+        f"# key {key_id(k.public_key())}\n{public_key_pem(k.public_key())}" for k in (KEY, OTHER)
+    )
+    assert load_public_keys(pem.encode()) == both
+    assert load_public_keys(public_key_pem(KEY.public_key()).encode()) == {
+        key_id(KEY.public_key()): KEY.public_key()
+    }
+    with pytest.raises(ExportInvalidError, match="not a PEM"):
+        load_public_keys(b"# nothing here")
+    with pytest.raises(ExportInvalidError, match="neither"):
+        signer_of(b"id,given_at\n")

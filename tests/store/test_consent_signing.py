@@ -225,7 +225,7 @@ def test_only_the_operator_rotates_and_each_rotation_is_audited_without_secrets(
         (
             OPERATOR.label,
             f"consent_signing_key:{rotation.old_key_id}->{rotation.new_key_id}",
-            rotation.at,
+            rotation.at.replace(microsecond=0),
         )
     ]
     assert old_seed.hex() not in repr(entries[0].__dict__)

@@ -251,3 +251,14 @@ def test_a_sender_erased_leaves_no_trace_in_the_invitations_they_sent_after_a_re
     check()
     due = store.friend_invitations.take_due(SENDER, lease=LEASE)
     assert [d.id for d in due] == [kept]  # nothing goes out under the erased sender's name
+
+
+def test_a_contacts_email_found_by_number_reaches_the_invitation_to_it(store: Store) -> None:
+    host = _host(store)
+    assert host.account_id is not None
+    _invite(store, host, FRIEND)
+    _invite(store, host, OTHER)
+    store.contacts.add(OPERATOR, host.account_id, "Ines", phone=FRIEND_NUMBER, email=FRIEND)
+    report = erase_person(store, OPERATOR, number=FRIEND_NUMBER)
+    assert report.counts == {"contacts": 1, "friend_invitations": 1}
+    assert [row.address_index for row in _invitations(store)] == [_digest(store, OTHER)]

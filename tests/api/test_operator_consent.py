@@ -9,12 +9,14 @@ import datetime as dt
 import json
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.conftest import FakeClock
 from tests.web.test_signin import HOST_EMAIL, PASSWORD, Firm, browser, sign_in, signin_app
 
 from callroster.accounts.actor import operator_cli
+from callroster.api.rate_limit import SlidingWindow
 from callroster.config import Settings
 from callroster.privacy.consent_export import ExportInvalidError, key_id, load_public_key, verify
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
@@ -175,3 +177,15 @@ def test_after_a_rotation_anyone_fetches_the_current_key_and_every_earlier_one(
         (rotation.old_key_id, clock().isoformat()),
     ]
     assert [k["public_key"] for k in keys] == [current.text, old.text]
+
+
+def test_each_address_fetches_the_public_keys_a_bounded_number_of_times(
+    client: TestClient,
+) -> None:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    app.state.consent_key_window = SlidingWindow(3, 60.0)  # the same check, a smaller limit
+    answers = [client.get(path) for path in (KEY, "/api/v1/consent/public-keys", KEY, KEY)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert "too many requests" in answers[-1].json()["detail"]

@@ -99,3 +99,25 @@ def test_a_wrong_time_or_format_is_refused_with_the_reason(app: FastAPI, store: 
     assert backwards.status_code == 422 and "the start must be before the end" in backwards.text
     xml = client.get("/operator/consent/export", params={"format": "xml"})
     assert xml.status_code == 422 and "choose JSON or CSV" in xml.text
+
+
+def test_after_a_rotation_the_page_shows_the_new_key_and_lists_the_earlier_one(
+    app: FastAPI, store: Store, clock: FakeClock
+) -> None:
+    _seed(store, clock, 1)
+    client = browser(app)
+    assert sign_in(client, store.operator_tokens.issue(OPERATOR, "web")[1]).status_code == 303
+    before = client.get("/operator/consent")
+    assert "has not been rotated" in before.text and 'id="earlier-keys"' not in before.text
+    old_export = client.get("/operator/consent/export", params={"format": "json"}).content
+    clock.advance(minutes=3)
+    rotation = store.consent_records.signing_keys.rotate(OPERATOR)
+    shown = client.get("/operator/consent")
+    assert f'<code id="key-id">{rotation.new_key_id}</code>' in shown.text
+    earlier = re.search(r'<ul id="earlier-keys">(.*?)</ul>', shown.text, re.S)
+    assert earlier is not None and f"<code>{rotation.old_key_id}</code>" in earlier.group(1)
+    assert f"to {clock():%Y-%m-%d %H:%M} UTC" in earlier.group(1)
+    assert 'href="/api/v1/consent/public-keys"' in shown.text
+    new_export = client.get("/operator/consent/export", params={"format": "json"}).content
+    assert store.consent_records.signing_keys.verify(new_export)[1].current
+    assert store.consent_records.signing_keys.verify(old_export)[1].key_id == rotation.old_key_id

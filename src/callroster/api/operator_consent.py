@@ -14,12 +14,16 @@ one, or the earlier one of that key id (an export names the key that signed it; 
 key this service never signed with). ``GET /api/v1/consent/public-keys``: every one, as
 JSON (``key_id``, ``public_key`` PEM, ``since``, ``retired_at``: null for the current one),
 current first. The signing key is rotated with ``callroster consent rotate-key``
-(``store.consent_signing``).
+(``store.consent_signing``). Both read the store, so each address (an IPv6 /64) may ask
+``KEY_FETCHES_PER_MINUTE`` times a minute; then 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import math
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -29,6 +33,8 @@ from callroster.accounts.actor import Actor
 from callroster.api.auth import operator, store_of
 from callroster.api.credentials_first import CredentialsFirst
 from callroster.api.errors import answering
+from callroster.api.rate_limit import SlidingWindow, take
+from callroster.bridge.pin_guard import source_key
 from callroster.privacy.consent_export import public_key_pem
 from callroster.store.consent_records import EXPORT_ROW_LIMIT, SignedExport
 from callroster.store.consent_signing import SigningKey
@@ -37,6 +43,7 @@ EXPORT_PATH = "/api/v1/operator/consent-records"
 PUBLIC_KEY_PATH = "/api/v1/consent/public-key"
 PUBLIC_KEYS_PATH = "/api/v1/consent/public-keys"
 KEY_ID_PATTERN = "^[0-9a-f]{16}$"
+KEY_FETCHES_PER_MINUTE = 60
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 router = APIRouter(tags=["operator"], route_class=CredentialsFirst)
@@ -86,15 +93,39 @@ def export_consent_records(
     return export_response(signed, format, stamp)
 
 
+def _limited(request: Request) -> None:
+    """Counts a fetch of the public keys against the asker's address; 429 past the limit.
+    On the event loop, with no await between check and count (``api/rate_limit.take``)."""
+    state = request.app.state
+    window: SlidingWindow | None = getattr(state, "consent_key_window", None)
+    if window is None:
+        window = SlidingWindow(KEY_FETCHES_PER_MINUTE, 60.0)
+        state.consent_key_window = window
+    now = getattr(state, "monotonic", time.monotonic)()
+    source = request.client.host if request.client else "unknown"
+    wait = take([(window, source_key(source))], now)
+    if wait > 0:
+        raise HTTPException(
+            429,
+            "too many requests for the consent signing keys from this address; try later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+async def _keys(request: Request) -> list[SigningKey]:
+    _limited(request)
+    return await asyncio.to_thread(store_of(request).consent_records.signing_keys.all)
+
+
 @public_router.get(PUBLIC_KEY_PATH, response_class=Response)
-def consent_public_key(
+async def consent_public_key(
     request: Request,
     key_id: Annotated[str | None, Query(pattern=KEY_ID_PATTERN)] = None,
 ) -> Response:
     """The public key the consent exports are signed with (PEM), or the earlier one of
     ``key_id``; its id in ``X-Key-Id``. The current key is cached for minutes only: it
     changes when rotated; an earlier one never changes."""
-    keys = store_of(request).consent_records.signing_keys.all()
+    keys = await _keys(request)
     key = keys[0] if key_id is None else next((k for k in keys if k.key_id == key_id), None)
     if key is None:
         raise HTTPException(404, "no such consent signing key")
@@ -117,9 +148,9 @@ def _key_json(key: SigningKey) -> dict[str, Any]:
 
 
 @public_router.get(PUBLIC_KEYS_PATH)
-def consent_public_keys(request: Request) -> JSONResponse:
+async def consent_public_keys(request: Request) -> JSONResponse:
     """Every key consent exports were signed with, current first (module docstring)."""
-    keys = store_of(request).consent_records.signing_keys.all()
+    keys = await _keys(request)
     return JSONResponse(
         {"keys": [_key_json(key) for key in keys]},
         headers={"Cache-Control": "public, max-age=300"},

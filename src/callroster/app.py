@@ -52,6 +52,7 @@ from callroster.config import Settings
 from callroster.errors import ConfigError, PortInUseError
 from callroster.io.certificates import ServerCertificate
 from callroster.io.key_watch import drop_calls_of_erased_accounts, watch_destroyed_keys
+from callroster.io.profile_watch import watch_profiles
 from callroster.io.purge_schedule import keep_purging
 from callroster.io.sockets import bind_socket
 from callroster.metrics import Metrics
@@ -326,6 +327,9 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
         key_watching = asyncio.create_task(
             watch_destroyed_keys(store, services.bus, settings.key_watch_seconds)
         )
+        profile_watching = asyncio.create_task(  # /me changes made on other nodes
+            watch_profiles(store, services.bridge, settings.key_watch_seconds)
+        )
         assert services.invitations is not None
         inviting = asyncio.create_task(services.invitations.run())
         try:
@@ -334,6 +338,7 @@ def running(services: Services, store: Store, settings: Settings, sockets: Socke
             anchoring.cancel()
             purging.cancel()
             key_watching.cancel()
+            profile_watching.cancel()
             inviting.cancel()
             await services.bridge.stop(grace=GRACEFUL_STOP_SECONDS)
             await services.crm_sender.aclose()

@@ -69,3 +69,35 @@ async def test_a_user_s_withdrawal_hides_it_on_every_call_of_theirs_only(world: 
     world.peers.made[-1].speak()
     assert _profiles(world) == {"Uma": OTHER, "Otto": OTHER, "Uma 2": OTHER}
     assert _profiles(world, "conf-2") == {"Uma": OTHER}
+
+
+async def test_the_version_of_each_user_s_profile_their_legs_reflect(world: World) -> None:
+    """What io/profile_watch.py compares with the store: read at join, moved by every change
+    given with a version, not by a leg's own hide; unknown ("") when two joins read
+    different ones; forgotten once the user has no browser leg left."""
+    bridge = world.rig.bridge
+    elsewhere = PinMatch("conf-2", "acct-1", as_host=False, locked=False)
+    first = await bridge.join_web(
+        GUEST, "Uma", "offer", "192.0.2.30", profile_url=URL, user_id="u1", profile_version="v1"
+    )
+    second = await bridge.join_web(
+        elsewhere, "Uma", "offer", "192.0.2.31", profile_url=URL, user_id="u1", profile_version="v1"
+    )
+    await bridge.join_web(GUEST, "Gus", "offer", "192.0.2.32")  # a guest: nothing to follow
+    for peer in world.peers.made:
+        peer.speak()
+    assert bridge.web_profile_versions() == {"u1": "v1"}
+    bridge.set_own_profile(first.leg_id, None)  # "Stop showing my profile" on one call
+    assert bridge.web_profile_versions() == {"u1": "v1"}
+    assert _profiles(world) == {"Uma": None, "Gus": None}
+    assert bridge.set_profiles_of("u1", OTHER, "v2") == 2
+    assert bridge.web_profile_versions() == {"u1": "v2"}
+    assert bridge.set_profiles_of("u9", None, "v9") == 0  # no leg of theirs: nothing kept
+    assert bridge.web_profile_versions() == {"u1": "v2"}
+    third = await bridge.join_web(
+        GUEST, "Uma 3", "offer", "192.0.2.33", user_id="u1", profile_version="v3"
+    )
+    assert bridge.web_profile_versions() == {"u1": ""}  # read differently: the poll settles it
+    for leg in (first, second, third):
+        bridge.leave_web(leg.leg_id)
+    assert bridge.web_profile_versions() == {}

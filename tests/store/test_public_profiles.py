@@ -14,6 +14,7 @@ from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.config import Settings
 from callroster.errors import AccessDeniedError
 from callroster.store.models import AuditEntry
+from callroster.store.public_profiles import NOT_SHOWN, REMOVED
 from callroster.store.store import Store
 from callroster.store.subject_data import Person, SubjectDataRepository
 
@@ -77,3 +78,53 @@ def test_consent_given_withdrawn_and_kept_encrypted(
     assert not found(views, URL)
     assert not found(views, "rosalind-7c2e")
     assert_found_when_planted(settings, request, URL)
+
+
+def test_versions_change_with_every_save_that_shows_and_read_for_calls_logs_the_bridge(
+    store: Store, clock: FakeClock
+) -> None:
+    """The version every node compares (io/profile_watch.py): one per user, read without
+    decrypting; it changes with each save with consent (a new nonce) and with a withdrawal,
+    not with an address kept unshown; a removed or unknown user's is ``REMOVED``. The
+    bridge's read gives the shown address with the same version, audit-logged as the
+    bridge's, without the address."""
+    account = store.accounts.create_account(OPERATOR, "Franklin Labs", "london")
+    user = store.accounts.create_user(OPERATOR, account, Role.HOST, "Rosalind Franklin")
+    other = store.accounts.create_user(OPERATOR, account, Role.HOST, "Maurice Wilkins")
+    me = _as(user, account)
+    profiles = store.public_profiles
+
+    start = profiles.versions([user, other, "no-such-user"])
+    assert start == {user: NOT_SHOWN, other: NOT_SHOWN, "no-such-user": REMOVED}
+    assert profiles.versions([]) == {}
+    assert profiles.read_for_calls(user) == (None, NOT_SHOWN)
+    _, kept = profiles.save_versioned(me, user, URL, consent=False)
+    assert kept == NOT_SHOWN == profiles.versions([user])[user]  # nothing shown changed
+
+    seen = {NOT_SHOWN}
+    for consent in (True, True, False, True):
+        clock.advance(minutes=1)
+        change, written = profiles.save_versioned(me, user, URL, consent=consent)
+        # What this node pushes to its bridge is what every other node reads.
+        assert profiles.versions([user]) == {user: written}
+        shown = URL if consent else None
+        assert profiles.read_for_calls(user) == (shown, written)
+        assert profiles.get_versioned(me, user)[1] == written
+        assert written not in seen or not consent  # each save with consent: a new version
+        seen.add(written)
+    assert change == "given" and len(seen) == 4  # NOT_SHOWN, 2 saves shown, given again
+    assert profiles.versions([other]) == {other: NOT_SHOWN}  # no one else's moved
+
+    store.users.remove_user(OPERATOR, user)
+    assert profiles.versions([user]) == {user: REMOVED}
+    assert profiles.read_for_calls(user) == (None, REMOVED)
+
+    with store.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.subject == f"user:{user}", AuditEntry.action == "profile.read"
+            )
+        ).all()
+    by_bridge = [entry for entry in entries if "conference bridge" in repr(vars(entry))]
+    assert len(by_bridge) == 3  # the reads that decrypted something: the three shown
+    assert "social.example" not in repr([vars(entry) for entry in entries])

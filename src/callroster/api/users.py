@@ -38,6 +38,7 @@ from callroster.api.routes import authorised_conference
 from callroster.bridge.service import BridgeService
 from callroster.errors import NotFoundError
 from callroster.store.accounts import UserView
+from callroster.store.public_profiles import REMOVED
 from callroster.store.store import Store
 from callroster.store.user_admin import ConferenceHistory, UserSummary
 
@@ -254,10 +255,11 @@ def remove_user(user_id: str, caller: CallerDep, request: Request) -> Response:
 def _hide_profile_on_calls(request: Request, user_id: str) -> None:
     """A removed user's public profile (cleared from the store with the rest of them) goes
     from every roster of a call they are on now, too: on the bridge's loop, which this sync
-    route's worker thread reaches through anyio."""
+    route's worker thread reaches through anyio. Other nodes' bridges follow within a poll
+    (io/profile_watch.py): the stored profile's version is now ``REMOVED``."""
     bridge = getattr(request.app.state, "bridge", None)
     if isinstance(bridge, BridgeService):
-        from_thread.run_sync(bridge.set_profiles_of, user_id, None)
+        from_thread.run_sync(bridge.set_profiles_of, user_id, None, REMOVED)
 
 
 @router.get("/account/users/{user_id}/conferences", response_model=list[ConferenceHistoryOut])

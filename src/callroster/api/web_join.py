@@ -153,8 +153,13 @@ async def join_from_browser(
         caller if caller.guest_of is None else await asyncio.to_thread(signed_in_beside, request)
     )
     user_id = (person.principal.user_id or "") if person is not None else ""
+    version: str | None = None  # of their stored profile, which a change on any node updates
     if profile_url is None and person is not None and user_id:  # consented to on /me, if any
-        profile_url = await asyncio.to_thread(_stored_profile, request, person, user_id)
+        profile_url, version = await asyncio.to_thread(_stored_profile, request, person, user_id)
+    elif user_id:
+        version = (await asyncio.to_thread(store_of(request).public_profiles.versions, [user_id]))[
+            user_id
+        ]
     source = request.client.host if request.client else "unknown"
     window, now = _per_address(request)
     key = source_key(source)
@@ -171,6 +176,7 @@ async def join_from_browser(
             secure=request.url.scheme == "https",
             profile_url=profile_url,
             user_id=user_id,
+            profile_version=version,
         )
     except ConferenceLocked:
         window.forget(key, now)  # nothing was started
@@ -217,12 +223,16 @@ def _consented_profile(body: WebJoinIn) -> str | None:
         ) from None
 
 
-def _stored_profile(request: Request, caller: Caller, user_id: str) -> str | None:
-    """A signed-in user's profile address, if they consented to show it on /me."""
+def _stored_profile(
+    request: Request, caller: Caller, user_id: str
+) -> tuple[str | None, str | None]:
+    """A signed-in user's profile address, if they consented to show it on /me, and the
+    version read (None: none)."""
     try:
-        return store_of(request).public_profiles.get(caller.actor, user_id).shown_url
+        profile, version = store_of(request).public_profiles.get_versioned(caller.actor, user_id)
     except (AccessDeniedError, NotFoundError):
-        return None
+        return None, None
+    return profile.shown_url, version
 
 
 def _own_leg(request: Request, leg_id: str) -> None:

@@ -468,6 +468,7 @@ class BridgeService:
         secure: bool = False,
         profile_url: str | None = None,
         user_id: str = "",
+        profile_version: str | None = None,
     ) -> WebJoined:
         """A browser joins a conference under the name it typed: answers its WebRTC offer;
         once the browser's first audio arrives, it is admitted as a leg (``joined_via:
@@ -477,7 +478,9 @@ class BridgeService:
         the offer came over HTTPS (with the media's DTLS-SRTP, the leg is encrypted);
         ``profile_url``: a public profile its person consented to show (checked), shown
         beside their name once they are on the call; ``user_id``: the signed-in user who
-        joins, if one does (their consent withdrawn hides it: :meth:`set_profiles_of`).
+        joins, if one does (their consent withdrawn hides it: :meth:`set_profiles_of`);
+        ``profile_version``: the version of their stored profile read for this join (see
+        :meth:`web_profile_versions`).
 
         Raises:
             ConferenceLocked: the conference is locked and the browser is not a host's.
@@ -493,6 +496,7 @@ class BridgeService:
             secure=secure,
             profile_url=profile_url,
             user_id=user_id,
+            profile_version=profile_version,
         )
 
     def owns_web_leg(self, leg_id: str, key: str) -> bool:
@@ -532,11 +536,19 @@ class BridgeService:
         call = self._calls.for_leg(leg_id)
         return call.account_id or None if call is not None else None
 
-    def set_profiles_of(self, user_id: str, url: str | None) -> int:
+    def set_profiles_of(self, user_id: str, url: str | None, version: str | None = None) -> int:
         """A signed-in user consented on /me to show ``url`` (checked), or withdrew their
         consent (None): every call they are on from a browser as themselves shows it, or
-        no longer does, on every roster at once. Returns how many legs changed."""
-        return self._parts.web.set_profiles_of(user_id, url)
+        no longer does, on every roster at once. ``version``: the version of the stored
+        profile this reflects (see :meth:`web_profile_versions`). Returns how many legs
+        changed."""
+        return self._parts.web.set_profiles_of(user_id, url, version)
+
+    def web_profile_versions(self) -> dict[str, str]:
+        """For each signed-in user with a browser leg here, the version of their stored
+        profile (store/public_profiles.py) their legs reflect; one that differs from the
+        store's was changed elsewhere (another node: io/profile_watch.py follows it)."""
+        return self._parts.web.profile_versions()
 
     # -- dial-out -------------------------------------------------------------------------
     async def dial_out(

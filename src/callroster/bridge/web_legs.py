@@ -8,6 +8,11 @@ credentials, a DTLS handshake with the certificate its offer named and SRTP keye
 which only a WebRTC endpoint that took our answer can do. Then it is admitted like any
 caller. Pending joins are capped per conference and per address, and dropped when they have
 not connected in time (``bridge/web_pending.py``), leaving nothing on the roster.
+
+A signed-in user's browser legs show the public profile they consented to on /me. For each
+such user the bridge keeps the *version* of the stored profile its legs reflect (read at
+join, and given with every change by :meth:`WebLegs.set_profiles_of`), so that a change made
+on another node on the same database is seen and followed (io/profile_watch.py).
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ class WebLegs:
         self._peers = peers
         self.pending = PendingJoins(limits or WebJoinLimits())
         self._waiting: dict[str, _Waiting] = {}  # by leg id, beside self.pending
+        # user id -> the version of their stored profile their browser legs reflect; "": not
+        # known (two joins read different versions), so the next poll reads it again.
+        self._versions: dict[str, str] = {}
 
     def is_locked(self, match: Admission) -> bool:
         """Whether the conference is locked now (or, not in progress, locked by default)."""
@@ -102,6 +110,7 @@ class WebLegs:
         secure: bool = False,
         profile_url: str | None = None,
         user_id: str = "",
+        profile_version: str | None = None,
     ) -> WebJoined:
         """See :meth:`BridgeService.join_web`."""
         if self.is_locked(match) and not match.as_host:
@@ -115,6 +124,10 @@ class WebLegs:
         if refused is not None:
             raise TooManyPendingJoins(refused.reason, refused.retry_after)
         self._waiting[leg_id] = _Waiting(match, name, now, profile_url=profile_url, user_id=user_id)
+        if user_id and profile_version is not None:
+            held = self._versions.setdefault(user_id, profile_version)
+            if held != profile_version:  # their legs may differ: the next poll settles it
+                self._versions[user_id] = ""
 
         def on_packet(packet: bytes) -> None:
             call = calls.get(call_id)
@@ -251,10 +264,12 @@ class WebLegs:
             room.conference.show_profile(leg_id, url)
         self._rooms.after_change(room)
 
-    def set_profiles_of(self, user_id: str, url: str | None) -> int:
+    def set_profiles_of(self, user_id: str, url: str | None, version: str | None = None) -> int:
         """See :meth:`BridgeService.set_profiles_of`."""
         if not user_id:
             return 0
+        if version is not None and user_id in self._users_on_calls():
+            self._versions[user_id] = version
         for waiting in self._waiting.values():
             if waiting.user_id == user_id:
                 waiting.profile_url = url
@@ -274,6 +289,20 @@ class WebLegs:
             self._rooms.after_change(room)
             changed += 1
         return changed
+
+    def profile_versions(self) -> dict[str, str]:
+        """See :meth:`BridgeService.web_profile_versions`."""
+        users = self._users_on_calls()
+        for user_id in [u for u in self._versions if u not in users]:
+            del self._versions[user_id]  # no browser leg of theirs is left
+        return dict(self._versions)
+
+    def _users_on_calls(self) -> set[str]:
+        """The signed-in users with a browser leg, on a call or still connecting."""
+        users = {waiting.user_id for waiting in self._waiting.values()}
+        users.update(call.user_id for call in self._calls if call.joined_via == "web")
+        users.discard("")
+        return users
 
     def _web_call(self, leg_id: str) -> Call:
         call = self._calls.for_leg(leg_id)

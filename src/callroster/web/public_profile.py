@@ -5,7 +5,8 @@ Saving checks the address (privacy/profile_url.py) and keeps it encrypted on the
 (store/public_profiles.py). It applies at once to every call they are on now from a browser
 as themselves, as to the calls they join later: withdrawing consent (or removing the
 address) hides it, giving it or changing the address shows the new one. A command to the
-bridge, which tells each conference, whose event every open roster gets.
+bridge, which tells each conference, whose event every open roster gets; the bridges of other
+nodes on the same database follow within ``key_watch_seconds`` (io/profile_watch.py).
 """
 
 from __future__ import annotations
@@ -91,14 +92,15 @@ async def save(request: Request, signed: SignedIn, form: dict[str, str]) -> str:
         raise Refused("Too many changes to your public profile in the last minute.")
     url, consent = checked(form)
     store = store_of(request)
-    change = await asyncio.to_thread(
-        store.public_profiles.save, signed.caller.actor, user_id, url, consent
+    change, version = await asyncio.to_thread(
+        store.public_profiles.save_versioned, signed.caller.actor, user_id, url, consent
     )
     bridge = getattr(request.app.state, "bridge", None)
     if isinstance(bridge, BridgeService) and (consent or change == "withdrawn"):
         # On the bridge's loop (this route is async): the calls they are on now follow at
-        # once, a new or changed address as a withdrawal does.
-        bridge.set_profiles_of(user_id, url if consent else None)
+        # once, a new or changed address as a withdrawal does; those on other nodes within
+        # a poll (io/profile_watch.py), by the version this save wrote.
+        bridge.set_profiles_of(user_id, url if consent else None, version)
     if change == "withdrawn":
         return "public-profile-withdrawn"
     return "public-profile-shown" if consent else "public-profile-saved"

@@ -1,0 +1,195 @@
+"""A /me change reaches the user's browser legs on every node sharing the database (issue 16:
+"withdrawing consent removes it from every open roster at once"): two nodes, each its own
+bridge and app on one database (SQLite and PostgreSQL), the user's browser (a real WebRTC
+peer, aiortc) on node B, their /me and their removal on node A.
+
+Without B's poll (io/profile_watch.py) a withdrawal on A leaves the profile on B's roster
+(the positive control: what the poll is for); with it, B's roster follows within two poll
+intervals — a withdrawal, a new address, a removal. The user's own "Stop showing my profile"
+on B's leg stays as it is through the polls while nothing changes on /me. The times from the
+save on A to B's roster are printed (run with -s to see them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.bridge import BridgeHarness, running_bridge
+from tests.support.web_client import WebClient
+
+from callroster.app import create_app
+from callroster.io.profile_watch import follow_profiles_once, watch_profiles
+
+pytestmark = pytest.mark.interop
+POLL = 0.5  # key_watch_seconds on both nodes
+URL = "https://social.example/in/hannah-host-5d9a"
+
+
+@dataclass
+class Node:
+    harness: BridgeHarness
+    client: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def _node(data: Path, database_url: str, name: str) -> AsyncIterator[Node]:
+    async with running_bridge(
+        data, database_url=database_url, node_name=name, key_watch_seconds=POLL
+    ) as harness:
+        app = create_app(harness.store, harness.settings, harness.services)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("192.0.2.9", 50000)),
+            base_url="https://callroster.test",
+        ) as client:
+            yield Node(harness, client)
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Node, Node]]:
+    data = tmp_path / "data"  # one master key, one demo.json: the nodes' shared secrets
+    async with _node(data, database_url, "node-a") as a, _node(data, database_url, "node-b") as b:
+        yield a, b
+
+
+def _csrf(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+async def _until(
+    check: Callable[[], Awaitable[bool]], within: float, every: float = 0.02
+) -> float | None:
+    """Seconds until ``check()`` holds, or None if it does not within ``within``."""
+    started = time.monotonic()
+    while True:
+        if await check():
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            return None
+        await asyncio.sleep(every)
+
+
+async def test_a_change_on_me_on_one_node_reaches_the_leg_on_another_within_a_poll(
+    nodes: tuple[Node, Node], backend: str
+) -> None:
+    a, b = nodes
+    demo = a.harness.demo
+    assert b.harness.demo.conference_id == demo.conference_id  # one database
+    base = f"/api/v1/conferences/{demo.conference_id}"
+    reader = {"Authorization": f"Bearer {demo.admin_token}"}  # stays valid after the removal
+
+    login = await a.client.get("/login")
+    signed = await a.client.post(
+        "/login",
+        data={"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password},
+    )
+    assert signed.status_code == 303, signed.text
+    csrf = _csrf(await a.client.get("/me"))
+
+    async def save_on_a(url: str, consent: bool, phase: bool = True) -> None:
+        if phase:  # at a random point of B's poll period: else the saves fall in step with it
+            await asyncio.sleep(random.uniform(0, POLL))
+        fields = {"csrf_token": csrf, "profile_url": url} | (
+            {"show_profile": "on"} if consent else {}
+        )
+        saved = await a.client.post("/me/public-profile", data=fields)
+        assert saved.status_code == 303, saved.text
+
+    async def shown_on_b() -> list[object]:
+        legs = (await b.client.get(f"{base}/legs", headers=reader)).json()["legs"]
+        return [leg["profile_url"] for leg in legs]
+
+    def showing(url: str | None) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await shown_on_b() == [url]
+
+        return check
+
+    figures: dict[str, list[float]] = {"hidden": [], "shown": []}
+
+    async def followed(url: str | None, what: str, figure: str = "") -> None:
+        """B's roster shows ``url`` within two polls of the save just made on A."""
+        took = await _until(showing(url), 2 * POLL)
+        assert took is not None, f"{what}: node B still shows {await shown_on_b()}"
+        figures.setdefault(figure or ("shown" if url else "hidden"), []).append(took * 1000)
+
+    await save_on_a(URL, consent=True, phase=False)
+    browser = WebClient(1000.0)
+    watching: asyncio.Task[None] | None = None
+    try:
+        joined = await b.client.post(
+            f"{base}/web-legs",
+            json={"name": "Hannah", "sdp": await browser.offer()},
+            headers={"Authorization": f"Bearer {demo.host_token}"},
+        )
+        assert joined.status_code == 201, joined.text
+        await browser.accept(joined.json()["sdp"])
+        leg = joined.json()
+        assert await _until(showing(URL), 10.0) is not None  # on B's roster, with her profile
+
+        # The positive control: with no poll on B, a withdrawal on A does not reach it.
+        await save_on_a(URL, consent=False, phase=False)
+        assert await _until(lambda: _not(showing(URL)), 2 * POLL) is None
+        assert await shown_on_b() == [URL]
+
+        watching = asyncio.create_task(watch_profiles(b.harness.store, b.harness.bridge, POLL))
+        await followed(None, "withdrawn on A", "hidden, from the poll's start")
+        await save_on_a(URL + "-2", consent=True)  # consent given again, a new address
+        await followed(URL + "-2", "given again on A")
+
+        # Her own "Stop showing my profile" on B's leg: a poll leaves it hidden.
+        hidden = await b.client.delete(
+            f"{base}/web-legs/{leg['leg_id']}/profile", headers={"X-Leg-Key": leg["key"]}
+        )
+        assert hidden.status_code == 200, hidden.text
+        assert await shown_on_b() == [None]
+        started = time.monotonic()
+        assert await follow_profiles_once(b.harness.store, b.harness.bridge) == 0
+        figures["a poll, nothing changed"] = [(time.monotonic() - started) * 1000]
+        assert await _until(lambda: _not(showing(None)), 2 * POLL) is None
+
+        for turn in range(2):  # a /me change after it counts again, as on the leg's own node
+            await save_on_a(f"{URL}-{turn + 3}", consent=True)
+            await followed(f"{URL}-{turn + 3}", "a new address on A")
+            await save_on_a(f"{URL}-{turn + 3}", consent=False)
+            await followed(None, "withdrawn on A")
+        await save_on_a(URL + "-5", consent=True)
+        await followed(URL + "-5", "given again on A")
+
+        # An administrator removes her on A: her profile goes from B's roster too.
+        her = (
+            await a.client.get("/api/v1/me", headers={"Authorization": f"Bearer {demo.host_token}"})
+        ).json()["id"]
+        await asyncio.sleep(random.uniform(0, POLL))
+        removed = await a.client.delete(f"/api/v1/account/users/{her}", headers=reader)
+        assert removed.status_code == 204, removed.text
+        await followed(None, "removed on A")
+    finally:
+        if watching is not None:
+            watching.cancel()
+        await browser.close()
+    print(
+        f"\n[{backend}] /me save on A to B's roster (ms), poll every {POLL * 1000:.0f} ms:",
+        {what: [round(ms) for ms in times] for what, times in figures.items()},
+    )
+    # B's bridge read the profile it showed (the four addresses), audit-logged as its own.
+    reads = [
+        entry
+        for entry in a.harness.store.audit.entries(demo.account_id, 500)
+        if entry.action == "profile.read" and entry.reason == "conference bridge"
+    ]
+    assert len(reads) == 4
+    assert "social.example" not in repr([vars(entry) for entry in reads])
+
+
+async def _not(check: Callable[[], Awaitable[bool]]) -> bool:
+    return not await check()

@@ -7,7 +7,8 @@ Without B's poll (io/profile_watch.py) a withdrawal on A leaves the profile on B
 (the positive control: what the poll is for); with it, B's roster follows within two poll
 intervals — a withdrawal, a new address, a removal. The user's own "Stop showing my profile"
 on B's leg stays as it is through the polls while nothing changes on /me. The times from the
-save on A to B's roster are printed (run with -s to see them)."""
+save on A to B's roster are printed (run with -s to see them). The last test runs node B as
+``callroster serve`` does (the app's lifespan, which starts the poll)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ import pytest
 from tests.support.bridge import BridgeHarness, running_bridge
 from tests.support.web_client import WebClient
 
-from callroster.app import create_app
+from callroster.accounts.demo import ensure_demo
+from callroster.app import Sockets, create_app, running
+from callroster.bridge.directory import StoreDirectory
+from callroster.config import load_settings
 from callroster.io.profile_watch import follow_profiles_once, watch_profiles
+from callroster.services import build_services
+from callroster.store.store import open_store
 
 pytestmark = pytest.mark.interop
 POLL = 0.5  # key_watch_seconds on both nodes
@@ -193,3 +199,75 @@ async def test_a_change_on_me_on_one_node_reaches_the_leg_on_another_within_a_po
 
 async def _not(check: Callable[[], Awaitable[bool]]) -> bool:
     return not await check()
+
+
+@contextlib.asynccontextmanager
+async def _serving(data: Path, database_url: str, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A node as ``callroster serve`` runs it (app.py's ``serve``): the app's lifespan starts
+    the bridge and everything beside it, the profile poll among them."""
+    settings = load_settings(
+        data=data,
+        sip_port=0,
+        http_port=0,
+        bind="127.0.0.1",
+        database_url=database_url,
+        node_name=name,
+        key_watch_seconds=POLL,
+    )
+    store = open_store(settings)
+    sockets = Sockets(settings)
+    settings = settings.model_copy(update={"sip_port": int(sockets.sip_udp.getsockname()[1])})
+    try:
+        ensure_demo(store, settings)
+        services = build_services(store, settings, StoreDirectory(store))
+        app = create_app(store, settings, services, running(services, store, settings, sockets))
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=("192.0.2.9", 50000)),
+                base_url="https://callroster.test",
+            ) as client:
+                yield client
+    finally:
+        sockets.close()
+        store.close()
+
+
+async def test_a_node_running_as_the_service_follows_a_withdrawal_made_on_another(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "data"
+    async with _node(data, database_url, "node-a") as a, _serving(data, database_url, "b") as b:
+        demo = a.harness.demo
+        base = f"/api/v1/conferences/{demo.conference_id}"
+        login = await a.client.get("/login")
+        fields = {"csrf_token": _csrf(login), "email": demo.host_email, "password": demo.password}
+        assert (await a.client.post("/login", data=fields)).status_code == 303
+        csrf = _csrf(await a.client.get("/me"))
+        saved = await a.client.post(
+            "/me/public-profile",
+            data={"csrf_token": csrf, "profile_url": URL, "show_profile": "on"},
+        )
+        assert saved.status_code == 303, saved.text
+
+        async def shown(url: str | None) -> bool:
+            reader = {"Authorization": f"Bearer {demo.admin_token}"}
+            legs = (await b.get(f"{base}/legs", headers=reader)).json()["legs"]
+            return [leg["profile_url"] for leg in legs] == [url]
+
+        browser = WebClient(1000.0)
+        try:
+            joined = await b.post(
+                f"{base}/web-legs",
+                json={"name": "Hannah", "sdp": await browser.offer()},
+                headers={"Authorization": f"Bearer {demo.host_token}"},
+            )
+            assert joined.status_code == 201, joined.text
+            await browser.accept(joined.json()["sdp"])
+            assert await _until(lambda: shown(URL), 10.0) is not None
+            withdrawn = await a.client.post(
+                "/me/public-profile", data={"csrf_token": csrf, "profile_url": URL}
+            )
+            assert withdrawn.status_code == 303, withdrawn.text
+            assert await _until(lambda: shown(None), 2 * POLL) is not None
+        finally:
+            await browser.close()

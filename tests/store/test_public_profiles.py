@@ -128,3 +128,14 @@ def test_versions_change_with_every_save_that_shows_and_read_for_calls_logs_the_
     by_bridge = [entry for entry in entries if "conference bridge" in repr(vars(entry))]
     assert len(by_bridge) == 3  # the reads that decrypted something: the three shown
     assert "social.example" not in repr([vars(entry) for entry in entries])
+
+
+def test_the_bridge_reads_nothing_of_a_shredded_account(store: Store) -> None:
+    """Once the account's data key is destroyed, the bridge's read shows nothing (and so
+    hides what its legs showed), without an error that would stop the poll for others."""
+    account = store.accounts.create_account(OPERATOR, "Franklin Labs", "london")
+    user = store.accounts.create_user(OPERATOR, account, Role.HOST, "Rosalind Franklin")
+    _, version = store.public_profiles.save_versioned(_as(user, account), user, URL, consent=True)
+    assert store.public_profiles.read_for_calls(user) == (URL, version)
+    store.accounts.shred_account(OPERATOR, account)
+    assert store.public_profiles.read_for_calls(user) == (None, version)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callroster.accounts.actor import Actor, Role, system
-from callroster.errors import AccessDeniedError, NotFoundError
+from callroster.errors import AccessDeniedError, DataKeyDestroyedError, NotFoundError
 from callroster.store.models import User
 from callroster.store.repository import Repository
 
@@ -101,7 +101,8 @@ class PublicProfileRepository(Repository):
     def read_for_calls(self, user_id: str) -> tuple[str | None, str]:
         """What the conference bridge shows beside the user's name on the calls they are on
         from a browser: the address only with their consent (None otherwise, and for a
-        removed user), with its version. Audit-logged as read by the bridge."""
+        removed user, or one whose account's data key is destroyed), with its version.
+        Audit-logged as read by the bridge."""
         with self._sessions.begin() as session:
             row = session.get(User, user_id)
             if row is None or row.removed_at is not None:
@@ -109,7 +110,11 @@ class PublicProfileRepository(Repository):
             version = _version(row.profile_url_enc, row.profile_consent_at)
             if row.profile_url_enc is None or row.profile_consent_at is None:
                 return None, version  # nothing shown: nothing personal read
-            url = self._keys.cipher(row.account_id).decrypt_optional(CONTEXT, row.profile_url_enc)
+            try:
+                cipher = self._keys.cipher(row.account_id)
+            except (DataKeyDestroyedError, NotFoundError):  # the account is shredded
+                return None, version  # unreadable: never shown again
+            url = cipher.decrypt_optional(CONTEXT, row.profile_url_enc)
             self._audit.record(session, _BRIDGE, "profile.read", f"user:{user_id}", row.account_id)
             return url, version
 

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
         le=60,
         description="How often a running service checks whether a data key it holds in "
         "memory was destroyed elsewhere (a shred from the command line or another node); "
-        "it then drops the key and the account's calls",
+        "it then drops the key and the account's calls. As often, it follows the public "
+        "profiles changed on another node of the users with a browser on its calls",
     )
     bind: str = Field(
         default="127.0.0.1",

@@ -156,10 +156,9 @@ async def join_from_browser(
     version: str | None = None  # of their stored profile, which a change on any node updates
     if profile_url is None and person is not None and user_id:  # consented to on /me, if any
         profile_url, version = await asyncio.to_thread(_stored_profile, request, person, user_id)
-    elif user_id:
-        version = (await asyncio.to_thread(store_of(request).public_profiles.versions, [user_id]))[
-            user_id
-        ]
+    elif user_id:  # a profile typed for this call: a later change on /me still counts
+        versions = store_of(request).public_profiles.versions
+        version = (await asyncio.to_thread(versions, [user_id]))[user_id]
     source = request.client.host if request.client else "unknown"
     window, now = _per_address(request)
     key = source_key(source)

@@ -12,6 +12,19 @@ the person's blind indexes (the keyed hashes rows are looked up by: raw bytes, a
 pg_dump), and after the erasure they are nowhere; (3) the *decrypted view* (every ciphertext
 of every row opened with the account keys, as the service would) shows the name, email and
 number in the backup, and none of them after the erasure.
+
+Issue 16's data is planted too: a Tell a Friend invitation to the person (not yet sent, so
+its encrypted address is there) and one from them (their own words, naming them), and their
+public profile address, shown with their consent (a URL carrying a token of its own, searched
+like the name). The person also opted out of marketing, so the suppression list holds the
+keyed hash of their email under the blind index kind ``marketing``. That hash is meant to
+outlive the erasure (``store/erasure.py``, ``store/suppressions.py``): an objection to
+marketing stands after the data is gone, and it is what keeps the person from being invited
+again. It is therefore not among the indexes that must be nowhere (those are the kinds
+``email`` and ``phone``, which everything else finds the person by, and it is none of them);
+it is the one index a Tell a Friend invitation to the person also carries, so it is searched
+on its own: in the backup it is in two rows, after the erasure and after the replay in the
+suppression's row alone, and nowhere else in any file, log or decrypted view.
 """
 
 from __future__ import annotations
@@ -31,13 +44,14 @@ from tests.support.cli import runner as cli_runner
 from tests.support.postgres import PostgresServer, find_pg_bin
 from tests.support.service import clean_env
 
-from callroster.accounts.actor import Role, operator_cli
+from callroster.accounts.actor import Actor, Role, operator_cli
 from callroster.config import Settings, load_settings
 from callroster.errors import CallrosterError
 from callroster.privacy.keys import DecryptionError
 from callroster.privacy.subject_requests import RequestKind
+from callroster.store import suppressions
 from callroster.store.erasure import erase_person
-from callroster.store.models import Base, PrivacyRequest
+from callroster.store.models import Base, MarketingSuppression, PrivacyRequest
 from callroster.store.privacy_decisions import decide
 from callroster.store.privacy_requests import ADDRESS as REQUEST_ADDRESS
 from callroster.store.privacy_requests import PURPOSE as REQUESTS_KEY
@@ -48,6 +62,9 @@ OPERATOR = operator_cli("canary test")
 NAME = "Zebedee Quillfeather"
 EMAIL = "Zebedee.Quill@Example.org"
 E164 = "+447700900123"
+TOKEN = "zq7canary4b1d"  # in the person's public profile address, and nowhere else
+PROFILE = f"https://social.example/@{TOKEN}"
+FRIEND = "friend.of.the.canary@example.net"  # whom the person invited: not the person
 FORMS = [
     NAME,
     EMAIL,
@@ -57,6 +74,8 @@ FORMS = [
     "07700900123",
     "447700900123",  # digits only
     "7700900123",
+    TOKEN,
+    PROFILE,
 ]
 
 
@@ -84,6 +103,12 @@ def hits(blobs: dict[str, bytes], needles: Iterable[bytes]) -> list[str]:
             if needle in blob:
                 found.append(f"{place}: {needle[:24]!r}")
     return found
+
+
+def counts(blobs: dict[str, bytes], needles: Iterable[bytes]) -> dict[str, int]:
+    """How many times the needles are found in each place that holds any."""
+    found = {place: sum(blob.count(n) for n in needles) for place, blob in blobs.items()}
+    return {place: n for place, n in found.items() if n}
 
 
 def value_needles() -> list[bytes]:
@@ -128,17 +153,37 @@ def decrypted_view(store: Store) -> bytes:
     return "\n".join(out).encode()
 
 
+def holders(store: Store, digest: bytes) -> list[str]:
+    """Every ``table.column`` of every row that holds ``digest`` (as bytes or hex)."""
+    found = []
+    with store.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(select(table)).mappings():
+                for name, value in row.items():
+                    if isinstance(value, bytes) and digest in value:
+                        found.append(f"{table.name}.{name}")
+                    elif isinstance(value, str) and digest.hex() in value.lower():
+                        found.append(f"{table.name}.{name}")
+    return found
+
+
+SUPPRESSION_ONLY = [f"{MarketingSuppression.__tablename__}.address_index"]
+
+
 @dataclass
 class Planted:
     indexes: list[bytes]  # the person's blind indexes, as rows carry them
     request_id: str  # their erasure request, verified, waiting for the operator
+    suppression: bytes  # their opt-out: the ``marketing`` keyed hash of their email
 
 
 def plant(store: Store, clock: FakeClock) -> Planted:
     """The person everywhere: a host (with a delegate) in one account; in another a contact,
     a dial-in guest named from the contacts, a web guest who typed the name, a dial-out
-    target, a click-to-call target (call record), an invitation's recipient; and the
-    requester of their own erasure (verified by the code sent to their email)."""
+    target, a click-to-call target (call record), an invitation's recipient; a Tell a Friend
+    invitation to them and one from them, both not yet sent; their public profile address,
+    shown with consent; their opt-out of marketing (a suppression); and the requester of
+    their own erasure (verified by the code sent to their email)."""
     home = store.accounts.create_account(OPERATOR, "Quill Holdings", "london")
     person = store.accounts.create_user(
         OPERATOR, home, Role.HOST, NAME, email=EMAIL, phone="07700 900123"
@@ -199,16 +244,42 @@ def plant(store: Store, clock: FakeClock) -> Planted:
         event_minutes=30,
         per_host_per_day=100,
     )
-    opened = store.privacy_requests.open(
-        RequestKind.ERASURE, Address.of(email=EMAIL), source="127.0.0.1", reason="canary"
-    )
-    assert opened.delivery is not None
-    verified = store.privacy_requests.verify(
-        opened.token, opened.delivery.code, source="127.0.0.1", reason="canary"
-    )
-    assert verified.outcome == "verified"
+    # Issue 16: Tell a Friend to the person and from them, and their public profile.
+    olive = Actor(host, Role.HOST, other, "192.0.2.7", "canary")
+    zebedee = Actor(person, Role.HOST, home, "192.0.2.8", "canary")
+    for sender, address, message in (
+        (olive, EMAIL, "Olive here: try this for our calls."),
+        (zebedee, FRIEND, f"It's {NAME}: our weekly calls run on this."),
+    ):
+        store.friend_invitations.queue(
+            sender,
+            address,
+            address.lower(),
+            message,
+            standard_wording=False,
+            per_sender_per_day=10,
+            per_account_per_day=100,
+        )
+    assert store.public_profiles.save(zebedee, person, PROFILE, consent=True) == "given"
+    # The person's requests: no marketing (done once verified: the suppression), and erasure.
+    requests = []
+    for kind in (RequestKind.MARKETING_OPT_OUT, RequestKind.ERASURE):
+        opened = store.privacy_requests.open(
+            kind, Address.of(email=EMAIL), source="127.0.0.1", reason="canary"
+        )
+        assert opened.delivery is not None
+        verified = store.privacy_requests.verify(
+            opened.token, opened.delivery.code, source="127.0.0.1", reason="canary"
+        )
+        assert verified.outcome == "verified"
+        requests.append(opened.request_id)
+    assert store.privacy_requests.suppressed(EMAIL.lower())
     index = store.keys.blind_index()
-    return Planted([index.of("email", EMAIL.lower()), index.of("phone", E164)], opened.request_id)
+    return Planted(
+        [index.of("email", EMAIL.lower()), index.of("phone", E164)],
+        requests[-1],
+        suppressions.suppression_index(index, EMAIL.lower()),
+    )
 
 
 class Place:
@@ -222,6 +293,25 @@ class Place:
     @property
     def sqlite_file(self) -> Path:
         return self.settings.data / "callroster.db"
+
+    def kept(self, folder: Path, *, rows: int) -> dict[str, int]:
+        """Where a keyed hash that ``rows`` rows hold is found, and how many times: in the
+        SQLite file each row's copy and its index entry (the suppression's primary key, the
+        invitation's unique ``address_index``); in a dump (a backup's, or the live
+        database's) each row's line."""
+        if self.pg is None:
+            return {str(folder / "callroster.db"): 2 * rows}
+        return {str(folder / "dump.sql") if folder != self.settings.data else "pg_dump": rows}
+
+    def outside_suppressions(self, dump: bytes, digest: bytes) -> int:
+        """On PostgreSQL, how many of a dump's lines with ``digest`` are not the suppression
+        list's (on SQLite 0: whose the file's copies are, ``holders`` says)."""
+        if self.pg is None:
+            return 0
+        text = dump.decode()
+        start = text.index("COPY public.marketing_suppressions ")
+        end = text.index("\\.\n", start)
+        return text[:start].count(digest.hex()) + text[end:].count(digest.hex())
 
     def live_bytes(self) -> dict[str, bytes]:
         if self.pg is None:
@@ -300,27 +390,40 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
     store = open_store(place.settings, clock=clock)
     planted = plant(store, clock)
     seeded_view = decrypted_view(store)
+    # The suppression's keyed hash is none of the person's other indexes; before the
+    # erasure, the invitation to the person carries it too.
+    assert planted.suppression not in planted.indexes
+    assert sorted(holders(store, planted.suppression)) == [
+        "friend_invitations.address_index",
+        *SUPPRESSION_ONLY,
+    ]
     store.close()
     backup = place.backup(tmp_path / "backup")
     # Controls 2 and 3: the backup holds the person, as indexes and in the decrypted view.
     index_needles = [e for d in planted.indexes for e in digest_encodings(d)]
+    kept_needles = digest_encodings(planted.suppression)
     assert hits(backup, index_needles), "the backup holds the person's blind indexes"
-    for form in (NAME, EMAIL.lower(), E164):
+    # The suppression's hash in the backup: its row's and the invitation's to the person.
+    assert counts(backup, kept_needles) == place.kept(tmp_path / "backup", rows=2)
+    if place.pg is not None:
+        dump = backup[str(tmp_path / "backup" / "dump.sql")]
+        assert place.outside_suppressions(dump, planted.suppression) == 1  # the invitation
+    for form in (NAME, EMAIL.lower(), E164, PROFILE, f"It's {NAME}"):
         assert form.encode() in seeded_view
     assert (
-        seeded_view.lower().count(EMAIL.lower().encode()) >= 4
-    )  # user, contact, invitee, requester
+        seeded_view.lower().count(EMAIL.lower().encode()) >= 5
+    )  # user, contact, invitee, requester, invited friend
     assert not hits(backup, value_needles())  # encrypted at rest: never in clear
 
     store = open_store(place.settings, clock=clock)
     clock.advance(minutes=5)
     # The request approved: the erasure runs (by email; the number is found from the rows).
     decide(store, OPERATOR, planted.request_id, approve=True)
-    [request] = store.privacy_requests.list(OPERATOR)
-    assert request.outcome == (
-        "erased: call_records 2, contacts 1, invitation_emails 1, legs 4, privacy_requests 1, "
-        "users 1"
-    )
+    requests = {r.id: r for r in store.privacy_requests.list(OPERATOR)}
+    assert requests[planted.request_id].outcome == (
+        "erased: call_records 2, contacts 1, friend_invitations 2, invitation_emails 1, "
+        "legs 4, privacy_requests 1, users 1"
+    )  # friend invitations: the one to them deleted, the one from them given up on
     assert erase_person(store, OPERATOR, number="07700 900123").total == 0  # all done
 
     def search(when: str, view: bytes, logs: str) -> None:
@@ -328,7 +431,14 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
         places |= {"logs": logs.encode(), "decrypted view": view}
         assert not hits(places, value_needles()), when
         assert not hits(places, index_needles), when
+        # The suppression's hash: its row's copies in the database, nowhere else at all.
+        assert counts(places, kept_needles) == place.kept(place.settings.data, rows=1), when
+        if place.pg is not None:
+            assert place.outside_suppressions(places["pg_dump"], planted.suppression) == 0
 
+    # The opt-out outlives the erasure, as the suppression's row alone.
+    assert store.privacy_requests.suppressed(EMAIL.lower())
+    assert holders(store, planted.suppression) == SUPPRESSION_ONLY
     # Searched while the store is still open, as a running service's files are: on SQLite
     # the WAL is there, and must not hold the pages from before the erasure.
     search("after the erasure", decrypted_view(store), caplog.text)
@@ -337,7 +447,8 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
     # The pre-erasure backup comes back; the journal (outside the database) erases it again.
     place.restore(tmp_path / "backup")
     restored = open_store(place.settings, migrate_to_head=False, clock=clock)
-    assert NAME.encode() in decrypted_view(restored)  # control: the person is back
+    back = decrypted_view(restored)
+    assert NAME.encode() in back and PROFILE.encode() in back  # control: the person is back
     restored.close()
     env = clean_env() | {
         "CALLROSTER_DATABASE_URL": place.settings.resolved_database_url,
@@ -347,7 +458,10 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
     )
     assert replay.returncode == 0, replay.stderr
     assert '"legs": 4' in replay.stdout
+    assert '"friend_invitations": 2' in replay.stdout  # to them deleted, theirs given up on
     replayed = open_store(place.settings, migrate_to_head=False, clock=clock)
     view = decrypted_view(replayed)
+    assert replayed.privacy_requests.suppressed(EMAIL.lower())
+    assert holders(replayed, planted.suppression) == SUPPRESSION_ONLY
     replayed.close()
     search("after restoring the backup and replaying", view, caplog.text + replay.stdout)

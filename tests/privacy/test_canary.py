@@ -50,7 +50,7 @@ from callroster.errors import CallrosterError
 from callroster.privacy.keys import DecryptionError
 from callroster.privacy.subject_requests import RequestKind
 from callroster.store import suppressions
-from callroster.store.erasure import erase_person
+from callroster.store.erasure import erase_person, journal_digest
 from callroster.store.models import Base, MarketingSuppression, PrivacyRequest
 from callroster.store.privacy_decisions import decide
 from callroster.store.privacy_requests import ADDRESS as REQUEST_ADDRESS
@@ -436,6 +436,12 @@ def test_an_erased_person_is_nowhere_and_stays_so_after_a_restore(
         if place.pg is not None:
             assert place.outside_suppressions(places["pg_dump"], planted.suppression) == 0
 
+    # The journal file has the person's Tell a Friend index as the `friend` kind's keyed
+    # hash of it (never the index itself: the searches below see the file too).
+    assert store.erasure_journal_file is not None
+    journal = store.erasure_journal_file.read_text().split()
+    friend_entry = journal_digest(store.keys.blind_index(), "friend", planted.suppression)
+    assert friend_entry.hex() in journal
     # The opt-out outlives the erasure, as the suppression's row alone.
     assert store.privacy_requests.suppressed(EMAIL.lower())
     assert holders(store, planted.suppression) == SUPPRESSION_ONLY

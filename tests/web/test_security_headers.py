@@ -45,7 +45,8 @@ def _assert_page_headers(answer: httpx.Response) -> None:
     assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
     assert policy["default-src"] == "'none'"
     assert headers["x-frame-options"] == "DENY"
-    assert headers["referrer-policy"] == "no-referrer"
+    # Same origin: never to another site, and a form sends its Origin (web/consent.py).
+    assert headers["referrer-policy"] == "same-origin"
     assert headers["cache-control"] == "no-store"
     assert "microphone=(self)" in headers["permissions-policy"]
     assert "camera=()" in headers["permissions-policy"]
@@ -87,14 +88,25 @@ def test_sign_in_and_portal_pages_have_the_headers(
         _assert_page_headers(client.get(path))
 
 
-def test_redirects_and_json_have_no_referrer_but_no_page_policy(app: FastAPI) -> None:
+def test_redirects_and_json_have_the_referrer_policy_but_no_page_policy(app: FastAPI) -> None:
     client = browser(app)
     redirect = client.get("/admin")
     assert redirect.status_code == 303
-    assert redirect.headers["referrer-policy"] == "no-referrer"
+    assert redirect.headers["referrer-policy"] == "same-origin"
     health = client.get("/healthz")
-    assert health.headers["referrer-policy"] == "no-referrer"
+    assert health.headers["referrer-policy"] == "same-origin"
     assert "content-security-policy" not in health.headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/setup/not-a-real-token", "/unsubscribe/not-a-real-token", "/privacy/export/x"]
+)
+def test_a_page_whose_url_holds_a_one_time_secret_sends_no_referrer_at_all(
+    app: FastAPI, path: str
+) -> None:
+    answer = browser(app).get(path)
+    assert answer.status_code < 500
+    assert answer.headers["referrer-policy"] == "no-referrer"
 
 
 def test_the_api_documentation_still_refuses_framing(app: FastAPI) -> None:

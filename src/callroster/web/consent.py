@@ -10,9 +10,9 @@ the page it came from (303, a local path only).
 **Only from this site's own pages.** The banner is on pages whose viewer has no session yet,
 so there is no CSRF token to check: the browser says where the form came from. A request
 whose ``Sec-Fetch-Site`` is anything but ``same-origin`` is refused (403); without that header
-(an older browser), ``Origin`` must be this site. The pages' ``Referrer-Policy: no-referrer``
-makes a browser send ``Origin: null`` with a form, so ``Sec-Fetch-Site`` is what browsers of
-today are judged by.
+(an older browser: Safari before 16.4), ``Origin`` must be this site. The pages'
+``Referrer-Policy: same-origin`` (``web/security_headers.py``) is what makes a browser send
+its ``Origin`` with a form to this site; with ``no-referrer`` it would send ``Origin: null``.
 
 **Bounded.** The body may hold ``FORM_LIMIT`` bytes (413 past it); one address may post
 ``PER_SOURCE`` times in ``WINDOW`` seconds (429), and the store refuses a network's records

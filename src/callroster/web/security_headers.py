@@ -1,8 +1,14 @@
 """Headers that tell the browser how far to trust a page: every answer of the web app gets
 them, whatever route or error made it.
 
-Every answer: ``Referrer-Policy: no-referrer`` (a conference page's URL holds its link, a
-bearer secret, and must not leave in a ``Referer``), ``X-Content-Type-Options: nosniff``.
+Every answer: ``Referrer-Policy: same-origin`` (a conference page's URL holds its link, a
+bearer secret, and must never leave for another site in a ``Referer``; to this site itself a
+browser sends it, which is what makes it send its ``Origin`` with a form: with
+``no-referrer`` a form's ``Origin`` is ``null``, and Safari before 16.4, which sends no
+``Sec-Fetch-Site``, could not post a consent choice: ``web/consent.py``). The pages whose URL
+holds a one-time secret (``ONE_TIME_LINKS``: an account's set-up link, an unsubscribe link,
+a download of one's data) keep ``no-referrer``: their secret goes nowhere at all, not even to
+this site's own logs of its scripts and styles. ``X-Content-Type-Options: nosniff``.
 
 Every HTML page, in addition:
 - ``Content-Security-Policy`` (``PAGE_POLICY``): scripts, styles, images and connections from
@@ -63,9 +69,10 @@ PERMISSIONS_POLICY = ", ".join(
     )
 )
 EVERY_ANSWER = {
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+ONE_TIME_LINKS = ("/setup/", "/unsubscribe/", "/privacy/export/")  # path prefixes
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 HTML_ONLY = {
     "X-Frame-Options": "DENY",
@@ -92,6 +99,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 wanted = dict(EVERY_ANSWER)
+                if scope["path"].startswith(ONE_TIME_LINKS):
+                    wanted["Referrer-Policy"] = "no-referrer"
                 if scope.get("scheme") == "https":
                     wanted[HSTS[0]] = HSTS[1]
                 if headers.get("content-type", "").startswith("text/html"):

@@ -4,9 +4,9 @@ one-time link the operator gave them, and is sent on to set up their second fact
 
 The link's token is the credential: the form's CSRF token is derived from it (only someone
 holding the link can know it), the link works once and for 72 hours, and the page is sent
-with ``Referrer-Policy: no-referrer`` (``web/security_headers.py``) so the token leaves in no
-``Referer``. Setting the password opens an ordinary session that still waits for the second
-factor: an administrator never gets a complete session without one.
+with ``Referrer-Policy: no-referrer`` (``web/security_headers.py``'s ``ONE_TIME_LINKS``) so
+the token leaves in no ``Referer``. Setting the password opens an ordinary session that still
+waits for the second factor: an administrator never gets a complete session without one.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -180,12 +180,8 @@ def _unb64(text: str) -> bytes:
     return raw
 
 
-def _policy_versions(records: Sequence[ExportedRecord]) -> list[dict[str, Any]]:
-    counted = Counter((r.policy_version, r.text_sha256) for r in records)
-    return [
-        {"version": version, "text_sha256": digest, "records": n}
-        for (version, digest), n in sorted(counted.items())
-    ]
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_RECORDS_SLOT = b'"records":[]'
 
 
 def _record_json(record: ExportedRecord) -> dict[str, Any]:
@@ -212,70 +208,162 @@ def _window_json(window: ExportWindow) -> dict[str, str | None]:
     }
 
 
-def build_json(
-    records: Sequence[ExportedRecord], window: ExportWindow, private_key: Ed25519PrivateKey
-) -> bytes:
-    """The signed JSON export of ``records``."""
-    payload: dict[str, Any] = {
-        "format": FORMAT,
-        **_window_json(window),
-        "count": len(records),
-        "policy_versions": _policy_versions(records),
-        "records": [_record_json(r) for r in records],
-    }
-    signature = {
-        "alg": ALG,
-        "key_id": key_id(private_key.public_key()),
-        "value": _b64(private_key.sign(_canonical(payload))),
-    }
-    return _canonical({"payload": payload, "signature": signature}) + b"\n"
-
-
 def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def build_csv(
-    records: Sequence[ExportedRecord], window: ExportWindow, private_key: Ed25519PrivateKey
-) -> bytes:
-    """The signed CSV export of ``records``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    meta = _window_json(window)
-    writer.writerow(
-        ["#consent-export", FORMAT, *(f"{k}={v or ''}" for k, v in meta.items())]
-        + [f"count={len(records)}"]
-    )
-    writer.writerow(CSV_HEADER)
-    for r in records:
-        writer.writerow(
-            [
-                r.id,
-                _time(r.given_at),
-                _time(r.ended_at) or "",
-                r.method,
-                " ".join(r.categories),
-                r.policy_version,
-                r.text_sha256,
-                r.replaces or "",
-                r.ip_truncated,
-                _cell(r.user_agent),
-            ]
+def _csv_row(record: ExportedRecord) -> list[str]:
+    return [
+        record.id,
+        _time(record.given_at) or "",
+        _time(record.ended_at) or "",
+        record.method,
+        " ".join(record.categories),
+        record.policy_version,
+        record.text_sha256,
+        record.replaces or "",
+        record.ip_truncated,
+        _cell(record.user_agent),
+    ]
+
+
+class ExportBuilder:
+    """A signed export made one record at a time, in the least memory: each record is turned
+    into its bytes as it is added (its canonical JSON, or its CSV line) and appended to one
+    buffer, which becomes the file; no list of records, payload object or second copy of
+    the text is ever held. The bytes are exactly those of the canonical form the module
+    docstring describes (JSON is compositional: a list's canonical form is its items'
+    canonical forms joined by commas; the parts before the records, which hold the count and
+    the policy versions, are put in front when the export is finished).
+
+    ``drop_instant`` takes back the last records added if they were given at one instant
+    (the store cuts a page so that no instant is split across two).
+    """
+
+    def __init__(self, fmt: Format) -> None:
+        self.format: Format = fmt
+        self._body = bytearray()
+        self._count = 0
+        self._versions: Counter[tuple[str, str]] = Counter()
+        self._run_at: dt.datetime | None = None  # the last record's instant
+        self._run_start = 0  # where the records given at that instant start in the body
+        self._run_versions: list[tuple[str, str]] = []
+        if fmt == "csv":
+            self._line = io.StringIO()
+            self._writer = csv.writer(self._line, lineterminator="\n")
+
+    @property
+    def count(self) -> int:
+        """How many records the export holds so far."""
+        return self._count
+
+    def add(self, record: ExportedRecord) -> None:
+        """Appends one record (records come oldest first, as the export lists them)."""
+        if record.given_at != self._run_at:
+            self._run_at, self._run_start, self._run_versions = (
+                record.given_at,
+                len(self._body),
+                [],
+            )
+        version = (record.policy_version, record.text_sha256)
+        self._versions[version] += 1
+        self._run_versions.append(version)
+        self._count += 1
+        if self.format == "json":
+            if self._body:
+                self._body += b","
+            self._body += _ENCODER.encode(_record_json(record)).encode()
+        else:
+            self._writer.writerow(_csv_row(record))
+            self._body += self._line.getvalue().encode()
+            self._line.seek(0)
+            self._line.truncate()
+
+    def drop_instant(self, instant: dt.datetime) -> None:
+        """Takes back the last records added if they were given at ``instant``."""
+        if self._run_at != instant or not self._run_versions:
+            return
+        del self._body[self._run_start :]  # from the comma before them, if any
+        self._versions.subtract(self._run_versions)
+        self._versions = +self._versions  # counts that reached nothing are gone
+        self._count -= len(self._run_versions)
+        self._run_at, self._run_versions = None, []
+
+    def _policy_versions(self) -> list[dict[str, Any]]:
+        return [
+            {"version": version, "text_sha256": digest, "records": n}
+            for (version, digest), n in sorted(self._versions.items())
+        ]
+
+    def finish(self, window: ExportWindow, private_key: Ed25519PrivateKey) -> bytearray:
+        """The signed file (the builder's buffer itself: add nothing more)."""
+        if self.format == "json":
+            return self._finish_json(window, private_key)
+        return self._finish_csv(window, private_key)
+
+    def _finish_json(self, window: ExportWindow, private_key: Ed25519PrivateKey) -> bytearray:
+        payload: dict[str, Any] = {
+            "format": FORMAT,
+            **_window_json(window),
+            "count": self._count,
+            "policy_versions": self._policy_versions(),
+            "records": [],
+        }
+        head, slot, tail = _canonical(payload).partition(_RECORDS_SLOT)
+        assert slot, "the payload has its records"
+        document = self._body
+        self._body = bytearray()
+        prefix = b'{"payload":' + head + b'"records":['
+        document[0:0] = prefix  # moves the records up in place (no second copy of them)
+        document += b"]" + tail
+        signed = memoryview(document)[len(b'{"payload":') :]
+        value = _b64(private_key.sign(signed))
+        signed.release()
+        signature = {"alg": ALG, "key_id": key_id(private_key.public_key()), "value": value}
+        document += b',"signature":' + _canonical(signature) + b"}\n"
+        return document
+
+    def _finish_csv(self, window: ExportWindow, private_key: Ed25519PrivateKey) -> bytearray:
+        meta = _window_json(window)
+        self._writer.writerow(
+            ["#consent-export", FORMAT, *(f"{k}={v or ''}" for k, v in meta.items())]
+            + [f"count={self._count}"]
         )
-    signed = out.getvalue().encode()
-    public = private_key.public_key()
-    line = f"#signature,{ALG},{key_id(public)},{_b64(private_key.sign(signed))}\n"
-    return signed + line.encode()
+        self._writer.writerow(CSV_HEADER)
+        document = self._body
+        self._body = bytearray()
+        document[0:0] = self._line.getvalue().encode()
+        public = private_key.public_key()
+        line = f"#signature,{ALG},{key_id(public)},{_b64(private_key.sign(document))}\n"
+        document += line.encode()
+        return document
 
 
 def build(
     fmt: Format,
-    records: Sequence[ExportedRecord],
+    records: Iterable[ExportedRecord],
     window: ExportWindow,
     private_key: Ed25519PrivateKey,
-) -> bytes:
-    """The signed export in ``fmt``."""
-    return (build_json if fmt == "json" else build_csv)(records, window, private_key)
+) -> bytearray:
+    """The signed export of ``records`` in ``fmt``."""
+    builder = ExportBuilder(fmt)
+    for record in records:
+        builder.add(record)
+    return builder.finish(window, private_key)
+
+
+def build_json(
+    records: Iterable[ExportedRecord], window: ExportWindow, private_key: Ed25519PrivateKey
+) -> bytearray:
+    """The signed JSON export of ``records``."""
+    return build("json", records, window, private_key)
+
+
+def build_csv(
+    records: Iterable[ExportedRecord], window: ExportWindow, private_key: Ed25519PrivateKey
+) -> bytearray:
+    """The signed CSV export of ``records``."""
+    return build("csv", records, window, private_key)
 
 
 def _check(

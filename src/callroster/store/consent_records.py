@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import func, not_, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Select, func, not_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callroster.accounts.actor import Actor, Role
@@ -48,6 +48,7 @@ SIGNING_PURPOSE = "consent_signing"  # the platform key whose bytes seed the Ed2
 RATE_WINDOW = dt.timedelta(hours=1)
 DEFAULT_PER_SOURCE_HOUR = 60
 EXPORT_ROW_LIMIT = 100_000
+EXPORT_BATCH_ROWS = 1_000  # rows the signed export reads at a time
 
 
 class ConsentRateLimitedError(Exception):
@@ -99,7 +100,7 @@ class ConsentPage:
 class SignedExport:
     """A signed export file, how many records it holds, and where the next one starts."""
 
-    data: bytes
+    data: bytearray  # the file (the buffer it was built in: never copied)
     records: int
     next_since: dt.datetime | None
 
@@ -110,6 +111,22 @@ _TABLE = ConsentRecord.__table__
 def _plain(result: Any) -> list[_Row]:
     """The rows of a core query over the table, typed as records."""
     return cast("list[_Row]", list(result))
+
+
+def _exported(row: _Row, cipher: FieldCipher) -> consent_export.ExportedRecord:
+    """A row as the signed export holds it, decrypted."""
+    return consent_export.ExportedRecord(
+        id=row.id,
+        given_at=row.given_at,
+        ended_at=row.ended_at,
+        method=ConsentMethod(row.method).value,
+        categories=tuple(sorted({c for c in row.categories.split(",") if c})),
+        policy_version=row.policy_version,
+        text_sha256=row.text_sha256,
+        replaces=row.replaces,
+        ip_truncated=cipher.decrypt(IP_CONTEXT, row.ip_enc),
+        user_agent=cipher.decrypt(USER_AGENT_CONTEXT, row.user_agent_enc),
+    )
 
 
 def _categories(optional: frozenset[str]) -> str:
@@ -257,7 +274,7 @@ class ConsentRecords(Repository):
         cipher = self._cipher()
         with self._sessions.begin() as session:
             page = self._page(session, cipher, since, until, limit)
-            self._audited(session, actor, page)
+            self._audited(session, actor, len(page.records), page.next_since)
         return page
 
     def _page(
@@ -282,14 +299,12 @@ class ConsentRecords(Repository):
         ]
         return ConsentPage(exported, next_since)
 
-    def _audited(self, session: Session, actor: Actor, page: ConsentPage) -> None:
-        more = ", more to come" if page.next_since is not None else ""
+    def _audited(
+        self, session: Session, actor: Actor, rows: int, next_since: dt.datetime | None
+    ) -> None:
+        more = ", more to come" if next_since is not None else ""
         self._audit.record(
-            session,
-            actor,
-            "consent_records.export",
-            f"consent_records:{len(page.records)} rows{more}",
-            None,
+            session, actor, "consent_records.export", f"consent_records:{rows} rows{more}", None
         )
 
     def _whole_instants(
@@ -304,7 +319,13 @@ class ConsentRecords(Repository):
         kept = [row for row in rows[:limit] if row.given_at < next_at]
         if kept:
             return kept, next_at
-        instant = rows[0].given_at
+        return self._instant(session, rows[0].given_at, until)
+
+    def _instant(
+        self, session: Session, instant: dt.datetime, until: dt.datetime | None
+    ) -> tuple[list[_Row], dt.datetime | None]:
+        """Every record given at ``instant`` (by id), and when the next one after it was
+        given (None: none before ``until``)."""
         kept_now = not_(consent_record_expired(self._clock(), self.proof_days))
         whole = _plain(
             session.execute(
@@ -346,46 +367,58 @@ class ConsentRecords(Repository):
         self.signing_keys.ensure()
         with self._sessions.begin() as session:
             signer = self.signing_keys.signer(session)
-            page = self._page(session, cipher, since, until, limit)
-            data = self._signed(fmt, page, signer, since, until)
-            self._audited(session, actor, page)
-        return SignedExport(data, len(page.records), page.next_since)
-
-    def _signed(
-        self,
-        fmt: consent_export.Format,
-        page: ConsentPage,
-        signer: Ed25519PrivateKey,
-        since: dt.datetime | None,
-        until: dt.datetime | None,
-    ) -> bytes:
-        window = consent_export.ExportWindow(
-            exported_at=self._clock(), since=since, until=until, next_since=page.next_since
-        )
-        records = [
-            consent_export.ExportedRecord(
-                id=r.view.id,
-                given_at=r.view.given_at,
-                ended_at=r.view.ended_at,
-                method=r.view.method.value,
-                categories=tuple(sorted(r.view.optional)),
-                policy_version=r.view.policy_version,
-                text_sha256=r.view.text_sha256,
-                replaces=r.view.replaces,
-                ip_truncated=r.ip_truncated,
-                user_agent=r.user_agent,
+            built, next_since = self._built(session, cipher, fmt, since, until, limit)
+            window = consent_export.ExportWindow(
+                exported_at=self._clock(), since=since, until=until, next_since=next_since
             )
-            for r in page.records
-        ]
-        return consent_export.build(fmt, records, window, signer)
+            data = built.finish(window, signer)
+            self._audited(session, actor, built.count, next_since)
+        return SignedExport(data, built.count, next_since)
 
-    def _rows(
+    def _built(
         self,
         session: Session,
+        cipher: FieldCipher,
+        fmt: consent_export.Format,
         since: dt.datetime | None,
         until: dt.datetime | None,
         limit: int,
-    ) -> list[_Row]:
+    ) -> tuple[consent_export.ExportBuilder, dt.datetime | None]:
+        """The export's records, as ``_page`` pages them, read in batches and each turned
+        into its bytes at once (``ExportBuilder``): what is held is the file, not the rows,
+        their records and the file too (a 100,000-row export peaked at about 360 MB)."""
+        built = consent_export.ExportBuilder(fmt)
+        query = self._query(since, until).limit(limit + 1)
+        result = session.execute(query.execution_options(yield_per=EXPORT_BATCH_ROWS))
+        try:
+            for read, row in enumerate(cast("Iterator[_Row]", result)):
+                if read == limit:  # one more than a page: cut before its instant
+                    built.drop_instant(row.given_at)
+                    if built.count:
+                        return built, row.given_at
+                    return self._whole_instant(session, cipher, fmt, row.given_at, until)
+                built.add(_exported(row, cipher))
+        finally:
+            result.close()
+        return built, None
+
+    def _whole_instant(
+        self,
+        session: Session,
+        cipher: FieldCipher,
+        fmt: consent_export.Format,
+        instant: dt.datetime,
+        until: dt.datetime | None,
+    ) -> tuple[consent_export.ExportBuilder, dt.datetime | None]:
+        """A page whose every row was given at one instant: that whole instant, over the
+        limit (``_whole_instants``)."""
+        rows, next_since = self._instant(session, instant, until)
+        built = consent_export.ExportBuilder(fmt)
+        for row in rows:
+            built.add(_exported(row, cipher))
+        return built, next_since
+
+    def _query(self, since: dt.datetime | None, until: dt.datetime | None) -> Select[Any]:
         query = (
             select(_TABLE)
             .where(not_(consent_record_expired(self._clock(), self.proof_days)))
@@ -395,4 +428,13 @@ class ConsentRecords(Repository):
             query = query.where(ConsentRecord.given_at >= since)
         if until is not None:
             query = query.where(ConsentRecord.given_at < until)
-        return _plain(session.execute(query.limit(limit + 1)))
+        return query
+
+    def _rows(
+        self,
+        session: Session,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        limit: int,
+    ) -> list[_Row]:
+        return _plain(session.execute(self._query(since, until).limit(limit + 1)))

@@ -13,15 +13,21 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from tests.conftest import FakeClock
+from tests.privacy.test_consent_export_builder import REFERENCE
 from tests.store.raw_bytes import assert_found_when_planted, found, named_views
 
 from callroster.accounts.actor import operator_cli, system
 from callroster.config import Settings
 from callroster.errors import AccessDeniedError
 from callroster.privacy.consent import CONSENT_LIFETIME
-from callroster.privacy.consent_export import key_id, verify
+from callroster.privacy.consent_export import ExportedRecord, ExportWindow, key_id, verify
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
-from callroster.store.consent_records import ConsentRateLimited, ConsentRateLimitedError
+from callroster.store import consent_records
+from callroster.store.consent_records import (
+    ConsentRateLimited,
+    ConsentRateLimitedError,
+    ExportedConsent,
+)
 from callroster.store.models import AuditEntry, ConsentRecord
 from callroster.store.store import Store, open_store
 
@@ -275,3 +281,51 @@ def test_the_signing_key_is_kept_only_wrapped_by_the_master_key(
     assert found(views, seed) == []
     assert list(settings.data.rglob("*.pem")) == []
     assert_found_when_planted(settings, request, seed)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 10])
+def test_a_signed_export_pages_as_the_export_does_and_holds_its_records_byte_for_byte(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """The signed export reads its rows in batches (two here) and cuts each page before an
+    instant it cannot hold whole, as ``export`` does: the same records, the same
+    ``next_since``, and the very bytes the first builder made of ``export``'s records."""
+    monkeypatch.setattr(consent_records, "EXPORT_BATCH_ROWS", 2)
+    for instant, many in enumerate([1, 3, 1, 2, 1, 1]):
+        for n in range(many):
+            store.consent_records.add(given(clock, ip=f"192.0.{instant}.{n}"))
+        clock.advance(seconds=1)
+    store.consent_records.signing_keys.ensure()
+    with store.sessions.begin() as session:
+        signer = store.consent_records.signing_keys.signer(session)
+    for fmt in ("json", "csv"):
+        since: dt.datetime | None = None
+        held = 0
+        while True:
+            page = store.consent_records.export(OPERATOR, since=since, limit=limit)
+            signed = store.consent_records.signed_export(OPERATOR, fmt, since=since, limit=limit)  # type: ignore[arg-type]
+            assert (signed.records, signed.next_since) == (len(page.records), page.next_since)
+            window = ExportWindow(clock(), since=since, next_since=page.next_since)
+            expected = REFERENCE[fmt]([_as_exported(r) for r in page.records], window, signer)
+            assert bytes(signed.data) == expected
+            held += signed.records
+            if page.next_since is None:
+                break
+            since = page.next_since
+        assert held == 9
+
+
+def _as_exported(record: ExportedConsent) -> ExportedRecord:
+    """A record of ``export`` as the first builder was given it."""
+    return ExportedRecord(
+        id=record.view.id,
+        given_at=record.view.given_at,
+        ended_at=record.view.ended_at,
+        method=record.view.method.value,
+        categories=tuple(sorted(record.view.optional)),
+        policy_version=record.view.policy_version,
+        text_sha256=record.view.text_sha256,
+        replaces=record.view.replaces,
+        ip_truncated=record.ip_truncated,
+        user_agent=record.user_agent,
+    )

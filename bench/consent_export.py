@@ -4,13 +4,17 @@ of ``BENCH_CONSENT_DATABASE_URL``), then each format exported by
 ``ConsentRecords.signed_export`` in a fresh child process, twice: once for the time and the
 resident memory's high-water mark above the process's size before the export (RSS, from
 ``ru_maxrss``), once under ``tracemalloc`` for the Python allocations' peak (slower; its time
-is not reported). Each file is also verified (``consent_export.verify``), and its size and
-SHA-256 are reported, so two versions of the code can be compared byte for byte on the same
-planted store (``BENCH_CONSENT_KEEP=<folder>`` keeps the store there and reuses it).
+is not reported); then once more over HTTP, served by uvicorn as the app serves it
+(``export_response``) to a client reading about 60 MB/s, for the serving process's
+high-water mark (BENCH_CONSENT_WHOLE_BODY=1: sent as one body instead of in slices). Each
+file is also verified (``consent_export.verify``), and its size and SHA-256 are reported, so
+two versions of the code can be compared byte for byte on the same planted store
+(``BENCH_CONSENT_KEEP=<folder>`` keeps the store there and reuses it; the store's clock is
+fixed, so the files are the same each run).
 
 ``python -m bench.consent_export`` (BENCH_CONSENT_ROWS=N to choose N); writes
-bench/results/consent_export.json. Not part of ``python -m bench`` (planting takes about a
-minute).
+bench/results/consent_export.json. Not part of ``python -m bench`` (about two minutes:
+planting, then six exports).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from callroster.store.store import Store, open_store
 ROWS = int(os.environ.get("BENCH_CONSENT_ROWS", "100000"))
 DATABASE_URL = os.environ.get("BENCH_CONSENT_DATABASE_URL", "")
 KEEP = os.environ.get("BENCH_CONSENT_KEEP", "")
+WHOLE_BODY = os.environ.get("BENCH_CONSENT_WHOLE_BODY", "") == "1"
 RESULTS = Path(__file__).with_name("results")
 BATCH = 5_000
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # the store's clock: the same file each run
@@ -133,6 +138,79 @@ def child(data: Path, fmt: consent_export.Format, traced: bool, out: Path) -> di
     }
 
 
+def http_child(data: Path, fmt: consent_export.Format) -> None:
+    """Serves one export over HTTP as the app does (``api.operator_consent.export_response``,
+    uvicorn with h11 as this install runs it), then its figures at ``/figures``."""
+    import asyncio
+    import socket
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from callroster.api.operator_consent import export_response
+
+    store = open_store(_settings(data), clock=lambda: NOW)
+    actor = operator_cli("consent export bench")
+    store.consent_records.public_key()
+    figures: dict[str, Any] = {}
+    app = FastAPI()
+
+    @app.get("/export")
+    def export() -> Response:
+        gc.collect()
+        figures["rss_before_mb"] = round(_rss_now_kib() / 1024, 1)
+        signed = store.consent_records.signed_export(actor, fmt)
+        if WHOLE_BODY:  # one body, not slices (what the slices are measured against)
+            return Response(memoryview(signed.data), media_type="application/octet-stream")
+        return export_response(signed, fmt, "bench")
+
+    @app.get("/figures")
+    def report() -> dict[str, Any]:
+        high = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return figures | {"rss_peak_above_mb": round(high - figures["rss_before_mb"], 1)}
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+    config = uvicorn.Config(app, http="h11", log_level="warning", lifespan="off")
+    asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))
+
+
+def _download(fmt: str, data: Path) -> dict[str, Any]:
+    """One export downloaded from ``http_child`` by a client reading 64 KiB a millisecond
+    (about 60 MB/s: a fast operator's link, slower than the server can write)."""
+    import http.client
+
+    command = [sys.executable, "-m", "bench.consent_export", "http", str(data), fmt]
+    child_process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child_process.stdout is not None
+        port = json.loads(child_process.stdout.readline())["port"]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        started = time.perf_counter()
+        connection.request("GET", "/export")
+        answer = connection.getresponse()
+        digest, size = hashlib.sha256(), 0
+        while chunk := answer.read(65536):
+            digest.update(chunk)
+            size += len(chunk)
+            time.sleep(0.001)
+        seconds = time.perf_counter() - started
+        connection.request("GET", "/figures")
+        figures: dict[str, Any] = json.loads(connection.getresponse().read())
+        connection.close()
+    finally:
+        child_process.terminate()
+        child_process.wait(timeout=30)
+    return figures | {
+        "seconds": round(seconds, 2),
+        "bytes": size,
+        "sha256": digest.hexdigest(),
+    }
+
+
 def _run_child(data: Path, fmt: str, traced: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-consent-out-") as folder:
         out = Path(folder) / f"export.{fmt}"
@@ -156,10 +234,15 @@ def measure(data: Path, rows: int) -> dict[str, Any]:
         plain["tracemalloc_peak_mb"] = traced["tracemalloc_peak_mb"]
         figures[fmt] = plain
         print(fmt, json.dumps(plain), flush=True)
+        figures[f"{fmt}_http"] = _download(fmt, data)
+        print(f"{fmt} over HTTP", json.dumps(figures[f"{fmt}_http"]), flush=True)
     return figures
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "http":
+        http_child(Path(sys.argv[2]), sys.argv[3])  # type: ignore[arg-type]
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         _, _, data, fmt, mode, out = sys.argv
         answer = child(Path(data), fmt, mode == "traced", Path(out))  # type: ignore[arg-type]

@@ -16,10 +16,12 @@ from tests.conftest import FakeClock
 from tests.web.test_signin import HOST_EMAIL, PASSWORD, Firm, browser, sign_in, signin_app
 
 from callroster.accounts.actor import operator_cli
+from callroster.api.operator_consent import DOWNLOAD_SLICE, export_response
 from callroster.api.rate_limit import SlidingWindow
 from callroster.config import Settings
 from callroster.privacy.consent_export import ExportInvalidError, key_id, load_public_key, verify
 from callroster.privacy.consent_record import ConsentGiven, ConsentMethod
+from callroster.store.consent_records import SignedExport
 from callroster.store.models import AuditEntry
 from callroster.store.store import Store
 
@@ -75,11 +77,28 @@ def test_an_operators_export_verifies_against_the_public_key_anyone_can_fetch(
     )
     assert "attachment" in answer.headers["content-disposition"]
     assert answer.headers["x-record-count"] == "4" and "x-next-since" not in answer.headers
+    assert answer.headers["content-length"] == str(len(answer.content))
     assert verify(answer.content, public).records == 4
     tampered = answer.content.replace(b"198.51.100.1", b"198.51.100.9")
     assert tampered != answer.content
     with pytest.raises(ExportInvalidError, match="does not match"):
         verify(tampered, public)
+
+
+def test_a_file_larger_than_a_slice_is_sent_whole_in_slices_of_its_buffer() -> None:
+    """The download is sent in slices of the buffer the export was built in (no copy of
+    the whole file): two and a half slices arrive as the very bytes, with their length."""
+    data = bytearray(bytes(range(256)) * (DOWNLOAD_SLICE * 5 // 512))
+    data += b"end"
+    signed = SignedExport(data, 7, dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    app = FastAPI()
+    app.get("/file")(lambda: export_response(signed, "csv", "20261207T000000Z"))
+    answer = TestClient(app).get("/file")
+    assert answer.content == data and len(data) > 2 * DOWNLOAD_SLICE
+    assert answer.headers["content-length"] == str(len(data))
+    assert answer.headers["x-record-count"] == "7"
+    assert answer.headers["x-next-since"] == "2026-12-07T00:00:00+00:00"
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
 
 
 def test_nobody_but_the_operator_exports(

@@ -385,22 +385,27 @@ class ConsentRecords(Repository):
         limit: int,
     ) -> tuple[consent_export.ExportBuilder, dt.datetime | None]:
         """The export's records, as ``_page`` pages them, read in batches and each turned
-        into its bytes at once (``ExportBuilder``): what is held is the file, not the rows,
-        their records and the file too (a 100,000-row export peaked at about 360 MB)."""
+        into its bytes at once (``ExportBuilder``): what is held is the file, not all the
+        rows, their records, a payload and the file too (at 100,000 rows: 44 MB above the
+        process for JSON, 30 MB for CSV, against 281 and 256 MB so)."""
         built = consent_export.ExportBuilder(fmt)
         query = self._query(since, until).limit(limit + 1)
         result = session.execute(query.execution_options(yield_per=EXPORT_BATCH_ROWS))
+        cut: dt.datetime | None = None  # when the row past the limit was given
         try:
             for read, row in enumerate(cast("Iterator[_Row]", result)):
-                if read == limit:  # one more than a page: cut before its instant
-                    built.drop_instant(row.given_at)
-                    if built.count:
-                        return built, row.given_at
-                    return self._whole_instant(session, cipher, fmt, row.given_at, until)
+                if read == limit:
+                    cut = row.given_at
+                    break
                 built.add(_exported(row, cipher))
         finally:
             result.close()
-        return built, None
+        if cut is None:
+            return built, None
+        built.drop_instant(cut)  # no instant split across two pages
+        if built.count:
+            return built, cut
+        return self._whole_instant(session, cipher, fmt, cut, until)
 
     def _whole_instant(
         self,

@@ -101,7 +101,7 @@ def plant(store: Store, rows: int) -> float:
                         "source_index": source,
                     }
                 )
-            session.execute(insert(ConsentRecord.__table__), batch)
+            session.execute(insert(ConsentRecord), batch)
     return time.perf_counter() - started
 
 

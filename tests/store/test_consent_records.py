@@ -303,7 +303,7 @@ def test_a_signed_export_pages_as_the_export_does_and_holds_its_records_byte_for
         held = 0
         while True:
             page = store.consent_records.export(OPERATOR, since=since, limit=limit)
-            signed = store.consent_records.signed_export(OPERATOR, fmt, since=since, limit=limit)  # type: ignore[arg-type]
+            signed = store.consent_records.signed_export(OPERATOR, fmt, since=since, limit=limit)
             assert (signed.records, signed.next_since) == (len(page.records), page.next_since)
             window = ExportWindow(clock(), since=since, next_since=page.next_since)
             expected = REFERENCE[fmt]([_as_exported(r) for r in page.records], window, signer)

@@ -367,7 +367,7 @@ def build_csv(
 
 
 def _check(
-    public_key: Ed25519PublicKey, alg: object, kid: object, value: str, signed: bytes
+    public_key: Ed25519PublicKey, alg: object, kid: object, value: str, signed: bytes | bytearray
 ) -> None:
     if alg != ALG:
         raise ExportInvalidError(f"the signature's algorithm is {alg!r}, not {ALG}")
@@ -381,7 +381,7 @@ def _check(
         raise ExportInvalidError("the signature does not match the contents") from exc
 
 
-def verify_json(data: bytes, public_key: Ed25519PublicKey) -> Verified:
+def verify_json(data: bytes | bytearray, public_key: Ed25519PublicKey) -> Verified:
     """Checks a JSON export. Raises ``ExportInvalidError`` with the reason."""
     try:
         document = json.loads(data.decode("utf-8"))
@@ -410,7 +410,7 @@ def verify_json(data: bytes, public_key: Ed25519PublicKey) -> Verified:
     )
 
 
-def _csv_signature(data: bytes) -> tuple[bytes, list[str]]:
+def _csv_signature(data: bytes | bytearray) -> tuple[bytes | bytearray, list[str]]:
     """A CSV export's signed bytes and its signature line's four fields."""
     if not data.endswith(b"\n"):
         raise ExportInvalidError("the file does not end with its signature line")
@@ -427,7 +427,7 @@ def _csv_signature(data: bytes) -> tuple[bytes, list[str]]:
     return signed, fields
 
 
-def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
+def verify_csv(data: bytes | bytearray, public_key: Ed25519PublicKey) -> Verified:
     """Checks a CSV export. Raises ``ExportInvalidError`` with the reason."""
     signed, (_, alg, kid, value) = _csv_signature(data)
     _check(public_key, alg, kid, value, signed)
@@ -441,7 +441,7 @@ def verify_csv(data: bytes, public_key: Ed25519PublicKey) -> Verified:
     return Verified("csv", len(rows) - 2, key_id(public_key), _parse_time(meta.get("exported_at")))
 
 
-def verify(data: bytes, public_key: Ed25519PublicKey) -> Verified:
+def verify(data: bytes | bytearray, public_key: Ed25519PublicKey) -> Verified:
     """Checks an export, JSON or CSV (told apart by its first byte).
 
     Raises:
@@ -454,7 +454,7 @@ def verify(data: bytes, public_key: Ed25519PublicKey) -> Verified:
     raise ExportInvalidError("the file is neither a JSON nor a CSV consent export")
 
 
-def signer_of(data: bytes) -> str:
+def signer_of(data: bytes | bytearray) -> str:
     """The key id an export names as its signer (not checked: ``verify`` checks).
 
     Raises:
@@ -475,7 +475,7 @@ def signer_of(data: bytes) -> str:
     return kid
 
 
-def verify_with(data: bytes, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
+def verify_with(data: bytes | bytearray, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
     """Checks an export with whichever of ``keys`` (by key id) it names as its signer: the
     service's current key or an earlier one.
 
@@ -489,7 +489,7 @@ def verify_with(data: bytes, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
     return verify(data, public_key)
 
 
-def is_valid(data: bytes, public_key: Ed25519PublicKey) -> bool:
+def is_valid(data: bytes | bytearray, public_key: Ed25519PublicKey) -> bool:
     """Whether an export verifies (``verify`` says why not)."""
     try:
         verify(data, public_key)

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from bench import machine
 from callroster.accounts.actor import operator_cli
 from callroster.config import load_settings
 from callroster.privacy import consent_export
@@ -255,7 +256,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-consent-") as folder:
             figures = measure(Path(folder), ROWS)
     RESULTS.mkdir(exist_ok=True)
-    record = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "figures": figures}
+    record = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine.describe(),
+        "figures": figures,
+    }
     (RESULTS / "consent_export.json").write_text(json.dumps(record, indent=2) + "\n")
 
 

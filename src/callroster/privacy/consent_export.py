@@ -17,6 +17,11 @@ or a tab is written with a leading ``'`` so that a spreadsheet does not run it a
 export names the key that signed it, so after the service's key is rotated an export made
 before is checked with the earlier key (``signer_of``, ``verify_with``).
 
+**Built one record at a time** (``ExportBuilder``): each record becomes its bytes as it is
+added, in one buffer that becomes the file, so an export of 100,000 records holds about the
+file (tens of MB) rather than its records, a payload, its text and its bytes all at once; the
+bytes are the same as building the payload whole and dumping it as above.
+
 Pure: bytes and keys in, bytes out; no clock (``exported_at`` is passed in), no store.
 """
 
@@ -316,9 +321,8 @@ class ExportBuilder:
         prefix = b'{"payload":' + head + b'"records":['
         document[0:0] = prefix  # moves the records up in place (no second copy of them)
         document += b"]" + tail
-        signed = memoryview(document)[len(b'{"payload":') :]
-        value = _b64(private_key.sign(signed))
-        signed.release()
+        with memoryview(document) as whole, whole[len(b'{"payload":') :] as signed:
+            value = _b64(private_key.sign(signed))  # the payload where it lies
         signature = {"alg": ALG, "key_id": key_id(private_key.public_key()), "value": value}
         document += b',"signature":' + _canonical(signature) + b"}\n"
         return document

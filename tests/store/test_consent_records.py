@@ -16,7 +16,7 @@ from tests.conftest import FakeClock
 from tests.privacy.test_consent_export_builder import REFERENCE
 from tests.store.raw_bytes import assert_found_when_planted, found, named_views
 
-from callroster.accounts.actor import operator_cli, system
+from callroster.accounts.actor import Actor, Role, operator_cli, system
 from callroster.config import Settings
 from callroster.errors import AccessDeniedError
 from callroster.privacy.consent import CONSENT_LIFETIME
@@ -80,6 +80,37 @@ def test_a_record_is_added_and_read_back_without_its_personal_data(
     assert store.consent_records.get("no-such-record") is None
     assert store.consent_records.get("x" * 500) is None
     assert len(record_id) == 36 and record_id != store.consent_records.add(given(clock))
+
+
+def test_its_own_browser_reads_what_the_record_keeps_and_the_read_is_audited(
+    store: Store, clock: FakeClock
+) -> None:
+    record_id = store.consent_records.add(given(clock))
+    visitor = Actor(f"consent:{record_id[:8]}", Role.GUEST, None, "192.0.2.7", "settings")
+    shown = store.consent_records.shown_to_its_browser(visitor, record_id)
+    assert shown is not None
+    assert (shown.view.id, shown.ip_truncated, shown.user_agent) == (record_id, NETWORK, AGENT)
+    with store.sessions() as session:
+        reads = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "consent_record.read")
+        ).all()
+    assert [(e.actor, e.subject) for e in reads] == [(visitor.label, f"consent_record:{record_id}")]
+    assert NETWORK not in repr([vars(e) for e in reads]) and "ConsentTest" not in repr(
+        [vars(e) for e in reads]
+    )
+    # None for an id that is not a record (nothing audited), or one past its proof period.
+    assert store.consent_records.shown_to_its_browser(visitor, "no-such-record") is None
+    clock.advance(days=consent_records.DEFAULT_PROOF_DAYS + 60)
+    assert store.consent_records.shown_to_its_browser(visitor, record_id) is None
+    with store.sessions() as session:
+        assert (
+            len(
+                session.scalars(
+                    select(AuditEntry).where(AuditEntry.action == "consent_record.read")
+                ).all()
+            )
+            == 1
+        )
 
 
 def test_a_later_consent_ends_the_one_it_replaces_and_old_records_survive(

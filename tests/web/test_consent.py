@@ -147,6 +147,7 @@ def test_accept_all_is_recorded_and_kept_for_a_month(app: FastAPI, store: Store)
 
 
 VERSION = consent.POLICY_VERSION
+OPERATOR_READ = operator_cli("consent tests")
 
 
 def test_a_cookie_of_an_older_policy_asks_again(app: FastAPI, store: Store) -> None:
@@ -384,3 +385,33 @@ def test_the_banner_returns_to_the_page_keeping_only_a_country_and_a_local_next(
     query: bytes, expected: str
 ) -> None:
     assert back_to("/login", query) == expected
+
+
+def test_the_settings_page_shows_its_own_browser_what_its_record_keeps(
+    app: FastAPI, store: Store
+) -> None:
+    """The record's truncated address and user agent, decrypted for the browser whose cookie
+    names the record, audit-logged by the record's id without what it holds; nobody else's
+    page shows them, and a made-up record id shows nothing."""
+    agent = "KeepsTestBrowser/2.0 (a-distinct-token-7f3a)"
+    browser = client(app, **{"User-Agent": agent})
+    choose(browser, "none", **{"from": "banner"})
+    given = consent.parse_cookie(browser.cookies["callroster_consent"])
+    assert given is not None
+    record_id = given.record_id
+    page = browser.get("/cookies/settings").text
+    assert 'id="record-keeps"' in page
+    assert f"<code>{agent}</code>" in page
+    network = store.consent_records.shown_to_its_browser(OPERATOR_READ, record_id)
+    assert network is not None and f"<code>{network.ip_truncated}</code>" in page
+    read = [e for e in store.audit.entries(None, 50) if e.action == "consent_record.read"]
+    read = [e for e in read if e.actor.startswith("guest:consent:")]
+    assert [e.subject for e in read] == [f"consent_record:{record_id}"]  # the page's one read
+    assert agent not in repr([vars(e) for e in read])
+
+    stranger = client(app, **{"User-Agent": "Stranger/1.0"})
+    assert agent not in stranger.get("/cookies/settings").text
+    forged = f"v1.{VERSION}.-.b.{'0' * 8}-0000-4000-8000-{'0' * 12}"
+    stranger.cookies.set("callroster_consent", forged)
+    shown = stranger.get("/cookies/settings").text
+    assert 'id="record-keeps"' not in shown and agent not in shown

@@ -254,6 +254,31 @@ class ConsentRecords(Repository):
             )
             return _view(row) if row is not None else None
 
+    def shown_to_its_browser(self, actor: Actor, record_id: str) -> ExportedConsent | None:
+        """A record with the personal data it keeps (the truncated address, the user agent),
+        decrypted for the browser whose compliance cookie names it: the record's random id
+        is the authority, as the cookie is the browser's own. Audit-logged (the record's id,
+        never what it holds); None when there is none (never was, or purged)."""
+        if not record_id or len(record_id) > 64:
+            return None
+        expired = consent_record_expired(self._clock(), self.proof_days)
+        cipher = self._cipher()  # made before the transaction: SQLite has one writer
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(ConsentRecord).where(ConsentRecord.id == record_id, not_(expired))
+            )
+            if row is None:
+                return None
+            shown = ExportedConsent(
+                _view(row),
+                cipher.decrypt(IP_CONTEXT, row.ip_enc),
+                cipher.decrypt(USER_AGENT_CONTEXT, row.user_agent_enc),
+            )
+            self._audit.record(
+                session, actor, "consent_record.read", f"consent_record:{record_id}", None
+            )
+            return shown
+
     def export(
         self,
         actor: Actor,

@@ -31,6 +31,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from callroster.accounts.actor import Actor, Role
 from callroster.api.rate_limit import SlidingWindow, take
 from callroster.privacy import consent
 from callroster.privacy.consent import Category, Consent, Decision
@@ -205,17 +206,33 @@ HOW = {
 }
 
 
-def _recorded(store: Store, decision: Decision) -> str:
-    """When and how the browser's current choice was recorded, from its record."""
+def _recorded(request: Request, store: Store, decision: Decision) -> str:
+    """When and how the browser's current choice was recorded, and what its record keeps
+    about this browser (decrypted for it alone, audit-logged: ``shown_to_its_browser``)."""
     current = decision.current
-    record = store.consent_records.get(current.record_id) if current is not None else None
-    if record is None:
+    if current is None:
         return ""
+    visitor = Actor(
+        f"consent:{current.record_id[:8]}", Role.GUEST, None, source(request), "cookie settings"
+    )
+    shown = store.consent_records.shown_to_its_browser(visitor, current.record_id)
+    if shown is None:
+        return ""
+    record = shown.view
     when = record.given_at.strftime("%d %B %Y at %H:%M UTC")
     return (
         f'<p id="recorded">Recorded {escape(HOW.get(record.method.value, ""))} on '
         f"{escape(when)}, as record <code>{escape(record.id)}</code>, for version "
         f"{escape(record.policy_version)} of this text.</p>"
+        '<details id="record-keeps"><summary>What the record keeps about this browser'
+        "</summary><dl>"
+        f"<dt>Your network</dt><dd><code>{escape(shown.ip_truncated)}</code> (your address with "
+        "its last part removed)</dd>"
+        f"<dt>Your browser</dt><dd><code>{escape(shown.user_agent)}</code></dd>"
+        "</dl><p>Both are kept encrypted, with the record, for as long as the record is the "
+        "proof of your choice, then deleted. Nothing in it names you, and nobody but this "
+        "browser, which holds the record's number in its cookie, and the service's operator "
+        "can read them.</p></details>"
     )
 
 
@@ -244,7 +261,7 @@ def _current_words(decision: Decision) -> str:
 def settings_page(request: Request, saved: str | None = None) -> HTMLResponse:
     decision = _decision()
     body = notice("Your choice is saved." if saved and decision.signal is None else None)
-    body += _current_words(decision) + _recorded(request.app.state.store, decision)
+    body += _current_words(decision) + _recorded(request, request.app.state.store, decision)
     if decision.signal is None:
         body += f"""<p>Strictly necessary cookies are always on. Choose the others below;
 when you take a consent back, the cookies of that category are removed at once.</p>

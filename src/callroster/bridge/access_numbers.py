@@ -6,8 +6,9 @@ database thread to say the number is one: under load, most of the calls the PIN 
 share counted were still being looked up, and a call being looked up cannot make room for
 another. Only numbers found to be access numbers are kept (with whether they require SRTP),
 never what else was dialled: a PIN dialled directly is never kept here. An answer is used for
-:data:`MAX_AGE` seconds, so a number the operator removes stops answering that soon, and a
-change of its SRTP policy takes effect that soon (the directory caches the policy as long).
+:data:`MAX_AGE` seconds, so a number the operator removes stops answering that soon. A change
+of its SRTP policy may take twice as long: the directory keeps the policy it read for as long
+again (``bridge/directory.py``, ``SRTP_ON_NUMBER_MAX_AGE``).
 """
 
 from __future__ import annotations

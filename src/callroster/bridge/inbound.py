@@ -106,7 +106,7 @@ class Inbound:
                     "calls refused (%s): %d so far; %d being routed, %d at the prompt",
                     refusal,
                     self.refused[refusal],
-                    sum(self._routing_from.values()),
+                    self._being_routed(),
                     sum(1 for call in self._calls if call.state is CallState.PIN),
                 )
             self._signalling.answer(
@@ -115,16 +115,14 @@ class Inbound:
             self._signalling.pump()
             return
         self._routing_from[key] += 1
-        now = self._clock.time()
-        self._routing[call_id] = (now, self._to_access_number(request, now))
-        self._tasks.spawn(self._route(call_id, request, source, transport))
-
-    def _to_access_number(self, request: Request, now: float) -> bool:
         try:
             user = parse_uri(request.uri).user or ""
         except ValueError:
-            return False
-        return self._access_numbers.srtp_required(user, now) is not None
+            user = ""
+        now = self._clock.time()
+        to_access = self._access_numbers.srtp_required(user, now) is not None
+        self._routing[call_id] = (now, to_access)
+        self._tasks.spawn(self._route(call_id, request, user, source, transport))
 
     def _make_room_at_pin(self) -> bool:
         """The PIN prompt is full: end the call longest there still keying (not one whose
@@ -173,18 +171,24 @@ class Inbound:
 
     def _at_pin(self) -> int:
         """Callers who have not given a right PIN yet (at the prompt, or being routed)."""
-        routing = sum(1 for call_id in self._routing if call_id not in self._abandoned)
-        return routing + sum(1 for call in self._calls if call.state is CallState.PIN)
+        return self._being_routed() + sum(1 for c in self._calls if c.state is CallState.PIN)
+
+    def _being_routed(self) -> int:
+        """INVITEs still being looked up whose caller is still there to be answered."""
+        return sum(1 for call_id in self._routing if call_id not in self._abandoned)
 
     def abandoned(self, call_id: str) -> None:
         """CANCEL (or a time-out) for a call that may still be being looked up."""
         if call_id in self._routing:
             self._abandoned.add(call_id)
 
-    async def _route(self, call_id: str, request: Request, source: str, transport: str) -> None:
-        """Decide where an INVITE goes, open its media, answer it."""
+    async def _route(
+        self, call_id: str, request: Request, user: str, source: str, transport: str
+    ) -> None:
+        """Decide where an INVITE goes (``user``: its request URI's), open its media, answer
+        it."""
         try:
-            await self._route_call(call_id, request, source, transport)
+            await self._route_call(call_id, request, user, source, transport)
         finally:
             self._routing.pop(call_id, None)
             self._abandoned.discard(call_id)
@@ -208,12 +212,8 @@ class Inbound:
         )
 
     async def _route_call(
-        self, call_id: str, request: Request, source: str, transport: str
+        self, call_id: str, request: Request, user: str, source: str, transport: str
     ) -> None:
-        try:
-            user = parse_uri(request.uri).user or ""
-        except ValueError:
-            user = ""
         srtp_on_number = self._access_numbers.srtp_required(user, self._clock.time())
         is_dial_in = srtp_on_number is not None
         if not is_dial_in and user:  # not an access number seen lately: ask the directory

@@ -30,10 +30,8 @@ from callroster.store.repository import Repository
 
 CONTEXT = "users.profile_url"  # bound into the ciphertext: part of the stored format
 REMOVED = "removed"  # the version of a removed (or unknown) user's profile
-_BRIDGE = system("conference bridge")
-
-
 NOT_SHOWN = "not shown"  # the version of a profile without consent, whatever its address
+_BRIDGE = system("conference bridge")
 
 
 def _version(url_enc: bytes | None, consent_at: dt.datetime | None) -> str:

@@ -23,6 +23,7 @@ from callroster.config import Settings
 from callroster.privacy import consent
 from callroster.privacy.consent import Category, Consent
 from callroster.store.store import Store
+from callroster.web import consent as web_consent
 from callroster.web import consent_state, page_timing
 from callroster.web.consent_middleware import back_to
 
@@ -415,3 +416,27 @@ def test_the_settings_page_shows_its_own_browser_what_its_record_keeps(
     stranger.cookies.set("callroster_consent", forged)
     shown = stranger.get("/cookies/settings").text
     assert 'id="record-keeps"' not in shown and agent not in shown
+
+
+def test_reloading_the_settings_page_cannot_make_unbounded_reads_of_the_record(
+    app: FastAPI, store: Store
+) -> None:
+    """Each sight of what a record keeps is a decryption and an audit entry: an address gets
+    RECORD_VIEWS_PER_SOURCE of them a window; past it the page still shows the choice and
+    its record, without what the record keeps, and writes nothing to the audit log."""
+    agent = "ReloadingBrowser/3.0 (token-c41e)"
+    browser = client(app, **{"User-Agent": agent})
+    choose(browser, "none", **{"from": "banner"})
+
+    def reads() -> int:
+        entries = store.audit.entries(None, 500)
+        return sum(1 for e in entries if e.action == "consent_record.read")
+
+    for _ in range(web_consent.RECORD_VIEWS_PER_SOURCE):
+        assert agent in browser.get("/cookies/settings").text
+    assert reads() == web_consent.RECORD_VIEWS_PER_SOURCE
+    for _ in range(20):  # the abuse: 20 more reloads
+        page = browser.get("/cookies/settings").text
+        assert 'id="recorded"' in page and 'id="record-keeps-later"' in page
+        assert agent not in page
+    assert reads() == web_consent.RECORD_VIEWS_PER_SOURCE

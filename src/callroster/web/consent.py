@@ -50,6 +50,7 @@ from callroster.web.consent_banner import ACTION, SETTINGS, both_buttons, choose
 router = APIRouter(include_in_schema=False)
 FORM_LIMIT = 2048
 PER_SOURCE = 30  # consents posted per address per WINDOW
+RECORD_VIEWS_PER_SOURCE = 30  # settings pages per address per WINDOW showing what a record keeps
 WINDOW = 600.0
 _DECLARED = cookies.BY_NAME[consent.CONSENT_COOKIE]
 
@@ -206,25 +207,37 @@ HOW = {
 }
 
 
-def _recorded(request: Request, store: Store, decision: Decision) -> str:
-    """When and how the browser's current choice was recorded, and what its record keeps
-    about this browser (decrypted for it alone, audit-logged: ``shown_to_its_browser``)."""
+def _recorded(request: Request, store: Store, decision: Decision, keeps: bool) -> str:
+    """When and how the browser's current choice was recorded, and, with ``keeps``, what its
+    record keeps about this browser (decrypted for it alone, audit-logged:
+    ``shown_to_its_browser``; each address may see that ``RECORD_VIEWS_PER_SOURCE`` times in
+    ``WINDOW``, so reloading the page cannot make unbounded reads and audit entries)."""
     current = decision.current
     if current is None:
         return ""
-    visitor = Actor(
-        f"consent:{current.record_id[:8]}", Role.GUEST, None, source(request), "cookie settings"
-    )
-    shown = store.consent_records.shown_to_its_browser(visitor, current.record_id)
-    if shown is None:
+    if keeps:
+        visitor = Actor(
+            f"consent:{current.record_id[:8]}", Role.GUEST, None, source(request), "settings"
+        )
+        shown = store.consent_records.shown_to_its_browser(visitor, current.record_id)
+        record = shown.view if shown is not None else None
+    else:
+        shown, record = None, store.consent_records.get(current.record_id)
+    if record is None:
         return ""
-    record = shown.view
     when = record.given_at.strftime("%d %B %Y at %H:%M UTC")
-    return (
+    said = (
         f'<p id="recorded">Recorded {escape(HOW.get(record.method.value, ""))} on '
         f"{escape(when)}, as record <code>{escape(record.id)}</code>, for version "
         f"{escape(record.policy_version)} of this text.</p>"
-        '<details id="record-keeps"><summary>What the record keeps about this browser'
+    )
+    if shown is None:
+        return said + (
+            '<p id="record-keeps-later">What the record keeps about this browser is shown '
+            "again in a few minutes: this address has looked often.</p>"
+        )
+    return (
+        said + '<details id="record-keeps"><summary>What the record keeps about this browser'
         "</summary><dl>"
         f"<dt>Your network</dt><dd><code>{escape(shown.ip_truncated)}</code> (your address with "
         "its last part removed)</dd>"
@@ -257,11 +270,31 @@ def _current_words(decision: Decision) -> str:
     return f'<p id="current-choice">Your current choice: {escape(words)}.</p>'
 
 
+def _view_window(request: Request) -> SlidingWindow:
+    state = request.app.state
+    window = getattr(state, "consent_view_window", None)
+    if window is None:
+        window = state.consent_view_window = SlidingWindow(RECORD_VIEWS_PER_SOURCE, WINDOW)
+    assert isinstance(window, SlidingWindow)
+    return window
+
+
 @router.get(SETTINGS, response_class=HTMLResponse)
-def settings_page(request: Request, saved: str | None = None) -> HTMLResponse:
+async def settings_page(request: Request, saved: str | None = None) -> HTMLResponse:
     decision = _decision()
+    # Counted on the event loop, with no await between check and count (api/rate_limit.py).
+    keeps = decision.current is not None and (
+        take([(_view_window(request), source(request))], request.app.state.monotonic()) == 0
+    )
+    return await run_in_threadpool(_settings_page, request, saved, decision, keeps)
+
+
+def _settings_page(
+    request: Request, saved: str | None, decision: Decision, keeps: bool
+) -> HTMLResponse:
+    store = request.app.state.store
     body = notice("Your choice is saved." if saved and decision.signal is None else None)
-    body += _current_words(decision) + _recorded(request, request.app.state.store, decision)
+    body += _current_words(decision) + _recorded(request, store, decision, keeps)
     if decision.signal is None:
         body += f"""<p>Strictly necessary cookies are always on. Choose the others below;
 when you take a consent back, the cookies of that category are removed at once.</p>
